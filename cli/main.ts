@@ -1,0 +1,60 @@
+/**
+ * The `cutover` command: parse, call a library function, print, exit.
+ *
+ * Exit codes (documented in the README):
+ *   0  success / the check passed
+ *   1  the check failed (findings with severity error, mismatches, budgets missed)
+ *   2  usage, configuration or connection problem (nothing was checked)
+ *
+ * Commands live in cli/commands/<name>.ts, each exporting `register(program)`; this file is the
+ * one place that catches errors and maps them to exit codes.
+ */
+import { Command, CommanderError } from 'commander';
+import { CutoverError, describeError } from '../migration/errors.ts';
+import { commands } from './commands/index.ts';
+
+/** Thrown by a command to end with a given exit code after it has printed its result. */
+export class ExitCode extends Error {
+  constructor(readonly code: number) {
+    super(`exit ${code}`);
+  }
+}
+
+export function buildProgram(): Command {
+  const program = new Command('cutover')
+    .description('rehearse zero-downtime PostgreSQL major-version cutovers by logical replication')
+    .version('0.1.0')
+    .exitOverride()
+    .showHelpAfterError('(run with --help for usage)');
+  for (const register of commands) register(program);
+  return program;
+}
+
+export async function main(argv: string[]): Promise<void> {
+  const program = buildProgram();
+  try {
+    await program.parseAsync(argv);
+    process.exitCode = process.exitCode ?? 0;
+  } catch (e) {
+    if (e instanceof ExitCode) {
+      process.exitCode = e.code;
+      return;
+    }
+    if (e instanceof CommanderError) {
+      // help and version end with code 0; usage errors with 2 (commander already printed them)
+      process.exitCode = e.exitCode === 0 ? 0 : 2;
+      return;
+    }
+    const json = argv.includes('--json');
+    if (json) process.stdout.write(JSON.stringify({ ok: false, error: e instanceof CutoverError ? e.toJSON() : { code: 'INTERNAL', message: describeError(e) } }) + '\n');
+    process.stderr.write(describeError(e) + '\n');
+    if (!(e instanceof CutoverError) && process.env.CUTOVER_DEBUG) console.error(e);
+    process.exitCode = e instanceof CutoverError ? e.exitCode : 1;
+  }
+}
+
+/** Print a result: JSON on stdout with --json, else the human text. */
+export function emit(json: boolean | undefined, value: unknown, human: () => string): void {
+  if (json) process.stdout.write(JSON.stringify(value, null, 2) + '\n');
+  else process.stdout.write(human() + '\n');
+}

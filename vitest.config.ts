@@ -1,0 +1,17 @@
+import { defineConfig } from 'vitest/config';
+
+// Fast default suite: unit + integration (real Postgres, Toxiproxy, k6, Chromium).
+// The heavier suite (test/heavy) runs with CUTOVER_HEAVY=1 (npm run test:heavy).
+const heavy = !!process.env.CUTOVER_HEAVY;
+
+export default defineConfig({
+  test: {
+    include: heavy ? ['test/**/*.test.ts'] : ['test/unit/**/*.test.ts', 'test/integration/**/*.test.ts'],
+    testTimeout: 240_000,
+    hookTimeout: 240_000,
+    // Integration files start real servers; two cores do not like more than two at once.
+    maxWorkers: 2,
+    pool: 'forks',
+    reporters: process.env.CI ? ['default'] : ['default'],
+  },
+});
