@@ -12,13 +12,8 @@
 import { Command, CommanderError } from 'commander';
 import { CutoverError, describeError } from '../migration/errors.ts';
 import { commands } from './commands/index.ts';
-
-/** Thrown by a command to end with a given exit code after it has printed its result. */
-export class ExitCode extends Error {
-  constructor(readonly code: number) {
-    super(`exit ${code}`);
-  }
-}
+import { ExitCode } from './output.ts';
+export { ExitCode, emit } from './output.ts';
 
 export function buildProgram(): Command {
   const program = new Command('cutover')
@@ -51,10 +46,4 @@ export async function main(argv: string[]): Promise<void> {
     if (!(e instanceof CutoverError) && process.env.CUTOVER_DEBUG) console.error(e);
     process.exitCode = e instanceof CutoverError ? e.exitCode : 1;
   }
-}
-
-/** Print a result: JSON on stdout with --json, else the human text. */
-export function emit(json: boolean | undefined, value: unknown, human: () => string): void {
-  if (json) process.stdout.write(JSON.stringify(value, null, 2) + '\n');
-  else process.stdout.write(human() + '\n');
 }
