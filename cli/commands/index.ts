@@ -1,4 +1,6 @@
 /** Every command module registers itself here (one line each). */
 import type { Command } from 'commander';
+import { register as doctor } from './doctor.ts';
+import { register as lab } from './lab.ts';
 
-export const commands: Array<(program: Command) => void> = [];
+export const commands: Array<(program: Command) => void> = [doctor, lab];

@@ -1,0 +1,125 @@
+/**
+ * External tools the lab runs for real: k6, toxiproxy-server, pgbouncer, chromium, pg_dump, Docker.
+ * One place that finds them (env override → PATH → project tools folder → distro locations) and
+ * says exactly how to get what is missing.
+ */
+import { execFile } from 'node:child_process';
+import { promisify } from 'node:util';
+import { existsSync, readdirSync, accessSync, constants } from 'node:fs';
+import { join, delimiter } from 'node:path';
+import { request } from 'node:http';
+import { paths } from './paths.ts';
+import { CutoverError } from '../migration/errors.ts';
+
+const execFileP = promisify(execFile);
+
+export const PINNED_TOOLS = {
+  k6: { version: 'v2.2.0', module: 'go.k6.io/k6/v2' },
+  toxiproxy: { version: 'v2.12.0', module: 'github.com/Shopify/toxiproxy/v2/cmd/server' },
+} as const;
+
+export type ToolName = 'k6' | 'toxiproxy-server' | 'pgbouncer' | 'chromium' | 'pg_dump' | 'psql' | 'pgbench';
+
+const ENV_OVERRIDE: Partial<Record<ToolName, string>> = {
+  k6: 'CUTOVER_K6',
+  'toxiproxy-server': 'CUTOVER_TOXIPROXY',
+  pgbouncer: 'CUTOVER_PGBOUNCER',
+  chromium: 'CUTOVER_CHROMIUM',
+  pg_dump: 'CUTOVER_PG_DUMP',
+};
+
+export const FIX: Record<ToolName, string> = {
+  k6: `npm run setup (builds k6 ${PINNED_TOOLS.k6.version} with Go into .tools/bin), or put k6 on PATH`,
+  'toxiproxy-server': `npm run setup (go install ${PINNED_TOOLS.toxiproxy.module}@${PINNED_TOOLS.toxiproxy.version} into .tools/bin), or put toxiproxy-server on PATH`,
+  pgbouncer: 'apt-get install -y pgbouncer (npm run setup does this when run as root)',
+  chromium: 'apt-get install -y chromium (npm run setup does this when run as root), or set CUTOVER_CHROMIUM',
+  pg_dump: 'apt-get install -y postgresql-client-15 (or a newer client from apt.postgresql.org for 16+ sources), or set CUTOVER_PG_DUMP',
+  psql: 'apt-get install -y postgresql-client-15',
+  pgbench: 'apt-get install -y postgresql-contrib-15 (pgbench ships with the server package on Debian: postgresql-15)',
+};
+
+function executable(p: string): boolean {
+  try {
+    accessSync(p, constants.X_OK);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+function onPath(name: string): string | undefined {
+  for (const dir of (process.env.PATH ?? '').split(delimiter)) {
+    if (!dir) continue;
+    const p = join(dir, name);
+    if (executable(p)) return p;
+  }
+  return undefined;
+}
+
+/** All pg client binaries of a given name from Debian's versioned folders, newest first. */
+export function distroPgBinaries(name: string): string[] {
+  const base = '/usr/lib/postgresql';
+  if (!existsSync(base)) return [];
+  return readdirSync(base)
+    .filter((v) => /^\d+$/.test(v))
+    .sort((a, b) => Number(b) - Number(a))
+    .map((v) => join(base, v, 'bin', name))
+    .filter(executable);
+}
+
+export function findTool(name: ToolName): string | undefined {
+  const env = ENV_OVERRIDE[name] && process.env[ENV_OVERRIDE[name]!];
+  if (env) return executable(env) ? env : undefined;
+  const local = join(paths.tools(), name);
+  if (executable(local)) return local;
+  const p = onPath(name);
+  if (p) return p;
+  if (name === 'pgbouncer' && executable('/usr/sbin/pgbouncer')) return '/usr/sbin/pgbouncer';
+  if (name === 'pg_dump' || name === 'psql' || name === 'pgbench') return distroPgBinaries(name)[0];
+  return undefined;
+}
+
+export function requireTool(name: ToolName): string {
+  const p = findTool(name);
+  if (!p) throw new CutoverError('TOOL_MISSING', `${name} is not installed (looked in ${ENV_OVERRIDE[name] ? '$' + ENV_OVERRIDE[name] + ', ' : ''}${paths.tools()}, PATH)`, { hint: FIX[name] });
+  return p;
+}
+
+export async function toolVersion(path: string, args: string[] = ['--version']): Promise<string | undefined> {
+  try {
+    const { stdout, stderr } = await execFileP(path, args, { timeout: 15_000 });
+    const text = (stdout || stderr).trim();
+    const m = text.match(/v?\d+\.\d+(\.\d+)?/);
+    return m ? m[0] : text.split('\n')[0];
+  } catch (e: any) {
+    const text = `${e?.stdout ?? ''}${e?.stderr ?? ''}`;
+    const m = text.match(/v?\d+\.\d+(\.\d+)?/);
+    return m?.[0];
+  }
+}
+
+/** Does a Docker engine answer? (DOCKER_HOST tcp:// or unix socket, else /var/run/docker.sock.) */
+export function dockerEngine(timeoutMs = 2000): Promise<{ available: boolean; reason: string }> {
+  const host = process.env.DOCKER_HOST;
+  let opts: { socketPath?: string; host?: string; port?: number };
+  if (host?.startsWith('tcp://')) {
+    const u = new URL(host.replace('tcp://', 'http://'));
+    opts = { host: u.hostname, port: Number(u.port || 2375) };
+  } else {
+    const socketPath = host?.startsWith('unix://') ? host.slice(7) : '/var/run/docker.sock';
+    if (!existsSync(socketPath)) return Promise.resolve({ available: false, reason: `no Docker engine: ${socketPath} does not exist` });
+    opts = { socketPath };
+  }
+  return new Promise((resolve) => {
+    const req = request({ ...opts, path: '/_ping', method: 'GET', timeout: timeoutMs }, (res) => {
+      res.resume();
+      resolve(res.statusCode === 200 ? { available: true, reason: 'engine answered /_ping' } : { available: false, reason: `Docker engine answered HTTP ${res.statusCode}` });
+    });
+    req.on('timeout', () => {
+      req.destroy();
+      resolve({ available: false, reason: 'Docker engine did not answer within 2 s' });
+    });
+    req.on('error', (e: any) => resolve({ available: false, reason: `no Docker engine: ${e.code ?? e.message}` }));
+    req.end();
+  });
+}
