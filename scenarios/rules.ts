@@ -1,0 +1,132 @@
+/**
+ * Rules that involve more than one field of a scenario. Each section is parsed on its own first, so
+ * a rule still runs when an unrelated part of the file is broken — the user gets every problem in
+ * one pass instead of fixing them one at a time.
+ */
+import { faker } from '@faker-js/faker';
+import { clusterSchema, datasetSchema, faultAttributes, faultSchema, loadSchema, migrationSchema, providerKinds, type ClusterSettings } from './schema.ts';
+
+export interface Problem {
+  /** Dotted path into the file, e.g. `clusters.new.major` or `faults.0.hop`. */
+  path: string;
+  message: string;
+  hint?: string;
+  line?: number;
+  col?: number;
+}
+
+function section<T>(schema: { safeParse(v: unknown): { success: boolean; data?: T } }, value: unknown): T | undefined {
+  if (value === undefined) value = {};
+  const r = schema.safeParse(value);
+  return r.success ? r.data : undefined;
+}
+
+function get(raw: unknown, ...keys: (string | number)[]): unknown {
+  let v: any = raw;
+  for (const k of keys) {
+    if (v === null || typeof v !== 'object') return undefined;
+    v = v[k];
+  }
+  return v;
+}
+
+const UTF8_LOCALE = /\.(utf-?8)$/i;
+const SINGLE_BYTE_LOCALE = /\.(iso-?8859-?\d+|latin\d|cp125\d)$/i;
+
+/** Does `faker.<module>.<method>` name a function? */
+export function fakerMethodExists(spec: string): boolean {
+  const m = /^faker\.([A-Za-z]+)\.([A-Za-z]+)$/.exec(spec);
+  if (!m) return false;
+  const mod = (faker as any)[m[1]];
+  return !!mod && typeof mod[m[2]] === 'function';
+}
+
+function clusterRules(p: Problem[], role: 'old' | 'new', c: ClusterSettings, provider: string | undefined): void {
+  const at = (k: string) => `clusters.${role}.${k}`;
+  if (c.localeProvider === 'icu' && c.major < 15)
+    p.push({ path: at('localeProvider'), message: `icu as the default locale provider needs PostgreSQL 15 or newer (major is ${c.major})`, hint: 'use localeProvider: libc on this major, or raise major to 15+' });
+  if (c.localeProvider === 'builtin' && c.major < 17)
+    p.push({ path: at('localeProvider'), message: `the builtin locale provider needs PostgreSQL 17 or newer (major is ${c.major})`, hint: 'use libc or icu on this major, or raise major to 17+' });
+  if (c.localeProvider === 'libc' && c.icuLocale !== null)
+    p.push({ path: at('icuLocale'), message: 'icuLocale is only used with localeProvider icu or builtin', hint: 'set localeProvider: icu (or builtin), or remove icuLocale' });
+  if (c.localeProvider === 'builtin' && c.icuLocale !== null && !['C', 'C.UTF-8', 'PG_C_UTF8', 'PG_UNICODE_FAST'].includes(c.icuLocale))
+    p.push({ path: at('icuLocale'), message: `"${c.icuLocale}" is not a builtin locale`, hint: 'the builtin provider knows C and C.UTF-8 (PG_UNICODE_FAST on 18)' });
+  if (c.localeProvider === 'icu' && c.encoding === 'SQL_ASCII')
+    p.push({ path: at('encoding'), message: 'ICU collations cannot be used with encoding SQL_ASCII', hint: 'use encoding UTF8 with localeProvider icu' });
+  if (c.encoding !== 'UTF8' && c.encoding !== 'SQL_ASCII' && UTF8_LOCALE.test(c.locale))
+    p.push({ path: at('encoding'), message: `encoding ${c.encoding} does not match locale ${c.locale} (a UTF-8 locale)`, hint: `use locale C (or a ${c.encoding} locale such as en_US.ISO-8859-1 for LATIN1), or encoding UTF8` });
+  if (c.encoding === 'UTF8' && SINGLE_BYTE_LOCALE.test(c.locale))
+    p.push({ path: at('encoding'), message: `encoding UTF8 does not match locale ${c.locale} (a single-byte locale)`, hint: 'use a .UTF-8 locale with UTF8, or the encoding of that locale (e.g. LATIN1)' });
+  if (provider === 'external') {
+    if (c.url === null) p.push({ path: at('url'), message: 'provider external needs the URL of each cluster', hint: `add url: postgres://user:password@host:5432/db under clusters.${role}` });
+    else if (!/^postgres(ql)?:\/\//.test(c.url)) p.push({ path: at('url'), message: 'must be a postgres:// connection URL', hint: 'use the form postgres://user:password@host:5432/dbname' });
+  } else if (provider !== undefined && c.url !== null) {
+    p.push({ path: at('url'), message: `url is only used with provider external (provider is ${provider})`, hint: 'remove url, or set clusters.provider: external' });
+  }
+}
+
+export function crossFieldProblems(raw: unknown): Problem[] {
+  const p: Problem[] = [];
+  const providerRaw = get(raw, 'clusters', 'provider') ?? 'embedded';
+  const provider = (providerKinds as readonly unknown[]).includes(providerRaw) ? (providerRaw as string) : undefined;
+  const oldC = section(clusterSchema, get(raw, 'clusters', 'old') ?? null);
+  const newC = section(clusterSchema, get(raw, 'clusters', 'new') ?? null);
+  if (oldC) clusterRules(p, 'old', oldC, provider);
+  if (newC) clusterRules(p, 'new', newC, provider);
+  if (oldC && newC && newC.major < oldC.major)
+    p.push({ path: 'clusters.new.major', message: `the new cluster (${newC.major}) is older than the old one (${oldC.major})`, hint: 'a cutover goes to the same or a newer major; swap old and new' });
+
+  const ds = section(datasetSchema, get(raw, 'dataset'));
+  if (ds) {
+    if (ds.preset === 'custom' && ds.ddl === null && ds.fromUrl === null)
+      p.push({ path: 'dataset.ddl', message: 'preset custom needs a DDL file or an existing database', hint: 'set dataset.ddl: schema.sql (relative to the scenario) or dataset.fromUrl: postgres://…' });
+    if (ds.preset !== 'custom' && ds.ddl !== null)
+      p.push({ path: 'dataset.ddl', message: `ddl is only used with preset custom (preset is ${ds.preset})`, hint: 'set dataset.preset: custom, or remove ddl' });
+    if (ds.preset !== 'custom' && ds.fromUrl !== null)
+      p.push({ path: 'dataset.fromUrl', message: `fromUrl is only used with preset custom (preset is ${ds.preset})`, hint: 'set dataset.preset: custom, or remove fromUrl' });
+    if (ds.ddl !== null && ds.fromUrl !== null)
+      p.push({ path: 'dataset.fromUrl', message: 'give either ddl or fromUrl, not both', hint: 'ddl creates the tables; fromUrl seeds tables that already exist' });
+    for (const [col, gen] of Object.entries(ds.generators)) {
+      const path = `dataset.generators.${col}`;
+      if (!/^[^.]+(\.[^.]+){1,2}$/.test(col)) p.push({ path, message: `"${col}" does not name a column`, hint: 'write the key as table.column or schema.table.column' });
+      if (gen !== 'null' && !fakerMethodExists(gen))
+        p.push({ path, message: `"${gen}" is not a faker method`, hint: 'use faker.<module>.<method> (e.g. faker.internet.email, faker.person.fullName) or null' });
+    }
+  }
+
+  const load = section(loadSchema, get(raw, 'load'));
+  if (load && load.switchAtMs >= load.durationMs)
+    p.push({ path: 'load.switchAt', message: `the switch (${load.switchAtMs} ms) would start after the load ends (${load.durationMs} ms)`, hint: 'make load.switchAt smaller than load.duration' });
+
+  const faults = get(raw, 'faults');
+  if (Array.isArray(faults)) {
+    faults.forEach((f, i) => {
+      const fault = section(faultSchema, f);
+      if (!fault) return;
+      const at = (k: string) => `faults.${i}.${k}`;
+      if (fault.atMs === null && fault.phase === null) p.push({ path: at('at'), message: 'a fault needs a time (at) or a cutover phase (phase)', hint: 'add at: 5s, or phase: switch' });
+      if (fault.atMs !== null && fault.phase !== null) p.push({ path: at('phase'), message: 'give either at or phase, not both', hint: 'at is a time after the load starts; phase fires when that cutover phase begins' });
+      if (fault.kind === 'kill') {
+        if (fault.target === null) p.push({ path: at('target'), message: 'a kill fault needs a target', hint: 'target: old | new | app | switchover' });
+        if (fault.hop !== null) p.push({ path: at('hop'), message: 'a kill fault has a target, not a hop', hint: 'remove hop; use target: old | new | app | switchover' });
+      } else {
+        if (fault.hop === null) p.push({ path: at('hop'), message: `a ${fault.kind} fault needs a hop`, hint: 'hop: app-old | app-new | replication' });
+        if (fault.target !== null) p.push({ path: at('target'), message: 'target is only for kind kill', hint: 'remove target, or set kind: kill' });
+      }
+      const allowed = [...faultAttributes[fault.kind], 'stream', 'toxicity'];
+      for (const k of Object.keys(fault.attributes))
+        if (!allowed.includes(k)) p.push({ path: at(`attributes.${k}`), message: `unknown attribute for a ${fault.kind} fault`, hint: allowed.length > 2 || fault.kind !== 'partition' ? `known: ${allowed.join(', ')}` : 'a partition takes no attributes' });
+      if (load && fault.atMs !== null && fault.atMs >= load.durationMs)
+        p.push({ path: at('at'), message: `the fault starts at ${fault.atMs} ms, after the load ends (${load.durationMs} ms)`, hint: 'make at smaller than load.duration' });
+    });
+  }
+
+  const mig = section(migrationSchema, get(raw, 'migration'));
+  if (mig) {
+    if (mig.switch === 'command' && mig.switchCommand === null) p.push({ path: 'migration.switchCommand', message: 'switch: command needs the command to run', hint: 'add switchCommand: ./switch-dns.sh (it gets CUTOVER_OLD_URL and CUTOVER_NEW_URL)' });
+    if (mig.switch !== 'command' && mig.switchCommand !== null) p.push({ path: 'migration.switchCommand', message: `switchCommand is only used with switch: command (switch is ${mig.switch})`, hint: 'remove switchCommand, or set switch: command' });
+    if (mig.fence === 'pause' && mig.switch !== 'pgbouncer') p.push({ path: 'migration.fence', message: 'fence: pause holds writes in the pooler and needs switch: pgbouncer', hint: 'set switch: pgbouncer, or use fence: terminate | readonly' });
+    if (mig.publication === 'incremental' && mig.tables !== null && mig.tables.length === 0) p.push({ path: 'migration.tables', message: 'an incremental publication needs at least one table', hint: 'list the tables in the order to add them, or remove tables to add all of them one by one' });
+  }
+  return p;
+}
