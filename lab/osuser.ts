@@ -3,9 +3,10 @@
  * CUTOVER_PG_USER if set, else `postgres` if it exists, else `cutover` (created by setup),
  * else `nobody`.
  */
-import { readFileSync } from 'node:fs';
-import { chownSync, mkdirSync, statSync } from 'node:fs';
-import { isRoot } from './paths.ts';
+import { readFileSync, chownSync, mkdirSync, statSync, chmodSync, realpathSync } from 'node:fs';
+import { dirname, sep } from 'node:path';
+import { tmpdir } from 'node:os';
+import { isRoot, labHome } from './paths.ts';
 import { CutoverError } from '../migration/errors.ts';
 
 export interface OsUser {
@@ -53,5 +54,32 @@ export function mkdirFor(dir: string, user: OsUser | undefined, mode = 0o700): v
   if (user) {
     const st = statSync(dir);
     if (st.uid !== user.uid) chownSync(dir, user.uid, user.gid);
+  }
+}
+
+/**
+ * The server user must be able to traverse every directory above its data directory. Temporary
+ * folders (mkdtemp makes them 0700) and the lab home are opened up with o+x; anywhere else we
+ * refuse to touch the permissions of the user's own folders and say what to do instead.
+ */
+export function ensureTraversable(dir: string, user: OsUser | undefined): void {
+  if (!user) return;
+  const opened = [realpathSync(tmpdir()), labHome()];
+  let d = realpathSync(dir);
+  const chain: string[] = [];
+  while (d !== dirname(d)) {
+    chain.push(d);
+    d = dirname(d);
+  }
+  for (const p of chain) {
+    const st = statSync(p);
+    if (st.uid === user.uid || st.mode & 0o001) continue;
+    if (opened.some((o) => p === o || p.startsWith(o + sep))) {
+      chmodSync(p, (st.mode & 0o7777) | 0o011);
+      continue;
+    }
+    throw new CutoverError('PRIVILEGE', `the server user "${user.name}" cannot reach ${dir}: ${p} is not searchable by others`, {
+      hint: `put lab data under a reachable folder (set CUTOVER_HOME, default ${labHome()}), or chmod o+x ${p}`,
+    });
   }
 }

@@ -12,7 +12,7 @@ import { randomBytes } from 'node:crypto';
 import { appendFileSync, existsSync, openSync, closeSync, readFileSync, rmSync, writeFileSync, chownSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import { ensureBinaries, checkMajor, type Binaries } from '../binaries.ts';
-import { serverUser, mkdirFor, type OsUser } from '../osuser.ts';
+import { serverUser, mkdirFor, ensureTraversable, type OsUser } from '../osuser.ts';
 import { freeLoopbackAddress, releaseLoopbackAddress, pidAlive, sleep } from '../net.ts';
 import { CutoverError } from '../../migration/errors.ts';
 import { connect, quoteIdent, serverVersionNum } from '../../migration/pg.ts';
@@ -237,6 +237,7 @@ export class EmbeddedProvider implements ClusterProvider {
     const bins = await ensureBinaries(major, log);
     const user = serverUser();
     mkdirFor(opts.dir, user, 0o755);
+    ensureTraversable(opts.dir, user);
     const dataDir = join(opts.dir, 'data');
     const logFile = join(opts.dir, 'server.log');
     writeFileSync(logFile, '');
