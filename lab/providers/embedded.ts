@@ -325,6 +325,7 @@ export async function cloneDataDir(from: string, to: string, user: OsUser | unde
   if (!existsSync(join(from, 'PG_VERSION'))) throw new CutoverError('STATE', `${from} is not a Postgres data directory`);
   if (existsSync(join(from, 'postmaster.pid'))) throw new CutoverError('STATE', `${from} belongs to a running server; stop it before cloning`);
   rmSync(to, { recursive: true, force: true });
+  mkdirFor(join(to, '..'), user, 0o755);
   await execFileP('cp', ['-a', '--reflink=auto', from, to]);
   if (user && statSync(to).uid !== user.uid) await execFileP('chown', ['-R', `${user.uid}:${user.gid}`, to]);
 }
