@@ -1,0 +1,804 @@
+/**
+ * Logical replication from the source (old primary) to the target (new primary), with per-table
+ * control: one publication on the source, one subscription on the target, one slot — all named
+ * `cutover_<name>` so that `stop` finds them again from any process, also after a crash.
+ *
+ * Safety rules this module keeps:
+ * - nothing is created before every precondition is checked (tables, keys, empty target, names free);
+ * - a start that fails or is aborted half-way drops what it created (slot first: an orphan slot
+ *   makes WAL pile up on the old primary until its disk fills);
+ * - stop never relies on the subscriber reaching the publisher: it disables the subscription,
+ *   detaches the slot, drops the subscription, then drops the slot itself over our own connection
+ *   to the source (terminating the walsender if needed), plus any table-sync slots of that subscription.
+ */
+import { CutoverError, redactSecrets } from './errors.ts';
+import { connect, describeTarget, qualified, quoteIdent, quoteLiteral, serverMajor, sqlError, toConninfo, type Client } from './pg.ts';
+import { Progress, defaultProgressMode, formatDuration } from './progress.ts';
+
+// ---------------------------------------------------------------------------------------------
+// Table names
+// ---------------------------------------------------------------------------------------------
+
+export interface TableName {
+  schema: string;
+  name: string;
+}
+
+/** Parse `name`, `schema.name`, with double-quoted parts (`""` inside quotes is a quote). */
+export function parseTableName(input: string, defaultSchema = 'public'): TableName {
+  const parts: string[] = [];
+  let i = 0;
+  const s = input.trim();
+  while (i < s.length) {
+    if (s[i] === '"') {
+      let j = i + 1;
+      let part = '';
+      while (j < s.length) {
+        if (s[j] === '"') {
+          if (s[j + 1] === '"') {
+            part += '"';
+            j += 2;
+            continue;
+          }
+          break;
+        }
+        part += s[j++];
+      }
+      if (j >= s.length) throw new CutoverError('USAGE', `unterminated quote in table name ${input}`, { hint: 'write names as schema."Table Name"' });
+      parts.push(part);
+      i = j + 1;
+    } else {
+      let j = i;
+      while (j < s.length && s[j] !== '.') j++;
+      // unquoted identifiers fold to lower case, as in SQL
+      parts.push(s.slice(i, j).trim().toLowerCase());
+      i = j;
+    }
+    if (i < s.length) {
+      if (s[i] !== '.') throw new CutoverError('USAGE', `cannot parse table name ${input}`, { hint: 'write names as schema."Table Name"' });
+      i++;
+    }
+  }
+  if (parts.length === 1 && parts[0]) return { schema: defaultSchema, name: parts[0] };
+  if (parts.length === 2 && parts[0] && parts[1]) return { schema: parts[0], name: parts[1] };
+  throw new CutoverError('USAGE', `cannot parse table name ${JSON.stringify(input)}`, { hint: 'write names as table, schema.table or schema."Table Name"' });
+}
+
+/** Comma-separated list as given to --tables; commas inside quotes are kept. */
+export function parseTableList(input: string): TableName[] {
+  const items: string[] = [];
+  let cur = '';
+  let q = false;
+  for (const ch of input) {
+    if (ch === '"') q = !q;
+    if (ch === ',' && !q) {
+      if (cur.trim()) items.push(cur);
+      cur = '';
+    } else cur += ch;
+  }
+  if (cur.trim()) items.push(cur);
+  return items.map((x) => parseTableName(x));
+}
+
+export function tableKey(t: TableName): string {
+  return qualified(t.schema, t.name);
+}
+
+/** Human form: public.orders, public."Order Items". */
+export function displayName(t: TableName): string {
+  const q = (s: string) => (/^[a-z_][a-z0-9_]*$/.test(s) ? s : `"${s.replace(/"/g, '""')}"`);
+  return `${q(t.schema)}.${q(t.name)}`;
+}
+
+export interface CatalogTable extends TableName {
+  oid: number;
+  relkind: string;
+  partitioned: boolean;
+  isPartition: boolean;
+  hasPk: boolean;
+  replicaIdentity: string;
+  estimatedRows: number;
+}
+
+export const SYSTEM_SCHEMA_FILTER = `n.nspname not in ('pg_catalog','information_schema','pg_toast') and n.nspname not like 'pg_temp_%' and n.nspname not like 'pg_toast_temp_%'`;
+
+/** Ordinary and partitioned tables of user schemas (no unlogged/temp/foreign; those are preflight findings). */
+export async function listTables(c: Client): Promise<CatalogTable[]> {
+  const r = await c.query(
+    `select c.oid::int as oid, n.nspname as schema, c.relname as name, c.relkind::text as relkind,
+            c.relkind = 'p' as partitioned, c.relispartition as "isPartition",
+            exists (select 1 from pg_constraint k where k.conrelid = c.oid and k.contype = 'p') as "hasPk",
+            c.relreplident::text as "replicaIdentity", greatest(c.reltuples, 0)::float8 as "estimatedRows"
+       from pg_class c join pg_namespace n on n.oid = c.relnamespace
+      where c.relkind in ('r','p') and c.relpersistence = 'p' and ${SYSTEM_SCHEMA_FILTER}
+        and not exists (select 1 from pg_depend d where d.classid = 'pg_class'::regclass and d.objid = c.oid and d.deptype = 'e')
+      order by 2, 3`,
+  );
+  return r.rows as CatalogTable[];
+}
+
+// ---------------------------------------------------------------------------------------------
+// Names and states
+// ---------------------------------------------------------------------------------------------
+
+export interface ObjectNames {
+  name: string;
+  publication: string;
+  subscription: string;
+  slot: string;
+}
+
+/** Deterministic object names: `cutover_<name>` (lower case, [a-z0-9_], within NAMEDATALEN). */
+export function objectNames(name = 'main'): ObjectNames {
+  const clean = name.toLowerCase().replace(/[^a-z0-9_]+/g, '_').replace(/^_+|_+$/g, '') || 'main';
+  const base = `cutover_${clean}`.slice(0, 50);
+  return { name: clean, publication: base, subscription: base, slot: base };
+}
+
+export type SubState = 'i' | 'd' | 'f' | 's' | 'r';
+
+export const SUBSTATE_NAMES: Record<string, string> = {
+  i: 'initialize',
+  d: 'data copy',
+  f: 'copy finished',
+  s: 'synchronized',
+  r: 'ready (streaming)',
+};
+
+export function subStateName(state: string | null | undefined): string {
+  if (!state) return 'not subscribed';
+  return SUBSTATE_NAMES[state] ?? `unknown (${state})`;
+}
+
+/** Patterns of the table-sync slots a subscription with this oid creates on the publisher. */
+export function syncSlotPatterns(subscription: string, subOid: number): string[] {
+  // subscriber 14+: pg_<suboid>_sync_<relid>_<sysid>; ≤ 13: <subname>_<suboid>_sync_<relid> (temporary)
+  const esc = (s: string) => s.replace(/[\\%_]/g, '\\$&');
+  return [esc(`pg_${subOid}_sync_`) + '%', esc(`${subscription}_${subOid}_sync_`) + '%'];
+}
+
+export interface TableSpec {
+  schema?: string;
+  name: string;
+  /** Copy existing rows (default true). Append-only big tables can skip and be back-filled. */
+  copyData?: boolean;
+  /** Row filter (publisher 15+): an SQL boolean expression over the table's columns. */
+  rowFilter?: string;
+}
+
+export interface StartOptions {
+  source: string;
+  target: string;
+  /** Default: every ordinary/partitioned table of the source's user schemas. */
+  tables?: Array<string | TableSpec>;
+  mode?: 'all' | 'incremental';
+  /** Default for tables that don't say (true). */
+  copyData?: boolean;
+  name?: string;
+  /** The URL the *target* uses to reach the source (e.g. through a proxy). Default: source. */
+  sourceConninfoUrl?: string;
+  /** disable_on_error on subscribers 15+ (default true): an apply error stops instead of looping. */
+  disableOnError?: boolean;
+  /** Stream large in-progress transactions (publisher and subscriber 14+). */
+  streaming?: boolean;
+  /** Allow copying into target tables that already have rows (duplicates stop apply!). */
+  allowNonEmptyTarget?: boolean;
+  /** Allow a source newer than the target. */
+  allowDowngrade?: boolean;
+  /** Incremental mode: how long to wait for each table to reach `r`. */
+  tableTimeoutMs?: number;
+  signal?: AbortSignal;
+  progress?: boolean;
+  log?: (line: string) => void;
+}
+
+export interface StartResult extends ObjectNames {
+  sourceMajor: number;
+  targetMajor: number;
+  subscriptionOid: number;
+  mode: 'all' | 'incremental';
+  tables: Array<{ table: string; schema: string; name: string; copyData: boolean; rowFilter?: string }>;
+  options: { disableOnError: boolean; streaming: boolean; publishViaPartitionRoot: boolean };
+  elapsedMs: number;
+}
+
+interface ResolvedTable {
+  schema: string;
+  name: string;
+  copyData: boolean;
+  rowFilter?: string;
+}
+
+function sleep(ms: number, signal?: AbortSignal): Promise<void> {
+  return new Promise((resolve, reject) => {
+    if (signal?.aborted) return reject(abortError(signal));
+    const t = setTimeout(() => {
+      signal?.removeEventListener('abort', onAbort);
+      resolve();
+    }, ms);
+    const onAbort = () => {
+      clearTimeout(t);
+      reject(abortError(signal!));
+    };
+    signal?.addEventListener('abort', onAbort, { once: true });
+  });
+}
+
+function abortError(signal: AbortSignal): CutoverError {
+  const r = signal.reason;
+  return r instanceof CutoverError ? r : new CutoverError('STATE', `aborted${r ? `: ${r instanceof Error ? r.message : String(r)}` : ''}`);
+}
+
+async function q<T = any>(c: Client, sql: string, params: unknown[] = [], context?: string): Promise<T[]> {
+  try {
+    return (await c.query(sql, params)).rows as T[];
+  } catch (e) {
+    throw sqlError(e, context ?? sql.split('\n')[0].slice(0, 100));
+  }
+}
+
+async function subscriptionRow(tgt: Client, subscription: string, targetMajor: number) {
+  const rows = await q<{ oid: number; enabled: boolean; slot: string | null; disableonerr: boolean | null; conninfo?: string }>(
+    tgt,
+    `select s.oid::int as oid, s.subenabled as enabled, s.subslotname as slot, ${targetMajor >= 15 ? 's.subdisableonerr' : 'null::bool'} as disableonerr
+       from pg_subscription s where s.subname = $1 and s.subdbid = (select oid from pg_database where datname = current_database())`,
+    [subscription],
+  );
+  return rows[0];
+}
+
+function resolveSpec(t: string | TableSpec): TableSpec {
+  if (typeof t === 'string') return parseTableName(t);
+  return t;
+}
+
+/** Decide which catalog tables to publish (pure; unit-tested). */
+export function planTables(
+  catalog: CatalogTable[],
+  requested: TableSpec[] | undefined,
+  opts: { sourceMajor: number; copyData: boolean },
+): { tables: ResolvedTable[]; problems: string[] } {
+  const problems: string[] = [];
+  const viaRoot = opts.sourceMajor >= 13;
+  const byKey = new Map(catalog.map((t) => [`${t.schema}\u0000${t.name}`, t]));
+  let chosen: Array<{ t: CatalogTable; spec?: TableSpec }>;
+  if (requested && requested.length) {
+    chosen = [];
+    for (const spec of requested) {
+      const t = byKey.get(`${spec.schema ?? 'public'}\u0000${spec.name}`);
+      if (!t) {
+        problems.push(`table ${displayName({ schema: spec.schema ?? 'public', name: spec.name })} is not an ordinary logged table on the source`);
+        continue;
+      }
+      if (t.partitioned && !viaRoot) {
+        problems.push(`table ${displayName(t)} is partitioned: a PostgreSQL ${opts.sourceMajor} source can publish only its partitions; list them instead`);
+        continue;
+      }
+      chosen.push({ t, spec });
+    }
+  } else {
+    chosen = catalog.filter((t) => (viaRoot ? !t.isPartition : !t.partitioned)).map((t) => ({ t }));
+  }
+  for (const { t } of chosen) {
+    if (!t.partitioned && !t.hasPk && (t.replicaIdentity === 'd' || t.replicaIdentity === 'n')) {
+      problems.push(`table ${displayName(t)} has no primary key and no replica identity: once published, UPDATE and DELETE on it fail on the source`);
+    }
+  }
+  const tables = chosen.map(({ t, spec }) => ({ schema: t.schema, name: t.name, copyData: spec?.copyData ?? opts.copyData, rowFilter: spec?.rowFilter }));
+  return { tables, problems };
+}
+
+function pubTableSql(t: ResolvedTable): string {
+  return `${qualified(t.schema, t.name)}${t.rowFilter ? ` WHERE (${t.rowFilter})` : ''}`;
+}
+
+// ---------------------------------------------------------------------------------------------
+// start
+// ---------------------------------------------------------------------------------------------
+
+/**
+ * Create publication, slot and subscription. In `incremental` mode tables are added one at a
+ * time, each waited on until `r` before the next. Any failure (or abort via `signal`) after the
+ * first object was created drops everything again before the error is thrown.
+ */
+export async function startReplication(opts: StartOptions): Promise<StartResult> {
+  const t0 = Date.now();
+  const names = objectNames(opts.name);
+  const mode = opts.mode ?? 'all';
+  const log = opts.log ?? (() => {});
+  const src = await connect(opts.source, { role: 'source' });
+  let tgt: Client | undefined;
+  let created = false;
+  try {
+    tgt = await connect(opts.target, { role: 'target' });
+    const sourceMajor = await serverMajor(src);
+    const targetMajor = await serverMajor(tgt);
+    if (sourceMajor < 10) throw new CutoverError('PRECONDITION', `the source runs PostgreSQL ${sourceMajor}; logical replication needs 10 or newer`, { hint: 'upgrade the source in place first, or use dump/restore' });
+    if (targetMajor < 10) throw new CutoverError('PRECONDITION', `the target runs PostgreSQL ${targetMajor}; logical replication needs 10 or newer`);
+    if (sourceMajor > targetMajor && !opts.allowDowngrade)
+      throw new CutoverError('PRECONDITION', `the source (PostgreSQL ${sourceMajor}) is newer than the target (PostgreSQL ${targetMajor})`, { hint: 'swap --source and --target, or pass allowDowngrade if you really mean to move to an older major' });
+
+    const [{ wal_level }] = await q<{ wal_level: string }>(src, `select current_setting('wal_level') as wal_level`);
+    if (wal_level !== 'logical') {
+      const rds = await q<{ v: string | null }>(src, `select current_setting('rds.logical_replication', true) as v`);
+      throw new CutoverError('PRECONDITION', `wal_level on the source is ${wal_level}; logical replication needs logical`, {
+        hint: rds[0]?.v !== null && rds[0]?.v !== undefined ? 'set rds.logical_replication = 1 in the parameter group and reboot the instance' : 'set wal_level = logical in postgresql.conf and restart the source',
+      });
+    }
+
+    // Names must be free: never adopt (or later drop) objects of another run.
+    const existing: string[] = [];
+    if ((await q(src, `select 1 from pg_publication where pubname = $1`, [names.publication])).length) existing.push(`publication ${names.publication} on the source`);
+    if ((await q(src, `select 1 from pg_replication_slots where slot_name = $1`, [names.slot])).length) existing.push(`replication slot ${names.slot} on the source`);
+    if (await subscriptionRow(tgt, names.subscription, targetMajor)) existing.push(`subscription ${names.subscription} on the target`);
+    if (existing.length)
+      throw new CutoverError('STATE', `replication "${names.name}" already exists: ${existing.join(', ')}`, {
+        hint: `see it with \`cutover replicate status --name ${names.name}\`, remove it with \`cutover replicate stop --name ${names.name}\`, or start another with --name`,
+      });
+
+    const specs = opts.tables?.map(resolveSpec);
+    const catalog = await listTables(src);
+    const plan = planTables(catalog, specs, { sourceMajor, copyData: opts.copyData ?? true });
+    if (plan.problems.length)
+      throw new CutoverError('PRECONDITION', `cannot publish: ${plan.problems.join('; ')}`, {
+        hint: 'add a primary key (or ALTER TABLE … REPLICA IDENTITY FULL / USING INDEX), or leave the table out with --tables',
+      });
+    if (plan.tables.length === 0) throw new CutoverError('PRECONDITION', 'no tables to replicate on the source', { hint: 'check the source URL (database name) and --tables' });
+    if (plan.tables.some((t) => t.rowFilter) && sourceMajor < 15)
+      throw new CutoverError('PRECONDITION', `row filters need a PostgreSQL 15+ source (the source runs ${sourceMajor})`, { hint: 'replicate the whole table instead' });
+
+    // The target must have every table (schema copy pre-data) and, where we copy, no rows yet.
+    const targetTables = new Set((await listTables(tgt)).map((t) => `${t.schema}\u0000${t.name}`));
+    const missing = plan.tables.filter((t) => !targetTables.has(`${t.schema}\u0000${t.name}`));
+    if (missing.length)
+      throw new CutoverError('PRECONDITION', `the target lacks ${missing.length} table(s): ${missing.slice(0, 10).map(displayName).join(', ')}`, {
+        hint: 'copy the schema first (`cutover replicate start` does it unless --no-schema; or copySchema pre-data)',
+      });
+    if (!opts.allowNonEmptyTarget) {
+      const nonEmpty: string[] = [];
+      for (const t of plan.tables.filter((x) => x.copyData)) {
+        if ((await q(tgt, `select 1 from ${qualified(t.schema, t.name)} limit 1`)).length) nonEmpty.push(displayName(t));
+      }
+      if (nonEmpty.length)
+        throw new CutoverError('PRECONDITION', `target table(s) already hold rows: ${nonEmpty.slice(0, 10).join(', ')}; the initial copy would duplicate them and apply would stop on the first unique violation`, {
+          hint: 'truncate them on the target, mark them copyData=false (--no-copy), or pass allowNonEmptyTarget',
+        });
+    }
+
+    const publishViaPartitionRoot = sourceMajor >= 13 && plan.tables.some((t) => catalog.find((c) => c.schema === t.schema && c.name === t.name)?.partitioned);
+    const disableOnError = (opts.disableOnError ?? true) && targetMajor >= 15;
+    const streaming = (opts.streaming ?? true) && sourceMajor >= 14 && targetMajor >= 14;
+
+    // ---- from here on, objects exist: every failure path cleans up ----
+    created = true;
+    const first = mode === 'all' ? plan.tables.filter((t) => t.copyData) : [];
+    const later = mode === 'all' ? plan.tables.filter((t) => !t.copyData) : plan.tables;
+    await q(
+      src,
+      `CREATE PUBLICATION ${quoteIdent(names.publication)}${first.length ? ' FOR TABLE ' + first.map(pubTableSql).join(', ') : ''}${sourceMajor >= 13 ? ` WITH (publish_via_partition_root = ${publishViaPartitionRoot})` : ''}`,
+      [],
+      'creating the publication on the source',
+    );
+    log(`created publication ${names.publication} on the source (${first.length} table(s))`);
+    const conninfo = toConninfo(opts.sourceConninfoUrl ?? opts.source);
+    const withOpts = [`slot_name = ${quoteLiteral(names.slot)}`, 'create_slot = true', `copy_data = ${first.length > 0}`, 'enabled = true'];
+    if (disableOnError) withOpts.push('disable_on_error = true');
+    if (streaming) withOpts.push('streaming = on');
+    try {
+      await tgt.query(`CREATE SUBSCRIPTION ${quoteIdent(names.subscription)} CONNECTION ${quoteLiteral(conninfo)} PUBLICATION ${quoteIdent(names.publication)} WITH (${withOpts.join(', ')})`);
+    } catch (e: any) {
+      // The message can quote the conninfo: never let the password through.
+      const err = sqlError({ ...e, message: redactSecrets(e?.message ?? String(e)) }, `creating the subscription on the target (it connects to the source at ${describeTarget(opts.sourceConninfoUrl ?? opts.source)})`);
+      throw err;
+    }
+    const sub = await subscriptionRow(tgt, names.subscription, targetMajor);
+    const meta = { tool: 'cutover-lab', subscriptionOid: sub.oid, target: describeTarget(opts.target), created: new Date().toISOString() };
+    await q(src, `COMMENT ON PUBLICATION ${quoteIdent(names.publication)} IS ${quoteLiteral(JSON.stringify(meta))}`);
+    log(`created subscription ${names.subscription} (oid ${sub.oid}) and slot ${names.slot}`);
+
+    const total = later.length;
+    let done = 0;
+    for (const t of later) {
+      if (opts.signal?.aborted) throw abortError(opts.signal);
+      await q(src, `ALTER PUBLICATION ${quoteIdent(names.publication)} ADD TABLE ${pubTableSql(t)}`, [], `adding ${displayName(t)} to the publication`);
+      await q(tgt, `ALTER SUBSCRIPTION ${quoteIdent(names.subscription)} REFRESH PUBLICATION WITH (copy_data = ${t.copyData})`, [], `refreshing the subscription for ${displayName(t)}`);
+      log(`added ${displayName(t)} (copy_data=${t.copyData})`);
+      if (mode === 'incremental') {
+        await waitForSync({ source: opts.source, target: opts.target, name: names.name, tables: [t], timeoutMs: opts.tableTimeoutMs, signal: opts.signal, progress: opts.progress, label: `sync ${displayName(t)} (${++done}/${total})` });
+      }
+    }
+    return {
+      ...names,
+      sourceMajor,
+      targetMajor,
+      subscriptionOid: sub.oid,
+      mode,
+      tables: plan.tables.map((t) => ({ table: displayName(t), schema: t.schema, name: t.name, copyData: t.copyData, rowFilter: t.rowFilter })),
+      options: { disableOnError, streaming, publishViaPartitionRoot },
+      elapsedMs: Date.now() - t0,
+    };
+  } catch (e) {
+    if (created) {
+      await src.end().catch(() => {});
+      await tgt?.end().catch(() => {});
+      let cleanup: StopResult | undefined;
+      let cleanupError: unknown;
+      try {
+        cleanup = await stopReplication({ source: opts.source, target: opts.target, name: names.name });
+      } catch (ce) {
+        cleanupError = ce;
+      }
+      const note = cleanup
+        ? cleanup.complete
+          ? `cleaned up: ${cleanup.dropped.join(', ') || 'nothing was left'}`
+          : `CLEANUP INCOMPLETE, still present: ${cleanup.remaining.join(', ')}`
+        : `cleanup failed: ${cleanupError instanceof Error ? redactSecrets(cleanupError.message) : String(cleanupError)}`;
+      if (e instanceof CutoverError) {
+        throw new CutoverError(e.code, e.message, {
+          hint: [e.hint, cleanup?.complete ? undefined : `run \`cutover replicate stop --name ${names.name}\` once both servers answer`].filter(Boolean).join('; ') || undefined,
+          detail: [e.detail, note].filter(Boolean).join('; '),
+          cause: e,
+          exitCode: e.exitCode,
+        });
+      }
+      throw new CutoverError('INTERNAL', `replication start failed: ${redactSecrets(e instanceof Error ? e.message : String(e))}`, { detail: note, cause: e });
+    }
+    throw e;
+  } finally {
+    await src.end().catch(() => {});
+    await tgt?.end().catch(() => {});
+  }
+}
+
+// ---------------------------------------------------------------------------------------------
+// stop
+// ---------------------------------------------------------------------------------------------
+
+export interface StopOptions {
+  source: string;
+  target: string;
+  name?: string;
+  /** How long to wait for a walsender to let go of the slot before terminating it. */
+  releaseTimeoutMs?: number;
+  log?: (line: string) => void;
+}
+
+export interface StopResult extends ObjectNames {
+  /** What this call removed. */
+  dropped: string[];
+  /** What is still there (a server did not answer): run stop again. */
+  remaining: string[];
+  notes: string[];
+  complete: boolean;
+}
+
+async function tryConnect(url: string, role: string): Promise<{ c?: Client; error?: unknown }> {
+  try {
+    return { c: await connect(url, { role, connectTimeoutMs: 8000 }) };
+  } catch (error) {
+    return { error };
+  }
+}
+
+/**
+ * Remove subscription, publication and slots. Idempotent; works when either side is down
+ * (reports what remains), after a crash half-way, and when the subscriber cannot reach the
+ * publisher any more (the slot is dropped over our own connection to the source).
+ */
+export async function stopReplication(opts: StopOptions): Promise<StopResult> {
+  const names = objectNames(opts.name);
+  const log = opts.log ?? (() => {});
+  const res: StopResult = { ...names, dropped: [], remaining: [], notes: [], complete: false };
+  let subOid: number | undefined;
+
+  // 1. target: disable, detach the slot, drop the subscription (no connection to the source needed)
+  const t = await tryConnect(opts.target, 'target');
+  if (t.c) {
+    try {
+      const targetMajor = await serverMajor(t.c);
+      const sub = await subscriptionRow(t.c, names.subscription, targetMajor);
+      if (sub) {
+        subOid = sub.oid;
+        if (sub.enabled) await q(t.c, `ALTER SUBSCRIPTION ${quoteIdent(names.subscription)} DISABLE`);
+        // wait for the apply and sync workers to exit so the slot is released
+        const deadline = Date.now() + 10_000;
+        while (Date.now() < deadline) {
+          const w = await q(t.c, `select 1 from pg_stat_subscription where subid = $1 and pid is not null`, [sub.oid]);
+          if (!w.length) break;
+          await sleep(200);
+        }
+        if (sub.slot !== null) await q(t.c, `ALTER SUBSCRIPTION ${quoteIdent(names.subscription)} SET (slot_name = NONE)`);
+        await q(t.c, `DROP SUBSCRIPTION ${quoteIdent(names.subscription)}`);
+        res.dropped.push(`subscription ${names.subscription} on the target`);
+        log(`dropped subscription ${names.subscription} on the target`);
+      }
+    } catch (e) {
+      res.remaining.push(`subscription ${names.subscription} on the target (${e instanceof Error ? redactSecrets(e.message) : String(e)})`);
+    } finally {
+      await t.c.end().catch(() => {});
+    }
+  } else {
+    res.remaining.push(`subscription ${names.subscription} on the target, if it exists (target unreachable: ${(t.error as Error)?.message ?? t.error})`);
+  }
+
+  // 2. source: publication, then the slot(s) — terminating a walsender that still holds one
+  const s = await tryConnect(opts.source, 'source');
+  if (s.c) {
+    try {
+      const pub = await q<{ comment: string | null }>(s.c, `select obj_description(oid, 'pg_publication') as comment from pg_publication where pubname = $1`, [names.publication]);
+      if (pub.length) {
+        if (subOid === undefined) {
+          try {
+            subOid = JSON.parse(pub[0].comment ?? '{}').subscriptionOid;
+          } catch {
+            /* foreign comment: ignore */
+          }
+        }
+        await q(s.c, `DROP PUBLICATION IF EXISTS ${quoteIdent(names.publication)}`);
+        res.dropped.push(`publication ${names.publication} on the source`);
+        log(`dropped publication ${names.publication}`);
+      }
+      const patterns = subOid !== undefined ? syncSlotPatterns(names.subscription, subOid) : [];
+      const slots = await q<{ slot_name: string }>(
+        s.c,
+        `select slot_name from pg_replication_slots
+          where database = current_database() and (slot_name = $1 or slot_name like any($2::text[]))`,
+        [names.slot, patterns],
+      );
+      for (const { slot_name } of slots) {
+        try {
+          await dropSlot(s.c, slot_name, opts.releaseTimeoutMs ?? 5000);
+          res.dropped.push(`replication slot ${slot_name} on the source`);
+          log(`dropped replication slot ${slot_name}`);
+        } catch (e) {
+          res.remaining.push(`replication slot ${slot_name} on the source (${e instanceof Error ? redactSecrets(e.message) : String(e)})`);
+        }
+      }
+    } catch (e) {
+      res.remaining.push(`publication/slot ${names.slot} on the source (${e instanceof Error ? redactSecrets(e.message) : String(e)})`);
+    } finally {
+      await s.c.end().catch(() => {});
+    }
+  } else {
+    res.remaining.push(`publication ${names.publication} and slot ${names.slot} on the source, if they exist (source unreachable: ${(s.error as Error)?.message ?? s.error}) — an orphan slot retains WAL on the source`);
+  }
+  if (!res.dropped.length && !res.remaining.length) res.notes.push(`nothing named ${names.publication} was found on either side`);
+  res.complete = res.remaining.length === 0;
+  return res;
+}
+
+async function dropSlot(c: Client, slot: string, releaseTimeoutMs: number): Promise<void> {
+  const deadline = Date.now() + releaseTimeoutMs;
+  for (;;) {
+    const r = await q<{ active: boolean; pid: number | null }>(c, `select active, active_pid as pid from pg_replication_slots where slot_name = $1`, [slot]);
+    if (!r.length) return; // temporary slot went away on its own
+    if (!r[0].active) {
+      try {
+        await c.query(`select pg_drop_replication_slot($1)`, [slot]);
+        return;
+      } catch (e: any) {
+        // 55006: became active again between our check and the drop; 42704: already gone
+        if (e?.code === '42704') return;
+        if (e?.code !== '55006' || Date.now() > deadline + 10_000) throw sqlError(e, `dropping replication slot ${slot}`);
+      }
+    } else if (Date.now() > deadline && r[0].pid) {
+      await c.query(`select pg_terminate_backend($1)`, [r[0].pid]).catch(() => {});
+    }
+    if (Date.now() > deadline + 15_000) throw new CutoverError('TIMEOUT', `replication slot ${slot} stays in use (walsender pid ${r[0].pid})`, { hint: 'disable the subscription on the target, then run stop again' });
+    await sleep(200);
+  }
+}
+
+// ---------------------------------------------------------------------------------------------
+// status, lag, wait
+// ---------------------------------------------------------------------------------------------
+
+export interface TableStatus {
+  table: string;
+  schema: string;
+  name: string;
+  state: SubState;
+  stateName: string;
+  /** Rows copied so far: live COPY progress during `d`, else the target's row estimate. */
+  rowsCopied: number | null;
+  /** The source's row estimate (pg_class.reltuples), for progress and ETA. */
+  sourceRowsEstimate: number | null;
+}
+
+export interface SlotStatus {
+  exists: boolean;
+  active: boolean;
+  activePid: number | null;
+  /** WAL the slot keeps on the source (current LSN − restart_lsn), bytes. */
+  walRetainedBytes: number | null;
+  /** current LSN − confirmed_flush_lsn, bytes. */
+  lagBytes: number | null;
+  walStatus: string | null;
+  confirmedFlushLsn: string | null;
+}
+
+export interface ReplicationStatus extends ObjectNames {
+  publicationExists: boolean;
+  subscriptionExists: boolean;
+  enabled: boolean | null;
+  disableOnError: boolean | null;
+  tables: TableStatus[];
+  allReady: boolean;
+  counts: Record<string, number>;
+  slotHealth: SlotStatus;
+  lagBytes: number | null;
+  lagSeconds: number | null;
+  worker: { pid: number | null; receivedLsn: string | null; lastMessageAt: string | null } | null;
+  errors: { applyErrorCount: number; syncErrorCount: number } | null;
+  /** Human lines for anything wrong (disabled after error, slot inactive, …). */
+  problems: string[];
+}
+
+async function sourceLag(src: Client, names: ObjectNames): Promise<{ slot: SlotStatus; lagSeconds: number | null }> {
+  const major = await serverMajor(src);
+  const rows = await q<any>(
+    src,
+    `select active, active_pid as pid, confirmed_flush_lsn::text as cf,
+            pg_wal_lsn_diff(pg_current_wal_lsn(), confirmed_flush_lsn)::float8 as lag,
+            pg_wal_lsn_diff(pg_current_wal_lsn(), restart_lsn)::float8 as retained,
+            ${major >= 13 ? 'wal_status' : 'null::text'} as wal_status
+       from pg_replication_slots where slot_name = $1`,
+    [names.slot],
+  );
+  const r = rows[0];
+  const slot: SlotStatus = r
+    ? { exists: true, active: r.active, activePid: r.pid, walRetainedBytes: r.retained, lagBytes: r.lag, walStatus: r.wal_status, confirmedFlushLsn: r.cf }
+    : { exists: false, active: false, activePid: null, walRetainedBytes: null, lagBytes: null, walStatus: null, confirmedFlushLsn: null };
+  let lagSeconds: number | null = null;
+  if (r) {
+    const rep = await q<{ s: number | null }>(src, `select extract(epoch from coalesce(replay_lag, flush_lag, write_lag))::float8 as s from pg_stat_replication where application_name = $1 order by backend_start desc limit 1`, [names.subscription]);
+    lagSeconds = rep[0]?.s ?? (r.lag !== null && r.lag <= 0 ? 0 : null);
+    // replay_lag is NULL once idle: a slot that is active with a small byte lag is caught up
+    if (lagSeconds === null && r.active && r.lag !== null && r.lag < 1024 * 1024) lagSeconds = 0;
+  }
+  return { slot, lagSeconds };
+}
+
+/** Current lag of replication `name`: bytes behind the source's WAL and seconds (null when unknown). */
+export async function lag(opts: { source: string; name?: string }): Promise<{ bytes: number | null; seconds: number | null; slot: SlotStatus }> {
+  const names = objectNames(opts.name);
+  const src = await connect(opts.source, { role: 'source' });
+  try {
+    const { slot, lagSeconds } = await sourceLag(src, names);
+    return { bytes: slot.lagBytes, seconds: lagSeconds, slot };
+  } finally {
+    await src.end().catch(() => {});
+  }
+}
+
+export async function replicationStatus(opts: { source: string; target: string; name?: string }): Promise<ReplicationStatus> {
+  const names = objectNames(opts.name);
+  const src = await connect(opts.source, { role: 'source' });
+  let tgt: Client | undefined;
+  try {
+    tgt = await connect(opts.target, { role: 'target' });
+    const targetMajor = await serverMajor(tgt);
+    const publicationExists = (await q(src, `select 1 from pg_publication where pubname = $1`, [names.publication])).length > 0;
+    const sub = await subscriptionRow(tgt, names.subscription, targetMajor);
+    const problems: string[] = [];
+    let tables: TableStatus[] = [];
+    let worker: ReplicationStatus['worker'] = null;
+    let errors: ReplicationStatus['errors'] = null;
+    if (sub) {
+      const rel = await q<any>(
+        tgt,
+        `select n.nspname as schema, c.relname as name, c.oid::int as relid, sr.srsubstate::text as state,
+                ${targetMajor >= 14 ? '(select p.tuples_processed::float8 from pg_stat_progress_copy p where p.relid = c.oid limit 1)' : 'null::float8'} as copying,
+                greatest(c.reltuples, 0)::float8 as est, st.n_live_tup::float8 as live
+           from pg_subscription_rel sr join pg_class c on c.oid = sr.srrelid join pg_namespace n on n.oid = c.relnamespace
+           left join pg_stat_user_tables st on st.relid = c.oid
+          where sr.srsubid = $1 order by 1, 2`,
+        [sub.oid],
+      );
+      const est = new Map<string, number>();
+      for (const r of await q<any>(src, `select n.nspname as schema, c.relname as name, greatest(c.reltuples,0)::float8 as est from pg_class c join pg_namespace n on n.oid = c.relnamespace where c.relkind in ('r','p') and ${SYSTEM_SCHEMA_FILTER}`))
+        est.set(`${r.schema}\u0000${r.name}`, r.est);
+      tables = rel.map((r: any) => ({
+        table: displayName(r),
+        schema: r.schema,
+        name: r.name,
+        state: r.state,
+        stateName: subStateName(r.state),
+        rowsCopied: r.state === 'd' || r.state === 'i' ? (r.copying ?? 0) : Math.max(r.live ?? 0, r.est ?? 0),
+        sourceRowsEstimate: est.get(`${r.schema}\u0000${r.name}`) ?? null,
+      }));
+      const w = await q<any>(tgt, `select pid, received_lsn::text as lsn, last_msg_receipt_time::text as at from pg_stat_subscription where subid = $1 and relid is null`, [sub.oid]);
+      worker = w[0] ? { pid: w[0].pid, receivedLsn: w[0].lsn, lastMessageAt: w[0].at } : { pid: null, receivedLsn: null, lastMessageAt: null };
+      if (targetMajor >= 15) {
+        const st = await q<any>(tgt, `select apply_error_count::int as a, sync_error_count::int as s from pg_stat_subscription_stats where subid = $1`, [sub.oid]);
+        if (st[0]) errors = { applyErrorCount: st[0].a, syncErrorCount: st[0].s };
+      }
+      if (!sub.enabled)
+        problems.push(
+          errors && errors.applyErrorCount + errors.syncErrorCount > 0
+            ? `subscription ${names.subscription} was disabled after an error (apply errors ${errors.applyErrorCount}, sync errors ${errors.syncErrorCount}); the target's server log has the message — fix the cause (often a unique violation or a missing table) then ALTER SUBSCRIPTION … ENABLE, or ALTER SUBSCRIPTION … SKIP (lsn = …)`
+            : `subscription ${names.subscription} is disabled`,
+        );
+      else if (errors && errors.applyErrorCount + errors.syncErrorCount > 0) problems.push(`apply has failed ${errors.applyErrorCount} time(s), table sync ${errors.syncErrorCount} time(s) (see the target's server log)`);
+      if (sub.enabled && worker.pid === null) problems.push('no apply worker is running on the target (it restarts every few seconds after an error: see its server log)');
+    }
+    const { slot, lagSeconds } = await sourceLag(src, names);
+    if (sub && !slot.exists) problems.push(`replication slot ${names.slot} is missing on the source: the subscription cannot continue`);
+    if (slot.exists && !slot.active) problems.push(`replication slot ${names.slot} is not in use: WAL accumulates on the source (${slot.walRetainedBytes ?? '?'} bytes retained)`);
+    if (slot.walStatus === 'lost') problems.push(`replication slot ${names.slot} lost required WAL: replication must be restarted from scratch`);
+    if (!sub && (publicationExists || slot.exists)) problems.push(`leftover objects without a subscription: run \`cutover replicate stop --name ${names.name}\``);
+    const counts: Record<string, number> = {};
+    for (const t of tables) counts[t.state] = (counts[t.state] ?? 0) + 1;
+    return {
+      ...names,
+      publicationExists,
+      subscriptionExists: !!sub,
+      enabled: sub ? sub.enabled : null,
+      disableOnError: sub ? sub.disableonerr : null,
+      tables,
+      allReady: !!sub && tables.length > 0 && tables.every((t) => t.state === 'r'),
+      counts,
+      slotHealth: slot,
+      lagBytes: slot.lagBytes,
+      lagSeconds,
+      worker,
+      errors,
+      problems,
+    };
+  } finally {
+    await src.end().catch(() => {});
+    await tgt?.end().catch(() => {});
+  }
+}
+
+export interface WaitOptions {
+  source: string;
+  target: string;
+  name?: string;
+  /** Only these tables must reach `r` (default: all subscribed). */
+  tables?: Array<string | TableSpec>;
+  /** Also wait until lag is at most this many bytes. */
+  maxLagBytes?: number;
+  timeoutMs?: number;
+  pollMs?: number;
+  signal?: AbortSignal;
+  progress?: boolean;
+  label?: string;
+  onStatus?: (s: ReplicationStatus) => void;
+}
+
+/** Poll until the tables are `r` (and lag ≤ maxLagBytes), with progress and ETA over copied rows. */
+export async function waitForSync(opts: WaitOptions): Promise<ReplicationStatus> {
+  const deadline = Date.now() + (opts.timeoutMs ?? 6 * 3600_000);
+  const want = opts.tables?.map(resolveSpec).map((t) => `${t.schema ?? 'public'}\u0000${t.name}`);
+  let progress: Progress | undefined;
+  for (;;) {
+    const st = await replicationStatus(opts);
+    opts.onStatus?.(st);
+    if (!st.subscriptionExists) throw new CutoverError('STATE', `subscription ${st.subscription} does not exist on the target`, { hint: 'start replication first' });
+    if (st.enabled === false) throw new CutoverError('STATE', st.problems[0] ?? `subscription ${st.subscription} is disabled`, { hint: 'see `cutover replicate status` and the target server log' });
+    if (!st.slotHealth.exists) throw new CutoverError('STATE', `replication slot ${st.slot} is missing on the source`, { hint: 'stop and start replication again' });
+    const relevant = want ? st.tables.filter((t) => want.includes(`${t.schema}\u0000${t.name}`)) : st.tables;
+    const total = relevant.reduce((a, t) => a + (t.sourceRowsEstimate ?? 0), 0);
+    const copied = relevant.reduce((a, t) => a + Math.min(t.rowsCopied ?? 0, t.sourceRowsEstimate ?? Infinity), 0);
+    if (opts.progress) {
+      progress ??= new Progress(opts.label ?? `initial sync ${st.subscription}`, total || undefined, { mode: defaultProgressMode() });
+      const notReady = relevant.filter((t) => t.state !== 'r');
+      progress.set(copied, `${relevant.length - notReady.length}/${relevant.length} tables ready${notReady.length ? `; ${notReady.slice(0, 3).map((t) => `${t.table}:${t.state}`).join(' ')}` : ''}`);
+    }
+    const ready = (want ? relevant.length === want.length : relevant.length > 0) && relevant.every((t) => t.state === 'r');
+    const lagOk = opts.maxLagBytes === undefined || (st.lagBytes !== null && st.lagBytes <= opts.maxLagBytes);
+    if (ready && lagOk) {
+      progress?.finish('all ready');
+      return st;
+    }
+    if (Date.now() > deadline) {
+      progress?.finish('timed out');
+      const pending = relevant.filter((t) => t.state !== 'r').map((t) => `${t.table} (${t.stateName})`);
+      throw new CutoverError('TIMEOUT', `replication ${st.name} not in sync after ${formatDuration(opts.timeoutMs ?? 0)}: ${pending.length ? `${pending.length} table(s) not ready: ${pending.slice(0, 5).join(', ')}` : `lag ${st.lagBytes} bytes`}`, {
+        hint: st.problems[0] ?? 'see `cutover replicate status`; a large table may just need more time',
+      });
+    }
+    await sleep(opts.pollMs ?? 500, opts.signal);
+  }
+}

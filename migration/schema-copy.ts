@@ -1,0 +1,367 @@
+/**
+ * Schema copy: the source schema taken with pg_dump and applied to the target in two halves.
+ * Pre-data (types, tables, sequences, functions, views) goes before the initial copy; post-data
+ * (primary keys, unique constraints, indexes, foreign keys, triggers) after it, so the full load
+ * writes into bare heaps — the way the seed stories made their loads fast.
+ *
+ * Applying is idempotent: each statement runs on its own, and a statement that fails only because
+ * its object already exists (duplicate_table, duplicate_object, …) is skipped and reported. A
+ * re-run after a crash therefore finishes the job instead of failing on the first CREATE.
+ */
+import { execFile, spawn } from 'node:child_process';
+import { existsSync, readdirSync } from 'node:fs';
+import { join, delimiter } from 'node:path';
+import { promisify } from 'node:util';
+import { CutoverError, redactSecrets } from './errors.ts';
+import { connect, describeTarget, quoteIdent, quoteLiteral, serverMajor, sqlError, withClient, type Client } from './pg.ts';
+import { Progress, defaultProgressMode } from './progress.ts';
+
+const execFileP = promisify(execFile);
+
+export type Section = 'pre-data' | 'post-data';
+
+export interface DumpTool {
+  path: string;
+  /** e.g. "15.20" */
+  version: string;
+  major: number;
+  /** pg_dump reads any server up to its own major. */
+  maxSourceMajor: number;
+  /** Where it was found: env CUTOVER_PG_DUMP, PATH, /usr/lib/postgresql/<n>/bin. */
+  origin: string;
+  /** Every pg_dump found, newest first. */
+  candidates: Array<{ path: string; major: number; version: string; origin: string }>;
+}
+
+function parseDumpVersion(out: string): { version: string; major: number } | undefined {
+  const m = /pg_dump \(PostgreSQL\) (\d+)(?:\.(\d+))?/.exec(out);
+  if (!m) return undefined;
+  return { version: m[2] !== undefined ? `${m[1]}.${m[2]}` : m[1], major: Number(m[1]) };
+}
+
+function candidatePaths(env: NodeJS.ProcessEnv): Array<{ path: string; origin: string }> {
+  const out: Array<{ path: string; origin: string }> = [];
+  if (env.CUTOVER_PG_DUMP) out.push({ path: env.CUTOVER_PG_DUMP, origin: 'env CUTOVER_PG_DUMP' });
+  for (const dir of (env.PATH ?? '').split(delimiter).filter(Boolean)) {
+    const p = join(dir, 'pg_dump');
+    if (existsSync(p)) out.push({ path: p, origin: 'PATH' });
+  }
+  const root = '/usr/lib/postgresql';
+  if (existsSync(root)) {
+    for (const v of readdirSync(root)) {
+      const p = join(root, v, 'bin', 'pg_dump');
+      if (existsSync(p)) out.push({ path: p, origin: root });
+    }
+  }
+  return out;
+}
+
+/**
+ * Find the pg_dump to use. With `sourceMajor`, the newest client is checked against it and a
+ * TOOL_MISSING error says which client to install. CUTOVER_PG_DUMP wins when it is new enough.
+ */
+export async function dumpTool(sourceMajor?: number, env: NodeJS.ProcessEnv = process.env): Promise<DumpTool> {
+  const seen = new Set<string>();
+  const found: DumpTool['candidates'] = [];
+  for (const c of candidatePaths(env)) {
+    if (seen.has(c.path)) continue;
+    seen.add(c.path);
+    try {
+      const { stdout } = await execFileP(c.path, ['--version'], { timeout: 10_000 });
+      const v = parseDumpVersion(stdout);
+      if (v) found.push({ path: c.path, ...v, origin: c.origin });
+    } catch {
+      /* not runnable: ignore */
+    }
+  }
+  if (found.length === 0) {
+    throw new CutoverError('TOOL_MISSING', 'no pg_dump found (looked at $CUTOVER_PG_DUMP, PATH and /usr/lib/postgresql/*/bin)', {
+      hint: `install the PostgreSQL client${sourceMajor ? ` ${sourceMajor} or newer` : ''} (Debian/Ubuntu: apt-get install postgresql-client-${sourceMajor ?? 'NN'} from apt.postgresql.org) or set CUTOVER_PG_DUMP=/path/to/pg_dump`,
+    });
+  }
+  // The env override is honoured first when it is new enough; otherwise the newest client.
+  const byNewest = [...found].sort((a, b) => b.major - a.major);
+  const override = found.find((f) => f.origin === 'env CUTOVER_PG_DUMP' && (sourceMajor === undefined || f.major >= sourceMajor));
+  const best = override ?? byNewest[0];
+  if (sourceMajor !== undefined && best.major < sourceMajor) {
+    throw new CutoverError(
+      'TOOL_MISSING',
+      `the source runs PostgreSQL ${sourceMajor} but the newest pg_dump found is ${best.version} (${best.path}); pg_dump must be at least as new as the server it dumps`,
+      {
+        hint: `install postgresql-client-${sourceMajor} or newer (Debian/Ubuntu: from apt.postgresql.org) or set CUTOVER_PG_DUMP to a pg_dump ≥ ${sourceMajor}`,
+      },
+    );
+  }
+  return { path: best.path, version: best.version, major: best.major, maxSourceMajor: best.major, origin: best.origin, candidates: byNewest };
+}
+
+/** libpq environment for a URL, so the password never appears on a command line (ps shows argv). */
+export function libpqEnv(url: string, base: NodeJS.ProcessEnv = process.env): NodeJS.ProcessEnv {
+  const u = new URL(url);
+  const env: NodeJS.ProcessEnv = { ...base };
+  for (const k of Object.keys(env)) if (k.startsWith('PG')) delete env[k];
+  env.PGHOST = u.hostname.replace(/^\[|\]$/g, '');
+  env.PGPORT = u.port || '5432';
+  env.PGDATABASE = decodeURIComponent(u.pathname.slice(1)) || 'postgres';
+  if (u.username) env.PGUSER = decodeURIComponent(u.username);
+  if (u.password) env.PGPASSWORD = decodeURIComponent(u.password);
+  const map: Record<string, string> = { sslmode: 'PGSSLMODE', sslrootcert: 'PGSSLROOTCERT', sslcert: 'PGSSLCERT', sslkey: 'PGSSLKEY', connect_timeout: 'PGCONNECT_TIMEOUT', application_name: 'PGAPPNAME' };
+  for (const [k, v] of u.searchParams) if (map[k]) env[map[k]] = v;
+  env.PGCONNECT_TIMEOUT ??= '10';
+  return env;
+}
+
+async function runTool(path: string, args: string[], env: NodeJS.ProcessEnv, what: string): Promise<string> {
+  return await new Promise<string>((resolve, reject) => {
+    const child = spawn(path, args, { env, stdio: ['ignore', 'pipe', 'pipe'] });
+    const out: Buffer[] = [];
+    const err: Buffer[] = [];
+    child.stdout.on('data', (d) => out.push(d));
+    child.stderr.on('data', (d) => err.push(d));
+    child.on('error', (e) => reject(new CutoverError('TOOL_MISSING', `cannot run ${path}: ${e.message}`, { cause: e })));
+    child.on('close', (code) => {
+      if (code === 0) return resolve(Buffer.concat(out).toString('utf8'));
+      const stderr = redactSecrets(Buffer.concat(err).toString('utf8').trim());
+      reject(
+        new CutoverError(/password authentication failed/i.test(stderr) ? 'AUTH' : /could not connect|connection to server/i.test(stderr) ? 'CONNECT' : 'SQL', `${what} failed (exit ${code}): ${stderr.split('\n').slice(-3).join(' ')}`, {
+          hint: 'check that the source URL works with psql and that the role may read the whole schema',
+        }),
+      );
+    });
+  });
+}
+
+/** The schema section as SQL text (pg_dump --schema-only --section=…). */
+export async function dumpSchema(sourceUrl: string, section: Section, opts: { owners?: boolean; tool?: DumpTool; schemas?: string[] } = {}): Promise<string> {
+  const major = await withClient(sourceUrl, serverMajor, { role: 'source' });
+  const tool = opts.tool ?? (await dumpTool(major));
+  // Publications and subscriptions are replication plumbing (ours included), never schema to copy.
+  const args = ['--schema-only', `--section=${section}`, '--no-password', '--no-publications', '--no-subscriptions'];
+  if (!opts.owners) args.push('--no-owner', '--no-privileges');
+  for (const s of opts.schemas ?? []) args.push('--schema', s);
+  return await runTool(tool.path, args, libpqEnv(sourceUrl), `pg_dump ${section} of the source at ${describeTarget(sourceUrl)}`);
+}
+
+/** A dump split into statements, each tagged with the object it belongs to (from pg_dump's "-- Name:" headers). */
+export interface DumpStatement {
+  sql: string;
+  /** e.g. "TABLE public.Order Items" (from the header comment; "" when none) */
+  object: string;
+}
+
+/**
+ * Split SQL text into statements, honouring quotes, dollar quotes and comments, dropping psql
+ * meta-commands (\connect, \restrict …). Pure, so it is unit-tested.
+ */
+export function splitSql(text: string): DumpStatement[] {
+  const out: DumpStatement[] = [];
+  let object = '';
+  let buf = '';
+  let i = 0;
+  const n = text.length;
+  let atLineStart = true;
+  const flush = () => {
+    const sql = buf.trim();
+    if (sql && sql !== ';') out.push({ sql, object });
+    buf = '';
+  };
+  while (i < n) {
+    const ch = text[i];
+    // psql meta-command: a line starting with a backslash, outside any statement
+    if (atLineStart && ch === '\\' && buf.trim() === '') {
+      const eol = text.indexOf('\n', i);
+      i = eol < 0 ? n : eol + 1;
+      continue;
+    }
+    atLineStart = false;
+    if (ch === '-' && text[i + 1] === '-') {
+      const eol = text.indexOf('\n', i);
+      const line = text.slice(i, eol < 0 ? n : eol);
+      const m = /^-- Name: (.*?); Type: (.*?); Schema: (.*?);/.exec(line);
+      if (m && buf.trim() === '') object = `${m[2]} ${m[3] === '-' ? '' : m[3] + '.'}${m[1]}`;
+      i = eol < 0 ? n : eol + 1;
+      atLineStart = true;
+      buf += '\n';
+      continue;
+    }
+    if (ch === '/' && text[i + 1] === '*') {
+      let depth = 1;
+      let j = i + 2;
+      while (j < n && depth > 0) {
+        if (text[j] === '/' && text[j + 1] === '*') (depth++, (j += 2));
+        else if (text[j] === '*' && text[j + 1] === '/') (depth--, (j += 2));
+        else j++;
+      }
+      buf += text.slice(i, j);
+      i = j;
+      continue;
+    }
+    if (ch === "'" || ch === '"') {
+      // E'…' strings may escape quotes with a backslash
+      const escapes = ch === "'" && /[eE]$/.test(buf) && !/[A-Za-z0-9_][eE]$/.test(buf);
+      let j = i + 1;
+      while (j < n) {
+        if (escapes && text[j] === '\\') {
+          j += 2;
+          continue;
+        }
+        if (text[j] === ch) {
+          if (text[j + 1] === ch) {
+            j += 2;
+            continue;
+          }
+          break;
+        }
+        j++;
+      }
+      buf += text.slice(i, j + 1);
+      i = j + 1;
+      continue;
+    }
+    if (ch === '$') {
+      const m = /^\$([A-Za-z_][A-Za-z0-9_]*)?\$/.exec(text.slice(i, i + 64));
+      if (m && !/[A-Za-z0-9_]$/.test(buf)) {
+        const tag = m[0];
+        const end = text.indexOf(tag, i + tag.length);
+        const j = end < 0 ? n : end + tag.length;
+        buf += text.slice(i, j);
+        i = j;
+        continue;
+      }
+    }
+    if (ch === ';') {
+      buf += ';';
+      i++;
+      flush();
+      continue;
+    }
+    if (ch === '\n') atLineStart = true;
+    buf += ch;
+    i++;
+  }
+  flush();
+  return out;
+}
+
+/** SQLSTATEs that mean "this object is already there" — the statement is skipped on a re-run. */
+const EXISTS_CODES = new Set(['42P07', '42710', '42P06', '42723', '42P04', '42P16']);
+
+export function isAlreadyExists(e: { code?: string; message?: string }): boolean {
+  if (e.code && EXISTS_CODES.has(e.code)) return true;
+  return /already exists|is already an identity column|is already a partition|multiple primary keys/i.test(e.message ?? '');
+}
+
+export interface ApplyResult {
+  section: Section | 'roles' | 'settings';
+  statements: number;
+  applied: number;
+  /** Objects skipped because they already existed on the target. */
+  skipped: Array<{ object: string; reason: string }>;
+  elapsedMs: number;
+}
+
+/** Apply statements one by one on the target, skipping those whose object already exists. */
+export async function applyStatements(c: Client, statements: DumpStatement[], section: ApplyResult['section'], opts: { progress?: boolean } = {}): Promise<ApplyResult> {
+  const t0 = Date.now();
+  const res: ApplyResult = { section, statements: statements.length, applied: 0, skipped: [], elapsedMs: 0 };
+  const p = opts.progress ? new Progress(`schema ${section}`, statements.length, { unit: 'statements', mode: defaultProgressMode() }) : undefined;
+  for (const st of statements) {
+    try {
+      await c.query(st.sql);
+      res.applied++;
+    } catch (e: any) {
+      if (isAlreadyExists(e)) {
+        res.skipped.push({ object: st.object || st.sql.split('\n')[0].slice(0, 120), reason: redactSecrets(e.message) });
+      } else {
+        throw sqlError(e, `applying ${section} schema to the target (${st.object || st.sql.split('\n')[0].slice(0, 120)})`);
+      }
+    }
+    p?.tick(1, st.object);
+  }
+  p?.finish();
+  res.elapsedMs = Date.now() - t0;
+  return res;
+}
+
+export interface SchemaCopyOptions {
+  source: string;
+  target: string;
+  section: Section;
+  /** Keep owners and grants (the roles must exist on the target: see copyRoles). */
+  owners?: boolean;
+  progress?: boolean;
+  /** Only these schemas (pg_dump --schema). */
+  schemas?: string[];
+}
+
+/** Dump one section of the source schema and apply it to the target. Safe to re-run. */
+export async function copySchema(opts: SchemaCopyOptions): Promise<ApplyResult & { tool: { path: string; version: string } }> {
+  const major = await withClient(opts.source, serverMajor, { role: 'source' });
+  const tool = await dumpTool(major);
+  const sql = await dumpSchema(opts.source, opts.section, { owners: opts.owners, tool, schemas: opts.schemas });
+  const statements = splitSql(sql);
+  const c = await connect(opts.target, { role: 'target' });
+  try {
+    const r = await applyStatements(c, statements, opts.section, { progress: opts.progress });
+    return { ...r, tool: { path: tool.path, version: tool.version } };
+  } finally {
+    await c.end().catch(() => {});
+  }
+}
+
+/** Roles without passwords (pg_dumpall --roles-only --no-role-passwords), applied to the target. */
+export async function copyRoles(opts: { source: string; target: string }): Promise<ApplyResult> {
+  const major = await withClient(opts.source, serverMajor, { role: 'source' });
+  const tool = await dumpTool(major);
+  const dumpall = join(tool.path, '..', 'pg_dumpall');
+  const sql = await runTool(dumpall, ['--roles-only', '--no-role-passwords', '--no-password'], libpqEnv(opts.source), 'pg_dumpall --roles-only');
+  const targetUser = await withClient(opts.target, async (c) => (await c.query<{ u: string }>('select current_user as u')).rows[0].u, { role: 'target' });
+  // Never touch the role we are connected as on the target (it may be the managed superuser).
+  const statements = splitSql(sql).filter((s) => !new RegExp(`^(CREATE|ALTER) ROLE ${escapeRe(quoteIdentIfNeeded(targetUser))}[ ;]`, 'i').test(s.sql));
+  return await withClient(opts.target, (c) => applyStatements(c, statements, 'roles'), { role: 'target' });
+}
+
+function escapeRe(s: string): string {
+  return s.replace(/[.*+?^${}()|[\]\\]/g, '\\$&');
+}
+function quoteIdentIfNeeded(s: string): string {
+  return /^[a-z_][a-z0-9_$]*$/.test(s) ? s : quoteIdent(s);
+}
+
+/** Database-level and role-in-database settings (pg_db_role_setting), which a schema-only dump misses. */
+export async function copySettings(opts: { source: string; target: string }): Promise<ApplyResult> {
+  const rows = await withClient(
+    opts.source,
+    async (c) =>
+      (
+        await c.query<{ role: string | null; setconfig: string[] }>(
+          `select r.rolname as role, s.setconfig
+             from pg_db_role_setting s
+             left join pg_roles r on r.oid = s.setrole
+            where s.setdatabase = (select oid from pg_database where datname = current_database())`,
+        )
+      ).rows,
+    { role: 'source' },
+  );
+  const targetDb = await withClient(opts.target, async (c) => (await c.query<{ d: string }>('select current_database() as d')).rows[0].d, { role: 'target' });
+  const statements: DumpStatement[] = [];
+  for (const r of rows) {
+    for (const kv of r.setconfig ?? []) {
+      const eq = kv.indexOf('=');
+      const name = kv.slice(0, eq);
+      const value = kv.slice(eq + 1);
+      const set = `SET ${quoteIdent(name)} = ${quoteLiteral(value)}`;
+      statements.push(
+        r.role
+          ? { sql: `ALTER ROLE ${quoteIdent(r.role)} IN DATABASE ${quoteIdent(targetDb)} ${set}`, object: `ROLE SETTING ${r.role}.${name}` }
+          : { sql: `ALTER DATABASE ${quoteIdent(targetDb)} ${set}`, object: `DATABASE SETTING ${name}` },
+      );
+    }
+  }
+  return await withClient(opts.target, (c) => applyStatements(c, statements, 'settings'), { role: 'target' });
+}
+
+export function describeApply(r: ApplyResult): string {
+  const skipped = r.skipped.length ? `; skipped ${r.skipped.length} already present (${r.skipped.slice(0, 5).map((s) => s.object).join(', ')}${r.skipped.length > 5 ? ', …' : ''})` : '';
+  return `schema ${r.section}: ${r.applied}/${r.statements} statements applied in ${r.elapsedMs} ms${skipped}`;
+}
