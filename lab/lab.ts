@@ -12,7 +12,7 @@ import { join } from 'node:path';
 import { paths } from './paths.ts';
 import { provider, type ClusterSpec, type ClusterRecord, type StartedCluster, type ProviderKind } from './providers/index.ts';
 import { startToxiproxy, attachToxiproxy, type StartedToxiproxy, type ToxiproxyRecord } from './toxiproxy.ts';
-import { pidAlive } from './net.ts';
+import { pidAlive, freeLoopbackAddress } from './net.ts';
 import { CutoverError } from '../migration/errors.ts';
 import { redactUrl } from '../migration/pg.ts';
 
@@ -104,7 +104,25 @@ export async function startLab(spec: LabSpec): Promise<Lab> {
       started.push(tp);
       record.toxiproxy = tp.record;
       const up = (c: ClusterRecord) => `${c.host}:${c.port}`;
-      const [ao, an, rp] = await Promise.all([tp.proxy('app-old', up(old.record)), tp.proxy('app-new', up(neu.record)), tp.proxy('replication', up(old.record))]);
+      // Proxies listen on their own loopback addresses at the clusters' port, so a DNS record can
+      // point at "old through its proxy" or "new through its proxy" and only the address changes.
+      const port = old.record.port;
+      const used = [old.record.host, neu.record.host];
+      const onFreeAddress = async (name: string, upstream: string) => {
+        for (let attempt = 0; ; attempt++) {
+          const host = await freeLoopbackAddress(port, 2, used);
+          used.push(host);
+          try {
+            return await tp!.proxy(name, upstream, host, port);
+          } catch (e) {
+            // another process bound the address between our probe and Toxiproxy's listen
+            if (attempt >= 5) throw e;
+          }
+        }
+      };
+      const ao = await onFreeAddress('app-old', up(old.record));
+      const an = await onFreeAddress('app-new', up(neu.record));
+      const rp = await onFreeAddress('replication', up(old.record));
       record.proxies = {
         'app-old': { name: ao.name, host: ao.host, port: ao.port, upstream: up(old.record) },
         'app-new': { name: an.name, host: an.host, port: an.port, upstream: up(neu.record) },

@@ -25,7 +25,7 @@ export interface StartedToxiproxy {
   record: ToxiproxyRecord;
   client: Toxiproxy;
   /** Create (or replace) a proxy listening on host:free port in front of upstream "host:port". */
-  proxy(name: string, upstream: string, listenHost?: string): Promise<{ name: string; listen: string; host: string; port: number }>;
+  proxy(name: string, upstream: string, listenHost?: string, listenPort?: number): Promise<{ name: string; listen: string; host: string; port: number }>;
   stop(): Promise<void>;
 }
 
@@ -60,8 +60,8 @@ export function attachToxiproxy(record: ToxiproxyRecord): StartedToxiproxy {
   return {
     record,
     client,
-    async proxy(name, upstream, listenHost = record.host) {
-      const port = await freePort(listenHost);
+    async proxy(name, upstream, listenHost = record.host, listenPort) {
+      const port = listenPort ?? (await freePort(listenHost));
       try {
         const existing = await client.get(name);
         await existing.remove();
