@@ -1,0 +1,88 @@
+/**
+ * Sentinel round-trip: after the fence, a marker row written on the old primary and seen on the
+ * new one proves that everything committed before it has been applied (logical replication applies
+ * in commit order). The table is created on both sides and published if the publication lists
+ * tables one by one.
+ */
+import type pg from 'pg';
+import { CutoverError } from './errors.ts';
+import { quoteIdent, sqlError } from './pg.ts';
+import type { Change } from './switchover/state.ts';
+
+export const SENTINEL_TABLE = 'cutover_sentinel';
+const DDL = `create table if not exists public.${SENTINEL_TABLE} (token text primary key, written_at timestamptz not null default clock_timestamp())`;
+
+async function tableExists(c: pg.Client): Promise<boolean> {
+  const r = await c.query(`select 1 from pg_class where oid = to_regclass($1)`, [`public.${SENTINEL_TABLE}`]);
+  return r.rowCount! > 0;
+}
+
+export interface EnsureSentinelOptions {
+  publication: string;
+  subscription: string;
+  record?: (c: Change) => Promise<void>;
+  /** How long to wait for the table's initial sync when it had to be added to the publication. */
+  timeoutMs?: number;
+}
+
+/** Create the sentinel table where missing and make sure the publication carries it. Idempotent. */
+export async function ensureSentinel(source: pg.Client, target: pg.Client, opts: EnsureSentinelOptions): Promise<{ added: boolean }> {
+  try {
+    for (const [side, c] of [['old', source], ['new', target]] as const) {
+      if (!(await tableExists(c))) {
+        await opts.record?.({ kind: 'table-created', side, table: `public.${SENTINEL_TABLE}` });
+        await c.query(DDL);
+      }
+    }
+    const pub = await source.query<{ puballtables: boolean }>(`select puballtables from pg_publication where pubname = $1`, [opts.publication]);
+    if (!pub.rows.length)
+      throw new CutoverError('PRECONDITION', `publication ${opts.publication} does not exist on the source`, { hint: 'start replication first (cutover replicate start) or pass the publication name' });
+    if (pub.rows[0].puballtables) return { added: false };
+    const listed = await source.query(`select 1 from pg_publication_tables where pubname = $1 and schemaname = 'public' and tablename = $2`, [opts.publication, SENTINEL_TABLE]);
+    let added = false;
+    if (!listed.rowCount) {
+      await opts.record?.({ kind: 'publication-table-added', publication: opts.publication, table: `public.${SENTINEL_TABLE}` });
+      await source.query(`alter publication ${quoteIdent(opts.publication)} add table public.${SENTINEL_TABLE}`);
+      added = true;
+    }
+    const known = await target.query(
+      `select 1 from pg_subscription_rel sr join pg_subscription s on s.oid = sr.srsubid where s.subname = $1 and sr.srrelid = to_regclass($2)`,
+      [opts.subscription, `public.${SENTINEL_TABLE}`],
+    );
+    if (!known.rowCount) {
+      await opts.record?.({ kind: 'subscription-refreshed', subscription: opts.subscription });
+      await target.query(`alter subscription ${quoteIdent(opts.subscription)} refresh publication`);
+    }
+    return { added };
+  } catch (e) {
+    if (e instanceof CutoverError) throw e;
+    throw sqlError(e, 'preparing the cutover_sentinel table');
+  }
+}
+
+export interface RoundTrip {
+  token: string;
+  /** From the commit on the old primary to the row being visible on the new one. */
+  latencyMs: number;
+}
+
+/** Write `token` on the source (idempotent) and wait until the target shows it. */
+export async function sentinelRoundTrip(source: pg.Client, target: pg.Client, token: string, opts: { timeoutMs: number; pollMs?: number; signal?: AbortSignal }): Promise<RoundTrip> {
+  const t0 = Date.now();
+  try {
+    await source.query(`insert into public.${SENTINEL_TABLE} (token) values ($1) on conflict (token) do nothing`, [token]);
+  } catch (e) {
+    throw sqlError(e, 'writing the sentinel row on the old primary');
+  }
+  const written = Date.now();
+  const deadline = t0 + opts.timeoutMs;
+  for (;;) {
+    const r = await target.query(`select 1 from public.${SENTINEL_TABLE} where token = $1`, [token]).catch(() => ({ rowCount: 0 }));
+    if (r.rowCount) return { token, latencyMs: Date.now() - written };
+    if (Date.now() > deadline || opts.signal?.aborted)
+      throw new CutoverError('TIMEOUT', `the sentinel row did not arrive on the new primary within ${opts.timeoutMs} ms`, {
+        hint: 'replication is stalled or far behind: check pg_stat_subscription on the target and the server logs; the old primary is left serving',
+      });
+    await new Promise((res) => setTimeout(res, opts.pollMs ?? 20));
+  }
+}

@@ -1,0 +1,76 @@
+/**
+ * DNS-style switch: a name with weighted A records (old 100 / new 0 → old 0 / new 100), then one
+ * TTL of waiting so that every resolver has dropped the old answer. Talks to the lab DNS server's
+ * admin API (GET/PUT /records/<name>); for a managed DNS in production use the `command` strategy.
+ */
+import { CutoverError } from '../errors.ts';
+import { httpJson, type Side, type SwitchContext, type SwitchStrategy } from './types.ts';
+
+export interface DnsSwitchOptions {
+  adminUrl: string;
+  name: string;
+  /** A-record addresses of the two sides (default: the hosts of the source/target URLs). */
+  oldAddress?: string;
+  newAddress?: string;
+  /** TTL to set, seconds (default: keep the record's, else 1). */
+  ttl?: number;
+  /** Wait one TTL after the change (default true). */
+  waitTtl?: boolean;
+}
+
+interface DnsRecord {
+  targets: Array<{ address: string; weight: number }>;
+  ttl: number;
+}
+
+export class DnsSwitch implements SwitchStrategy {
+  readonly name = 'dns';
+  constructor(private readonly o: DnsSwitchOptions) {}
+
+  private url(): string {
+    return `${this.o.adminUrl.replace(/\/$/, '')}/records/${encodeURIComponent(this.o.name)}`;
+  }
+
+  private addresses(ctx: SwitchContext): { old: string; new: string } {
+    const a = { old: this.o.oldAddress ?? ctx.old.host, new: this.o.newAddress ?? ctx.new.host };
+    for (const [side, addr] of Object.entries(a))
+      if (!/^\d+\.\d+\.\d+\.\d+$/.test(addr))
+        throw new CutoverError('CONFIG', `the dns switch needs an IPv4 address for the ${side} side, got ${addr}`, { hint: `pass --dns-${side}-address` });
+    return a;
+  }
+
+  private async get(): Promise<DnsRecord | undefined> {
+    try {
+      return await httpJson('GET', this.url());
+    } catch (e) {
+      if (e instanceof CutoverError && /answered 404/.test(e.message)) return undefined;
+      throw e;
+    }
+  }
+
+  async current(ctx: SwitchContext): Promise<Side | 'unknown'> {
+    const rec = await this.get();
+    if (!rec) return 'unknown';
+    const a = this.addresses(ctx);
+    const heavy = [...rec.targets].sort((x, y) => y.weight - x.weight)[0];
+    if (!heavy || rec.targets.filter((t) => t.weight > 0).length !== 1) return 'unknown';
+    return heavy.address === a.old ? 'old' : heavy.address === a.new ? 'new' : 'unknown';
+  }
+
+  async switchTo(side: Side, ctx: SwitchContext): Promise<Record<string, unknown>> {
+    const a = this.addresses(ctx);
+    const before = await this.get();
+    const ttl = this.o.ttl ?? before?.ttl ?? 1;
+    const rec: DnsRecord = {
+      targets: [
+        { address: a.old, weight: side === 'old' ? 100 : 0 },
+        { address: a.new, weight: side === 'new' ? 100 : 0 },
+      ],
+      ttl,
+    };
+    const t0 = Date.now();
+    await httpJson('PUT', this.url(), rec);
+    if (this.o.waitTtl !== false) await new Promise((r) => setTimeout(r, ttl * 1000));
+    return { name: this.o.name, to: side, address: side === 'old' ? a.old : a.new, ttl, waitedMs: Date.now() - t0, before };
+  }
+}

@@ -1,0 +1,128 @@
+/**
+ * PgBouncer switch: PAUSE the database (new queries wait, in-flight ones finish), rewrite its
+ * [databases] line to the other side, RELOAD, RESUME — clients see a stall, not errors. The admin
+ * console only speaks the simple query protocol: commands are sent without parameters.
+ */
+import { readFileSync, renameSync, writeFileSync } from 'node:fs';
+import pg from 'pg';
+import { CutoverError } from '../errors.ts';
+import { describeTarget } from '../pg.ts';
+import type { Endpoint, Side, SwitchContext, SwitchStrategy } from './types.ts';
+
+export interface PgbouncerSwitchOptions {
+  /** postgres://admin@host:port/pgbouncer (a user listed in admin_users). */
+  adminUrl: string;
+  /** Path of the pgbouncer.ini to rewrite (must be writable by us, read by pgbouncer on RELOAD). */
+  iniFile: string;
+  /** The database alias clients connect to (default: the source URL's database). */
+  database?: string;
+  /** Endpoints (default: from the source/target URLs). */
+  oldEndpoint?: Endpoint;
+  newEndpoint?: Endpoint;
+}
+
+/** Replace host/port/dbname of `alias` in the [databases] section; other keys (user, pool_size…) are kept. Pure. */
+export function rewriteDatabaseLine(ini: string, alias: string, to: Endpoint): string {
+  const lines = ini.split('\n');
+  let section = '';
+  let found = false;
+  const out = lines.map((line) => {
+    const sec = /^\s*\[([^\]]+)\]/.exec(line);
+    if (sec) {
+      section = sec[1].trim().toLowerCase();
+      return line;
+    }
+    if (section !== 'databases') return line;
+    const m = /^(\s*)("[^"]+"|[^=\s]+)(\s*=\s*)(.*)$/.exec(line);
+    if (!m || m[2].replace(/^"|"$/g, '') !== alias) return line;
+    found = true;
+    const pairs = [...m[4].matchAll(/(\w+)\s*=\s*('(?:[^'\\]|\\.)*'|\S+)/g)].map((x) => [x[1], x[2]] as [string, string]);
+    const kv = new Map(pairs);
+    kv.set('host', to.host);
+    kv.set('port', String(to.port));
+    kv.set('dbname', to.database.includes(' ') ? `'${to.database.replace(/'/g, "\\'")}'` : to.database);
+    return `${m[1]}${m[2]}${m[3]}${[...kv].map(([k, v]) => `${k}=${v}`).join(' ')}`;
+  });
+  if (!found) throw new CutoverError('CONFIG', `database ${alias} is not in the [databases] section of the pgbouncer ini`, { hint: 'add a line `<alias> = host=… port=… dbname=…` or pass --pgbouncer-db' });
+  return out.join('\n');
+}
+
+/** Which side the ini points `alias` at. Pure. */
+export function currentSide(ini: string, alias: string, old: Endpoint, nu: Endpoint): Side | 'unknown' {
+  const m = new RegExp(`^\\s*"?${alias.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')}"?\\s*=(.*)$`, 'm').exec(ini);
+  if (!m) return 'unknown';
+  const host = /host=(\S+)/.exec(m[1])?.[1];
+  const port = Number(/port=(\d+)/.exec(m[1])?.[1] ?? 5432);
+  if (host === old.host && port === old.port) return 'old';
+  if (host === nu.host && port === nu.port) return 'new';
+  return 'unknown';
+}
+
+export class PgbouncerSwitch implements SwitchStrategy {
+  readonly name = 'pgbouncer';
+  readonly canPause = true;
+  private paused = false;
+  constructor(private readonly o: PgbouncerSwitchOptions) {}
+
+  private alias(ctx: SwitchContext): string {
+    return this.o.database ?? (ctx.direction === 'forward' ? ctx.old.database : ctx.new.database);
+  }
+
+  /** Run admin console commands (simple protocol: no parameters). */
+  async admin(...commands: string[]): Promise<void> {
+    const c = new pg.Client({ connectionString: this.o.adminUrl, connectionTimeoutMillis: 5000 });
+    c.on('error', () => {});
+    try {
+      await c.connect();
+    } catch (e: any) {
+      throw new CutoverError('CONNECT', `cannot reach the pgbouncer admin console at ${describeTarget(this.o.adminUrl)}: ${e?.message ?? e}`, { hint: 'check --pgbouncer-admin and admin_users in pgbouncer.ini', cause: e });
+    }
+    try {
+      for (const cmd of commands) await c.query(cmd);
+    } catch (e: any) {
+      throw new CutoverError('SQL', `pgbouncer admin command failed: ${e?.message ?? e}`, { exitCode: 1, cause: e });
+    } finally {
+      await c.end().catch(() => {});
+    }
+  }
+
+  private ends(ctx: SwitchContext) {
+    return { old: this.o.oldEndpoint ?? ctx.old, new: this.o.newEndpoint ?? ctx.new };
+  }
+
+  async current(ctx: SwitchContext): Promise<Side | 'unknown'> {
+    const e = this.ends(ctx);
+    return currentSide(readFileSync(this.o.iniFile, 'utf8'), this.alias(ctx), e.old, e.new);
+  }
+
+  async pause(ctx: SwitchContext): Promise<void> {
+    await this.admin(`PAUSE ${this.alias(ctx)}`).catch((e) => {
+      if (!/already/i.test(e.message)) throw e;
+    });
+    this.paused = true;
+  }
+
+  async resume(ctx: SwitchContext): Promise<void> {
+    await this.admin(`RESUME ${this.alias(ctx)}`).catch((e) => {
+      if (!/not paused/i.test(e.message)) throw e;
+    });
+    this.paused = false;
+  }
+
+  async switchTo(side: Side, ctx: SwitchContext): Promise<Record<string, unknown>> {
+    const alias = this.alias(ctx);
+    const to = this.ends(ctx)[side];
+    const t0 = Date.now();
+    const heldByUs = !this.paused;
+    if (heldByUs) await this.pause(ctx);
+    const ini = readFileSync(this.o.iniFile, 'utf8');
+    const next = rewriteDatabaseLine(ini, alias, to);
+    const tmp = `${this.o.iniFile}.cutover.tmp`;
+    writeFileSync(tmp, next);
+    renameSync(tmp, this.o.iniFile);
+    await this.admin('RELOAD');
+    // a pause fence keeps queries held until the resume phase
+    if (heldByUs) await this.resume(ctx);
+    return { database: alias, to: side, host: to.host, port: to.port, heldMs: heldByUs ? Date.now() - t0 : undefined };
+  }
+}

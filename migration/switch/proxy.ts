@@ -1,0 +1,40 @@
+/**
+ * Proxy switch: a Toxiproxy proxy in front of the primary; its upstream moves from old to new
+ * (POST /proxies/<name> {upstream}). Toxiproxy restarts the listener, so open client connections
+ * are closed and reconnect to the new upstream.
+ */
+import { httpJson, type Side, type SwitchContext, type SwitchStrategy } from './types.ts';
+
+export interface ProxySwitchOptions {
+  apiUrl: string;
+  name: string;
+  /** host:port of each side (default: from the source/target URLs). */
+  oldUpstream?: string;
+  newUpstream?: string;
+}
+
+export class ProxySwitch implements SwitchStrategy {
+  readonly name = 'proxy';
+  constructor(private readonly o: ProxySwitchOptions) {}
+
+  private url(): string {
+    return `${this.o.apiUrl.replace(/\/$/, '')}/proxies/${encodeURIComponent(this.o.name)}`;
+  }
+
+  private upstreams(ctx: SwitchContext) {
+    return { old: this.o.oldUpstream ?? `${ctx.old.host}:${ctx.old.port}`, new: this.o.newUpstream ?? `${ctx.new.host}:${ctx.new.port}` };
+  }
+
+  async current(ctx: SwitchContext): Promise<Side | 'unknown'> {
+    const p = await httpJson('GET', this.url());
+    const u = this.upstreams(ctx);
+    return p?.upstream === u.old ? 'old' : p?.upstream === u.new ? 'new' : 'unknown';
+  }
+
+  async switchTo(side: Side, ctx: SwitchContext): Promise<Record<string, unknown>> {
+    const upstream = this.upstreams(ctx)[side];
+    const before = await httpJson('GET', this.url());
+    await httpJson('POST', this.url(), { upstream });
+    return { proxy: this.o.name, listen: before?.listen, from: before?.upstream, upstream };
+  }
+}
