@@ -2,5 +2,8 @@
 import type { Command } from 'commander';
 import { register as doctor } from './doctor.ts';
 import { register as lab } from './lab.ts';
+import { register as switchover } from './switchover.ts';
+import { register as rollback } from './rollback.ts';
 
-export const commands: Array<(program: Command) => void> = [doctor, lab];
+export const commands: Array<(program: Command) => void> = [doctor, lab, switchover, rollback];
+import { register as drift } from './drift.ts'; commands.push(drift);
