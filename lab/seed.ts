@@ -1,0 +1,377 @@
+/**
+ * Seeding: a dataset (preset or custom DDL) streamed into Postgres with COPY … FROM STDIN.
+ *
+ * Plan, then apply: `planSeed` decides the tables, their row counts and how they are cut into
+ * chunks (pure); `seed` runs it. Speed comes from doing what pg_restore and pgbench -i do:
+ * create bare tables, COPY into them on several connections at once (a large table is cut into
+ * row ranges loaded in parallel), then build keys, FKs and indexes once over the loaded data.
+ * When the DDL already carries FKs (a user's own schema), tables load in dependency waves,
+ * parents before children.
+ *
+ * Nothing half-created is left behind: the DDL runs in one transaction, and if the load or the
+ * post-load step fails, every object the seed created is dropped again.
+ */
+import { readFile } from 'node:fs/promises';
+import { availableParallelism } from 'node:os';
+import { Readable } from 'node:stream';
+import { pipeline } from 'node:stream/promises';
+import { from as copyFrom } from 'pg-copy-streams';
+import { CutoverError } from '../migration/errors.ts';
+import { connect, qualified, quoteIdent, sqlError, withClient, type Client } from '../migration/pg.ts';
+import { Progress, defaultProgressMode, type ProgressMode } from '../migration/progress.ts';
+import { applyOverrides, getPreset, type Dataset, type TableLoad, type Value } from '../scenarios/datasets/index.ts';
+import { buildCustom } from '../scenarios/datasets/custom.ts';
+
+export interface SeedOptions {
+  url: string;
+  /** payments | notifications | edge | custom (custom: ddl, or the tables already in the database). */
+  preset?: string;
+  /** DDL file for preset custom. */
+  ddl?: string | null;
+  /** Roughly the total number of rows. */
+  scale: number;
+  seed?: number;
+  /** "table.column" → "faker.module.method" | "null" */
+  generators?: Record<string, string>;
+  /** Connections loading at once (default: 2 × cores, at most 4, at least 2). */
+  parallel?: number;
+  /** Progress output: tty line, JSON lines, or nothing (default: by terminal / json flag). */
+  progress?: ProgressMode;
+  json?: boolean;
+}
+
+export interface TableResult {
+  table: string;
+  rows: number;
+  /** Bytes of COPY text sent for this table. */
+  bytes: number;
+}
+
+export interface SeedResult {
+  preset: string;
+  seed: number;
+  scale: number;
+  tables: TableResult[];
+  rows: number;
+  bytes: number;
+  /** Whole seed: DDL, load, keys and indexes. */
+  elapsedMs: number;
+  /** Just the COPY phase. */
+  loadMs: number;
+  rowsPerSec: number;
+  mbPerSec: number;
+}
+
+export interface SeedChunk {
+  table: TableLoad;
+  from: number;
+  to: number;
+}
+
+export interface SeedPlan {
+  /** Waves of chunks: every chunk of a wave may load in parallel; waves run in order. */
+  waves: SeedChunk[][];
+  totalRows: number;
+}
+
+const CHUNK_MIN_ROWS = 20_000;
+
+/** Order tables into dependency waves (only needed when FKs exist during the load). */
+export function dependencyWaves(tables: TableLoad[]): TableLoad[][] {
+  const key = (t: TableLoad) => `${t.schema}.${t.name}`;
+  const byKey = new Map(tables.map((t) => [key(t), t]));
+  const done = new Set<string>();
+  const waves: TableLoad[][] = [];
+  let left = [...tables];
+  while (left.length) {
+    const wave = left.filter((t) => t.dependsOn.every((d) => d === key(t) || done.has(d) || !byKey.has(d)));
+    if (!wave.length)
+      throw new CutoverError('PRECONDITION', `foreign keys form a cycle between ${left.map(key).join(', ')}; cannot order the load`, {
+        hint: 'make one of the foreign keys DEFERRABLE or add it after the data (ALTER TABLE … ADD FOREIGN KEY) in the DDL',
+      });
+    waves.push(wave);
+    for (const t of wave) done.add(key(t));
+    left = left.filter((t) => !wave.includes(t));
+  }
+  return waves;
+}
+
+export function planSeed(ds: Dataset, opts: { parallel: number; fkDuringLoad: boolean }): SeedPlan {
+  const waves = opts.fkDuringLoad ? dependencyWaves(ds.tables) : [ds.tables];
+  const out: SeedChunk[][] = waves.map((tables) => {
+    const chunks: SeedChunk[] = [];
+    for (const t of tables) {
+      const parts = t.rows >= 2 * CHUNK_MIN_ROWS ? Math.min(opts.parallel, Math.floor(t.rows / CHUNK_MIN_ROWS)) : 1;
+      const size = Math.ceil(t.rows / parts);
+      for (let from = 0; from < t.rows; from += size) chunks.push({ table: t, from, to: Math.min(t.rows, from + size) });
+    }
+    // Biggest first, so the long chunks start early and the small ones fill the gaps.
+    return chunks.sort((a, b) => b.to - b.from - (a.to - a.from));
+  });
+  return { waves: out, totalRows: ds.tables.reduce((n, t) => n + t.rows, 0) };
+}
+
+const ESCAPES: Record<string, string> = { '\\': '\\\\', '\t': '\\t', '\n': '\\n', '\r': '\\r' };
+
+/** One value in COPY text format. */
+export function copyValue(v: Value): string {
+  if (v === null) return '\\N';
+  if (typeof v === 'number') return String(v);
+  if (typeof v === 'boolean') return v ? 't' : 'f';
+  return /[\\\t\n\r]/.test(v) ? v.replace(/[\\\t\n\r]/g, (c) => ESCAPES[c]) : v;
+}
+
+export function copyLine(values: Value[]): string {
+  let s = copyValue(values[0]);
+  for (let k = 1; k < values.length; k++) s += '\t' + copyValue(values[k]);
+  return s + '\n';
+}
+
+const BATCH_CHARS = 128 * 1024;
+
+async function copyChunk(client: Client, chunk: SeedChunk, onBatch: (rows: number, bytes: number) => void): Promise<void> {
+  const t = chunk.table;
+  const sql = `copy ${qualified(t.schema, t.name)} (${t.columns.map(quoteIdent).join(', ')}) from stdin`;
+  const stream = client.query(copyFrom(sql));
+  function* batches() {
+    let buf = '';
+    let rows = 0;
+    for (let i = chunk.from; i < chunk.to; i++) {
+      buf += copyLine(t.row(i));
+      rows++;
+      if (buf.length >= BATCH_CHARS) {
+        const b = Buffer.from(buf);
+        onBatch(rows, b.length);
+        yield b;
+        buf = '';
+        rows = 0;
+      }
+    }
+    if (buf) {
+      const b = Buffer.from(buf);
+      onBatch(rows, b.length);
+      yield b;
+    }
+  }
+  try {
+    await pipeline(Readable.from(batches(), { objectMode: false }), stream);
+  } catch (e: any) {
+    const err = sqlError(e, `loading ${t.schema}.${t.name}`);
+    throw new CutoverError(err.code, err.message, {
+      detail: err.detail,
+      hint: err.hint ?? (e?.code?.startsWith?.('23') || e?.code?.startsWith?.('22') ? 'a generated value does not fit a constraint or type: override that column with dataset.generators ("table.column": "faker.…")' : undefined),
+      cause: e,
+    });
+  }
+}
+
+/** Line and column of a character offset (1-based) in a text. */
+export function lineCol(text: string, position: number): { line: number; col: number; text: string } {
+  const before = text.slice(0, Math.max(0, position - 1));
+  const line = before.split('\n').length;
+  const col = position - before.lastIndexOf('\n') - 1;
+  return { line, col, text: text.split('\n')[line - 1] ?? '' };
+}
+
+/** Run DDL in one transaction; a failure rolls back and names the line, column and Postgres hint. */
+export async function applyDdl(client: Client, ddl: string, source: string): Promise<void> {
+  await client.query('begin');
+  try {
+    await client.query(ddl);
+    await client.query('commit');
+  } catch (e: any) {
+    await client.query('rollback').catch(() => {});
+    const pos = e?.position ? lineCol(ddl, Number(e.position)) : undefined;
+    const where = pos ? ` at line ${pos.line}, column ${pos.col}` : '';
+    const detail = [pos ? `${pos.line} | ${pos.text}\n${' '.repeat(String(pos.line).length)} | ${' '.repeat(Math.max(0, pos.col - 1))}^` : '', e?.detail, e?.where].filter(Boolean).join('\n');
+    throw new CutoverError('SQL', `the DDL in ${source} failed${where}: ${e?.message ?? e}${e?.code ? ` (SQLSTATE ${e.code})` : ''}; nothing was created`, {
+      detail: detail || undefined,
+      hint: e?.hint ?? (e?.code === '42P07' ? 'the object already exists: seed into an empty database' : 'fix the DDL and run again'),
+      exitCode: 2,
+      cause: e,
+    });
+  }
+}
+
+interface Snapshot {
+  namespaces: Set<number>;
+  relations: Set<number>;
+  types: Set<number>;
+  functions: Set<number>;
+}
+
+async function snapshot(c: Client): Promise<Snapshot> {
+  const ids = async (sql: string) => new Set((await c.query<{ oid: number }>(sql)).rows.map((r) => Number(r.oid)));
+  return {
+    namespaces: await ids(`select oid from pg_namespace`),
+    relations: await ids(`select oid from pg_class where relkind in ('r','p','v','m','S','f')`),
+    types: await ids(`select t.oid from pg_type t left join pg_class c on c.oid = t.typrelid where t.typtype in ('e','d','r') or (t.typtype = 'c' and c.relkind = 'c')`),
+    functions: await ids(`select oid from pg_proc`),
+  };
+}
+
+/** Drop everything created since `before` (used when a seed fails half-way). */
+async function dropCreated(c: Client, before: Snapshot): Promise<void> {
+  const now = await snapshot(c);
+  const fresh = (a: Set<number>, b: Set<number>) => [...b].filter((x) => !a.has(x));
+  const ns = fresh(before.namespaces, now.namespaces);
+  for (const oid of ns) {
+    const r = await c.query<{ n: string }>(`select nspname as n from pg_namespace where oid = $1`, [oid]);
+    if (r.rows[0]) await c.query(`drop schema if exists ${quoteIdent(r.rows[0].n)} cascade`).catch(() => {});
+  }
+  for (const oid of fresh(before.relations, now.relations)) {
+    const r = await c.query<{ n: string; k: string }>(`select oid::regclass::text as n, relkind as k from pg_class where oid = $1`, [oid]);
+    if (!r.rows[0]) continue;
+    const kind = { r: 'table', p: 'table', v: 'view', m: 'materialized view', S: 'sequence', f: 'foreign table' }[r.rows[0].k] ?? 'table';
+    await c.query(`drop ${kind} if exists ${r.rows[0].n} cascade`).catch(() => {});
+  }
+  for (const oid of fresh(before.types, now.types)) {
+    const r = await c.query<{ n: string }>(`select oid::regtype::text as n from pg_type where oid = $1`, [oid]);
+    if (r.rows[0]) await c.query(`drop type if exists ${r.rows[0].n} cascade`).catch(() => {});
+  }
+  for (const oid of fresh(before.functions, now.functions)) {
+    const r = await c.query<{ n: string }>(`select oid::regprocedure::text as n from pg_proc where oid = $1`, [oid]);
+    if (r.rows[0]) await c.query(`drop routine if exists ${r.rows[0].n} cascade`).catch(() => {});
+  }
+}
+
+/** Move every sequence behind a loaded column past the loaded values. */
+async function syncSequences(c: Client, tables: TableLoad[]): Promise<void> {
+  for (const t of tables) {
+    const r = await c.query<{ attname: string; seq: string | null }>(
+      `select a.attname, pg_get_serial_sequence($1, a.attname) as seq from pg_attribute a
+        where a.attrelid = $1::regclass and a.attnum > 0 and not a.attisdropped`,
+      [qualified(t.schema, t.name)],
+    );
+    for (const { attname, seq } of r.rows) {
+      if (!seq) continue;
+      await c.query(`select setval($1, m) from (select max(${quoteIdent(attname)})::bigint as m from ${qualified(t.schema, t.name)}) x where m is not null`, [seq]);
+    }
+  }
+}
+
+export function defaultParallel(): number {
+  return Math.max(2, Math.min(4, availableParallelism()));
+}
+
+export async function seed(opts: SeedOptions): Promise<SeedResult> {
+  const started = Date.now();
+  const preset = opts.preset ?? (opts.ddl ? 'custom' : 'payments');
+  const seedValue = opts.seed ?? 42;
+  if (!Number.isInteger(opts.scale) || opts.scale <= 0)
+    throw new CutoverError('USAGE', `scale must be a whole number greater than 0 (got ${opts.scale})`, { hint: 'scale is roughly the total number of rows, e.g. --scale 5000', exitCode: 2 });
+  if (opts.ddl && preset !== 'custom') throw new CutoverError('USAGE', `--ddl is only used with --preset custom (got --preset ${preset})`, { hint: 'drop --preset or pass --preset custom', exitCode: 2 });
+  const parallel = Math.max(1, opts.parallel ?? defaultParallel());
+  const admin = await connect(opts.url, { role: 'seed target' });
+  try {
+    const info = await admin.query<{ v: string; enc: string }>(`select current_setting('server_version_num') as v, current_setting('server_encoding') as enc`);
+    const major = Math.floor(Number(info.rows[0].v) / 10000);
+    const ctx = { seed: seedValue, scale: opts.scale, major, encoding: info.rows[0].enc };
+    const before = await snapshot(admin);
+
+    let ds: Dataset;
+    let fkDuringLoad = false;
+    if (preset === 'custom') {
+      let ddlText: string | undefined;
+      if (opts.ddl) {
+        try {
+          ddlText = await readFile(opts.ddl, 'utf8');
+        } catch (e: any) {
+          throw new CutoverError('USAGE', `cannot read DDL file ${opts.ddl}: ${e.code === 'ENOENT' ? 'no such file' : e.message}`, { exitCode: 2, cause: e });
+        }
+        await applyDdl(admin, ddlText, opts.ddl);
+      }
+      try {
+        ds = await buildCustom(admin, ctx, { onlyNewSince: opts.ddl ? before.relations : undefined });
+      } catch (e) {
+        await dropCreated(admin, before);
+        throw e;
+      }
+      fkDuringLoad = true;
+    } else {
+      ds = getPreset(preset).build(ctx);
+    }
+    try {
+      applyOverrides(ds, opts.generators ?? {}, seedValue);
+    } catch (e) {
+      if (preset === 'custom') await dropCreated(admin, before);
+      throw e;
+    }
+    if (preset !== 'custom') await applyDdl(admin, ds.preDdl, `preset ${preset}`);
+
+    const plan = planSeed(ds, { parallel, fkDuringLoad });
+    const progress = new Progress(`seed ${preset}`, plan.totalRows, { mode: opts.progress ?? defaultProgressMode(opts.json) });
+    const perTable = new Map<TableLoad, TableResult>(ds.tables.map((t) => [t, { table: t.schema === 'public' ? t.name : `${t.schema}.${t.name}`, rows: 0, bytes: 0 }]));
+    const loadStart = Date.now();
+    try {
+      for (const wave of plan.waves) {
+        const queue = [...wave];
+        const workers = Array.from({ length: Math.min(parallel, queue.length) }, async () => {
+          const c = await connect(opts.url, { role: 'seed target', applicationName: 'cutover-seed' });
+          try {
+            // Loaded data is recreated on demand; skip the WAL flush wait per commit.
+            await c.query('set synchronous_commit = off');
+            for (let chunk = queue.shift(); chunk; chunk = queue.shift()) {
+              const res = perTable.get(chunk.table)!;
+              await copyChunk(c, chunk, (rows, bytes) => {
+                res.rows += rows;
+                res.bytes += bytes;
+                progress.tick(rows, chunk!.table.name);
+              });
+            }
+          } finally {
+            await c.end().catch(() => {});
+          }
+        });
+        const settled = await Promise.allSettled(workers);
+        const failed = settled.find((s) => s.status === 'rejected') as PromiseRejectedResult | undefined;
+        if (failed) throw failed.reason;
+      }
+      const loadMs = Date.now() - loadStart;
+      progress.finish('building keys and indexes');
+      if (ds.postDdl.trim()) {
+        try {
+          await admin.query(ds.postDdl);
+        } catch (e) {
+          throw sqlError(e, `building keys, foreign keys and indexes of preset ${preset}`);
+        }
+      }
+      await syncSequences(admin, ds.tables);
+      await admin.query(`analyze ${ds.tables.map((t) => qualified(t.schema, t.name)).join(', ')}`);
+      const tables = [...perTable.values()];
+      const rows = tables.reduce((n, t) => n + t.rows, 0);
+      const bytes = tables.reduce((n, t) => n + t.bytes, 0);
+      const elapsedMs = Date.now() - started;
+      return {
+        preset,
+        seed: seedValue,
+        scale: opts.scale,
+        tables,
+        rows,
+        bytes,
+        elapsedMs,
+        loadMs,
+        rowsPerSec: Math.round((rows * 1000) / Math.max(1, elapsedMs)),
+        mbPerSec: Math.round((bytes / 1048576 / Math.max(0.001, elapsedMs / 1000)) * 100) / 100,
+      };
+    } catch (e) {
+      progress.finish('failed; dropping what the seed created');
+      await dropCreated(admin, before).catch(() => {});
+      // Tables that existed before (custom without DDL): empty them again.
+      if (preset === 'custom' && !opts.ddl)
+        await admin.query(`truncate ${ds.tables.map((t) => qualified(t.schema, t.name)).join(', ')} cascade`).catch(() => {});
+      throw e;
+    }
+  } finally {
+    await admin.end().catch(() => {});
+  }
+}
+
+/** Counts per table, as the database sees them (for checks and reports). */
+export async function countRows(url: string, tables: { schema: string; name: string }[]): Promise<Record<string, number>> {
+  return withClient(url, async (c) => {
+    const out: Record<string, number> = {};
+    for (const t of tables) out[`${t.schema}.${t.name}`] = Number((await c.query(`select count(*) as n from ${qualified(t.schema, t.name)}`)).rows[0].n);
+    return out;
+  });
+}

@@ -1,0 +1,229 @@
+/**
+ * Dataset presets: DDL plus deterministic row generators.
+ *
+ * Determinism: every value of row i of table t is a pure function of (seed, t, i) — a small
+ * counter-based PRNG seeded from those three — plus pools of faker values built once from the seed.
+ * So the same seed gives identical rows whatever order or how many connections load them, and a
+ * child row can compute which parent it references (FKs stay consistent without lookups).
+ *
+ * Faker is used to build the pools, not per row: calling faker per value would cap seeding far
+ * below what COPY can take.
+ */
+import { Faker, en } from '@faker-js/faker';
+import { CutoverError } from '../../migration/errors.ts';
+
+export type Value = string | number | boolean | null;
+
+export interface DatasetContext {
+  seed: number;
+  /** Roughly the total number of rows over all tables. */
+  scale: number;
+  /** Server major of the database being seeded (DDL differs, e.g. generated columns need 12+). */
+  major: number;
+  /** Server encoding (strings a LATIN1 database cannot hold are left out). */
+  encoding: string;
+}
+
+export interface TableLoad {
+  schema: string;
+  name: string;
+  /** Columns in COPY order (generated columns are not listed). */
+  columns: string[];
+  rows: number;
+  /** Tables (schema.name) this one references: loaded first when FKs exist during the load. */
+  dependsOn: string[];
+  /** Values of row i (0-based), in `columns` order; text values in Postgres input syntax. */
+  row(i: number): Value[];
+}
+
+export interface Dataset {
+  name: string;
+  /** Schemas, types, tables: applied before loading, in one transaction. */
+  preDdl: string;
+  /** Keys, FKs, indexes, views and the other shapes that are cheaper to build after the data. */
+  postDdl: string;
+  tables: TableLoad[];
+}
+
+export interface Preset {
+  name: string;
+  description: string;
+  build(ctx: DatasetContext): Dataset;
+}
+
+// ---------------------------------------------------------------------------------------------
+// Deterministic randomness
+
+/** FNV-1a of a string, for table/column salts. */
+export function hashString(s: string): number {
+  let h = 0x811c9dc5;
+  for (let i = 0; i < s.length; i++) {
+    h ^= s.charCodeAt(i);
+    h = Math.imul(h, 0x01000193);
+  }
+  return h >>> 0;
+}
+
+function mix(h: number): number {
+  h = Math.imul(h ^ (h >>> 16), 0x85ebca6b);
+  h = Math.imul(h ^ (h >>> 13), 0xc2b2ae35);
+  return (h ^ (h >>> 16)) >>> 0;
+}
+
+/** A pure hash of (seed, salt, i) → uint32. */
+export function hash3(seed: number, salt: number, i: number): number {
+  return mix(mix(mix(seed ^ 0x9e3779b9) ^ salt) + i * 0x27d4eb2d);
+}
+
+/** Small fast PRNG (sfc32) for the values of one row. */
+export class Rng {
+  private a: number;
+  private b: number;
+  private c: number;
+  private d: number;
+  constructor(seed: number, salt: number, i: number) {
+    this.a = hash3(seed, salt, i);
+    this.b = hash3(seed, salt ^ 0x5bd1e995, i);
+    this.c = hash3(seed, salt ^ 0x1b873593, i);
+    this.d = 1;
+    for (let k = 0; k < 6; k++) this.u32();
+  }
+  u32(): number {
+    const t = (((this.a + this.b) | 0) + this.d) | 0;
+    this.d = (this.d + 1) | 0;
+    this.a = this.b ^ (this.b >>> 9);
+    this.b = (this.c + (this.c << 3)) | 0;
+    this.c = (this.c << 21) | (this.c >>> 11);
+    this.c = (this.c + t) | 0;
+    return t >>> 0;
+  }
+  float(): number {
+    return this.u32() / 4294967296;
+  }
+  int(n: number): number {
+    return Math.floor(this.float() * n);
+  }
+  between(lo: number, hi: number): number {
+    return lo + this.int(hi - lo + 1);
+  }
+  chance(p: number): boolean {
+    return this.float() < p;
+  }
+  pick<T>(a: readonly T[]): T {
+    return a[this.int(a.length)];
+  }
+  /** Skewed toward small indexes (a few hot parents, a long tail). */
+  skewed(n: number): number {
+    const f = this.float();
+    return Math.min(n - 1, Math.floor(n * f * f));
+  }
+  uuid(): string {
+    const h = (x: number) => x.toString(16).padStart(8, '0');
+    const a = h(this.u32()),
+      b = h(this.u32()),
+      c = h(this.u32()),
+      d = h(this.u32());
+    return `${a}-${b.slice(0, 4)}-4${b.slice(5, 8)}-${((parseInt(c[0], 16) & 3) | 8).toString(16)}${c.slice(1, 4)}-${c.slice(4)}${d}`;
+  }
+  hex(bytes: number): string {
+    let s = '';
+    while (s.length < bytes * 2) s += this.u32().toString(16).padStart(8, '0');
+    return s.slice(0, bytes * 2);
+  }
+}
+
+/** Parent row index (0-based) that child row i of `salt` references, stable for a seed. */
+export function refIndex(seed: number, salt: string, i: number, parentRows: number, skew = false): number {
+  const r = new Rng(seed, hashString(salt), i);
+  return skew ? r.skewed(parentRows) : r.int(parentRows);
+}
+
+/** An instant as ISO text (Postgres reads it as timestamptz regardless of the session TimeZone). */
+export function isoAt(ms: number): string {
+  return new Date(ms).toISOString();
+}
+
+export const EPOCH_2024 = Date.UTC(2024, 0, 1);
+export const DAY_MS = 86_400_000;
+
+export function money(cents: number): string {
+  const s = String(Math.abs(cents)).padStart(3, '0');
+  return `${cents < 0 ? '-' : ''}${s.slice(0, -2)}.${s.slice(-2)}`;
+}
+
+/** Array literal with every element quoted (COPY escaping is applied on top by the seeder). */
+export function arrayLiteral(items: readonly (string | number | null)[]): string {
+  return '{' + items.map((x) => (x === null ? 'NULL' : typeof x === 'number' ? String(x) : '"' + x.replace(/\\/g, '\\\\').replace(/"/g, '\\"') + '"')).join(',') + '}';
+}
+
+/** Rows of a table given its share of the scale (never below `min`). */
+export function share(scale: number, weight: number, min = 1): number {
+  return Math.max(min, Math.round(scale * weight));
+}
+
+// ---------------------------------------------------------------------------------------------
+// Faker pools (built once per seed)
+
+export interface Pools {
+  firstNames: string[];
+  lastNames: string[];
+  companies: string[];
+  words: string[];
+  sentences: string[];
+  cities: string[];
+  domains: string[];
+  /** Build a pool of any faker method ("faker.internet.email") for column overrides. */
+  of(spec: string, size?: number): Value[];
+}
+
+const poolCache = new Map<number, Pools>();
+
+export function fakerFor(seed: number): Faker {
+  const f = new Faker({ locale: [en] });
+  f.seed(seed);
+  return f;
+}
+
+export function pools(seed: number): Pools {
+  const hit = poolCache.get(seed);
+  if (hit) return hit;
+  const f = fakerFor(seed);
+  const n = 512;
+  const many = <T>(fn: () => T, size = n) => Array.from({ length: size }, fn);
+  const custom = new Map<string, Value[]>();
+  const p: Pools = {
+    firstNames: many(() => f.person.firstName()),
+    lastNames: many(() => f.person.lastName()),
+    companies: many(() => f.company.name(), 256),
+    words: many(() => f.lorem.word(), 1024),
+    sentences: many(() => f.lorem.sentence(), 256),
+    cities: many(() => f.location.city(), 128),
+    domains: many(() => f.internet.domainName(), 64),
+    of(spec: string, size = 1024): Value[] {
+      const key = `${spec}#${size}`;
+      const cached = custom.get(key);
+      if (cached) return cached;
+      if (spec === 'null') return [null];
+      const m = /^faker\.([A-Za-z]+)\.([A-Za-z]+)$/.exec(spec);
+      const fn = m && (f as any)[m[1]]?.[m[2]];
+      if (typeof fn !== 'function') throw new CutoverError('CONFIG', `generator "${spec}" is not a faker method`, { hint: 'use faker.<module>.<method>, e.g. faker.internet.email', exitCode: 2 });
+      // A faker per spec seeded from the spec: adding an override does not shift the other pools.
+      const ff = fakerFor(hash3(seed, hashString(spec), 0));
+      const mod = (ff as any)[m![1]];
+      const values = Array.from({ length: size }, () => toValue(mod[m![2]]()));
+      custom.set(key, values);
+      return values;
+    },
+  };
+  poolCache.set(seed, p);
+  return p;
+}
+
+function toValue(v: unknown): Value {
+  if (v === null || v === undefined) return null;
+  if (v instanceof Date) return v.toISOString();
+  if (typeof v === 'string' || typeof v === 'number' || typeof v === 'boolean') return v;
+  if (typeof v === 'bigint') return v.toString();
+  return JSON.stringify(v);
+}
+
