@@ -361,7 +361,7 @@ export async function startReplication(opts: StartOptions): Promise<StartResult>
       }
       if (nonEmpty.length)
         throw new CutoverError('PRECONDITION', `target table(s) already hold rows: ${nonEmpty.slice(0, 10).join(', ')}; the initial copy would duplicate them and apply would stop on the first unique violation`, {
-          hint: 'truncate them on the target, mark them copyData=false (--no-copy), or pass allowNonEmptyTarget',
+          hint: 'truncate them on the target, mark them copyData=false (--skip-copy), or pass allowNonEmptyTarget',
         });
     }
 

@@ -1,0 +1,106 @@
+import type { Command } from 'commander';
+import { CutoverError } from '../../migration/errors.ts';
+import { copySchema, describeApply } from '../../migration/schema-copy.ts';
+import { parseTableList, replicationStatus, startReplication, stopReplication, waitForSync, type ReplicationStatus, type TableSpec } from '../../migration/replication.ts';
+import { emit, ExitCode, note } from '../output.ts';
+
+export function formatStatus(s: ReplicationStatus): string {
+  const lines = [
+    `replication ${s.name}: publication ${s.publicationExists ? 'present' : 'absent'}, subscription ${s.subscriptionExists ? (s.enabled ? 'enabled' : 'DISABLED') : 'absent'}, slot ${s.slotHealth.exists ? (s.slotHealth.active ? 'active' : 'INACTIVE') : 'absent'}`,
+  ];
+  if (s.slotHealth.exists) lines.push(`lag ${s.lagBytes ?? '?'} bytes, ${s.lagSeconds ?? '?'} s; WAL retained by the slot ${s.slotHealth.walRetainedBytes ?? '?'} bytes${s.slotHealth.walStatus ? ` (${s.slotHealth.walStatus})` : ''}`);
+  for (const t of s.tables) lines.push(`  ${t.state} ${t.stateName.padEnd(18)} ${t.table}${t.rowsCopied !== null ? `  ${t.rowsCopied} rows` : ''}`);
+  if (s.tables.length) lines.push(`${s.tables.filter((t) => t.state === 'r').length}/${s.tables.length} tables ready`);
+  for (const p of s.problems) lines.push(`PROBLEM: ${p}`);
+  return lines.join('\n');
+}
+
+function common(cmd: Command): Command {
+  return cmd
+    .requiredOption('--source <url>', 'old primary (publisher)')
+    .requiredOption('--target <url>', 'new primary (subscriber)')
+    .option('--name <name>', 'replication name: objects are called cutover_<name>', 'main')
+    .option('--json', 'print the result as JSON');
+}
+
+export function register(program: Command): void {
+  const rep = program.command('replicate').description('logical replication from source to target: start, status, stop');
+
+  common(rep.command('start'))
+    .description('copy the schema (pre-data), create publication/slot/subscription, wait for all tables to be ready, then apply post-data (indexes, keys, FKs)')
+    .option('--tables <list>', 'comma-separated tables (default: all); schema."Table Name" allowed')
+    .option('--incremental', 'add tables one at a time, each waited on until ready')
+    .option('--skip-copy <list>', 'tables whose existing rows are not copied (append-only tables back-filled separately)')
+    .option('--source-conninfo <url>', 'the URL the target uses to reach the source (e.g. through a proxy); default --source')
+    .option('--no-schema', 'do not copy the schema (pre-data before, post-data after)')
+    .option('--no-wait', 'return once the subscription exists (post-data is then not applied)')
+    .option('--timeout <seconds>', 'how long to wait for the initial sync', '21600')
+    .action(async (opts) => {
+      const ac = new AbortController();
+      const onSig = () => ac.abort(new CutoverError('STATE', 'interrupted by signal; replication objects are being removed'));
+      process.once('SIGINT', onSig);
+      process.once('SIGTERM', onSig);
+      try {
+        const noCopy = opts.skipCopy ? parseTableList(opts.skipCopy) : [];
+        const isNoCopy = (t: { schema: string; name: string }) => noCopy.some((n) => n.schema === t.schema && n.name === t.name);
+        const tables: TableSpec[] | undefined = opts.tables ? parseTableList(opts.tables).map((t) => ({ ...t, copyData: !isNoCopy(t) })) : undefined;
+        if (!tables && noCopy.length) throw new CutoverError('USAGE', '--skip-copy needs --tables listing every table to replicate', { hint: 'e.g. --tables orders,events --skip-copy events' });
+        const out: Record<string, unknown> = {};
+        if (opts.schema !== false) {
+          const pre = await copySchema({ source: opts.source, target: opts.target, section: 'pre-data' });
+          note(describeApply(pre));
+          out.preData = pre;
+        }
+        const started = await startReplication({
+          source: opts.source,
+          target: opts.target,
+          name: opts.name,
+          tables,
+          mode: opts.incremental ? 'incremental' : 'all',
+          sourceConninfoUrl: opts.sourceConninfo,
+          signal: ac.signal,
+          progress: true,
+          log: note,
+        });
+        out.started = started;
+        if (opts.wait !== false) {
+          try {
+            out.status = await waitForSync({ source: opts.source, target: opts.target, name: opts.name, timeoutMs: Number(opts.timeout) * 1000, signal: ac.signal, progress: true });
+          } catch (e) {
+            if (ac.signal.aborted) {
+              const stop = await stopReplication({ source: opts.source, target: opts.target, name: opts.name, log: note });
+              throw new CutoverError('STATE', 'replication start interrupted', { detail: stop.complete ? `removed: ${stop.dropped.join(', ')}` : `STILL PRESENT: ${stop.remaining.join(', ')}`, cause: e });
+            }
+            throw e;
+          }
+          if (opts.schema !== false) {
+            const post = await copySchema({ source: opts.source, target: opts.target, section: 'post-data', progress: true });
+            note(describeApply(post));
+            out.postData = post;
+          }
+        }
+        emit(opts.json, out, () => `replication ${started.name} started: ${started.tables.length} table(s)${out.status ? ', all ready' : ''}; objects ${started.publication} (publication, slot, subscription)`);
+      } finally {
+        process.off('SIGINT', onSig);
+        process.off('SIGTERM', onSig);
+      }
+    });
+
+  common(rep.command('status'))
+    .description('per-table sync state, lag in bytes and seconds, slot health, errors (exit 1 when something is wrong)')
+    .action(async (opts) => {
+      const s = await replicationStatus({ source: opts.source, target: opts.target, name: opts.name });
+      emit(opts.json, s, () => formatStatus(s));
+      if (s.problems.length) throw new ExitCode(1);
+    });
+
+  common(rep.command('stop'))
+    .description('drop subscription, publication and slot(s); safe after a crash and when the subscriber cannot reach the source')
+    .action(async (opts) => {
+      const r = await stopReplication({ source: opts.source, target: opts.target, name: opts.name, log: note });
+      emit(opts.json, r, () =>
+        [...r.dropped.map((d) => `dropped ${d}`), ...r.notes, ...r.remaining.map((x) => `STILL PRESENT: ${x}`), r.complete ? 'stop: complete' : 'stop: INCOMPLETE — run it again once both servers answer'].join('\n'),
+      );
+      if (!r.complete) throw new ExitCode(1);
+    });
+}
