@@ -7,4 +7,6 @@ import { register as rollback } from './rollback.ts';
 
 export const commands: Array<(program: Command) => void> = [doctor, lab, switchover, rollback];
 import { register as drift } from './drift.ts'; commands.push(drift);
-import { register as drift } from './drift.ts'; commands.push(drift);
+import { register as preflightCommand } from './preflight.ts'; commands.push(preflightCommand);
+import { register as replicateCommand } from './replicate.ts'; commands.push(replicateCommand);
+import { register as verifyCommand } from './verify.ts'; commands.push(verifyCommand);
