@@ -101,7 +101,7 @@ export async function startDnsServer(opts: DnsServerOptions): Promise<StartedDns
     if (question) {
       const rec = records.get(norm(question.name));
       if (!rec) rcode = 'NXDOMAIN';
-      else if (question.type === 'A' || question.type === 'ANY') {
+      else if (question.type === 'A' || (question.type as string) === 'ANY') {
         const address = pickTarget(rec.targets, random);
         if (address) {
           answers.push({ type: 'A', name: question.name, class: 'IN', ttl: rec.ttl, data: address });
