@@ -10,3 +10,4 @@ import { register as drift } from './drift.ts'; commands.push(drift);
 import { register as preflightCommand } from './preflight.ts'; commands.push(preflightCommand);
 import { register as replicateCommand } from './replicate.ts'; commands.push(replicateCommand);
 import { register as verifyCommand } from './verify.ts'; commands.push(verifyCommand);
+import { register as scenarioCommand } from './scenario.ts'; import { register as seedCommand } from './seed.ts'; commands.push(scenarioCommand, seedCommand);
