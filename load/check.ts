@@ -1,0 +1,107 @@
+/**
+ * The acknowledged-write check against real databases: what the new primary holds after the
+ * cutover (and what reached the old one after the fence), fed to the pure `checkAcknowledged`.
+ *
+ * Everything is keyed on the sample app's `cutover_app_writes.request_id` (one row per write,
+ * committed in the same transaction as the domain row) and restricted to one run by the id prefix
+ * the workload uses (`<RUN_ID>-…`), so several runs can share a database.
+ */
+import { CutoverError } from '../migration/errors.ts';
+import { connect, describeTarget, quoteIdent, sqlError } from '../migration/pg.ts';
+import { APP_DOMAIN_TABLES, APP_WRITES_TABLE } from './app/server.ts';
+import { checkAcknowledged, type AckCheck, type OpOutcome } from './measure.ts';
+
+export interface PresenceOptions {
+  /** Only ids starting with `${runId}-` (default: every id). */
+  runId?: string;
+  /** Schema of the app's tables (default public). */
+  schema?: string;
+}
+
+export interface Presence {
+  presentIds: Set<string>;
+  /** Request ids with more than one domain row, and how many. */
+  duplicateCounts: Map<string, number>;
+}
+
+function prefixOf(runId?: string): string {
+  return runId ? `${runId}-` : '';
+}
+
+async function withDb<T>(url: string, role: string, fn: (c: Awaited<ReturnType<typeof connect>>) => Promise<T>): Promise<T> {
+  const c = await connect(url, { role, applicationName: 'cutover-check', connectTimeoutMs: 5000 });
+  try {
+    return await fn(c);
+  } catch (e: any) {
+    if (e?.code === '42P01' || e?.code === '3F000')
+      throw new CutoverError('PRECONDITION', `the sample app's tables are missing on the ${role} at ${describeTarget(url)}: ${e.message}`, {
+        hint: `create them on the old primary before replication starts (appSchemaSql() in load/app/server.ts) so the migration copies them`,
+        cause: e,
+      });
+    throw e instanceof CutoverError ? e : sqlError(e, `reading the app's writes on the ${role} at ${describeTarget(url)}`);
+  } finally {
+    await c.end().catch(() => {});
+  }
+}
+
+/** Request ids present (and duplicated) on one database. */
+export async function readPresence(url: string, opts: PresenceOptions & { role?: string } = {}): Promise<Presence> {
+  const schema = opts.schema ?? 'public';
+  const prefix = prefixOf(opts.runId);
+  const t = (n: string) => `${quoteIdent(schema)}.${quoteIdent(n)}`;
+  return withDb(url, opts.role ?? 'new primary', async (c) => {
+    const ids = await c.query<{ request_id: string }>(`select request_id from ${t(APP_WRITES_TABLE)} where left(request_id, length($1)) = $1`, [prefix]);
+    const union = APP_DOMAIN_TABLES.map((n) => `select request_id from ${t(n)} where left(request_id, length($1)) = $1`).join(' union all ');
+    const dups = await c.query<{ request_id: string; n: number }>(`select request_id, count(*)::int as n from (${union}) d group by request_id having count(*) > 1`, [prefix]);
+    return { presentIds: new Set(ids.rows.map((r) => r.request_id)), duplicateCounts: new Map(dups.rows.map((r) => [r.request_id, r.n])) };
+  });
+}
+
+/**
+ * Ids of writes the old primary accepted after the fence (created_at is clock_timestamp() at the
+ * insert, so a transaction that started before the fence but wrote after it is caught too).
+ */
+export async function readWritesAfter(url: string, fenceAtMs: number, opts: PresenceOptions = {}): Promise<string[]> {
+  const schema = opts.schema ?? 'public';
+  const t = `${quoteIdent(schema)}.${quoteIdent(APP_WRITES_TABLE)}`;
+  return withDb(url, 'old primary', async (c) => {
+    const r = await c.query<{ request_id: string }>(`select request_id from ${t} where left(request_id, length($1)) = $1 and created_at > to_timestamp($2::double precision / 1000) order by created_at`, [
+      prefixOf(opts.runId),
+      fenceAtMs,
+    ]);
+    return r.rows.map((x) => x.request_id);
+  });
+}
+
+export interface RunCheckInput extends PresenceOptions {
+  ops: readonly OpOutcome[];
+  newUrl: string;
+  /** The old primary, for split-brain writes; skipped when absent. */
+  oldUrl?: string;
+  /** When the fence took effect (epoch ms); required for the split-brain check. */
+  fenceAtMs?: number;
+}
+
+export interface RunCheck extends AckCheck {
+  /** False when the old primary could not be read (e.g. killed by a fault): split-brain unknown. */
+  oldChecked: boolean;
+  oldError?: string;
+}
+
+/** Gather presence on the new primary (and the old one after the fence) and judge the run's writes. */
+export async function checkRun(input: RunCheckInput): Promise<RunCheck> {
+  const presence = await readPresence(input.newUrl, input);
+  let after: string[] = [];
+  let oldChecked = false;
+  let oldError: string | undefined;
+  if (input.oldUrl && input.fenceAtMs !== undefined) {
+    try {
+      after = await readWritesAfter(input.oldUrl, input.fenceAtMs, input);
+      oldChecked = true;
+    } catch (e: any) {
+      oldError = e?.message ?? String(e);
+    }
+  }
+  const res = checkAcknowledged({ ops: input.ops, presentIds: presence.presentIds, duplicateCounts: presence.duplicateCounts, oldPrimaryIdsAfterFence: after });
+  return { ...res, oldChecked, ...(oldError ? { oldError } : {}) };
+}

@@ -1,0 +1,107 @@
+/**
+ * The real chain: k6 (real binary) → sample app (in process) → pg pool resolving db.lab.internal
+ * through the lab DNS server (lab/dns.ts) → real Postgres. Checks that per-request outcomes come
+ * back from k6's JSON output, that the counts add up, that every acknowledged id is in the database,
+ * and that a DNS weight flip moves the app's connections to the other server within the TTL.
+ */
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { spawn } from 'node:child_process';
+import { existsSync, mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join, resolve } from 'node:path';
+import { startPair, type Pair } from '../helpers/clusters.ts';
+import { startDnsServer, type StartedDnsServer } from '../../lab/dns.ts';
+import { ensureAppSchema, startApp, type RunningApp } from '../../load/app/server.ts';
+import { parseK6Json, countOutcomes } from '../../load/outcomes.ts';
+import { checkRun, readPresence } from '../../load/check.ts';
+import { checkAcknowledged, errorWindow, stallWindow } from '../../load/measure.ts';
+import { withClient } from '../../migration/pg.ts';
+
+const K6 = process.env.CUTOVER_K6 ?? [resolve('.tools/bin/k6'), '/tmp/warm/bin/k6'].find((p) => existsSync(p)) ?? 'k6';
+const NAME = 'db.lab.internal';
+
+function runK6(env: Record<string, string | number>, out: string): Promise<number> {
+  const args = ['run', '--quiet', '--no-color', '--no-usage-report', '--out', `json=${out}`];
+  for (const [k, v] of Object.entries(env)) args.push('-e', `${k}=${v}`);
+  args.push(resolve('load/writes.js'));
+  return new Promise((res, rej) => {
+    const child = spawn(K6, args, { stdio: ['ignore', 'ignore', 'pipe'] });
+    let err = '';
+    child.stderr.on('data', (d) => (err = (err + d).slice(-4000)));
+    child.on('error', rej);
+    child.on('close', (code) => (code === 0 ? res(0) : rej(new Error(`k6 exited ${code}: ${err}`))));
+  });
+}
+
+describe('sample app under k6 load through the lab DNS', () => {
+  let pair: Pair;
+  let dns: StartedDnsServer;
+  let app: RunningApp;
+  let dir: string;
+
+  beforeAll(async () => {
+    dir = mkdtempSync(join(tmpdir(), 'app-k6-'));
+    // Same credentials on both, as an app that follows a DNS name to another server needs.
+    pair = await startPair(17, 17, { old: { password: 'app-pw' }, new: { password: 'app-pw' } });
+    await withClient(pair.new.url, (c) => ensureAppSchema(c));
+    dns = await startDnsServer({ host: '127.0.0.1', records: { [NAME]: { targets: [{ address: pair.old.record.host, weight: 100 }], ttl: 1 } } });
+    const u = new URL(pair.old.url);
+    u.hostname = NAME;
+    app = await startApp({ dbUrl: u.toString(), dnsServer: `127.0.0.1:${dns.dnsPort}`, retry: 'bounded' });
+  });
+
+  afterAll(async () => {
+    await app?.close();
+    await dns?.close();
+    await pair?.destroy();
+    if (dir) rmSync(dir, { recursive: true, force: true });
+  });
+
+  it('records one outcome per request and every acknowledged write is in the database', async () => {
+    expect(app.currentAddress()).toBe(pair.old.record.host);
+    const out = join(dir, 'steady.json');
+    await runK6({ APP_URL: app.url, RATE: 50, DURATION: '5s', READ_RATIO: 0.1, RUN_ID: 'steady' }, out);
+    const r = await parseK6Json(out);
+    // constant-arrival-rate starts RATE × DURATION iterations, or drops them
+    expect(r.ops.length + r.droppedIterations.count).toBeGreaterThanOrEqual(248);
+    expect(r.ops.length + r.droppedIterations.count).toBeLessThanOrEqual(252);
+    const counts = countOutcomes(r.ops);
+    expect(counts.write.fail + counts.write.indeterminate + counts.read.fail + counts.read.indeterminate).toBe(0);
+    expect(new Set(r.ops.map((o) => o.id)).size).toBe(r.ops.length);
+
+    const check = await checkRun({ ops: r.ops, newUrl: pair.old.url, runId: 'steady' });
+    expect(check.lost).toEqual([]);
+    expect(check.unexpected).toEqual([]);
+    expect(check.duplicates).toEqual([]);
+    expect(check.acknowledged).toBe(counts.write.ok);
+    expect(check.attempted).toBe(counts.write.ok);
+    expect(errorWindow(r.ops).ms).toBe(0);
+    expect(stallWindow(r.ops).ms).toBeLessThan(1000);
+  });
+
+  it('follows a DNS weight flip to the other server within the TTL', async () => {
+    const out = join(dir, 'flip.json');
+    const run = runK6({ APP_URL: app.url, RATE: 50, DURATION: '5s', RUN_ID: 'flip' }, out);
+    await new Promise((r) => setTimeout(r, 2000));
+    const flippedAt = Date.now();
+    dns.setRecord(NAME, { targets: [{ address: pair.old.record.host, weight: 0 }, { address: pair.new.record.host, weight: 100 }], ttl: 1 });
+    await run;
+    expect(app.currentAddress()).toBe(pair.new.record.host);
+    expect(app.stats().addressChanges).toBeGreaterThanOrEqual(1);
+
+    const r = await parseK6Json(out);
+    const oldIds = (await readPresence(pair.old.url, { runId: 'flip', role: 'old primary' })).presentIds;
+    const newIds = (await readPresence(pair.new.url, { runId: 'flip' })).presentIds;
+    expect(oldIds.size).toBeGreaterThan(0);
+    expect(newIds.size).toBeGreaterThan(0);
+    // no replication here: the writes are split between the two servers, none lost, none twice
+    for (const id of newIds) expect(oldIds.has(id)).toBe(false);
+    const check = checkAcknowledged({ ops: r.ops, presentIds: new Set([...oldIds, ...newIds]) });
+    expect(check.lost).toEqual([]);
+    expect(check.unexpected).toEqual([]);
+    // acknowledged on the new server only after the flip (+ the TTL the app may still cache)
+    const firstOnNew = Math.min(...r.ops.filter((o) => newIds.has(o.id)).map((o) => o.endMs));
+    expect(firstOnNew).toBeGreaterThanOrEqual(flippedAt);
+    expect(firstOnNew - flippedAt).toBeLessThan(2500);
+  });
+});
