@@ -1,0 +1,198 @@
+import { describe, expect, it } from 'vitest';
+import { compareOrders, orderHash, representable } from '../../migration/drift/collation.ts';
+import { diffNulls, diffTableScan, checksumExpr } from '../../migration/drift/data.ts';
+import { diffEncodings, unrepresentablePattern } from '../../migration/drift/encoding.ts';
+import { applicableChecks, stripStrings } from '../../migration/drift/incompatibility.ts';
+import { diffSchema, type SchemaSnapshot } from '../../migration/drift/schema.ts';
+import { diffScopedSettings, diffServerSettings } from '../../migration/drift/settings.ts';
+import { classifyQuery, compareResults, hasTopLevelOrderBy, likelyCause, splitStatements, validateQueries } from '../../migration/drift/shadow.ts';
+import { dependsOnZone, diffTimezone, diffTzFingerprints, fingerprintHash } from '../../migration/drift/timezone.ts';
+
+describe('splitStatements', () => {
+  it('splits on ; outside quotes, dollar quotes and comments, and drops comment-only pieces', () => {
+    const text = `-- header comment
+select 1; -- trailing
+select ';' as semi, "a;b" from t;
+/* block ; comment */
+select $$ a ; b $$, $x$;$x$;
+-- only a comment;
+  `;
+    expect(splitStatements(text)).toEqual([
+      '-- header comment\nselect 1',
+      `-- trailing\nselect ';' as semi, "a;b" from t`,
+      '/* block ; comment */\nselect $$ a ; b $$, $x$;$x$',
+    ]);
+  });
+  it('keeps a last statement without ;', () => {
+    expect(splitStatements('select 1;\nselect 2')).toEqual(['select 1', 'select 2']);
+  });
+});
+
+describe('classifyQuery', () => {
+  it('accepts reads', () => {
+    for (const q of ['select 1', '-- c\nSELECT * from t', '(select 1) union (select 2)', 'with x as (select 1) select * from x', 'values (1)', 'table t', `select 'delete from t'`, 'select "update" from t'])
+      expect(classifyQuery(q), q).toEqual({ read: true });
+  });
+  it('refuses writes and locks', () => {
+    for (const q of ['insert into t values (1)', 'update t set a = 1', 'delete from t', 'with d as (delete from t returning *) select * from d', 'select * from t for update', 'select * into t2 from t', 'select 1; drop table t', 'create table x (a int)', 'select nextval(\'s\')', 'truncate t', 'set search_path = x', ''])
+      expect(classifyQuery(q).read, q).toBe(false);
+  });
+  it('validateQueries names the query', () => {
+    expect(() => validateQueries(['select 1', 'delete from t'])).toThrow(/query #2 \(delete from t\) is not a read/);
+  });
+});
+
+describe('hasTopLevelOrderBy', () => {
+  it('sees only the outer ORDER BY', () => {
+    expect(hasTopLevelOrderBy('select * from t order by a')).toBe(true);
+    expect(hasTopLevelOrderBy('select row_number() over (order by a) from t')).toBe(false);
+    expect(hasTopLevelOrderBy('select * from (select * from t order by a) s')).toBe(false);
+    expect(hasTopLevelOrderBy(`select 'order by' from t -- order by a`)).toBe(false);
+  });
+});
+
+describe('compareResults and likelyCause', () => {
+  const a = [['co-op'], ['coop'], ['Zürich']];
+  const b = [['Zürich'], ['co-op'], ['coop']];
+  it('ignores order when the query does not order', () => {
+    expect(compareResults(a, b, false)).toMatchObject({ sameRows: true, sameOrder: true });
+  });
+  it('reports order differences for ordered queries, blaming collation for text', () => {
+    const d = compareResults(a, b, true);
+    expect(d).toMatchObject({ sameRows: true, sameOrder: false, firstDifference: 0 });
+    expect(likelyCause(d, a)).toMatch(/collation/);
+  });
+  it('names timezone, float and NULL causes', () => {
+    const tz = compareResults([['1', '2024-01-01 00:00:00+00']], [['1', '2023-12-31 19:00:00-05']], true);
+    expect(tz.onlySource).toEqual([['1', '2024-01-01 00:00:00+00']]);
+    expect(likelyCause(tz, [])).toMatch(/timezone/);
+    expect(likelyCause(compareResults([['0.10000000000000001']], [['0.1']], false), [])).toMatch(/float/);
+    expect(likelyCause(compareResults([[null]], [['n/a']], false), [])).toMatch(/NULL/);
+  });
+  it('counts duplicates as a multiset', () => {
+    const d = compareResults([['x'], ['x']], [['x']], false);
+    expect(d.sameRows).toBe(false);
+    expect(d.onlySource).toEqual([['x']]);
+  });
+});
+
+describe('collation corpus comparison', () => {
+  it('finds the first moved string and is stable', () => {
+    expect(compareOrders(['a', 'b', 'c'], ['a', 'b', 'c'])).toBeNull();
+    expect(compareOrders(['a', 'B', 'c'], ['a', 'c', 'B'])).toMatchObject({ index: 1, moved: 2 });
+    expect(orderHash(['a', 'b'])).toBe(orderHash(['a', 'b']));
+    expect(orderHash(['a', 'b'])).not.toBe(orderHash(['b', 'a']));
+  });
+  it('knows what LATIN1 can hold', () => {
+    expect(representable('Zürich', 'LATIN1')).toBe(true);
+    expect(representable('Ω', 'LATIN1')).toBe(false);
+    expect(representable('😀', 'UTF8')).toBe(true);
+    expect(representable('x', 'EUC_JP')).toBeUndefined();
+  });
+});
+
+describe('diffSchema', () => {
+  const base = (): SchemaSnapshot => ({
+    table: { 'public.t': { kind: 'r', persistence: 'p', owner: 'app', row_security: false } },
+    column: { 'public.t.note': { type: 'text', default: null, not_null: false, collation: 'default', identity: null, generated: null } },
+    grant: { 'public.t to reader: SELECT': { grantable: false } },
+    'schema grant': { 'public to PUBLIC: CREATE': { grantable: false }, 'public to PUBLIC: USAGE': { grantable: false } },
+    view: { 'public.v': { definition: 'SELECT 1;' } },
+  });
+  it('is empty for identical snapshots', () => {
+    expect(diffSchema(base(), base(), { sourceMajor: 11, targetMajor: 17 })).toEqual([]);
+  });
+  it('reports an added default and a removed grant as errors, the 15+ public CREATE as a warning', () => {
+    const t = base();
+    t.column!['public.t.note'].default = `'n/a'::text`;
+    delete t.grant!['public.t to reader: SELECT'];
+    delete t['schema grant']!['public to PUBLIC: CREATE'];
+    t.view!['public.v'].definition = ' SELECT 1;';
+    const f = diffSchema(base(), t, { sourceMajor: 11, targetMajor: 17 });
+    expect(f.find((x) => x.object === 'column public.t.note')).toMatchObject({ severity: 'error', old: { default: null }, new: { default: `'n/a'::text` } });
+    expect(f.find((x) => x.object === 'grant public.t to reader: SELECT')).toMatchObject({ severity: 'error' });
+    expect(f.find((x) => x.object === 'schema grant public to PUBLIC: CREATE')).toMatchObject({ severity: 'warning' });
+    expect(f.find((x) => x.object === 'view public.v')).toMatchObject({ severity: 'info' });
+  });
+  it('folds everything under a missing table into one finding', () => {
+    const t = base();
+    delete t.table!['public.t'];
+    delete t.column!['public.t.note'];
+    delete t.grant!['public.t to reader: SELECT'];
+    const f = diffSchema(base(), t, { sourceMajor: 17, targetMajor: 17 });
+    expect(f.map((x) => x.object)).toEqual(['table public.t']);
+  });
+});
+
+describe('timezone', () => {
+  const s = { TimeZone: 'UTC', DateStyle: 'ISO, MDY', IntervalStyle: 'postgres', timezone_abbreviations: 'Default', extra_float_digits: '0', standard_conforming_strings: 'on' };
+  it('names the setting and the zone-dependent objects', () => {
+    const objs = { timestampColumns: ['public.t.at'], expressions: [{ object: 'default of column public.t.at', expr: '(now())::timestamp without time zone' }] };
+    const f = diffTimezone(s, { ...s, TimeZone: 'America/New_York', extra_float_digits: '1' }, objs, 11, 17);
+    expect(f.find((x) => x.object === 'setting TimeZone')?.severity).toBe('error');
+    expect(f.find((x) => x.object === 'setting extra_float_digits')?.severity).toBe('info');
+    expect(f.find((x) => x.object === 'default of column public.t.at')?.severity).toBe('error');
+    expect(f.find((x) => x.object === 'column public.t.at')?.severity).toBe('warning');
+    expect(diffTimezone(s, { ...s, TimeZone: 'Etc/UTC' }, objs, 17, 17).every((x) => x.severity === 'info')).toBe(true);
+  });
+  it('recognises zone-dependent expressions', () => {
+    for (const e of ['(now())::timestamp without time zone', 'LOCALTIMESTAMP', 'CURRENT_DATE', "date_trunc('day'::text, now())", '(created_at)::date']) expect(dependsOnZone(e), e).toBe(true);
+    for (const e of ['now()', "'x'::text", 'nextval(\'s\'::regclass)']) expect(dependsOnZone(e), e).toBe(false);
+  });
+  it('compares tz fingerprints', () => {
+    const a = { UTC: '0,0', 'Europe/Berlin': '3600,7200', 'America/Foo': '1,1' };
+    expect(diffTzFingerprints(a, { ...a }, ['UTC'])).toEqual([]);
+    expect(fingerprintHash(a)).toBe(fingerprintHash({ 'America/Foo': '1,1', 'Europe/Berlin': '3600,7200', UTC: '0,0' }));
+    const f = diffTzFingerprints(a, { ...a, 'Europe/Berlin': '3600,3600' }, ['Europe/Berlin']);
+    expect(f[0]).toMatchObject({ severity: 'error', object: 'time zone Europe/Berlin' });
+  });
+});
+
+describe('settings', () => {
+  it('reports a database-level setting the target lacks', () => {
+    const f = diffScopedSettings({ 'database app': { search_path: 'app, public' } }, {}, 'app', 'app2');
+    expect(f).toHaveLength(1);
+    expect(f[0]).toMatchObject({ category: 'settings', severity: 'error', object: 'database app2 setting search_path', old: 'app, public', new: null });
+  });
+  it('grades server settings', () => {
+    expect(diffServerSettings({ search_path: 'a', jit: 'off' }, { search_path: 'b', jit: 'on' }).map((x) => x.severity)).toEqual(['error', 'info']);
+  });
+});
+
+describe('data', () => {
+  const col = (name: string, o: Partial<{ notNull: boolean; default: string | null }> = {}) => ({ name, type: 'text', notNull: false, default: null, generated: false, ...o });
+  it('flags the NULL→default trap', () => {
+    const src = { key: 'public.t', schema: 'public', name: 't', columns: [col('note')] };
+    const tgt = { ...src, columns: [col('note', { default: "'n/a'::text" })] };
+    const f = diffNulls(src, tgt, { rows: 3, nulls: { note: 2 }, checksum: null }, { rows: 0, nulls: { note: 0 }, checksum: null });
+    expect(f[0]).toMatchObject({ category: 'data', severity: 'error', object: 'column public.t.note' });
+    expect(diffNulls(src, tgt, { rows: 3, nulls: { note: 0 }, checksum: null }, null)).toEqual([]);
+    const nn = { ...src, columns: [col('note', { notNull: true })] };
+    expect(diffNulls(src, nn, { rows: 3, nulls: { note: 1 }, checksum: null }, null)[0].message).toMatch(/NOT NULL/);
+  });
+  it('compares counts and checksums', () => {
+    expect(diffTableScan('t', { rows: 1, nulls: {}, checksum: 'a' }, { rows: 1, nulls: {}, checksum: 'a' })).toEqual([]);
+    expect(diffTableScan('t', { rows: 1, nulls: {}, checksum: 'a' }, { rows: 2, nulls: {}, checksum: 'a' })[0].message).toMatch(/1 rows on the source and 2/);
+    expect(diffTableScan('t', { rows: 1, nulls: {}, checksum: 'a' }, { rows: 1, nulls: {}, checksum: 'b' })[0].message).toMatch(/different contents/);
+    expect(checksumExpr({ name: 'F', type: 'double precision', notNull: false, default: null, generated: false })).toBe('float8send("F")');
+  });
+});
+
+describe('encoding and incompatibility', () => {
+  it('grades encoding pairs', () => {
+    expect(diffEncodings('UTF8', 'UTF8', 'app')).toBeNull();
+    expect(diffEncodings('UTF8', 'LATIN1', 'app')?.severity).toBe('error');
+    expect(diffEncodings('LATIN1', 'UTF8', 'app')?.severity).toBe('warning');
+    expect(diffEncodings('SQL_ASCII', 'UTF8', 'app')?.severity).toBe('error');
+    expect(unrepresentablePattern('UTF8', 'LATIN1')).toBeTruthy();
+  });
+  it('selects the release-note checks between two majors', () => {
+    const ids = (a: number, b: number) => applicableChecks(a, b).map((c) => c.id);
+    expect(ids(11, 17)).toContain('with-oids');
+    expect(ids(11, 17)).toContain('maintenance-search-path');
+    expect(ids(11, 17)).not.toContain('data-checksums');
+    expect(ids(15, 16)).toEqual(['lc-collate', 'removed-settings', 'createrole']);
+    expect(ids(17, 17)).toEqual([]);
+    expect(stripStrings(`select 'pg_start_backup' -- pg_stop_backup\n`)).not.toMatch(/backup/);
+  });
+});
