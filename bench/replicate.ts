@@ -1,0 +1,109 @@
+/**
+ * Migration core figures on ≥ 1M rows, same two clusters (11 → 17), same run:
+ * - `replicate start` (pre-data, publication/subscription, initial sync to all `r`, post-data)
+ *   beside `pg_dump -Fc | pg_restore` of the same database (goal: ratio ≤ 1.0);
+ * - `verify` (counts + chunk checksums on both sides) beside a plain count(*) of the same tables
+ *   on both sides at once (goal: within 2×).
+ * Each figure is the median of BENCH_RUNS runs (default 3); every run uses a fresh target database.
+ */
+import { spawn } from 'node:child_process';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { EmbeddedProvider } from '../lab/providers/embedded.ts';
+import { withClient, withDatabase, quoteIdent } from '../migration/pg.ts';
+import { copySchema, dumpTool, libpqEnv } from '../migration/schema-copy.ts';
+import { startReplication, stopReplication, waitForSync } from '../migration/replication.ts';
+import { verify } from '../migration/verify.ts';
+import { median, timeIt, type BenchResult } from './types.ts';
+
+const OLD = 11;
+const NEW = 17;
+const ROWS = Number(process.env.BENCH_ROWS ?? 1_000_000);
+const RUNS = Number(process.env.BENCH_RUNS ?? 3);
+
+async function seed(url: string): Promise<void> {
+  const orders = Math.round(ROWS * 0.6);
+  const events = ROWS - orders;
+  await withClient(url, async (c) => {
+    await c.query(`create table orders (id bigint primary key, customer_id int not null, amount numeric(12,2), status text, created_at timestamptz not null, note text)`);
+    await c.query(`create table events (id bigserial primary key, order_id bigint not null, kind text not null, payload jsonb, at timestamptz not null default now())`);
+    await c.query(`insert into orders select g, g % 5000, (g % 100000) / 100.0, (array['new','paid','shipped','refunded'])[1 + g % 4], now() - make_interval(secs => g), case when g % 5 = 0 then null else md5(g::text) end from generate_series(1, ${orders}) g`);
+    await c.query(`insert into events (order_id, kind, payload, at) select 1 + g % ${orders}, 'k' || (g % 7), jsonb_build_object('n', g, 'ok', g % 2 = 0), now() - make_interval(secs => g) from generate_series(1, ${events}) g`);
+    await c.query(`create index orders_customer on orders (customer_id); create index events_order on events (order_id); alter table events add constraint events_order_fk foreign key (order_id) references orders (id); analyze`);
+  });
+}
+
+function dumpRestore(sourceUrl: string, targetUrl: string, dumpPath: string): Promise<void> {
+  const restorePath = join(dumpPath, '..', 'pg_restore');
+  return new Promise((resolve, reject) => {
+    const dump = spawn(dumpPath, ['-Fc', '--no-owner', '--no-privileges'], { env: libpqEnv(sourceUrl), stdio: ['ignore', 'pipe', 'pipe'] });
+    const restore = spawn(restorePath, ['--no-owner', '--no-privileges', '-d', new URL(targetUrl).pathname.slice(1)], { env: libpqEnv(targetUrl), stdio: ['pipe', 'ignore', 'pipe'] });
+    dump.stdout.pipe(restore.stdin);
+    let err = '';
+    dump.stderr.on('data', (d) => (err += d));
+    restore.stderr.on('data', (d) => (err += d));
+    restore.on('close', (code) => (code === 0 ? resolve() : reject(new Error(`pg_dump | pg_restore failed: ${err.slice(-500)}`))));
+  });
+}
+
+export async function bench(): Promise<BenchResult[]> {
+  const dir = mkdtempSync(join(tmpdir(), 'cutover-bench-repl-'));
+  const p = new EmbeddedProvider();
+  const [o, n] = await Promise.all([p.start({ name: 'old', major: OLD }, { dir: join(dir, 'old') }), p.start({ name: 'new', major: NEW }, { dir: join(dir, 'new') })]);
+  try {
+    await seed(o.url);
+    const tool = await dumpTool(OLD);
+    const newDb = async (name: string) => {
+      await withClient(n.url, (c) => c.query(`drop database if exists ${quoteIdent(name)}`).then(() => c.query(`create database ${quoteIdent(name)}`)));
+      return withDatabase(n.url, name);
+    };
+    const dropDb = (name: string) => withClient(n.url, (c) => c.query(`drop database if exists ${quoteIdent(name)}`));
+
+    const replicate: number[] = [];
+    const restore: number[] = [];
+    const verifyMs: number[] = [];
+    const countMs: number[] = [];
+    for (let i = 0; i < RUNS; i++) {
+      // alternate the order so cache warmth favours neither side
+      const runRestore = async () => {
+        const url = await newDb(`restore_${i}`);
+        restore.push(await timeIt(() => dumpRestore(o.url, url, tool.path)));
+        await dropDb(`restore_${i}`);
+      };
+      const runReplicate = async () => {
+        const url = await newDb(`repl_${i}`);
+        replicate.push(
+          await timeIt(async () => {
+            await copySchema({ source: o.url, target: url, section: 'pre-data' });
+            await startReplication({ source: o.url, target: url, name: `bench_${i}` });
+            await waitForSync({ source: o.url, target: url, name: `bench_${i}`, pollMs: 250 });
+            await copySchema({ source: o.url, target: url, section: 'post-data' });
+          }),
+        );
+        await stopReplication({ source: o.url, target: url, name: `bench_${i}` });
+        // verification on the synced copy, beside a plain count(*) of the same tables on both sides at once
+        const v = await timeIt(async () => {
+          const r = await verify({ source: o.url, target: url, sampleRows: 0 });
+          if (!r.ok) throw new Error(`bench verify found mismatches: ${r.tables.filter((t) => !t.ok).map((t) => t.table).join(', ')}`);
+        });
+        verifyMs.push(v);
+        countMs.push(await timeIt(() => Promise.all([o.url, url].map((u) => withClient(u, async (c) => { for (const t of ['orders', 'events']) await c.query(`select count(*) from ${t}`); })))));
+        await dropDb(`repl_${i}`);
+      };
+      if (i % 2 === 0) (await runRestore(), await runReplicate());
+      else (await runReplicate(), await runRestore());
+    }
+    const rep = median(replicate);
+    const base = median(restore);
+    const ver = median(verifyMs);
+    const cnt = median(countMs);
+    return [
+      { name: `replicate start → all r + post-data (${ROWS} rows, ${OLD}→${NEW})`, value: rep / 1000, unit: 's', baseline: { name: 'pg_dump -Fc | pg_restore', value: base / 1000 }, ratio: rep / base, goal: 'ratio ≤ 1.0' },
+      { name: `verify counts + chunk checksums (${ROWS} rows)`, value: ver / 1000, unit: 's', baseline: { name: 'count(*) on both sides', value: cnt / 1000 }, ratio: ver / cnt, goal: 'ratio ≤ 2.0' },
+    ];
+  } finally {
+    await Promise.allSettled([o.destroy(), n.destroy()]);
+    rmSync(dir, { recursive: true, force: true });
+  }
+}
