@@ -18,8 +18,11 @@
  * In process: `const app = await startApp(opts); … await app.close()`.
  * As a process (so the lab can kill -9 it):
  *   node bin/run-ts.mjs load/app/server.ts --port 0 --db-url postgres://u@db.lab.internal:5432/app --dns 127.0.0.1:5353
- * prints one JSON line {"event":"listening","url":…,"pid":…} on stdout when ready. Every flag has an
- * env var (CUTOVER_APP_*), see `optionsFromEnv`.
+ * prints one JSON line {"event":"listening","url":…,"pid":…} on stdout when ready (later lines:
+ * {"event":"db-address-changed",from,to}). Exit 2 on bad flags or when the database is unreachable at
+ * start (table creation); --no-create-tables starts without touching the database. Every flag has an
+ * env var (CUTOVER_APP_*), see `optionsFromEnv`; pass the password in the URL via CUTOVER_APP_DB_URL
+ * or CUTOVER_APP_DB_PASSWORD rather than on the command line, where `ps` shows it.
  */
 import http from 'node:http';
 import { isIP } from 'node:net';
@@ -128,6 +131,10 @@ export function appSchemaSql(schema = 'public'): string[] {
 export const APP_DOMAIN_TABLES = ['app_payments', 'app_ledger_entries', 'app_notifications'] as const;
 
 export async function ensureAppSchema(client: pg.Client | pg.PoolClient, schema = 'public'): Promise<void> {
+  // No DDL when everything is there: a restarted app must also start against a fenced (read-only) server.
+  const names = [APP_WRITES_TABLE, ...APP_DOMAIN_TABLES].map((n) => `${quoteIdent(schema)}.${quoteIdent(n)}`);
+  const have = await client.query<{ n: number }>(`select count(to_regclass(x))::int as n from unnest($1::text[]) x`, [names]);
+  if (have.rows[0].n === names.length) return;
   for (const sql of appSchemaSql(schema)) {
     try {
       await client.query(sql);
@@ -222,8 +229,11 @@ class DnsPool {
     if (old) {
       this.addressChanges++;
       this.log({ event: 'db-address-changed', from, to: address });
-      // Idle connections to the old address close now, busy ones as they are released.
-      old.end().catch(() => {});
+      // Idle connections to the old address close now, busy ones as they are released. pg-pool
+      // never serves requests already queued on a pool once end() is called (they would sit until
+      // the connect timeout), so end it only when its queue is empty.
+      const drain = () => (old.waitingCount === 0 ? old.end().catch(() => {}) : setTimeout(drain, 20).unref());
+      drain();
     }
     return pool;
   }
@@ -537,6 +547,7 @@ export function optionsFromEnv(env: NodeJS.ProcessEnv = process.env): AppOptions
     retryBackoffMs: num('CUTOVER_APP_RETRY_BACKOFF_MS'),
     poolSize: num('CUTOVER_APP_POOL_SIZE'),
     schema: env.CUTOVER_APP_SCHEMA,
+    createTables: env.CUTOVER_APP_CREATE_TABLES === undefined ? undefined : !/^(0|false|no)$/i.test(env.CUTOVER_APP_CREATE_TABLES),
   };
 }
 
@@ -557,6 +568,7 @@ export function optionsFromArgs(argv: string[], env: NodeJS.ProcessEnv = process
       'retry-backoff-ms': { type: 'string' },
       'pool-size': { type: 'string' },
       schema: { type: 'string' },
+      'no-create-tables': { type: 'boolean' },
     },
     strict: true,
   });
@@ -580,6 +592,7 @@ export function optionsFromArgs(argv: string[], env: NodeJS.ProcessEnv = process
     retryBackoffMs: pick(n(values['retry-backoff-ms']), o.retryBackoffMs),
     poolSize: pick(n(values['pool-size']), o.poolSize),
     schema: pick(values.schema, o.schema),
+    createTables: values['no-create-tables'] ? false : o.createTables,
   };
 }
 

@@ -104,4 +104,60 @@ describe('sample app under k6 load through the lab DNS', () => {
     expect(firstOnNew).toBeGreaterThanOrEqual(flippedAt);
     expect(firstOnNew - flippedAt).toBeLessThan(2500);
   });
+
+  it('answers only after COMMIT, replays a repeated request id, and says when nothing was committed', async () => {
+    const direct = await startApp({ dbUrl: pair.new.url, retry: 'none' });
+    try {
+      const post = (path: string, id: string, body: object = {}) =>
+        fetch(direct.url + path, { method: 'POST', headers: { 'x-request-id': id, 'content-type': 'application/json' }, body: JSON.stringify(body) });
+      const a = await post('/payments', 'idem-1', { amount_cents: 500 });
+      expect(a.status).toBe(201);
+      const first = await a.json();
+      const b = await post('/payments', 'idem-1', { amount_cents: 999 });
+      expect(b.status).toBe(201);
+      expect(await b.json()).toMatchObject({ id: 'idem-1', resultId: first.resultId, replay: true });
+      const p = await readPresence(pair.new.url, { runId: 'idem' });
+      expect([...p.presentIds]).toEqual(['idem-1']);
+      expect(p.duplicateCounts.size).toBe(0);
+
+      const missing = await post('/payments/nope/status', 'idem-2', { status: 'x' });
+      expect(missing.status).toBe(404);
+      expect(missing.headers.get('x-cutover-committed')).toBe('false');
+      const noId = await fetch(direct.url + '/ledger', { method: 'POST', body: '{}' });
+      expect(noId.status).toBe(400);
+    } finally {
+      await direct.close();
+    }
+  });
+
+  it("retries per policy: 'none' fails at once on a fenced server, 'bounded' rides out a short fence", async () => {
+    const none = await startApp({ dbUrl: pair.new.url, retry: 'none' });
+    const bounded = await startApp({ dbUrl: pair.new.url, retry: 'bounded', retries: 4, retryBackoffMs: 100 });
+    const fence = (on: boolean) => withClient(pair.new.url, async (c) => {
+      await c.query('set default_transaction_read_only = off');
+      await c.query(`alter database app set default_transaction_read_only = ${on ? 'on' : 'off'}`);
+      await c.query(`select pg_terminate_backend(pid) from pg_stat_activity where application_name = 'cutover-sample-app'`);
+    });
+    try {
+      const post = (app: RunningApp, id: string) => fetch(app.url + '/ledger', { method: 'POST', headers: { 'x-request-id': id }, body: '{}' });
+      await fence(true);
+      const r1 = await post(none, 'fence-none');
+      expect(r1.status).toBe(503);
+      expect(r1.headers.get('x-cutover-committed')).toBe('false');
+      expect((await r1.json()).code).toBe('25006');
+      const lift = new Promise((r) => setTimeout(r, 300)).then(() => fence(false));
+      const t0 = Date.now();
+      const r2 = await post(bounded, 'fence-bounded');
+      await lift;
+      expect(r2.status).toBe(201);
+      expect(Date.now() - t0).toBeGreaterThanOrEqual(300);
+      expect(bounded.stats().retries).toBeGreaterThanOrEqual(1);
+      const p = await readPresence(pair.new.url, { runId: 'fence' });
+      expect([...p.presentIds]).toEqual(['fence-bounded']);
+    } finally {
+      await fence(false).catch(() => {});
+      await none.close();
+      await bounded.close();
+    }
+  });
 });
