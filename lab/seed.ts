@@ -186,7 +186,7 @@ export async function applyDdl(client: Client, ddl: string, source: string): Pro
     const detail = [pos ? `${pos.line} | ${pos.text}\n${' '.repeat(String(pos.line).length)} | ${' '.repeat(Math.max(0, pos.col - 1))}^` : '', e?.detail, e?.where].filter(Boolean).join('\n');
     throw new CutoverError('SQL', `the DDL in ${source} failed${where}: ${e?.message ?? e}${e?.code ? ` (SQLSTATE ${e.code})` : ''}; nothing was created`, {
       detail: detail || undefined,
-      hint: e?.hint ?? (e?.code === '42P07' ? 'the object already exists: seed into an empty database' : 'fix the DDL and run again'),
+      hint: e?.hint ?? (e?.code === '42P07' || e?.code === '42710' ? 'the object already exists: seed into an empty database' : 'fix the DDL and run again'),
       exitCode: 2,
       cause: e,
     });
