@@ -200,3 +200,31 @@ create table orders (id bigint generated always as identity primary key, custome
     await expect(seed({ url: cluster.url, preset: 'payments', scale: 0 })).rejects.toThrow('scale must be a whole number greater than 0 (got 0)');
   });
 });
+
+describe('golden snapshots', () => {
+  it('seeds once, clones with the stored password, rebuilds when the dataset changes', async () => {
+    const { ensureGolden, startFromGolden } = await import('../../lab/golden.ts');
+    const { parseScenario } = await import('../../scenarios/load.ts');
+    const root = join(tmp, 'golden');
+    const s = parseScenario('name: g\nseed: 9\nclusters: { old: { major: 17 }, new: { major: 17 } }\ndataset: { preset: payments, scale: 500 }\n');
+    const g1 = await ensureGolden(s, { root, progress: 'silent' });
+    expect(g1.built).toBe(true);
+    const again = await ensureGolden(s, { root });
+    expect(again).toMatchObject({ built: false, hash: g1.hash, dataDir: g1.dataDir });
+    const clone = await startFromGolden(g1, s, { dir: join(tmp, 'clone1') });
+    try {
+      const n = await withClient(clone.url, async (c) => Number((await c.query('select count(*) as n from payments')).rows[0].n));
+      expect(n).toBe(g1.meta.seed.tables.find((t) => t.table === 'payments')!.rows);
+      // A write on the clone does not touch the golden copy.
+      await withClient(clone.url, (c) => c.query('delete from ledger_entries'));
+    } finally {
+      await clone.destroy();
+    }
+    const s2 = { ...s, dataset: { ...s.dataset, scale: 600 } };
+    const g2 = await ensureGolden(s2, { root, progress: 'silent' });
+    expect(g2.built).toBe(true);
+    expect(g2.hash).not.toBe(g1.hash);
+    const { existsSync } = await import('node:fs');
+    expect(existsSync(g1.dir)).toBe(false); // the stale copy of the same scenario is gone
+  });
+});
