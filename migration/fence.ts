@@ -157,3 +157,39 @@ export async function unfence(client: pg.Client, changes: Change[]): Promise<Arr
 export function isFenceChange(c: Change): boolean {
   return c.kind === 'role-login' || c.kind === 'role-setting' || c.kind === 'database-setting';
 }
+
+/**
+ * Rollback: the target is the old primary, still fenced by the forward run. Give the app roles
+ * their login back (and drop a read-only setting) before traffic moves to it; each change is
+ * recorded first so that an abort can fence it again (`closeRoles`).
+ */
+export async function openRoles(client: pg.Client, roles: string[], record: (c: Change) => Promise<void>): Promise<string[]> {
+  const opened: string[] = [];
+  for (const role of roles) {
+    const r = await client.query<{ rolcanlogin: boolean }>(`select rolcanlogin from pg_roles where rolname = $1`, [role]);
+    if (!r.rows.length) continue;
+    const previousReadOnly = await roleSetting(client, role, 'default_transaction_read_only');
+    const previousLogin = r.rows[0].rolcanlogin;
+    if (previousLogin && previousReadOnly !== 'on') continue;
+    await record({ kind: 'target-opened', role, previousLogin, previousReadOnly });
+    if (!previousLogin) await client.query(`alter role ${quoteIdent(role)} login`);
+    if (previousReadOnly === 'on') await client.query(`alter role ${quoteIdent(role)} reset default_transaction_read_only`);
+    opened.push(role);
+  }
+  return opened;
+}
+
+export async function closeRoles(client: pg.Client, changes: Change[]): Promise<Array<{ change: Change; outcome: 'ok' | 'failed'; error?: string }>> {
+  const out: Array<{ change: Change; outcome: 'ok' | 'failed'; error?: string }> = [];
+  for (const c of [...changes].reverse()) {
+    if (c.kind !== 'target-opened') continue;
+    try {
+      if (!c.previousLogin) await client.query(`alter role ${quoteIdent(c.role)} nologin`);
+      if (c.previousReadOnly !== null) await client.query(`alter role ${quoteIdent(c.role)} set default_transaction_read_only = ${quoteLiteral(c.previousReadOnly)}`);
+      out.push({ change: c, outcome: 'ok' });
+    } catch (e: any) {
+      out.push({ change: c, outcome: 'failed', error: e?.message ?? String(e) });
+    }
+  }
+  return out;
+}

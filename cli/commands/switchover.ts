@@ -5,6 +5,7 @@
 import type { Command } from 'commander';
 import { CutoverError } from '../../migration/errors.ts';
 import { describePlan } from '../../migration/switchover/plan.ts';
+import { PHASES } from '../../migration/switchover/state.ts';
 import { switchover, type SwitchoverOptions, type SwitchoverResult } from '../../migration/switchover/run.ts';
 import { makeSwitch } from '../../migration/switch/index.ts';
 import { emit, ExitCode, note } from '../output.ts';
@@ -37,6 +38,7 @@ export function switchoverOptions(cmd: Command): Command {
     .option('--pgbouncer-ini <file>', 'pgbouncer switch: the pgbouncer.ini to rewrite')
     .option('--pgbouncer-db <alias>', 'pgbouncer switch: the [databases] alias (default: the source database name)')
     .option('--command <cmd>', 'command switch: run with CUTOVER_PHASE, CUTOVER_SIDE, CUTOVER_TO_HOST… in the environment')
+    .option('--hold <phase=ms>', 'rehearsal fault injection: wait this long right after the phase starts (to kill or break something mid-phase)')
     .option('--json', 'print the result as JSON');
 }
 
@@ -84,7 +86,15 @@ export function toOptions(opts: any, direction: 'forward' | 'rollback'): Switcho
     reverse: !!opts.reverse,
     timeouts,
     log: opts.json ? undefined : note,
+    hooks: opts.hold ? holdHook(String(opts.hold)) : undefined,
   };
+}
+
+function holdHook(spec: string): NonNullable<SwitchoverOptions['hooks']> {
+  const [phase, ms] = spec.split('=');
+  if (!(PHASES as readonly string[]).includes(phase)) throw new CutoverError('USAGE', `--hold names no phase: ${phase}`, { hint: `one of ${PHASES.join(', ')}` });
+  const wait = num(ms ?? '0', '--hold');
+  return { onPhase: async (name, event) => void (name === phase && event === 'start' && (await new Promise((r) => setTimeout(r, wait)))) };
 }
 
 export function formatResult(r: SwitchoverResult): string {

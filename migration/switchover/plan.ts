@@ -77,14 +77,14 @@ export function planSwitchover(o: PlanOptions, state?: SwitchoverState): Plan {
     sentinel: [`insert a marker row into cutover_sentinel on the ${oldName} (table created on both sides and added to publication ${o.publication} if absent), wait until it is visible on the ${newName}; records the latency`, 'the marker row stays (harmless)'],
     sequences: [`setval every sequence on the ${newName} to max(source last_value + ${o.sequenceBuffer}, max of the column it feeds + 1); verify target ≥ source`, 'nothing to undo: sequences only move forward'],
     switch: [
-      `${o.reverse ? `reserve the reverse slot on the ${newName} (publication ${o.reversePublication}) before any traffic reaches it, then ` : ''}move traffic to the ${toSide} side with the ${o.switch} switch`,
-      `switch traffic back to the ${direction === 'forward' ? 'old' : 'new'} side${o.reverse ? '; drop the reserved reverse slot and publication' : ''}`,
+      `${o.reverse ? `swap the replication direction before any traffic reaches the ${newName}: drop subscription ${o.subscription} (and its slot), start ${o.reverseSubscription} (${newName} → ${oldName}, copy_data = false); then ` : ''}give the app roles LOGIN on the ${newName} where an earlier run fenced them (recorded); move traffic to the ${toSide} side with the ${o.switch} switch`,
+      `switch traffic back to the ${direction === 'forward' ? 'old' : 'new'} side${o.reverse ? `; drop ${o.reverseSubscription} and start ${o.subscription} again with copy_data = false (nothing was written on the fenced side)` : ''}; fence again the app roles opened on the target`,
     ],
     resume: [o.fence === 'pause' ? `resume the pooler so held queries run on the ${newName}` : `check the ${newName} accepts connections and a write through the switch`, 'switch back'],
     postverify: [`compare row counts of the published tables and check sequences on the ${newName} ≥ the ${oldName}`, 'nothing to undo (read-only)'],
     reverse: [
-      `drop subscription ${o.subscription} (and its slot on the ${oldName}), then create subscription ${o.reverseSubscription} on the ${oldName} from the reserved slot with copy_data = false, so writes on the ${newName} flow back and \`cutover rollback\` loses nothing`,
-      'drop the reverse subscription and its slot',
+      `prove the reverse replication ${o.reverseSubscription} (started in the switch phase) carries writes: a marker row written on the ${newName} must appear on the ${oldName}, so \`cutover rollback\` loses nothing`,
+      'nothing to undo (traffic already moved; stop it with `cutover replicate stop`)',
     ],
   };
   const steps: PlanStep[] = PHASES.map((phase) => {

@@ -9,7 +9,8 @@
 import { randomUUID } from 'node:crypto';
 import type pg from 'pg';
 import { CutoverError, redactSecrets } from '../errors.ts';
-import { discoverAppRoles, fence as applyFence, unfence, isFenceChange, type FenceResult } from '../fence.ts';
+import { closeRoles, discoverAppRoles, fence as applyFence, openRoles, unfence, isFenceChange, type FenceResult } from '../fence.ts';
+import { preflight as migrationPreflight } from '../preflight.ts';
 import { connect, qualified, redactUrl, serverMajor } from '../pg.ts';
 import { lag as replicationLag, objectNames, replicationStatus, startReplication, stopReplication } from '../replication.ts';
 import { ensureSentinel, sentinelRoundTrip } from '../sentinel.ts';
@@ -371,6 +372,12 @@ export async function switchover(o: SwitchoverOptions): Promise<SwitchoverResult
         if (!st.slotHealth.exists) problems.push(`replication slot ${st.slot} is missing on the source`);
         if (st.subscriptionExists && !st.allReady) problems.push(`not every table is synchronized yet: ${st.tables.filter((t) => t.state !== 'r').slice(0, 5).map((t) => `${t.table} (${t.stateName})`).join(', ')}`);
         if (r.fence === 'pause' && !o.switch.canPause) problems.push(`the pause fence needs a switch that can hold queries (pgbouncer), not ${o.switch.name}`);
+        let findings: Array<{ id: string; severity: string; message: string }> = [];
+        if (r.direction === 'forward') {
+          // the migration preflight's errors still matter at cutover (e.g. a table without a key); pg_dump is not needed now
+          findings = (await migrationPreflight({ source: o.source, target: o.target })).findings.filter((f) => f.id !== 'tool.pg_dump');
+          for (const f of findings.filter((x) => x.severity === 'error')) problems.push(f.message);
+        }
         if (problems.length)
           throw new CutoverError('PRECONDITION', `switchover preflight failed: ${problems.join('; ')}`, { hint: 'see `cutover replicate status`; nothing was changed', exitCode: 1 });
         // discovered roles are kept in the state: after the fence they are NOLOGIN and would not be found again
@@ -379,7 +386,7 @@ export async function switchover(o: SwitchoverOptions): Promise<SwitchoverResult
         const tables = await publishedTables(src!, st.publication);
         await o.switch.prepare?.(ctx('preflight'));
         const current = o.switch.current ? await o.switch.current(ctx('preflight')) : undefined;
-        return { sourceMajor: sm, targetMajor: tm, appRoles, tables, switchCurrent: current, lagBytes: st.lagBytes };
+        return { sourceMajor: sm, targetMajor: tm, appRoles, tables, switchCurrent: current, lagBytes: st.lagBytes, warnings: findings.filter((f) => f.severity === 'warning').map((f) => f.message) };
       },
       catchup: async (signal) => {
         const deadline = Date.now() + r.lag.timeoutMs;
@@ -448,6 +455,9 @@ export async function switchover(o: SwitchoverOptions): Promise<SwitchoverResult
           }
           detail.reverse = objectNames(r.reverseName);
         }
+        // the target may still be fenced by an earlier run (a rollback's target is the old primary the
+        // forward run fenced): open it for the app roles before traffic arrives
+        detail.opened = await openRoles(tgt!, phaseRecord(state!, 'preflight')!.detail!.appRoles as string[], record);
         const from = (phaseRecord(state!, 'switch')?.changes.find((c) => c.kind === 'switch') as Extract<Change, { kind: 'switch' }> | undefined)?.from ?? (o.switch.current ? await o.switch.current(ctx('switch')).catch(() => 'unknown' as const) : fromSide);
         await record({ kind: 'switch', strategy: o.switch.name, from: from === 'unknown' ? fromSide : from, to: toSide });
         const switched = await o.switch.switchTo(toSide, ctx('switch'));
@@ -610,6 +620,18 @@ export async function switchover(o: SwitchoverOptions): Promise<SwitchoverResult
           const st = await replicationStatus({ source: o.source, target: o.target, name: r.name });
           if (!st.subscriptionExists) await startReplication({ source: o.source, target: o.target, name: r.name, copyData: false, allowNonEmptyTarget: true, log });
         });
+    }
+    if (changes.some((ch) => ch.kind === 'target-opened')) {
+      try {
+        const t = await admin(o.target, 'target (fence again)');
+        try {
+          out.push(...(await closeRoles(t, changes)));
+        } finally {
+          await t.end().catch(() => {});
+        }
+      } catch (e) {
+        for (const ch of changes.filter((x) => x.kind === 'target-opened')) out.push({ change: ch, outcome: 'failed', error: errInfo(e).message });
+      }
     }
     if (r.fence === 'pause' && o.switch.resume) await step({ kind: 'sessions-terminated', pids: [] }, () => o.switch.resume!(c));
     const fenceChanges = changes.filter(isFenceChange);

@@ -22,6 +22,8 @@ export type Change =
   | { kind: 'role-setting'; role: string; setting: string; previous: string | null }
   | { kind: 'database-setting'; database: string; setting: string; previous: string | null }
   | { kind: 'sessions-terminated'; pids: number[] }
+  /** Rollback: an app role left fenced on the target by the forward run, opened again. */
+  | { kind: 'target-opened'; role: string; previousLogin: boolean; previousReadOnly: string | null }
   | { kind: 'table-created'; side: Side; table: string }
   | { kind: 'publication-table-added'; publication: string; table: string }
   | { kind: 'subscription-refreshed'; subscription: string }
@@ -162,6 +164,8 @@ export function changeKey(c: Change): string {
       return `database-setting:${c.database}:${c.setting}`;
     case 'sessions-terminated':
       return `sessions-terminated:${c.pids.join(',')}`;
+    case 'target-opened':
+      return `target-opened:${c.role}`;
     case 'table-created':
       return `table-created:${c.side}:${c.table}`;
     case 'publication-table-added':

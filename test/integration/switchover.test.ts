@@ -274,4 +274,19 @@ describe('switchover 11 → 17 with the dns strategy', () => {
     // loop-safe: no forward replication remains
     expect(await sql(pair.new.url, `select subname from pg_subscription`)).toEqual([]);
   });
+
+  it('cutover rollback moves traffic back to the old primary through the reverse replication', async () => {
+    const state = join(dir, 'rollback.json');
+    const r = await cli(['rollback', ...baseArgs(), '--state', state, '--json']).done;
+    expect(r.code, r.stdout + r.stderr).toBe(0);
+    const res = JSON.parse(r.stdout);
+    expect(res.outcome).toBe('completed');
+    expect(res.direction).toBe('rollback');
+    expect(dns.getRecord(NAME)!.targets.find((x) => x.address === oldHost())!.weight).toBe(100);
+    // the new primary is fenced now, the old one open again, with sequences ahead of everything written on new
+    await expect(sql(appUrl(newHost()), 'select 1')).rejects.toThrow(/not permitted to log in|rejected the login/);
+    const [{ max }] = await sql(pair.new.url, `select max(id)::int8 as max from public."Order Items"`);
+    const [{ id }] = await sql(appUrl(oldHost()), `insert into public."Order Items" (note) values ('back on old') returning id`);
+    expect(Number(id)).toBeGreaterThan(Number(max));
+  });
 });
