@@ -22,6 +22,7 @@ export function register(program: Command): void {
         queries: opts.queries ? { file: opts.queries } : undefined,
         categories: categories as any,
         installAmcheck: !!opts.installAmcheck,
+        progress: true,
       });
       emit(opts.json, r, () => formatDrift(r));
       if (!r.ok) throw new ExitCode(1);

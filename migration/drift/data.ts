@@ -6,6 +6,7 @@
  * computed here, one scan per table and side, with output settings pinned so the text forms compare.
  */
 import { quoteIdent, qualified, type Client } from '../pg.ts';
+import { Progress } from '../progress.ts';
 import { verify, type VerifyResult } from '../verify.ts';
 import { finding, rows, type DriftContext, type DriftFinding, type Side } from './types.ts';
 
@@ -127,14 +128,17 @@ export async function checkData(ctx: DriftContext): Promise<DriftFinding[]> {
   const common = Object.keys(ta).filter((k) => k in tb).map((k) => ({ schema: ta[k].schema, name: ta[k].name }));
   if (common.length) {
     try {
-      verified = verifyFindings(await verify({ source: ctx.source.url, target: ctx.target.url, tables: common, parallel: 1, progress: false }));
+      verified = verifyFindings(await verify({ source: ctx.source.url, target: ctx.target.url, tables: common, parallel: 1, progress: ctx.progress }));
     } catch (e: any) {
       // Verification needs things drift does not (e.g. a key to chunk by); fall back to a whole-table sum.
       ctx.note(`data: verify could not run (${e?.message ?? e}); row counts and an md5 sum per table computed by drift instead`);
     }
   }
   const out: DriftFinding[] = verified ? [...verified] : [];
-  for (const key of Object.keys(ta).sort()) {
+  const keys = Object.keys(ta).sort();
+  const progress = ctx.progress ? new Progress('drift: NULL counts' + (verified ? '' : ' and checksums'), keys.length, { unit: 'tables' }) : undefined;
+  for (const key of keys) {
+    progress?.tick(1, key);
     const src = ta[key];
     const tgt = tb[key];
     if (!tgt) continue; // a schema finding
@@ -145,5 +149,6 @@ export async function checkData(ctx: DriftContext): Promise<DriftFinding[]> {
     out.push(...diffNulls(src, tgt, a, b));
     if (!verified) out.push(...diffTableScan(key, a, b));
   }
+  progress?.finish();
   return out;
 }

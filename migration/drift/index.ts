@@ -30,6 +30,8 @@ export interface DriftOptions {
   categories?: Array<DriftCategory | 'shadow'>;
   /** Try CREATE EXTENSION IF NOT EXISTS amcheck where it is missing (default false). */
   installAmcheck?: boolean;
+  /** Progress lines on stderr for the table scans and shadow reads (the CLI turns it on). */
+  progress?: boolean;
 }
 
 export interface DriftResult {
@@ -116,7 +118,7 @@ export async function drift(opts: DriftOptions): Promise<DriftResult> {
     const notes: string[] = [];
     const fingerprints: Record<string, unknown> = {};
     const ctx: DriftContext = {
-      source, target, queries, installAmcheck: !!opts.installAmcheck,
+      source, target, queries, installAmcheck: !!opts.installAmcheck, progress: !!opts.progress,
       note: (l) => notes.push(l),
       record: (k, v) => (fingerprints[k] = v),
     };

@@ -54,7 +54,8 @@ export function snapshotQueries(versionNum: number): Record<SchemaKind, string> 
                  array_to_string(p.proconfig, ',') as config, pg_get_userbyid(p.proowner) as owner
                from pg_proc p join pg_namespace n on n.oid = p.pronamespace join pg_language l on l.oid = p.prolang
                where ${USER_NS} and ${NOT_EXT('pg_proc', 'p.oid')}`,
-    trigger: `select format('%I.%I.%I', n.nspname, c.relname, t.tgname) as key, pg_get_triggerdef(t.oid) as definition, t.tgenabled::text as enabled
+    // 11 prints EXECUTE PROCEDURE, 12+ EXECUTE FUNCTION for the same trigger.
+    trigger: `select format('%I.%I.%I', n.nspname, c.relname, t.tgname) as key, replace(pg_get_triggerdef(t.oid), ' EXECUTE PROCEDURE ', ' EXECUTE FUNCTION ') as definition, t.tgenabled::text as enabled
               from pg_trigger t join pg_class c on c.oid = t.tgrelid join pg_namespace n on n.oid = c.relnamespace
               where not t.tgisinternal and ${USER_NS}`,
     extension: `select format('%I', e.extname) as key, e.extversion as version, e.extnamespace::regnamespace::text as schema from pg_extension e`,
@@ -111,7 +112,11 @@ function hintFor(kind: SchemaKind): string {
 }
 
 /** Severity when an object of this kind exists on the source but not on the target. */
+/** Extensions used for diagnosis only (drift itself may create amcheck): missing ones do not break the application. */
+const DIAGNOSTIC_EXTENSIONS = new Set(['amcheck', 'pageinspect', 'pg_buffercache', 'pgstattuple', 'pg_visibility', 'pg_walinspect']);
+
 function missingSeverity(kind: SchemaKind, key: string): Severity {
+  if (kind === 'extension' && DIAGNOSTIC_EXTENSIONS.has(key)) return 'warning';
   // 15+ no longer lets PUBLIC create in schema public: a release-note change, reported as incompatibility too.
   if (kind === 'schema grant' && key === 'public to PUBLIC: CREATE') return 'warning';
   return 'error';

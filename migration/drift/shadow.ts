@@ -7,6 +7,7 @@
  */
 import { CutoverError } from '../errors.ts';
 import type { Client } from '../pg.ts';
+import { Progress } from '../progress.ts';
 import { finding, type DriftContext, type DriftFinding, type Side } from './types.ts';
 
 /** Splits a file of `;`-terminated statements. Respects quotes, dollar quotes and comments; drops comment-only pieces. */
@@ -293,7 +294,9 @@ export async function checkShadow(ctx: DriftContext, opts: ShadowOptions = {}): 
   validateQueries(ctx.queries);
   const out: DriftFinding[] = [];
   const summary: any[] = [];
+  const progress = ctx.progress ? new Progress('drift: shadow reads', ctx.queries.length, { unit: 'queries' }) : undefined;
   for (const [i, q] of ctx.queries.entries()) {
+    progress?.tick(1);
     const object = `query #${i + 1}`;
     let a: ShadowRun;
     try {
@@ -339,6 +342,7 @@ export async function checkShadow(ctx: DriftContext, opts: ShadowOptions = {}): 
         'usually harmless; ANALYZE the target if the new plan is slower'));
     }
   }
+  progress?.finish();
   ctx.record('shadow', summary);
   return out;
 }

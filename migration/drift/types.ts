@@ -41,6 +41,8 @@ export interface DriftContext {
   target: Side;
   /** Shadow-read queries (already split, comments kept). */
   queries: string[];
+  /** Show progress (table scans, shadow reads) on stderr. */
+  progress: boolean;
   /** Try `CREATE EXTENSION IF NOT EXISTS amcheck` where it is missing. */
   installAmcheck: boolean;
   /** Notes for the result: checks skipped, fallbacks taken. */
