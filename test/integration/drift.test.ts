@@ -84,7 +84,10 @@ describe('drift on a clean pair (11 → 17, identical settings)', () => {
     expect(a.fingerprints.collationFingerprint).toMatchObject({ source: { default: expect.any(String) } });
     const cf = a.fingerprints.collationFingerprint as any;
     expect(cf.source.default).toBe(cf.target.default);
-    const b = await drift({ source: old.url, target: same.url, queries: SHADOW });
+    // The second run also installs amcheck (after its schema check) and checks the text indexes.
+    const b = await drift({ source: old.url, target: same.url, queries: SHADOW, installAmcheck: true });
+    expect(b.fingerprints['amcheck.source']).toEqual({ indexes: 1, problems: 0 });
+    expect(b.fingerprints['amcheck.target']).toEqual({ indexes: 1, problems: 0 });
     expect(b.fingerprints.collationFingerprint).toEqual(a.fingerprints.collationFingerprint);
     expect(b.fingerprints.timezoneFingerprint).toEqual(a.fingerprints.timezoneFingerprint);
     const stable = (r: typeof a) => r.findings.filter((f) => f.category !== 'behaviour').map((f) => JSON.stringify(f)).sort();
@@ -171,6 +174,13 @@ describe('bad input', () => {
     expect(p.status).toBe(2);
     expect(p.stderr).toMatch(/query #2 \(select \* fro "Order Items"\) has a syntax error/);
     expect(p.stderr).not.toContain(new URL(old.url).password);
+  });
+
+  it('an unreachable server is a connection error (exit 2)', () => {
+    const p = spawnSync(process.execPath, ['bin/cutover.mjs', 'drift', '--source', 'postgres://u:secret@127.0.0.1:1/app', '--target', same.url], { encoding: 'utf8' });
+    expect(p.status).toBe(2);
+    expect(p.stderr).toMatch(/cannot connect to the source at 127.0.0.1:1\/app/);
+    expect(p.stderr).not.toContain('secret');
   });
 
   it('a role that cannot read the tables gets a clear error', async () => {
