@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { compareOrders, orderHash, representable } from '../../migration/drift/collation.ts';
+import { compareOrders, diffCollation, orderHash, representable, type CollationSnapshot } from '../../migration/drift/collation.ts';
 import { diffNulls, diffTableScan, checksumExpr } from '../../migration/drift/data.ts';
 import { diffEncodings, unrepresentablePattern } from '../../migration/drift/encoding.ts';
 import { applicableChecks, stripStrings } from '../../migration/drift/incompatibility.ts';
@@ -194,5 +194,27 @@ describe('encoding and incompatibility', () => {
     expect(ids(15, 16)).toEqual(['lc-collate', 'removed-settings', 'createrole']);
     expect(ids(17, 17)).toEqual([]);
     expect(stripStrings(`select 'pg_start_backup' -- pg_stop_backup\n`)).not.toMatch(/backup/);
+  });
+});
+
+describe('diffCollation', () => {
+  const snap = (descriptor: string, version: string | null = null, actual: string | null = null): CollationSnapshot => ({
+    database: { name: 'app', provider: descriptor.split(':')[0], collate: 'x', ctype: 'x', locale: descriptor.split(':')[1], descriptor, version, actualVersion: actual },
+    columns: { 'public.t.name': { collname: 'default', descriptor, indexed: true } },
+    collations: { default: { descriptor, collname: 'default', version, actualVersion: actual } },
+  });
+  const fp = (order: string[]) => ({ corpusSize: order.length, hashes: { default: orderHash(order) }, orders: { default: order } });
+  it('is quiet for identical sides', () => {
+    expect(diffCollation(snap('libc:C.UTF-8'), fp(['A', 'a']), snap('libc:C.UTF-8'), fp(['A', 'a']))).toEqual([]);
+  });
+  it('errors on a different order, naming the database and the columns', () => {
+    const f = diffCollation(snap('libc:C.UTF-8'), fp(['A', 'a']), snap('icu:en-US'), fp(['a', 'A']));
+    expect(f.map((x) => [x.severity, x.object])).toEqual([['error', 'database app default collation'], ['error', 'column public.t.name']]);
+    expect(f[1].message).toMatch(/indexed/);
+  });
+  it('warns when only the names differ, and when a recorded version is stale', () => {
+    const f = diffCollation(snap('libc:C.UTF-8'), fp(['A', 'a']), snap('libc:C', '1', '2'), fp(['A', 'a']));
+    expect(f.map((x) => x.severity)).toEqual(['warning', 'warning', 'warning']);
+    expect(f[2].message).toMatch(/recorded with version 1 but the target's library now reports 2/);
   });
 });
