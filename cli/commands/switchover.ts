@@ -32,6 +32,8 @@ export function switchoverOptions(cmd: Command): Command {
     .option('--phase-timeout <phase=ms...>', 'per-phase timeouts, e.g. sentinel=30000 (repeatable)', (v: string, acc: string[]) => [...acc, v], [] as string[])
     .option('--dns-admin <url>', 'dns switch: the DNS server admin API (e.g. http://127.0.0.1:8053)')
     .option('--dns-name <name>', 'dns switch: the record to move (e.g. db.lab.internal)')
+    .option('--dns-old-address <ip>', 'dns switch: A-record address of the old side (default: the host of --source)')
+    .option('--dns-new-address <ip>', 'dns switch: A-record address of the new side (default: the host of --target)')
     .option('--proxy-api <url>', 'proxy switch: the Toxiproxy API (e.g. http://127.0.0.1:8474)')
     .option('--proxy-name <name>', 'proxy switch: the proxy whose upstream moves')
     .option('--pgbouncer-admin <url>', 'pgbouncer switch: admin console URL (…/pgbouncer)')
@@ -67,6 +69,8 @@ export function toOptions(opts: any, direction: 'forward' | 'rollback'): Switcho
     switch: makeSwitch(opts.switch, {
       dnsAdmin: opts.dnsAdmin,
       dnsName: opts.dnsName,
+      dnsOldAddress: opts.dnsOldAddress,
+      dnsNewAddress: opts.dnsNewAddress,
       proxyApi: opts.proxyApi,
       proxyName: opts.proxyName,
       pgbouncerAdmin: opts.pgbouncerAdmin,

@@ -12,6 +12,9 @@ export { DnsSwitch, ProxySwitch, PgbouncerSwitch, CommandSwitch };
 export interface SwitchConfig {
   dnsAdmin?: string;
   dnsName?: string;
+  /** A-record addresses when clients reach the sides through something else (proxies, a pooler). */
+  dnsOldAddress?: string;
+  dnsNewAddress?: string;
   proxyApi?: string;
   proxyName?: string;
   pgbouncerAdmin?: string;
@@ -27,7 +30,7 @@ export function makeSwitch(name: string, c: SwitchConfig): SwitchStrategy {
   };
   switch (name) {
     case 'dns':
-      return new DnsSwitch({ adminUrl: need(c.dnsAdmin, '--dns-admin <url>'), name: need(c.dnsName, '--dns-name <name>') });
+      return new DnsSwitch({ adminUrl: need(c.dnsAdmin, '--dns-admin <url>'), name: need(c.dnsName, '--dns-name <name>'), oldAddress: c.dnsOldAddress, newAddress: c.dnsNewAddress });
     case 'proxy':
       return new ProxySwitch({ apiUrl: need(c.proxyApi, '--proxy-api <url>'), name: need(c.proxyName, '--proxy-name <name>') });
     case 'pgbouncer':
