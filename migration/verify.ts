@@ -10,7 +10,7 @@
  * Rows are rendered as ROW(...)::text, where NULL is an empty field and '' is "" — NULL-safe.
  */
 import { CutoverError } from './errors.ts';
-import { connect, qualified, quoteIdent, quoteLiteral, sqlError, type Client } from './pg.ts';
+import { connect, qualified, quoteIdent, quoteLiteral, serverMajor, sqlError, type Client } from './pg.ts';
 import { Progress, defaultProgressMode } from './progress.ts';
 import { displayName, listTables, parseTableName, type TableName } from './replication.ts';
 
@@ -152,6 +152,8 @@ interface TablePlan {
   buckets: number;
   filter: string;
   problems: string[];
+  /** Both servers 11+: 64-bit hash sums instead of md5 over ordered text. */
+  hash64: boolean;
 }
 
 async function q<T = any>(c: Client, sql: string, params: unknown[] = [], context?: string): Promise<T[]> {
@@ -209,13 +211,26 @@ function bucketExpr(pk: Column[], buckets: number): string {
   return `(('x' || substr(md5(ROW(${keyList(pk)})::text), 1, 7))::bit(28)::int % ${buckets})`;
 }
 
+/**
+ * Aggregate of one chunk: count plus a checksum. With both sides on 11+ the checksum is two sums of
+ * the halves of hashtextextended(row text) — a 64-bit order-independent digest, about 3× cheaper
+ * than md5 over the ordered concatenation, and stable across majors because hash partitioning
+ * depends on that hash surviving pg_upgrade. Older servers use md5(string_agg(… order by key)).
+ */
+function hashAggregate(row: string): string {
+  return `count(*)::int8 as n, (sum(h >> 32)::text || ':' || sum(h & 4294967295)::text) as h from (select hashtextextended(${row}, 0) as h`;
+}
+
 function chunkQuery(p: TablePlan, chunkIndex: number, params: unknown[]): string {
   const tbl = qualified(p.t.schema, p.t.name);
   const row = rowExpr(p.cols);
-  if (p.strategy === 'whole-table') return `select count(*)::int8 as n, md5(string_agg(r, '|' order by r collate "C")) as h from (select ${row} as r from ${tbl} where ${p.filter}) s`;
-  if (p.strategy === 'hash-bucket')
-    return `select count(*)::int8 as n, md5(string_agg(${row}, '|' order by ${keyList(p.pk, true)})) as h from ${tbl} where ${bucketExpr(p.pk, p.buckets)} = ${chunkIndex} and ${p.filter}`;
-  return `select count(*)::int8 as n, md5(string_agg(${row}, '|' order by ${keyList(p.pk)})) as h from ${tbl} where ${rangePredicate(p.pk, p.chunks[chunkIndex], params)} and ${p.filter}`;
+  if (p.strategy === 'whole-table') {
+    if (p.hash64) return `select ${hashAggregate(row)} from ${tbl} where ${p.filter}) s`;
+    return `select count(*)::int8 as n, md5(string_agg(r, '|' order by r collate "C")) as h from (select ${row} as r from ${tbl} where ${p.filter}) s`;
+  }
+  const where = p.strategy === 'hash-bucket' ? `${bucketExpr(p.pk, p.buckets)} = ${chunkIndex}` : rangePredicate(p.pk, p.chunks[chunkIndex], params);
+  if (p.hash64) return `select ${hashAggregate(row)} from ${tbl} where ${where} and ${p.filter}) s`;
+  return `select count(*)::int8 as n, md5(string_agg(${row}, '|' order by ${keyList(p.pk, p.strategy === 'hash-bucket')})) as h from ${tbl} where ${where} and ${p.filter}`;
 }
 
 function chunkWhere(p: TablePlan, chunkIndex: number, params: unknown[]): string {
@@ -223,13 +238,13 @@ function chunkWhere(p: TablePlan, chunkIndex: number, params: unknown[]): string
   return rangePredicate(p.pk, p.chunks[chunkIndex], params);
 }
 
-async function planTable(src: Client, tgt: Client, t: TableName, opts: VerifyOptions, cutoff: string | undefined): Promise<TablePlan> {
+async function planTable(src: Client, tgt: Client, t: TableName, opts: VerifyOptions, cutoff: string | undefined, hash64: boolean): Promise<TablePlan> {
   const chunkRows = opts.chunkRows ?? 50_000;
   const s = await columnsOf(src, t);
   const g = await columnsOf(tgt, t);
   const problems: string[] = [];
   if (!s) throw new CutoverError('USAGE', `table ${displayName(t)} does not exist on the source`, { hint: 'check --tables' });
-  const base: TablePlan = { t, cols: s.cols, pk: s.pk, strategy: 'whole-table', chunks: [{ lower: null, upper: null }], buckets: 1, filter: 'true', problems };
+  const base: TablePlan = { t, cols: s.cols, pk: s.pk, strategy: 'whole-table', chunks: [{ lower: null, upper: null }], buckets: 1, filter: 'true', problems, hash64 };
   if (!g) {
     problems.push(`table ${displayName(t)} is missing on the target`);
     return base;
@@ -345,7 +360,8 @@ export async function verify(opts: VerifyOptions): Promise<VerifyResult> {
       ? opts.tables.map((t) => (typeof t === 'string' ? parseTableName(t) : t))
       : (await listTables(src)).filter((t) => !t.partitioned).map((t) => ({ schema: t.schema, name: t.name }));
     const plans: TablePlan[] = [];
-    for (const t of names) plans.push(await planTable(src, tgt, t, opts, cutoff));
+    const hash64 = (await serverMajor(src)) >= 11 && (await serverMajor(tgt)) >= 11;
+    for (const t of names) plans.push(await planTable(src, tgt, t, opts, cutoff, hash64));
     for (let i = 1; i < parallel; i++) {
       srcs.push(await openSide(opts.source, 'source'));
       tgts.push(await openSide(opts.target, 'target'));
@@ -360,6 +376,7 @@ export async function verify(opts: VerifyOptions): Promise<VerifyResult> {
     const results = plans.map((p) => p.chunks.map(() => ({ sn: 0, tn: 0, sh: null as string | null, th: null as string | null })));
     const progress = opts.progress ? new Progress('verify', jobs.length, { unit: 'chunks', mode: defaultProgressMode() }) : undefined;
     let next = 0;
+    const sessionSeqscan: string[] = srcs.map(() => 'on');
     const worker = async (w: number) => {
       while (next < jobs.length) {
         if (opts.signal?.aborted) throw new CutoverError('STATE', 'verification aborted');
@@ -367,6 +384,13 @@ export async function verify(opts: VerifyOptions): Promise<VerifyResult> {
         const p = plans[job.plan];
         const ps: unknown[] = [];
         const sql = chunkQuery(p, job.chunk, ps);
+        // A key-range chunk must be read through the key index: without an ORDER BY the planner
+        // may pick a full scan per chunk. Bucketed and whole-table chunks need the full scan.
+        const seq = p.strategy === 'integer-range' || p.strategy === 'key-range' ? 'off' : 'on';
+        if (sessionSeqscan[w] !== seq) {
+          await Promise.all([srcs[w].query(`set enable_seqscan = ${seq}`), tgts[w].query(`set enable_seqscan = ${seq}`)]);
+          sessionSeqscan[w] = seq;
+        }
         const [a, b] = await Promise.all([q<{ n: number; h: string | null }>(srcs[w], sql, ps, `checksum of ${displayName(p.t)} on the source`), q<{ n: number; h: string | null }>(tgts[w], sql, ps, `checksum of ${displayName(p.t)} on the target`)]);
         results[job.plan][job.chunk] = { sn: a[0].n, tn: b[0].n, sh: a[0].h, th: b[0].h };
         progress?.tick(1, displayName(p.t));
