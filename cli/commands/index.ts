@@ -11,3 +11,4 @@ import { register as preflightCommand } from './preflight.ts'; commands.push(pre
 import { register as replicateCommand } from './replicate.ts'; commands.push(replicateCommand);
 import { register as verifyCommand } from './verify.ts'; commands.push(verifyCommand);
 import { register as scenarioCommand } from './scenario.ts'; import { register as seedCommand } from './seed.ts'; commands.push(scenarioCommand, seedCommand);
+import { register as rehearseCommand } from './rehearse.ts'; commands.push(rehearseCommand);

@@ -1,0 +1,82 @@
+import type { Command } from 'commander';
+import { rehearse, type RehearsalResult, type ProgressEvent } from '../../lab/rehearse/run.ts';
+import { CutoverError } from '../../migration/errors.ts';
+import { defaultProgressMode } from '../../migration/progress.ts';
+import { emit, ExitCode, note } from '../output.ts';
+
+export function headline(r: RehearsalResult): string {
+  const a = r.report.aggregate;
+  const s = r.report.scenario;
+  const ms = (v: number) => `${Math.round(v)} ms`;
+  return [
+    `${r.pass ? 'PASS' : 'FAIL'}  ${s.name}: PostgreSQL ${s.oldMajor} → ${s.newMajor}, ${s.switch} switch, ${a.runs} run(s), ${a.passedRuns} passed`,
+    `downtime (longest time without a successful write): median ${ms(a.downtimeMs.median)}, p95 ${ms(a.downtimeMs.p95)}, max ${ms(a.downtimeMs.max)}`,
+    `error window median ${ms(a.errorWindowMs.median)} · stall median ${ms(a.stallWindowMs.median)} · lost writes ${r.lostWrites.total} · split-brain ${a.splitBrainWrites.max} · duplicates ${a.duplicateWrites.max}`,
+    ...r.report.verdict.reasons.slice(0, 8).map((x) => `  ✗ ${x}`),
+    `report: ${r.outDir}/report.html (${r.files.length} files)`,
+  ].join('\n');
+}
+
+function progressPrinter(json: boolean) {
+  const mode = defaultProgressMode(json);
+  let last = '';
+  return (e: ProgressEvent) => {
+    if (mode === 'silent') return;
+    const line = `run ${e.run}/${e.runs}: ${e.step}`;
+    if (line === last) return;
+    last = line;
+    if (mode === 'tty') process.stderr.write(`\r\x1b[2K${line}`);
+    else process.stderr.write(JSON.stringify({ progress: 'rehearse', ...e }) + '\n');
+  };
+}
+
+export async function runRehearse(file: string, opts: { runs?: string; out?: string; json?: boolean; format?: string; drift?: boolean; quiet?: boolean }): Promise<RehearsalResult> {
+  const runs = opts.runs === undefined ? undefined : Number(opts.runs);
+  if (runs !== undefined && (!Number.isInteger(runs) || runs < 1)) throw new CutoverError('USAGE', `--runs must be a whole number ≥ 1 (got "${opts.runs}")`);
+  const ac = new AbortController();
+  const onSig = () => ac.abort();
+  process.once('SIGINT', onSig);
+  try {
+    return await rehearse(file, {
+      runs,
+      outDir: opts.out,
+      formats: opts.format ? opts.format.split(',').map((s) => s.trim()) : undefined,
+      drift: opts.drift,
+      log: opts.json || opts.quiet ? () => {} : (l) => note(process.stderr.isTTY ? `\r\x1b[2K${l}` : l),
+      onProgress: progressPrinter(!!opts.json),
+      signal: ac.signal,
+    });
+  } finally {
+    process.removeListener('SIGINT', onSig);
+  }
+}
+
+export function register(program: Command): void {
+  program
+    .command('rehearse <scenario>')
+    .description('rehearse a scenario: lab, replication, load, faults, switchover, measurement; writes report.json/html/pdf/md and junit.xml')
+    .option('--runs <n>', 'number of runs (default: the scenario says)')
+    .option('--out <dir>', 'output directory (default out/<scenario>-<time>)')
+    .option('--format <list>', 'report formats: json,html,pdf,md,junit (default all)')
+    .option('--no-drift', 'skip the drift checks before and after the switch')
+    .option('--json', 'print report.json on stdout')
+    .action(async (file, opts) => {
+      const r = await runRehearse(file, opts);
+      if (!opts.json && process.stderr.isTTY) process.stderr.write('\r\x1b[2K');
+      emit(opts.json, r.report, () => headline(r));
+      if (!r.pass) throw new ExitCode(1);
+    });
+
+  program
+    .command('quickstart')
+    .description('rehearse scenarios/quickstart.yaml once and print the headline')
+    .option('--runs <n>', 'number of runs', '1')
+    .option('--out <dir>', 'output directory', 'out/quickstart')
+    .action(async (opts) => {
+      const { PROJECT_ROOT } = await import('../../lab/paths.ts');
+      const r = await runRehearse(`${PROJECT_ROOT}/scenarios/quickstart.yaml`, { runs: opts.runs, out: opts.out });
+      if (process.stderr.isTTY) process.stderr.write('\r\x1b[2K');
+      process.stdout.write(headline(r) + '\n');
+      if (!r.pass) throw new ExitCode(1);
+    });
+}
