@@ -97,7 +97,7 @@ export function register(program: Command): void {
   common(rep.command('stop'))
     .description('drop subscription, publication and slot(s); safe after a crash and when the subscriber cannot reach the source')
     .action(async (opts) => {
-      const r = await stopReplication({ source: opts.source, target: opts.target, name: opts.name, log: note });
+      const r = await stopReplication({ source: opts.source, target: opts.target, name: opts.name });
       emit(opts.json, r, () =>
         [...r.dropped.map((d) => `dropped ${d}`), ...r.notes, ...r.remaining.map((x) => `STILL PRESENT: ${x}`), r.complete ? 'stop: complete' : 'stop: INCOMPLETE — run it again once both servers answer'].join('\n'),
       );

@@ -146,3 +146,12 @@ describe('preflight findings', () => {
     expect(errors(facts({ target: { canSubscribe: false } }))).toEqual(['target.privilege_subscription']);
   });
 });
+
+describe('dumpTool', () => {
+  it('names the client to install when the source is newer than every pg_dump found', async () => {
+    const { dumpTool } = await import('../../migration/schema-copy.ts');
+    const e = await dumpTool(99).catch((x) => x);
+    expect(e.code).toBe('TOOL_MISSING');
+    expect(e.hint).toContain('postgresql-client-99');
+  });
+});
