@@ -6,7 +6,7 @@ const heavy = !!process.env.CUTOVER_HEAVY;
 
 export default defineConfig({
   test: {
-    include: heavy ? ['test/**/*.test.ts'] : ['test/unit/**/*.test.ts', 'test/integration/**/*.test.ts'],
+    include: ['test/unit/**/*.test.ts', 'test/integration/**/*.test.ts', 'examples/**/*.test.ts', ...(heavy ? ['test/heavy/**/*.test.ts'] : [])],
     testTimeout: 240_000,
     hookTimeout: 240_000,
     // Integration files start real servers; two cores do not like more than two at once.
