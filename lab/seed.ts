@@ -250,6 +250,65 @@ async function syncSequences(c: Client, tables: TableLoad[]): Promise<void> {
   }
 }
 
+const IDENT = String.raw`(?:"(?:[^"]|"")*"|[A-Za-z_][\w$]*)`;
+const QNAME = `(${IDENT}(?:\\.${IDENT})?)`;
+const unquote = (q: string) => (q.match(new RegExp(IDENT, 'g')) ?? []).map((p) => (p.startsWith('"') ? p.slice(1, -1).replace(/""/g, '"') : p.toLowerCase()));
+
+/**
+ * Cut a post-load DDL script into waves of groups that may run in parallel: first each table's own
+ * keys and indexes (one group per table), then foreign keys (one group per child table; a foreign
+ * key locks its child, then its parent, so an acyclic FK graph cannot deadlock), then everything
+ * else in order (materialized views, sequences).
+ */
+export function postLoadWaves(postDdl: string, tables: { schema: string; name: string }[]): string[][][] {
+  const known = new Set(tables.map((t) => `${t.schema}.${t.name}`));
+  const tableOf = (stmt: string): string | undefined => {
+    const m = new RegExp(`^alter\\s+table\\s+(?:only\\s+)?${QNAME}`, 'i').exec(stmt) ?? new RegExp(`^create\\s+(?:unique\\s+)?index\\s+(?:${IDENT}\\s+)?on\\s+(?:only\\s+)?${QNAME}`, 'i').exec(stmt);
+    if (!m) return undefined;
+    const parts = unquote(m[1]);
+    const key = parts.length === 1 ? `public.${parts[0]}` : `${parts[0]}.${parts[1]}`;
+    return known.has(key) ? key : undefined;
+  };
+  const own = new Map<string, string[]>();
+  const fks = new Map<string, string[]>();
+  const rest: string[] = [];
+  for (const raw of postDdl.split(/;\s*\n/)) {
+    const stmt = raw.trim().replace(/;$/, '');
+    if (!stmt) continue;
+    const t = tableOf(stmt);
+    if (!t) rest.push(stmt);
+    else if (/\bforeign\s+key\b/i.test(stmt)) fks.set(t, [...(fks.get(t) ?? []), stmt]);
+    else own.set(t, [...(own.get(t) ?? []), stmt]);
+  }
+  return [[...own.values()], [...fks.values()], rest.length ? [rest] : []].filter((w) => w.length);
+}
+
+/** Run waves of statement groups: groups of a wave in parallel (one connection each), statements of a group in order. */
+async function runWaves(url: string, waves: string[][][], parallel: number, context: string): Promise<void> {
+  for (const wave of waves) {
+    const queue = [...wave];
+    const workers = Array.from({ length: Math.min(parallel, queue.length) }, async () => {
+      const c = await connect(url, { role: 'seed target', applicationName: 'cutover-seed' });
+      try {
+        for (let group = queue.shift(); group; group = queue.shift()) {
+          for (const stmt of group) {
+            try {
+              await c.query(stmt);
+            } catch (e) {
+              throw sqlError(e, `${context} (${stmt.split('\n')[0].slice(0, 100)})`);
+            }
+          }
+        }
+      } finally {
+        await c.end().catch(() => {});
+      }
+    });
+    const settled = await Promise.allSettled(workers);
+    const failed = settled.find((s) => s.status === 'rejected') as PromiseRejectedResult | undefined;
+    if (failed) throw failed.reason;
+  }
+}
+
 export function defaultParallel(): number {
   return Math.max(2, Math.min(4, availableParallelism()));
 }
@@ -329,15 +388,9 @@ export async function seed(opts: SeedOptions): Promise<SeedResult> {
       }
       const loadMs = Date.now() - loadStart;
       progress.finish('building keys and indexes');
-      if (ds.postDdl.trim()) {
-        try {
-          await admin.query(ds.postDdl);
-        } catch (e) {
-          throw sqlError(e, `building keys, foreign keys and indexes of preset ${preset}`);
-        }
-      }
+      await runWaves(opts.url, postLoadWaves(ds.postDdl, ds.tables), parallel, `building keys, foreign keys and indexes of preset ${preset}`);
       await syncSequences(admin, ds.tables);
-      await admin.query(`analyze ${ds.tables.map((t) => qualified(t.schema, t.name)).join(', ')}`);
+      await runWaves(opts.url, [ds.tables.map((t) => [`analyze ${qualified(t.schema, t.name)}`])], parallel, 'analyze');
       const tables = [...perTable.values()];
       const rows = tables.reduce((n, t) => n + t.rows, 0);
       const bytes = tables.reduce((n, t) => n + t.bytes, 0);

@@ -75,27 +75,18 @@ export function hash3(seed: number, salt: number, i: number): number {
   return mix(mix(mix(seed ^ 0x9e3779b9) ^ salt) + i * 0x27d4eb2d);
 }
 
-/** Small fast PRNG (sfc32) for the values of one row. */
+/** Small fast PRNG for the values of one row: a counter hashed through a 32-bit finaliser (splitmix-style). */
 export class Rng {
-  private a: number;
-  private b: number;
-  private c: number;
-  private d: number;
+  private s: number;
   constructor(seed: number, salt: number, i: number) {
-    this.a = hash3(seed, salt, i);
-    this.b = hash3(seed, salt ^ 0x5bd1e995, i);
-    this.c = hash3(seed, salt ^ 0x1b873593, i);
-    this.d = 1;
-    for (let k = 0; k < 6; k++) this.u32();
+    this.s = hash3(seed, salt, i);
   }
   u32(): number {
-    const t = (((this.a + this.b) | 0) + this.d) | 0;
-    this.d = (this.d + 1) | 0;
-    this.a = this.b ^ (this.b >>> 9);
-    this.b = (this.c + (this.c << 3)) | 0;
-    this.c = (this.c << 21) | (this.c >>> 11);
-    this.c = (this.c + t) | 0;
-    return t >>> 0;
+    this.s = (this.s + 0x9e3779b9) | 0;
+    let z = this.s;
+    z = Math.imul(z ^ (z >>> 16), 0x21f0aaad);
+    z = Math.imul(z ^ (z >>> 15), 0x735a2d97);
+    return (z ^ (z >>> 15)) >>> 0;
   }
   float(): number {
     return this.u32() / 4294967296;
@@ -118,19 +109,28 @@ export class Rng {
     return Math.min(n - 1, Math.floor(n * f * f));
   }
   uuid(): string {
-    const h = (x: number) => x.toString(16).padStart(8, '0');
-    const a = h(this.u32()),
-      b = h(this.u32()),
-      c = h(this.u32()),
-      d = h(this.u32());
-    return `${a}-${b.slice(0, 4)}-4${b.slice(5, 8)}-${((parseInt(c[0], 16) & 3) | 8).toString(16)}${c.slice(1, 4)}-${c.slice(4)}${d}`;
+    const a = this.u32(),
+      b = this.u32(),
+      c = this.u32(),
+      d = this.u32();
+    return (
+      HEX[a >>> 24] + HEX[(a >>> 16) & 255] + HEX[(a >>> 8) & 255] + HEX[a & 255] + '-' +
+      HEX[b >>> 24] + HEX[(b >>> 16) & 255] + '-4' + HEX[(b >>> 8) & 15 | 0].slice(1) + HEX[b & 255] + '-' +
+      HEX[((c >>> 24) & 0x3f) | 0x80] + HEX[(c >>> 16) & 255] + '-' +
+      HEX[(c >>> 8) & 255] + HEX[c & 255] + HEX[d >>> 24] + HEX[(d >>> 16) & 255] + HEX[(d >>> 8) & 255] + HEX[d & 255]
+    );
   }
   hex(bytes: number): string {
     let s = '';
-    while (s.length < bytes * 2) s += this.u32().toString(16).padStart(8, '0');
+    for (let k = 0; k < bytes; k += 4) {
+      const x = this.u32();
+      s += HEX[x >>> 24] + HEX[(x >>> 16) & 255] + HEX[(x >>> 8) & 255] + HEX[x & 255];
+    }
     return s.slice(0, bytes * 2);
   }
 }
+
+const HEX = Array.from({ length: 256 }, (_, i) => i.toString(16).padStart(2, '0'));
 
 /** Parent row index (0-based) that child row i of `salt` references, stable for a seed. */
 export function refIndex(seed: number, salt: string, i: number, parentRows: number, skew = false): number {
@@ -140,8 +140,26 @@ export function refIndex(seed: number, salt: string, i: number, parentRows: numb
 
 /** An instant as ISO text (Postgres reads it as timestamptz regardless of the session TimeZone). */
 export function isoAt(ms: number): string {
-  return new Date(ms).toISOString();
+  // Date#toISOString is the hottest call when seeding; days are cached, the time of day is assembled.
+  if (!(ms >= 0 && ms < 253402300800000)) return new Date(ms).toISOString();
+  const day = Math.floor(ms / 86_400_000);
+  let d = dayCache.get(day);
+  if (d === undefined) {
+    d = new Date(day * 86_400_000).toISOString().slice(0, 10) + 'T';
+    dayCache.set(day, d);
+  }
+  let t = ms - day * 86_400_000;
+  const milli = t % 1000;
+  t = (t - milli) / 1000;
+  const sec = t % 60;
+  t = (t - sec) / 60;
+  const min = t % 60;
+  const hour = (t - min) / 60;
+  return d + P2[hour] + ':' + P2[min] + ':' + P2[sec] + '.' + P3[milli] + 'Z';
 }
+const dayCache = new Map<number, string>();
+const P2 = Array.from({ length: 60 }, (_, i) => String(i).padStart(2, '0'));
+const P3 = Array.from({ length: 1000 }, (_, i) => String(i).padStart(3, '0'));
 
 export const EPOCH_2024 = Date.UTC(2024, 0, 1);
 export const DAY_MS = 86_400_000;

@@ -1,0 +1,102 @@
+/**
+ * Seed figures, on one PostgreSQL 17 cluster in the same run:
+ *  - the payments preset at 1M rows (DDL, COPY on parallel connections, keys/FKs/indexes, ANALYZE)
+ *    beside `pgbench -i -s 10` (1M pgbench_accounts rows: its own client-side COPY, vacuum, primary
+ *    keys) — rows/s and MB/s of table data written;
+ *  - the COPY phase alone beside pgbench's generate step alone (-I dtg);
+ *  - starting a run from the golden clone versus starting a fresh cluster and seeding again.
+ * pgbench comes from Debian's postgresql-15 package (/usr/lib/postgresql/15/bin/pgbench).
+ */
+import { execFile } from 'node:child_process';
+import { existsSync, mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { promisify } from 'node:util';
+import { EmbeddedProvider } from '../lab/providers/embedded.ts';
+import { seed } from '../lab/seed.ts';
+import { ensureGolden, startFromGolden } from '../lab/golden.ts';
+import { parseScenario } from '../scenarios/load.ts';
+import { quoteIdent, withClient, withDatabase } from '../migration/pg.ts';
+import { median, medianMs, timeIt, type BenchResult } from './types.ts';
+
+const execFileP = promisify(execFile);
+const MAJOR = 17;
+const ROWS = 1_000_000;
+const RUNS = 3;
+
+function pgbenchPath(): string | undefined {
+  for (const p of ['/usr/lib/postgresql/15/bin/pgbench', '/usr/lib/postgresql/16/bin/pgbench', '/usr/lib/postgresql/17/bin/pgbench', '/usr/bin/pgbench']) if (existsSync(p)) return p;
+  return undefined;
+}
+
+async function tableBytes(url: string, like: string): Promise<number> {
+  return withClient(url, async (c) => Number((await c.query(`select coalesce(sum(pg_table_size(c.oid)), 0) as b from pg_class c join pg_namespace n on n.oid = c.relnamespace where n.nspname = 'public' and c.relkind = 'r' and c.relname like $1`, [like])).rows[0].b));
+}
+
+export async function bench(): Promise<BenchResult[]> {
+  const root = mkdtempSync(join(tmpdir(), 'cutover-bench-seed-'));
+  const cluster = await new EmbeddedProvider().start({ name: 'seedbench', major: MAJOR }, { dir: join(root, 'server') });
+  const results: BenchResult[] = [];
+  try {
+    const db = async (name: string) => {
+      await withClient(cluster.url, (c) => c.query(`drop database if exists ${quoteIdent(name)}`).then(() => c.query(`create database ${quoteIdent(name)}`)));
+      return withDatabase(cluster.url, name);
+    };
+
+    // Ours: payments at 1M rows.
+    const ours: { rate: number; mb: number; copyRate: number }[] = [];
+    for (let i = 0; i < RUNS; i++) {
+      const url = await db(`seed${i}`);
+      const r = await seed({ url, preset: 'payments', scale: ROWS, seed: 42, progress: 'silent' });
+      const bytes = await tableBytes(url, '%');
+      ours.push({ rate: (r.rows * 1000) / r.elapsedMs, mb: bytes / 1048576 / (r.elapsedMs / 1000), copyRate: (r.rows * 1000) / r.loadMs });
+      await withClient(cluster.url, (c) => c.query(`drop database ${quoteIdent(`seed${i}`)}`));
+    }
+
+    // Baseline: pgbench -i at a comparable volume (scale 10 = 1,000,110 rows).
+    const pgbench = pgbenchPath();
+    let base: { rate: number; mb: number; copyRate: number } | undefined;
+    if (pgbench) {
+      const url = await db('pgbench');
+      const rows = 10 * 100_000 + 10 + 100;
+      const runs: { rate: number; mb: number; copyRate: number }[] = [];
+      for (let i = 0; i < RUNS; i++) {
+        const full = await timeIt(() => execFileP(pgbench, ['-i', '-q', '-s', '10', '-I', 'dtgvp', url]));
+        const bytes = await tableBytes(url, 'pgbench%');
+        const gen = await timeIt(() => execFileP(pgbench, ['-i', '-q', '-s', '10', '-I', 'dtg', url]));
+        runs.push({ rate: (rows * 1000) / full, mb: bytes / 1048576 / (full / 1000), copyRate: (rows * 1000) / gen });
+      }
+      base = { rate: median(runs.map((r) => r.rate)), mb: median(runs.map((r) => r.mb)), copyRate: median(runs.map((r) => r.copyRate)) };
+    }
+    const rate = median(ours.map((o) => o.rate));
+    const mb = median(ours.map((o) => o.mb));
+    const copyRate = median(ours.map((o) => o.copyRate));
+    const cmp = (name: string, value: number, unit: string, b: number | undefined, bname: string, goal?: string): BenchResult =>
+      b === undefined ? { name, value, unit, goal: goal && `${goal} (pgbench not installed: apt-get install postgresql-15)` } : { name, value, unit, baseline: { name: bname, value: b }, ratio: value / b, goal };
+    results.push(cmp(`seed payments ${ROWS / 1e6}M rows, whole (PG ${MAJOR})`, rate, 'rows/s', base?.rate, 'pgbench -i -s 10 (dtgvp)', 'ratio ≥ 1'));
+    results.push(cmp('seed payments, table data written', mb, 'MB/s', base?.mb, 'pgbench -i -s 10 (dtgvp)', 'ratio ≥ 1'));
+    results.push(cmp('seed payments, COPY phase only', copyRate, 'rows/s', base?.copyRate, 'pgbench -i -I dtg'));
+
+    // Golden clone vs seeding again, at 1M rows.
+    const s = parseScenario(`name: bench-golden\nseed: 42\nclusters: { old: { major: ${MAJOR} }, new: { major: ${MAJOR} } }\ndataset: { preset: payments, scale: ${ROWS} }\n`);
+    const golden = await ensureGolden(s, { root: join(root, 'golden'), progress: 'silent' });
+    const cloneMs = await medianMs(RUNS, async (i) => {
+      const c = await startFromGolden(golden, s, { dir: join(root, `clone${i}`) });
+      await withClient(c.url, (cl) => cl.query('select 1 from payments limit 1'));
+      await c.destroy();
+    });
+    const reseedMs = await medianMs(2, async (i) => {
+      const c = await new EmbeddedProvider().start({ name: 'reseed', major: MAJOR }, { dir: join(root, `reseed${i}`) });
+      try {
+        await seed({ url: c.url, preset: 'payments', scale: ROWS, seed: 42, progress: 'silent' });
+      } finally {
+        await c.destroy();
+      }
+    });
+    results.push({ name: `start run from golden clone (${ROWS / 1e6}M rows)`, value: cloneMs, unit: 'ms', baseline: { name: 'fresh cluster + seed again', value: reseedMs }, ratio: cloneMs / reseedMs, goal: 'ratio ≤ 0.1 (10× faster)' });
+    return results;
+  } finally {
+    await cluster.destroy();
+    rmSync(root, { recursive: true, force: true });
+  }
+}
