@@ -22,7 +22,8 @@ function progressPrinter(json: boolean) {
   let last = '';
   return (e: ProgressEvent) => {
     if (mode === 'silent') return;
-    const line = `run ${e.run}/${e.runs}: ${e.step}`;
+    const extra = [e.okPerSec !== undefined ? `${e.okPerSec} commits/s` : '', e.lagBytes != null ? `lag ${e.lagBytes} B` : ''].filter(Boolean).join(', ');
+    const line = `run ${e.run}/${e.runs}: ${e.step}${extra ? ` (${extra})` : ''}`;
     if (line === last) return;
     last = line;
     if (mode === 'tty') process.stderr.write(`\r\x1b[2K${line}`);

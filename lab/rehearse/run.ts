@@ -464,12 +464,28 @@ async function runOnce(s: Scenario, golden: Golden, index: number, runs: number,
     );
 
     // Replication lag, sampled while the load runs (bytes behind on the old primary's slot).
+    // Also commits/s on both clusters, for the progress line.
+    let lastCommits: { t: number; n: number } | undefined;
+    const commits = async () => {
+      let n = 0;
+      for (const url of [lab!.old.url, lab!.new.url])
+        n += await withClient(url, async (c) => Number((await c.query(`select sum(xact_commit)::bigint as n from pg_stat_database`)).rows[0].n), { connectTimeoutMs: 1000 }).catch(() => 0);
+      return n;
+    };
     const sampleLag = async () => {
+      let bytes: number | null = null;
       try {
         const l = await lag({ source: lab!.old.url });
+        bytes = l.bytes;
         if (l.bytes !== null) lagSamples.push({ tMs: Date.now(), bytes: l.bytes });
       } catch {}
+      const now = Date.now();
+      const n = await commits();
+      const rate = lastCommits ? Math.max(0, ((n - lastCommits.n) * 1000) / (now - lastCommits.t)) : undefined;
+      lastCommits = { t: now, n };
+      step(currentStep, { okPerSec: rate === undefined ? undefined : Math.round(rate), lagBytes: bytes });
     };
+    let currentStep = 'load';
 
     step('load');
     loadStart = Date.now();
@@ -484,7 +500,7 @@ async function runOnce(s: Scenario, golden: Golden, index: number, runs: number,
     lagTimer = setInterval(() => void sampleLag(), 1000);
 
     await sleep(Math.max(0, loadStart + s.load.switchAtMs - Date.now()));
-    step('switchover');
+    step((currentStep = 'switchover'));
     const stateFile = join(runDir, 'switchover.json');
     const swArgs = [
       '--source', lab.old.url,
@@ -518,7 +534,7 @@ async function runOnce(s: Scenario, golden: Golden, index: number, runs: number,
       };
     }
 
-    step('load (after switch)');
+    step((currentStep = 'load (after switch)'));
     k6Result = await k6Promise;
     loadEnd = Date.now();
     clearInterval(lagTimer);
