@@ -1,0 +1,49 @@
+/**
+ * `cutover rehearse` through the CLI, end to end on real servers, k6 and Toxiproxy: a scenario
+ * whose budget cannot be met exits 1, and the report files name the failing budget.
+ */
+import { describe, it, expect } from 'vitest';
+import { execFile } from 'node:child_process';
+import { promisify } from 'node:util';
+import { mkdtempSync, readFileSync, existsSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+
+const run = promisify(execFile);
+
+describe('cutover rehearse (CLI)', () => {
+  it('exits 1 when a budget cannot be met, and the report says which one', async () => {
+    const out = mkdtempSync(join(tmpdir(), 'cutover-rehearse-'));
+    const res = await run(process.execPath, ['bin/cutover.mjs', 'rehearse', 'test/fixtures/scenarios/impossible-budget.yaml', '--out', out, '--json', '--no-drift', '--format', 'json,md,junit'], { maxBuffer: 64 << 20 }).then(
+      (r) => ({ code: 0, ...r }),
+      (e) => ({ code: e.code as number, stdout: e.stdout as string, stderr: e.stderr as string }),
+    );
+    expect(res.code, res.stderr.slice(-2000)).toBe(1);
+    const report = JSON.parse(readFileSync(join(out, 'report.json'), 'utf8'));
+    expect(JSON.parse(res.stdout).scenario.name).toBe('impossible-budget');
+    const r1 = report.runs[0];
+    expect(r1.error, r1.error).toBeUndefined();
+    expect(r1.requests.total).toBeGreaterThan(500);
+    expect(r1.lostWrites).toBe(0);
+    expect(r1.phases.map((p: any) => p.name)).toEqual(expect.arrayContaining(['fence', 'sentinel', 'sequences', 'switch']));
+    expect(r1.budgets.find((b: any) => b.name === 'maxStallMs').pass).toBe(false);
+    expect(report.verdict.pass).toBe(false);
+    expect(report.verdict.reasons.join('\n')).toMatch(/maxStallMs/);
+    expect(existsSync(join(out, 'report.md'))).toBe(true);
+    expect(readFileSync(join(out, 'junit.xml'), 'utf8')).toMatch(/<failure/);
+  });
+
+  it('exits 2 with every problem of a broken scenario named by its path', async () => {
+    const bad = join(mkdtempSync(join(tmpdir(), 'cutover-bad-')), 'bad.yaml');
+    const { writeFileSync } = await import('node:fs');
+    writeFileSync(bad, 'name: bad\nclusters: { old: { major: 9 }, new: { major: 17, colour: blue } }\nruns: 0\n');
+    const res = await run(process.execPath, ['bin/cutover.mjs', 'rehearse', bad]).then(
+      () => ({ code: 0, stderr: '' }),
+      (e) => ({ code: e.code as number, stderr: e.stderr as string }),
+    );
+    expect(res.code).toBe(2);
+    expect(res.stderr).toMatch(/clusters\.old\.major/);
+    expect(res.stderr).toMatch(/colour/);
+    expect(res.stderr).toMatch(/runs/);
+  });
+});
