@@ -50,11 +50,13 @@ export const presets = ['payments', 'notifications', 'edge', 'custom'] as const;
 export const faultKinds = ['latency', 'bandwidth', 'timeout', 'reset_peer', 'slicer', 'limit_data', 'partition', 'kill'] as const;
 export const hops = ['app-old', 'app-new', 'replication'] as const;
 export const killTargets = ['old', 'new', 'app', 'switchover'] as const;
-export const phases = ['fence', 'switch', 'sequences', 'catchup', 'resume'] as const;
+/** The switchover's phases (migration/switchover/state.ts PHASES): a fault can fire when one starts. */
+export const phases = ['preflight', 'catchup', 'fence', 'sentinel', 'sequences', 'switch', 'resume', 'postverify', 'reverse'] as const;
 export const publicationModes = ['all', 'incremental'] as const;
 export const switchStrategies = ['dns', 'proxy', 'pgbouncer', 'command'] as const;
-export const fenceStrategies = ['terminate', 'readonly', 'pause'] as const;
-export const retryModes = ['none', 'idempotent', 'always'] as const;
+export const fenceStrategies = ['terminate', 'read-only', 'pause'] as const;
+/** The sample app's retry policy: none, or bounded retries with the same request id (idempotent). */
+export const retryModes = ['none', 'bounded'] as const;
 export const driftSeverities = ['none', 'info', 'warning', 'error'] as const;
 
 /** Toxic attributes Toxiproxy understands, per fault kind (plus `stream` and `toxicity` for every toxic). */

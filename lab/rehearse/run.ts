@@ -437,7 +437,7 @@ async function runOnce(s: Scenario, golden: Golden, index: number, runs: number,
     if (sw === 'dns') dns.setRecord(DB_NAME, { targets: [{ address: oldFront.host, weight: 100 }, { address: newFront.host, weight: 0 }], ttl: Math.max(1, Math.round(s.migration.dnsTtlMs / 1000)) });
 
     const appPort = await freePort('127.0.0.1');
-    const appArgs = ['--host', '127.0.0.1', '--port', String(appPort), '--db-host', DB_NAME, '--db-port', String(front.port), '--user', APP_ROLE, '--database', 'app', '--dns', `127.0.0.1:${dns.dnsPort}`, '--retry', s.load.retry === 'none' ? 'none' : 'bounded', '--retries', String(s.load.retries), '--no-create-tables'];
+    const appArgs = ['--host', '127.0.0.1', '--port', String(appPort), '--db-host', DB_NAME, '--db-port', String(front.port), '--user', APP_ROLE, '--database', 'app', '--dns', `127.0.0.1:${dns.dnsPort}`, '--retry', s.load.retry, '--retries', String(s.load.retries), '--no-create-tables'];
     const appEnv = { CUTOVER_APP_DB_PASSWORD: appPassword };
     let app = await startAppProcess(appArgs, appEnv, join(runDir, 'app.log'));
     cleanup.push(async () => {
@@ -506,7 +506,7 @@ async function runOnce(s: Scenario, golden: Golden, index: number, runs: number,
       '--source', lab.old.url,
       '--target', lab.new.url,
       '--switch', sw,
-      '--fence', s.migration.fence === ('readonly' as string) ? 'read-only' : s.migration.fence,
+      '--fence', s.migration.fence,
       '--app-roles', APP_ROLE,
       '--state', stateFile,
       '--max-lag-bytes', String(s.migration.lag.maxBytes),
