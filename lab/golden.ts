@@ -17,6 +17,7 @@ import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { CutoverError } from '../migration/errors.ts';
+import { withClient } from '../migration/pg.ts';
 import type { ClusterSettings, Scenario } from '../scenarios/schema.ts';
 import { paths } from './paths.ts';
 import { EmbeddedProvider } from './providers/embedded.ts';
@@ -155,8 +156,13 @@ export async function ensureGolden(s: Scenario, opts: EnsureGoldenOptions = {}):
       generators: s.dataset.generators,
       progress: opts.progress,
     });
+    const walFile = await withClient(cluster.url, async (c) => {
+      await c.query('checkpoint');
+      return (await c.query<{ f: string }>('select pg_walfile_name(pg_current_wal_insert_lsn()) as f')).rows[0].f;
+    });
     const versionNum = cluster.record.versionNum;
     await cluster.stop();
+    dropSpareWal(join(building, 'data'), walFile);
     cluster = undefined;
     const meta: GoldenMeta = { format: GOLDEN_FORMAT, hash, scenario: s.name, createdAt: new Date().toISOString(), major: s.clusters.old.major, versionNum, seed: result, inputs };
     writeFileSync(join(building, 'password'), password + '\n', { mode: 0o600 });
@@ -176,6 +182,23 @@ export async function ensureGolden(s: Scenario, opts: EnsureGoldenOptions = {}):
   if (!g) throw new CutoverError('INTERNAL', `golden copy ${dir} is incomplete after building it`);
   log(`golden ${s.name}: built in ${Date.now() - started} ms (${dir})`);
   return { ...g, built: true, buildMs: Date.now() - started };
+}
+
+/**
+ * The seed leaves hundreds of MB of WAL behind (old segments and recycled ones named for the
+ * future), which every clone would copy. After a clean shutdown only the segment holding the
+ * shutdown checkpoint is needed: the one that was current before the stop, or the next one if the
+ * checkpoint record spilled over. The others are removed (no archive, no slots in a golden cluster).
+ */
+export function dropSpareWal(dataDir: string, currentFile: string): void {
+  const dir = join(dataDir, 'pg_wal');
+  const tli = currentFile.slice(0, 8);
+  const seg = BigInt('0x' + currentFile.slice(8, 16)) * 0x100000000n + BigInt('0x' + currentFile.slice(16, 24));
+  for (const name of readdirSync(dir)) {
+    if (!/^[0-9A-F]{24}$/.test(name) || name.slice(0, 8) !== tli) continue;
+    const n = BigInt('0x' + name.slice(8, 16)) * 0x100000000n + BigInt('0x' + name.slice(16, 24));
+    if (n < seg || n > seg + 1n) rmSync(join(dir, name), { force: true });
+  }
 }
 
 export interface CloneOptions {
