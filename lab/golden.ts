@@ -22,7 +22,7 @@ import type { ClusterSettings, Scenario } from '../scenarios/schema.ts';
 import { paths } from './paths.ts';
 import { EmbeddedProvider } from './providers/embedded.ts';
 import type { ClusterSpec, StartedCluster } from './providers/types.ts';
-import { seed, type SeedResult } from './seed.ts';
+import { seed, seedOptionsFor, type SeedResult } from './seed.ts';
 import type { ProgressMode } from '../migration/progress.ts';
 
 /** Bump when the layout of a golden directory changes. */
@@ -147,15 +147,7 @@ export async function ensureGolden(s: Scenario, opts: EnsureGoldenOptions = {}):
   let cluster: StartedCluster | undefined;
   try {
     cluster = await new EmbeddedProvider().start({ ...clusterSpec('golden', s.clusters.old), password }, { dir: building, log });
-    const result = await seed({
-      url: cluster.url,
-      preset: s.dataset.preset === 'custom' && s.dataset.fromUrl ? 'custom' : s.dataset.preset,
-      ddl: s.dataset.ddl,
-      scale: s.dataset.scale,
-      seed: s.seed,
-      generators: s.dataset.generators,
-      progress: opts.progress,
-    });
+    const result = await seed(seedOptionsFor(s, cluster.url, { progress: opts.progress }));
     const walFile = await withClient(cluster.url, async (c) => {
       await c.query('checkpoint');
       return (await c.query<{ f: string }>('select pg_walfile_name(pg_current_wal_insert_lsn()) as f')).rows[0].f;

@@ -17,7 +17,9 @@ import { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { from as copyFrom } from 'pg-copy-streams';
 import { CutoverError } from '../migration/errors.ts';
-import { connect, qualified, quoteIdent, sqlError, withClient, type Client } from '../migration/pg.ts';
+import { connect, describeTarget, qualified, quoteIdent, sqlError, withClient, type Client } from '../migration/pg.ts';
+import { dumpSchema } from '../migration/schema-copy.ts';
+import type { Scenario } from '../scenarios/schema.ts';
 import { Progress, defaultProgressMode, type ProgressMode } from '../migration/progress.ts';
 import { applyOverrides, getPreset, type Dataset, type TableLoad, type Value } from '../scenarios/datasets/index.ts';
 import { buildCustom } from '../scenarios/datasets/custom.ts';
@@ -28,6 +30,8 @@ export interface SeedOptions {
   preset?: string;
   /** DDL file for preset custom. */
   ddl?: string | null;
+  /** Preset custom: copy the schema of this database (pg_dump --schema-only), then seed it. */
+  fromUrl?: string | null;
   /** Roughly the total number of rows. */
   scale: number;
   seed?: number;
@@ -183,7 +187,7 @@ export async function applyDdl(client: Client, ddl: string, source: string): Pro
     await client.query('rollback').catch(() => {});
     const pos = e?.position ? lineCol(ddl, Number(e.position)) : undefined;
     const where = pos ? ` at line ${pos.line}, column ${pos.col}` : '';
-    const detail = [pos ? `${pos.line} | ${pos.text}\n${' '.repeat(String(pos.line).length)} | ${' '.repeat(Math.max(0, pos.col - 1))}^` : '', e?.detail, e?.where].filter(Boolean).join('\n');
+    const detail = [pos ? `line ${pos.line}: ${pos.text.slice(0, pos.col - 1)}▸${pos.text.slice(pos.col - 1)}` : '', e?.detail, e?.where].filter(Boolean).join('\n');
     throw new CutoverError('SQL', `the DDL in ${source} failed${where}: ${e?.message ?? e}${e?.code ? ` (SQLSTATE ${e.code})` : ''}; nothing was created`, {
       detail: detail || undefined,
       hint: e?.hint ?? (e?.code === '42P07' || e?.code === '42710' ? 'the object already exists: seed into an empty database' : 'fix the DDL and run again'),
@@ -273,7 +277,7 @@ export function postLoadWaves(postDdl: string, tables: { schema: string; name: s
   const fks = new Map<string, string[]>();
   const rest: string[] = [];
   for (const raw of postDdl.split(/;\s*\n/)) {
-    const stmt = raw.trim().replace(/;$/, '');
+    const stmt = raw.replace(/^(\s*--[^\n]*\n)+/, '').trim().replace(/;$/, '');
     if (!stmt) continue;
     const t = tableOf(stmt);
     if (!t) rest.push(stmt);
@@ -319,6 +323,7 @@ export async function seed(opts: SeedOptions): Promise<SeedResult> {
   const seedValue = opts.seed ?? 42;
   if (!Number.isInteger(opts.scale) || opts.scale <= 0)
     throw new CutoverError('USAGE', `scale must be a whole number greater than 0 (got ${opts.scale})`, { hint: 'scale is roughly the total number of rows, e.g. --scale 5000', exitCode: 2 });
+  if (opts.fromUrl && preset !== 'custom') throw new CutoverError('USAGE', `a schema source (fromUrl) is only used with preset custom (got ${preset})`, { hint: 'drop --preset or pass --preset custom', exitCode: 2 });
   if (opts.ddl && preset !== 'custom') throw new CutoverError('USAGE', `--ddl is only used with --preset custom (got --preset ${preset})`, { hint: 'drop --preset or pass --preset custom', exitCode: 2 });
   const parallel = Math.max(1, opts.parallel ?? defaultParallel());
   const admin = await connect(opts.url, { role: 'seed target' });
@@ -330,7 +335,23 @@ export async function seed(opts: SeedOptions): Promise<SeedResult> {
 
     let ds: Dataset;
     let fkDuringLoad = false;
-    if (preset === 'custom') {
+    if (preset === 'custom' && opts.fromUrl) {
+      if (opts.ddl) throw new CutoverError('USAGE', 'give either a DDL file or a database to copy the schema from, not both', { exitCode: 2 });
+      // The user's schema, the way pg_restore would build it: tables first, keys and indexes after the data.
+      // psql meta-commands (\\restrict … in recent pg_dump output) are not SQL.
+      const noMeta = (sql: string) => sql.replace(/^\\\S+.*$/gm, '');
+      const pre = noMeta(await dumpSchema(opts.fromUrl, 'pre-data'));
+      const post = noMeta(await dumpSchema(opts.fromUrl, 'post-data'));
+      await applyDdl(admin, pre, `the schema of ${describeTarget(opts.fromUrl)}`);
+      await admin.query('reset all');
+      try {
+        ds = await withClient(opts.fromUrl, (source) => buildCustom(admin, ctx, { onlyNewSince: before.relations, constraintsFrom: source }), { role: 'schema source' });
+      } catch (e) {
+        await dropCreated(admin, before);
+        throw e;
+      }
+      ds.postDdl = post;
+    } else if (preset === 'custom') {
       let ddlText: string | undefined;
       if (opts.ddl) {
         try {
@@ -411,7 +432,7 @@ export async function seed(opts: SeedOptions): Promise<SeedResult> {
       progress.finish('failed; dropping what the seed created');
       await dropCreated(admin, before).catch(() => {});
       // Tables that existed before (custom without DDL): empty them again.
-      if (preset === 'custom' && !opts.ddl)
+      if (preset === 'custom' && !opts.ddl && !opts.fromUrl)
         await admin.query(`truncate ${ds.tables.map((t) => qualified(t.schema, t.name)).join(', ')} cascade`).catch(() => {});
       throw e;
     }
@@ -427,4 +448,18 @@ export async function countRows(url: string, tables: { schema: string; name: str
     for (const t of tables) out[`${t.schema}.${t.name}`] = Number((await c.query(`select count(*) as n from ${qualified(t.schema, t.name)}`)).rows[0].n);
     return out;
   });
+}
+
+/** Seed options for a scenario's dataset (the seed step of a rehearsal). */
+export function seedOptionsFor(s: Pick<Scenario, 'dataset' | 'seed'>, url: string, extra: Partial<SeedOptions> = {}): SeedOptions {
+  return {
+    url,
+    preset: s.dataset.preset,
+    ddl: s.dataset.ddl,
+    fromUrl: s.dataset.fromUrl,
+    scale: s.dataset.scale,
+    seed: s.seed,
+    generators: s.dataset.generators,
+    ...extra,
+  };
 }

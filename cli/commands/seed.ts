@@ -33,6 +33,7 @@ export function register(program: Command): void {
     .requiredOption('--scale <n>', 'roughly the total number of rows', intOption('scale'))
     .option('--seed <n>', 'random seed (same seed → same rows)', intOption('seed'), 42)
     .option('--ddl <file>', 'your own DDL file (implies --preset custom)')
+    .option('--from-url <url>', 'copy the schema of this database (pg_dump --schema-only), then seed it (implies --preset custom)')
     .option('--generator <table.column=spec...>', 'override a column: faker.<module>.<method> or null (repeatable)')
     .option('--parallel <n>', 'connections loading at once', intOption('parallel'))
     .option('--json', 'print the result as JSON (progress as JSON lines on stderr)')
@@ -43,8 +44,8 @@ export function register(program: Command): void {
         if (k < 1) throw new CutoverError('USAGE', `--generator must look like table.column=faker.module.method (got "${g}")`, { exitCode: 2 });
         generators[g.slice(0, k)] = g.slice(k + 1);
       }
-      const preset = opts.ddl && opts.preset === 'payments' ? 'custom' : opts.preset;
-      const r = await seed({ url: opts.url, preset, ddl: opts.ddl, scale: opts.scale, seed: opts.seed, generators, parallel: opts.parallel, json: opts.json });
+      const preset = (opts.ddl || opts.fromUrl) && opts.preset === 'payments' ? 'custom' : opts.preset;
+      const r = await seed({ url: opts.url, preset, ddl: opts.ddl, fromUrl: opts.fromUrl, scale: opts.scale, seed: opts.seed, generators, parallel: opts.parallel, json: opts.json });
       emit(opts.json, { ok: true, ...r }, () => formatSeed(r, opts.url));
     });
 }

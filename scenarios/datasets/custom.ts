@@ -29,12 +29,12 @@ interface TableInfo {
   name: string;
   columns: ColumnInfo[];
   unique: Set<string>;
-  fks: { name: string; cols: string[]; parentOid: number; parentCols: string[] }[];
+  fks: { name: string; cols: string[]; parent: string; parentCols: string[] }[];
 }
 
 type Gen = (i: number) => Value;
 
-async function introspect(c: Client, major: number, onlyNewSince?: Set<number>): Promise<TableInfo[]> {
+async function introspect(c: Client, major: number, onlyNewSince?: Set<number>, constraintsFrom?: Client): Promise<TableInfo[]> {
   const generatedExpr = major >= 12 ? `a.attgenerated <> ''` : 'false';
   const rels = await c.query<{ oid: number; schema: string; name: string }>(
     `select c.oid::int as oid, n.nspname as schema, c.relname as name
@@ -67,17 +67,20 @@ async function introspect(c: Client, major: number, onlyNewSince?: Set<number>):
         order by a.attnum`,
       [r.oid],
     );
-    const uniq = await c.query<{ col: string }>(
+    // Keys and FKs: from this database, or (schema copied before its post-data) from the source.
+    const k = constraintsFrom ?? c;
+    const kOid = constraintsFrom ? Number((await k.query(`select coalesce(to_regclass($1)::oid, 0)::int as o`, [`"${r.schema.replace(/"/g, '""')}"."${r.name.replace(/"/g, '""')}"`])).rows[0].o) : r.oid;
+    const uniq = await k.query<{ col: string }>(
       `select a.attname as col from pg_index i join pg_attribute a on a.attrelid = i.indrelid and a.attnum = any(i.indkey)
         where i.indrelid = $1 and i.indisunique`,
-      [r.oid],
+      [kOid],
     );
-    const fks = await c.query<any>(
-      `select con.conname as name, con.confrelid::int as parent,
+    const fks = await k.query<any>(
+      `select con.conname as name, (select format('%s.%s', n.nspname, p.relname) from pg_class p join pg_namespace n on n.oid = p.relnamespace where p.oid = con.confrelid) as parent,
               (select array_agg(a.attname order by k.ord)::text[] from unnest(con.conkey) with ordinality k(n, ord) join pg_attribute a on a.attrelid = con.conrelid and a.attnum = k.n) as cols,
               (select array_agg(a.attname order by k.ord)::text[] from unnest(con.confkey) with ordinality k(n, ord) join pg_attribute a on a.attrelid = con.confrelid and a.attnum = k.n) as parent_cols
          from pg_constraint con where con.conrelid = $1 and con.contype = 'f'`,
-      [r.oid],
+      [kOid],
     );
     out.push({
       oid: Number(r.oid),
@@ -97,7 +100,7 @@ async function introspect(c: Client, major: number, onlyNewSince?: Set<number>):
         typmod: Number(x.typmod),
       })),
       unique: new Set(uniq.rows.map((u) => u.col)),
-      fks: fks.rows.map((f) => ({ name: f.name, cols: f.cols, parentOid: Number(f.parent), parentCols: f.parent_cols })),
+      fks: fks.rows.map((f) => ({ name: f.name, cols: f.cols, parent: f.parent, parentCols: f.parent_cols })),
     });
   }
   return out;
@@ -199,16 +202,16 @@ function typeGen(seed: number, salt: number, col: ColumnInfo, unique: boolean, b
   return undefined;
 }
 
-export async function buildCustom(c: Client, ctx: DatasetContext, opts: { onlyNewSince?: Set<number>; rowsPerTable?: number } = {}): Promise<Dataset> {
+export async function buildCustom(c: Client, ctx: DatasetContext, opts: { onlyNewSince?: Set<number>; rowsPerTable?: number; constraintsFrom?: Client } = {}): Promise<Dataset> {
   const { seed } = ctx;
-  const infos = await introspect(c, ctx.major, opts.onlyNewSince);
+  const infos = await introspect(c, ctx.major, opts.onlyNewSince, opts.constraintsFrom);
   if (!infos.length)
     throw new CutoverError('PRECONDITION', opts.onlyNewSince ? 'the DDL created no tables to seed' : 'the database has no empty user tables to seed', {
       hint: opts.onlyNewSince ? 'the DDL file must contain CREATE TABLE statements' : 'pass --ddl <file> to create tables, or point --url at a database whose tables are empty',
       exitCode: 2,
     });
   const rows = opts.rowsPerTable ?? Math.max(1, Math.round(ctx.scale / infos.length));
-  const byOid = new Map(infos.map((t) => [t.oid, t]));
+  const byName = new Map(infos.map((t) => [`${t.schema}.${t.name}`, t]));
   const gens = new Map<number, Map<string, Gen>>();
   const building = new Set<number>();
 
@@ -237,7 +240,7 @@ export async function buildCustom(c: Client, ctx: DatasetContext, opts: { onlyNe
       m.set(col.name, !col.notNull && !unique ? (i) => (new Rng(seed, salt ^ 0x7f, i).chance(0.1) ? null : g(i)) : g);
     }
     for (const fk of t.fks) {
-      const parent = byOid.get(fk.parentOid);
+      const parent = byName.get(fk.parent);
       const nullable = fk.cols.every((cn) => !t.columns.find((cc) => cc.name === cn)?.notNull);
       if (parent === t) {
         // Self reference: the row itself (always present by the end of the COPY) or NULL.
@@ -277,7 +280,7 @@ export async function buildCustom(c: Client, ctx: DatasetContext, opts: { onlyNe
       name: t.name,
       columns,
       rows,
-      dependsOn: t.fks.map((f) => byOid.get(f.parentOid)).filter((p): p is TableInfo => !!p && p !== t).map((p) => `${p.schema}.${p.name}`),
+      dependsOn: t.fks.map((f) => byName.get(f.parent)).filter((p): p is TableInfo => !!p && p !== t).map((p) => `${p.schema}.${p.name}`),
       row: (i: number) => fns.map((f) => f(i)),
     };
   });
