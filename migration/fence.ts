@@ -64,22 +64,27 @@ async function roleSetting(client: pg.Client, role: string, setting: string, dat
 export async function terminateSessions(
   client: pg.Client,
   roles: string[],
-  opts: { timeoutMs?: number; startedBefore?: Date; record?: (c: Change) => Promise<void>; signal?: AbortSignal } = {},
+  opts: { timeoutMs?: number; startedBefore?: Date; record?: (c: Change) => Promise<void>; signal?: AbortSignal; cleanLooks?: number } = {},
 ): Promise<{ terminated: number; remaining: number }> {
   if (!roles.length) return { terminated: 0, remaining: 0 };
   const deadline = Date.now() + (opts.timeoutMs ?? 10_000);
   const where = `usename = any($1::text[]) and pid <> pg_backend_pid() and datname = current_database()${opts.startedBefore ? ' and backend_start < $2' : ''}`;
   const params: unknown[] = opts.startedBefore ? [roles, opts.startedBefore] : [roles];
   let terminated = 0;
+  // A login that passed its rolcanlogin check just before NOLOGIN committed is still starting up and
+  // not yet in pg_stat_activity: only several clean looks in a row, spread over time, prove none is left.
+  const cleanLooks = opts.cleanLooks ?? 3;
+  let clean = 0;
   for (;;) {
     const r = await client.query<{ pid: number; ok: boolean }>(`select pid, pg_terminate_backend(pid) as ok from pg_stat_activity where ${where}`, params);
     const pids = r.rows.filter((x) => x.ok).map((x) => x.pid);
     terminated += pids.length;
     if (pids.length && opts.record) await opts.record({ kind: 'sessions-terminated', pids });
-    await new Promise((res) => setTimeout(res, 50));
+    await new Promise((res) => setTimeout(res, 100));
     const left = await client.query<{ n: number }>(`select count(*)::int as n from pg_stat_activity where ${where}`, params);
     const remaining = left.rows[0].n;
-    if (remaining === 0 || Date.now() > deadline || opts.signal?.aborted) return { terminated, remaining };
+    clean = remaining === 0 && pids.length === 0 ? clean + 1 : 0;
+    if (clean >= cleanLooks || Date.now() > deadline || opts.signal?.aborted) return { terminated, remaining };
   }
 }
 

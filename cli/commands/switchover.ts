@@ -128,6 +128,8 @@ export function formatResult(r: SwitchoverResult): string {
 export async function runAndPrint(opts: any, direction: 'forward' | 'rollback'): Promise<void> {
   const r = await switchover(toOptions(opts, direction));
   emit(opts.json, r, () => formatResult(r));
+  // 2 = nothing could be checked (connection, usage); 1 = the switchover did not complete
+  if (r.error && ['CONNECT', 'AUTH', 'USAGE', 'CONFIG'].includes(r.error.code) && r.outcome !== 'rolled-back') throw new ExitCode(2);
   if (!r.ok) throw new ExitCode(1);
 }
 

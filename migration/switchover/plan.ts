@@ -80,7 +80,7 @@ export function planSwitchover(o: PlanOptions, state?: SwitchoverState): Plan {
       `${o.reverse ? `swap the replication direction before any traffic reaches the ${newName}: drop subscription ${o.subscription} (and its slot), start ${o.reverseSubscription} (${newName} → ${oldName}, copy_data = false); then ` : ''}give the app roles LOGIN on the ${newName} where an earlier run fenced them (recorded); move traffic to the ${toSide} side with the ${o.switch} switch`,
       `switch traffic back to the ${direction === 'forward' ? 'old' : 'new'} side${o.reverse ? `; drop ${o.reverseSubscription} and start ${o.subscription} again with copy_data = false (nothing was written on the fenced side)` : ''}; fence again the app roles opened on the target`,
     ],
-    resume: [o.fence === 'pause' ? `resume the pooler so held queries run on the ${newName}` : `check the ${newName} accepts connections and a write through the switch`, 'switch back'],
+    resume: [o.fence === 'pause' ? `resume the pooler so held queries run on the ${newName}` : `check the ${newName} answers, is not in recovery and takes a write (else: switch back while the ${oldName} is intact)`, 'switch back'],
     postverify: [`compare row counts of the published tables and check sequences on the ${newName} ≥ the ${oldName}`, 'nothing to undo (read-only)'],
     reverse: [
       `prove the reverse replication ${o.reverseSubscription} (started in the switch phase) carries writes: a marker row written on the ${newName} must appear on the ${oldName}, so \`cutover rollback\` loses nothing`,

@@ -9,7 +9,7 @@
 import { randomUUID } from 'node:crypto';
 import type pg from 'pg';
 import { CutoverError, redactSecrets } from '../errors.ts';
-import { closeRoles, discoverAppRoles, fence as applyFence, openRoles, unfence, isFenceChange, type FenceResult } from '../fence.ts';
+import { closeRoles, discoverAppRoles, fence as applyFence, openRoles, terminateSessions, unfence, isFenceChange, type FenceResult } from '../fence.ts';
 import { preflight as migrationPreflight } from '../preflight.ts';
 import { connect, qualified, redactUrl, serverMajor } from '../pg.ts';
 import { lag as replicationLag, objectNames, replicationStatus, startReplication, stopReplication } from '../replication.ts';
@@ -421,6 +421,14 @@ export async function switchover(o: SwitchoverOptions): Promise<SwitchoverResult
       },
       sentinel: async (signal, record) => {
         await ensureSentinel(src!, tgt!, { publication: r.fwd.publication, subscription: r.fwd.subscription, record });
+        if (r.fence !== 'pause') {
+          // a write after the marker would be lost: look once more that no app session survived the fence
+          const roles = phaseRecord(state!, 'preflight')!.detail!.appRoles as string[];
+          const fencedAt = phaseRecord(state!, 'fence')?.startedAt;
+          const again = await terminateSessions(src!, roles, { timeoutMs: 5000, cleanLooks: 1, record, signal, startedBefore: r.fence === 'read-only' && fencedAt ? new Date(fencedAt) : undefined });
+          if (again.remaining) throw new CutoverError('PRECONDITION', `${again.remaining} app session(s) reappeared on the source after the fence`, { exitCode: 1 });
+          if (again.terminated) log(`sentinel: terminated ${again.terminated} app session(s) that survived the fence`);
+        }
         const token = `${state!.runId}:${r.direction}`;
         await record({ kind: 'sentinel-row', token });
         const rt = await sentinelRoundTrip(src!, tgt!, token, { timeoutMs: r.timeouts.sentinel - 500, signal });
