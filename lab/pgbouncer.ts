@@ -62,7 +62,8 @@ export async function startPgbouncer(spec: PgbouncerSpec): Promise<StartedPgboun
     `pool_mode = ${spec.poolMode ?? 'transaction'}`,
     'max_client_conn = 2000',
     'default_pool_size = 40',
-    'ignore_startup_parameters = extra_float_digits,options,application_name',
+    // node-postgres sends statement_timeout as a startup parameter, which pgbouncer refuses unless told to ignore it
+    'ignore_startup_parameters = extra_float_digits,options,application_name,statement_timeout,idle_in_transaction_session_timeout',
     'server_login_retry = 1',
     `logfile = ${logFile}`,
     `pidfile = ${join(spec.dir, 'pgbouncer.pid')}`,

@@ -59,7 +59,11 @@ export function measureRun(o: RunObservation, scenario: Scenario): Run {
   const rel = (t: number) => t - o.loadStartMs;
   const cut = cutoverInterval(o.phases);
   const ew = errorWindow(o.ops, { cutoverStart: cut?.startMs, cutoverEnd: cut?.endMs, dropped: o.droppedAt });
-  const sw = stallWindow(o.ops.filter((x) => x.kind === 'write'), { startMs: o.loadStartMs, endMs: o.loadEndMs });
+  const writes = o.ops.filter((x) => x.kind === 'write');
+  const sw = stallWindow(writes, { startMs: o.loadStartMs, endMs: o.loadEndMs });
+  // Fewer than two acknowledged writes: there is no gap between acks to measure, and the clients
+  // saw no (or one) success in the whole load, which is a stall as long as the load.
+  if (writes.filter((x) => x.status === 'ok').length < 2 && writes.length > 0) sw.ms = o.loadEndMs - o.loadStartMs;
   const ack = o.ack ?? checkAcknowledged({ ops: o.ops, presentIds: o.presentIds ?? [], duplicateCounts: o.duplicateCounts, oldPrimaryIdsAfterFence: o.oldPrimaryIdsAfterFence });
   const lat = cut ? switchVsCalm(o.ops, cut) : undefined;
   const empty = { p50: 0, p99: 0, max: 0, count: 0 };

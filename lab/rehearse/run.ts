@@ -33,7 +33,7 @@ import { startReplication, waitForSync, lag } from '../../migration/replication.
 import { drift } from '../../migration/drift/index.ts';
 import { withClient, quoteIdent, quoteLiteral, redactUrl } from '../../migration/pg.ts';
 import { CutoverError, describeError, redactSecrets } from '../../migration/errors.ts';
-import { ensureAppSchema } from '../../load/app/server.ts';
+import { ensureAppSchema, APP_WRITES_TABLE, APP_DOMAIN_TABLES } from '../../load/app/server.ts';
 import { parseK6Json } from '../../load/outcomes.ts';
 import { checkRun } from '../../load/check.ts';
 import { measureRun, aggregate, verdict, type PhaseTiming } from './measure-run.ts';
@@ -345,6 +345,8 @@ function readJson(file: string): any {
 
 async function runOnce(s: Scenario, golden: Golden, index: number, runs: number, ctx: RunContext): Promise<RunOutput> {
   const runDir = join(ctx.outDir, `run-${index}`);
+  // a run directory holds the switchover's state file: an old one would be "resumed"
+  rmSync(runDir, { recursive: true, force: true });
   mkdirSync(runDir, { recursive: true });
   const started = Date.now();
   const startedAt = new Date(started).toISOString();
@@ -395,7 +397,9 @@ async function runOnce(s: Scenario, golden: Golden, index: number, runs: number,
     await ensureAppRole(lab.new.url, appPassword);
     await copySchema({ source: lab.old.url, target: lab.new.url, section: 'pre-data' });
     await grantApp(lab.new.url);
-    const tables = s.migration.tables ?? undefined;
+    // A scenario that lists its tables still needs the sample app's tables replicated: they are
+    // what the acknowledged-write check reads on the new primary.
+    const tables = s.migration.tables ? [...s.migration.tables, APP_WRITES_TABLE, ...APP_DOMAIN_TABLES] : undefined;
     await startReplication({
       source: lab.old.url,
       target: lab.new.url,

@@ -78,6 +78,13 @@ describe('measureRun', () => {
     expect(r.budgets.find((b) => b.name === 'splitBrainWrites')?.pass).toBe(false);
   });
 
+  it('a load in which no write succeeded stalled for the whole load', () => {
+    const r = measureRun(observation({ ops: ops(0, 10_000), presentIds: [] }), scenario);
+    expect(r.stallWindowMs).toBe(10_000);
+    expect(r.downtimeMs).toBeGreaterThanOrEqual(10_000);
+    expect(r.pass).toBe(false);
+  });
+
   it('a run that errored never passes', () => {
     expect(measureRun(observation({ error: 'switchover failed' }), scenario).pass).toBe(false);
   });
