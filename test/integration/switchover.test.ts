@@ -191,6 +191,75 @@ describe('switchover 11 → 17 with the dns strategy', () => {
     expect((await sql(pair.new.url, `select subenabled from pg_subscription`))[0].subenabled).toBe(true);
   });
 
+  it('the sentinel never arrives (subscription disabled): rolled back, old primary serving', async () => {
+    await sql(pair.new.url, `alter subscription cutover_main disable`);
+    try {
+      const r = await switchover({
+        source: pair.old.url,
+        target: pair.new.url,
+        switch: new DnsSwitch({ adminUrl: dns.adminUrl, name: NAME }),
+        stateFile: join(dir, 'sentinel-fault.json'),
+        timeouts: { sentinel: 3000 },
+        lag: { maxBytes: 1e12, maxSeconds: 1e9 },
+      });
+      // preflight refuses a disabled subscription unless it was disabled after preflight; either way nothing is left fenced
+      expect(['failed', 'rolled-back']).toContain(r.outcome);
+      const rows = await sql(appUrl(oldHost()), `select 1 as ok`);
+      expect(rows).toEqual([{ ok: 1 }]);
+    } finally {
+      await sql(pair.new.url, `alter subscription cutover_main enable`);
+    }
+    // and with the fault injected after the fence, the abort path runs
+    const r2 = await switchover({
+      source: pair.old.url,
+      target: pair.new.url,
+      switch: new DnsSwitch({ adminUrl: dns.adminUrl, name: NAME }),
+      stateFile: join(dir, 'sentinel-fault-2.json'),
+      timeouts: { sentinel: 3000 },
+      hooks: {
+        onPhase: async (name, event) => {
+          if (name === 'sentinel' && event === 'start') await sql(pair.new.url, `alter subscription cutover_main disable`);
+        },
+      },
+    });
+    await sql(pair.new.url, `alter subscription cutover_main enable`);
+    expect(r2.outcome).toBe('rolled-back');
+    expect(r2.error?.phase).toBe('sentinel');
+    expect(r2.error?.message).toMatch(/did not arrive|did not finish/);
+    expect(await sql(appUrl(oldHost()), `select 1 as ok`)).toEqual([{ ok: 1 }]);
+  });
+
+  it('the target fails right after the switch (fault at resume, with --reverse): traffic back on old, forward replication restored, no orphan slot', async () => {
+    const r = await switchover({
+      source: pair.old.url,
+      target: pair.new.url,
+      switch: new DnsSwitch({ adminUrl: dns.adminUrl, name: NAME }),
+      stateFile: join(dir, 'resume-fault.json'),
+      reverse: true,
+      hooks: {
+        onPhase: (name, event) => {
+          if (name === 'resume' && event === 'start') throw new Error('injected: the target refuses connections');
+        },
+      },
+    });
+    expect(r.outcome, JSON.stringify(r.undo)).toBe('rolled-back');
+    expect(r.error?.phase).toBe('resume');
+    expect(dns.getRecord(NAME)!.targets.find((x) => x.address === oldHost())!.weight).toBe(100);
+    expect(await sql(appUrl(oldHost()), `select 1 as ok`)).toEqual([{ ok: 1 }]);
+    // reverse replication is gone from both sides, forward replication is back and carries writes
+    expect(await sql(pair.old.url, `select subname from pg_subscription`)).toEqual([]);
+    expect(await sql(pair.new.url, `select slot_name from pg_replication_slots`)).toEqual([]);
+    expect((await sql(pair.new.url, `select subname, subenabled from pg_subscription`))).toEqual([{ subname: 'cutover_main', subenabled: true }]);
+    const [{ id }] = await sql(pair.old.url, `insert into public.ledger (amount) values (777) returning id`);
+    const t0 = Date.now();
+    let there: any[] = [];
+    while (!there.length && Date.now() - t0 < 30_000) {
+      there = await sql(pair.new.url, `select amount from public.ledger where id = $1`, [id]);
+      if (!there.length) await new Promise((res) => setTimeout(res, 100));
+    }
+    expect(there).toEqual([{ amount: 777 }]);
+  });
+
   it('killed mid-switch, --resume completes: nothing lost, sequences ahead, old fenced, reverse replication works', async () => {
     const state = join(dir, 'run.json');
     const writer = startWriter(dns.dnsPort);
