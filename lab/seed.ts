@@ -62,6 +62,8 @@ export interface SeedResult {
   elapsedMs: number;
   /** Just the COPY phase. */
   loadMs: number;
+  /** Where the time went: schema, COPY, keys/FKs/indexes, sequences + ANALYZE. */
+  phases: { schemaMs: number; loadMs: number; keysMs: number; analyzeMs: number };
   rowsPerSec: number;
   mbPerSec: number;
 }
@@ -294,6 +296,8 @@ async function runWaves(url: string, waves: string[][][], parallel: number, cont
     const workers = Array.from({ length: Math.min(parallel, queue.length) }, async () => {
       const c = await connect(url, { role: 'seed target', applicationName: 'cutover-seed' });
       try {
+        // Index builds sort in memory instead of spilling to disk.
+        await c.query(`set maintenance_work_mem = '256MB'`);
         for (let group = queue.shift(); group; group = queue.shift()) {
           for (const stmt of group) {
             try {
@@ -408,10 +412,13 @@ export async function seed(opts: SeedOptions): Promise<SeedResult> {
         if (failed) throw failed.reason;
       }
       const loadMs = Date.now() - loadStart;
+      const keysStart = Date.now();
       progress.finish('building keys and indexes');
       await runWaves(opts.url, postLoadWaves(ds.postDdl, ds.tables), parallel, `building keys, foreign keys and indexes of preset ${preset}`);
+      const keysMs = Date.now() - keysStart;
       await syncSequences(admin, ds.tables);
       await runWaves(opts.url, [ds.tables.map((t) => [`analyze ${qualified(t.schema, t.name)}`])], parallel, 'analyze');
+      const analyzeMs = Date.now() - keysStart - keysMs;
       const tables = [...perTable.values()];
       const rows = tables.reduce((n, t) => n + t.rows, 0);
       const bytes = tables.reduce((n, t) => n + t.bytes, 0);
@@ -425,6 +432,7 @@ export async function seed(opts: SeedOptions): Promise<SeedResult> {
         bytes,
         elapsedMs,
         loadMs,
+        phases: { schemaMs: loadStart - started, loadMs, keysMs, analyzeMs },
         rowsPerSec: Math.round((rows * 1000) / Math.max(1, elapsedMs)),
         mbPerSec: Math.round((bytes / 1048576 / Math.max(0.001, elapsedMs / 1000)) * 100) / 100,
       };
