@@ -32,10 +32,13 @@ export function switchoverOptions(cmd: Command): Command {
     .option('--phase-timeout <phase=ms...>', 'per-phase timeouts, e.g. sentinel=30000 (repeatable)', (v: string, acc: string[]) => [...acc, v], [] as string[])
     .option('--dns-admin <url>', 'dns switch: the DNS server admin API (e.g. http://127.0.0.1:8053)')
     .option('--dns-name <name>', 'dns switch: the record to move (e.g. db.lab.internal)')
+    .option('--dns-ttl <s>', 'dns switch: TTL to set on the record (default: keep it, else 1)')
     .option('--dns-old-address <ip>', 'dns switch: A-record address of the old side (default: the host of --source)')
     .option('--dns-new-address <ip>', 'dns switch: A-record address of the new side (default: the host of --target)')
     .option('--proxy-api <url>', 'proxy switch: the Toxiproxy API (e.g. http://127.0.0.1:8474)')
     .option('--proxy-name <name>', 'proxy switch: the proxy whose upstream moves')
+    .option('--proxy-old-upstream <host:port>', 'proxy switch: upstream of the old side (default: the source host:port)')
+    .option('--proxy-new-upstream <host:port>', 'proxy switch: upstream of the new side (default: the target host:port)')
     .option('--pgbouncer-admin <url>', 'pgbouncer switch: admin console URL (…/pgbouncer)')
     .option('--pgbouncer-ini <file>', 'pgbouncer switch: the pgbouncer.ini to rewrite')
     .option('--pgbouncer-db <alias>', 'pgbouncer switch: the [databases] alias (default: the source database name)')
@@ -69,6 +72,9 @@ export function toOptions(opts: any, direction: 'forward' | 'rollback'): Switcho
     switch: makeSwitch(opts.switch, {
       dnsAdmin: opts.dnsAdmin,
       dnsName: opts.dnsName,
+      dnsTtl: opts.dnsTtl === undefined ? undefined : num(opts.dnsTtl, '--dns-ttl'),
+      proxyOldUpstream: opts.proxyOldUpstream,
+      proxyNewUpstream: opts.proxyNewUpstream,
       dnsOldAddress: opts.dnsOldAddress,
       dnsNewAddress: opts.dnsNewAddress,
       proxyApi: opts.proxyApi,

@@ -12,6 +12,9 @@ export { DnsSwitch, ProxySwitch, PgbouncerSwitch, CommandSwitch };
 export interface SwitchConfig {
   dnsAdmin?: string;
   dnsName?: string;
+  dnsTtl?: number;
+  proxyOldUpstream?: string;
+  proxyNewUpstream?: string;
   /** A-record addresses when clients reach the sides through something else (proxies, a pooler). */
   dnsOldAddress?: string;
   dnsNewAddress?: string;
@@ -30,9 +33,9 @@ export function makeSwitch(name: string, c: SwitchConfig): SwitchStrategy {
   };
   switch (name) {
     case 'dns':
-      return new DnsSwitch({ adminUrl: need(c.dnsAdmin, '--dns-admin <url>'), name: need(c.dnsName, '--dns-name <name>'), oldAddress: c.dnsOldAddress, newAddress: c.dnsNewAddress });
+      return new DnsSwitch({ adminUrl: need(c.dnsAdmin, '--dns-admin <url>'), name: need(c.dnsName, '--dns-name <name>'), oldAddress: c.dnsOldAddress, newAddress: c.dnsNewAddress, ttl: c.dnsTtl });
     case 'proxy':
-      return new ProxySwitch({ apiUrl: need(c.proxyApi, '--proxy-api <url>'), name: need(c.proxyName, '--proxy-name <name>') });
+      return new ProxySwitch({ apiUrl: need(c.proxyApi, '--proxy-api <url>'), name: need(c.proxyName, '--proxy-name <name>'), oldUpstream: c.proxyOldUpstream, newUpstream: c.proxyNewUpstream });
     case 'pgbouncer':
       return new PgbouncerSwitch({ adminUrl: need(c.pgbouncerAdmin, '--pgbouncer-admin <url>'), iniFile: need(c.pgbouncerIni, '--pgbouncer-ini <file>'), database: c.pgbouncerDb });
     case 'command':
