@@ -119,12 +119,13 @@ export async function fence(client: pg.Client, strategy: FenceStrategy, opts: Fe
     }
     // The setting applies to new sessions only: every app session opened before it goes (those with
     // a write transaction first — backend_xid is set — but all of them, or they could write later).
-    await client.query(
-      `select pg_terminate_backend(pid) from pg_stat_activity where usename = any($1::text[]) and backend_xid is not null and pid <> pg_backend_pid()`,
+    const writers = await client.query<{ pid: number }>(
+      `select pid from pg_stat_activity where usename = any($1::text[]) and backend_xid is not null and pid <> pg_backend_pid() and pg_terminate_backend(pid)`,
       [roles],
     );
+    if (writers.rows.length) await opts.record({ kind: 'sessions-terminated', pids: writers.rows.map((w) => w.pid) });
     const t = await terminateSessions(client, roles, { timeoutMs: opts.timeoutMs, startedBefore: fencedAt, record: opts.record, signal: opts.signal });
-    return { strategy, roles, ...t, ms: Date.now() - t0 };
+    return { strategy, roles, ...t, terminated: t.terminated + writers.rows.length, ms: Date.now() - t0 };
   } catch (e) {
     if (e instanceof CutoverError) throw e;
     throw sqlError(e, `fencing writes (${strategy}) on the old primary`);

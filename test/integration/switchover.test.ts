@@ -16,6 +16,7 @@ import { startDnsServer, type StartedDnsServer } from '../../lab/dns.ts';
 import { connect } from '../../migration/pg.ts';
 import { startReplication, waitForSync } from '../../migration/replication.ts';
 import { CommandSwitch } from '../../migration/switch/command.ts';
+import { fence, unfence } from '../../migration/fence.ts';
 import { DnsSwitch } from '../../migration/switch/dns.ts';
 import { switchover } from '../../migration/switchover/run.ts';
 import { readState } from '../../migration/switchover/state.ts';
@@ -165,6 +166,35 @@ describe('switchover 11 → 17 with the dns strategy', () => {
       expect(existsSync(state)).toBe(false);
     } finally {
       await holder.end();
+    }
+  });
+
+  it('read-only fence: app sessions are cut, new ones cannot write; unfence restores the previous setting', async () => {
+    const app = new pg.Client({ connectionString: appUrl(oldHost()) });
+    app.on('error', () => {});
+    await app.connect();
+    await app.query('begin');
+    await app.query(`insert into public.ledger (amount) values (1)`); // holds a write transaction (backend_xid set)
+    const admin = await connect(pair.old.url);
+    const changes: any[] = [];
+    let cleanup: (() => Promise<unknown>) | undefined;
+    try {
+      const f = await fence(admin, 'read-only', { roles: ['app_writer'], record: async (c) => void changes.push(c) });
+      cleanup = () => unfence(admin, changes);
+      expect(f.remaining).toBe(0);
+      expect(f.terminated).toBeGreaterThanOrEqual(1);
+      await expect(app.query('commit')).rejects.toThrow();
+      await expect(sql(appUrl(oldHost()), `insert into public.ledger (amount) values (2)`)).rejects.toThrow(/read-only transaction/);
+      expect(changes[0]).toEqual({ kind: 'role-setting', role: 'app_writer', setting: 'default_transaction_read_only', previous: null });
+      cleanup = undefined;
+      const undo = await unfence(admin, changes);
+      expect(undo.every((u) => u.outcome === 'ok')).toBe(true);
+      await sql(appUrl(oldHost()), `select 1`);
+      expect(await sql(pair.old.url, `select setconfig from pg_db_role_setting s join pg_roles r on r.oid = s.setrole where r.rolname = 'app_writer'`)).toEqual([]);
+    } finally {
+      await cleanup?.();
+      await app.end().catch(() => {});
+      await admin.end();
     }
   });
 
