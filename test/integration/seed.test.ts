@@ -3,7 +3,7 @@
  * hash), every planted edge shape, custom DDL, and failures that leave nothing behind.
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { mkdtempSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { startCluster } from '../helpers/clusters.ts';
@@ -43,6 +43,7 @@ beforeAll(async () => {
 });
 afterAll(async () => {
   await cluster?.destroy();
+  rmSync(tmp, { recursive: true, force: true });
 });
 
 describe('payments', () => {
