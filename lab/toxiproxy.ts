@@ -39,8 +39,12 @@ export async function startToxiproxy(opts: { host?: string; port?: number; logFi
   let exited = false;
   child.on('exit', () => (exited = true));
   child.on('error', () => {});
+  const killOnExit = () => child.pid && pidAlive(child.pid) && process.kill(child.pid, 'SIGKILL');
   if (opts.detached) child.unref();
-  else process.on('exit', () => child.pid && pidAlive(child.pid) && process.kill(child.pid, 'SIGKILL'));
+  else {
+    process.on('exit', killOnExit);
+    child.once('exit', () => process.removeListener('exit', killOnExit));
+  }
   const record: ToxiproxyRecord = { apiUrl: `http://${host}:${port}`, host, port, pid: child.pid, logFile: opts.logFile };
   const deadline = Date.now() + 15_000;
   for (;;) {
