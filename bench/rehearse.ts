@@ -1,0 +1,61 @@
+/**
+ * Downtime the lab measures at 1000 writes/s for the DNS switch (TTL 1 s) and for the pause-style
+ * switch (PgBouncer PAUSE/RESUME with the pause fence), over BENCH_REHEARSE_RUNS runs each
+ * (default 10): median and p95 side by side, lost writes in every run. Then rehearsal throughput:
+ * runs per minute for the quickstart scenario.
+ */
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { rehearse } from '../lab/rehearse/run.ts';
+import { parseScenario } from '../scenarios/load.ts';
+import type { BenchResult } from './types.ts';
+
+const RUNS = Number(process.env.BENCH_REHEARSE_RUNS ?? 10);
+
+function scenario(name: string, migration: string): ReturnType<typeof parseScenario> {
+  return parseScenario(
+    `name: ${name}
+runs: ${RUNS}
+clusters: { old: { major: 13 }, new: { major: 17 } }
+dataset: { preset: payments, scale: 2000 }
+load: { rate: 1000, duration: 15s, switchAt: 6s, readRatio: 0 }
+migration: ${migration}
+budgets: { maxErrorWindow: 60s, maxStall: 60s, maxLostWrites: 0, allowedDrift: error }
+`,
+    `${name}.yaml`,
+  );
+}
+
+export async function bench(): Promise<BenchResult[]> {
+  const root = mkdtempSync(join(tmpdir(), 'cutover-bench-rehearse-'));
+  try {
+    const out: BenchResult[] = [];
+    const dns = await rehearse(scenario('bench-dns', '{ switch: dns, dnsTtl: 1s, fence: terminate }'), { outDir: join(root, 'dns'), formats: ['json'], drift: false });
+    const pause = await rehearse(scenario('bench-pause', '{ switch: pgbouncer, fence: pause }'), { outDir: join(root, 'pause'), formats: ['json'], drift: false });
+    const a = dns.report.aggregate;
+    const b = pause.report.aggregate;
+    out.push(
+      { name: `dns switch (TTL 1 s), 1000 w/s: error window median (${a.runs} runs)`, value: a.errorWindowMs.median, unit: 'ms' },
+      { name: 'dns switch: error window p95', value: a.errorWindowMs.p95, unit: 'ms', goal: 'p95 < 2000 ms (GOV.UK measured 11 s)' },
+      { name: 'dns switch: downtime median', value: a.downtimeMs.median, unit: 'ms' },
+      { name: 'dns switch: failed requests per run (median)', value: median(dns.report.runs.map((r) => r.requests.failed + r.requests.indeterminate)), unit: 'requests' },
+      { name: `pause switch (pgbouncer), 1000 w/s: stall median (${b.runs} runs)`, value: b.stallWindowMs.median, unit: 'ms', baseline: { name: 'dns downtime median', value: a.downtimeMs.median }, ratio: b.stallWindowMs.median / Math.max(1, a.downtimeMs.median) },
+      { name: 'pause switch: stall p95', value: b.stallWindowMs.p95, unit: 'ms', goal: 'p95 < 1000 ms' },
+      { name: 'pause switch: failed requests, all runs', value: pause.report.runs.reduce((s, r) => s + r.requests.failed + r.requests.indeterminate, 0), unit: 'requests', goal: '0' },
+      { name: 'lost writes, all runs of both strategies', value: dns.lostWrites.total + pause.lostWrites.total, unit: 'writes', goal: '0 in every run' },
+    );
+    const t0 = performance.now();
+    const q = await rehearse('scenarios/quickstart.yaml', { runs: 3, outDir: join(root, 'quickstart'), formats: ['json'] });
+    const minutes = (performance.now() - t0) / 60_000;
+    out.push({ name: `quickstart rehearsal throughput (${q.report.aggregate.runs} runs, golden reused)`, value: q.report.aggregate.runs / minutes, unit: 'runs/min' });
+    return out;
+  } finally {
+    rmSync(root, { recursive: true, force: true });
+  }
+}
+
+function median(xs: number[]): number {
+  const s = [...xs].sort((a, b) => a - b);
+  return s.length ? (s.length % 2 ? s[s.length >> 1] : (s[s.length / 2 - 1] + s[s.length / 2]) / 2) : 0;
+}
