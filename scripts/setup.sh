@@ -30,6 +30,8 @@ fi
 # postgresql-client-15: pg_dump/psql; pgbouncer: pause-style switch; chromium: PDF + browser tests;
 # poppler-utils: pdftotext for report tests; locales-all: libc locales for collation drift scenarios.
 PKGS=(postgresql-client-15 pgbouncer chromium poppler-utils locales-all)
+# The benchmarks compare against pgbench, which Debian ships with the server package.
+[ "${1:-}" = "--bench" ] && PKGS+=(postgresql-15)
 missing=()
 for p in "${PKGS[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
