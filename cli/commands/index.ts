@@ -1,14 +1,15 @@
-/** Every command module registers itself here (one line each). */
+/** Every command module registers itself here (one line each), in the order `cutover --help` lists them. */
 import type { Command } from 'commander';
 import { register as doctor } from './doctor.ts';
 import { register as lab } from './lab.ts';
+import { register as scenario } from './scenario.ts';
+import { register as seed } from './seed.ts';
+import { register as preflight } from './preflight.ts';
+import { register as replicate } from './replicate.ts';
+import { register as verify } from './verify.ts';
+import { register as drift } from './drift.ts';
 import { register as switchover } from './switchover.ts';
 import { register as rollback } from './rollback.ts';
+import { register as rehearse } from './rehearse.ts';
 
-export const commands: Array<(program: Command) => void> = [doctor, lab, switchover, rollback];
-import { register as drift } from './drift.ts'; commands.push(drift);
-import { register as preflightCommand } from './preflight.ts'; commands.push(preflightCommand);
-import { register as replicateCommand } from './replicate.ts'; commands.push(replicateCommand);
-import { register as verifyCommand } from './verify.ts'; commands.push(verifyCommand);
-import { register as scenarioCommand } from './scenario.ts'; import { register as seedCommand } from './seed.ts'; commands.push(scenarioCommand, seedCommand);
-import { register as rehearseCommand } from './rehearse.ts'; commands.push(rehearseCommand);
+export const commands: Array<(program: Command) => void> = [doctor, lab, scenario, seed, preflight, replicate, verify, drift, switchover, rollback, rehearse];
