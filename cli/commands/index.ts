@@ -11,5 +11,6 @@ import { register as drift } from './drift.ts';
 import { register as switchover } from './switchover.ts';
 import { register as rollback } from './rollback.ts';
 import { register as rehearse } from './rehearse.ts';
+import { register as report } from './report.ts';
 
-export const commands: Array<(program: Command) => void> = [doctor, lab, scenario, seed, preflight, replicate, verify, drift, switchover, rollback, rehearse];
+export const commands: Array<(program: Command) => void> = [doctor, lab, scenario, seed, preflight, replicate, verify, drift, switchover, rollback, rehearse, report];

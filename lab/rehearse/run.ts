@@ -39,6 +39,7 @@ import { checkRun } from '../../load/check.ts';
 import { measureRun, aggregate, verdict, type PhaseTiming } from './measure-run.ts';
 import type { Report, Run, DriftFinding, InjectedFault } from '../../reports/model.ts';
 import { SCHEMA_VERSION } from '../../reports/model.ts';
+import { writeReports } from '../../reports/index.ts';
 
 export const DB_NAME = 'db.lab.internal';
 export const APP_ROLE = 'cutover_app';
@@ -167,11 +168,14 @@ export async function rehearse(scenarioOrFile: string | Scenario, opts: Rehearse
 }
 
 async function writeReportFiles(report: Report, outDir: string, formats?: string[]): Promise<string[]> {
-  const mod: any = await import('../../reports/index.ts' as string).catch(() => undefined);
-  if (mod?.writeReports) return mod.writeReports(report, outDir, formats as any);
-  const f = join(outDir, 'report.json');
-  writeFileSync(f, JSON.stringify(report, null, 2) + '\n');
-  return [f];
+  try {
+    return await writeReports(report, outDir, formats);
+  } catch (e: any) {
+    // A report that cannot be rendered (no Chromium for the PDF, say) must not lose the figures.
+    const f = join(outDir, 'report.json');
+    if (!existsSync(f)) writeFileSync(f, JSON.stringify(report, null, 2) + '\n');
+    throw new CutoverError(e?.code === 'TOOL_MISSING' ? 'TOOL_MISSING' : 'INTERNAL', `writing the reports failed: ${e?.message ?? e}`, { hint: e?.hint ?? `report.json is in ${outDir}; re-render with cutover report ${outDir}` });
+  }
 }
 
 async function environment(versions: { old: string; new: string }): Promise<Report['environment']> {

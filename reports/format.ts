@@ -1,0 +1,126 @@
+/**
+ * Number and text formatting shared by the renderers, so that HTML, Markdown and JUnit say the same
+ * "1.51 s" for the same model value (and tests can compute the expected text from the model).
+ */
+import type { DriftFinding, Report, Severity } from './model.ts';
+
+/** 850 → "850 ms", 1510 → "1.51 s", 93_000 → "93.0 s", 0 → "0 ms". */
+export function formatMs(ms: number): string {
+  if (!Number.isFinite(ms)) return String(ms);
+  const a = Math.abs(ms);
+  if (a < 1000) return `${trim(ms, a < 10 ? 1 : 0)} ms`;
+  if (a < 10_000) return `${(ms / 1000).toFixed(2)} s`;
+  if (a < 600_000) return `${(ms / 1000).toFixed(1)} s`;
+  return `${(ms / 60_000).toFixed(1)} min`;
+}
+
+/** 12345 → "12,345"; keeps one decimal for small fractional values. */
+export function formatCount(n: number): string {
+  if (!Number.isFinite(n)) return String(n);
+  const rounded = Number.isInteger(n) ? n : Math.round(n * 10) / 10;
+  return rounded.toLocaleString('en-US');
+}
+
+export function formatBytes(b: number): string {
+  if (b < 1024) return `${trim(b, 0)} B`;
+  if (b < 1024 ** 2) return `${(b / 1024).toFixed(1)} kB`;
+  if (b < 1024 ** 3) return `${(b / 1024 ** 2).toFixed(1)} MB`;
+  return `${(b / 1024 ** 3).toFixed(2)} GB`;
+}
+
+/** A budget value in its unit: ms budgets as durations, others as counts. */
+export function formatBudgetValue(name: string, v: number, unit?: string): string {
+  if (unit === 'ms' || (!unit && /ms$/i.test(name))) return formatMs(v);
+  return formatCount(v);
+}
+
+function trim(n: number, digits: number): string {
+  return String(Number(n.toFixed(digits)));
+}
+
+export const SEVERITIES: readonly Severity[] = ['error', 'warning', 'info'];
+
+/** The drift categories in the order reports show them; unknown categories follow alphabetically. */
+export const CATEGORY_ORDER = ['schema', 'collation', 'timezone', 'encoding', 'settings', 'data', 'incompatibility', 'behaviour'];
+
+export type StagedFinding = DriftFinding & { stage: 'before' | 'after' };
+
+/** Findings from both stages grouped by category (in CATEGORY_ORDER), each group sorted by severity. */
+export function groupFindings(report: Report): { category: string; findings: StagedFinding[] }[] {
+  const all: StagedFinding[] = [
+    ...report.drift.before.map((f) => ({ ...f, stage: 'before' as const })),
+    ...report.drift.after.map((f) => ({ ...f, stage: 'after' as const })),
+  ];
+  const cats = [...new Set(all.map((f) => f.category))].sort((a, b) => rank(a) - rank(b) || a.localeCompare(b));
+  return cats.map((category) => ({
+    category,
+    findings: all
+      .filter((f) => f.category === category)
+      .sort((a, b) => SEVERITIES.indexOf(a.severity) - SEVERITIES.indexOf(b.severity)),
+  }));
+}
+
+function rank(c: string): number {
+  const i = CATEGORY_ORDER.indexOf(c);
+  return i === -1 ? CATEGORY_ORDER.length : i;
+}
+
+/** Count findings by severity over both stages. */
+export function severityCounts(report: Report): Record<Severity, number> {
+  const out: Record<Severity, number> = { error: 0, warning: 0, info: 0 };
+  for (const f of [...report.drift.before, ...report.drift.after]) out[f.severity]++;
+  return out;
+}
+
+/** Findings above the scenario's allowedDrift level (these fail the drift budget). */
+export function driftOverBudget(report: Report): StagedFinding[] {
+  const allowed = report.scenario.budgets.allowedDrift;
+  const tolerated: Severity[] = allowed === 'none' ? [] : allowed === 'info' ? ['info'] : allowed === 'warning' ? ['info', 'warning'] : ['info', 'warning', 'error'];
+  return [
+    ...report.drift.before.map((f) => ({ ...f, stage: 'before' as const })),
+    ...report.drift.after.map((f) => ({ ...f, stage: 'after' as const })),
+  ].filter((f) => !tolerated.includes(f.severity));
+}
+
+/** A value of a finding's old/new side as text ("—" when absent). */
+export function findingValue(v: DriftFinding['old']): string {
+  if (v === undefined) return '—';
+  if (v === null) return 'NULL';
+  return String(v);
+}
+
+/** Budget names as people read them. */
+export const BUDGET_LABELS: Record<string, string> = {
+  maxErrorWindowMs: 'error window',
+  maxStallMs: 'stall window',
+  maxLostWrites: 'lost writes',
+  maxDuplicateWrites: 'duplicate writes',
+  splitBrainWrites: 'split-brain writes',
+  drift: 'drift',
+};
+
+export function budgetLabel(name: string): string {
+  return BUDGET_LABELS[name] ?? name;
+}
+
+/** Worst actual of each budget across runs, and how many runs met it. */
+export function budgetSummary(report: Report): { name: string; limit: number; worst: number; passed: number; runs: number; unit?: string }[] {
+  const names: string[] = [];
+  for (const r of report.runs) for (const b of r.budgets) if (!names.includes(b.name)) names.push(b.name);
+  return names.map((name) => {
+    const rows = report.runs.flatMap((r) => r.budgets.filter((b) => b.name === name));
+    return {
+      name,
+      limit: rows[0].limit,
+      worst: Math.max(...rows.map((b) => b.actual)),
+      passed: rows.filter((b) => b.pass).length,
+      runs: rows.length,
+      unit: rows[0].unit,
+    };
+  });
+}
+
+/** Total lost writes over all runs (the headline figure: anything above zero is a no-go). */
+export function totalLostWrites(report: Report): number {
+  return report.runs.reduce((a, r) => a + r.lostWrites, 0);
+}
