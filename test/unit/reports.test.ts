@@ -1,0 +1,110 @@
+/** Renderers on a fixture model: normalised snapshots, escaping, JUnit parsing, validation errors. */
+import { describe, it, expect } from 'vitest';
+import { readFileSync } from 'node:fs';
+import { XMLParser } from 'fast-xml-parser';
+import { validateReport, ReportValidationError, type Report } from '../../reports/model.ts';
+import { renderMarkdown, mdCell } from '../../reports/markdown.ts';
+import { renderJunit, xmlEscape } from '../../reports/junit.ts';
+import { renderHtml, esc, jsonForScript } from '../../reports/html.ts';
+import { parseFormats } from '../../reports/index.ts';
+import { formatMs } from '../../reports/format.ts';
+
+const fixture = () => validateReport(JSON.parse(readFileSync('test/fixtures/report.json', 'utf8')), 'fixture');
+
+/** Volatile values out: timestamps and versions, so snapshots only change when the rendering does. */
+const normalise = (s: string) => s.replace(/\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(\.\d+)?Z/g, '<time>').replace(/cutover-lab \d+\.\d+\.\d+/g, 'cutover-lab <v>');
+
+describe('report model', () => {
+  it('the fixture is a valid report', () => {
+    expect(fixture().runs.length).toBe(3);
+  });
+
+  it('rejects a broken report listing every problem with its JSON path', () => {
+    const bad = JSON.parse(readFileSync('test/fixtures/report.json', 'utf8'));
+    bad.runs[0].requests.total = -1;
+    delete bad.aggregate.downtimeMs;
+    bad.extra = true;
+    let err: unknown;
+    try {
+      validateReport(bad, 'bad.json');
+    } catch (e) {
+      err = e;
+    }
+    expect(err).toBeInstanceOf(ReportValidationError);
+    const msg = (err as Error).message;
+    expect(msg).toContain('bad.json');
+    expect(msg).toContain('$.runs[0].requests.total');
+    expect(msg).toContain('$.aggregate.downtimeMs');
+    expect(msg).toMatch(/extra/);
+  });
+
+  it('refuses another schema version with that fact first', () => {
+    expect(() => validateReport({ schemaVersion: 2 })).toThrow(/schemaVersion 1, the file has 2/);
+  });
+
+  it('knows its formats and refuses unknown ones', () => {
+    expect(parseFormats('md,junit')).toEqual(['md', 'junit']);
+    expect(parseFormats(undefined)).toEqual(['json', 'html', 'pdf', 'md', 'junit']);
+    expect(() => parseFormats('md,docx')).toThrow(/docx/);
+  });
+});
+
+describe('markdown', () => {
+  it('matches its snapshot', () => {
+    expect(normalise(renderMarkdown(fixture()))).toMatchSnapshot();
+  });
+
+  it('carries the headline figures and the verdict from the model', () => {
+    const r = fixture();
+    const md = renderMarkdown(r);
+    expect(md).toContain('NO-GO');
+    expect(md).toContain(`| **downtime** | ${formatMs(r.aggregate.downtimeMs.median)} | ${formatMs(r.aggregate.downtimeMs.p95)} | ${formatMs(r.aggregate.downtimeMs.max)} |`);
+    for (const reason of r.verdict.reasons) expect(md).toContain(mdCell(reason));
+  });
+
+  it('is deterministic (re-rendering reproduces it byte for byte)', () => {
+    expect(renderMarkdown(fixture())).toBe(renderMarkdown(fixture()));
+  });
+
+  it('cannot be broken out of a table cell or into HTML', () => {
+    expect(mdCell('a|b\nc <script>')).toBe('a\\|b c &lt;script&gt;');
+    expect(renderMarkdown(fixture())).not.toContain('<script>');
+  });
+});
+
+describe('junit', () => {
+  it('parses, has one case per run and per budget, and counts the failures', () => {
+    const r = fixture();
+    const xml = renderJunit(r);
+    const doc = new XMLParser({ ignoreAttributes: false, attributeNamePrefix: '' }).parse(xml);
+    const suite = doc.testsuites.testsuite;
+    const cases = Array.isArray(suite.testcase) ? suite.testcase : [suite.testcase];
+    const budgets = new Set(r.runs.flatMap((x) => x.budgets.map((b) => b.name)));
+    expect(cases.length).toBe(r.runs.length + budgets.size + 1);
+    const failing = cases.filter((c: any) => c.failure);
+    expect(Number(suite.failures)).toBe(failing.length);
+    expect(failing.filter((c: any) => c.classname.endsWith('.runs')).length).toBe(r.runs.filter((x) => !x.pass).length);
+    expect(failing.map((c: any) => c.failure.message).join('\n')).toMatch(/error window/);
+  });
+
+  it('escapes everything it writes', () => {
+    expect(xmlEscape(`<a href="x">&'\u0001`)).toBe('&lt;a href=&quot;x&quot;&gt;&amp;&apos;\uFFFD');
+    expect(renderJunit(fixture())).not.toMatch(/<script>/);
+  });
+});
+
+describe('html', () => {
+  it('escapes text and the JSON island', () => {
+    expect(esc('<script>"x"</script>')).toBe('&lt;script&gt;&quot;x&quot;&lt;/script&gt;');
+    expect(jsonForScript({ t: '</script><script>alert(1)</script>' })).not.toContain('</script');
+    const html = renderHtml(fixture());
+    // the only script elements are ours (echarts, the data island, the chart code)
+    expect(html).not.toContain('<script>alert(1)</script>');
+    expect(html).toContain('&lt;script&gt;alert(1)&lt;/script&gt;');
+  });
+
+  it('is self-contained: no external resources', () => {
+    const html = renderHtml(fixture());
+    expect(html).not.toMatch(/<(script|link|img)[^>]+(src|href)=["']https?:/i);
+  });
+});
