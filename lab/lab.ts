@@ -13,6 +13,7 @@ import { paths } from './paths.ts';
 import { provider, type ClusterSpec, type ClusterRecord, type StartedCluster, type ProviderKind } from './providers/index.ts';
 import { startToxiproxy, attachToxiproxy, type StartedToxiproxy, type ToxiproxyRecord } from './toxiproxy.ts';
 import { pidAlive, freeLoopbackAddress } from './net.ts';
+import { requireTool } from './tools.ts';
 import { CutoverError } from '../migration/errors.ts';
 import { redactUrl } from '../migration/pg.ts';
 
@@ -91,6 +92,8 @@ export async function startLab(spec: LabSpec): Promise<Lab> {
   mkdirSync(dir, { recursive: true, mode: 0o755 });
   const prov = provider(kind);
   const log = spec.log ?? (() => {});
+  // Fail before starting anything when a tool we will need is missing.
+  if (spec.toxiproxy !== false) requireTool('toxiproxy-server');
   const started: Array<{ destroy(): Promise<void> } | { stop(): Promise<void> }> = [];
   try {
     const [old, neu] = await Promise.all([
