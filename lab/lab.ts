@@ -7,9 +7,10 @@
  * command returns, and lab.json (mode 600: it holds the lab passwords) lets a later process find
  * and stop them. A failed start stops whatever it had started.
  */
-import { existsSync, mkdirSync, readFileSync, rmSync, writeFileSync, readdirSync } from 'node:fs';
+import { existsSync, mkdirSync, readFileSync, rmSync, writeFileSync, readdirSync, openSync, closeSync } from 'node:fs';
+import { spawn } from 'node:child_process';
 import { join } from 'node:path';
-import { paths } from './paths.ts';
+import { paths, PROJECT_ROOT } from './paths.ts';
 import { provider, type ClusterSpec, type ClusterRecord, type StartedCluster, type ProviderKind } from './providers/index.ts';
 import { startToxiproxy, attachToxiproxy, type StartedToxiproxy, type ToxiproxyRecord } from './toxiproxy.ts';
 import { pidAlive, freeLoopbackAddress } from './net.ts';
@@ -32,6 +33,8 @@ export interface LabRecord {
   old: ClusterRecord;
   new: ClusterRecord;
   toxiproxy?: ToxiproxyRecord;
+  /** The lab DNS server (persistent labs): `name` resolves to old (weight 100) or new. */
+  dns?: { pid: number; dnsServer: string; adminUrl: string; name: string; ttl: number };
   proxies: Record<'app-old' | 'app-new' | 'replication', ProxyRecord> | Record<string, never>;
 }
 
@@ -78,6 +81,7 @@ function makeLab(record: LabRecord, old: StartedCluster, neu: StartedCluster, tp
       return p ? replaceHostPort(base, p.host, p.port) : base;
     },
     async down() {
+      if (record.dns && pidAlive(record.dns.pid)) process.kill(record.dns.pid, 'SIGTERM');
       const results = await Promise.allSettled([old.destroy(), neu.destroy(), tp?.stop()]);
       if (record.dir) rmSync(record.dir, { recursive: true, force: true });
       const failed = results.find((r) => r.status === 'rejected') as PromiseRejectedResult | undefined;
@@ -168,11 +172,17 @@ export async function labUp(spec: LabSpec): Promise<LabRecord> {
   const existing = readLab(spec.name);
   if (existing) {
     const st = await labStatus(spec.name);
-    if (st.old.running || st.new.running || st.toxiproxy.running)
+    if (st.old.running || st.new.running || st.toxiproxy.running || st.dns?.running)
       throw new CutoverError('STATE', `lab "${spec.name}" is already up`, { hint: `use it (cutover lab status --name ${spec.name}) or stop it first: cutover lab down --name ${spec.name}` });
     await attachLab(existing).down().catch(() => {});
   }
   const lab = await startLab({ ...spec, detached: true });
+  try {
+    lab.record.dns = await startDnsProcess(lab.record);
+  } catch (e) {
+    await lab.down().catch(() => {});
+    throw e;
+  }
   writeFileSync(recordFile(spec.name), JSON.stringify(lab.record, null, 2) + '\n', { mode: 0o600 });
   return lab.record;
 }
@@ -182,6 +192,7 @@ export interface LabStatus {
   old: { major: number; url: string; running: boolean; pid?: number };
   new: { major: number; url: string; running: boolean; pid?: number };
   toxiproxy: { api?: string; running: boolean; pid?: number };
+  dns?: { server: string; admin: string; name: string; running: boolean };
 }
 
 export async function labStatus(name: string): Promise<LabStatus> {
@@ -193,6 +204,7 @@ export async function labStatus(name: string): Promise<LabStatus> {
     old: { major: r.old.major, url: redactUrl(r.old.url), running: await lab.old.alive(), pid: r.old.pid },
     new: { major: r.new.major, url: redactUrl(r.new.url), running: await lab.new.alive(), pid: r.new.pid },
     toxiproxy: { api: r.toxiproxy?.apiUrl, running: pidAlive(r.toxiproxy?.pid), pid: r.toxiproxy?.pid },
+    ...(r.dns ? { dns: { server: r.dns.dnsServer, admin: r.dns.adminUrl, name: r.dns.name, running: pidAlive(r.dns.pid) } } : {}),
   };
 }
 
@@ -201,10 +213,32 @@ export async function labDown(name: string): Promise<{ name: string; stopped: st
   if (!r) throw new CutoverError('STATE', `no lab named "${name}"`, { hint: 'cutover lab list shows the labs that exist', exitCode: 1 });
   await attachLab(r).down();
   rmSync(paths.lab(name), { recursive: true, force: true });
-  return { name, stopped: ['old', 'new', ...(r.toxiproxy ? ['toxiproxy'] : [])] };
+  return { name, stopped: ['old', 'new', ...(r.toxiproxy ? ['toxiproxy'] : []), ...(r.dns ? ['dns'] : [])] };
 }
 
 export function listLabs(): string[] {
   const d = paths.labs();
   return existsSync(d) ? readdirSync(d).filter((n) => existsSync(recordFile(n))) : [];
+}
+
+export const LAB_DNS_NAME = 'db.lab.internal';
+
+/** A detached lab DNS server answering LAB_DNS_NAME with old (100) / new (0), TTL 1 s. */
+async function startDnsProcess(r: LabRecord): Promise<NonNullable<LabRecord['dns']>> {
+  const out = join(r.dir, 'dns.out');
+  const fd = openSync(out, 'w');
+  const child = spawn(process.execPath, [join(PROJECT_ROOT, 'bin', 'run-ts.mjs'), join(PROJECT_ROOT, 'lab', 'dns-main.ts'), '--host', '127.0.0.1', '--ttl', '1', '--record', `${LAB_DNS_NAME}=${r.old.host}:100,${r.new.host}:0`], { detached: true, stdio: ['ignore', fd, fd] });
+  closeSync(fd);
+  child.unref();
+  const deadline = Date.now() + 15_000;
+  for (;;) {
+    const line = existsSync(out) ? readFileSync(out, 'utf8').split('\n').find((l) => l.includes('"listening"')) : undefined;
+    if (line) {
+      const e = JSON.parse(line);
+      return { pid: child.pid!, dnsServer: `127.0.0.1:${e.dnsPort}`, adminUrl: e.adminUrl, name: LAB_DNS_NAME, ttl: 1 };
+    }
+    if (Date.now() > deadline || (child.exitCode !== null && child.exitCode !== undefined))
+      throw new CutoverError('TIMEOUT', 'the lab DNS server did not start', { detail: existsSync(out) ? readFileSync(out, 'utf8').slice(-1000) : undefined });
+    await new Promise((res) => setTimeout(res, 50));
+  }
 }

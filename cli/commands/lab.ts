@@ -41,6 +41,7 @@ export function register(program: Command): void {
         old: { url: r.old.url, major: r.old.major, version: r.old.versionNum, host: r.old.host, port: r.old.port, log: r.old.logFile },
         new: { url: r.new.url, major: r.new.major, version: r.new.versionNum, host: r.new.host, port: r.new.port, log: r.new.logFile },
         toxiproxy: r.toxiproxy ? { api: r.toxiproxy.apiUrl, proxies: r.proxies } : undefined,
+        dns: r.dns ? { server: r.dns.dnsServer, admin: r.dns.adminUrl, name: r.dns.name, ttl: r.dns.ttl } : undefined,
       };
       emit(opts.json, out, () =>
         [
@@ -48,6 +49,7 @@ export function register(program: Command): void {
           `  old: PostgreSQL ${r.old.versionNum} ${redactUrl(r.old.url)}`,
           `  new: PostgreSQL ${r.new.versionNum} ${redactUrl(r.new.url)}`,
           r.toxiproxy ? `  toxiproxy: ${r.toxiproxy.apiUrl} (proxies: ${Object.values(r.proxies).map((p) => `${p.name} ${p.host}:${p.port}→${p.upstream}`).join(', ')})` : '',
+          r.dns ? `  dns: ${r.dns.name} → old (TTL ${r.dns.ttl} s) via server ${r.dns.dnsServer}; switch it with: cutover switchover … --switch dns --dns-admin ${r.dns.adminUrl} --dns-name ${r.dns.name}` : '',
           `full URLs: cutover lab up … --json, or lab.json in the lab folder; stop with: cutover lab down --name ${r.name}`,
         ]
           .filter(Boolean)
@@ -68,7 +70,10 @@ export function register(program: Command): void {
           `  old: PostgreSQL ${s.old.major} ${s.old.running ? 'running' : 'NOT running'} ${s.old.url}`,
           `  new: PostgreSQL ${s.new.major} ${s.new.running ? 'running' : 'NOT running'} ${s.new.url}`,
           `  toxiproxy: ${s.toxiproxy.running ? 'running' : 'NOT running'} ${s.toxiproxy.api ?? ''}`,
-        ].join('\n'),
+          s.dns ? `  dns: ${s.dns.running ? 'running' : 'NOT running'} ${s.dns.name} via ${s.dns.server} (admin ${s.dns.admin})` : '',
+        ]
+          .filter(Boolean)
+          .join('\n'),
       );
     });
 

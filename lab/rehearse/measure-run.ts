@@ -61,9 +61,19 @@ export function measureRun(o: RunObservation, scenario: Scenario): Run {
   const ew = errorWindow(o.ops, { cutoverStart: cut?.startMs, cutoverEnd: cut?.endMs, dropped: o.droppedAt });
   const writes = o.ops.filter((x) => x.kind === 'write');
   const sw = stallWindow(writes, { startMs: o.loadStartMs, endMs: o.loadEndMs });
-  // Fewer than two acknowledged writes: there is no gap between acks to measure, and the clients
-  // saw no (or one) success in the whole load, which is a stall as long as the load.
-  if (writes.filter((x) => x.status === 'ok').length < 2 && writes.length > 0) sw.ms = o.loadEndMs - o.loadStartMs;
+  // The gaps at the edges count too: a load whose writes never succeed again after the switch
+  // stalled from its last ack to the end of the load (the last request issued), not for 0 ms.
+  const acks = writes.filter((x) => x.status === 'ok').map((x) => x.endMs);
+  const lastIssued = writes.reduce((m, x) => Math.max(m, x.startMs), o.loadStartMs);
+  const firstAck = acks.length ? Math.min(...acks) : undefined;
+  const lastAck = acks.length ? Math.max(...acks) : undefined;
+  if (writes.length > 0) {
+    const tail = lastAck === undefined ? lastIssued - o.loadStartMs : lastIssued - lastAck;
+    if (tail > sw.ms) Object.assign(sw, { ms: tail, startMs: lastAck ?? o.loadStartMs, endMs: lastIssued });
+    const firstIssued = writes.reduce((m, x) => Math.min(m, x.startMs), Infinity);
+    const head = firstAck === undefined ? 0 : firstAck - firstIssued;
+    if (head > sw.ms) Object.assign(sw, { ms: head, startMs: firstIssued, endMs: firstAck });
+  }
   const ack = o.ack ?? checkAcknowledged({ ops: o.ops, presentIds: o.presentIds ?? [], duplicateCounts: o.duplicateCounts, oldPrimaryIdsAfterFence: o.oldPrimaryIdsAfterFence });
   const lat = cut ? switchVsCalm(o.ops, cut) : undefined;
   const empty = { p50: 0, p99: 0, max: 0, count: 0 };

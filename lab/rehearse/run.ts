@@ -455,11 +455,13 @@ async function runOnce(s: Scenario, golden: Golden, index: number, runs: number,
     });
 
     let killSwitchover: (() => Promise<void>) | undefined;
+    const appKilled = new Set<ChildProcess>();
     faults = new FaultInjector(
       lab,
       toFaultSpecs(s),
       {
         killApp: async () => {
+          appKilled.add(app.child);
           app.child.kill('SIGKILL');
         },
         restartApp: async () => {
@@ -544,6 +546,12 @@ async function runOnce(s: Scenario, golden: Golden, index: number, runs: number,
 
     step((currentStep = 'load (after switch)'));
     k6Result = await k6Promise;
+    // The app dying on its own (not by a kill fault) is a finding in itself, whatever k6 saw.
+    if (app.child.exitCode !== null && !appKilled.has(app.child) && !error) {
+      await sleep(100);
+      const tail = existsSync(join(runDir, 'app.log')) ? readFileSync(join(runDir, 'app.log'), 'utf8').split('\n').filter((l) => /error|Error/.test(l)).slice(0, 3).join(' | ') : '';
+      error = `the sample app exited during the load (code ${app.child.exitCode})${tail ? `: ${tail}` : ''}`;
+    }
     loadEnd = Date.now();
     clearInterval(lagTimer);
     await faults.clear();

@@ -224,6 +224,10 @@ class DnsPool {
     const pool = new pg.Pool({ ...this.base, host: address });
     // A fenced or killed server drops idle connections; without a listener that crashes the process.
     pool.on('error', () => {});
+    // A fence terminates busy backends too. pg-pool only listens for errors on idle clients; a
+    // client that is checked out, or already removed from an ending pool, would otherwise emit an
+    // unhandled 'error' and take the whole app down (the query in flight still rejects as usual).
+    pool.on('connect', (client) => client.on('error', () => {}));
     this.pool = pool;
     this.address = address;
     if (old) {

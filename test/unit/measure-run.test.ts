@@ -80,9 +80,15 @@ describe('measureRun', () => {
 
   it('a load in which no write succeeded stalled for the whole load', () => {
     const r = measureRun(observation({ ops: ops(0, 10_000), presentIds: [] }), scenario);
-    expect(r.stallWindowMs).toBe(10_000);
-    expect(r.downtimeMs).toBeGreaterThanOrEqual(10_000);
+    expect(r.stallWindowMs).toBe(9_900);
     expect(r.pass).toBe(false);
+  });
+
+  it('writes that never succeed again after the switch stall until the last request was issued', () => {
+    const r = measureRun(observation({ ops: ops(5_000, 10_000) }), scenario);
+    // last ack ends at 4905, last write issued at 9900
+    expect(r.stallWindowMs).toBe(9_900 - 4_905);
+    expect(r.downtimeMs).toBeGreaterThanOrEqual(r.stallWindowMs);
   });
 
   it('a run that errored never passes', () => {
