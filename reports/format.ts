@@ -96,6 +96,7 @@ export const BUDGET_LABELS: Record<string, string> = {
   maxLostWrites: 'lost writes',
   maxDuplicateWrites: 'duplicate writes',
   splitBrainWrites: 'split-brain writes',
+  driftAfterSwitch: 'drift after the switch',
   drift: 'drift',
 };
 

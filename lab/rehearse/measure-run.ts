@@ -52,7 +52,7 @@ const SEVERITY_RANK = { none: 0, info: 1, warning: 2, error: 3 } as const;
 
 export function driftBudget(findings: DriftFinding[], allowed: Scenario['budgets']['allowedDrift']): BudgetResult {
   const over = findings.filter((f) => SEVERITY_RANK[f.severity] > SEVERITY_RANK[allowed]).length;
-  return { name: `drift above ${allowed}`, limit: 0, actual: over, pass: over === 0, unit: 'findings' };
+  return { name: 'driftAfterSwitch', limit: 0, actual: over, pass: over === 0, unit: 'findings' };
 }
 
 export function measureRun(o: RunObservation, scenario: Scenario): Run {
@@ -162,9 +162,13 @@ export function verdict(runs: Run[], driftBefore: DriftFinding[], allowed: Scena
   const reasons: string[] = [];
   for (const r of runs) {
     if (r.error) reasons.push(`run ${r.index} failed: ${r.error}`);
-    for (const b of r.budgets) if (!b.pass) reasons.push(`run ${r.index}: ${b.name} ${b.actual}${b.unit === 'ms' ? ' ms' : ''} > ${b.limit}${b.unit === 'ms' ? ' ms' : ''}`);
+    for (const b of r.budgets) if (!b.pass && b.name !== 'driftAfterSwitch') reasons.push(`run ${r.index}: ${b.name} ${b.actual}${b.unit === 'ms' ? ' ms' : ''} > ${b.limit}${b.unit === 'ms' ? ' ms' : ''}`);
   }
   const d = driftBudget(driftBefore, allowed);
   if (!d.pass) reasons.push(`${d.actual} drift finding(s) before the switch above the allowed severity "${allowed}"`);
+  for (const r of runs) {
+    const after = r.budgets.find((b) => b.name === 'driftAfterSwitch');
+    if (after && !after.pass) reasons.push(`run ${r.index}: ${after.actual} drift finding(s) after the switch above the allowed severity "${allowed}"`);
+  }
   return { pass: reasons.length === 0, reasons };
 }
