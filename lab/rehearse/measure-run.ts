@@ -3,8 +3,8 @@
  * hold, the switchover's phases, the faults that fired) into the report model's Run, and many runs
  * into the aggregate and the verdict. Pure: no clock, no I/O; tested on hand-made inputs.
  */
-import { errorWindow, stallWindow, downtimeMs, switchVsCalm, checkAcknowledged, timeline, summariseRuns, type OpOutcome, type AckCheck } from '../../load/measure.ts';
-import type { Run, Aggregate, BudgetResult, DriftFinding, Phase, InjectedFault, Stat } from '../../reports/model.ts';
+import { errorWindow, stallWindow, downtimeMs, switchVsCalm, checkAcknowledged, timeline, type OpOutcome, type AckCheck } from '../../load/measure.ts';
+import type { Run, BudgetResult, DriftFinding, Phase, InjectedFault } from '../../reports/model.ts';
 import type { Scenario } from '../../scenarios/schema.ts';
 
 export interface PhaseTiming {
@@ -135,28 +135,8 @@ function pick(s: { p50: number; p99: number; max: number; count: number }) {
   return { p50: Math.round(s.p50), p99: Math.round(s.p99), max: Math.round(s.max), count: s.count };
 }
 
-export function stat(values: number[]): Stat {
-  const s = summariseRuns(values);
-  return { median: s.median, p95: s.p95, max: s.max, min: s.min, mean: Math.round(s.mean * 100) / 100 };
-}
-
-export function aggregate(runs: Run[]): Aggregate {
-  const phaseNames = [...new Set(runs.flatMap((r) => r.phases.map((p) => p.name)))];
-  return {
-    runs: runs.length,
-    passedRuns: runs.filter((r) => r.pass).length,
-    downtimeMs: stat(runs.map((r) => r.downtimeMs)),
-    errorWindowMs: stat(runs.map((r) => r.errorWindowMs)),
-    stallWindowMs: stat(runs.map((r) => r.stallWindowMs)),
-    lostWrites: stat(runs.map((r) => r.lostWrites)),
-    unexpectedWrites: stat(runs.map((r) => r.unexpectedWrites)),
-    duplicateWrites: stat(runs.map((r) => r.duplicateWrites)),
-    splitBrainWrites: stat(runs.map((r) => r.splitBrainWrites)),
-    droppedIterations: stat(runs.map((r) => r.droppedIterations)),
-    switchLatencyP99Ms: stat(runs.map((r) => r.latency.switch.p99)),
-    phaseMs: Object.fromEntries(phaseNames.map((n) => [n, stat(runs.flatMap((r) => r.phases.filter((p) => p.name === n).map((p) => p.endMs - p.startMs)))])),
-  };
-}
+/** The aggregate over runs is the report model's own (one definition of median/p95 for every reader). */
+export { aggregateRuns as aggregate } from '../../reports/model.ts';
 
 export function verdict(runs: Run[], driftBefore: DriftFinding[], allowed: Scenario['budgets']['allowedDrift']): { pass: boolean; reasons: string[] } {
   const reasons: string[] = [];
