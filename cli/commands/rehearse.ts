@@ -75,7 +75,8 @@ export function register(program: Command): void {
     .option('--out <dir>', 'output directory', 'out/quickstart')
     .action(async (opts) => {
       const { PROJECT_ROOT } = await import('../../lab/paths.ts');
-      const r = await runRehearse(`${PROJECT_ROOT}/scenarios/quickstart.yaml`, { runs: opts.runs, out: opts.out });
+      // the headline is the point here: progress only, no per-phase log lines
+      const r = await runRehearse(`${PROJECT_ROOT}/scenarios/quickstart.yaml`, { runs: opts.runs, out: opts.out, quiet: true });
       if (process.stderr.isTTY) process.stderr.write('\r\x1b[2K');
       process.stdout.write(headline(r) + '\n');
       if (!r.pass) throw new ExitCode(1);
