@@ -11,6 +11,7 @@ import type pg from 'pg';
 import { CutoverError, redactSecrets } from '../errors.ts';
 import { closeRoles, discoverAppRoles, fence as applyFence, openRoles, terminateSessions, unfence, isFenceChange, type FenceResult } from '../fence.ts';
 import { preflight as migrationPreflight } from '../preflight.ts';
+import { displayName } from '../replication.ts';
 import { connect, qualified, redactUrl, serverMajor } from '../pg.ts';
 import { lag as replicationLag, objectNames, replicationStatus, startReplication, stopReplication } from '../replication.ts';
 import { ensureSentinel, sentinelRoundTrip } from '../sentinel.ts';
@@ -374,8 +375,12 @@ export async function switchover(o: SwitchoverOptions): Promise<SwitchoverResult
         if (r.fence === 'pause' && !o.switch.canPause) problems.push(`the pause fence needs a switch that can hold queries (pgbouncer), not ${o.switch.name}`);
         let findings: Array<{ id: string; severity: string; message: string }> = [];
         if (r.direction === 'forward') {
-          // the migration preflight's errors still matter at cutover (e.g. a table without a key); pg_dump is not needed now
-          findings = (await migrationPreflight({ source: o.source, target: o.target })).findings.filter((f) => f.id !== 'tool.pg_dump');
+          // The migration preflight's errors still matter at cutover (e.g. a published table without a
+          // key); pg_dump is not needed now, and a table finding only counts for a table we publish.
+          const published = st.subscriptionExists ? new Set((await publishedTables(src!, st.publication)).map((t) => displayName(t))) : undefined;
+          findings = (await migrationPreflight({ source: o.source, target: o.target })).findings.filter(
+            (f) => f.id !== 'tool.pg_dump' && !(published && f.id.startsWith('table.') && f.object && !published.has(f.object)),
+          );
           for (const f of findings.filter((x) => x.severity === 'error')) problems.push(f.message);
         }
         if (problems.length)
