@@ -2,7 +2,7 @@
  * `cutover switchover`: run the switchover state machine (migration/switchover/run.ts) and print
  * its result. `--dry-run` prints the plan and changes nothing; `--resume` continues from --state.
  */
-import type { Command } from 'commander';
+import { Option, type Command } from 'commander';
 import { CutoverError } from '../../migration/errors.ts';
 import { describePlan } from '../../migration/switchover/plan.ts';
 import { PHASES } from '../../migration/switchover/state.ts';
@@ -13,8 +13,9 @@ import { emit, ExitCode, note } from '../output.ts';
 /** Options shared by `switchover` and `rollback`. */
 export function switchoverOptions(cmd: Command): Command {
   return cmd
-    .requiredOption('--source <url>', 'the old primary (superuser or a role that can ALTER ROLE and read pg_replication_slots)')
-    .requiredOption('--target <url>', 'the new primary')
+    // URLs may come from the environment so that passwords stay out of `ps` and shell history
+    .addOption(new Option('--source <url>', 'the old primary (superuser or a role that can ALTER ROLE and read pg_replication_slots)').env('CUTOVER_SOURCE_URL').makeOptionMandatory())
+    .addOption(new Option('--target <url>', 'the new primary').env('CUTOVER_TARGET_URL').makeOptionMandatory())
     .option('--switch <strategy>', 'dns | proxy | pgbouncer | command', 'dns')
     .option('--fence <strategy>', 'terminate | read-only | pause', 'terminate')
     .option('--fence-scope <scope>', 'read-only fence: roles | database', 'roles')

@@ -283,14 +283,14 @@ interface SwitchoverRun {
 }
 
 /** Run `cutover switchover` as a child process; on a kill fault, resume it from its state file. */
-async function runSwitchover(args: string[], stateFile: string, faults: FaultInjector, register: (kill: () => Promise<void>) => void, log: (s: string) => void): Promise<SwitchoverRun> {
+async function runSwitchover(args: string[], env: Record<string, string>, stateFile: string, faults: FaultInjector, register: (kill: () => Promise<void>) => void, log: (s: string) => void): Promise<SwitchoverRun> {
   const seen = new Set<string>();
   let attempts = 0;
   let result: any;
   let lastErr: string | undefined;
   for (;;) {
     attempts++;
-    const child = spawn(process.execPath, [join(PROJECT_ROOT, 'bin', 'cutover.mjs'), 'switchover', ...args, ...(attempts > 1 ? ['--resume'] : [])], { stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, CUTOVER_PROGRESS: 'silent' } });
+    const child = spawn(process.execPath, [join(PROJECT_ROOT, 'bin', 'cutover.mjs'), 'switchover', ...args, ...(attempts > 1 ? ['--resume'] : [])], { stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, ...env, CUTOVER_PROGRESS: 'silent' } });
     let killedByFault = false;
     register(async () => {
       killedByFault = true;
@@ -512,9 +512,8 @@ async function runOnce(s: Scenario, golden: Golden, index: number, runs: number,
     await sleep(Math.max(0, loadStart + s.load.switchAtMs - Date.now()));
     step((currentStep = 'switchover'));
     const stateFile = join(runDir, 'switchover.json');
+    const swEnv = { CUTOVER_SOURCE_URL: lab.old.url, CUTOVER_TARGET_URL: lab.new.url };
     const swArgs = [
-      '--source', lab.old.url,
-      '--target', lab.new.url,
       '--switch', sw,
       '--fence', s.migration.fence,
       '--app-roles', APP_ROLE,
@@ -531,7 +530,7 @@ async function runOnce(s: Scenario, golden: Golden, index: number, runs: number,
       ...(sw === 'pgbouncer' ? ['--pgbouncer-admin', pgb!.adminUrl, '--pgbouncer-ini', pgb!.iniFile, '--pgbouncer-db', 'app'] : []),
       ...(sw === 'command' && s.migration.switchCommand ? ['--command', s.migration.switchCommand] : []),
     ];
-    const so = await runSwitchover(swArgs, stateFile, faults, (k) => (killSwitchover = k), log);
+    const so = await runSwitchover(swArgs, swEnv, stateFile, faults, (k) => (killSwitchover = k), log);
     phases = so.phases;
     fenceAtMs = so.fenceAtMs;
     if (so.error) error = so.error;
