@@ -1,7 +1,7 @@
 import type { Command } from 'commander';
 import { rehearse, type RehearsalResult, type ProgressEvent } from '../../lab/rehearse/run.ts';
 import { CutoverError } from '../../migration/errors.ts';
-import { defaultProgressMode } from '../../migration/progress.ts';
+import { defaultProgressMode, formatDuration } from '../../migration/progress.ts';
 import { emit, ExitCode, note } from '../output.ts';
 
 export function headline(r: RehearsalResult): string {
@@ -22,7 +22,7 @@ function progressPrinter(json: boolean) {
   let last = '';
   return (e: ProgressEvent) => {
     if (mode === 'silent') return;
-    const extra = [e.okPerSec !== undefined ? `${e.okPerSec} commits/s` : '', e.lagBytes != null ? `lag ${e.lagBytes} B` : ''].filter(Boolean).join(', ');
+    const extra = [e.okPerSec !== undefined ? `${e.okPerSec} commits/s` : '', e.lagBytes != null ? `lag ${e.lagBytes} B` : '', e.etaMs !== undefined ? `ETA ${formatDuration(e.etaMs)}` : ''].filter(Boolean).join(', ');
     const line = `run ${e.run}/${e.runs}: ${e.step}${extra ? ` (${extra})` : ''}`;
     if (line === last) return;
     last = line;

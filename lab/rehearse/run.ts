@@ -63,6 +63,8 @@ export interface ProgressEvent {
   step: string;
   okPerSec?: number;
   lagBytes?: number | null;
+  /** Estimated time to the end of the last run (from the runs so far). */
+  etaMs?: number;
 }
 
 export interface RehearsalResult {
@@ -97,7 +99,14 @@ export async function rehearse(scenarioOrFile: string | Scenario, opts: Rehearse
   const log = opts.log ?? (() => {});
   const outDir = resolve(opts.outDir ?? join('out', `${scenario.name}-${new Date().toISOString().replace(/[:.]/g, '-')}`));
   mkdirSync(outDir, { recursive: true });
-  const progress = (run: number, step: string, extra: Partial<ProgressEvent> = {}) => opts.onProgress?.({ run, runs, step, ...extra });
+  const runMs: number[] = [];
+  let runStarted = Date.now();
+  const eta = (run: number) => {
+    if (!runMs.length) return undefined;
+    const avg = runMs.reduce((a, b) => a + b, 0) / runMs.length;
+    return Math.max(0, Math.round(avg * (runs - run + 1) - (Date.now() - runStarted)));
+  };
+  const progress = (run: number, step: string, extra: Partial<ProgressEvent> = {}) => opts.onProgress?.({ run, runs, step, ...extra, etaMs: eta(run) });
 
   progress(0, 'golden snapshot');
   const golden = await ensureGolden(scenario, { log, progress: 'silent' });
@@ -107,7 +116,9 @@ export async function rehearse(scenarioOrFile: string | Scenario, opts: Rehearse
   let versions = { old: '', new: '' };
   for (let i = 1; i <= runs; i++) {
     if (opts.signal?.aborted) break;
+    runStarted = Date.now();
     const r = await runOnce(scenario, golden, i, runs, { outDir, log, progress, withDrift: opts.drift !== false && i === 1, signal: opts.signal });
+    runMs.push(Date.now() - runStarted);
     results.push(r.run);
     if (r.driftBefore) driftBefore = r.driftBefore;
     if (r.driftAfter) driftAfter = r.driftAfter;
