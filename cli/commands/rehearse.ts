@@ -19,15 +19,21 @@ export function headline(r: RehearsalResult): string {
 
 function progressPrinter(json: boolean) {
   const mode = defaultProgressMode(json);
-  let last = '';
+  let lastKey = '';
+  let lastAt = 0;
   return (e: ProgressEvent) => {
     if (mode === 'silent') return;
     const extra = [e.okPerSec !== undefined ? `${e.okPerSec} commits/s` : '', e.lagBytes != null ? `lag ${e.lagBytes} B` : '', e.etaMs !== undefined ? `ETA ${formatDuration(e.etaMs)}` : ''].filter(Boolean).join(', ');
-    const line = `run ${e.run}/${e.runs}: ${e.step}${extra ? ` (${extra})` : ''}`;
-    if (line === last) return;
-    last = line;
-    if (mode === 'tty') process.stderr.write(`\r\x1b[2K${line}`);
-    else process.stderr.write(JSON.stringify({ progress: 'rehearse', ...e }) + '\n');
+    if (mode === 'tty') {
+      process.stderr.write(`\r\x1b[2Krun ${e.run}/${e.runs}: ${e.step}${extra ? ` (${extra})` : ''}`);
+      return;
+    }
+    // CI / --json: one structured line per step, and at most one every 10 s within a step
+    const key = `${e.run}/${e.step}`;
+    if (key === lastKey && Date.now() - lastAt < 10_000) return;
+    lastKey = key;
+    lastAt = Date.now();
+    process.stderr.write(JSON.stringify({ progress: 'rehearse', ...e }) + '\n');
   };
 }
 
