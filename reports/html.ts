@@ -396,6 +396,8 @@ figcaption{font-weight:600;margin-bottom:2px}
 .phase-legend i,.dot{display:inline-block;width:11px;height:11px;border-radius:2px;margin-right:4px;vertical-align:-1px;border:1px solid rgba(0,0,0,.15)}
 .sev{display:inline-block;padding:0 6px;border-radius:10px;font-size:12px;font-weight:600;color:#fff}
 .sev.error{background:var(--bad)}.sev.warning{background:var(--warn)}.sev.info{background:#546e7a}
+table.drift{table-layout:fixed}table.drift th:nth-child(1){width:84px}table.drift th:nth-child(2){width:60px}table.drift th:nth-child(3){width:22%}table.drift th:nth-child(4),table.drift th:nth-child(5){width:14%}
+table.drift td{word-break:break-word}
 .hint{color:var(--dim);font-size:12px;margin-top:2px}
 .cols{display:flex;flex-wrap:wrap;gap:24px}.cols>div{flex:1 1 380px}
 dl{display:grid;grid-template-columns:max-content 1fr;gap:3px 14px;margin:0}
@@ -439,13 +441,16 @@ const CLIENT_JS = `(function () {
     var tl = run.timeline;
     var sec = function (m) { return m / 1000; };
     var hasLag = tl.some(function (p) { return p.lagBytes !== undefined && p.lagBytes !== null; });
+    var first = tl.length ? sec(tl[0].tMs) : 0, last = tl.length ? sec(tl[tl.length - 1].tMs) + 1 : 1;
+    // Name a band on the chart only where it is wide enough to read; the legend above names them all.
     var phases = run.phases.map(function (p) {
-      return [{ name: p.name, xAxis: sec(p.startMs), itemStyle: { color: colors[p.name], opacity: 0.45 } }, { xAxis: sec(Math.max(p.endMs, p.startMs + 1)) }];
+      var wide = (p.endMs - p.startMs) / 1000 >= (last - first) * 0.045;
+      return [{ name: p.name, xAxis: sec(p.startMs), itemStyle: { color: colors[p.name], opacity: 0.45 }, label: { show: wide } }, { xAxis: sec(Math.max(p.endMs, p.startMs + 1)) }];
     });
     var series = [
       { name: 'ok writes/s', type: 'line', showSymbol: false, color: '#2e7d32', areaStyle: { opacity: 0.12 },
         data: tl.map(function (p) { return [sec(p.tMs), p.okPerSec]; }),
-        markArea: { silent: true, label: { show: true, position: 'insideTopLeft', rotate: 90, fontSize: 10, color: '#37474f', distance: 2 }, data: phases } },
+        markArea: { silent: true, label: { show: true, position: 'insideTop', fontSize: 10, color: '#37474f' }, data: phases } },
       { name: 'failed/s', type: 'bar', barMaxWidth: 8, color: '#c62828',
         data: tl.map(function (p) { return [sec(p.tMs), p.failPerSec]; }),
         markArea: run.errorWindow ? { silent: true, itemStyle: { color: 'rgba(198,40,40,0.13)' },
@@ -463,11 +468,10 @@ const CLIENT_JS = `(function () {
         data: tl.map(function (p) { return [sec(p.tMs), p.lagBytes === null || p.lagBytes === undefined ? null : p.lagBytes / 1024]; }) });
       yAxis.push({ type: 'value', name: 'lag kB', position: 'right', offset: 52, splitLine: { show: false } });
     }
-    var first = tl.length ? sec(tl[0].tMs) : 0, last = tl.length ? sec(tl[tl.length - 1].tMs) + 1 : 1;
     draw(el, {
       animation: false,
-      grid: { left: 52, right: hasLag ? 108 : 56, top: 36, bottom: 30 },
-      legend: { top: 0, textStyle: { fontSize: 11 } },
+      grid: { left: 52, right: hasLag ? 108 : 56, top: 30, bottom: 52 },
+      legend: { bottom: 0, textStyle: { fontSize: 11 } },
       tooltip: { trigger: 'axis', formatter: axisTooltip },
       xAxis: { type: 'value', min: first, max: last, axisLabel: { formatter: '{value} s' }, splitLine: { show: false } },
       yAxis: yAxis,
@@ -490,7 +494,7 @@ const CLIENT_JS = `(function () {
       xAxis: { type: 'category', data: runs.map(function (r) { return 'run ' + r.index; }) },
       yAxis: { type: 'value', name: 'seconds' },
       series: [
-        { name: 'downtime', type: 'bar', barMaxWidth: 36,
+        { name: 'downtime', type: 'bar', barMaxWidth: 36, color: '#43a047',
           data: runs.map(function (r) { return { value: r.downtimeMs / 1000, itemStyle: { color: r.pass ? '#43a047' : '#e53935' } }; }),
           markLine: { silent: true, symbol: 'none', label: { formatter: function (p) { return p.name + ' ' + ms(p.value * 1000); }, position: 'end' }, data: lines } },
         { name: 'error window', type: 'bar', barMaxWidth: 18, color: '#ef9a9a', data: runs.map(function (r) { return r.errorWindowMs / 1000; }) },
