@@ -24,13 +24,24 @@ export async function launchChromium() {
   return chromium.launch({ executablePath: chromiumPath(), args: CHROMIUM_ARGS, headless: true });
 }
 
-/** Print an HTML file (or HTML text via a temporary page) to a PDF file. */
-export async function renderPdf(htmlFile: string, outFile: string, opts: { timeoutMs?: number } = {}): Promise<void> {
+/**
+ * Print an HTML report to a PDF file. `input` is the path of an .html file, or the HTML text itself
+ * (anything starting with "<").
+ */
+export async function renderPdf(input: string, outFile: string, opts: { timeoutMs?: number } = {}): Promise<void> {
+  const timeout = opts.timeoutMs ?? 60_000;
   const browser = await launchChromium();
   try {
-    const page = await browser.newPage();
-    await page.goto(pathToFileURL(resolve(htmlFile)).href, { waitUntil: 'load' });
-    await page.waitForFunction(() => document.documentElement.dataset.chartsReady === 'true', undefined, { timeout: opts.timeoutMs ?? 30_000 }).catch(() => {});
+    // Lay the page out at the printed width (A4 = 794 px at 96 dpi, minus 2 × 10 mm margins): the
+    // charts are canvases sized when drawn, so drawing them wider than the page would clip them.
+    const page = await browser.newPage({ viewport: { width: 718, height: 1000 }, deviceScaleFactor: 2 });
+    if (input.trimStart().startsWith('<')) await page.setContent(input, { waitUntil: 'load' });
+    else await page.goto(pathToFileURL(resolve(input)).href, { waitUntil: 'load' });
+    try {
+      await page.waitForFunction(() => document.documentElement.dataset.chartsReady === 'true', undefined, { timeout });
+    } catch (e) {
+      throw new Error(`the report's charts did not finish drawing within ${timeout} ms, so ${outFile} was not written (report.html is unaffected)`, { cause: e });
+    }
     await page.emulateMedia({ media: 'print' });
     await page.pdf({ path: outFile, format: 'A4', printBackground: true, margin: { top: '12mm', bottom: '12mm', left: '10mm', right: '10mm' } });
   } finally {
