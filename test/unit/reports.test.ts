@@ -2,7 +2,7 @@
 import { describe, it, expect } from 'vitest';
 import { readFileSync } from 'node:fs';
 import { XMLParser } from 'fast-xml-parser';
-import { validateReport, ReportValidationError, type Report } from '../../reports/model.ts';
+import { validateReport, ReportValidationError, aggregateRuns, stat, reportJsonSchemaText, SCHEMA_FILE, type Report } from '../../reports/model.ts';
 import { renderMarkdown, mdCell } from '../../reports/markdown.ts';
 import { renderJunit, xmlEscape } from '../../reports/junit.ts';
 import { renderHtml, esc, jsonForScript } from '../../reports/html.ts';
@@ -36,6 +36,16 @@ describe('report model', () => {
     expect(msg).toContain('$.runs[0].requests.total');
     expect(msg).toContain('$.aggregate.downtimeMs');
     expect(msg).toMatch(/extra/);
+  });
+
+  it('report.schema.json is the one generated from the zod schema (regenerate: node bin/run-ts.mjs reports/model.ts --write-schema)', () => {
+    expect(readFileSync(SCHEMA_FILE, 'utf8')).toBe(reportJsonSchemaText());
+  });
+
+  it('aggregateRuns reproduces the fixture aggregate (median, nearest-rank p95)', () => {
+    const r = fixture();
+    expect(aggregateRuns(r.runs)).toEqual(r.aggregate);
+    expect(stat([3, 1, 2, 4])).toEqual({ median: 2.5, p95: 4, max: 4, min: 1, mean: 2.5 });
   });
 
   it('refuses another schema version with that fact first', () => {
