@@ -10,6 +10,9 @@ export function mdCell(v: unknown): string {
   return String(v ?? '')
     .replace(/\\/g, '\\\\')
     .replace(/\|/g, '\\|')
+    .replace(/&/g, '&amp;')
+    // no @mentions of people from data in a pull-request comment
+    .replace(/@/g, '&#64;')
     .replace(/</g, '&lt;')
     .replace(/>/g, '&gt;')
     .replace(/[\r\n]+/g, ' ')

@@ -211,6 +211,21 @@ async function admin(url: string, role: string): Promise<pg.Client> {
 }
 
 /** Tables the forward replication carries (so postverify can count them after the swap). */
+/** Wait until the subscription has the sentinel table in state `r` (ready). */
+async function waitSentinelReady(target: pg.Client, subscription: string, timeoutMs: number, signal?: AbortSignal): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    const r = await target.query<{ s: string }>(
+      `select sr.srsubstate as s from pg_subscription_rel sr join pg_subscription s on s.oid = sr.srsubid where s.subname = $1 and sr.srrelid = to_regclass('public.cutover_sentinel')`,
+      [subscription],
+    );
+    if (r.rows[0]?.s === 'r') return;
+    if (Date.now() > deadline || signal?.aborted)
+      throw new CutoverError('TIMEOUT', `the sentinel table did not finish its initial sync within ${timeoutMs} ms (state ${r.rows[0]?.s ?? 'not subscribed'})`, { hint: 'see `cutover replicate status`; nothing was fenced' });
+    await new Promise((res) => setTimeout(res, 25));
+  }
+}
+
 async function publishedTables(source: pg.Client, publication: string): Promise<Array<{ schema: string; name: string }>> {
   const r = await source.query<{ schemaname: string; tablename: string }>(`select schemaname, tablename from pg_publication_tables where pubname = $1 order by 1, 2`, [publication]);
   return r.rows.map((x) => ({ schema: x.schemaname, name: x.tablename }));
@@ -363,7 +378,7 @@ export async function switchover(o: SwitchoverOptions): Promise<SwitchoverResult
 
     // ---- the phases ----
     const phases: Record<PhaseName, (signal: AbortSignal, record: (c: Change) => Promise<void>) => Promise<Record<string, unknown> | void>> = {
-      preflight: async () => {
+      preflight: async (signal, record) => {
         await reconnect();
         const [sm, tm] = [await serverMajor(src!), await serverMajor(tgt!)];
         const st = await replicationStatus({ source: o.source, target: o.target, name: r.name });
@@ -388,6 +403,10 @@ export async function switchover(o: SwitchoverOptions): Promise<SwitchoverResult
         // discovered roles are kept in the state: after the fence they are NOLOGIN and would not be found again
         const prev = phaseRecord(state!, 'preflight')?.detail?.appRoles as string[] | undefined;
         const appRoles = o.appRoles ?? prev ?? (await discoverAppRoles(src!));
+        // The sentinel table joins the publication now, while writes still flow: adding it after the
+        // fence would put a table sync (a new worker, a copy) inside the window clients cannot write.
+        await ensureSentinel(src!, tgt!, { publication: r.fwd.publication, subscription: r.fwd.subscription, record });
+        await waitSentinelReady(tgt!, r.fwd.subscription, Math.max(5_000, r.timeouts.preflight - 2_000), signal);
         const tables = await publishedTables(src!, st.publication);
         await o.switch.prepare?.(ctx('preflight'));
         const current = o.switch.current ? await o.switch.current(ctx('preflight')) : undefined;
