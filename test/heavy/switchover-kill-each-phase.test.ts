@@ -4,7 +4,6 @@
  * rollback (both with --reverse), so one pair of clusters carries all nine kills.
  * Heavy: about two minutes (CUTOVER_HEAVY=1).
  */
-import { spawn } from 'node:child_process';
 import { existsSync, mkdtempSync, rmSync } from 'node:fs';
 import { Resolver } from 'node:dns/promises';
 import { tmpdir } from 'node:os';
@@ -15,28 +14,9 @@ import { startDnsServer, type StartedDnsServer } from '../../lab/dns.ts';
 import { connect } from '../../migration/pg.ts';
 import { startReplication, waitForSync } from '../../migration/replication.ts';
 import { PHASES, readState } from '../../migration/switchover/state.ts';
-import { startPair, type Pair } from '../helpers/clusters.ts';
+import { startPair, type Pair, sql, cli } from '../helpers/clusters.ts';
 
-const REPO = join(import.meta.dirname, '..', '..');
 const NAME = 'db.lab.internal';
-
-async function sql(url: string, text: string, params: unknown[] = []): Promise<any[]> {
-  const c = await connect(url);
-  try {
-    return (await c.query(text, params)).rows;
-  } finally {
-    await c.end();
-  }
-}
-
-function cli(args: string[]) {
-  const child = spawn(process.execPath, [join(REPO, 'bin', 'cutover.mjs'), ...args], { cwd: REPO, stdio: ['ignore', 'pipe', 'pipe'] });
-  let out = '';
-  child.stdout.on('data', (d) => (out += d));
-  child.stderr.on('data', (d) => (out += d));
-  const done = new Promise<{ code: number | null; out: string }>((resolve) => child.on('close', (code) => resolve({ code, out })));
-  return { child, done };
-}
 
 describe('switchover: kill in each phase, then --resume', () => {
   let pair: Pair;

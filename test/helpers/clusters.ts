@@ -5,7 +5,9 @@
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { spawn } from 'node:child_process';
 import { EmbeddedProvider } from '../../lab/providers/embedded.ts';
+import { withClient } from '../../migration/pg.ts';
 import type { ClusterSpec, StartedCluster } from '../../lab/providers/types.ts';
 
 export interface Pair {
@@ -39,4 +41,24 @@ export async function startPair(oldMajor: number, newMajor: number, extra: { old
       rmSync(dir, { recursive: true, force: true });
     },
   };
+}
+
+/** Run one statement and return its rows (a connection per call: tests, not hot paths). */
+export async function sql(url: string, text: string, params: unknown[] = []): Promise<any[]> {
+  return withClient(url, async (c) => (await c.query(text, params)).rows);
+}
+
+const REPO = join(import.meta.dirname, '..', '..');
+
+/** The `cutover` CLI as a child process (so a test can SIGKILL it); `done` resolves when it exits. */
+export function cli(args: string[], opts: { env?: NodeJS.ProcessEnv } = {}) {
+  const child = spawn(process.execPath, [join(REPO, 'bin', 'cutover.mjs'), ...args], { cwd: REPO, stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, ...opts.env } });
+  let stdout = '';
+  let stderr = '';
+  child.stdout.on('data', (d) => (stdout += d));
+  child.stderr.on('data', (d) => (stderr += d));
+  const done = new Promise<{ code: number | null; signal: string | null; stdout: string; stderr: string; out: string }>((resolve) =>
+    child.on('close', (code, signal) => resolve({ code, signal, stdout, stderr, out: stdout + stderr })),
+  );
+  return { child, done };
 }

@@ -13,9 +13,9 @@ import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { drift, type DriftFinding } from '../../migration/drift/index.ts';
 import { CutoverError } from '../../migration/errors.ts';
-import { withClient, withDatabase } from '../../migration/pg.ts';
+import { withDatabase } from '../../migration/pg.ts';
 import type { StartedCluster } from '../../lab/providers/types.ts';
-import { startCluster } from '../helpers/clusters.ts';
+import { startCluster, sql } from '../helpers/clusters.ts';
 
 const tmp = mkdtempSync(join(tmpdir(), 'cutover-drift-'));
 let old: StartedCluster, same: StartedCluster, tzicu: StartedCluster, latin: StartedCluster;
@@ -29,12 +29,6 @@ const APP = (latin1: boolean) => `
     ${latin1 ? '' : `, (7, 'Ωmega', null, '2024-01-01', 6, '😀'), (8, 'emoji 😀', 'w', '2024-01-01', 7, 'Ω')`};
   create table events (id int primary key, happened timestamptz not null, day date default current_date);
   insert into events values (1, '2024-03-10 06:30+00', '2024-03-10'), (2, '2024-11-03 05:30+00', '2024-11-03');`;
-
-async function sql(url: string, text: string) {
-  await withClient(url, async (c) => {
-    await c.query(text);
-  });
-}
 
 function ofCategory(r: { findings: DriftFinding[] }, cat: string, severity?: string) {
   return r.findings.filter((f) => f.category === cat && (!severity || f.severity === severity));

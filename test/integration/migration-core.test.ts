@@ -5,8 +5,7 @@
 import { execFile } from 'node:child_process';
 import { promisify } from 'node:util';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { startPair, type Pair } from '../helpers/clusters.ts';
-import { withClient } from '../../migration/pg.ts';
+import { startPair, type Pair, sql } from '../helpers/clusters.ts';
 import { copySchema } from '../../migration/schema-copy.ts';
 import { lag, replicationStatus, startReplication, stopReplication, waitForSync } from '../../migration/replication.ts';
 import { verify } from '../../migration/verify.ts';
@@ -17,10 +16,6 @@ const execFileP = promisify(execFile);
 const SCH = 'Sch "Quote" ü';
 const QS = '"Sch ""Quote"" ü"';
 const ITEMS = `${QS}."Order Items"`;
-
-async function sql(url: string, text: string, params: unknown[] = []): Promise<any[]> {
-  return await withClient(url, async (c) => (await c.query(text, params)).rows);
-}
 
 async function slots(url: string): Promise<string[]> {
   return (await sql(url, `select slot_name from pg_replication_slots order by 1`)).map((r) => r.slot_name);

@@ -16,18 +16,9 @@ import { connect } from '../../migration/pg.ts';
 import { startReplication, waitForSync } from '../../migration/replication.ts';
 import { PgbouncerSwitch } from '../../migration/switch/pgbouncer.ts';
 import { switchover } from '../../migration/switchover/run.ts';
-import { startPair, type Pair } from '../helpers/clusters.ts';
+import { startPair, type Pair, sql } from '../helpers/clusters.ts';
 
 const PGBOUNCER = '/usr/sbin/pgbouncer';
-
-async function sql(url: string, text: string): Promise<any[]> {
-  const c = await connect(url);
-  try {
-    return (await c.query(text)).rows;
-  } finally {
-    await c.end();
-  }
-}
 
 describe.skipIf(!existsSync(PGBOUNCER))('switchover with the pgbouncer switch (pause fence)', () => {
   let pair: Pair;

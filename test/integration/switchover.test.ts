@@ -5,7 +5,6 @@
  * with no acknowledged write lost, sequences ahead on the new side, the old one fenced and
  * reverse replication carrying writes back.
  */
-import { spawn } from 'node:child_process';
 import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { Resolver } from 'node:dns/promises';
 import { tmpdir } from 'node:os';
@@ -20,9 +19,8 @@ import { fence, unfence } from '../../migration/fence.ts';
 import { DnsSwitch } from '../../migration/switch/dns.ts';
 import { switchover } from '../../migration/switchover/run.ts';
 import { readState } from '../../migration/switchover/state.ts';
-import { startPair, type Pair } from '../helpers/clusters.ts';
+import { startPair, type Pair, sql, cli } from '../helpers/clusters.ts';
 
-const REPO = join(import.meta.dirname, '..', '..');
 const NAME = 'db.lab.internal';
 const APP_PW = 'app pw "quoted"';
 
@@ -34,15 +32,6 @@ const DDL = [
   `grant select, insert on all tables in schema public to app_writer`,
   `grant usage on all sequences in schema public to app_writer`,
 ];
-
-async function sql(url: string, text: string, params: unknown[] = []): Promise<any[]> {
-  const c = await connect(url);
-  try {
-    return (await c.query(text, params)).rows;
-  } finally {
-    await c.end();
-  }
-}
 
 function appUrl(host: string): string {
   return `postgres://app_writer:${encodeURIComponent(APP_PW)}@${host}:5432/app`;
@@ -99,18 +88,6 @@ async function snapshot(pair: Pair) {
     tables: await sql(url, `select relname from pg_class where relkind = 'r' and relnamespace = 'public'::regnamespace order by 1`),
   });
   return { old: await side(pair.old.url), new: await side(pair.new.url) };
-}
-
-function cli(args: string[], opts: { onStdout?: (s: string) => void } = {}) {
-  const child = spawn(process.execPath, [join(REPO, 'bin', 'cutover.mjs'), ...args], { cwd: REPO, stdio: ['ignore', 'pipe', 'pipe'] });
-  let stdout = '';
-  let stderr = '';
-  child.stdout.on('data', (d) => (stdout += d));
-  child.stderr.on('data', (d) => (stderr += d));
-  const done = new Promise<{ code: number | null; signal: string | null; stdout: string; stderr: string }>((resolve) =>
-    child.on('close', (code, signal) => resolve({ code, signal, stdout, stderr })),
-  );
-  return { child, done };
 }
 
 describe('switchover 11 → 17 with the dns strategy', () => {
