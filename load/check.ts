@@ -61,14 +61,15 @@ export async function readPresence(url: string, opts: PresenceOptions & { role?:
  * Ids of writes the old primary accepted after the fence (created_at is clock_timestamp() at the
  * insert, so a transaction that started before the fence but wrote after it is caught too).
  */
-export async function readWritesAfter(url: string, fenceAtMs: number, opts: PresenceOptions = {}): Promise<string[]> {
+export async function readWritesAfter(url: string, fenceAtMs: number, opts: PresenceOptions & { writtenOn?: string } = {}): Promise<string[]> {
   const schema = opts.schema ?? 'public';
   const t = `${quoteIdent(schema)}.${quoteIdent(APP_WRITES_TABLE)}`;
   return withDb(url, 'old primary', async (c) => {
-    const r = await c.query<{ request_id: string }>(`select request_id from ${t} where left(request_id, length($1)) = $1 and created_at > to_timestamp($2::double precision / 1000) order by created_at`, [
-      prefixOf(opts.runId),
-      fenceAtMs,
-    ]);
+    // Rows that came back from the new primary by reverse replication name the new server in
+    // written_on: only rows the old server itself accepted are split-brain writes.
+    const onOld = opts.writtenOn ? ` and (written_on is null or host(written_on) = $3)` : '';
+    const params: unknown[] = [prefixOf(opts.runId), fenceAtMs, ...(opts.writtenOn ? [opts.writtenOn] : [])];
+    const r = await c.query<{ request_id: string }>(`select request_id from ${t} where left(request_id, length($1)) = $1 and created_at > to_timestamp($2::double precision / 1000)${onOld} order by created_at`, params);
     return r.rows.map((x) => x.request_id);
   });
 }
@@ -80,6 +81,8 @@ export interface RunCheckInput extends PresenceOptions {
   oldUrl?: string;
   /** When the fence took effect (epoch ms); required for the split-brain check. */
   fenceAtMs?: number;
+  /** The old server's own address (inet_server_addr() as the app saw it), to tell its writes from replicated ones. */
+  oldServerAddr?: string;
 }
 
 export interface RunCheck extends AckCheck {
@@ -96,7 +99,7 @@ export async function checkRun(input: RunCheckInput): Promise<RunCheck> {
   let oldError: string | undefined;
   if (input.oldUrl && input.fenceAtMs !== undefined) {
     try {
-      after = await readWritesAfter(input.oldUrl, input.fenceAtMs, input);
+      after = await readWritesAfter(input.oldUrl, input.fenceAtMs, { ...input, writtenOn: input.oldServerAddr });
       oldChecked = true;
     } catch (e: any) {
       oldError = e?.message ?? String(e);

@@ -568,7 +568,10 @@ async function runOnce(s: Scenario, golden: Golden, index: number, runs: number,
 
     step('measure');
     const parsed = await parseK6Json(k6Result.pointsFile);
-    const check = await checkRun({ ops: parsed.ops, newUrl: lab.new.url, oldUrl: lab.old.url, fenceAtMs, runId });
+    // A switchover that rolled back leaves the old primary serving: acknowledged writes are judged
+    // there, and writes it took after the unfence are not split-brain but business as usual.
+    const rolledBack = so.result?.outcome === 'rolled-back';
+    const check = await checkRun({ ops: parsed.ops, newUrl: rolledBack ? lab.old.url : lab.new.url, oldUrl: rolledBack ? undefined : lab.old.url, fenceAtMs: rolledBack ? undefined : fenceAtMs, oldServerAddr: lab.old.record.host, runId });
     if (ctx.withDrift) {
       step('drift (after)');
       // After the switch the two sides differ on purpose: writes go on on the new primary and the

@@ -100,7 +100,10 @@ export function appSchemaSql(schema = 'public'): string[] {
        kind text not null,
        result_id bigint,
        payload jsonb,
-       created_at timestamptz not null default clock_timestamp())`,
+       created_at timestamptz not null default clock_timestamp(),
+       -- the server the app wrote to; replication carries the value, so a row that reached the old
+       -- primary through reverse replication still names the new one (split-brain check)
+       written_on inet default inet_server_addr())`,
     `create table if not exists ${t('app_payments')} (
        id bigserial primary key,
        request_id text not null,

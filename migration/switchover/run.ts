@@ -226,6 +226,12 @@ async function waitSentinelReady(target: pg.Client, subscription: string, timeou
   }
 }
 
+/** The tables the forward publication carried, as preflight recorded them (undefined: let replication choose). */
+function forwardTables(state: SwitchoverState | undefined): Array<{ schema: string; name: string }> | undefined {
+  const t = state && (phaseRecord(state, 'preflight')?.detail?.tables as Array<{ schema: string; name: string }> | undefined);
+  return t?.length ? t.map((x) => ({ schema: x.schema, name: x.name })) : undefined;
+}
+
 async function publishedTables(source: pg.Client, publication: string): Promise<Array<{ schema: string; name: string }>> {
   const r = await source.query<{ schemaname: string; tablename: string }>(`select schemaname, tablename from pg_publication_tables where pubname = $1 order by 1, 2`, [publication]);
   return r.rows.map((x) => ({ schema: x.schemaname, name: x.tablename }));
@@ -483,7 +489,10 @@ export async function switchover(o: SwitchoverOptions): Promise<SwitchoverResult
           if (!(rev.subscriptionExists && rev.enabled && rev.slotHealth.exists)) {
             if (rev.subscriptionExists || rev.publicationExists || rev.slotHealth.exists) await stopReplication({ source: o.target, target: o.source, name: r.reverseName, log });
             await record({ kind: 'reverse-subscription', subscription: r.rev.subscription });
-            await startReplication({ source: o.target, target: o.source, name: r.reverseName, copyData: false, allowNonEmptyTarget: true, allowDowngrade: true, log, signal });
+            // Exactly the forward set, not "every table of the new side": a partitioned root published
+            // from 13+ cannot be applied by an old subscriber (≤ 12 applies to plain tables only), and
+            // tables that were never replicated forward must not start flowing backward.
+            await startReplication({ source: o.target, target: o.source, name: r.reverseName, tables: forwardTables(state), copyData: false, allowNonEmptyTarget: true, allowDowngrade: true, log, signal });
           }
           detail.reverse = objectNames(r.reverseName);
         }
@@ -650,7 +659,7 @@ export async function switchover(o: SwitchoverOptions): Promise<SwitchoverResult
         await step(ch, async () => {
           // nothing was written on the fenced source since the sentinel: following from now on loses nothing
           const st = await replicationStatus({ source: o.source, target: o.target, name: r.name });
-          if (!st.subscriptionExists) await startReplication({ source: o.source, target: o.target, name: r.name, copyData: false, allowNonEmptyTarget: true, log });
+          if (!st.subscriptionExists) await startReplication({ source: o.source, target: o.target, name: r.name, tables: forwardTables(state), copyData: false, allowNonEmptyTarget: true, log });
         });
     }
     if (changes.some((ch) => ch.kind === 'target-opened')) {
