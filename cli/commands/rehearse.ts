@@ -1,5 +1,5 @@
 import type { Command } from 'commander';
-import { rehearse, type RehearsalResult, type ProgressEvent } from '../../lab/rehearse/run.ts';
+import { rehearse, interruptRehearsals, type RehearsalResult, type ProgressEvent } from '../../lab/rehearse/run.ts';
 import { CutoverError } from '../../migration/errors.ts';
 import { defaultProgressMode, formatDuration } from '../../migration/progress.ts';
 import { emit, ExitCode, note } from '../output.ts';
@@ -41,8 +41,19 @@ export async function runRehearse(file: string, opts: { runs?: string; out?: str
   const runs = opts.runs === undefined ? undefined : Number(opts.runs);
   if (runs !== undefined && (!Number.isInteger(runs) || runs < 1)) throw new CutoverError('USAGE', `--runs must be a whole number ≥ 1 (got "${opts.runs}")`);
   const ac = new AbortController();
-  const onSig = () => ac.abort();
-  process.once('SIGINT', onSig);
+  // Ctrl-C / SIGTERM: tear the run down in order (nothing left running, no lab folder left), then exit.
+  // (`on`, not `once`: while this listener is registered the embedded provider's own signal hook
+  // leaves the tear-down to us; a second Ctrl-C exits at once, its 'exit' hook still kills servers.)
+  let interrupting = false;
+  const onSig = (sig: NodeJS.Signals) => {
+    if (interrupting) process.exit(sig === 'SIGINT' ? 130 : 143);
+    interrupting = true;
+    ac.abort();
+    process.stderr.write(`\ninterrupted (${sig}): tearing the lab down… (again to quit at once)\n`);
+    void interruptRehearsals().finally(() => process.exit(sig === 'SIGINT' ? 130 : 143));
+  };
+  process.on('SIGINT', onSig);
+  process.on('SIGTERM', onSig);
   try {
     return await rehearse(file, {
       runs,
@@ -55,6 +66,7 @@ export async function runRehearse(file: string, opts: { runs?: string; out?: str
     });
   } finally {
     process.removeListener('SIGINT', onSig);
+    process.removeListener('SIGTERM', onSig);
   }
 }
 

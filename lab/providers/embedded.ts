@@ -36,6 +36,9 @@ function installExitHook(): void {
   process.on('exit', killAll);
   for (const sig of ['SIGINT', 'SIGTERM'] as const) {
     process.once(sig, () => {
+      // Someone else handles the signal (the rehearsal tears its lab down in order, then exits):
+      // leave it to them; the 'exit' hook above still stops whatever is left.
+      if (process.listenerCount(sig) > 0) return;
       killAll();
       process.exit(sig === 'SIGINT' ? 130 : 143);
     });

@@ -370,6 +370,14 @@ async function runOnce(s: Scenario, golden: Golden, index: number, runs: number,
   const runId = `r${index}x${randomBytes(3).toString('hex')}`;
   const appPassword = randomBytes(12).toString('hex');
   const cleanup: Array<() => Promise<unknown>> = [];
+  let tornDown: Promise<void> | undefined;
+  const teardown = () =>
+    (tornDown ??= (async () => {
+      if (lagTimer) clearInterval(lagTimer);
+      await faults?.clear().catch(() => {});
+      for (const c of cleanup.reverse()) await c().catch((e) => log(`teardown: ${describeError(e)}`));
+    })());
+  interrupted.add(teardown);
   let lab: Lab | undefined;
   const out: Partial<RunOutput> = {};
   let faults: FaultInjector | undefined;
@@ -605,10 +613,17 @@ async function runOnce(s: Scenario, golden: Golden, index: number, runs: number,
     const run = failedRun(index, startedAt, Date.now() - started, error, phases, faults?.applied.map(toInjected) ?? []);
     return { ...out, run } as RunOutput;
   } finally {
-    if (lagTimer) clearInterval(lagTimer);
-    await faults?.clear().catch(() => {});
-    for (const c of cleanup.reverse()) await c().catch((e) => log(`teardown: ${describeError(e)}`));
+    interrupted.delete(teardown);
+    await teardown();
   }
+}
+
+/** Tear-downs of the runs in progress, for `interruptRehearsals` (Ctrl-C). */
+const interrupted = new Set<() => Promise<void>>();
+
+/** Stop every run in progress: faults removed, app, k6, servers, proxies and lab folders gone. */
+export async function interruptRehearsals(): Promise<void> {
+  await Promise.allSettled([...interrupted].map((t) => t()));
 }
 
 /** A role difference that the fence itself made (NOLOGIN / read-only on the old side's app role). */
