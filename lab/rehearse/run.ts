@@ -96,6 +96,13 @@ export async function rehearse(scenarioOrFile: string | Scenario, opts: Rehearse
   const scenario = typeof scenarioOrFile === 'string' ? await loadScenario(scenarioOrFile) : scenarioOrFile;
   const runs = opts.runs ?? scenario.runs;
   if (!Number.isInteger(runs) || runs < 1) throw new CutoverError('USAGE', `--runs must be a whole number ≥ 1 (got ${opts.runs})`);
+  if (scenario.clusters.provider !== 'embedded')
+    throw new CutoverError('CONFIG', `cutover rehearse runs each run on fresh embedded clusters cloned from a golden copy; scenario ${scenario.name} asks for the ${scenario.clusters.provider} provider`, {
+      hint:
+        scenario.clusters.provider === 'docker'
+          ? 'set clusters.provider: embedded, or bring a Docker lab up with `cutover lab up --provider docker` and run the migration commands (replicate, verify, drift, switchover) against it'
+          : 'external clusters are not recreated per run: use the migration commands (preflight, replicate, verify, drift, switchover) against them, or rehearse on embedded clusters with the same majors and settings',
+    });
   const log = opts.log ?? (() => {});
   const outDir = resolve(opts.outDir ?? join('out', `${scenario.name}-${new Date().toISOString().replace(/[:.]/g, '-')}`));
   mkdirSync(outDir, { recursive: true });

@@ -3,7 +3,7 @@
  * whose budget cannot be met exits 1, and the report files name the failing budget.
  */
 import { describe, it, expect } from 'vitest';
-import { execFile } from 'node:child_process';
+import { execFile, execFileSync } from 'node:child_process';
 import { promisify } from 'node:util';
 import { mkdtempSync, readFileSync, existsSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -45,5 +45,30 @@ describe('cutover rehearse (CLI)', () => {
     expect(res.stderr).toMatch(/clusters\.old\.major/);
     expect(res.stderr).toMatch(/colour/);
     expect(res.stderr).toMatch(/runs/);
+  });
+});
+
+describe('cutover rehearse (CLI), interrupted', () => {
+  it('Ctrl-C tears the run down: no server, proxy, app or k6 of it left, no lab folder', async () => {
+    const { spawn } = await import('node:child_process');
+    const { readdirSync, existsSync: exists } = await import('node:fs');
+    const { paths } = await import('../../lab/paths.ts');
+    const out = mkdtempSync(join(tmpdir(), 'cutover-ctrlc-'));
+    const child = spawn(process.execPath, ['bin/cutover.mjs', 'rehearse', 'test/fixtures/scenarios/impossible-budget.yaml', '--out', out, '--no-drift', '--format', 'json'], { stdio: ['ignore', 'pipe', 'pipe'] });
+    let err = '';
+    child.stderr.on('data', (d) => (err += d));
+    // wait until the load runs (the lab is fully up), then interrupt
+    const t0 = Date.now();
+    while (!/"step":"load"|step: load|switchover/.test(err) && Date.now() - t0 < 120_000) await new Promise((r) => setTimeout(r, 100));
+    const mine = `rehearse-impossible-budget-${child.pid}-`;
+    expect(readdirSync(paths.labs()).some((d) => d.startsWith(mine))).toBe(true);
+    child.kill('SIGINT');
+    const code = await new Promise<number | null>((r) => child.on('exit', (c) => r(c)));
+    expect(code, err.slice(-1500)).toBe(130);
+    expect(err).toMatch(/interrupted \(SIGINT\): tearing the lab down/);
+    const left = exists(paths.labs()) ? readdirSync(paths.labs()).filter((d) => d.startsWith(mine)) : [];
+    expect(left).toEqual([]);
+    const ps = execFileSync('ps', ['-eo', 'args']).toString();
+    expect(ps.split('\n').filter((l) => l.includes(mine))).toEqual([]);
   });
 });
