@@ -31,7 +31,7 @@ import { sleep, freePort } from '../net.ts';
 import { copySchema } from '../../migration/schema-copy.ts';
 import { startReplication, waitForSync, lag } from '../../migration/replication.ts';
 import { drift } from '../../migration/drift/index.ts';
-import { withClient, quoteIdent, quoteLiteral, redactUrl } from '../../migration/pg.ts';
+import { withClient, quoteIdent, quoteLiteral } from '../../migration/pg.ts';
 import { CutoverError, describeError, redactSecrets } from '../../migration/errors.ts';
 import { ensureAppSchema, APP_WRITES_TABLE, APP_DOMAIN_TABLES } from '../../load/app/server.ts';
 import { parseK6Json } from '../../load/outcomes.ts';
@@ -237,6 +237,8 @@ async function serverVersion(url: string): Promise<string> {
 /** The application role (not a superuser: the fence must be able to lock it out) on both sides. */
 async function ensureAppRole(url: string, password: string): Promise<void> {
   await withClient(url, async (c) => {
+    // a failing statement would be written to the server log with its text: not this one's password
+    await c.query(`set log_min_error_statement = panic`);
     const exists = await c.query('select 1 from pg_roles where rolname = $1', [APP_ROLE]);
     if (!exists.rowCount) await c.query(`create role ${quoteIdent(APP_ROLE)} login password ${quoteLiteral(password)}`);
     else await c.query(`alter role ${quoteIdent(APP_ROLE)} login password ${quoteLiteral(password)}`);
@@ -687,4 +689,3 @@ function failedRun(index: number, startedAt: string, durationMs: number, error: 
   };
 }
 
-export { redactUrl };
