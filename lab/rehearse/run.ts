@@ -466,7 +466,11 @@ async function runOnce(s: Scenario, golden: Golden, index: number, runs: number,
         users: { [APP_ROLE]: appPassword, postgres: golden.password },
         port: oldFront.port,
       });
-      cleanup.push(() => pgb!.stop());
+      cleanup.push(async () => {
+        await pgb!.stop();
+        const f = join(labDir, 'pgbouncer', 'pgbouncer.log');
+        if (existsSync(f)) copyFileSync(f, join(runDir, 'pgbouncer.log'));
+      });
       front = { host: pgb.host, port: pgb.port };
     }
     dns.setRecord(DB_NAME, { targets: [{ address: front.host, weight: 100 }], ttl: Math.max(1, Math.round(s.migration.dnsTtlMs / 1000)) });
