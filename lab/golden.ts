@@ -215,9 +215,21 @@ export function removeGolden(scenarioName?: string, root = paths.golden()): stri
   if (!existsSync(root)) return [];
   const gone: string[] = [];
   for (const name of readdirSync(root)) {
-    if (scenarioName && !name.startsWith(`${scenarioName}-`)) continue;
+    // "<scenario>-<16 hex>": a plain prefix test would take drift-collation's copies for "drift"
+    if (scenarioName && !(name.startsWith(`${scenarioName}-`) && /^[0-9a-f]{16}$/.test(name.slice(scenarioName.length + 1)))) continue;
     rmSync(join(root, name), { recursive: true, force: true });
     gone.push(join(root, name));
   }
   return gone;
+}
+
+/** The golden copies that exist (for `cutover golden list`). */
+export function listGolden(root = paths.golden()): Array<{ dir: string; scenario: string; hash: string; major: number; rows: number; createdAt: string }> {
+  if (!existsSync(root)) return [];
+  const out = [];
+  for (const name of readdirSync(root).sort()) {
+    const g = readGolden(join(root, name));
+    if (g) out.push({ dir: g.dir, scenario: g.meta.scenario, hash: g.hash, major: g.meta.major, rows: g.meta.seed?.rows ?? 0, createdAt: g.meta.createdAt });
+  }
+  return out;
 }
