@@ -9,7 +9,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { rehearse } from '../lab/rehearse/run.ts';
 import { parseScenario } from '../scenarios/load.ts';
-import type { BenchResult } from './types.ts';
+import { median, type BenchResult } from './types.ts';
 
 const RUNS = Number(process.env.BENCH_REHEARSE_RUNS ?? 10);
 
@@ -53,9 +53,4 @@ export async function bench(): Promise<BenchResult[]> {
   } finally {
     rmSync(root, { recursive: true, force: true });
   }
-}
-
-function median(xs: number[]): number {
-  const s = [...xs].sort((a, b) => a - b);
-  return s.length ? (s.length % 2 ? s[s.length >> 1] : (s[s.length / 2 - 1] + s[s.length / 2]) / 2) : 0;
 }
