@@ -330,21 +330,3 @@ export function timeline(ops: readonly OpOutcome[], bucketMs: number, range?: In
     latencyP99Ms: percentile(lat[i].sort((a, b) => a - b), 99),
   }));
 }
-
-export interface RunSummary {
-  n: number;
-  median: number;
-  p95: number;
-  max: number;
-  min: number;
-  mean: number;
-}
-
-/** Aggregate one figure over runs. Median of an even count is the mean of the middle two; p95 is nearest-rank. */
-export function summariseRuns(values: readonly number[]): RunSummary {
-  const v = values.filter((x) => Number.isFinite(x)).sort((a, b) => a - b);
-  if (v.length === 0) return { n: 0, median: 0, p95: 0, max: 0, min: 0, mean: 0 };
-  const mid = v.length >> 1;
-  const median = v.length % 2 ? v[mid] : (v[mid - 1] + v[mid]) / 2;
-  return { n: v.length, median, p95: percentile(v, 95), max: v[v.length - 1], min: v[0], mean: v.reduce((a, b) => a + b, 0) / v.length };
-}

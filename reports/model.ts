@@ -308,8 +308,9 @@ export function validateReport(json: unknown, source?: string): Report {
 
 /** median / nearest-rank p95 / max / min / mean of a list (all zero for an empty list). */
 export function stat(values: readonly number[]): Stat {
-  if (values.length === 0) return { median: 0, p95: 0, max: 0, min: 0, mean: 0 };
-  const s = [...values].sort((a, b) => a - b);
+  // a figure a run could not measure (NaN) must not poison the aggregate of the others
+  const s = values.filter((v) => Number.isFinite(v)).sort((a, b) => a - b);
+  if (s.length === 0) return { median: 0, p95: 0, max: 0, min: 0, mean: 0 };
   const n = s.length;
   const median = n % 2 ? s[(n - 1) / 2] : (s[n / 2 - 1] + s[n / 2]) / 2;
   const p95 = s[Math.max(0, Math.ceil(0.95 * n) - 1)];

@@ -6,7 +6,6 @@ import {
   latencyStats,
   percentile,
   stallWindow,
-  summariseRuns,
   switchVsCalm,
   timeline,
   type OpOutcome,
@@ -200,15 +199,5 @@ describe('timeline', () => {
     expect(t[3]).toMatchObject({ okPerSec: 2, latencyP99Ms: 800 });
     expect(timeline([], 1000)).toEqual([]);
     expect(() => timeline(ops, 0)).toThrow(RangeError);
-  });
-});
-
-describe('summariseRuns', () => {
-  it('gives median, p95, max, min and mean', () => {
-    expect(summariseRuns([3, 1, 2])).toEqual({ n: 3, median: 2, p95: 3, max: 3, min: 1, mean: 2 });
-    const ten = [10, 20, 30, 40, 50, 60, 70, 80, 90, 1000];
-    expect(summariseRuns(ten)).toMatchObject({ n: 10, median: 55, p95: 1000, max: 1000, min: 10 });
-    expect(summariseRuns([])).toEqual({ n: 0, median: 0, p95: 0, max: 0, min: 0, mean: 0 });
-    expect(summariseRuns([NaN, 4]).n).toBe(1);
   });
 });

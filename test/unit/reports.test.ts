@@ -118,3 +118,13 @@ describe('html', () => {
     expect(html).not.toMatch(/<(script|link|img)[^>]+(src|href)=["']https?:/i);
   });
 });
+
+describe('stat (the one aggregation over runs)', () => {
+  it('gives median, nearest-rank p95, max, min and mean', () => {
+    expect(stat([3, 1, 2])).toEqual({ median: 2, p95: 3, max: 3, min: 1, mean: 2 });
+    const ten = [10, 20, 30, 40, 50, 60, 70, 80, 90, 1000];
+    expect(stat(ten)).toMatchObject({ median: 55, p95: 1000, max: 1000, min: 10 });
+    expect(stat([])).toEqual({ median: 0, p95: 0, max: 0, min: 0, mean: 0 });
+    expect(stat([NaN, 4])).toEqual({ median: 4, p95: 4, max: 4, min: 4, mean: 4 });
+  });
+});
