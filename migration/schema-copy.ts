@@ -8,6 +8,7 @@
  * its object already exists (duplicate_table, duplicate_object, …) is skipped and reported. A
  * re-run after a crash therefore finishes the job instead of failing on the first CREATE.
  */
+import { lexSql } from './sql-lexer.ts';
 import { execFile, spawn } from 'node:child_process';
 import { existsSync, readdirSync } from 'node:fs';
 import { join, delimiter } from 'node:path';
@@ -157,87 +158,40 @@ export function splitSql(text: string): DumpStatement[] {
   const out: DumpStatement[] = [];
   let object = '';
   let buf = '';
-  let i = 0;
-  const n = text.length;
   let atLineStart = true;
+  let metaCommand = false;
   const flush = () => {
     const sql = buf.trim();
     if (sql && sql !== ';') out.push({ sql, object });
     buf = '';
   };
-  while (i < n) {
-    const ch = text[i];
-    // psql meta-command: a line starting with a backslash, outside any statement
-    if (atLineStart && ch === '\\' && buf.trim() === '') {
-      const eol = text.indexOf('\n', i);
-      i = eol < 0 ? n : eol + 1;
-      continue;
-    }
-    atLineStart = false;
-    if (ch === '-' && text[i + 1] === '-') {
-      const eol = text.indexOf('\n', i);
-      const line = text.slice(i, eol < 0 ? n : eol);
-      const m = /^-- Name: (.*?); Type: (.*?); Schema: (.*?);/.exec(line);
+  for (const seg of lexSql(text)) {
+    if (metaCommand && seg.kind !== 'code') continue;
+    if (seg.kind === 'line-comment') {
+      // pg_dump's "-- Name: …; Type: …; Schema: …;" header names the object of the next statement
+      const m = /^-- Name: (.*?); Type: (.*?); Schema: (.*?);/.exec(seg.text);
       if (m && buf.trim() === '') object = `${m[2]} ${m[3] === '-' ? '' : m[3] + '.'}${m[1]}`;
-      i = eol < 0 ? n : eol + 1;
-      atLineStart = true;
-      buf += '\n';
       continue;
     }
-    if (ch === '/' && text[i + 1] === '*') {
-      let depth = 1;
-      let j = i + 2;
-      while (j < n && depth > 0) {
-        if (text[j] === '/' && text[j + 1] === '*') (depth++, (j += 2));
-        else if (text[j] === '*' && text[j + 1] === '/') (depth--, (j += 2));
-        else j++;
-      }
-      buf += text.slice(i, j);
-      i = j;
+    if (seg.kind !== 'code') {
+      buf += seg.text;
+      atLineStart = false;
       continue;
     }
-    if (ch === "'" || ch === '"') {
-      // E'…' strings may escape quotes with a backslash
-      const escapes = ch === "'" && /[eE]$/.test(buf) && !/[A-Za-z0-9_][eE]$/.test(buf);
-      let j = i + 1;
-      while (j < n) {
-        if (escapes && text[j] === '\\') {
-          j += 2;
-          continue;
-        }
-        if (text[j] === ch) {
-          if (text[j + 1] === ch) {
-            j += 2;
-            continue;
-          }
-          break;
-        }
-        j++;
-      }
-      buf += text.slice(i, j + 1);
-      i = j + 1;
-      continue;
-    }
-    if (ch === '$') {
-      const m = /^\$([A-Za-z_][A-Za-z0-9_]*)?\$/.exec(text.slice(i, i + 64));
-      if (m && !/[A-Za-z0-9_]$/.test(buf)) {
-        const tag = m[0];
-        const end = text.indexOf(tag, i + tag.length);
-        const j = end < 0 ? n : end + tag.length;
-        buf += text.slice(i, j);
-        i = j;
+    for (const ch of seg.text) {
+      if (metaCommand) {
+        if (ch === '\n') (metaCommand = false), (atLineStart = true);
         continue;
       }
+      // psql meta-command (\connect, \restrict …): a line starting with a backslash, outside any statement
+      if (atLineStart && ch === '\\' && buf.trim() === '') {
+        metaCommand = true;
+        continue;
+      }
+      atLineStart = ch === '\n';
+      buf += ch;
+      if (ch === ';') flush();
     }
-    if (ch === ';') {
-      buf += ';';
-      i++;
-      flush();
-      continue;
-    }
-    if (ch === '\n') atLineStart = true;
-    buf += ch;
-    i++;
   }
   flush();
   return out;

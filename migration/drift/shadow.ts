@@ -8,101 +8,49 @@
 import { CutoverError } from '../errors.ts';
 import type { Client } from '../pg.ts';
 import { Progress } from '../progress.ts';
+import { lexSql } from '../sql-lexer.ts';
 import { finding, type DriftContext, type DriftFinding, type Side } from './types.ts';
 
 /** Splits a file of `;`-terminated statements. Respects quotes, dollar quotes and comments; drops comment-only pieces. */
 export function splitStatements(text: string): string[] {
   const out: string[] = [];
   let cur = '';
-  let i = 0;
-  while (i < text.length) {
-    const ch = text[i];
-    const two = text.slice(i, i + 2);
-    if (two === '--') {
-      const j = text.indexOf('\n', i);
-      const end = j < 0 ? text.length : j;
-      cur += text.slice(i, end);
-      i = end;
-    } else if (two === '/*') {
-      let depth = 1;
-      let j = i + 2;
-      while (j < text.length && depth > 0) {
-        if (text.startsWith('/*', j)) { depth++; j += 2; } else if (text.startsWith('*/', j)) { depth--; j += 2; } else j++;
-      }
-      cur += text.slice(i, j);
-      i = j;
-    } else if (ch === "'" || ch === '"') {
-      let j = i + 1;
-      while (j < text.length) {
-        if (text[j] === ch) {
-          if (text[j + 1] === ch) { j += 2; continue; }
-          break;
-        }
-        j++;
-      }
-      cur += text.slice(i, j + 1);
-      i = j + 1;
-    } else if (ch === '$' && /^\$([A-Za-z_][A-Za-z0-9_]*)?\$/.test(text.slice(i)) && !/[\w$]/.test(text[i - 1] ?? '')) {
-      const tag = /^\$([A-Za-z_][A-Za-z0-9_]*)?\$/.exec(text.slice(i))![0];
-      const j = text.indexOf(tag, i + tag.length);
-      const end = j < 0 ? text.length : j + tag.length;
-      cur += text.slice(i, end);
-      i = end;
-    } else if (ch === ';') {
-      if (stripComments(cur).trim()) out.push(cur.trim());
-      cur = '';
-      i++;
-    } else {
-      cur += ch;
-      i++;
+  const flush = () => {
+    if (stripComments(cur).trim()) out.push(cur.trim());
+    cur = '';
+  };
+  for (const seg of lexSql(text)) {
+    if (seg.kind !== 'code') {
+      cur += seg.text;
+      continue;
     }
+    seg.text.split(';').forEach((part, k) => {
+      if (k > 0) flush();
+      cur += part;
+    });
   }
-  if (stripComments(cur).trim()) out.push(cur.trim());
+  flush();
   return out;
 }
 
 /** Comments removed, string literals and quoted identifiers blanked (so keyword searches only see code). */
 export function stripComments(sql: string, blankLiterals = false): string {
-  let out = '';
-  let i = 0;
-  while (i < sql.length) {
-    const two = sql.slice(i, i + 2);
-    if (two === '--') {
-      const j = sql.indexOf('\n', i);
-      i = j < 0 ? sql.length : j;
-      out += ' ';
-    } else if (two === '/*') {
-      let depth = 1;
-      let j = i + 2;
-      while (j < sql.length && depth > 0) {
-        if (sql.startsWith('/*', j)) { depth++; j += 2; } else if (sql.startsWith('*/', j)) { depth--; j += 2; } else j++;
+  return lexSql(sql)
+    .map((seg) => {
+      switch (seg.kind) {
+        case 'line-comment':
+        case 'block-comment':
+          return ' ';
+        case 'string':
+        case 'dollar':
+          return blankLiterals ? "''" : seg.text;
+        case 'ident':
+          return blankLiterals ? '"x"' : seg.text;
+        default:
+          return seg.text;
       }
-      i = j;
-      out += ' ';
-    } else if (sql[i] === "'" || sql[i] === '"') {
-      const q = sql[i];
-      let j = i + 1;
-      while (j < sql.length) {
-        if (sql[j] === q) {
-          if (sql[j + 1] === q) { j += 2; continue; }
-          break;
-        }
-        j++;
-      }
-      out += blankLiterals ? (q === "'" ? "''" : '"x"') : sql.slice(i, j + 1);
-      i = j + 1;
-    } else if (sql[i] === '$' && /^\$([A-Za-z_][A-Za-z0-9_]*)?\$/.test(sql.slice(i)) && !/[\w$]/.test(sql[i - 1] ?? '')) {
-      const tag = /^\$([A-Za-z_][A-Za-z0-9_]*)?\$/.exec(sql.slice(i))![0];
-      const j = sql.indexOf(tag, i + tag.length);
-      const end = j < 0 ? sql.length : j + tag.length;
-      out += blankLiterals ? "''" : sql.slice(i, end);
-      i = end;
-    } else {
-      out += sql[i];
-      i++;
-    }
-  }
-  return out;
+    })
+    .join('');
 }
 
 export type Classification = { read: true } | { read: false; reason: string };
