@@ -7,6 +7,7 @@ import { spawn } from 'node:child_process';
 import { existsSync, readFileSync, mkdirSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { requireTool } from './tools.ts';
+import { killWithUs } from './children.ts';
 import { CutoverError } from '../migration/errors.ts';
 
 export interface K6RunOptions {
@@ -52,8 +53,7 @@ export async function runK6(opts: K6RunOptions): Promise<K6Result> {
   const child = spawn(k6, args, { stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, K6_NO_USAGE_REPORT: 'true' } });
   const onAbort = () => child.kill('SIGINT');
   opts.signal?.addEventListener('abort', onAbort, { once: true });
-  const kill = () => child.kill('SIGKILL');
-  process.once('exit', kill);
+  killWithUs(child);
   const take = (buf: Buffer) => {
     for (const line of buf.toString().split('\n')) {
       if (!line.trim()) continue;
@@ -65,7 +65,6 @@ export async function runK6(opts: K6RunOptions): Promise<K6Result> {
   child.stdout.on('data', take);
   child.stderr.on('data', take);
   const exitCode: number = await new Promise((res) => child.on('close', (code) => res(code ?? 1)));
-  process.removeListener('exit', kill);
   opts.signal?.removeEventListener('abort', onAbort);
   if (!RAN.has(exitCode) && !opts.signal?.aborted) {
     throw new CutoverError('INTERNAL', `k6 failed on ${opts.script} (exit ${exitCode})`, { detail: tail.slice(-10).join('\n'), hint: 'run the script by hand with k6 run to see the whole output' });

@@ -7,6 +7,7 @@ import { spawn } from 'node:child_process';
 import { writeFileSync, openSync, closeSync, chownSync } from 'node:fs';
 import { join } from 'node:path';
 import { requireTool } from './tools.ts';
+import { killWithUs } from './children.ts';
 import { serverUser, mkdirFor } from './osuser.ts';
 import { freeLoopbackAddress, pidAlive, sleep } from './net.ts';
 import { tailFile } from './providers/embedded.ts';
@@ -82,8 +83,7 @@ export async function startPgbouncer(spec: PgbouncerSpec): Promise<StartedPgboun
   let exited = false;
   child.on('exit', () => (exited = true));
   child.on('error', () => {});
-  const kill = () => child.pid && pidAlive(child.pid) && process.kill(child.pid, 'SIGKILL');
-  process.on('exit', kill);
+  killWithUs(child);
   const adminUrl = `postgres://${PGBOUNCER_ADMIN}:${adminPassword}@${host}:${port}/pgbouncer`;
   const deadline = Date.now() + 10_000;
   for (;;) {
@@ -104,7 +104,6 @@ export async function startPgbouncer(spec: PgbouncerSpec): Promise<StartedPgboun
     adminUrl,
     pid: child.pid!,
     async stop() {
-      process.removeListener('exit', kill);
       if (!child.pid || !pidAlive(child.pid)) return;
       child.kill('SIGINT');
       const until = Date.now() + 5000;

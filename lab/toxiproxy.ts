@@ -7,6 +7,7 @@ import { spawn } from 'node:child_process';
 import { openSync, closeSync } from 'node:fs';
 import { Toxiproxy, type Proxy } from 'toxiproxy-node-client';
 import { requireTool } from './tools.ts';
+import { killWithUs } from './children.ts';
 import { freePort, pidAlive, sleep } from './net.ts';
 import { CutoverError } from '../migration/errors.ts';
 import { tailFile } from './providers/embedded.ts';
@@ -39,12 +40,8 @@ export async function startToxiproxy(opts: { host?: string; port?: number; logFi
   let exited = false;
   child.on('exit', () => (exited = true));
   child.on('error', () => {});
-  const killOnExit = () => child.pid && pidAlive(child.pid) && process.kill(child.pid, 'SIGKILL');
   if (opts.detached) child.unref();
-  else {
-    process.on('exit', killOnExit);
-    child.once('exit', () => process.removeListener('exit', killOnExit));
-  }
+  else killWithUs(child);
   const record: ToxiproxyRecord = { apiUrl: `http://${host}:${port}`, host, port, pid: child.pid, logFile: opts.logFile };
   const deadline = Date.now() + 15_000;
   for (;;) {

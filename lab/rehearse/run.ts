@@ -24,6 +24,7 @@ import { startLab, type Lab } from '../lab.ts';
 import { startDnsServer, type StartedDnsServer } from '../dns.ts';
 import { startPgbouncer, type StartedPgbouncer } from '../pgbouncer.ts';
 import { runK6 } from '../k6.ts';
+import { killWithUs } from '../children.ts';
 import { FaultInjector, type FaultSpec } from '../faults.ts';
 import { findTool, toolVersion } from '../tools.ts';
 import { paths, PROJECT_ROOT } from '../paths.ts';
@@ -259,9 +260,7 @@ async function startAppProcess(args: string[], env: NodeJS.ProcessEnv, logFile: 
     env: { ...process.env, ...env },
     stdio: ['ignore', 'pipe', 'pipe'],
   });
-  const killOnExit = () => child.kill('SIGKILL');
-  process.once('exit', killOnExit);
-  child.once('exit', () => process.removeListener('exit', killOnExit));
+  killWithUs(child);
   const lines: string[] = [];
   const url = await new Promise<string>((res, rej) => {
     const t = setTimeout(() => rej(new CutoverError('TIMEOUT', 'the sample app did not start within 30 s', { detail: lines.slice(-10).join('\n') })), 30_000);
