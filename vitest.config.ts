@@ -12,6 +12,8 @@ export default defineConfig({
     // Integration files start real servers; two cores do not like more than two at once.
     maxWorkers: 2,
     pool: 'forks',
+    // Starts (and stops) a Docker engine for the docker provider's tests where one can be had.
+    globalSetup: ['test/setup/docker-engine.ts'],
     reporters: process.env.CI ? ['default'] : ['default'],
   },
 });

@@ -31,6 +31,8 @@ export interface ClusterSpec {
   /** Will publish (logical replication source): wal_level=logical and enough slots/senders. Default true. */
   publisher?: boolean;
   dataChecksums?: boolean;
+  /** docker provider: the image (default the official postgres:<major>-bookworm; `lab` builds one locally). */
+  image?: string;
 }
 
 /** What a lab records about a running cluster, enough for another process to find and stop it. */
