@@ -28,7 +28,7 @@ export interface DumpTool {
   major: number;
   /** pg_dump reads any server up to its own major. */
   maxSourceMajor: number;
-  /** Where it was found: env CUTOVER_PG_DUMP, PATH, /usr/lib/postgresql/<n>/bin. */
+  /** Where it was found: env CUTOVER_PG_DUMP, env CUTOVER_PG_CLIENT_DIRS, PATH, /usr/lib/postgresql/<n>/bin. */
   origin: string;
   /** Every pg_dump found, newest first. */
   candidates: Array<{ path: string; major: number; version: string; origin: string }>;
@@ -43,6 +43,12 @@ function parseDumpVersion(out: string): { version: string; major: number } | und
 function candidatePaths(env: NodeJS.ProcessEnv): Array<{ path: string; origin: string }> {
   const out: Array<{ path: string; origin: string }> = [];
   if (env.CUTOVER_PG_DUMP) out.push({ path: env.CUTOVER_PG_DUMP, origin: 'env CUTOVER_PG_DUMP' });
+  // Client installs offered by the caller (the lab sets this to its cached PostgreSQL client);
+  // they compete on version with PATH and the distro folders, CUTOVER_PG_DUMP still wins.
+  for (const dir of (env.CUTOVER_PG_CLIENT_DIRS ?? '').split(delimiter).filter(Boolean)) {
+    const p = join(dir, 'pg_dump');
+    if (existsSync(p)) out.push({ path: p, origin: 'env CUTOVER_PG_CLIENT_DIRS' });
+  }
   for (const dir of (env.PATH ?? '').split(delimiter).filter(Boolean)) {
     const p = join(dir, 'pg_dump');
     if (existsSync(p)) out.push({ path: p, origin: 'PATH' });
@@ -76,7 +82,7 @@ export async function dumpTool(sourceMajor?: number, env: NodeJS.ProcessEnv = pr
     }
   }
   if (found.length === 0) {
-    throw new CutoverError('TOOL_MISSING', 'no pg_dump found (looked at $CUTOVER_PG_DUMP, PATH and /usr/lib/postgresql/*/bin)', {
+    throw new CutoverError('TOOL_MISSING', 'no pg_dump found (looked at $CUTOVER_PG_DUMP, $CUTOVER_PG_CLIENT_DIRS, PATH and /usr/lib/postgresql/*/bin)', {
       hint: `install the PostgreSQL client${sourceMajor ? ` ${sourceMajor} or newer` : ''} (Debian/Ubuntu: apt-get install postgresql-client-${sourceMajor ?? 'NN'} from apt.postgresql.org) or set CUTOVER_PG_DUMP=/path/to/pg_dump`,
     });
   }
