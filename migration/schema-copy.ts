@@ -63,23 +63,56 @@ function candidatePaths(env: NodeJS.ProcessEnv): Array<{ path: string; origin: s
   return out;
 }
 
+/** Does this URL insist on an encrypted connection (sslmode require / verify-ca / verify-full)? */
+export function urlRequiresSsl(url: string | undefined): boolean {
+  if (!url) return false;
+  try {
+    return /^(require|verify-ca|verify-full)$/.test(new URL(url).searchParams.get('sslmode') ?? '');
+  } catch {
+    return false;
+  }
+}
+
+/**
+ * Was this client's libpq built with SSL? Asked without a server: an sslmode it cannot honour
+ * fails while the options are parsed, before any connection (a unix socket path that does not
+ * exist makes the other case fail at once too). Some clients are built without it.
+ */
+async function hasSsl(path: string): Promise<boolean> {
+  try {
+    await execFileP(path, ['--schema-only', '--no-password', '--dbname=host=/nonexistent-cutover-ssl-probe sslmode=require'], { timeout: 10_000 });
+    return true;
+  } catch (e: any) {
+    return !/SSL support is not compiled in/i.test(String(e?.stderr ?? ''));
+  }
+}
+
 /**
  * Find the pg_dump to use. With `sourceMajor`, the newest client is checked against it and a
  * TOOL_MISSING error says which client to install. CUTOVER_PG_DUMP wins when it is new enough.
+ * With `sslRequired` (the source URL says sslmode=require or stricter), clients built without
+ * SSL are passed over.
  */
-export async function dumpTool(sourceMajor?: number, env: NodeJS.ProcessEnv = process.env): Promise<DumpTool> {
+export async function dumpTool(sourceMajor?: number, env: NodeJS.ProcessEnv = process.env, opts: { sslRequired?: boolean } = {}): Promise<DumpTool> {
   const seen = new Set<string>();
   const found: DumpTool['candidates'] = [];
+  const noSsl: string[] = [];
   for (const c of candidatePaths(env)) {
     if (seen.has(c.path)) continue;
     seen.add(c.path);
     try {
       const { stdout } = await execFileP(c.path, ['--version'], { timeout: 10_000 });
       const v = parseDumpVersion(stdout);
-      if (v) found.push({ path: c.path, ...v, origin: c.origin });
+      if (v && opts.sslRequired && !(await hasSsl(c.path))) noSsl.push(`${v.version} ${c.path}`);
+      else if (v) found.push({ path: c.path, ...v, origin: c.origin });
     } catch {
       /* not runnable: ignore */
     }
+  }
+  if (found.length === 0 && noSsl.length) {
+    throw new CutoverError('TOOL_MISSING', `the source URL requires SSL (sslmode) but no pg_dump found was built with SSL support (${noSsl.join(', ')})`, {
+      hint: `install a PostgreSQL client${sourceMajor ? ` ${sourceMajor} or newer` : ''} with SSL and set CUTOVER_PG_DUMP to its pg_dump`,
+    });
   }
   if (found.length === 0) {
     throw new CutoverError('TOOL_MISSING', 'no pg_dump found (looked at $CUTOVER_PG_DUMP, $CUTOVER_PG_CLIENT_DIRS, PATH and /usr/lib/postgresql/*/bin)', {
@@ -93,7 +126,7 @@ export async function dumpTool(sourceMajor?: number, env: NodeJS.ProcessEnv = pr
   if (sourceMajor !== undefined && best.major < sourceMajor) {
     throw new CutoverError(
       'TOOL_MISSING',
-      `the source runs PostgreSQL ${sourceMajor} but the newest pg_dump found is ${best.version} (${best.path}); pg_dump must be at least as new as the server it dumps`,
+      `the source runs PostgreSQL ${sourceMajor} but the newest pg_dump found is ${best.version} (${best.path}); pg_dump must be at least as new as the server it dumps${noSsl.length ? ` (passed over because the source URL requires SSL and they were built without it: ${noSsl.join(', ')})` : ''}`,
       {
         hint: `install postgresql-client-${sourceMajor} or newer (Debian/Ubuntu: from apt.postgresql.org) or set CUTOVER_PG_DUMP to a pg_dump ≥ ${sourceMajor}`,
       },
@@ -141,7 +174,7 @@ async function runTool(path: string, args: string[], env: NodeJS.ProcessEnv, wha
 /** The schema section as SQL text (pg_dump --schema-only --section=…). */
 export async function dumpSchema(sourceUrl: string, section: Section, opts: { owners?: boolean; tool?: DumpTool; schemas?: string[] } = {}): Promise<string> {
   const major = await withClient(sourceUrl, serverMajor, { role: 'source' });
-  const tool = opts.tool ?? (await dumpTool(major));
+  const tool = opts.tool ?? (await dumpTool(major, process.env, { sslRequired: urlRequiresSsl(sourceUrl) }));
   // Publications and subscriptions are replication plumbing (ours included), never schema to copy.
   const args = ['--schema-only', `--section=${section}`, '--no-password', '--no-publications', '--no-subscriptions'];
   if (!opts.owners) args.push('--no-owner', '--no-privileges');
@@ -257,7 +290,7 @@ export interface SchemaCopyOptions {
 /** Dump one section of the source schema and apply it to the target. Safe to re-run. */
 export async function copySchema(opts: SchemaCopyOptions): Promise<ApplyResult & { tool: { path: string; version: string } }> {
   const major = await withClient(opts.source, serverMajor, { role: 'source' });
-  const tool = await dumpTool(major);
+  const tool = await dumpTool(major, process.env, { sslRequired: urlRequiresSsl(opts.source) });
   const sql = await dumpSchema(opts.source, opts.section, { owners: opts.owners, tool, schemas: opts.schemas });
   const statements = splitSql(sql);
   const c = await connect(opts.target, { role: 'target' });
@@ -272,7 +305,7 @@ export async function copySchema(opts: SchemaCopyOptions): Promise<ApplyResult &
 /** Roles without passwords (pg_dumpall --roles-only --no-role-passwords), applied to the target. */
 export async function copyRoles(opts: { source: string; target: string }): Promise<ApplyResult> {
   const major = await withClient(opts.source, serverMajor, { role: 'source' });
-  const tool = await dumpTool(major);
+  const tool = await dumpTool(major, process.env, { sslRequired: urlRequiresSsl(opts.source) });
   const dumpall = join(tool.path, '..', 'pg_dumpall');
   const sql = await runTool(dumpall, ['--roles-only', '--no-role-passwords', '--no-password'], libpqEnv(opts.source), 'pg_dumpall --roles-only');
   const targetUser = await withClient(opts.target, async (c) => (await c.query<{ u: string }>('select current_user as u')).rows[0].u, { role: 'target' });
