@@ -179,7 +179,24 @@ export async function dumpSchema(sourceUrl: string, section: Section, opts: { ow
   const args = ['--schema-only', `--section=${section}`, '--no-password', '--no-publications', '--no-subscriptions'];
   if (!opts.owners) args.push('--no-owner', '--no-privileges');
   for (const s of opts.schemas ?? []) args.push('--schema', s);
-  return await runTool(tool.path, args, libpqEnv(sourceUrl), `pg_dump ${section} of the source at ${describeTarget(sourceUrl)}`);
+  const sql = await runTool(tool.path, args, libpqEnv(sourceUrl), `pg_dump ${section} of the source at ${describeTarget(sourceUrl)}`);
+  return tool.major > major ? await dropSettingsUnknownTo(sourceUrl, sql) : sql;
+}
+
+const SESSION_SET = /^SET ([a-z_]+) = [^\n]*;$\n?/gm;
+
+/**
+ * A pg_dump newer than the source opens its output with the session settings of its own major
+ * (pg_dump 17+: `SET transaction_timeout = 0;`), which a target older than the client rejects
+ * ("unrecognized configuration parameter"): a 13 source dumped by pg_dump 18 onto a 16 target.
+ * A setting the source server does not have cannot matter for reproducing its schema, so those
+ * lines are dropped; every setting the source knows stays.
+ */
+export async function dropSettingsUnknownTo(sourceUrl: string, sql: string): Promise<string> {
+  const names = [...new Set([...sql.matchAll(SESSION_SET)].map((m) => m[1]))];
+  if (!names.length) return sql;
+  const known = await withClient(sourceUrl, async (c) => new Set((await c.query<{ name: string }>('select name from pg_settings where name = any($1)', [names])).rows.map((r) => r.name)), { role: 'source' });
+  return sql.replace(SESSION_SET, (line, name: string) => (known.has(name) ? line : ''));
 }
 
 /** A dump split into statements, each tagged with the object it belongs to (from pg_dump's "-- Name:" headers). */
@@ -307,7 +324,8 @@ export async function copyRoles(opts: { source: string; target: string }): Promi
   const major = await withClient(opts.source, serverMajor, { role: 'source' });
   const tool = await dumpTool(major, process.env, { sslRequired: urlRequiresSsl(opts.source) });
   const dumpall = join(tool.path, '..', 'pg_dumpall');
-  const sql = await runTool(dumpall, ['--roles-only', '--no-role-passwords', '--no-password'], libpqEnv(opts.source), 'pg_dumpall --roles-only');
+  const raw = await runTool(dumpall, ['--roles-only', '--no-role-passwords', '--no-password'], libpqEnv(opts.source), 'pg_dumpall --roles-only');
+  const sql = tool.major > major ? await dropSettingsUnknownTo(opts.source, raw) : raw;
   const targetUser = await withClient(opts.target, async (c) => (await c.query<{ u: string }>('select current_user as u')).rows[0].u, { role: 'target' });
   // Never touch the role we are connected as on the target (it may be the managed superuser).
   const statements = splitSql(sql).filter((s) => !new RegExp(`^(CREATE|ALTER) ROLE ${escapeRe(quoteIdentIfNeeded(targetUser))}[ ;]`, 'i').test(s.sql));
