@@ -83,7 +83,7 @@ export async function doctor(): Promise<DoctorReport> {
       name: 'pg_dump',
       ok: true,
       required: true,
-      detail: `schema copy and role copy (pg_dumpall) use ${d.path} (PostgreSQL ${d.version}, from ${d.origin}): dumps sources up to major ${d.maxSourceMajor}${others.length ? `; also found ${others.join(', ')}` : ''}; CUTOVER_PG_DUMP overrides`,
+      detail: `schema copy and role copy (pg_dumpall) use ${d.path} (PostgreSQL ${d.version}, from ${client && d.path.startsWith(client.root) ? "the lab's client tools" : d.origin}): dumps sources up to major ${d.maxSourceMajor}${others.length ? `; also found ${others.join(', ')}` : ''}; CUTOVER_PG_DUMP overrides`,
     });
   } catch (e: any) {
     checks.push({ name: 'pg_dump', ok: false, required: true, detail: e?.message ?? 'not found', fix: FIX.pg_dump });
