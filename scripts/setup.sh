@@ -28,8 +28,9 @@ fi
 
 # --- Debian packages ----------------------------------------------------------------------
 # postgresql-client-15: pg_dump/psql; pgbouncer: pause-style switch; chromium: PDF + browser tests;
-# poppler-utils: pdftotext for report tests; locales-all: libc locales for collation drift scenarios.
-PKGS=(postgresql-client-15 pgbouncer chromium poppler-utils locales-all)
+# poppler-utils: pdftotext for report tests; locales-all: libc locales for collation drift scenarios;
+# python3-psycopg2: the Python example app rehearsed as a user's own app (examples/apps/python).
+PKGS=(postgresql-client-15 pgbouncer chromium poppler-utils locales-all python3-psycopg2)
 # The benchmarks compare against pgbench, which Debian ships with the server package.
 [ "${1:-}" = "--bench" ] && PKGS+=(postgresql-15)
 missing=()
