@@ -7,6 +7,7 @@
 import { describe, it, expect, beforeAll, afterAll } from 'vitest';
 import { existsSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
+import { execFileSync, spawnSync } from 'node:child_process';
 import { join } from 'node:path';
 import { startCluster, sql } from '../helpers/clusters.ts';
 import { startDnsServer, type StartedDnsServer } from '../../lab/dns.ts';
@@ -19,6 +20,8 @@ import type { StartedCluster } from '../../lab/providers/types.ts';
 
 const REPO = join(import.meta.dirname, '..', '..');
 const PY = join(REPO, 'examples', 'apps', 'python');
+const JVM = join(REPO, 'examples', 'apps', 'jvm');
+const haveMaven = spawnSync('mvn', ['-v']).status === 0 && spawnSync('java', ['-version']).status === 0;
 const root = process.getuid?.() === 0;
 const havePsycopg = existsSync('/usr/lib/python3/dist-packages/psycopg2');
 const why = !root ? 'needs root (lab DNS on port 53, private mount namespace)' : !havePsycopg ? 'python3-psycopg2 is not installed (npm run setup installs it)' : '';
@@ -40,38 +43,46 @@ describe.skipIf(!!why)('a user app (Python, psycopg2) under the contract', () =>
     await pg?.destroy();
   });
 
-  it('resolves the database name through the lab DNS, and every acknowledged order is found by the ack query', async () => {
-    const port = await freePort();
-    const app = await startUserApp({
-      spec: { command: '/usr/bin/python3 app.py', healthPath: '/health', readyTimeoutMs: 30_000 },
-      baseDir: PY,
-      port,
-      db: { host: 'db.lab.internal', port: pg.record.port, user: 'orders_app', password: 'app-secret', database: pg.record.database },
-      resolver: dns.host,
-      logFile: join(dir, 'app.log'),
-    });
-    try {
-      const k6 = await runK6({ script: join(PY, 'orders.js'), env: { APP_URL: app.url, RATE: 40, DURATION: '3s', RUN_ID: 'own1' }, outDir: join(dir, 'k6') });
-      expect(k6.exitCode).toBe(0);
-      const out = await parseK6Json(k6.pointsFile);
-      expect(out.format).toBe('contract');
-      const acked = out.ops.filter((o) => o.status === 'ok');
-      expect(acked.length).toBeGreaterThan(80);
-      expect(acked.every((o) => /^\d+$/.test(o.key!))).toBe(true);
-      // The app really asked the lab DNS (its own resolver, not ours).
-      expect(dns.stats()['db.lab.internal']?.[pg.record.host] ?? 0).toBeGreaterThan(0);
-      const check = await checkRunWithAckQuery({ ops: out.ops, query: 'select id::text from orders where id::text = any($1)', newUrl: pg.url });
-      expect(check.acknowledged).toBe(acked.length);
-      expect(check.lost).toEqual([]);
-      expect(check.duplicates).toEqual([]);
-      // A key the table does not hold is lost: the check can fail.
-      const forged = [...out.ops, { id: 'forged', kind: 'write' as const, startMs: 0, endMs: 1, status: 'ok' as const, key: '999999999' }];
-      expect((await checkRunWithAckQuery({ ops: forged, query: 'select id::text from orders where id::text = any($1)', newUrl: pg.url })).lost).toEqual(['forged']);
-    } finally {
-      await app.stop();
-    }
-    expect(app.exited()).toBeDefined();
-  });
+  const apps = [
+    { name: 'Python (psycopg2)', dir: PY, command: '/usr/bin/python3 app.py' },
+    { name: 'JVM (PgJDBC + HikariCP)', dir: JVM, command: 'java -jar target/orders-jvm.jar', build: true },
+  ];
+  for (const a of apps) {
+    it.skipIf(a.build && !haveMaven)(`${a.name}: resolves the database name through the lab DNS, and every acknowledged order is found by the ack query`, async () => {
+      if (a.build) execFileSync(join(a.dir, 'build.sh'), { stdio: 'inherit' });
+      const port = await freePort();
+      const before = dns.stats()['db.lab.internal']?.[pg.record.host] ?? 0;
+      const app = await startUserApp({
+        spec: { command: a.command, healthPath: '/health', readyTimeoutMs: 60_000 },
+        baseDir: a.dir,
+        port,
+        db: { host: 'db.lab.internal', port: pg.record.port, user: 'orders_app', password: 'app-secret', database: pg.record.database },
+        resolver: dns.host,
+        logFile: join(dir, `${a.name.split(' ')[0]}.log`),
+      });
+      try {
+        const k6 = await runK6({ script: join(a.dir, 'orders.js'), env: { APP_URL: app.url, RATE: 40, DURATION: '3s', RUN_ID: `own-${a.name[0]}` }, outDir: join(dir, `k6-${a.name[0]}`) });
+        expect(k6.exitCode).toBe(0);
+        const out = await parseK6Json(k6.pointsFile);
+        expect(out.format).toBe('contract');
+        const acked = out.ops.filter((o) => o.status === 'ok');
+        expect(acked.length).toBeGreaterThan(80);
+        expect(acked.every((o) => /^\d+$/.test(o.key!))).toBe(true);
+        // The app really asked the lab DNS (its own resolver, not ours).
+        expect((dns.stats()['db.lab.internal']?.[pg.record.host] ?? 0) - before).toBeGreaterThan(0);
+        const check = await checkRunWithAckQuery({ ops: out.ops, query: 'select id::text from orders where id::text = any($1)', newUrl: pg.url });
+        expect(check.acknowledged).toBe(acked.length);
+        expect(check.lost).toEqual([]);
+        expect(check.duplicates).toEqual([]);
+        // A key the table does not hold is lost: the check can fail.
+        const forged = [...out.ops, { id: 'forged', kind: 'write' as const, startMs: 0, endMs: 1, status: 'ok' as const, key: '999999999' }];
+        expect((await checkRunWithAckQuery({ ops: forged, query: 'select id::text from orders where id::text = any($1)', newUrl: pg.url })).lost).toEqual(['forged']);
+      } finally {
+        await app.stop();
+      }
+      expect(app.exited()).toBeDefined();
+    }, 300_000);
+  }
 
   it('an app that never becomes healthy is named with its last output lines', async () => {
     const err = await startUserApp({
