@@ -108,3 +108,89 @@ export async function checkRun(input: RunCheckInput): Promise<RunCheck> {
   const res = checkAcknowledged({ ops: input.ops, presentIds: presence.presentIds, duplicateCounts: presence.duplicateCounts, oldPrimaryIdsAfterFence: after });
   return { ...res, oldChecked, ...(oldError ? { oldError } : {}) };
 }
+
+// ---------------------------------------------------------------------------------------------
+// A user's own tables: the scenario's `ack.query`
+
+export interface AckQueryInput {
+  /** Ops from the cutover_op/cutover_ack contract; acknowledged ones carry `key`. */
+  ops: ReadonlyArray<OpOutcome & { key?: string }>;
+  /** SQL returning one row per row found, first column the key as text; $1 = the keys as text[]. */
+  query: string;
+  newUrl: string;
+  oldUrl?: string;
+  /** When the fence took effect (epoch ms), for split-brain writes. */
+  fenceAtMs?: number;
+}
+
+/** Run the user's ack query on one primary: how many rows each key has there. */
+export async function readAckKeys(url: string, query: string, keys: readonly string[], role: string): Promise<Map<string, number>> {
+  const c = await connect(url, { role, applicationName: 'cutover-check', connectTimeoutMs: 5000 });
+  try {
+    const found = new Map<string, number>();
+    // Batches keep one statement's parameter well below any message-size limit.
+    for (let i = 0; i < keys.length || i === 0; i += 50_000) {
+      const batch = keys.slice(i, i + 50_000);
+      let r;
+      try {
+        r = await c.query({ text: query, values: [batch], rowMode: 'array' });
+      } catch (e: any) {
+        throw new CutoverError('CONFIG', `the scenario's ack.query failed on the ${role} at ${describeTarget(url)}: ${e?.message ?? e}`, {
+          hint: 'ack.query gets the acknowledged keys as text[] in $1 and returns one row per row found, the key first, e.g. `select id::text from orders where id::text = any($1)`',
+          cause: e,
+        });
+      }
+      for (const row of r.rows as unknown[][]) {
+        const k = row[0] === null || row[0] === undefined ? '' : String(row[0]);
+        found.set(k, (found.get(k) ?? 0) + 1);
+      }
+      if (batch.length === 0) break;
+    }
+    return found;
+  } finally {
+    await c.end().catch(() => {});
+  }
+}
+
+/**
+ * Lost, duplicate and split-brain figures for any table, from the user's ack query.
+ *
+ * - lost: acknowledged, key not found on the new primary;
+ * - duplicates: a key found more than once on the new primary;
+ * - split-brain: acknowledged after the fence took effect, found on the old primary and not on the
+ *   new one — a write the old primary accepted although traffic should have moved (rows that
+ *   reverse replication carried from new to old are on both, so they do not count);
+ * - unexpected and recovered cannot be told for a user's table (the query only sees acknowledged
+ *   keys; an unacknowledged write has no key): they stay empty and indeterminate ops count as
+ *   indeterminate-missing.
+ */
+export async function checkRunWithAckQuery(input: AckQueryInput): Promise<RunCheck> {
+  const acked = input.ops.filter((o) => o.kind === 'write' && o.status === 'ok' && o.key !== undefined);
+  const keys = [...new Set(acked.map((o) => o.key!))];
+  const onNew = await readAckKeys(input.newUrl, input.query, keys, 'new primary');
+  const presentIds = new Set<string>();
+  const duplicateCounts = new Map<string, number>();
+  for (const o of acked) {
+    const n = onNew.get(o.key!) ?? 0;
+    if (n > 0) presentIds.add(o.id);
+    if (n > 1) duplicateCounts.set(o.id, n);
+  }
+  let splitBrain: string[] = [];
+  let oldChecked = false;
+  let oldError: string | undefined;
+  if (input.oldUrl && input.fenceAtMs !== undefined) {
+    const late = acked.filter((o) => o.endMs > input.fenceAtMs! && !(onNew.get(o.key!) ?? 0));
+    try {
+      const onOld = late.length ? await readAckKeys(input.oldUrl, input.query, [...new Set(late.map((o) => o.key!))], 'old primary') : new Map();
+      splitBrain = late.filter((o) => (onOld.get(o.key!) ?? 0) > 0).map((o) => o.id);
+      oldChecked = true;
+    } catch (e: any) {
+      if (e instanceof CutoverError && e.code === 'CONFIG') throw e;
+      oldError = e?.message ?? String(e);
+    }
+  }
+  const res = checkAcknowledged({ ops: input.ops, presentIds, duplicateCounts, oldPrimaryIdsAfterFence: splitBrain });
+  // Present ids were only looked up for acknowledged keys: nothing is "unexpected" by construction.
+  res.unexpected = [];
+  return { ...res, oldChecked, ...(oldError ? { oldError } : {}) };
+}

@@ -6,17 +6,30 @@
  * error_code}. dropped_iterations points are counted with their times. Everything else in the file
  * (http_req_* and friends, ~14 lines per request) is skipped by a string test before any JSON.parse,
  * so files of hundreds of MB stream through in seconds. A `.gz` file is gunzipped on the fly.
+ *
+ * A user's own k6 script meets a smaller contract instead (load/lib/cutover.js wraps it): every
+ * write request carries `cutover_op: <unique id>` (as a tag, or — cheaper, k6 keeps metadata out of
+ * its time-series index — as VU metadata), and when the app acknowledged the write the script adds
+ * one point to a Counter `cutover_ack` carrying the same `cutover_op` and `key: <what the app
+ * returned>`. The request's own `http_req_duration` point gives its end (the point's time), its
+ * duration (the value), its HTTP status and k6 error code; the ack decides `ok`. A 2xx that the
+ * script did not acknowledge is indeterminate (the app answered, but not with an ack the script
+ * recognised); other answers are classified as below, without the sample app's X-Cutover-Committed.
  */
 import { createReadStream } from 'node:fs';
 import { createInterface } from 'node:readline';
 import { createGunzip } from 'node:zlib';
 import type { Readable } from 'node:stream';
+import { CutoverError } from '../migration/errors.ts';
 import type { OpOutcome, OpStatus } from './measure.ts';
 
 export type { OpOutcome, OpStatus } from './measure.ts';
 
 export interface K6Outcomes {
-  ops: OpOutcome[];
+  /** For a user script under the cutover_op/cutover_ack contract, acknowledged ops carry `key`. */
+  ops: Array<OpOutcome & { key?: string }>;
+  /** Which format the file held: the sample app's op_duration points or the user contract. */
+  format: 'op_duration' | 'contract' | 'none';
   droppedIterations: { count: number; timesMs: number[] };
   /** Points that looked like ours but could not be used (missing id or start), with the first reason. */
   skipped: number;
@@ -74,7 +87,11 @@ export async function parseK6Stream(input: Readable, opts: ParseOptions = {}): P
   const metric = opts.metric ?? 'op_duration';
   const opNeedle = `"metric":"${metric}"`;
   const dropNeedle = '"metric":"dropped_iterations"';
-  const res: K6Outcomes = { ops: [], droppedIterations: { count: 0, timesMs: [] }, skipped: 0 };
+  const res: K6Outcomes = { ops: [], format: 'none', droppedIterations: { count: 0, timesMs: [] }, skipped: 0 };
+  const reqNeedle = '"metric":"http_req_duration"';
+  const ackNeedle = '"metric":"cutover_ack"';
+  const contractOps = new Map<string, OpOutcome & { key?: string; errorCode?: number }>();
+  const acks = new Map<string, string>();
   const skip = (why: string) => {
     res.skipped++;
     res.firstSkipReason ??= why;
@@ -83,7 +100,9 @@ export async function parseK6Stream(input: Readable, opts: ParseOptions = {}): P
   for await (const line of rl) {
     const isOp = line.includes(opNeedle);
     const isDrop = !isOp && line.includes(dropNeedle);
-    if ((!isOp && !isDrop) || !line.includes('"type":"Point"')) continue;
+    const isReq = !isOp && !isDrop && line.includes(reqNeedle) && line.includes('"cutover_op"');
+    const isAck = !isOp && !isDrop && !isReq && line.includes(ackNeedle);
+    if ((!isOp && !isDrop && !isReq && !isAck) || !line.includes('"type":"Point"')) continue;
     let p: any;
     try {
       p = JSON.parse(line);
@@ -101,6 +120,28 @@ export async function parseK6Stream(input: Readable, opts: ParseOptions = {}): P
     }
     const tags = d?.tags ?? {};
     const meta = d?.metadata ?? {};
+    if (isReq || isAck) {
+      const op = meta.cutover_op ?? tags.cutover_op;
+      if (!op) continue;
+      if (isAck) {
+        const key = meta.key ?? tags.key;
+        acks.set(String(op), key === undefined || key === null ? '' : String(key));
+        continue;
+      }
+      if (!Number.isFinite(t)) {
+        skip('http_req_duration point without a time');
+        continue;
+      }
+      const httpStatus = Number(tags.status ?? 0) || 0;
+      const errorCode = tags.error_code ? Number(tags.error_code) : undefined;
+      const durationMs = Math.max(0, Number(d?.value) || 0);
+      // A retried request (same cutover_op) keeps its first start and its last end.
+      const prev = contractOps.get(String(op));
+      const o = { id: String(op), kind: 'write' as const, startMs: prev ? prev.startMs : t - durationMs, endMs: t, status: 'indeterminate' as OpStatus, httpStatus, errorCode };
+      if (tags.op) (o as OpOutcome).op = String(tags.op);
+      contractOps.set(String(op), o);
+      continue;
+    }
     const id = meta.id ?? tags.id;
     const t0 = Number(meta.t0 ?? tags.t0);
     if (!id) {
@@ -123,9 +164,36 @@ export async function parseK6Stream(input: Readable, opts: ParseOptions = {}): P
     if (err) op.error = err;
     res.ops.push(op);
   }
+  // Both formats in one file: the sample workload's op_duration points win (they carry the app's
+  // commit header and the read/write kind); its cutover_op/cutover_ack points only meet the contract.
+  if (res.ops.length > 0) res.format = 'op_duration';
+  else if (contractOps.size > 0) {
+    res.format = 'contract';
+    for (const o of contractOps.values()) {
+      const { errorCode, ...op } = o;
+      const key = acks.get(op.id);
+      const httpStatus = op.httpStatus ?? 0;
+      const answered2xx = httpStatus >= 200 && httpStatus < 300;
+      if (key !== undefined) {
+        op.status = 'ok';
+        op.key = key;
+      } else {
+        op.status = answered2xx ? 'indeterminate' : classify(httpStatus, undefined, errorCode);
+        const err = answered2xx ? `HTTP ${httpStatus} without a cutover_ack` : errorText(errorCode, httpStatus);
+        if (err) op.error = err;
+      }
+      if (!httpStatus) delete op.httpStatus;
+      res.ops.push(op);
+    }
+  }
+  res.ops.sort((a, b) => a.endMs - b.endMs);
   res.droppedIterations.timesMs.sort((a, b) => a - b);
   return res;
 }
+
+/** The contract a user's k6 script must meet, quoted in errors when a run shows no acknowledged write. */
+export const CONTRACT =
+  'every write request carries `cutover_op: <unique id>` (a tag, or VU metadata), and when the app acknowledged it the script adds 1 to a Counter named `cutover_ack` with the same `cutover_op` and `key: <the key the app returned>` (load/lib/cutover.js does both)';
 
 /** Parse k6's JSON output file (plain or .gz). */
 export async function parseK6Json(file: string, opts: ParseOptions = {}): Promise<K6Outcomes> {
@@ -144,4 +212,17 @@ export function countOutcomes(ops: readonly OpOutcome[]): Record<'write' | 'read
   const c = { write: z(), read: z() };
   for (const o of ops) c[o.kind][o.status]++;
   return c;
+}
+
+/**
+ * A user script's outputs must show acknowledged writes: a run where none was seen cannot be
+ * judged (the script does not meet the contract, or the app never acknowledged anything).
+ */
+export function assertAcknowledgedWrites(out: K6Outcomes, script: string): void {
+  const acked = out.ops.filter((o) => o.kind === 'write' && o.status === 'ok').length;
+  if (acked > 0) return;
+  const seen = out.ops.length ? `${out.ops.length} write request(s) tagged cutover_op, none acknowledged` : 'no write request tagged cutover_op';
+  throw new CutoverError('CONFIG', `no acknowledged writes seen in the k6 outputs of ${script} (${seen})`, {
+    hint: `the load contract: ${CONTRACT}`,
+  });
 }

@@ -29,9 +29,10 @@ fi
 
 # --- Debian packages ----------------------------------------------------------------------
 # pgbouncer: pause-style switch; chromium: PDF + browser tests; poppler-utils: pdftotext for report
-# tests; locales-all: libc locales for collation drift scenarios. pg_dump/psql/pgbench are not
+# tests; locales-all: libc locales for collation drift scenarios; python3-psycopg2: the Python
+# example app rehearsed as a user's own app (examples/apps/python). pg_dump/psql/pgbench are not
 # Debian's (its client stops at 15): they come from the client-tools step below.
-PKGS=(pgbouncer chromium poppler-utils locales-all)
+PKGS=(pgbouncer chromium poppler-utils locales-all python3-psycopg2)
 missing=()
 for p in "${PKGS[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")

@@ -1,7 +1,7 @@
 // Shared by the workloads in load/*.js: calls to the sample app that leave one `op_duration`
 // point per request in k6's outputs (see load/writes.js for the format load/outcomes.ts reads).
 import http from 'k6/http';
-import { Trend } from 'k6/metrics';
+import { Trend, Counter } from 'k6/metrics';
 import exec from 'k6/execution';
 
 export const env = {
@@ -38,6 +38,9 @@ export function openModel(name) {
 }
 
 const opDuration = new Trend('op_duration', true);
+// The same contract a user's own script meets (load/lib/cutover.js): writes carry cutover_op, acks
+// are cutover_ack points. The lab reads the richer op_duration points when they are there.
+const cutoverAck = new Counter('cutover_ack');
 const JSON_HEADERS = { 'content-type': 'application/json' };
 
 /** The request id of this iteration: RUN_ID-vu-iteration, unique in the run. */
@@ -49,6 +52,8 @@ export function requestId() {
 export function call(method, path, id, body, kind, op) {
   exec.vu.metrics.metadata['id'] = id;
   exec.vu.metrics.metadata['t0'] = String(Date.now());
+  if (kind === 'write') exec.vu.metrics.metadata['cutover_op'] = id;
+  else delete exec.vu.metrics.metadata['cutover_op'];
   const params = { headers: Object.assign({ 'x-request-id': id }, JSON_HEADERS), timeout: env.TIMEOUT, tags: { kind, op } };
   const res = method === 'GET' ? http.get(env.APP_URL + path, params) : http.post(env.APP_URL + path, body === undefined ? null : JSON.stringify(body), params);
   opDuration.add(res.timings.duration, {
@@ -58,5 +63,10 @@ export function call(method, path, id, body, kind, op) {
     committed: res.status >= 400 ? res.headers['X-Cutover-Committed'] || '' : '',
     error_code: res.error_code ? String(res.error_code) : '',
   });
+  if (kind === 'write' && res.status >= 200 && res.status < 300) {
+    exec.vu.metrics.metadata['key'] = id;
+    cutoverAck.add(1);
+    delete exec.vu.metrics.metadata['key'];
+  }
   return res;
 }
