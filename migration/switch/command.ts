@@ -3,8 +3,10 @@
  * context in environment variables. Its output and exit code are recorded; a non-zero exit is a
  * failed switch. The command runs in its own process group: an abort (phase timeout) sends SIGTERM
  * to the whole group, then SIGKILL after a grace, so a `sleep` or `curl` it started cannot land
- * later. An optional check command tells where traffic points (prints `old` or `new`); without it
- * the engine cannot know, and assumes the switch may have happened. Passwords are never passed.
+ * later. Where traffic points: the check command's answer (it prints `old` or `new`); without one,
+ * only what this process saw — a command that exited 0 moved traffic, one that exited non-zero by
+ * itself did NOT (that is the contract: exit non-zero only when traffic did not move); one that
+ * was stopped may or may not have, so the engine assumes it may have. Passwords are never passed.
  */
 import { spawn } from 'node:child_process';
 import { CutoverError, redactSecrets } from '../errors.ts';
@@ -100,11 +102,15 @@ export class CommandSwitch implements PlainSwitch {
   readonly name = 'command';
   readonly pausable = false;
   readonly runs: CommandRun[] = [];
+  /** What the last switch call in this process proved: traffic on `side`, or nothing. */
+  private known: Side | 'unknown' = 'unknown';
   constructor(private readonly o: CommandSwitchOptions) {}
 
   async switchTo(side: Side, ctx: SwitchContext): Promise<Record<string, unknown>> {
     const run = await runCommand(this.o.command, { ...this.o.env, ...commandEnv(side, ctx) }, this.o.timeoutMs ?? 60_000, { signal: ctx.signal, killGraceMs: this.o.killGraceMs });
     this.runs.push(run);
+    // exit 0: moved; a failure of its own: it says it did not move; stopped by us: cannot tell
+    this.known = run.stopped || run.exitCode === null ? 'unknown' : run.exitCode === 0 ? side : this.known === 'unknown' ? (side === 'new' ? 'old' : 'new') : this.known;
     if (run.stopped)
       throw new CutoverError('TIMEOUT', `the switch command was stopped (switching to ${side}): ${run.stopped}; its process group was killed`, {
         detail: `stderr: ${run.stderr.trim().slice(-500) || '(empty)'}`,
@@ -120,7 +126,7 @@ export class CommandSwitch implements PlainSwitch {
   }
 
   async current(ctx: SwitchContext): Promise<Side | 'unknown'> {
-    if (!this.o.checkCommand) return 'unknown';
+    if (!this.o.checkCommand) return this.known;
     const run = await runCommand(this.o.checkCommand, { ...this.o.env, ...commandEnv(undefined, { ...ctx, phase: `${ctx.phase}:check` }) }, 30_000, { signal: ctx.signal });
     const said = run.stdout.trim().split('\n').at(-1)?.trim();
     return run.exitCode === 0 && (said === 'old' || said === 'new') ? said : 'unknown';
