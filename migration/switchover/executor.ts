@@ -89,6 +89,8 @@ export interface Host<C> {
   where(): Promise<Where>;
   /** A phase did not settle after its signal: terminate its sessions, close its connections. */
   forceStop(): Promise<void>;
+  /** Wait until what the abort signal set off (query cancels) has landed, so it cannot hit the undo's statements. */
+  quiesce?(): Promise<void>;
   /** Going back past the point of no return, or why it cannot. */
   retreat(failed: PhaseName): { run: () => Promise<UndoStep[]> } | { why: string };
   log(line: string): void;
@@ -177,7 +179,10 @@ async function attempt<C>(phase: Phase<C>, h: Host<C>): Promise<Attempt> {
   const error = first ? first.error : new PhaseTimeout(phase.name, ms);
   // a failed phase may still have work in flight (a child, a listener): stop that as well
   ac.abort(error);
-  if (first) return first;
+  if (first) {
+    await h.quiesce?.();
+    return first;
+  }
   h.log(`phase ${phase.name}: no answer within ${ms} ms; stopping it`);
   let settled = await settles(work, h);
   if (!settled) {
@@ -185,6 +190,7 @@ async function attempt<C>(phase: Phase<C>, h: Host<C>): Promise<Attempt> {
     await h.forceStop();
     settled = await settles(work, h);
   }
+  await h.quiesce?.();
   return { ok: false, error, settled };
 }
 

@@ -156,6 +156,11 @@ async function stillFenced(client: pg.Client, changes: Change[]): Promise<Change
       const r = await client.query<{ l: boolean }>(`select rolcanlogin as l from pg_roles where rolname = $1`, [ch.role]);
       if (r.rows.length && r.rows[0].l === ch.previous) continue;
     }
+    if (ch.kind === 'role-setting') {
+      const r = await client.query<{ c: string[] | null }>(`select s.setconfig as c from pg_db_role_setting s join pg_roles r on r.oid = s.setrole where r.rolname = $1 and s.setdatabase = 0`, [ch.role]);
+      const now = (r.rows[0]?.c ?? []).find((kv) => kv.startsWith(`${ch.setting}=`))?.slice(ch.setting.length + 1) ?? null;
+      if (now === ch.previous) continue;
+    }
     out.push(ch);
   }
   return out;

@@ -167,6 +167,7 @@ export async function switchover(o: SwitchoverOptions): Promise<SwitchoverResult
         return side === r.toSide ? 'to' : side === r.fromSide ? 'from' : 'unknown';
       },
       forceStop: () => sessions.terminate(),
+      quiesce: () => sessions.quiesce(),
       retreat: (failed) =>
         !r.reverse
           ? { why: 'this run has no reverse replication (--reverse), so the writes the target acknowledged could not be carried back' }
@@ -257,6 +258,7 @@ function runCtx(o: SwitchoverOptions, r: Resolved, sessions: Sessions, log: (l: 
  */
 class Sessions {
   private open = new Map<'source' | 'target', pg.Client>();
+  private pending = new Set<Promise<void>>();
   constructor(private readonly url: Record<'source' | 'target', string>) {}
 
   async get(side: 'source' | 'target', signal?: AbortSignal): Promise<pg.Client> {
@@ -269,8 +271,20 @@ class Sessions {
       this.open.set(side, c);
     }
     const client = c;
-    signal?.addEventListener('abort', () => void this.signalBackend(side, client, 'pg_cancel_backend'), { once: true });
+    signal?.addEventListener(
+      'abort',
+      () => {
+        const p = this.signalBackend(side, client, 'pg_cancel_backend').finally(() => this.pending.delete(p));
+        this.pending.add(p);
+      },
+      { once: true },
+    );
     return c;
+  }
+
+  /** Every cancel sent so far has been delivered (a cancel that arrives while a session is idle is ignored by the server). */
+  async quiesce(): Promise<void> {
+    while (this.pending.size) await Promise.all([...this.pending]);
   }
 
   private async signalBackend(side: 'source' | 'target', c: pg.Client, fn: 'pg_cancel_backend' | 'pg_terminate_backend'): Promise<void> {
