@@ -15,7 +15,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startDnsServer, type StartedDnsServer } from '../../lab/dns.ts';
 import { connect } from '../../migration/pg.ts';
 import { startReplication, waitForSync } from '../../migration/replication.ts';
-import { parseEvent } from '../../migration/switchover/events.ts';
+import { onEvents } from '../../migration/switchover/events.ts';
 import { PHASES, readState } from '../../migration/switchover/state.ts';
 import { startPair, type Pair, sql, cli } from '../helpers/clusters.ts';
 
@@ -88,17 +88,11 @@ describe('switchover: kill in each phase, then --resume', () => {
       let killed = false;
       first.stdout!.on('data', (d) => (out += d));
       first.stderr!.on('data', (d) => (out += d));
-      let buf = '';
-      (first.stdio[3] as NodeJS.ReadableStream).on('data', (d) => {
-        buf += d;
-        for (let i = buf.indexOf('\n'); i >= 0; i = buf.indexOf('\n')) {
-          const e = parseEvent(buf.slice(0, i));
-          buf = buf.slice(i + 1);
-          // the state file already says "running" when the event arrives: kill mid-phase
-          if (e.type === 'phase-start' && e.phase === phase && !killed) {
-            killed = true;
-            first.kill('SIGKILL');
-          }
+      onEvents(first.stdio[3] as NodeJS.ReadableStream, (e) => {
+        // the state file already says "running" when the event arrives: kill mid-phase
+        if (e.type === 'phase-start' && e.phase === phase && !killed) {
+          killed = true;
+          first.kill('SIGKILL');
         }
       });
       await new Promise((res) => first.on('close', res));

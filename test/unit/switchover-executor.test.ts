@@ -6,7 +6,8 @@
  */
 import { describe, expect, it } from 'vitest';
 import { abortRun, execute, requestAbort, type Clock, type Host, type Phase, type UndoStep, type Where } from '../../migration/switchover/executor.ts';
-import { PhaseEvent } from '../../migration/switchover/events.ts';
+import { PassThrough } from 'node:stream';
+import { PhaseEvent, formatEvent, onEvents } from '../../migration/switchover/events.ts';
 import { PHASES, newState, phaseRecord, resumeRefusal, type PhaseName, type SwitchoverState } from '../../migration/switchover/state.ts';
 
 class FakeClock implements Clock {
@@ -266,5 +267,17 @@ describe('switchover executor', () => {
       const killedIn = snap.phases.find((p) => p.status === 'running');
       if (killedIn) expect(phaseRecord(second.state(), killedIn.name)!.attempts).toBe(2);
     }
+  });
+
+  it('events: JSON lines split anywhere across chunks arrive whole and in order; a broken line is reported', async () => {
+    const stream = new PassThrough();
+    const got: PhaseEvent[] = [];
+    const bad: string[] = [];
+    onEvents(stream, (e) => got.push(e), (e) => bad.push(e.message));
+    const text = formatEvent({ type: 'phase-start', phase: 'fence', at: 'now', attempt: 1 }) + '{"type":"phase-start"}\n' + formatEvent({ type: 'run', kind: 'completed', at: 'later' });
+    for (let i = 0; i < text.length; i += 7) stream.write(text.slice(i, i + 7));
+    await new Promise((r) => setImmediate(r));
+    expect(got).toEqual([{ type: 'phase-start', phase: 'fence', at: 'now', attempt: 1 }, { type: 'run', kind: 'completed', at: 'later' }]);
+    expect(bad).toEqual([expect.stringMatching(/breaks the contract/)]);
   });
 });
