@@ -449,15 +449,6 @@ export async function seed(opts: SeedOptions): Promise<SeedResult> {
   }
 }
 
-/** Counts per table, as the database sees them (for checks and reports). */
-export async function countRows(url: string, tables: { schema: string; name: string }[]): Promise<Record<string, number>> {
-  return withClient(url, async (c) => {
-    const out: Record<string, number> = {};
-    for (const t of tables) out[`${t.schema}.${t.name}`] = Number((await c.query(`select count(*) as n from ${qualified(t.schema, t.name)}`)).rows[0].n);
-    return out;
-  });
-}
-
 /** Seed options for a scenario's dataset (the seed step of a rehearsal). */
 export function seedOptionsFor(s: Pick<Scenario, 'dataset' | 'seed'>, url: string, extra: Partial<SeedOptions> = {}): SeedOptions {
   return {

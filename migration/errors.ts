@@ -42,10 +42,6 @@ export class CutoverError extends Error {
   }
 }
 
-export function isCutoverError(e: unknown): e is CutoverError {
-  return e instanceof CutoverError;
-}
-
 /** A short human line for any thrown value, never including a password. */
 export function describeError(e: unknown): string {
   if (e instanceof CutoverError) {

@@ -97,6 +97,8 @@ export async function fence(client: pg.Client, strategy: FenceStrategy, opts: Fe
   try {
     if (strategy === 'terminate') {
       for (const role of roles) {
+        // an aborted fence makes no further change (its running ALTER is cancelled by the caller)
+        opts.signal?.throwIfAborted();
         const r = await client.query<{ rolcanlogin: boolean }>(`select rolcanlogin from pg_roles where rolname = $1`, [role]);
         if (!r.rows.length) throw new CutoverError('PRECONDITION', `app role ${role} does not exist on the old primary`, { hint: 'fix --app-roles' });
         await opts.record({ kind: 'role-login', role, previous: r.rows[0].rolcanlogin });
@@ -114,6 +116,7 @@ export async function fence(client: pg.Client, strategy: FenceStrategy, opts: Fe
       await client.query(`alter database ${quoteIdent(db)} set default_transaction_read_only = on`);
     } else {
       for (const role of roles) {
+        opts.signal?.throwIfAborted();
         const previous = await roleSetting(client, role, 'default_transaction_read_only');
         await opts.record({ kind: 'role-setting', role, setting: 'default_transaction_read_only', previous });
         await client.query(`alter role ${quoteIdent(role)} set default_transaction_read_only = on`);
@@ -130,6 +133,7 @@ export async function fence(client: pg.Client, strategy: FenceStrategy, opts: Fe
     return { strategy, roles, ...t, terminated: t.terminated + writers.rows.length, ms: Date.now() - t0 };
   } catch (e) {
     if (e instanceof CutoverError) throw e;
+    if (opts.signal?.aborted) throw new CutoverError('TIMEOUT', `fencing writes (${strategy}) on the old primary was stopped: ${opts.signal.reason?.message ?? 'aborted'}`, { cause: e, exitCode: 1 });
     throw sqlError(e, `fencing writes (${strategy}) on the old primary`);
   }
 }

@@ -80,10 +80,6 @@ export function parseTableList(input: string): TableName[] {
   return items.map((x) => parseTableName(x));
 }
 
-export function tableKey(t: TableName): string {
-  return qualified(t.schema, t.name);
-}
-
 /** Human form: public.orders, public."Order Items". */
 export function displayName(t: TableName): string {
   const q = (s: string) => (/^[a-z_][a-z0-9_]*$/.test(s) ? s : `"${s.replace(/"/g, '""')}"`);

@@ -14,7 +14,7 @@ import { existsSync, readdirSync } from 'node:fs';
 import { join, delimiter } from 'node:path';
 import { promisify } from 'node:util';
 import { CutoverError, redactSecrets } from './errors.ts';
-import { connect, describeTarget, quoteIdent, quoteLiteral, serverMajor, sqlError, withClient, type Client } from './pg.ts';
+import { connect, describeTarget, quoteIdent, serverMajor, sqlError, withClient, type Client } from './pg.ts';
 import { Progress, defaultProgressMode } from './progress.ts';
 
 const execFileP = promisify(execFile);
@@ -337,39 +337,6 @@ function escapeRe(s: string): string {
 }
 function quoteIdentIfNeeded(s: string): string {
   return /^[a-z_][a-z0-9_$]*$/.test(s) ? s : quoteIdent(s);
-}
-
-/** Database-level and role-in-database settings (pg_db_role_setting), which a schema-only dump misses. */
-export async function copySettings(opts: { source: string; target: string }): Promise<ApplyResult> {
-  const rows = await withClient(
-    opts.source,
-    async (c) =>
-      (
-        await c.query<{ role: string | null; setconfig: string[] }>(
-          `select r.rolname as role, s.setconfig
-             from pg_db_role_setting s
-             left join pg_roles r on r.oid = s.setrole
-            where s.setdatabase = (select oid from pg_database where datname = current_database())`,
-        )
-      ).rows,
-    { role: 'source' },
-  );
-  const targetDb = await withClient(opts.target, async (c) => (await c.query<{ d: string }>('select current_database() as d')).rows[0].d, { role: 'target' });
-  const statements: DumpStatement[] = [];
-  for (const r of rows) {
-    for (const kv of r.setconfig ?? []) {
-      const eq = kv.indexOf('=');
-      const name = kv.slice(0, eq);
-      const value = kv.slice(eq + 1);
-      const set = `SET ${quoteIdent(name)} = ${quoteLiteral(value)}`;
-      statements.push(
-        r.role
-          ? { sql: `ALTER ROLE ${quoteIdent(r.role)} IN DATABASE ${quoteIdent(targetDb)} ${set}`, object: `ROLE SETTING ${r.role}.${name}` }
-          : { sql: `ALTER DATABASE ${quoteIdent(targetDb)} ${set}`, object: `DATABASE SETTING ${name}` },
-      );
-    }
-  }
-  return await withClient(opts.target, (c) => applyStatements(c, statements, 'settings'), { role: 'target' });
 }
 
 export function describeApply(r: ApplyResult): string {

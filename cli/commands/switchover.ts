@@ -2,12 +2,14 @@
  * `cutover switchover`: run the switchover state machine (migration/switchover/run.ts) and print
  * its result. `--dry-run` prints the plan and changes nothing; `--resume` continues from --state.
  */
+import { fstatSync, writeSync } from 'node:fs';
 import { Option, type Command } from 'commander';
 import { CutoverError } from '../../migration/errors.ts';
 import { describePlan } from '../../migration/switchover/plan.ts';
 import { PHASES } from '../../migration/switchover/state.ts';
 import { switchover, type SwitchoverOptions, type SwitchoverResult } from '../../migration/switchover/run.ts';
-import { makeSwitch } from '../../migration/switch/index.ts';
+import { makeSwitch, switchConfigFromFlags } from '../../migration/switch/index.ts';
+import { formatEvent, type PhaseEvent } from '../../migration/switchover/events.ts';
 import { emit, ExitCode, note } from '../output.ts';
 
 /** Options shared by `switchover` and `rollback`. */
@@ -43,7 +45,9 @@ export function switchoverOptions(cmd: Command): Command {
     .option('--pgbouncer-admin <url>', 'pgbouncer switch: admin console URL (…/pgbouncer)')
     .option('--pgbouncer-ini <file>', 'pgbouncer switch: the pgbouncer.ini to rewrite')
     .option('--pgbouncer-db <alias>', 'pgbouncer switch: the [databases] alias (default: the source database name)')
-    .option('--command <cmd>', 'command switch: run with CUTOVER_PHASE, CUTOVER_SIDE, CUTOVER_TO_HOST… in the environment')
+    .option('--command <cmd>', 'command switch: run with CUTOVER_PHASE, CUTOVER_SIDE, CUTOVER_TO_HOST… in the environment (in its own process group: a timed-out switch is killed with its children)')
+    .option('--check-command <cmd>', 'command switch: prints `old` or `new`, where traffic points now; lets a timed-out switch be resolved instead of stopping the run')
+    .option('--events-fd <n>', 'write one JSON line per phase-start / phase-end / undo / run event to this open file descriptor (migration/switchover/events.ts)')
     .option('--hold <phase=ms>', 'rehearsal fault injection: wait this long right after the phase starts (to kill or break something mid-phase)')
     .option('--json', 'print the result as JSON');
 }
@@ -70,21 +74,7 @@ export function toOptions(opts: any, direction: 'forward' | 'rollback'): Switcho
     direction,
     name: forward ? name : `${name}_reverse`,
     reverseName: forward ? `${name}_reverse` : name,
-    switch: makeSwitch(opts.switch, {
-      dnsAdmin: opts.dnsAdmin,
-      dnsName: opts.dnsName,
-      dnsTtl: opts.dnsTtl === undefined ? undefined : num(opts.dnsTtl, '--dns-ttl'),
-      proxyOldUpstream: opts.proxyOldUpstream,
-      proxyNewUpstream: opts.proxyNewUpstream,
-      dnsOldAddress: opts.dnsOldAddress,
-      dnsNewAddress: opts.dnsNewAddress,
-      proxyApi: opts.proxyApi,
-      proxyName: opts.proxyName,
-      pgbouncerAdmin: opts.pgbouncerAdmin,
-      pgbouncerIni: opts.pgbouncerIni,
-      pgbouncerDb: opts.pgbouncerDb,
-      command: opts.command,
-    }),
+    switch: makeSwitch(switchConfigFromFlags(opts.switch, { ...opts, dnsTtl: opts.dnsTtl === undefined ? undefined : num(opts.dnsTtl, '--dns-ttl') })),
     fence: opts.fence,
     fenceScope: opts.fenceScope,
     appRoles: opts.appRoles ? String(opts.appRoles).split(',').map((s: string) => s.trim()).filter(Boolean) : undefined,
@@ -98,6 +88,34 @@ export function toOptions(opts: any, direction: 'forward' | 'rollback'): Switcho
     timeouts,
     log: opts.json ? undefined : note,
     hooks: opts.hold ? holdHook(String(opts.hold)) : undefined,
+    onEvent: opts.eventsFd === undefined ? undefined : eventWriter(String(opts.eventsFd)),
+  };
+}
+
+/** Events as JSON lines on an inherited file descriptor (the rehearsal passes a pipe as fd 3). */
+function eventWriter(spec: string): (e: PhaseEvent) => void {
+  const fd = Number(spec);
+  if (!Number.isInteger(fd) || fd < 1) throw new CutoverError('USAGE', `--events-fd must be an open file descriptor number (got ${spec})`);
+  try {
+    fstatSync(fd);
+  } catch {
+    throw new CutoverError('USAGE', `--events-fd ${fd} is not an open file descriptor`, { hint: 'spawn the switchover with that fd open (e.g. stdio[3] = "pipe" and --events-fd 3)' });
+  }
+  let broken = false;
+  return (e) => {
+    if (broken) return;
+    const line = Buffer.from(formatEvent(e));
+    // a pipe may be non-blocking: retry a full pipe, but a reader that went away must not stop the switchover
+    for (let off = 0, tries = 0; off < line.length && tries < 10_000; tries++) {
+      try {
+        off += writeSync(fd, line, off);
+      } catch (err: any) {
+        if (err?.code === 'EAGAIN') continue;
+        broken = true;
+        note(`--events-fd ${fd}: cannot write events any more (${err?.code ?? err}); the switchover goes on`);
+        return;
+      }
+    }
   };
 }
 
@@ -127,6 +145,7 @@ export function formatResult(r: SwitchoverResult): string {
   if (r.sequences) lines.push(`sequences: ${moved.length} moved of ${r.sequences.length}`);
   for (const m of moved.slice(0, 20)) lines.push(`  ${m.sequence}: ${m.before ?? '-'} → ${m.value} (source ${m.source ?? '-'})`);
   lines.push(`switch: ${r.switch.strategy} → ${r.switch.to}`);
+  if (r.outcome === 'stopped') lines.push('STOPPED past the point of no return: the old side stays fenced until this is resolved');
   if (r.error) lines.push(`error in ${r.error.phase ?? 'run'}: ${r.error.message}${r.error.hint ? `\n  hint: ${r.error.hint}` : ''}`);
   lines.push(`next: ${r.next}`);
   return lines.join('\n');

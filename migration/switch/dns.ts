@@ -1,10 +1,11 @@
 /**
  * DNS-style switch: a name with weighted A records (old 100 / new 0 → old 0 / new 100), then one
  * TTL of waiting so that every resolver has dropped the old answer. Talks to the lab DNS server's
- * admin API (GET/PUT /records/<name>); for a managed DNS in production use the `command` strategy.
+ * admin API (GET/PUT /records/<name>); `current()` reads the record back. For a managed DNS in
+ * production use the `command` strategy (with a `--check-command`).
  */
 import { CutoverError } from '../errors.ts';
-import { httpJson, type Side, type SwitchContext, type SwitchStrategy } from './types.ts';
+import { abortableSleep, httpJson, type PlainSwitch, type Side, type SwitchContext } from './types.ts';
 
 export interface DnsSwitchOptions {
   adminUrl: string;
@@ -23,8 +24,9 @@ interface DnsRecord {
   ttl: number;
 }
 
-export class DnsSwitch implements SwitchStrategy {
+export class DnsSwitch implements PlainSwitch {
   readonly name = 'dns';
+  readonly pausable = false;
   constructor(private readonly o: DnsSwitchOptions) {}
 
   private url(): string {
@@ -39,9 +41,9 @@ export class DnsSwitch implements SwitchStrategy {
     return a;
   }
 
-  private async get(): Promise<DnsRecord | undefined> {
+  private async get(signal?: AbortSignal): Promise<DnsRecord | undefined> {
     try {
-      return await httpJson('GET', this.url());
+      return await httpJson('GET', this.url(), undefined, 10_000, signal);
     } catch (e) {
       if (e instanceof CutoverError && /answered 404/.test(e.message)) return undefined;
       throw e;
@@ -49,7 +51,7 @@ export class DnsSwitch implements SwitchStrategy {
   }
 
   async current(ctx: SwitchContext): Promise<Side | 'unknown'> {
-    const rec = await this.get();
+    const rec = await this.get(ctx.signal);
     if (!rec) return 'unknown';
     const a = this.addresses(ctx);
     const heavy = [...rec.targets].sort((x, y) => y.weight - x.weight)[0];
@@ -59,7 +61,7 @@ export class DnsSwitch implements SwitchStrategy {
 
   async switchTo(side: Side, ctx: SwitchContext): Promise<Record<string, unknown>> {
     const a = this.addresses(ctx);
-    const before = await this.get();
+    const before = await this.get(ctx.signal);
     const ttl = this.o.ttl ?? before?.ttl ?? 1;
     const rec: DnsRecord = {
       targets: [
@@ -69,8 +71,9 @@ export class DnsSwitch implements SwitchStrategy {
       ttl,
     };
     const t0 = Date.now();
-    await httpJson('PUT', this.url(), rec);
-    if (this.o.waitTtl !== false) await new Promise((r) => setTimeout(r, ttl * 1000));
+    await httpJson('PUT', this.url(), rec, 10_000, ctx.signal);
+    // the record has moved once the PUT answered; the wait only lets resolvers drop the old answer
+    if (this.o.waitTtl !== false) await abortableSleep(ttl * 1000, ctx.signal);
     return { name: this.o.name, to: side, address: side === 'old' ? a.old : a.new, ttl, waitedMs: Date.now() - t0, before };
   }
 }

@@ -2,12 +2,15 @@
  * PgBouncer switch: PAUSE the database (new queries wait, in-flight ones finish), rewrite its
  * [databases] line to the other side, RELOAD, RESUME — clients see a stall, not errors. The admin
  * console only speaks the simple query protocol: commands are sent without parameters.
+ * `current()` asks the running pooler (SHOW DATABASES), not the ini: the file may be rewritten
+ * but not yet reloaded. An abort closes the admin connection (a PAUSE waiting for in-flight
+ * queries is given up) and a pause this switch took is released again.
  */
 import { readFileSync, renameSync, writeFileSync } from 'node:fs';
 import pg from 'pg';
 import { CutoverError } from '../errors.ts';
 import { describeTarget } from '../pg.ts';
-import type { Endpoint, Side, SwitchContext, SwitchStrategy } from './types.ts';
+import type { Endpoint, PausableSwitch, Side, SwitchContext } from './types.ts';
 
 export interface PgbouncerSwitchOptions {
   /** postgres://admin@host:port/pgbouncer (a user listed in admin_users). */
@@ -58,9 +61,19 @@ export function currentSide(ini: string, alias: string, old: Endpoint, nu: Endpo
   return 'unknown';
 }
 
-export class PgbouncerSwitch implements SwitchStrategy {
+/** Which side a SHOW DATABASES row list points `alias` at. Pure. */
+export function sideOfDatabases(rows: Array<{ name: string; host: string | null; port: number | string | null }>, alias: string, old: Endpoint, nu: Endpoint): Side | 'unknown' {
+  const row = rows.find((r) => r.name === alias);
+  if (!row) return 'unknown';
+  const port = Number(row.port ?? 5432);
+  if (row.host === old.host && port === old.port) return 'old';
+  if (row.host === nu.host && port === nu.port) return 'new';
+  return 'unknown';
+}
+
+export class PgbouncerSwitch implements PausableSwitch {
   readonly name = 'pgbouncer';
-  readonly canPause = true;
+  readonly pausable = true;
   private paused = false;
   constructor(private readonly o: PgbouncerSwitchOptions) {}
 
@@ -68,20 +81,28 @@ export class PgbouncerSwitch implements SwitchStrategy {
     return this.o.database ?? (ctx.direction === 'forward' ? ctx.old.database : ctx.new.database);
   }
 
-  /** Run admin console commands (simple protocol: no parameters). */
-  async admin(...commands: string[]): Promise<void> {
+  /** Run admin console commands (simple protocol: no parameters); the rows of the last one. An abort closes the connection. */
+  async admin(commands: string[], signal?: AbortSignal): Promise<any[]> {
+    signal?.throwIfAborted();
     const c = new pg.Client({ connectionString: this.o.adminUrl, connectionTimeoutMillis: 5000 });
     c.on('error', () => {});
+    const onAbort = () => void c.end().catch(() => {});
+    signal?.addEventListener('abort', onAbort, { once: true });
     try {
-      await c.connect();
-    } catch (e: any) {
-      throw new CutoverError('CONNECT', `cannot reach the pgbouncer admin console at ${describeTarget(this.o.adminUrl)}: ${e?.message ?? e}`, { hint: 'check --pgbouncer-admin and admin_users in pgbouncer.ini', cause: e });
-    }
-    try {
-      for (const cmd of commands) await c.query(cmd);
-    } catch (e: any) {
-      throw new CutoverError('SQL', `pgbouncer admin command failed: ${e?.message ?? e}`, { exitCode: 1, cause: e });
+      try {
+        await c.connect();
+      } catch (e: any) {
+        throw new CutoverError('CONNECT', `cannot reach the pgbouncer admin console at ${describeTarget(this.o.adminUrl)}: ${e?.message ?? e}`, { hint: 'check --pgbouncer-admin and admin_users in pgbouncer.ini', cause: e });
+      }
+      let rows: any[] = [];
+      try {
+        for (const cmd of commands) rows = (await c.query(cmd)).rows;
+      } catch (e: any) {
+        throw new CutoverError('SQL', `pgbouncer admin command failed: ${signal?.aborted ? 'stopped (aborted)' : (e?.message ?? e)}`, { exitCode: 1, cause: e });
+      }
+      return rows;
     } finally {
+      signal?.removeEventListener('abort', onAbort);
       await c.end().catch(() => {});
     }
   }
@@ -92,18 +113,19 @@ export class PgbouncerSwitch implements SwitchStrategy {
 
   async current(ctx: SwitchContext): Promise<Side | 'unknown'> {
     const e = this.ends(ctx);
-    return currentSide(readFileSync(this.o.iniFile, 'utf8'), this.alias(ctx), e.old, e.new);
+    return sideOfDatabases(await this.admin(['SHOW DATABASES'], ctx.signal), this.alias(ctx), e.old, e.new);
   }
 
   async pause(ctx: SwitchContext): Promise<void> {
-    await this.admin(`PAUSE ${this.alias(ctx)}`).catch((e) => {
+    await this.admin([`PAUSE ${this.alias(ctx)}`], ctx.signal).catch((e) => {
       if (!/already/i.test(e.message)) throw e;
     });
     this.paused = true;
   }
 
   async resume(ctx: SwitchContext): Promise<void> {
-    await this.admin(`RESUME ${this.alias(ctx)}`).catch((e) => {
+    // never with the phase's signal: a resume must run even (especially) when the phase was aborted
+    await this.admin([`RESUME ${this.alias(ctx)}`]).catch((e) => {
       if (!/not paused/i.test(e.message)) throw e;
     });
     this.paused = false;
@@ -115,14 +137,18 @@ export class PgbouncerSwitch implements SwitchStrategy {
     const t0 = Date.now();
     const heldByUs = !this.paused;
     if (heldByUs) await this.pause(ctx);
-    const ini = readFileSync(this.o.iniFile, 'utf8');
-    const next = rewriteDatabaseLine(ini, alias, to);
-    const tmp = `${this.o.iniFile}.cutover.tmp`;
-    writeFileSync(tmp, next);
-    renameSync(tmp, this.o.iniFile);
-    await this.admin('RELOAD');
-    // a pause fence keeps queries held until the resume phase
-    if (heldByUs) await this.resume(ctx);
+    try {
+      ctx.signal?.throwIfAborted();
+      const ini = readFileSync(this.o.iniFile, 'utf8');
+      const next = rewriteDatabaseLine(ini, alias, to);
+      const tmp = `${this.o.iniFile}.cutover.tmp`;
+      writeFileSync(tmp, next);
+      renameSync(tmp, this.o.iniFile);
+      await this.admin(['RELOAD'], ctx.signal);
+    } finally {
+      // a pause fence keeps queries held until the resume phase; our own pause never outlives the call
+      if (heldByUs) await this.resume(ctx);
+    }
     return { database: alias, to: side, host: to.host, port: to.port, heldMs: heldByUs ? Date.now() - t0 : undefined };
   }
 }

@@ -1,9 +1,9 @@
 /**
  * Proxy switch: a Toxiproxy proxy in front of the primary; its upstream moves from old to new
  * (POST /proxies/<name> {upstream}). Toxiproxy restarts the listener, so open client connections
- * are closed and reconnect to the new upstream.
+ * are closed and reconnect to the new upstream. `current()` reads the proxy's upstream back.
  */
-import { httpJson, type Side, type SwitchContext, type SwitchStrategy } from './types.ts';
+import { httpJson, type PlainSwitch, type Side, type SwitchContext } from './types.ts';
 
 export interface ProxySwitchOptions {
   apiUrl: string;
@@ -11,10 +11,13 @@ export interface ProxySwitchOptions {
   /** host:port of each side (default: from the source/target URLs). */
   oldUpstream?: string;
   newUpstream?: string;
+  /** Deadline of one API call (default 10 s). */
+  callTimeoutMs?: number;
 }
 
-export class ProxySwitch implements SwitchStrategy {
+export class ProxySwitch implements PlainSwitch {
   readonly name = 'proxy';
+  readonly pausable = false;
   constructor(private readonly o: ProxySwitchOptions) {}
 
   private url(): string {
@@ -26,15 +29,15 @@ export class ProxySwitch implements SwitchStrategy {
   }
 
   async current(ctx: SwitchContext): Promise<Side | 'unknown'> {
-    const p = await httpJson('GET', this.url());
+    const p = await httpJson('GET', this.url(), undefined, this.o.callTimeoutMs, ctx.signal);
     const u = this.upstreams(ctx);
     return p?.upstream === u.old ? 'old' : p?.upstream === u.new ? 'new' : 'unknown';
   }
 
   async switchTo(side: Side, ctx: SwitchContext): Promise<Record<string, unknown>> {
     const upstream = this.upstreams(ctx)[side];
-    const before = await httpJson('GET', this.url());
-    await httpJson('POST', this.url(), { upstream });
+    const before = await httpJson('GET', this.url(), undefined, this.o.callTimeoutMs, ctx.signal);
+    await httpJson('POST', this.url(), { upstream }, this.o.callTimeoutMs, ctx.signal);
     return { proxy: this.o.name, listen: before?.listen, from: before?.upstream, upstream };
   }
 }

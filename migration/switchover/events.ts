@@ -41,3 +41,28 @@ export function parseEvent(line: string): PhaseEvent {
   if (!r.success) throw new Error(`switchover event breaks the contract (migration/switchover/events.ts): ${r.error.message}`);
   return r.data;
 }
+
+/**
+ * Call `fn` for every event line on `stream` (the reading end of `--events-fd`), in order. A line
+ * that breaks the contract goes to `onError` (default: thrown from the stream's data handler).
+ */
+export function onEvents(stream: NodeJS.ReadableStream, fn: (e: PhaseEvent) => void, onError: (e: Error) => void = (e) => { throw e; }): void {
+  let buf = '';
+  stream.setEncoding?.('utf8');
+  stream.on('data', (chunk: string | Buffer) => {
+    buf += String(chunk);
+    for (let i = buf.indexOf('\n'); i >= 0; i = buf.indexOf('\n')) {
+      const line = buf.slice(0, i);
+      buf = buf.slice(i + 1);
+      if (!line.trim()) continue;
+      let e: PhaseEvent;
+      try {
+        e = parseEvent(line);
+      } catch (err) {
+        onError(err as Error);
+        continue;
+      }
+      fn(e);
+    }
+  });
+}

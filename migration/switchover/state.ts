@@ -6,6 +6,11 @@
  * Every side effect a phase makes is recorded in its `changes` before or right after it is made,
  * with enough detail to undo it (the previous rolcanlogin, the previous setting, the previous
  * sequence value, which side the switch pointed at). The abort path reads only this file.
+ *
+ * Terminal kinds stay terminal: `completed` and `rolled-back` never reopen; `failed` (an abort
+ * that could not undo everything) only takes another `--abort`; `stopped` (past the point of no
+ * return, traffic is or may be on the new side, and going back is not possible) only goes
+ * forward again (`--resume`). Undone phases end `aborted`, so nothing undone still counts as done.
  */
 import { mkdirSync, readFileSync, renameSync, writeFileSync, existsSync } from 'node:fs';
 import { dirname } from 'node:path';
@@ -33,7 +38,12 @@ export type Change =
   | { kind: 'reverse-publication'; publication: string }
   | { kind: 'reverse-slot'; slot: string }
   | { kind: 'reverse-subscription'; subscription: string }
-  | { kind: 'forward-subscription-dropped'; subscription: string; publication: string; slot: string };
+  | { kind: 'forward-subscription-dropped'; subscription: string; publication: string; slot: string }
+  /** Going back past the point of no return: an app role fenced on the side traffic had moved to. */
+  | { kind: 'target-fenced'; role: string; previous: boolean }
+  /** Going back: traffic switched back, or the reverse replication drained to the old side. */
+  | { kind: 'switched-back'; strategy: string; to: Side }
+  | { kind: 'reverse-drained'; token: string };
 
 export interface PhaseRecord {
   name: PhaseName;
@@ -48,7 +58,7 @@ export interface PhaseRecord {
   error?: string;
 }
 
-export type StateKind = 'running' | 'aborting' | 'completed' | 'rolled-back' | 'failed';
+export type StateKind = 'running' | 'aborting' | 'completed' | 'rolled-back' | 'failed' | 'stopped';
 
 export interface SwitchoverState {
   version: 1;
@@ -61,6 +71,8 @@ export interface SwitchoverState {
   switch: string;
   fence: string;
   reverse: boolean;
+  /** Replication name (absent in files written before it was recorded). */
+  name?: string;
   createdAt: string;
   updatedAt: string;
   phases: PhaseRecord[];
@@ -186,6 +198,12 @@ export function changeKey(c: Change): string {
       return `reverse-subscription:${c.subscription}`;
     case 'forward-subscription-dropped':
       return `forward-subscription-dropped:${c.subscription}`;
+    case 'target-fenced':
+      return `target-fenced:${c.role}`;
+    case 'switched-back':
+      return `switched-back:${c.strategy}`;
+    case 'reverse-drained':
+      return `reverse-drained:${c.token}`;
   }
 }
 
@@ -226,21 +244,57 @@ export function skipPhase(state: SwitchoverState, name: PhaseName, now: string, 
   return endPhase(s, name, 'skipped', now, { detail: { reason } });
 }
 
-export function beginAbort(state: SwitchoverState, now: string, error: string): SwitchoverState {
+/** Set (merge) detail of a running phase, e.g. a measurement that must survive a crash mid-phase. */
+export function setPhaseDetail(state: SwitchoverState, name: PhaseName, detail: Record<string, unknown>, now: string): SwitchoverState {
   assertLive(state);
+  const rec = phaseRecord(state, name);
+  if (!rec || rec.status !== 'running') throw new PhaseNotRunningError(name);
+  return replacePhase(state, { ...rec, detail: { ...rec.detail, ...detail } }, now);
+}
+
+/** The switch may have moved traffic: a switch change was recorded (before switchTo was called). */
+export function pastNoReturn(state: SwitchoverState): boolean {
+  return allChanges(state).some((c) => c.kind === 'switch');
+}
+
+/** Traffic did move: the switch phase ended ok (or a later phase has started). */
+export function trafficMoved(state: SwitchoverState): boolean {
+  return isPhaseDone(state, 'switch');
+}
+
+/** Why `--resume` must not continue this state (undefined: it may). */
+export function resumeRefusal(state: SwitchoverState): string | undefined {
+  switch (state.kind) {
+    case 'rolled-back':
+      return `run ${state.runId} was aborted and rolled back${state.error ? ` (${state.error})` : ''}; its undone phases are not done any more and it never reopens. Start a new run with a new --state file`;
+    case 'failed':
+      return `run ${state.runId} stopped in the middle of an abort (${state.next ?? state.error ?? 'an undo step failed'}); resuming it would skip phases that were undone. Finish the abort with --abort`;
+    case 'aborting':
+      return `run ${state.runId} was killed while aborting; finish the abort with --abort`;
+    default:
+      return undefined;
+  }
+}
+
+/** Start undoing. A failed abort may be retried; a stopped run may go back when the caller can (reverse replication). */
+export function beginAbort(state: SwitchoverState, now: string, error: string): SwitchoverState {
+  if (state.kind === 'completed' || state.kind === 'rolled-back') throw new StateFinishedError(state.kind);
   return { ...state, kind: 'aborting', error, updatedAt: now };
 }
 
-/** A failed/aborted run may be retried from the state file: the aborting/failed state becomes running again. */
+/** A stopped run (past the point of no return) continues forward with --resume. */
 export function reopen(state: SwitchoverState, now: string): SwitchoverState {
-  if (state.kind === 'completed' || state.kind === 'rolled-back') throw new StateFinishedError(state.kind);
+  if (state.kind === 'running') return state;
+  if (state.kind !== 'stopped') throw new StateFinishedError(state.kind);
   return { ...state, kind: 'running', updatedAt: now };
 }
 
+/** The abort ended: every phase it undid ends `aborted` (no longer done); rolled-back only if every step worked. */
 export function finishAbort(state: SwitchoverState, now: string, undo: NonNullable<SwitchoverState['undo']>, next: string): SwitchoverState {
   if (state.kind !== 'aborting') throw new NotAbortingError(state.kind);
   const ok = undo.every((u) => u.outcome === 'ok');
-  return { ...state, kind: ok ? 'rolled-back' : 'failed', undo, next, updatedAt: now };
+  const phases = state.phases.map((p): PhaseRecord => (p.status === 'running' || p.outcome === 'ok' ? { ...p, status: 'done', outcome: 'aborted', endedAt: p.endedAt ?? now } : p));
+  return { ...state, kind: ok ? 'rolled-back' : 'failed', phases, undo: [...(state.undo ?? []), ...undo], next, updatedAt: now };
 }
 
 export function complete(state: SwitchoverState, now: string, next: string): SwitchoverState {
@@ -248,13 +302,14 @@ export function complete(state: SwitchoverState, now: string, next: string): Swi
   return { ...state, kind: 'completed', next, updatedAt: now };
 }
 
-export function markFailed(state: SwitchoverState, now: string, error: string, next: string): SwitchoverState {
-  return { ...state, kind: 'failed', error, next, updatedAt: now };
+/** Past the point of no return with no way back: traffic is (or may be) on the new side; only --resume continues. */
+export function stopAtNoReturn(state: SwitchoverState, now: string, error: string, next: string): SwitchoverState {
+  return { ...state, kind: 'stopped', error, next, updatedAt: now };
 }
 
-/** The first phase (in order) not yet done ok/skipped: where a resumed run continues. */
-export function resumePoint(state: SwitchoverState, order: readonly PhaseName[] = PHASES): PhaseName | undefined {
-  return order.find((p) => !isPhaseDone(state, p));
+/** An error outside any phase (the state file, the lock): the kind is kept, so the run continues as before once fixed. */
+export function noteError(state: SwitchoverState, now: string, error: string, next: string): SwitchoverState {
+  return { ...state, error, next, updatedAt: now };
 }
 
 // ---- the file ---------------------------------------------------------------------------------

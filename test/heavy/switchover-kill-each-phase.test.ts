@@ -1,10 +1,12 @@
 /**
  * Kill the switchover process in each phase in turn and resume it: every run completes, nothing
  * acknowledged is lost, no phase before the killed one runs twice. Runs alternate forward and
- * rollback (both with --reverse), so one pair of clusters carries all nine kills.
+ * rollback (both with --reverse), so one pair of clusters carries all nine kills. The kill is
+ * armed on the child's `phase-start` event (--events-fd 3), as the rehearsal does.
  * Heavy: about two minutes (CUTOVER_HEAVY=1).
  */
-import { existsSync, mkdtempSync, rmSync } from 'node:fs';
+import { spawn } from 'node:child_process';
+import { mkdtempSync, rmSync } from 'node:fs';
 import { Resolver } from 'node:dns/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -13,6 +15,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startDnsServer, type StartedDnsServer } from '../../lab/dns.ts';
 import { connect } from '../../migration/pg.ts';
 import { startReplication, waitForSync } from '../../migration/replication.ts';
+import { onEvents } from '../../migration/switchover/events.ts';
 import { PHASES, readState } from '../../migration/switchover/state.ts';
 import { startPair, type Pair, sql, cli } from '../helpers/clusters.ts';
 
@@ -80,23 +83,21 @@ describe('switchover: kill in each phase, then --resume', () => {
     it(`${command}: killed in ${phase}, resumed, completes with nothing lost`, async () => {
       const state = join(dir, `run-${i}.json`);
       const base = [command, '--source', pair.old.url, '--target', pair.new.url, '--switch', 'dns', '--dns-admin', dns.adminUrl, '--dns-name', NAME, '--state', state, '--reverse', '--json'];
-      const first = cli([...base, '--hold', `${phase}=5000`]);
+      const first = spawn(process.execPath, [join(import.meta.dirname, '..', '..', 'bin', 'cutover.mjs'), ...base, '--hold', `${phase}=5000`, '--events-fd', '3'], { stdio: ['ignore', 'pipe', 'pipe', 'pipe'] });
+      let out = '';
       let killed = false;
-      const deadline = Date.now() + 60_000;
-      while (!killed && Date.now() < deadline && first.child.exitCode === null) {
-        let s;
-        try {
-          s = existsSync(state) ? readState(state) : undefined;
-        } catch {
-          s = undefined;
-        }
-        if (s?.phases.find((p) => p.name === phase)?.status === 'running') {
-          first.child.kill('SIGKILL');
+      first.stdout!.on('data', (d) => (out += d));
+      first.stderr!.on('data', (d) => (out += d));
+      onEvents(first.stdio[3] as NodeJS.ReadableStream, (e) => {
+        // the state file already says "running" when the event arrives: kill mid-phase
+        if (e.type === 'phase-start' && e.phase === phase && !killed) {
           killed = true;
-        } else await new Promise((r) => setTimeout(r, 20));
-      }
-      const f = await first.done;
-      expect(killed, f.out).toBe(true);
+          first.kill('SIGKILL');
+        }
+      });
+      await new Promise((res) => first.on('close', res));
+      expect(killed, out).toBe(true);
+      expect(readState(state)!.phases.find((p) => p.name === phase)?.status).toBe('running');
       const second = await cli([...base, '--resume']).done;
       expect(second.code, second.out).toBe(0);
       const st = readState(state)!;

@@ -21,7 +21,8 @@ import {
   readState,
   recordChange,
   reopen,
-  resumePoint,
+  stopAtNoReturn,
+  resumeRefusal,
   skipPhase,
   startPhase,
   writeState,
@@ -130,22 +131,36 @@ describe('state transitions', () => {
 
   it('resume point: first phase not ok/skipped; failed phases run again', () => {
     let s = through(fresh(), 'sequences');
-    expect(resumePoint(s)).toBe('sequences');
+    expect(planSwitchover(opts, s).startAt).toBe('sequences');
     s = endPhase(startPhase(s, 'sequences', T(3)), 'sequences', 'failed', T(4), { error: 'boom' });
-    expect(resumePoint(s)).toBe('sequences');
+    expect(planSwitchover(opts, s).startAt).toBe('sequences');
     expect(startPhase(s, 'sequences', T(5)).phases.find((p) => p.name === 'sequences')?.attempts).toBe(2);
     const all = skipPhase(through(fresh(), 'reverse'), 'reverse', T(6), 'not requested');
-    expect(resumePoint(all)).toBeUndefined();
+    expect(planSwitchover(opts, all).startAt).toBeUndefined();
     expect(all.phases.at(-1)).toMatchObject({ name: 'reverse', outcome: 'skipped' });
   });
 
-  it('abort ends rolled-back when every undo step worked, failed otherwise', () => {
+  it('abort ends rolled-back when every undo step worked, failed otherwise; undone phases are no longer done; nothing reopens', () => {
     const s = beginAbort(startPhase(through(fresh(), 'fence'), 'fence', T(3)), T(4), 'boom');
     const change = { kind: 'role-login' as const, role: 'app', previous: true };
-    expect(finishAbort(s, T(5), [{ change, outcome: 'ok' }], 'n').kind).toBe('rolled-back');
-    expect(finishAbort(s, T(5), [{ change, outcome: 'failed', error: 'x' }], 'n').kind).toBe('failed');
+    const back = finishAbort(s, T(5), [{ change, outcome: 'ok' }], 'n');
+    expect(back.kind).toBe('rolled-back');
+    expect(back.phases.map((p) => p.outcome)).toEqual(['aborted', 'aborted', 'aborted']);
+    expect(isPhaseDone(back, 'preflight')).toBe(false);
+    const half = finishAbort(s, T(5), [{ change, outcome: 'failed', error: 'x' }], 'n');
+    expect(half.kind).toBe('failed');
     expect(() => startPhase(s, 'fence', T(6))).toThrow(StateFinishedError);
-    expect(reopen(s, T(6)).kind).toBe('running');
+    for (const x of [s, back, half]) expect(() => reopen(x, T(6))).toThrow(StateFinishedError);
+    expect(resumeRefusal(back)).toMatch(/rolled back.*never reopens/);
+    expect(resumeRefusal(half)).toMatch(/--abort/);
+    expect(resumeRefusal(s)).toMatch(/--abort/);
+    // a failed abort may be retried; a rolled-back one may not be aborted again
+    expect(beginAbort(half, T(7), 'again').kind).toBe('aborting');
+    expect(() => beginAbort(back, T(7), 'again')).toThrow(StateFinishedError);
+    // stopped past the point of no return: only forward again
+    const stopped = stopAtNoReturn(through(fresh(), 'resume'), T(8), 'x', 'resume it');
+    expect(resumeRefusal(stopped)).toBeUndefined();
+    expect(reopen(stopped, T(9)).kind).toBe('running');
   });
 
   it('writes atomically and reads back; rejects foreign files', () => {

@@ -1,0 +1,419 @@
+/**
+ * The switchover's phases as values: each says what it plans (the dry run prints exactly these),
+ * runs with an abort signal it honours (SQL through `ctx.db(…, signal)` is cancelled on abort;
+ * strategies get the signal in their context), and undoes what it recorded. They read the state
+ * and change it only through `io` (state.ts transitions underneath).
+ */
+import type pg from 'pg';
+import { CutoverError } from '../errors.ts';
+import { closeRoles, discoverAppRoles, fence as applyFence, openRoles, terminateSessions, unfence, isFenceChange, type FenceResult } from '../fence.ts';
+import { preflight as migrationPreflight } from '../preflight.ts';
+import { qualified, quoteIdent, serverMajor } from '../pg.ts';
+import { displayName, lag as replicationLag, objectNames, replicationStatus, startReplication, stopReplication } from '../replication.ts';
+import { ensureSentinel, sentinelRoundTrip } from '../sentinel.ts';
+import { syncSequences, verifySequences } from '../sequences.ts';
+import type { Side, SwitchContext, SwitchStrategy } from '../switch/types.ts';
+import type { Clock, Phase, UndoStep } from './executor.ts';
+import type { FenceStrategyName, PhaseTimeouts } from './plan.ts';
+import { phaseRecord, type Change, type SwitchoverState } from './state.ts';
+
+/** Everything a phase needs, resolved once per run. */
+export interface RunCtx {
+  source: string;
+  target: string;
+  direction: 'forward' | 'rollback';
+  toSide: Side;
+  fromSide: Side;
+  sw: SwitchStrategy;
+  fence: FenceStrategyName;
+  fenceScope?: 'roles' | 'database';
+  appRoles?: string[];
+  lag: { maxBytes: number; maxSeconds: number; timeoutMs: number };
+  sequenceBuffer: number;
+  reverse: boolean;
+  name: string;
+  reverseName: string;
+  timeouts: PhaseTimeouts;
+  clock: Clock;
+  log: (line: string) => void;
+  /** The run's admin session on a side, opened on demand; with a signal, its running query is cancelled when the signal aborts. */
+  db(side: 'source' | 'target', signal?: AbortSignal): Promise<pg.Client>;
+  switchCtx(phase: string, signal?: AbortSignal): SwitchContext;
+}
+
+type P = Phase<RunCtx>;
+type Row = Record<string, unknown>;
+
+const roles = (s: SwitchoverState) => (phaseRecord(s, 'preflight')?.detail?.appRoles as string[] | undefined) ?? [];
+/** The tables the forward publication carried, as preflight recorded them (undefined: let replication choose). */
+export const forwardTables = (s: SwitchoverState) => {
+  const t = phaseRecord(s, 'preflight')?.detail?.tables as Array<{ schema: string; name: string }> | undefined;
+  return t?.length ? t.map((x) => ({ schema: x.schema, name: x.name })) : undefined;
+};
+const names = (c: RunCtx) => ({ fwd: objectNames(c.name), rev: objectNames(c.reverseName) });
+const sideWords = (c: { direction?: 'forward' | 'rollback' }) =>
+  (c.direction ?? 'forward') === 'forward' ? { src: 'old primary (source)', tgt: 'new primary (target)' } : { src: 'new primary (now the source)', tgt: 'old primary (rollback target)' };
+
+async function step(change: Change, fn: () => Promise<unknown>): Promise<UndoStep> {
+  try {
+    await fn();
+    return { change, outcome: 'ok' };
+  } catch (e: any) {
+    return { change, outcome: 'failed', error: e?.message ?? String(e) };
+  }
+}
+
+async function publishedTables(source: pg.Client, publication: string) {
+  const r = await source.query<{ schemaname: string; tablename: string }>(`select schemaname, tablename from pg_publication_tables where pubname = $1 order by 1, 2`, [publication]);
+  return r.rows.map((x) => ({ schema: x.schemaname, name: x.tablename }));
+}
+
+/** Wait until the subscription has the sentinel table in state `r` (ready). */
+async function waitSentinelReady(c: RunCtx, target: pg.Client, subscription: string, timeoutMs: number, signal: AbortSignal): Promise<void> {
+  const deadline = c.clock.now() + timeoutMs;
+  for (;;) {
+    const r = await target.query<{ s: string }>(
+      `select sr.srsubstate as s from pg_subscription_rel sr join pg_subscription s on s.oid = sr.srsubid where s.subname = $1 and sr.srrelid = to_regclass('public.cutover_sentinel')`,
+      [subscription],
+    );
+    if (r.rows[0]?.s === 'r') return;
+    if (c.clock.now() > deadline || signal.aborted)
+      throw new CutoverError('TIMEOUT', `the sentinel table did not finish its initial sync within ${timeoutMs} ms (state ${r.rows[0]?.s ?? 'not subscribed'})`, { hint: 'see `cutover replicate status`; nothing was fenced' });
+    await c.clock.sleep(25, signal);
+  }
+}
+
+const preflight: P = {
+  name: 'preflight',
+  plan: (p) => ({
+    action: `check both servers answer, subscription ${p.subscription} on the ${sideWords(p).tgt} is enabled and its slot active, take the switchover advisory lock on the ${sideWords(p).src}, resolve the ${p.appRoles?.length ? `app roles ${p.appRoles.join(', ')}` : 'app roles (discovered: every login role except superusers, replication roles and the admin role)'}`,
+    undo: 'nothing to undo (read-only checks; the lock is released when the run ends)',
+  }),
+  timeoutMs: (c) => c.timeouts.preflight,
+  async run(c, signal, io) {
+    const [src, tgt] = [await c.db('source', signal), await c.db('target', signal)];
+    const [sm, tm] = [await serverMajor(src), await serverMajor(tgt)];
+    const st = await replicationStatus({ source: c.source, target: c.target, name: c.name });
+    const problems: string[] = [];
+    if (!st.subscriptionExists) problems.push(`subscription ${st.subscription} does not exist on the target`);
+    else if (!st.enabled) problems.push(st.problems[0] ?? `subscription ${st.subscription} is disabled`);
+    if (!st.slotHealth.exists) problems.push(`replication slot ${st.slot} is missing on the source`);
+    if (st.subscriptionExists && !st.allReady) problems.push(`not every table is synchronized yet: ${st.tables.filter((t) => t.state !== 'r').slice(0, 5).map((t) => `${t.table} (${t.stateName})`).join(', ')}`);
+    if (c.fence === 'pause' && !c.sw.pausable) problems.push(`the pause fence needs a switch that can hold queries (pgbouncer), not ${c.sw.name}`);
+    let findings: Array<{ id: string; severity: string; message: string }> = [];
+    if (c.direction === 'forward') {
+      // The migration preflight's errors still matter at cutover (e.g. a published table without a
+      // key); pg_dump is not needed now, and a table finding only counts for a table we publish.
+      const published = st.subscriptionExists ? new Set((await publishedTables(src, st.publication)).map((t) => displayName(t))) : undefined;
+      findings = (await migrationPreflight({ source: c.source, target: c.target })).findings.filter(
+        (f) => f.id !== 'tool.pg_dump' && !(published && f.id.startsWith('table.') && f.object && !published.has(f.object)),
+      );
+      for (const f of findings.filter((x) => x.severity === 'error')) problems.push(f.message);
+    }
+    signal.throwIfAborted();
+    if (problems.length) throw new CutoverError('PRECONDITION', `switchover preflight failed: ${problems.join('; ')}`, { hint: 'see `cutover replicate status`; nothing was changed', exitCode: 1 });
+    // discovered roles are kept in the state: after the fence they are NOLOGIN and would not be found again
+    const prev = phaseRecord(io.state(), 'preflight')?.detail?.appRoles as string[] | undefined;
+    const appRoles = c.appRoles ?? prev ?? (await discoverAppRoles(src));
+    await io.detail({ appRoles });
+    // The sentinel table joins the publication now, while writes still flow: adding it after the
+    // fence would put a table sync (a new worker, a copy) inside the window clients cannot write.
+    const { fwd } = names(c);
+    await ensureSentinel(src, tgt, { publication: fwd.publication, subscription: fwd.subscription, record: io.record });
+    await waitSentinelReady(c, tgt, fwd.subscription, Math.max(5_000, c.timeouts.preflight - 2_000), signal);
+    const tables = await publishedTables(src, st.publication);
+    await c.sw.prepare?.(c.switchCtx('preflight', signal));
+    const current = await c.sw.current(c.switchCtx('preflight', signal)).catch(() => 'unknown' as const);
+    return { sourceMajor: sm, targetMajor: tm, appRoles, tables, switchCurrent: current, lagBytes: st.lagBytes, warnings: findings.filter((f) => f.severity === 'warning').map((f) => f.message) };
+  },
+};
+
+const catchup: P = {
+  name: 'catchup',
+  plan: (p) => ({ action: `wait until replication lag is ≤ ${p.lag.maxBytes} bytes and ≤ ${p.lag.maxSeconds} s (give up after ${p.lag.timeoutMs} ms)`, undo: 'nothing to undo' }),
+  timeoutMs: (c) => Math.max(c.timeouts.catchup, c.lag.timeoutMs + 5000),
+  async run(c, signal) {
+    const started = c.clock.now();
+    for (;;) {
+      const l = await replicationLag({ source: c.source, name: c.name });
+      const last = { bytes: l.bytes, seconds: l.seconds };
+      if (l.bytes !== null && l.bytes <= c.lag.maxBytes && (l.seconds ?? 0) <= c.lag.maxSeconds) return { lag: last, waitedMs: c.clock.now() - started };
+      if (c.clock.now() - started > c.lag.timeoutMs || signal.aborted)
+        throw new CutoverError('TIMEOUT', `replication lag stayed above ${c.lag.maxBytes} bytes / ${c.lag.maxSeconds} s for ${c.lag.timeoutMs} ms (last: ${last.bytes} bytes, ${last.seconds} s)`, {
+          hint: 'apply cannot keep up or the slot is inactive: see `cutover replicate status`; nothing was changed',
+          exitCode: 1,
+        });
+      await c.clock.sleep(250, signal);
+    }
+  },
+};
+
+/** Fence changes whose object is not already back at its recorded value: an unfence must not queue behind a lock for nothing. */
+async function stillFenced(client: pg.Client, changes: Change[]): Promise<Change[]> {
+  const out: Change[] = [];
+  for (const ch of changes) {
+    if (ch.kind === 'role-login') {
+      const r = await client.query<{ l: boolean }>(`select rolcanlogin as l from pg_roles where rolname = $1`, [ch.role]);
+      if (r.rows.length && r.rows[0].l === ch.previous) continue;
+    }
+    if (ch.kind === 'role-setting') {
+      const r = await client.query<{ c: string[] | null }>(`select s.setconfig as c from pg_db_role_setting s join pg_roles r on r.oid = s.setrole where r.rolname = $1 and s.setdatabase = 0`, [ch.role]);
+      const now = (r.rows[0]?.c ?? []).find((kv) => kv.startsWith(`${ch.setting}=`))?.slice(ch.setting.length + 1) ?? null;
+      if (now === ch.previous) continue;
+    }
+    out.push(ch);
+  }
+  return out;
+}
+
+const fencePhase: P = {
+  name: 'fence',
+  plan: (p) => {
+    const w = sideWords(p);
+    const who = p.appRoles?.length ? `app roles ${p.appRoles.join(', ')}` : 'app roles (discovered: every login role except superusers, replication roles and the admin role)';
+    const action = {
+      terminate: `on the ${w.src}: ALTER ROLE … NOLOGIN for ${who} (previous rolcanlogin recorded), pg_terminate_backend their sessions, check that none is left`,
+      'read-only': `on the ${w.src}: ALTER ROLE … SET default_transaction_read_only = on for ${who} (previous setting recorded), terminate their sessions so the setting applies, check that none is left`,
+      pause: `writes are held by the ${p.switch} switch (pooler PAUSE) — nothing is changed on the ${w.src}`,
+    }[p.fence];
+    return { action, undo: p.fence === 'pause' ? 'the switch resumes the pooler' : 'restore LOGIN / the previous setting for each role, as recorded' };
+  },
+  timeoutMs: (c) => c.timeouts.fence,
+  async run(c, signal, io) {
+    const l = await replicationLag({ source: c.source, name: c.name }).catch(() => undefined);
+    // the lag is recorded at once (a resumed fence keeps the first measurement)
+    const lagAtFence = phaseRecord(io.state(), 'fence')?.detail?.lagAtFence ?? (l ? { bytes: l.bytes, seconds: l.seconds } : null);
+    await io.detail({ lagAtFence });
+    const appRoles = roles(io.state());
+    if (c.fence === 'pause') {
+      if (!c.sw.pausable) throw new CutoverError('USAGE', `the pause fence needs a pausable switch (pgbouncer), not ${c.sw.name}`);
+      await c.sw.pause(c.switchCtx('fence', signal));
+      return { lagAtFence, roles: appRoles, paused: true };
+    }
+    const src = await c.db('source', signal);
+    const f: FenceResult = await applyFence(src, c.fence, { roles: appRoles, scope: c.fenceScope, timeoutMs: c.timeouts.fence - 1000, record: io.record, signal });
+    if (f.remaining > 0)
+      throw new CutoverError('PRECONDITION', `${f.remaining} app session(s) are still connected to the old primary after the fence`, { hint: 'a role the app uses is not in --app-roles, or a session ignores termination', exitCode: 1 });
+    return { lagAtFence, roles: appRoles, terminated: f.terminated, remaining: f.remaining, fenceMs: f.ms };
+  },
+  async undo(c, changes) {
+    if (c.fence === 'pause') return c.sw.pausable ? [await step({ kind: 'sessions-terminated', pids: [] }, async () => void (c.sw.pausable && (await c.sw.resume(c.switchCtx('abort')))))] : [];
+    const fenceChanges = changes.filter(isFenceChange);
+    if (!fenceChanges.length) return [];
+    const s = await c.db('source');
+    // an undo that waits behind someone's lock forever would hang the abort: fail it, say so, retry with --abort
+    await s.query(`set lock_timeout = '10s'`);
+    const todo = await stillFenced(s, fenceChanges);
+    const done = fenceChanges.filter((ch) => !todo.includes(ch)).map((change): UndoStep => ({ change, outcome: 'ok' }));
+    return [...done, ...(await unfence(s, todo))];
+  },
+};
+
+const sentinel: P = {
+  name: 'sentinel',
+  plan: (p) => ({
+    action: `insert a marker row into cutover_sentinel on the ${sideWords(p).src} (table created on both sides and added to publication ${p.publication} if absent), wait until it is visible on the ${sideWords(p).tgt}; records the latency`,
+    undo: 'the marker row stays (harmless)',
+  }),
+  timeoutMs: (c) => c.timeouts.sentinel,
+  async run(c, signal, io) {
+    const [src, tgt] = [await c.db('source', signal), await c.db('target', signal)];
+    const { fwd } = names(c);
+    await ensureSentinel(src, tgt, { publication: fwd.publication, subscription: fwd.subscription, record: io.record });
+    if (c.fence !== 'pause') {
+      // a write after the marker would be lost: look once more that no app session survived the fence
+      const fencedAt = phaseRecord(io.state(), 'fence')?.startedAt;
+      const again = await terminateSessions(src, roles(io.state()), { timeoutMs: 5000, cleanLooks: 1, record: io.record, signal, startedBefore: c.fence === 'read-only' && fencedAt ? new Date(fencedAt) : undefined });
+      if (again.remaining) throw new CutoverError('PRECONDITION', `${again.remaining} app session(s) reappeared on the source after the fence`, { exitCode: 1 });
+      if (again.terminated) c.log(`sentinel: terminated ${again.terminated} app session(s) that survived the fence`);
+    }
+    const token = `${io.state().runId}:${c.direction}`;
+    await io.record({ kind: 'sentinel-row', token });
+    const rt = await sentinelRoundTrip(src, tgt, token, { timeoutMs: c.timeouts.sentinel - 500, signal });
+    return { token, latencyMs: rt.latencyMs };
+  },
+};
+
+const sequences: P = {
+  name: 'sequences',
+  plan: (p) => ({ action: `setval every sequence on the ${sideWords(p).tgt} to max(source last_value + ${p.sequenceBuffer}, max of the column it feeds + 1); verify target ≥ source`, undo: 'nothing to undo: sequences only move forward' }),
+  timeoutMs: (c) => c.timeouts.sequences,
+  async run(c, signal, io) {
+    const [src, tgt] = [await c.db('source', signal), await c.db('target', signal)];
+    const moves = await syncSequences(src, tgt, { buffer: c.sequenceBuffer, record: io.record, signal });
+    signal.throwIfAborted();
+    const missing = moves.filter((m) => m.note === 'missing on the target');
+    if (missing.length)
+      throw new CutoverError('PRECONDITION', `${missing.length} sequence(s) are missing on the target: ${missing.slice(0, 5).map((m) => m.sequence).join(', ')}`, { hint: 'copy the schema again (sequences are pre-data)', exitCode: 1 });
+    const v = await verifySequences(src, tgt);
+    if (!v.ok) throw new CutoverError('PRECONDITION', `sequences behind on the target after the move: ${v.checks.filter((x) => !x.ok).map((x) => x.sequence).join(', ')}`, { exitCode: 1 });
+    return { moves, moved: moves.filter((m) => m.changed).length };
+  },
+};
+
+/** Swap the replication direction before any traffic reaches the target (see the switch phase). */
+async function swapReplication(c: RunCtx, signal: AbortSignal, io: Parameters<P['run']>[2]): Promise<Row> {
+  const { fwd, rev } = names(c);
+  // the forward subscription goes first (else reverse-applied rows would loop back), then reverse
+  // replication starts from now on with copy_data = false
+  const forward = await replicationStatus({ source: c.source, target: c.target, name: c.name });
+  if (forward.subscriptionExists || forward.publicationExists || forward.slotHealth.exists) {
+    await io.record({ kind: 'forward-subscription-dropped', subscription: fwd.subscription, publication: fwd.publication, slot: fwd.slot });
+    const stop = await stopReplication({ source: c.source, target: c.target, name: c.name, log: c.log });
+    if (!stop.complete) throw new CutoverError('STATE', `could not remove the forward replication: ${stop.remaining.join('; ')}`, { exitCode: 1 });
+  }
+  signal.throwIfAborted();
+  const rs = await replicationStatus({ source: c.target, target: c.source, name: c.reverseName });
+  if (!(rs.subscriptionExists && rs.enabled && rs.slotHealth.exists)) {
+    if (rs.subscriptionExists || rs.publicationExists || rs.slotHealth.exists) await stopReplication({ source: c.target, target: c.source, name: c.reverseName, log: c.log });
+    await io.record({ kind: 'reverse-subscription', subscription: rev.subscription });
+    // Exactly the forward set, not "every table of the new side": a partitioned root published
+    // from 13+ cannot be applied by an old subscriber (≤ 12 applies to plain tables only), and
+    // tables that were never replicated forward must not start flowing backward.
+    await startReplication({ source: c.target, target: c.source, name: c.reverseName, tables: forwardTables(io.state()), copyData: false, allowNonEmptyTarget: true, allowDowngrade: true, log: c.log, signal });
+  }
+  return { reverse: rev };
+}
+
+const switchPhase: P = {
+  name: 'switch',
+  plan: (p) => {
+    const w = sideWords(p);
+    const to = (p.direction ?? 'forward') === 'forward' ? 'new' : 'old';
+    return {
+      action: `${p.reverse ? `swap the replication direction before any traffic reaches the ${w.tgt}: drop subscription ${p.subscription} (and its slot), start ${p.reverseSubscription} (${w.tgt} → ${w.src}, copy_data = false); then ` : ''}give the app roles LOGIN on the ${w.tgt} where an earlier run fenced them (recorded); move traffic to the ${to} side with the ${p.switch} switch. If it times out it is stopped, and its probe decides: traffic on the ${to} side → go on; proven not moved → undo; else past the point of no return`,
+      undo: `before traffic may have moved: switch back${p.reverse ? `, drop ${p.reverseSubscription} and start ${p.subscription} again with copy_data = false` : ''}, fence again the app roles opened on the target. After: fence the ${w.tgt} first and drain the reverse replication (needs --reverse), else stop`,
+    };
+  },
+  timeoutMs: (c) => c.timeouts.switch,
+  async run(c, signal, io) {
+    const detail: Row = c.reverse ? await swapReplication(c, signal, io) : {};
+    // the target may still be fenced by an earlier run (a rollback's target is the old primary the
+    // forward run fenced): open it for the app roles before traffic arrives
+    detail.opened = await openRoles(await c.db('target', signal), roles(io.state()), io.record);
+    signal.throwIfAborted();
+    const recorded = phaseRecord(io.state(), 'switch')?.changes.find((x) => x.kind === 'switch');
+    const from = recorded?.kind === 'switch' ? recorded.from : await c.sw.current(c.switchCtx('switch', signal)).catch(() => 'unknown' as const);
+    // recorded BEFORE the call: from here on the run is past the point of no return
+    await io.record({ kind: 'switch', strategy: c.sw.name, from: from === 'unknown' ? c.fromSide : from, to: c.toSide });
+    const switched = await c.sw.switchTo(c.toSide, c.switchCtx('switch', signal));
+    return { ...detail, from, to: c.toSide, switched };
+  },
+  async undo(c, changes, state) {
+    const out: UndoStep[] = [];
+    for (const ch of [...changes].reverse()) {
+      if (ch.kind === 'switch') out.push(await step(ch, () => c.sw.switchTo(ch.from === 'unknown' ? c.fromSide : ch.from, c.switchCtx('abort'))));
+      else if (ch.kind === 'reverse-subscription')
+        out.push(
+          await step(ch, async () => {
+            const s = await stopReplication({ source: c.target, target: c.source, name: c.reverseName, log: c.log });
+            if (!s.complete) throw new Error(s.remaining.join('; '));
+          }),
+        );
+      else if (ch.kind === 'forward-subscription-dropped')
+        out.push(
+          await step(ch, async () => {
+            // nothing was written on the fenced source since the sentinel: following from now on loses nothing
+            const st = await replicationStatus({ source: c.source, target: c.target, name: c.name });
+            if (!st.subscriptionExists) await startReplication({ source: c.source, target: c.target, name: c.name, tables: forwardTables(state), copyData: false, allowNonEmptyTarget: true, log: c.log });
+          }),
+        );
+    }
+    if (changes.some((ch) => ch.kind === 'target-opened')) out.push(...(await closeRoles(await c.db('target'), changes)));
+    return out;
+  },
+};
+
+const resume: P = {
+  name: 'resume',
+  plan: (p) => ({
+    action: p.fence === 'pause' ? `resume the pooler so held queries run on the ${sideWords(p).tgt}` : `check the ${sideWords(p).tgt} answers, is not in recovery and takes a write`,
+    undo: `past the point of no return: fence the ${sideWords(p).tgt}, switch back and drain the reverse replication (needs --reverse), else stop`,
+  }),
+  timeoutMs: (c) => c.timeouts.resume,
+  async run(c, signal, io) {
+    if (c.fence === 'pause' && c.sw.pausable) await c.sw.resume(c.switchCtx('resume', signal));
+    // the target must answer and take writes, else we go back while the old primary is intact
+    const tgt = await c.db('target', signal);
+    const ro = await tgt.query<{ r: boolean }>(`select pg_is_in_recovery() as r`);
+    if (ro.rows[0].r) throw new CutoverError('PRECONDITION', 'the target is a standby in recovery: it cannot take writes', { exitCode: 1 });
+    await tgt.query(`insert into public.cutover_sentinel (token) values ($1) on conflict (token) do nothing`, [`${io.state().runId}:${c.direction}:resume`]);
+    return { targetWritable: true };
+  },
+};
+
+const postverify: P = {
+  name: 'postverify',
+  plan: (p) => ({ action: `compare row counts of the published tables and check sequences on the ${sideWords(p).tgt} ≥ the ${sideWords(p).src}`, undo: 'nothing to undo (read-only)' }),
+  timeoutMs: (c) => c.timeouts.postverify,
+  async run(c, signal, io) {
+    const [src, tgt] = [await c.db('source', signal), await c.db('target', signal)];
+    const tables = (phaseRecord(io.state(), 'preflight')?.detail?.tables as Array<{ schema: string; name: string }>) ?? [];
+    const counts: Array<{ table: string; source: number; target: number; ok: boolean }> = [];
+    for (const t of tables) {
+      signal.throwIfAborted();
+      const q = `select count(*)::int8 as n from ${qualified(t.schema, t.name)}`;
+      const [a, b] = [(await src.query(q)).rows[0].n, (await tgt.query(q)).rows[0].n];
+      // the source is fenced: the target can only have more (new writes), never fewer
+      counts.push({ table: qualified(t.schema, t.name), source: a, target: b, ok: Number(b) >= Number(a) });
+    }
+    const seq = await verifySequences(src, tgt);
+    const bad = counts.filter((x) => !x.ok);
+    if (bad.length || !seq.ok)
+      throw new CutoverError('PRECONDITION', `post-verify found differences: ${[...bad.map((b) => `${b.table} ${b.source} on the source vs ${b.target} on the target`), ...seq.checks.filter((x) => !x.ok).map((x) => `sequence ${x.sequence} behind`)].slice(0, 5).join('; ')}`, { exitCode: 1 });
+    return { tables: counts.length, counts, sequencesOk: seq.ok };
+  },
+};
+
+const reverse: P = {
+  name: 'reverse',
+  plan: (p) => ({
+    action: `prove the reverse replication ${p.reverseSubscription} (started in the switch phase) carries writes: a marker row written on the ${sideWords(p).tgt} must appear on the ${sideWords(p).src}, so \`cutover rollback\` loses nothing`,
+    undo: 'nothing to undo (traffic already moved; stop it with `cutover replicate stop`)',
+  }),
+  skip: (c) => (c.reverse ? undefined : 'reverse replication not requested'),
+  timeoutMs: (c) => c.timeouts.reverse,
+  async run(c, signal, io) {
+    const [src, tgt] = [await c.db('source', signal), await c.db('target', signal)];
+    const token = `${io.state().runId}:${c.direction}:reverse`;
+    const rt = await sentinelRoundTrip(tgt, src, token, { timeoutMs: c.timeouts.reverse - 500, signal });
+    const st = await replicationStatus({ source: c.target, target: c.source, name: c.reverseName });
+    return { subscription: st.subscription, slot: st.slot, latencyMs: rt.latencyMs, lagBytes: st.lagBytes };
+  },
+};
+
+/** The phases, in order. */
+export const SWITCHOVER_PHASES: readonly P[] = [preflight, catchup, fencePhase, sentinel, sequences, switchPhase, resume, postverify, reverse];
+
+/**
+ * Going back past the point of no return, in this order: fence the target (traffic may be on it:
+ * NOLOGIN for the app roles, sessions terminated), point traffic back, wait until the reverse
+ * replication has carried everything written on the target to the source (a marker row round
+ * trip), and move the source's sequences past the target's. Only then may the phases' own undo
+ * unfence the source. The first failing step stops the retreat (the source stays fenced).
+ */
+export async function retreat(c: RunCtx, state: SwitchoverState): Promise<UndoStep[]> {
+  const out: UndoStep[] = [];
+  const run = async (change: Change, fn: () => Promise<unknown>) => {
+    if (out.some((s) => s.outcome === 'failed')) return;
+    out.push(await step(change, fn));
+  };
+  const tgt = await c.db('target');
+  for (const role of roles(state)) {
+    const r = await tgt.query<{ l: boolean }>(`select rolcanlogin as l from pg_roles where rolname = $1`, [role]);
+    if (!r.rows.length) continue;
+    await run({ kind: 'target-fenced', role, previous: r.rows[0].l }, () => tgt.query(`alter role ${quoteIdent(role)} nologin`));
+  }
+  await run({ kind: 'sessions-terminated', pids: [] }, async () => {
+    const t = await terminateSessions(tgt, roles(state), { timeoutMs: Math.max(5000, c.timeouts.fence - 1000) });
+    if (t.remaining) throw new Error(`${t.remaining} app session(s) still connected to the target`);
+  });
+  await run({ kind: 'switched-back', strategy: c.sw.name, to: c.fromSide }, () => c.sw.switchTo(c.fromSide, c.switchCtx('retreat')));
+  const token = `${state.runId}:${c.direction}:retreat`;
+  await run({ kind: 'reverse-drained', token }, async () => {
+    const src = await c.db('source');
+    await sentinelRoundTrip(tgt, src, token, { timeoutMs: c.timeouts.reverse });
+    await syncSequences(tgt, src, { buffer: c.sequenceBuffer });
+  });
+  return out;
+}
