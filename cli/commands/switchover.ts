@@ -2,7 +2,7 @@
  * `cutover switchover`: run the switchover state machine (migration/switchover/run.ts) and print
  * its result. `--dry-run` prints the plan and changes nothing; `--resume` continues from --state.
  */
-import { fstatSync, writeSync } from 'node:fs';
+import { fstatSync, readFileSync, writeSync } from 'node:fs';
 import { Option, type Command } from 'commander';
 import { CutoverError } from '../../migration/errors.ts';
 import { describePlan } from '../../migration/switchover/plan.ts';
@@ -26,6 +26,8 @@ export function switchoverOptions(cmd: Command): Command {
     .option('--resume', 'continue the run recorded in --state')
     .option('--abort', 'undo what --state records (switch back, unfence) and end the run')
     .option('--reverse', 'set up reverse replication (new → old) so that `cutover rollback` loses nothing')
+    .option('--no-readiness', 'skip the readiness phase (ANALYZE and warm-up of the target before the fence)')
+    .option('--warmup <file>', 'SQL statements replayed read-only on the target before the fence when pg_prewarm is not installed there')
     .option('--app-roles <roles>', 'comma-separated application roles to fence (default: every login role except superusers, replication roles and ours)')
     .option('--name <name>', 'replication name (objects cutover_<name>)', 'main')
     .option('--max-lag-bytes <n>', 'catch-up threshold in bytes', '262144')
@@ -85,11 +87,21 @@ export function toOptions(opts: any, direction: 'forward' | 'rollback'): Switcho
     resume: !!opts.resume,
     abort: !!opts.abort,
     reverse: !!opts.reverse,
+    readiness: opts.readiness !== false,
+    warmupSql: opts.warmup ? readWarmup(String(opts.warmup)) : undefined,
     timeouts,
     log: opts.json ? undefined : note,
     hooks: opts.hold ? holdHook(String(opts.hold)) : undefined,
     onEvent: opts.eventsFd === undefined ? undefined : eventWriter(String(opts.eventsFd)),
   };
+}
+
+function readWarmup(file: string): string {
+  try {
+    return readFileSync(file, 'utf8');
+  } catch (e: any) {
+    throw new CutoverError('USAGE', `--warmup ${file}: ${e?.code === 'ENOENT' ? 'no such file' : e?.message}`, { hint: 'a file of SQL read queries (SELECT …;), replayed once each on the target before the fence' });
+  }
 }
 
 /** Events as JSON lines on an inherited file descriptor (the rehearsal passes a pipe as fd 3). */

@@ -12,6 +12,7 @@ import { qualified, quoteIdent, serverMajor } from '../pg.ts';
 import { displayName, lag as replicationLag, objectNames, replicationStatus, startReplication, stopReplication } from '../replication.ts';
 import { ensureSentinel, sentinelRoundTrip } from '../sentinel.ts';
 import { syncSequences, verifySequences } from '../sequences.ts';
+import { prepareTarget, describeReadiness } from '../readiness.ts';
 import type { Side, SwitchContext, SwitchStrategy } from '../switch/types.ts';
 import type { Clock, Phase, UndoStep } from './executor.ts';
 import type { FenceStrategyName, PhaseTimeouts } from './plan.ts';
@@ -31,6 +32,10 @@ export interface RunCtx {
   lag: { maxBytes: number; maxSeconds: number; timeoutMs: number };
   sequenceBuffer: number;
   reverse: boolean;
+  /** Prepare the target before the fence (ANALYZE, warm-up); default on. */
+  readiness: boolean;
+  /** Warm-up queries (SQL text) when pg_prewarm is not installed on the target. */
+  warmupSql?: string;
   name: string;
   reverseName: string;
   timeouts: PhaseTimeouts;
@@ -145,6 +150,26 @@ const catchup: P = {
         });
       await c.clock.sleep(250, signal);
     }
+  },
+};
+
+/**
+ * Readiness runs before the fence, never inside the window in which clients cannot write:
+ * statistics are not replicated, so the first queries on an un-analyzed target can get bad plans.
+ */
+const readiness: P = {
+  name: 'readiness',
+  plan: (p) => ({
+    action: `prepare the ${sideWords(p).tgt} for traffic while writes still flow: ANALYZE the published tables (statistics are not replicated), then ${p.warmup ? 'the warm-up queries (read-only)' : 'pg_prewarm where it is installed'}`,
+    undo: 'nothing to undo (statistics and cache only)',
+  }),
+  skip: (c) => (c.readiness ? undefined : 'readiness turned off (--no-readiness)'),
+  timeoutMs: (c) => c.timeouts.readiness,
+  async run(c, signal, io) {
+    const r = await prepareTarget(c.target, c.source, { tables: forwardTables(io.state()), warmupSql: c.warmupSql, signal, log: c.log });
+    signal.throwIfAborted();
+    c.log(`readiness: ${describeReadiness(r)}`);
+    return { totalMs: r.totalMs, steps: r.steps };
   },
 };
 
@@ -383,7 +408,7 @@ const reverse: P = {
 };
 
 /** The phases, in order. */
-export const SWITCHOVER_PHASES: readonly P[] = [preflight, catchup, fencePhase, sentinel, sequences, switchPhase, resume, postverify, reverse];
+export const SWITCHOVER_PHASES: readonly P[] = [preflight, catchup, readiness, fencePhase, sentinel, sequences, switchPhase, resume, postverify, reverse];
 
 /**
  * Going back past the point of no return, in this order: fence the target (traffic may be on it:

@@ -18,6 +18,9 @@ export interface PlanOptions {
   lag: { maxBytes: number; maxSeconds: number; timeoutMs: number };
   sequenceBuffer: number;
   reverse: boolean;
+  /** Readiness of the target before the fence (default on). */
+  readiness?: boolean;
+  warmup?: boolean;
   subscription: string;
   publication: string;
   reverseSubscription: string;
@@ -30,6 +33,7 @@ export type PhaseTimeouts = Record<PhaseName, number>;
 export const DEFAULT_TIMEOUTS: PhaseTimeouts = {
   preflight: 60_000,
   catchup: 300_000,
+  readiness: 600_000,
   fence: 30_000,
   sentinel: 60_000,
   sequences: 120_000,
@@ -73,6 +77,7 @@ export function planSwitchover(o: PlanOptions, state?: SwitchoverState): Plan {
       undo: text.undo,
       timeoutMs: phase.name === 'catchup' ? Math.max(o.timeouts.catchup, o.lag.timeoutMs) : o.timeouts[phase.name],
       ...(phase.name === 'reverse' && !o.reverse ? { skip: 'reverse replication not requested (--reverse)' } : {}),
+      ...(phase.name === 'readiness' && o.readiness === false ? { skip: 'readiness turned off (--no-readiness)' } : {}),
       done: isPhaseDone(state, phase.name),
       interrupted: rec?.status === 'running',
     };

@@ -41,6 +41,10 @@ export interface SwitchoverOptions {
   /** Undo what the state file records and end the run as rolled back (going back over the reverse replication once traffic may have moved). */
   abort?: boolean;
   reverse?: boolean;
+  /** Prepare the target before the fence: ANALYZE and warm-up (default true). */
+  readiness?: boolean;
+  /** Warm-up SQL replayed read-only on the target when pg_prewarm is not installed. */
+  warmupSql?: string;
   direction?: 'forward' | 'rollback';
   timeouts?: Partial<PhaseTimeouts>;
   /** Replication name (objects `cutover_<name>`, as `cutover replicate` names them). Default main. */
@@ -115,6 +119,8 @@ function resolve(o: SwitchoverOptions) {
     lag: { maxBytes: o.lag?.maxBytes ?? 256 * 1024, maxSeconds: o.lag?.maxSeconds ?? 5, timeoutMs: o.lag?.timeoutMs ?? 300_000 },
     sequenceBuffer: o.sequenceBuffer ?? 1000,
     reverse: !!o.reverse,
+    readiness: o.readiness !== false,
+    warmupSql: o.warmupSql,
     timeouts: { ...DEFAULT_TIMEOUTS, ...o.timeouts },
     name,
     reverseName: o.reverseName ?? `${name}_reverse`,
@@ -125,7 +131,7 @@ function resolve(o: SwitchoverOptions) {
 export function planFor(o: SwitchoverOptions, state?: SwitchoverState): Plan {
   const r = resolve(o);
   const [fwd, rev] = [objectNames(r.name), objectNames(r.reverseName)];
-  const p = { direction: r.direction, switch: o.switch.name, fence: r.fence, appRoles: o.appRoles, lag: r.lag, sequenceBuffer: r.sequenceBuffer, reverse: r.reverse, timeouts: r.timeouts };
+  const p = { direction: r.direction, switch: o.switch.name, fence: r.fence, appRoles: o.appRoles, lag: r.lag, sequenceBuffer: r.sequenceBuffer, reverse: r.reverse, readiness: r.readiness, warmup: !!r.warmupSql, timeouts: r.timeouts };
   return planSwitchover({ ...p, subscription: fwd.subscription, publication: fwd.publication, reverseSubscription: rev.subscription, reversePublication: rev.publication }, state);
 }
 

@@ -16,7 +16,7 @@ import { mkdirSync, readFileSync, renameSync, writeFileSync, existsSync } from '
 import { dirname } from 'node:path';
 import { CutoverError } from '../errors.ts';
 
-export const PHASES = ['preflight', 'catchup', 'fence', 'sentinel', 'sequences', 'switch', 'resume', 'postverify', 'reverse'] as const;
+export const PHASES = ['preflight', 'catchup', 'readiness', 'fence', 'sentinel', 'sequences', 'switch', 'resume', 'postverify', 'reverse'] as const;
 export type PhaseName = (typeof PHASES)[number];
 export type Outcome = 'ok' | 'failed' | 'aborted' | 'skipped';
 export type Side = 'old' | 'new';

@@ -158,7 +158,7 @@ describe('switchover executor', () => {
     const { h } = host(ctx);
     const end = await drive(ctx.clock, execute(phases(ctx, { sequences: { hang: 'ignores-abort' } }), h));
     expect(end.outcome).toBe('rolled-back');
-    expect(ctx.log.slice(ctx.log.indexOf('force stop'))).toEqual(['force stop', 'sequences forced', 'undo sequences', 'undo sentinel', 'undo fence', 'undo catchup', 'undo preflight']);
+    expect(ctx.log.slice(ctx.log.indexOf('force stop'))).toEqual(['force stop', 'sequences forced', 'undo sequences', 'undo sentinel', 'undo fence', 'undo readiness', 'undo catchup', 'undo preflight']);
   });
 
   it('a failing undo step ends the run failed (ABORT INCOMPLETE); --resume is refused, --abort may retry', async () => {

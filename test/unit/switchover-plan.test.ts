@@ -67,17 +67,17 @@ describe('planSwitchover', () => {
   });
 
   it('says what each fence strategy will do and names given roles', () => {
-    expect(planSwitchover({ ...opts, appRoles: ['app', 'Weird "role"'] }).steps[2].action).toMatch(/NOLOGIN for app roles app, Weird "role"/);
-    expect(planSwitchover({ ...opts, fence: 'read-only' }).steps[2].action).toMatch(/default_transaction_read_only/);
-    expect(planSwitchover({ ...opts, fence: 'pause' }).steps[2].action).toMatch(/held by the dns switch/);
-    expect(planSwitchover(opts).steps[2].action).toMatch(/discovered/);
+    expect(planSwitchover({ ...opts, appRoles: ['app', 'Weird "role"'] }).steps.find((x) => x.phase === 'fence')!.action).toMatch(/NOLOGIN for app roles app, Weird "role"/);
+    expect(planSwitchover({ ...opts, fence: 'read-only' }).steps.find((x) => x.phase === 'fence')!.action).toMatch(/default_transaction_read_only/);
+    expect(planSwitchover({ ...opts, fence: 'pause' }).steps.find((x) => x.phase === 'fence')!.action).toMatch(/held by the dns switch/);
+    expect(planSwitchover(opts).steps.find((x) => x.phase === 'fence')!.action).toMatch(/discovered/);
   });
 
   it('marks done and interrupted phases from a state, and starts at the first not done', () => {
     let s = through(fresh(), 'sentinel');
     s = startPhase(s, 'sentinel', T(3));
     const plan = planSwitchover(opts, s);
-    expect(plan.steps.filter((x) => x.done).map((x) => x.phase)).toEqual(['preflight', 'catchup', 'fence']);
+    expect(plan.steps.filter((x) => x.done).map((x) => x.phase)).toEqual(['preflight', 'catchup', 'readiness', 'fence']);
     expect(plan.steps.find((x) => x.phase === 'sentinel')?.interrupted).toBe(true);
     expect(plan.startAt).toBe('sentinel');
     expect(describePlan(plan)).toMatch(/\[re-run\] sentinel/);
@@ -145,7 +145,7 @@ describe('state transitions', () => {
     const change = { kind: 'role-login' as const, role: 'app', previous: true };
     const back = finishAbort(s, T(5), [{ change, outcome: 'ok' }], 'n');
     expect(back.kind).toBe('rolled-back');
-    expect(back.phases.map((p) => p.outcome)).toEqual(['aborted', 'aborted', 'aborted']);
+    expect(back.phases.map((p) => p.outcome)).toEqual(['aborted', 'aborted', 'aborted', 'aborted']);
     expect(isPhaseDone(back, 'preflight')).toBe(false);
     const half = finishAbort(s, T(5), [{ change, outcome: 'failed', error: 'x' }], 'n');
     expect(half.kind).toBe('failed');
@@ -205,5 +205,15 @@ describe('switch helpers (pure)', () => {
     expect(parseRecord({ targets: [{ address: '1.2.3.4', weight: 5 }] })).toEqual({ targets: [{ address: '1.2.3.4', weight: 5 }], ttl: 1 });
     expect(() => parseRecord({ targets: [{ address: 'db.lab' }] })).toThrow(/IPv4/);
     expect(() => parseRecord({ targets: [], extra: 1 })).toThrow(/unknown key/);
+  });
+});
+
+describe('readiness phase', () => {
+  it('runs after catch-up and before the fence (never inside the write-blocked window), and can be turned off', () => {
+    const order = planSwitchover(opts).steps.map((s) => s.phase);
+    expect(order.indexOf('readiness')).toBe(order.indexOf('catchup') + 1);
+    expect(order.indexOf('readiness')).toBeLessThan(order.indexOf('fence'));
+    expect(planSwitchover(opts).steps.find((s) => s.phase === 'readiness')!.action).toMatch(/ANALYZE/);
+    expect(planSwitchover({ ...opts, readiness: false }).steps.find((s) => s.phase === 'readiness')!.skip).toMatch(/--no-readiness/);
   });
 });
