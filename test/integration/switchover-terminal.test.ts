@@ -175,7 +175,7 @@ describe(TITLE, () => {
     onEvents(child.stdio[3] as NodeJS.ReadableStream, (e) => events.push(e));
     const code = await new Promise((res) => child.on('close', res));
     expect(code, out + err).toBe(0);
-    expect(events.filter((e) => e.type === 'phase-start').map((e) => (e as any).phase)).toEqual(['preflight', 'catchup', 'fence', 'sentinel', 'sequences', 'switch', 'resume', 'postverify', 'reverse']);
+    expect(events.filter((e) => e.type === 'phase-start').map((e) => (e as any).phase)).toEqual(['preflight', 'catchup', 'readiness', 'fence', 'sentinel', 'sequences', 'switch', 'resume', 'postverify', 'reverse']);
     expect(events.at(-1)).toMatchObject({ type: 'run', kind: 'completed' });
     expect(side()).toBe('new');
     await sql(app('new'), `insert into public.items (note) values ('on new')`);

@@ -310,7 +310,7 @@ describe('switchover 11 → 17 with the dns strategy', () => {
       const final = readState(state)!;
       expect(final.kind).toBe('completed');
       expect(final.phases.map((p) => `${p.name}:${p.outcome}`)).toEqual([
-        'preflight:ok', 'catchup:ok', 'fence:ok', 'sentinel:ok', 'sequences:ok', 'switch:ok', 'resume:ok', 'postverify:ok', 'reverse:ok',
+        'preflight:ok', 'catchup:ok', 'readiness:ok', 'fence:ok', 'sentinel:ok', 'sequences:ok', 'switch:ok', 'resume:ok', 'postverify:ok', 'reverse:ok',
       ]);
       expect(final.phases.find((p) => p.name === 'switch')!.attempts).toBe(2);
       expect(final.phases.find((p) => p.name === 'fence')!.attempts).toBe(1); // not repeated
