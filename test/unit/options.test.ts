@@ -120,3 +120,19 @@ describe('the same server twice', () => {
     expect(() => checkServerVersion(id(), 'source')).not.toThrow();
   });
 });
+
+describe('lab names are one folder and no other', () => {
+  it.each(['.', '..', '.hidden', '-x', 'a/b', 'Lab', 'ü', '', 'x'.repeat(65)])('refuses %j', async (name) => {
+    const { labNameProblem } = await import('../../lab/lab.ts');
+    expect(labNameProblem(name)).not.toBeNull();
+  });
+  it.each(['default', 'pg11-to-17', 'a.b_c', '0'])('accepts %j', async (name) => {
+    const { labNameProblem, readLab } = await import('../../lab/lab.ts');
+    expect(labNameProblem(name)).toBeNull();
+    expect(() => readLab(name)).not.toThrow();
+  });
+  it('readLab("..") is a USAGE error, not the parent folder', async () => {
+    const { readLab } = await import('../../lab/lab.ts');
+    expect(() => readLab('..')).toThrow(/invalid lab name "\.\."/);
+  });
+});
