@@ -86,3 +86,40 @@ export function redactSecrets(s: string): string {
       .replace(/(\bauthorization\s*:\s*)(?:(?:basic|bearer)\s+)?\S+/gi, `$1${MASK}`)
   );
 }
+
+/** Names of environment variables whose values are secrets (their values are redacted wherever they appear). */
+export const SECRET_ENV_NAME = /(PASSWORD|PASSWD|SECRET|TOKEN|CREDENTIAL|PRIVATE_KEY|API_KEY|ACCESS_KEY|AUTH)|^CUTOVER_.*_URL$|^DATABASE_URL$/i;
+
+/**
+ * Replace every literal occurrence of the given secret values (≥ 6 characters, so that "1" or
+ * "true" are left alone) and then apply redactSecrets. For output of commands we run: a token
+ * printed by a cloud CLI has no recognisable shape, but we know the values we gave it.
+ */
+export function redactValues(s: string, values: Iterable<string | undefined>): string {
+  let out = s;
+  const sorted = [...new Set([...values].filter((v): v is string => typeof v === 'string' && v.length >= 6))].sort((a, b) => b.length - a.length);
+  for (const v of sorted) {
+    out = out.split(v).join(MASK);
+    // the same value percent-encoded (inside a URL)
+    const enc = encodeURIComponent(v);
+    if (enc !== v) out = out.split(enc).join(MASK);
+  }
+  return redactSecrets(out);
+}
+
+/** The secret values in an environment (see SECRET_ENV_NAME), for redactValues. */
+export function secretEnvValues(env: NodeJS.ProcessEnv): string[] {
+  const out: string[] = [];
+  for (const [k, v] of Object.entries(env)) {
+    if (!v || !SECRET_ENV_NAME.test(k)) continue;
+    out.push(v);
+    // a URL's password on its own, too
+    try {
+      const u = new URL(v);
+      if (u.password) out.push(decodeURIComponent(u.password));
+    } catch {
+      /* not a URL */
+    }
+  }
+  return out;
+}
