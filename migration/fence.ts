@@ -92,8 +92,14 @@ export async function terminateSessions(
 
 export async function fence(client: pg.Client, strategy: FenceStrategy, opts: FenceOptions): Promise<FenceResult> {
   const t0 = Date.now();
-  const roles = [...opts.roles];
-  if (strategy === 'pause') return { strategy, roles, terminated: 0, remaining: 0, ms: 0 };
+  if (strategy === 'pause') return { strategy, roles: [...opts.roles], terminated: 0, remaining: 0, ms: 0 };
+  let roles: string[];
+  try {
+    // A NOLOGIN group role fences none of its members (sessions carry the member's name): fence the members.
+    roles = (await expandRoles(client, opts.roles)).roles;
+  } catch (e) {
+    throw sqlError(e, 'resolving the app roles to fence');
+  }
   try {
     if (strategy === 'terminate') {
       for (const role of roles) {
@@ -106,7 +112,6 @@ export async function fence(client: pg.Client, strategy: FenceStrategy, opts: Fe
       return { strategy, roles, ...t, ms: Date.now() - t0 };
     }
     // read-only
-    const fencedAt = new Date((await client.query<{ now: Date }>(`select clock_timestamp() as now`)).rows[0].now);
     if (opts.scope === 'database') {
       const db = (await client.query<{ db: string }>(`select current_database() as db`)).rows[0].db;
       const previous = await roleSetting(client, '', 'default_transaction_read_only', db);
@@ -119,6 +124,10 @@ export async function fence(client: pg.Client, strategy: FenceStrategy, opts: Fe
         await client.query(`alter role ${quoteIdent(role)} set default_transaction_read_only = on`);
       }
     }
+    // Taken after every ALTER has committed: a session that logged in during the loop (as a role
+    // not yet altered) started before this instant and is cut below; one that starts after it
+    // gets the setting. Taken before the loop, such sessions kept read-write and were spared.
+    const fencedAt = new Date((await client.query<{ now: Date }>(`select clock_timestamp() as now`)).rows[0].now);
     // The setting applies to new sessions only: every app session opened before it goes (those with
     // a write transaction first — backend_xid is set — but all of them, or they could write later).
     const writers = await client.query<{ pid: number }>(
@@ -134,9 +143,184 @@ export async function fence(client: pg.Client, strategy: FenceStrategy, opts: Fe
   }
 }
 
+// ---------------------------------------------------------------------------------------------
+// Coverage: who the fence reaches, who it does not, and who else it hits
+// ---------------------------------------------------------------------------------------------
+
+/**
+ * The login roles a fence must act on for `roles`: each given login role, plus every login member
+ * (recursively) of each given group role. Superuser members are not fenced (NOLOGIN on an admin
+ * role locks the operators out): they are reported in `skipped` and show up in fenceCoverage.
+ */
+export async function expandRoles(client: pg.Client, roles: string[]): Promise<{ roles: string[]; expanded: Record<string, string[]>; missing: string[]; skipped: string[] }> {
+  if (!roles.length) return { roles: [], expanded: {}, missing: [], skipped: [] };
+  const r = await client.query<{ given: string; member: string | null; canlogin: boolean; su: boolean; exists: boolean }>(
+    `with recursive given as (select unnest($1::text[]) as name),
+          tree(given, oid) as (
+            select g.name, r.oid from given g join pg_roles r on r.rolname = g.name
+            union
+            select t.given, m.member from tree t join pg_auth_members m on m.roleid = t.oid)
+     select g.name as given, r.rolname as member, coalesce(r.rolcanlogin, false) as canlogin, coalesce(r.rolsuper, false) as su,
+            exists (select 1 from pg_roles x where x.rolname = g.name) as exists
+       from given g left join tree t on t.given = g.name left join pg_roles r on r.oid = t.oid
+      order by 1, 2`,
+    [roles],
+  );
+  const out = new Set<string>();
+  const expanded: Record<string, string[]> = {};
+  const missing: string[] = [];
+  const skipped = new Set<string>();
+  for (const x of r.rows) {
+    if (!x.exists) {
+      if (!missing.includes(x.given)) missing.push(x.given);
+      continue;
+    }
+    if (!x.member) continue;
+    if (x.member === x.given) {
+      // a given role is kept as given (terminate reports a missing one; NOLOGIN on a group is harmless)
+      if (x.canlogin || !r.rows.some((y) => y.given === x.given && y.member !== x.given)) out.add(x.member);
+      continue;
+    }
+    if (!x.canlogin) continue;
+    if (x.su) {
+      skipped.add(x.member);
+      continue;
+    }
+    out.add(x.member);
+    (expanded[x.given] ??= []).push(x.member);
+  }
+  for (const m of missing) out.add(m); // fence() then says "does not exist"
+  return { roles: [...out].sort(), expanded, missing, skipped: [...skipped].sort() };
+}
+
+export interface UnfencedSessions {
+  role: string;
+  /** why the fence does not reach it */
+  kind: 'superuser' | 'replication role' | 'the connecting role' | 'not in the fenced roles';
+  sessions: number;
+  applications: string[];
+}
+
+export interface CoverageReport {
+  /** The roles the fence will act on (groups expanded). */
+  roles: string[];
+  /** Client sessions on this database that the fence would leave writing. */
+  unfenced: UnfencedSessions[];
+  /** Fenced roles that also use other databases of the cluster (the fence is cluster-wide for them). */
+  alsoElsewhere: Array<{ role: string; databases: string[] }>;
+}
+
+/** Our own tools' sessions (this process and the lab's helpers), which are not application writers. */
+const OUR_APPS = `coalesce(a.application_name, '') in ('cutover-lab', 'cutover-check')`;
+
+/** Everything a fence would miss or over-reach on this database. Read-only. */
+export async function fenceCoverage(client: pg.Client, roles: string[]): Promise<CoverageReport> {
+  const { roles: expanded } = await expandRoles(client, roles);
+  const u = await client.query<{ role: string; su: boolean; repl: boolean; me: boolean; n: number; apps: string[] }>(
+    `select a.usename as role, coalesce(r.rolsuper, false) as su, coalesce(r.rolreplication, false) as repl, a.usename = current_user as me,
+            count(*)::int as n, array_agg(distinct coalesce(nullif(a.application_name, ''), '(no application_name)')) as apps
+       from pg_stat_activity a left join pg_roles r on r.rolname = a.usename
+      where a.datname = current_database() and a.backend_type = 'client backend' and a.pid <> pg_backend_pid()
+        and not (a.usename = any($1::text[])) and not (${OUR_APPS})
+      group by 1, 2, 3, 4 order by 1`,
+    [expanded],
+  );
+  const unfenced: UnfencedSessions[] = u.rows.map((x) => ({
+    role: x.role,
+    kind: x.su ? 'superuser' : x.repl ? 'replication role' : x.me ? 'the connecting role' : 'not in the fenced roles',
+    sessions: x.n,
+    applications: x.apps,
+  }));
+  const e = await client.query<{ role: string; dbs: string[] }>(
+    `select role, array_agg(distinct db::text order by db::text) as dbs from (
+        select a.usename::text as role, a.datname::text as db from pg_stat_activity a
+         where a.usename = any($1::text[]) and a.datname is not null and a.datname <> current_database()
+        union
+        select r.rolname::text, d.datname::text from pg_db_role_setting s join pg_roles r on r.oid = s.setrole join pg_database d on d.oid = s.setdatabase
+         where r.rolname = any($1::text[]) and d.datname <> current_database()
+     ) x group by role order by role`,
+    [expanded],
+  );
+  return { roles: expanded, unfenced, alsoElsewhere: e.rows.map((x) => ({ role: x.role, databases: x.dbs })) };
+}
+
+/**
+ * Refuse a fence that would leave a writer: an empty role list (fences nothing), or client
+ * sessions on this database of roles the fence does not reach (superusers, REPLICATION roles, the
+ * connecting role, unlisted roles) unless each is named in `allowUnfenced`. Returns the report,
+ * with `warnings` for roles the fence also locks out of other databases.
+ */
+export async function assertFenceCoverage(client: pg.Client, roles: string[], opts: { allowUnfenced?: string[]; allowEmpty?: boolean } = {}): Promise<CoverageReport & { warnings: string[] }> {
+  const report = await fenceCoverage(client, roles);
+  if (!report.roles.length && !opts.allowEmpty)
+    throw new CutoverError('PRECONDITION', 'the fence has no application role to act on: it would fence nothing and the phase would pass', {
+      hint: 'name the roles your applications log in as with --app-roles (group roles are expanded to their members)',
+    });
+  const allowed = new Set(opts.allowUnfenced ?? []);
+  const left = report.unfenced.filter((x) => !allowed.has(x.role));
+  if (left.length)
+    throw new CutoverError(
+      'PRECONDITION',
+      `the fence would not reach ${left.length} role(s) with sessions on this database: ${left.map((x) => `${x.role} (${x.kind}; ${x.sessions} session(s): ${x.applications.join(', ')})`).join('; ')} — they could keep writing on the old primary after the switch (split brain)`,
+      {
+        hint: `move those applications to a fenced role, add the role to --app-roles, or accept it explicitly: ${left.map((x) => `--allow-unfenced ${x.role}`).join(' ')}`,
+      },
+    );
+  const warnings = report.alsoElsewhere.map(
+    (x) => `role ${x.role} also uses database(s) ${x.databases.join(', ')} of this cluster: the fence (ALTER ROLE) applies there too, for as long as it lasts and after a completed run`,
+  );
+  return { ...report, warnings };
+}
+
+/**
+ * App roles for this database only: login roles (not superuser, replication, us or pg_*) that have
+ * sessions on it, own something in it, or may write to one of its tables. Roles of other
+ * databases of the cluster are left alone (discoverAppRoles fences every login role of the cluster).
+ */
+export async function discoverDatabaseAppRoles(client: pg.Client): Promise<{ roles: string[]; alsoElsewhere: CoverageReport['alsoElsewhere'] }> {
+  const r = await client.query<{ rolname: string }>(
+    `select r.rolname from pg_roles r
+      where r.rolcanlogin and not r.rolsuper and not r.rolreplication and r.rolname <> current_user and r.rolname !~ '^pg_'
+        and (exists (select 1 from pg_stat_activity a where a.usename = r.rolname and a.datname = current_database())
+          or exists (select 1 from pg_class c join pg_namespace n on n.oid = c.relnamespace
+                      where n.nspname not in ('pg_catalog','information_schema') and n.nspname !~ '^pg_toast'
+                        and c.relkind in ('r','p')
+                        and (c.relowner = r.oid or has_table_privilege(r.oid, c.oid, 'INSERT, UPDATE, DELETE, TRUNCATE'))))
+      order by 1`,
+  );
+  const roles = r.rows.map((x) => x.rolname);
+  const cov = await fenceCoverage(client, roles);
+  return { roles, alsoElsewhere: cov.alsoElsewhere };
+}
+
+/**
+ * Rollback after a `--fence-scope database` run: the old database itself is read-only
+ * (ALTER DATABASE … SET default_transaction_read_only), which openRoles does not touch. Lift it,
+ * recording the change first so that an abort re-fences it through `unfence`.
+ */
+export async function openDatabase(client: pg.Client, record: (c: Change) => Promise<void>): Promise<boolean> {
+  await readWriteSession(client);
+  const db = (await client.query<{ db: string }>(`select current_database() as db`)).rows[0].db;
+  const previous = await roleSetting(client, '', 'default_transaction_read_only', db);
+  if (previous !== 'on') return false;
+  await record({ kind: 'database-setting', database: db, setting: 'default_transaction_read_only', previous });
+  await client.query(`alter database ${quoteIdent(db)} reset default_transaction_read_only`);
+  return true;
+}
+
+/**
+ * A session opened after a `--fence-scope database` fence is itself read-only (the database
+ * default applies to the admin role too), and ALTER DATABASE/ALTER ROLE then fail with "cannot
+ * execute … in a read-only transaction": undo and rollback could not lift the fence.
+ */
+async function readWriteSession(client: pg.Client): Promise<void> {
+  await client.query(`set default_transaction_read_only = off`).catch(() => {});
+}
+
 /** Undo the fence changes (in reverse order of recording). Other change kinds are ignored. */
 export async function unfence(client: pg.Client, changes: Change[]): Promise<Array<{ change: Change; outcome: 'ok' | 'failed'; error?: string }>> {
   const out: Array<{ change: Change; outcome: 'ok' | 'failed'; error?: string }> = [];
+  await readWriteSession(client);
   for (const c of [...changes].reverse()) {
     try {
       if (c.kind === 'role-login') {
@@ -173,6 +357,7 @@ export function isFenceChange(c: Change): boolean {
  */
 export async function openRoles(client: pg.Client, roles: string[], record: (c: Change) => Promise<void>): Promise<string[]> {
   const opened: string[] = [];
+  await readWriteSession(client);
   for (const role of roles) {
     const r = await client.query<{ rolcanlogin: boolean }>(`select rolcanlogin from pg_roles where rolname = $1`, [role]);
     if (!r.rows.length) continue;
