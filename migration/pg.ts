@@ -52,7 +52,7 @@ function safeDecode(s: string): string {
   }
 }
 
-const URL_HINT = 'use the form postgres://user:password@host:5432/dbname (percent-encode special characters in the password: @ as %40, % as %25, / as %2F)';
+const URL_HINT = 'use the form postgres://user@host:5432/dbname; a password goes after the user name and a colon, percent-encoded (@ as %40, % as %25, / as %2F), or in PGPASSWORD / ~/.pgpass';
 
 /**
  * Check a connection URL before anything uses it: parseable, postgres scheme, and percent-escapes
@@ -80,7 +80,7 @@ export function checkUrl(url: string, what: string): URL {
       decodeURIComponent(raw);
     } catch {
       throw new CutoverError('USAGE', `the ${part} in ${what} contains a % that is not a valid percent-escape`, {
-        hint: `write a literal % as %25 (and @ as %40, / as %2F), e.g. postgres://user:p%25ss@host/db`,
+        hint: 'write a literal % as %25 (and @ as %40, / as %2F): a password p%ss is written p%25ss',
       });
     }
   }

@@ -598,3 +598,42 @@ async function compareSequences(src: Client, tgt: Client): Promise<SequenceVerif
   }
   return out;
 }
+
+// ---------------------------------------------------------------------------------------------
+// Post-verify after a switch: the old side is fenced, the new side takes application writes —
+// inserts and DELETEs. "target ≥ source" turned an app DELETE on the new primary into a failed
+// (exit 1) cutover. Rows the target lost are excused by the DELETEs it counted since the switch.
+// ---------------------------------------------------------------------------------------------
+
+export interface PostverifyCount {
+  table: string;
+  source: number;
+  target: number;
+  /** Rows deleted on the target since the switch (pg_stat_user_tables.n_tup_del delta); undefined = unknown. */
+  targetDeletes?: number;
+}
+
+/** Pure: which tables fail (fewer rows than the source minus the DELETEs the target saw), which only warn. */
+export function judgePostverifyCounts(counts: PostverifyCount[]): { ok: boolean; failures: string[]; warnings: string[] } {
+  const failures: string[] = [];
+  const warnings: string[] = [];
+  for (const c of counts) {
+    if (c.target >= c.source) continue;
+    const deficit = c.source - c.target;
+    if (c.targetDeletes !== undefined && deficit <= c.targetDeletes)
+      warnings.push(`${c.table}: ${deficit} row(s) fewer on the target, explained by ${c.targetDeletes} DELETE(s) there since the switch`);
+    else failures.push(`${c.table} ${c.source} on the source vs ${c.target} on the target${c.targetDeletes !== undefined ? ` (only ${c.targetDeletes} DELETE(s) on the target since the switch)` : ''}`);
+  }
+  return { ok: failures.length === 0, failures, warnings };
+}
+
+/** n_tup_del per table (qualified name → count), fresh (not the transaction's cached snapshot). */
+export async function tableDeleteCounters(c: Client, tables: TableName[]): Promise<Map<string, number>> {
+  await c.query(`select pg_stat_clear_snapshot()`);
+  const r = await q<{ schema: string; name: string; n: number }>(
+    c,
+    `select schemaname as schema, relname as name, n_tup_del::float8 as n from pg_stat_user_tables where (schemaname, relname) in (select * from unnest($1::text[], $2::text[]))`,
+    [tables.map((t) => t.schema), tables.map((t) => t.name)],
+  );
+  return new Map(r.map((x) => [qualified(x.schema, x.name), x.n]));
+}

@@ -136,3 +136,19 @@ describe('lab names are one folder and no other', () => {
     expect(() => readLab('..')).toThrow(/invalid lab name "\.\."/);
   });
 });
+
+describe('post-verify counts after a switch', async () => {
+  const { judgePostverifyCounts } = await import('../../migration/verify.ts');
+  it('an app DELETE on the new primary is not a failed cutover; missing rows without DELETEs are', () => {
+    const r = judgePostverifyCounts([
+      { table: 'a', source: 100, target: 100, targetDeletes: 0 },
+      { table: 'b', source: 100, target: 98, targetDeletes: 2 },
+      { table: 'c', source: 100, target: 90, targetDeletes: 2 },
+      { table: 'd', source: 100, target: 99 },
+      { table: 'e', source: 100, target: 150 },
+    ]);
+    expect(r.ok).toBe(false);
+    expect(r.warnings).toEqual(['b: 2 row(s) fewer on the target, explained by 2 DELETE(s) there since the switch']);
+    expect(r.failures.map((f) => f.split(' ')[0])).toEqual(['c', 'd']);
+  });
+});
