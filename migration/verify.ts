@@ -459,6 +459,15 @@ async function openSide(url: string, role: string, settings: string[] = SESSION_
 /** Compare the data of source and target. Never throws for a difference: it is in the result. */
 export async function verify(opts: VerifyOptions): Promise<VerifyResult> {
   const t0 = Date.now();
+  // Library callers get the same checks as the CLI: 0 or NaN here became an endless loop or a RangeError later.
+  const whole = (v: number | undefined, name: string, min: number, max: number) => {
+    if (v !== undefined && (!Number.isInteger(v) || v < min || v > max)) throw new CutoverError('USAGE', `verify: ${name} must be a whole number from ${min} to ${max} (got ${v})`);
+  };
+  whole(opts.chunkRows, 'chunkRows', 1, 100_000_000);
+  whole(opts.parallel, 'parallel', 1, 64);
+  whole(opts.sampleRows, 'sampleRows', 0, 1_000_000);
+  whole(opts.narrowChunks, 'narrowChunks', 0, 10_000);
+  if (opts.olderThan && !(Number.isFinite(opts.olderThan.seconds) && opts.olderThan.seconds >= 0)) throw new CutoverError('USAGE', `verify: olderThan.seconds must be a number ≥ 0 (got ${opts.olderThan.seconds})`);
   const parallel = Math.max(1, opts.parallel ?? 2);
   const srcs: Client[] = [];
   const tgts: Client[] = [];

@@ -152,3 +152,10 @@ describe('post-verify counts after a switch', async () => {
     expect(r.failures.map((f) => f.split(' ')[0])).toEqual(['c', 'd']);
   });
 });
+
+describe('verify() checks its options before connecting', async () => {
+  const { verify } = await import('../../migration/verify.ts');
+  it.each([{ chunkRows: 0 }, { chunkRows: NaN }, { parallel: 0 }, { sampleRows: -1 }, { olderThan: { column: 'ts', seconds: NaN } }])('%j', async (o) => {
+    await expect(verify({ source: 'postgres://x@127.0.0.1:1/db', target: 'postgres://x@127.0.0.1:2/db', ...o } as any)).rejects.toMatchObject({ code: 'USAGE', exitCode: 2 });
+  });
+});
