@@ -53,19 +53,19 @@ export function parseOptions<S extends Schema>(schema: S, raw: Record<string, un
  * A database connection: `--flag`, else the environment variable, as a URL or key=value conninfo
  * (service=…), completed from PGPASSWORD/the password file/PGSERVICE (migration/pg.ts).
  */
-export function connection(flag: string, envVar: string, opts: { optional?: boolean } = {}): Parser<string> {
+export function connection(flag: string, envVar: string, opts: { optional?: boolean; forServer?: boolean } = {}): Parser<string> {
   return (raw, env) => {
     const v = typeof raw === 'string' && raw !== '' ? raw : env[envVar];
     if (v === undefined || v === '') {
       if (opts.optional) return undefined as unknown as string;
       throw new OptionError(`${flag} is required`, `give ${flag} postgres://user@host:5432/db, or set ${envVar} (keeps the password out of ps); the password may come from PGPASSWORD or ~/.pgpass`);
     }
-    return resolveConnection(v, typeof raw === 'string' && raw !== '' ? flag : `${envVar}`, env);
+    return resolveConnection(v, typeof raw === 'string' && raw !== '' ? flag : `${envVar}`, env, { forServer: opts.forServer });
   };
 }
 
-export function optionalConnection(flag: string, envVar: string): Parser<string | undefined> {
-  return connection(flag, envVar, { optional: true }) as Parser<string | undefined>;
+export function optionalConnection(flag: string, envVar: string, opts: { forServer?: boolean } = {}): Parser<string | undefined> {
+  return connection(flag, envVar, { optional: true, ...opts }) as Parser<string | undefined>;
 }
 
 export function integer(flag: string, o: { min?: number; max?: number; default?: number; unit?: string } = {}): Parser<number> {

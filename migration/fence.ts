@@ -211,7 +211,7 @@ export interface CoverageReport {
 }
 
 /** Our own tools' sessions (this process and the lab's helpers), which are not application writers. */
-const OUR_APPS = `coalesce(a.application_name, '') in ('cutover-lab', 'cutover-check')`;
+const OUR_APPS = `coalesce(a.application_name, '') in ('cutover-lab', 'cutover-check', 'cutover-verify', 'cutover-seed', 'cutover-switchover', 'cutover-switchover-lock')`;
 
 /** Everything a fence would miss or over-reach on this database. Read-only. */
 export async function fenceCoverage(client: pg.Client, roles: string[]): Promise<CoverageReport> {

@@ -346,7 +346,7 @@ const CONNINFO_KEYS = new Set(['host', 'hostaddr', 'port', 'dbname', 'user', 'pa
  * PGDATABASE/PGUSER/PGPASSWORD, then the password file (PGPASSFILE or ~/.pgpass), then defaults.
  * Bad input is a USAGE error naming `what` (never a TypeError/URIError later).
  */
-export function resolveConnection(input: string, what: string, env: NodeJS.ProcessEnv = process.env): string {
+export function resolveConnection(input: string, what: string, env: NodeJS.ProcessEnv = process.env, opts: { forServer?: boolean } = {}): string {
   const kv: Record<string, string> = {};
   const text = (input ?? '').trim();
   if (!text) throw new CutoverError('USAGE', `${what} is missing`, { hint: URL_HINT });
@@ -380,9 +380,15 @@ export function resolveConnection(input: string, what: string, env: NodeJS.Proce
   kv.dbname ??= env.PGDATABASE || kv.user;
   if (kv.host.includes(',')) throw new CutoverError('USAGE', `${what}: several hosts (${kv.host}) are not supported`, { hint: 'give the one primary you mean' });
   if (!/^\d{1,5}$/.test(kv.port) || Number(kv.port) < 1 || Number(kv.port) > 65535) throw new CutoverError('USAGE', `${what}: port "${kv.port}" is not a TCP port number`, { hint: 'use a number 1–65535' });
-  if (kv.passfile) env = { ...env, PGPASSFILE: kv.passfile };
-  delete kv.passfile;
-  kv.password ??= env.PGPASSWORD || passfileLookup(env, kv.host, kv.port, kv.dbname, kv.user) || '';
+  if (opts.forServer) {
+    // A conninfo the *server* uses (the subscription's): a passfile= names a file on the
+    // subscriber's host and stays in it; without one, the password comes from here as usual.
+    if (!kv.passfile) kv.password ??= env.PGPASSWORD || passfileLookup(env, kv.host, kv.port, kv.dbname, kv.user) || '';
+  } else {
+    if (kv.passfile) env = { ...env, PGPASSFILE: kv.passfile };
+    delete kv.passfile;
+    kv.password ??= env.PGPASSWORD || passfileLookup(env, kv.host, kv.port, kv.dbname, kv.user) || '';
+  }
   if (!kv.password) delete kv.password;
   const host = kv.host.includes(':') ? `[${kv.host}]` : kv.host;
   const u = new URL(`postgres://${host}:${kv.port}/`);

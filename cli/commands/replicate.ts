@@ -31,7 +31,8 @@ export const startSchema = {
   tables: tables('--tables'),
   incremental: flag(),
   skipCopy: tables('--skip-copy'),
-  sourceConninfo: optionalConnection('--source-conninfo', 'CUTOVER_SOURCE_CONNINFO_URL'),
+  // the subscription's own conninfo: passfile=<path on the target host> keeps the password out of pg_subscription
+  sourceConninfo: optionalConnection('--source-conninfo', 'CUTOVER_SOURCE_CONNINFO_URL', { forServer: true }),
   schema: negatable(),
   wait: negatable(),
   timeout: seconds('--timeout', { default: 21600 }),

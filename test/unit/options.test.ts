@@ -159,3 +159,13 @@ describe('verify() checks its options before connecting', async () => {
     await expect(verify({ source: 'postgres://x@127.0.0.1:1/db', target: 'postgres://x@127.0.0.1:2/db', ...o } as any)).rejects.toMatchObject({ code: 'USAGE', exitCode: 2 });
   });
 });
+
+describe('the subscription conninfo (forServer)', () => {
+  it('keeps passfile= (a file on the subscriber host) and adds no password; without it, the password is filled', () => {
+    const env = { PGPASSWORD: 'from-env', HOME: '/nonexistent' } as NodeJS.ProcessEnv;
+    const kv = parseConninfo(toConninfo(resolveConnection('host=old user=rep dbname=app passfile=/var/lib/postgresql/.pgpass', 'c', env, { forServer: true })));
+    expect(kv.passfile).toBe('/var/lib/postgresql/.pgpass');
+    expect(kv.password).toBeUndefined();
+    expect(parseConninfo(toConninfo(resolveConnection('host=old user=rep dbname=app', 'c', env, { forServer: true }))).password).toBe('from-env');
+  });
+});
