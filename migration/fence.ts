@@ -309,6 +309,37 @@ export async function openDatabase(client: pg.Client, record: (c: Change) => Pro
 }
 
 /**
+ * The pause fence holds queries in the pooler; a client connected to Postgres directly (not
+ * through the pooler) keeps writing. End the app-role sessions on this database that are not one
+ * of the pooler's own server connections (`poolerPids`: SHOW SERVERS' remote_pid, see
+ * pgbouncerServerPids in migration/pgbouncer-safety.ts), then look again until none is left, like
+ * the other fences. Returns what was ended and what remains.
+ */
+export async function terminateBypassingSessions(
+  client: pg.Client,
+  roles: string[],
+  poolerPids: number[],
+  opts: { timeoutMs?: number; record?: (c: Change) => Promise<void>; signal?: AbortSignal } = {},
+): Promise<{ terminated: number; remaining: number; pids: number[] }> {
+  const { roles: expanded } = await expandRoles(client, roles);
+  if (!expanded.length) return { terminated: 0, remaining: 0, pids: [] };
+  const deadline = Date.now() + (opts.timeoutMs ?? 5_000);
+  const where = `usename = any($1::text[]) and pid <> pg_backend_pid() and datname = current_database() and backend_type = 'client backend' and not (pid = any($2::int[]))`;
+  const all: number[] = [];
+  let clean = 0;
+  for (;;) {
+    const r = await client.query<{ pid: number; ok: boolean }>(`select pid, pg_terminate_backend(pid) as ok from pg_stat_activity where ${where}`, [expanded, poolerPids]);
+    const pids = r.rows.filter((x) => x.ok).map((x) => x.pid);
+    all.push(...pids);
+    if (pids.length && opts.record) await opts.record({ kind: 'sessions-terminated', pids });
+    await new Promise((res) => setTimeout(res, 25));
+    const left = (await client.query<{ n: number }>(`select count(*)::int as n from pg_stat_activity where ${where}`, [expanded, poolerPids])).rows[0].n;
+    clean = left === 0 && pids.length === 0 ? clean + 1 : 0;
+    if (clean >= 2 || Date.now() > deadline || opts.signal?.aborted) return { terminated: all.length, remaining: left, pids: all };
+  }
+}
+
+/**
  * A session opened after a `--fence-scope database` fence is itself read-only (the database
  * default applies to the admin role too), and ALTER DATABASE/ALTER ROLE then fail with "cannot
  * execute … in a read-only transaction": undo and rollback could not lift the fence.

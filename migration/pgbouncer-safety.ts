@@ -9,7 +9,9 @@
  *   a failing RESUME, and reports both errors.
  */
 import { chmodSync, chownSync, renameSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import pg from 'pg';
 import { CutoverError } from './errors.ts';
+import { describeTarget } from './pg.ts';
 
 /** Atomically replace `path` with `content`, keeping its permission bits and (where allowed) owner. */
 export function replaceFileKeepingMode(path: string, content: string): void {
@@ -83,4 +85,25 @@ export async function whilePaused<T>(pause: () => Promise<void>, resume: () => P
   if (resumeError)
     throw new CutoverError('STATE', `pgbouncer is still PAUSED: RESUME failed ${opts.attempts ?? 5} times: ${msg(resumeError)}`, { hint: 'connect to the pgbouncer admin console and run RESUME', cause: resumeError, exitCode: 1 });
   return value as T;
+}
+
+/**
+ * The backend PIDs of pgbouncer's server connections (SHOW SERVERS, column remote_pid): the
+ * sessions on Postgres that belong to the pooler. Every other app session bypasses it, and a
+ * pause fence does not hold it (terminateBypassingSessions in migration/fence.ts).
+ */
+export async function pgbouncerServerPids(adminUrl: string): Promise<number[]> {
+  const c = new pg.Client({ connectionString: adminUrl, connectionTimeoutMillis: 5000 });
+  c.on('error', () => {});
+  try {
+    await c.connect();
+  } catch (e: any) {
+    throw new CutoverError('CONNECT', `cannot reach the pgbouncer admin console at ${describeTarget(adminUrl)}: ${e?.message ?? e}`, { cause: e });
+  }
+  try {
+    const r = await c.query('SHOW SERVERS');
+    return r.rows.map((x: any) => Number(x.remote_pid)).filter((n) => Number.isInteger(n) && n > 0);
+  } finally {
+    await c.end().catch(() => {});
+  }
 }

@@ -10,7 +10,9 @@ import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startCluster } from '../helpers/clusters.ts';
 import { startPgbouncer, type StartedPgbouncer } from '../../lab/pgbouncer.ts';
-import { replaceFileKeepingMode, whilePaused } from '../../migration/pgbouncer-safety.ts';
+import { pgbouncerServerPids, replaceFileKeepingMode, whilePaused } from '../../migration/pgbouncer-safety.ts';
+import { terminateBypassingSessions } from '../../migration/fence.ts';
+import { connect } from '../../migration/pg.ts';
 import type { StartedCluster } from '../../lab/providers/types.ts';
 
 async function admin(url: string, cmd: string): Promise<any[]> {
@@ -84,5 +86,34 @@ describe.skipIf(!existsSync('/usr/sbin/pgbouncer'))('pgbouncer switch safety', (
     ).catch((e) => e);
     expect(tries).toBe(3);
     expect(err.message).toMatch(/still PAUSED/);
+  });
+
+  it('pause fence: a session that bypasses the pooler is ended, the pooler\'s own are kept', async () => {
+    const u = new URL(cluster.url);
+    await admin(cluster.url.replace(/\/app$/, '/app'), `create role appw login password 'pw'`).catch(() => {});
+    // pgbouncer's userlist knows postgres only: the app through the pooler logs in as postgres here,
+    // so the role list names postgres for the pooled client and appw for the direct one
+    const pooled = new pg.Client({ connectionString: `postgres://postgres:pw@${bouncer.host}:${bouncer.port}/app` });
+    await pooled.connect();
+    await pooled.query('select 1');
+    const direct = new pg.Client({ connectionString: `postgres://appw:pw@${u.hostname}:${u.port}/app` });
+    direct.on('error', () => {});
+    await direct.connect();
+    const pooledDirect = new pg.Client({ connectionString: `postgres://postgres:pw@${u.hostname}:${u.port}/app`, application_name: 'orders' });
+    pooledDirect.on('error', () => {});
+    await pooledDirect.connect();
+    const c = await connect(cluster.url);
+    try {
+      const pids = await pgbouncerServerPids(bouncer.adminUrl);
+      expect(pids.length).toBeGreaterThan(0);
+      const r = await terminateBypassingSessions(c, ['appw', 'postgres'], pids, { timeoutMs: 5000 });
+      expect(r.remaining).toBe(0);
+      expect(r.terminated).toBe(2); // appw direct, and postgres connected directly (not through the pooler)
+      expect(await direct.query('select 1').then(() => 'alive', () => 'ended')).toBe('ended');
+      expect(await pooledDirect.query('select 1').then(() => 'alive', () => 'ended')).toBe('ended');
+      expect((await pooled.query('select 2 as x')).rows[0].x).toBe(2);
+    } finally {
+      await Promise.all([pooled.end(), direct.end().catch(() => {}), pooledDirect.end().catch(() => {}), c.end()]);
+    }
   });
 });
