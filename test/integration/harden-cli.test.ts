@@ -3,7 +3,7 @@
  * environment (CUTOVER_*_URL, PGPASSWORD, a password file, a service) reaching pg_dump and the
  * subscription, and bad input ending with exit 2 and a hint before anything is changed.
  */
-import { chmodSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { chmodSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -134,5 +134,20 @@ describe('connections from the environment', () => {
     const r = await run(['verify', '--source', "service=old application_name='cut \\'over'", '--target', noPassword(tgt), '--tables', 'items', '--json'], { PGPASSFILE: passfile, PGSERVICEFILE: services });
     expect(r.code, r.stderr).toBe(0);
     expect(JSON.parse(r.stdout).ok).toBe(true);
+  });
+});
+
+describe('the subscription password stays out of the target server log', () => {
+  it('a failing CREATE SUBSCRIPTION is logged without its statement', async () => {
+    const secret = 'WrongButSecret-x9';
+    const bad = new URL(src);
+    bad.password = secret;
+    const r = await run(['replicate', 'start', '--source', src, '--target', tgt, '--tables', '"Mixed"', '--source-conninfo', bad.toString(), '--timeout', '60', '--name', 'leak']);
+    expect(r.code).not.toBe(0);
+    expect(r.out).not.toContain(secret);
+    const log = readFileSync(pair.new.record.logFile!, 'utf8');
+    expect(log).toMatch(/could not connect to the publisher/);
+    expect(log).not.toContain(secret);
+    expect(await sql(src, `select pubname from pg_publication where pubname = 'cutover_leak'`)).toEqual([]);
   });
 });
