@@ -169,3 +169,12 @@ describe('the subscription conninfo (forServer)', () => {
     expect(parseConninfo(toConninfo(resolveConnection('host=old user=rep dbname=app', 'c', env, { forServer: true }))).password).toBe('from-env');
   });
 });
+
+describe('golden remove --scenario', async () => {
+  const { goldenRemoveSchema } = await import('../../cli/commands/golden.ts');
+  it('an empty name is refused (it removed every copy)', () => {
+    expect(usage(() => parseOptions(goldenRemoveSchema, { scenario: '' }))).toMatch(/--scenario is empty/);
+    expect(parseOptions(goldenRemoveSchema, { scenario: 'quickstart' }).scenario).toBe('quickstart');
+    expect(parseOptions(goldenRemoveSchema, {}).scenario).toBeUndefined();
+  });
+});
