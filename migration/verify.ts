@@ -22,7 +22,7 @@
  *   (as a multiset) and sampled by row text.
  */
 import { CutoverError } from './errors.ts';
-import { connect, qualified, quoteIdent, quoteLiteral, serverMajor, sqlError, type Client } from './pg.ts';
+import { connect, qualified, quoteIdent, quoteLiteral, sameServerReason, serverIdentity, serverMajor, sqlError, type Client } from './pg.ts';
 import { Progress, defaultProgressMode } from './progress.ts';
 import { displayName, listTables, parseTableName, type TableName } from './replication.ts';
 
@@ -475,6 +475,9 @@ export async function verify(opts: VerifyOptions): Promise<VerifyResult> {
     srcs.push(await openSide(opts.source, 'source'));
     tgts.push(await openSide(opts.target, 'target'));
     const [src, tgt] = [srcs[0], tgts[0]];
+    // The same server twice would "verify" trivially: refuse it (the CLI checks first; library callers too).
+    const same = sameServerReason(await serverIdentity(src), await serverIdentity(tgt));
+    if (same) throw new CutoverError('USAGE', same, { hint: 'verify compares two servers: pass the new one as target' });
     const [sourceMajor, targetMajor] = [await serverMajor(src), await serverMajor(tgt)];
     const settings = sessionSettings(sourceMajor, targetMajor);
     for (const x of settings.filter((y) => !SESSION_SETTINGS.includes(y))) await Promise.all([src.query(x), tgt.query(x)]);
