@@ -390,12 +390,16 @@ export function resolveConnection(input: string, what: string, env: NodeJS.Proce
     kv.password ??= env.PGPASSWORD || passfileLookup(env, kv.host, kv.port, kv.dbname, kv.user) || '';
   }
   if (!kv.password) delete kv.password;
-  const host = kv.host.includes(':') ? `[${kv.host}]` : kv.host;
+  // A Unix-socket directory cannot be a URL host: it travels as ?host= (node-postgres and
+  // toConninfo honour it), with localhost in the authority.
+  const socketDir = kv.host.startsWith('/') ? kv.host : undefined;
+  const host = socketDir ? 'localhost' : kv.host.includes(':') ? `[${kv.host}]` : kv.host;
   const u = new URL(`postgres://${host}:${kv.port}/`);
   u.username = encodeURIComponent(kv.user);
   if (kv.password !== undefined) u.password = encodeURIComponent(kv.password);
   u.pathname = '/' + encodeURIComponent(kv.dbname);
   for (const [k, v] of Object.entries(kv)) if (!['host', 'port', 'user', 'password', 'dbname'].includes(k)) u.searchParams.set(k, v);
+  if (socketDir) u.searchParams.set('host', socketDir);
   return u.toString();
 }
 

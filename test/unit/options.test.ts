@@ -178,3 +178,11 @@ describe('golden remove --scenario', async () => {
     expect(parseOptions(goldenRemoveSchema, {}).scenario).toBeUndefined();
   });
 });
+
+describe('a Unix-socket host', () => {
+  it('travels as ?host= and comes back out in conninfo', () => {
+    const url = resolveConnection('host=/var/run/postgresql port=5433 dbname=app user=u', 's', { HOME: '/nonexistent' } as NodeJS.ProcessEnv);
+    expect(new URL(url).searchParams.get('host')).toBe('/var/run/postgresql');
+    expect(parseConninfo(toConninfo(url))).toMatchObject({ host: '/var/run/postgresql', port: '5433', dbname: 'app', user: 'u' });
+  });
+});
