@@ -88,7 +88,7 @@ export function redactSecrets(s: string): string {
 }
 
 /** Names of environment variables whose values are secrets (their values are redacted wherever they appear). */
-export const SECRET_ENV_NAME = /(PASSWORD|PASSWD|SECRET|TOKEN|CREDENTIAL|PRIVATE_KEY|API_KEY|ACCESS_KEY|AUTH)|^CUTOVER_.*_URL$|^DATABASE_URL$/i;
+export const SECRET_ENV_NAME = /(PASSWORD|PASSWD|SECRET|TOKEN|CREDENTIAL|PRIVATE_KEY|API_KEY|ACCESS_KEY|AUTHORIZATION)|^CUTOVER_.*_URL$|^DATABASE_URL$/i;
 
 /**
  * Replace every literal occurrence of the given secret values (≥ 6 characters, so that "1" or
