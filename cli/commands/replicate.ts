@@ -46,7 +46,7 @@ export function register(program: Command): void {
     .option('--tables <list>', 'comma-separated tables (default: all); schema."Table Name" allowed')
     .option('--incremental', 'add tables one at a time, each waited on until ready')
     .option('--skip-copy <list>', 'tables whose existing rows are not copied (append-only tables back-filled separately)')
-    .option('--source-conninfo <url>', 'the URL the target uses to reach the source (e.g. through a proxy); default --source')
+    .option('--source-conninfo <url>', 'what the target uses to reach the source (through a proxy; or with passfile=<file on the target host> so pg_subscription holds no password); default --source')
     .option('--no-schema', 'do not copy the schema (pre-data before, post-data after)')
     .option('--no-wait', 'return once the subscription exists (post-data is then not applied)')
     .option('--timeout <seconds>', 'how long to wait for the initial sync (default 21600)')
