@@ -293,19 +293,34 @@ export async function discoverDatabaseAppRoles(client: pg.Client): Promise<{ rol
   return { roles, alsoElsewhere: cov.alsoElsewhere };
 }
 
+export interface DatabaseOpened {
+  database: string;
+  setting: 'default_transaction_read_only';
+  previous: string;
+}
+
 /**
  * Rollback after a `--fence-scope database` run: the old database itself is read-only
  * (ALTER DATABASE … SET default_transaction_read_only), which openRoles does not touch. Lift it,
- * recording the change first so that an abort re-fences it through `unfence`.
+ * handing `record` what was there first so that an abort of the rollback can put it back with
+ * closeDatabase — on this same server. (Not as a `database-setting` change: the abort path
+ * unfences those on the run's *source*, which in a rollback is the other server.)
  */
-export async function openDatabase(client: pg.Client, record: (c: Change) => Promise<void>): Promise<boolean> {
+export async function openDatabase(client: pg.Client, record: (c: DatabaseOpened) => Promise<void>): Promise<DatabaseOpened | null> {
   await readWriteSession(client);
   const db = (await client.query<{ db: string }>(`select current_database() as db`)).rows[0].db;
   const previous = await roleSetting(client, '', 'default_transaction_read_only', db);
-  if (previous !== 'on') return false;
-  await record({ kind: 'database-setting', database: db, setting: 'default_transaction_read_only', previous });
+  if (previous !== 'on') return null;
+  const opened: DatabaseOpened = { database: db, setting: 'default_transaction_read_only', previous };
+  await record(opened);
   await client.query(`alter database ${quoteIdent(db)} reset default_transaction_read_only`);
-  return true;
+  return opened;
+}
+
+/** Undo openDatabase (abort of a rollback): the database is read-only again for new sessions. */
+export async function closeDatabase(client: pg.Client, opened: DatabaseOpened): Promise<void> {
+  await readWriteSession(client);
+  await client.query(`alter database ${quoteIdent(opened.database)} set ${quoteIdent(opened.setting)} = ${quoteLiteral(opened.previous)}`);
 }
 
 /**

@@ -8,7 +8,7 @@ import { rmSync } from 'node:fs';
 import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { sql, startCluster } from '../helpers/clusters.ts';
-import { assertFenceCoverage, discoverDatabaseAppRoles, expandRoles, fence, fenceCoverage, openDatabase, unfence } from '../../migration/fence.ts';
+import { assertFenceCoverage, closeDatabase, discoverDatabaseAppRoles, expandRoles, fence, fenceCoverage, openDatabase, unfence } from '../../migration/fence.ts';
 import { connect } from '../../migration/pg.ts';
 import type { StartedCluster } from '../../lab/providers/types.ts';
 
@@ -134,7 +134,7 @@ describe('fence coverage', () => {
     }
   });
 
-  it('a database-scope read-only fence is lifted for a rollback and re-applied by unfence on abort', async () => {
+  it('a database-scope read-only fence is lifted for a rollback and re-applied on its abort', async () => {
     const admin = await connect(url);
     const fenceChanges: any[] = [];
     try {
@@ -146,13 +146,13 @@ describe('fence coverage', () => {
       // the database default made read-only too
       const rollback = await connect(url);
       const opened: any[] = [];
-      expect(await openDatabase(rollback, async (c) => void opened.push(c))).toBe(true);
+      expect(await openDatabase(rollback, async (c) => void opened.push(c))).toEqual({ database: 'app', setting: 'default_transaction_read_only', previous: 'on' });
       await rollback.end();
       const rw = await session('a');
       await rw.query('insert into t values (2)');
       await rw.end();
-      // the rollback aborts: unfence of what openDatabase recorded puts read-only back
-      expect((await unfence(admin, opened)).every((u) => u.outcome === 'ok')).toBe(true);
+      // the rollback aborts: closeDatabase of what openDatabase recorded puts read-only back
+      await closeDatabase(admin, opened[0]);
       const again = await session('a');
       await expect(again.query('insert into t values (3)')).rejects.toThrow(/read-only/);
       await again.end();
