@@ -7,7 +7,7 @@
  * killed between the two still leaves enough in the state file to undo it (`unfence`).
  */
 import type pg from 'pg';
-import { CutoverError } from './errors.ts';
+import { CutoverError, redactSecrets } from './errors.ts';
 import { quoteIdent, quoteLiteral, sqlError } from './pg.ts';
 import type { Change } from './switchover/state.ts';
 
@@ -386,7 +386,7 @@ export async function unfence(client: pg.Client, changes: Change[]): Promise<Arr
       } else continue;
       out.push({ change: c, outcome: 'ok' });
     } catch (e: any) {
-      out.push({ change: c, outcome: 'failed', error: e?.message ?? String(e) });
+      out.push({ change: c, outcome: 'failed', error: redactSecrets(e?.message ?? String(e)) });
     }
   }
   return out;
@@ -427,7 +427,7 @@ export async function closeRoles(client: pg.Client, changes: Change[]): Promise<
       if (c.previousReadOnly !== null) await client.query(`alter role ${quoteIdent(c.role)} set default_transaction_read_only = ${quoteLiteral(c.previousReadOnly)}`);
       out.push({ change: c, outcome: 'ok' });
     } catch (e: any) {
-      out.push({ change: c, outcome: 'failed', error: e?.message ?? String(e) });
+      out.push({ change: c, outcome: 'failed', error: redactSecrets(e?.message ?? String(e)) });
     }
   }
   return out;
