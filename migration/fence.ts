@@ -31,6 +31,11 @@ export interface FenceOptions {
   timeoutMs?: number;
   record: (change: Change) => Promise<void>;
   signal?: AbortSignal;
+  /**
+   * pause: the pooler's own server connections (pgbouncerServerPids). When given, app sessions
+   * that bypass the pooler are ended (they are not held by PAUSE); without it pause changes nothing.
+   */
+  poolerPids?: number[];
 }
 
 export interface FenceResult {
@@ -92,7 +97,15 @@ export async function terminateSessions(
 
 export async function fence(client: pg.Client, strategy: FenceStrategy, opts: FenceOptions): Promise<FenceResult> {
   const t0 = Date.now();
-  if (strategy === 'pause') return { strategy, roles: [...opts.roles], terminated: 0, remaining: 0, ms: 0 };
+  if (strategy === 'pause') {
+    if (!opts.poolerPids) return { strategy, roles: [...opts.roles], terminated: 0, remaining: 0, ms: 0 };
+    try {
+      const t = await terminateBypassingSessions(client, opts.roles, opts.poolerPids, { timeoutMs: opts.timeoutMs, record: opts.record, signal: opts.signal });
+      return { strategy, roles: (await expandRoles(client, opts.roles)).roles, terminated: t.terminated, remaining: t.remaining, ms: Date.now() - t0 };
+    } catch (e) {
+      throw sqlError(e, 'ending sessions that bypass the pooler (pause fence)');
+    }
+  }
   let roles: string[];
   try {
     // A NOLOGIN group role fences none of its members (sessions carry the member's name): fence the members.

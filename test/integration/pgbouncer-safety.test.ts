@@ -11,7 +11,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startCluster } from '../helpers/clusters.ts';
 import { startPgbouncer, type StartedPgbouncer } from '../../lab/pgbouncer.ts';
 import { pgbouncerServerPids, replaceFileKeepingMode, whilePaused } from '../../migration/pgbouncer-safety.ts';
-import { terminateBypassingSessions } from '../../migration/fence.ts';
+import { fence, terminateBypassingSessions } from '../../migration/fence.ts';
 import { connect } from '../../migration/pg.ts';
 import type { StartedCluster } from '../../lab/providers/types.ts';
 
@@ -106,7 +106,10 @@ describe.skipIf(!existsSync('/usr/sbin/pgbouncer'))('pgbouncer switch safety', (
     try {
       const pids = await pgbouncerServerPids(bouncer.adminUrl);
       expect(pids.length).toBeGreaterThan(0);
-      const r = await terminateBypassingSessions(c, ['appw', 'postgres'], pids, { timeoutMs: 5000 });
+      void terminateBypassingSessions; // fence('pause', { poolerPids }) is the way the engine calls it
+      const recorded: any[] = [];
+      const r = await fence(c, 'pause', { roles: ['appw', 'postgres'], poolerPids: pids, timeoutMs: 5000, record: async (x) => void recorded.push(x) });
+      expect(recorded.flatMap((x) => x.pids)).toHaveLength(2);
       expect(r.remaining).toBe(0);
       expect(r.terminated).toBe(2); // appw direct, and postgres connected directly (not through the pooler)
       expect(await direct.query('select 1').then(() => 'alive', () => 'ended')).toBe('ended');
