@@ -151,3 +151,14 @@ describe('the subscription password stays out of the target server log', () => {
     expect(await sql(src, `select pubname from pg_publication where pubname = 'cutover_leak'`)).toEqual([]);
   });
 });
+
+describe('replicate start checks the target before copying the schema', () => {
+  it('a target table that already holds rows stops it with exit 2, nothing created', async () => {
+    expect((await sql(tgt, `select count(*)::int as n from items`))[0].n).toBe(100); // from the env test above
+    const r = await run(['replicate', 'start', '--source', src, '--target', tgt, '--tables', 'items', '--name', 'again', '--timeout', '60']);
+    expect(r.code).toBe(2);
+    expect(r.stderr).toMatch(/target table\(s\) already hold rows: public\.items/);
+    expect(r.stderr).toMatch(/--skip-copy/);
+    expect(await sql(src, `select pubname from pg_publication where pubname = 'cutover_again'`)).toEqual([]);
+  });
+});
