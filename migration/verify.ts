@@ -282,9 +282,10 @@ function bucketsQuery(p: TablePlan): string {
   const tbl = qualified(p.t.schema, p.t.name);
   const row = rowExpr(p.cols);
   const b = bucketExpr(p.pk, p.buckets, p.utf8);
-  if (p.hash64)
-    return `select b, count(*)::int8 as n, (sum(h >> 32)::text || ':' || sum(h & 4294967295)::text) as h from (select ${b} as b, ${rowHash(row, p.utf8)} as h from ${tbl} where ${p.filter}) s group by b`;
-  return `select b, count(*)::int8 as n, ${md5Aggregate('r', 'k collate "C"', p.utf8)} as h from (select ${b} as b, ${row} as r, ROW(${keyList(p.pk)})::text as k from ${tbl} where ${p.filter}) s group by b`;
+  // Order-independent sums per bucket (no string_agg: grouped, that would hold the whole table in
+  // the server's memory). Before 11 there is no hashtextextended: 64 bits of the row's md5 instead.
+  const h = p.hash64 ? rowHash(row, p.utf8) : `('x' || substr(md5(${p.utf8 ? `convert_to(${row}, 'UTF8')` : row}), 1, 16))::bit(64)::int8`;
+  return `select b, count(*)::int8 as n, (sum(h >> 32)::text || ':' || sum(h & 4294967295)::text) as h from (select ${b} as b, ${h} as h from ${tbl} where ${p.filter}) s group by b`;
 }
 
 function chunkWhere(p: TablePlan, chunkIndex: number, params: unknown[]): string {
