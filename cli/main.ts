@@ -30,7 +30,8 @@ export async function main(argv: string[]): Promise<void> {
   try {
     await program.parseAsync(argv);
     process.exitCode = process.exitCode ?? 0;
-  } catch (e) {
+  } catch (caught) {
+    let e: unknown = caught;
     if (e instanceof ExitCode) {
       process.exitCode = e.code;
       return;
@@ -40,6 +41,13 @@ export async function main(argv: string[]): Promise<void> {
       process.exitCode = e.exitCode === 0 ? 0 : 2;
       return;
     }
+    // Errors the library did not expect but that are still bad input, not bugs: a URL Node cannot
+    // parse, a percent-escape that does not decode. Exit 2 with a hint, like any usage error.
+    if (!(e instanceof CutoverError) && ((e as any)?.code === 'ERR_INVALID_URL' || e instanceof URIError))
+      e = new CutoverError('USAGE', e instanceof URIError ? 'a value contains a % that is not a valid percent-escape' : `not a valid URL: ${(e as any)?.input ?? ''}`, {
+        hint: 'URLs look like postgres://user@host:5432/dbname (a password after the user name and a colon, percent-encoded: % as %25, @ as %40)',
+        cause: e,
+      });
     const json = argv.includes('--json');
     if (json) process.stdout.write(JSON.stringify({ ok: false, error: e instanceof CutoverError ? e.toJSON() : { code: 'INTERNAL', message: describeError(e) } }) + '\n');
     process.stderr.write(describeError(e) + '\n');

@@ -15,6 +15,17 @@ import { createSocket, type Socket } from 'node:dgram';
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import dnsPacket from 'dns-packet';
 
+const MAX_BODY = 64 * 1024;
+
+class HttpError extends Error {
+  constructor(
+    readonly status: number,
+    message: string,
+  ) {
+    super(message);
+  }
+}
+
 export interface DnsTarget {
   address: string;
   weight: number;
@@ -132,18 +143,43 @@ export async function startDnsServer(opts: DnsServerOptions): Promise<StartedDns
     res.writeHead(status, { 'content-type': 'application/json' });
     res.end(JSON.stringify(body));
   };
+  // The admin API moves production-like traffic: a local web page must not be able to drive it.
+  // Bodies are bounded, writes must be JSON (a browser cannot send that cross-origin without a
+  // CORS preflight, which this server never approves), and the Host header must be ours (DNS rebinding).
   const readBody = (req: IncomingMessage) =>
     new Promise<string>((resolve, reject) => {
       let s = '';
-      req.on('data', (d) => (s += d));
+      let n = 0;
+      req.on('data', (d: Buffer) => {
+        n += d.length;
+        if (n > MAX_BODY) {
+          reject(new HttpError(413, `request body larger than ${MAX_BODY} bytes`));
+          req.destroy();
+          return;
+        }
+        s += d;
+      });
       req.on('end', () => resolve(s));
       req.on('error', reject);
     });
-  const http: Server = createServer(async (req, res) => {
+  let adminPort = 0;
+  const handle = async (req: IncomingMessage, res: ServerResponse) => {
+    const hostHeader = (req.headers.host ?? '').toLowerCase();
+    const okHosts = [opts.host, 'localhost', '127.0.0.1', '[::1]'].map((h) => `${h.toLowerCase()}:${adminPort}`);
+    if (!okHosts.includes(hostHeader)) throw new HttpError(421, `unexpected Host header ${JSON.stringify(hostHeader)}: use ${opts.host}:${adminPort}`);
+    if (req.headers.origin) throw new HttpError(403, 'cross-origin requests are not accepted');
     const url = new URL(req.url ?? '/', 'http://x');
     const m = /^\/records(?:\/([^/]+))?$/.exec(url.pathname);
     if (!m) return send(res, 404, { error: 'unknown path: use /records/<name>' });
-    const name = m[1] ? norm(decodeURIComponent(m[1])) : undefined;
+    let name: string | undefined;
+    if (m[1]) {
+      try {
+        name = norm(decodeURIComponent(m[1]));
+      } catch {
+        throw new HttpError(400, `malformed percent-escape in the record name ${JSON.stringify(m[1])}`);
+      }
+      if (!name || name.length > 253 || !/^[a-z0-9_.-]+$/.test(name)) throw new HttpError(400, `invalid DNS name ${JSON.stringify(name)}: letters, digits, -, _ and dots, at most 253`);
+    }
     if (!name) {
       if (req.method !== 'GET') return send(res, 405, { error: 'GET /records only' });
       return send(res, 200, Object.fromEntries(records));
@@ -153,12 +189,21 @@ export async function startDnsServer(opts: DnsServerOptions): Promise<StartedDns
       return rec ? send(res, 200, rec) : send(res, 404, { error: `no record for ${name}` });
     }
     if (req.method === 'PUT' || req.method === 'POST') {
+      const type = String(req.headers['content-type'] ?? '').split(';')[0].trim().toLowerCase();
+      if (type !== 'application/json') throw new HttpError(415, `Content-Type must be application/json (got ${JSON.stringify(type || 'none')})`);
+      let body: unknown;
       try {
-        const rec = parseRecord(JSON.parse((await readBody(req)) || '{}'));
+        body = JSON.parse((await readBody(req)) || '{}');
+      } catch (e) {
+        if (e instanceof HttpError) throw e;
+        throw new HttpError(400, `body is not JSON: ${(e as Error).message}`);
+      }
+      try {
+        const rec = parseRecord(body as any);
         records.set(name, rec);
         return send(res, 200, rec);
       } catch (e: any) {
-        return send(res, 400, { error: e?.message ?? String(e) });
+        throw new HttpError(400, e?.message ?? String(e));
       }
     }
     if (req.method === 'DELETE') {
@@ -166,6 +211,12 @@ export async function startDnsServer(opts: DnsServerOptions): Promise<StartedDns
       return send(res, 200, { deleted: name });
     }
     return send(res, 405, { error: `${req.method} not allowed` });
+  };
+  const http: Server = createServer((req, res) => {
+    handle(req, res).catch((e) => {
+      if (res.headersSent) return res.destroy();
+      send(res, e instanceof HttpError ? e.status : 500, { error: e instanceof Error ? e.message : String(e) });
+    });
   });
   await new Promise<void>((resolve, reject) => {
     http.once('error', reject);
@@ -175,7 +226,7 @@ export async function startDnsServer(opts: DnsServerOptions): Promise<StartedDns
     });
   });
   const addr = http.address();
-  const adminPort = typeof addr === 'object' && addr ? addr.port : 0;
+  adminPort = typeof addr === 'object' && addr ? addr.port : 0;
   const close = async () => {
     await new Promise<void>((r) => udp.close(() => r()));
     http.closeAllConnections?.();

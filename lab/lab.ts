@@ -150,8 +150,25 @@ function recordFile(name: string): string {
   return join(paths.lab(name), 'lab.json');
 }
 
+/**
+ * A lab name is a folder name under the labs directory and is shown back as given: it must be that
+ * folder and no other. "." and ".." (and any name starting with a dot or dash) would reach the
+ * labs folder itself, its parent, a hidden file or look like an option; `lab down` removes the folder.
+ * Upper case is refused because two names differing only in case are one folder on macOS.
+ */
+export function labNameProblem(name: string): string | null {
+  if (!name) return 'it is empty';
+  if (name.length > 64) return `it is ${name.length} characters (at most 64)`;
+  if (/[^\x20-\x7e]/.test(name)) return 'it has non-ASCII characters';
+  if (/[A-Z]/.test(name)) return `it has upper-case letters (on a case-insensitive file system it would be the same lab as "${name.toLowerCase()}")`;
+  if (/[^a-z0-9_.-]/.test(name)) return 'it has characters other than a-z, 0-9, dot, dash and underscore';
+  if (/^[.-]/.test(name)) return 'it starts with a dot or a dash';
+  return null;
+}
+
 function checkName(name: string): void {
-  if (!/^[A-Za-z0-9_.-]{1,64}$/.test(name)) throw new CutoverError('USAGE', `invalid lab name "${name}"`, { hint: 'use letters, digits, dot, dash and underscore' });
+  const why = labNameProblem(name);
+  if (why) throw new CutoverError('USAGE', `invalid lab name "${name}": ${why}`, { hint: 'use lower-case letters, digits, dot, dash and underscore, starting with a letter or digit (e.g. --name pg11-to-17)' });
 }
 
 export function readLab(name: string): LabRecord | undefined {

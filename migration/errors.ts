@@ -38,14 +38,15 @@ export class CutoverError extends Error {
   }
 
   toJSON() {
-    return { code: this.code, message: this.message, hint: this.hint, detail: this.detail };
+    return { code: this.code, message: redactSecrets(this.message), hint: this.hint && redactSecrets(this.hint), detail: this.detail && redactSecrets(this.detail) };
   }
 }
 
 /** A short human line for any thrown value, never including a password. */
 export function describeError(e: unknown): string {
   if (e instanceof CutoverError) {
-    return [`error[${e.code}]: ${e.message}`, e.detail ? `  detail: ${e.detail}` : '', e.hint ? `  hint: ${e.hint}` : '']
+    // Messages are built from user input (URLs, conninfo, server text): redact here too, once.
+    return [`error[${e.code}]: ${redactSecrets(e.message)}`, e.detail ? `  detail: ${redactSecrets(e.detail)}` : '', e.hint ? `  hint: ${redactSecrets(e.hint)}` : '']
       .filter(Boolean)
       .join('\n');
   }
@@ -53,9 +54,68 @@ export function describeError(e: unknown): string {
   return `error: ${redactSecrets(String(e))}`;
 }
 
-/** Removes passwords from anything that looks like a connection URL or a password=... pair. */
+const MASK = '***';
+
+/**
+ * The one redaction function: removes secrets from any text that may quote a connection string.
+ * Forms covered (each has a test in test/unit/redact.test.ts):
+ *  - URL userinfo `scheme://user:secret@host` for any scheme (postgres, http, …), the password may
+ *    itself contain `@` or `%` (everything up to the last `@` of the authority is userinfo);
+ *  - URL query parameters `?password=`, `&sslpassword=` (node-pg and libpq honour them), and
+ *    token-like parameters (`token`, `secret`, `access_token`, `api_key`);
+ *  - libpq conninfo `password=secret` and `password='it\'s'` (backslash-escaped quotes kept inside);
+ *  - environment and JSON forms: `PGPASSWORD=…`, `"password": "…"`;
+ *  - HTTP `Authorization:` header values.
+ */
 export function redactSecrets(s: string): string {
-  return s
-    .replace(/(postgres(?:ql)?:\/\/[^:/@\s]*:)([^@\s]*)(@)/gi, '$1***$3')
-    .replace(/(password\s*=\s*)('[^']*'|\S+)/gi, '$1***');
+  if (!s) return s;
+  return (
+    s
+      // userinfo: greedy to the last '@' before the host (the host part holds no '@', '/', space)
+      .replace(/([a-z][a-z0-9+.-]*:\/\/[^\s:@/?#]*:)(\S*)@(?=[^@\s/?#]*(?:[/?#\s"'<>]|$))/gi, (_m, pre) => `${pre}${MASK}@`)
+      // query parameters
+      .replace(/([?&](?:ssl)?(?:password|passwd|pass|pwd|token|access_token|secret|api_key|apikey)=)[^&#\s"'<>]*/gi, `$1${MASK}`)
+      // JSON "password": "…"
+      .replace(/("(?:ssl)?(?:password|passwd|secret|token)"\s*:\s*)"(?:[^"\\]|\\.)*"/gi, `$1"${MASK}"`)
+      // conninfo / env: password='…' (with \' escapes) or password=word
+      .replace(/(\b(?:pg|ssl)?(?:password|passwd)\s*=\s*)(?:'(?:[^'\\]|\\.)*'?|"(?:[^"\\]|\\.)*"?|[^\s'"&]+)/gi, `$1${MASK}`)
+      .replace(/(\bauthorization\s*:\s*)(?:(?:basic|bearer)\s+)?\S+/gi, `$1${MASK}`)
+  );
+}
+
+/** Names of environment variables whose values are secrets (their values are redacted wherever they appear). */
+export const SECRET_ENV_NAME = /(PASSWORD|PASSWD|SECRET|TOKEN|CREDENTIAL|PRIVATE_KEY|API_KEY|ACCESS_KEY|AUTHORIZATION)|^CUTOVER_.*_URL$|^DATABASE_URL$/i;
+
+/**
+ * Replace every literal occurrence of the given secret values (≥ 6 characters, so that "1" or
+ * "true" are left alone) and then apply redactSecrets. For output of commands we run: a token
+ * printed by a cloud CLI has no recognisable shape, but we know the values we gave it.
+ */
+export function redactValues(s: string, values: Iterable<string | undefined>): string {
+  let out = s;
+  const sorted = [...new Set([...values].filter((v): v is string => typeof v === 'string' && v.length >= 6))].sort((a, b) => b.length - a.length);
+  for (const v of sorted) {
+    out = out.split(v).join(MASK);
+    // the same value percent-encoded (inside a URL)
+    const enc = encodeURIComponent(v);
+    if (enc !== v) out = out.split(enc).join(MASK);
+  }
+  return redactSecrets(out);
+}
+
+/** The secret values in an environment (see SECRET_ENV_NAME), for redactValues. */
+export function secretEnvValues(env: NodeJS.ProcessEnv): string[] {
+  const out: string[] = [];
+  for (const [k, v] of Object.entries(env)) {
+    if (!v || !SECRET_ENV_NAME.test(k)) continue;
+    out.push(v);
+    // a URL's password on its own, too
+    try {
+      const u = new URL(v);
+      if (u.password) out.push(decodeURIComponent(u.password));
+    } catch {
+      /* not a URL */
+    }
+  }
+  return out;
 }

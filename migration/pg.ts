@@ -3,6 +3,9 @@
  * Postgres goes through `connect`/`withClient`, so connection failures are reported the same way
  * everywhere (host:port, what Postgres said, what to do) and passwords never reach a message.
  */
+import { readFileSync, statSync } from 'node:fs';
+import { homedir, userInfo } from 'node:os';
+import { join } from 'node:path';
 import pg from 'pg';
 import { CutoverError, redactSecrets } from './errors.ts';
 
@@ -26,41 +29,77 @@ export function qualified(schema: string, name: string): string {
 
 /** The URL with its password replaced, for logs and reports. */
 export function redactUrl(url: string): string {
-  try {
-    const u = new URL(url);
-    if (u.password) u.password = '***';
-    return u.toString();
-  } catch {
-    return redactSecrets(url);
-  }
+  // Text-based, not URL-based: a URL parser re-encodes (and may reject) the very strings that need
+  // redacting, and misses ?password=. One function for every form (migration/errors.ts).
+  return redactSecrets(url);
 }
 
 export function describeTarget(url: string): string {
   try {
     const u = new URL(url);
-    return `${u.hostname}:${u.port || '5432'}/${decodeURIComponent(u.pathname.slice(1)) || 'postgres'}`;
+    return `${u.hostname}:${u.port || '5432'}/${safeDecode(u.pathname.slice(1)) || 'postgres'}`;
   } catch {
     return redactUrl(url);
   }
 }
 
-function checkUrl(url: string, what: string): void {
-  let u: URL;
+/** decodeURIComponent that never throws (for display only). */
+function safeDecode(s: string): string {
   try {
-    u = new URL(url);
+    return decodeURIComponent(s);
   } catch {
-    throw new CutoverError('USAGE', `${what} is not a valid connection URL: ${redactSecrets(url)}`, {
-      hint: 'use the form postgres://user:password@host:5432/dbname',
-    });
-  }
-  if (!/^postgres(ql)?:$/.test(u.protocol)) {
-    throw new CutoverError('USAGE', `${what} must start with postgres:// (got ${u.protocol}//)`, {
-      hint: 'use the form postgres://user:password@host:5432/dbname',
-    });
+    return s;
   }
 }
 
+const URL_HINT = 'use the form postgres://user@host:5432/dbname; a password goes after the user name and a colon, percent-encoded (@ as %40, % as %25, / as %2F), or in PGPASSWORD / ~/.pgpass';
+
+/**
+ * Check a connection URL before anything uses it: parseable, postgres scheme, and percent-escapes
+ * that decode (a literal % in a password is accepted by the URL parser but breaks every later
+ * decodeURIComponent with a URIError). Exported so the CLI checks each URL once, up front.
+ */
+export function checkUrl(url: string, what: string): URL {
+  let u: URL;
+  if (typeof url !== 'string' || !url) throw new CutoverError('USAGE', `${what} is missing`, { hint: URL_HINT });
+  try {
+    u = new URL(url);
+  } catch {
+    throw new CutoverError('USAGE', `${what} is not a valid connection URL: ${redactSecrets(url)}`, { hint: URL_HINT });
+  }
+  if (!/^postgres(ql)?:$/.test(u.protocol)) {
+    throw new CutoverError('USAGE', `${what} must start with postgres:// (got ${u.protocol}//)`, { hint: URL_HINT });
+  }
+  const parts: Array<[string, string]> = [
+    ['user name', u.username],
+    ['password', u.password],
+    ['database name', u.pathname.slice(1)],
+  ];
+  for (const [part, raw] of parts) {
+    try {
+      decodeURIComponent(raw);
+    } catch {
+      throw new CutoverError('USAGE', `the ${part} in ${what} contains a % that is not a valid percent-escape`, {
+        hint: 'write a literal % as %25 (and @ as %40, / as %2F): a password p%ss is written p%25ss',
+      });
+    }
+  }
+  try {
+    for (const _ of u.searchParams) void _;
+  } catch {
+    throw new CutoverError('USAGE', `the parameters in ${what} contain an invalid percent-escape`, { hint: 'write a literal % as %25' });
+  }
+  return u;
+}
+
 export interface ConnectOptions {
+  /**
+   * The session runs statements that carry a password (CREATE/ALTER SUBSCRIPTION … CONNECTION):
+   * keep them out of the server log (log_min_error_statement = panic, log_statement = none).
+   * Superuser-only settings: when they cannot be set, the session goes on (the caller was warned
+   * by preflight that a non-superuser subscriber logs failing statements).
+   */
+  secretStatements?: boolean;
   /** Shown in errors: "source", "target", … */
   role?: string;
   applicationName?: string;
@@ -114,6 +153,7 @@ export async function connect(url: string, opts: ConnectOptions = {}): Promise<p
     await client.end().catch(() => {});
     throw connectionError(e, url, opts.role);
   }
+  if (opts.secretStatements) await quietSecretStatements(client);
   return client;
 }
 
@@ -148,6 +188,20 @@ export function sqlError(e: any, context: string): CutoverError {
   });
 }
 
+/**
+ * Keep the statements of this session out of the server log: they carry a password (a subscription
+ * conninfo). Returns false when the role may not change the settings (not superuser).
+ */
+export async function quietSecretStatements(c: pg.Client): Promise<boolean> {
+  try {
+    await c.query(`set log_min_error_statement = panic`);
+    await c.query(`set log_statement = 'none'`);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
 /** Replace the database name in a URL (keeps user, password, host, params). */
 export function withDatabase(url: string, db: string): string {
   const u = new URL(url);
@@ -159,7 +213,8 @@ export function withDatabase(url: string, db: string): string {
 export function toConninfo(url: string): string {
   const u = new URL(url);
   const kv: Record<string, string> = {
-    host: u.hostname,
+    // an IPv6 literal keeps its brackets in a URL, never in conninfo
+    host: u.hostname.replace(/^\[(.*)\]$/, '$1'),
     port: u.port || '5432',
     dbname: decodeURIComponent(u.pathname.slice(1)) || 'postgres',
     user: decodeURIComponent(u.username),
@@ -169,4 +224,267 @@ export function toConninfo(url: string): string {
   return Object.entries(kv)
     .map(([k, v]) => `${k}='${v.replace(/\\/g, '\\\\').replace(/'/g, "\\'")}'`)
     .join(' ');
+}
+
+// ---------------------------------------------------------------------------------------------
+// Connection strings from anywhere libpq takes them: URL, key=value conninfo, a service, the
+// environment (PGHOST, PGPASSWORD, …) and the password file. Resolved once, at the edge, into one
+// complete URL, so node-pg, pg_dump (libpqEnv) and the subscription's conninfo all see the same
+// server, user and password — whichever way the user supplied them, and never on a command line.
+// ---------------------------------------------------------------------------------------------
+
+/** Parse a libpq key=value conninfo string (values may be 'quoted' with \' and \\ escapes). */
+export function parseConninfo(s: string, what = 'connection string'): Record<string, string> {
+  const out: Record<string, string> = {};
+  let i = 0;
+  const ws = () => {
+    while (i < s.length && /\s/.test(s[i])) i++;
+  };
+  for (;;) {
+    ws();
+    if (i >= s.length) return out;
+    const k0 = i;
+    while (i < s.length && /[A-Za-z0-9_]/.test(s[i])) i++;
+    const key = s.slice(k0, i);
+    ws();
+    if (!key || s[i] !== '=') throw new CutoverError('USAGE', `cannot parse ${what}: expected key=value at "${redactSecrets(s.slice(k0, k0 + 20))}"`, { hint: "write host=db port=5432 dbname=app user=app, quoting values with spaces as 'like this'" });
+    i++;
+    ws();
+    let v = '';
+    if (s[i] === "'") {
+      i++;
+      for (;;) {
+        if (i >= s.length) throw new CutoverError('USAGE', `unterminated quoted value for ${key} in ${what}`, { hint: "close the quote; write a quote inside a value as \\'" });
+        if (s[i] === '\\' && i + 1 < s.length) {
+          v += s[i + 1];
+          i += 2;
+        } else if (s[i] === "'") {
+          i++;
+          break;
+        } else v += s[i++];
+      }
+    } else {
+      while (i < s.length && !/\s/.test(s[i])) {
+        if (s[i] === '\\' && i + 1 < s.length) {
+          v += s[i + 1];
+          i += 2;
+        } else v += s[i++];
+      }
+    }
+    out[key] = v;
+  }
+}
+
+function readServiceFile(env: NodeJS.ProcessEnv, service: string): Record<string, string> | undefined {
+  const files = [env.PGSERVICEFILE ?? join(env.HOME ?? homedir(), '.pg_service.conf'), join(env.PGSYSCONFDIR ?? '/etc/postgresql-common', 'pg_service.conf')];
+  for (const f of files) {
+    let text: string;
+    try {
+      text = readFileSync(f, 'utf8');
+    } catch {
+      continue;
+    }
+    let current: string | undefined;
+    const out: Record<string, string> = {};
+    let found = false;
+    for (const raw of text.split(/\r?\n/)) {
+      const line = raw.trim();
+      if (!line || line.startsWith('#')) continue;
+      const sec = /^\[(.*)\]$/.exec(line);
+      if (sec) {
+        current = sec[1];
+        if (current === service) found = true;
+        continue;
+      }
+      if (current !== service) continue;
+      const eq = line.indexOf('=');
+      if (eq > 0) out[line.slice(0, eq).trim()] = line.slice(eq + 1).trim();
+    }
+    if (found) return out;
+  }
+  return undefined;
+}
+
+/** The password-file entry for host:port:db:user (libpq rules: * wildcards, \: and \\ escapes, 0600 required). */
+export function passfileLookup(env: NodeJS.ProcessEnv, host: string, port: string, db: string, user: string): string | undefined {
+  const file = env.PGPASSFILE ?? join(env.HOME ?? homedir(), '.pgpass');
+  let text: string;
+  try {
+    const st = statSync(file);
+    // libpq ignores a password file that others can read; so do we (and say nothing: neither does libpq)
+    if (process.platform !== 'win32' && (st.mode & 0o077) !== 0) return undefined;
+    text = readFileSync(file, 'utf8');
+  } catch {
+    return undefined;
+  }
+  const hostKey = host.startsWith('/') ? 'localhost' : host;
+  for (const line of text.split(/\r?\n/)) {
+    if (!line || line.startsWith('#')) continue;
+    const fields: string[] = [];
+    let cur = '';
+    for (let i = 0; i < line.length; i++) {
+      if (line[i] === '\\' && i + 1 < line.length) cur += line[++i];
+      else if (line[i] === ':' && fields.length < 4) {
+        fields.push(cur);
+        cur = '';
+      } else cur += line[i];
+    }
+    fields.push(cur);
+    if (fields.length < 5) continue;
+    const [h, p, d, u, pw] = fields;
+    const m = (pat: string, v: string) => pat === '*' || pat === v;
+    if (m(h, hostKey) && m(p, port) && m(d, db) && m(u, user)) return pw;
+  }
+  return undefined;
+}
+
+const CONNINFO_KEYS = new Set(['host', 'hostaddr', 'port', 'dbname', 'user', 'password', 'service', 'sslmode', 'sslrootcert', 'sslcert', 'sslkey', 'sslpassword', 'application_name', 'connect_timeout', 'options', 'target_session_attrs', 'passfile', 'channel_binding', 'gssencmode', 'keepalives', 'sslcompression']);
+
+/**
+ * One complete postgres:// URL for a URL or conninfo string, with what the string leaves out
+ * filled in the way libpq does: the service (service= or PGSERVICE), then PGHOST/PGPORT/
+ * PGDATABASE/PGUSER/PGPASSWORD, then the password file (PGPASSFILE or ~/.pgpass), then defaults.
+ * Bad input is a USAGE error naming `what` (never a TypeError/URIError later).
+ */
+export function resolveConnection(input: string, what: string, env: NodeJS.ProcessEnv = process.env, opts: { forServer?: boolean } = {}): string {
+  const kv: Record<string, string> = {};
+  const text = (input ?? '').trim();
+  if (!text) throw new CutoverError('USAGE', `${what} is missing`, { hint: URL_HINT });
+  if (/^[a-z][a-z0-9+.-]*:\/\//i.test(text)) {
+    const u = checkUrl(text, what);
+    if (u.hostname) kv.host = u.hostname.replace(/^\[(.*)\]$/, '$1');
+    if (u.port) kv.port = u.port;
+    if (u.pathname.length > 1) kv.dbname = decodeURIComponent(u.pathname.slice(1));
+    if (u.username) kv.user = decodeURIComponent(u.username);
+    if (u.password) kv.password = decodeURIComponent(u.password);
+    for (const [k, v] of u.searchParams) kv[k] = v;
+  } else if (text.includes('=')) {
+    Object.assign(kv, parseConninfo(text, what));
+  } else {
+    throw new CutoverError('USAGE', `${what} is neither a postgres:// URL nor a key=value connection string: ${redactSecrets(text)}`, { hint: URL_HINT });
+  }
+  for (const k of Object.keys(kv))
+    if (!CONNINFO_KEYS.has(k)) throw new CutoverError('USAGE', `${what}: unknown connection parameter "${k}"`, { hint: `known: ${[...CONNINFO_KEYS].join(', ')}` });
+  const service = kv.service ?? env.PGSERVICE;
+  if (service) {
+    const sv = readServiceFile(env, service);
+    if (!sv) throw new CutoverError('USAGE', `${what}: service "${service}" is not in ${env.PGSERVICEFILE ?? '~/.pg_service.conf'} or the system pg_service.conf`, { hint: 'define it there, or give the connection as a URL' });
+    for (const [k, v] of Object.entries(sv)) kv[k] ??= v;
+  }
+  delete kv.service;
+  if (kv.hostaddr && !kv.host) kv.host = kv.hostaddr;
+  delete kv.hostaddr;
+  kv.host ??= env.PGHOST || 'localhost';
+  kv.port ??= env.PGPORT || '5432';
+  kv.user ??= env.PGUSER || safeUserName();
+  kv.dbname ??= env.PGDATABASE || kv.user;
+  if (kv.host.includes(',')) throw new CutoverError('USAGE', `${what}: several hosts (${kv.host}) are not supported`, { hint: 'give the one primary you mean' });
+  if (!/^\d{1,5}$/.test(kv.port) || Number(kv.port) < 1 || Number(kv.port) > 65535) throw new CutoverError('USAGE', `${what}: port "${kv.port}" is not a TCP port number`, { hint: 'use a number 1–65535' });
+  if (opts.forServer) {
+    // A conninfo the *server* uses (the subscription's): a passfile= names a file on the
+    // subscriber's host and stays in it; without one, the password comes from here as usual.
+    if (!kv.passfile) kv.password ??= env.PGPASSWORD || passfileLookup(env, kv.host, kv.port, kv.dbname, kv.user) || '';
+  } else {
+    if (kv.passfile) env = { ...env, PGPASSFILE: kv.passfile };
+    delete kv.passfile;
+    kv.password ??= env.PGPASSWORD || passfileLookup(env, kv.host, kv.port, kv.dbname, kv.user) || '';
+  }
+  if (!kv.password) delete kv.password;
+  // A Unix-socket directory cannot be a URL host: it travels as ?host= (node-postgres and
+  // toConninfo honour it), with localhost in the authority.
+  const socketDir = kv.host.startsWith('/') ? kv.host : undefined;
+  const host = socketDir ? 'localhost' : kv.host.includes(':') ? `[${kv.host}]` : kv.host;
+  const u = new URL(`postgres://${host}:${kv.port}/`);
+  u.username = encodeURIComponent(kv.user);
+  if (kv.password !== undefined) u.password = encodeURIComponent(kv.password);
+  u.pathname = '/' + encodeURIComponent(kv.dbname);
+  for (const [k, v] of Object.entries(kv)) if (!['host', 'port', 'user', 'password', 'dbname'].includes(k)) u.searchParams.set(k, v);
+  if (socketDir) u.searchParams.set('host', socketDir);
+  return u.toString();
+}
+
+function safeUserName(): string {
+  try {
+    return userInfo().username;
+  } catch {
+    return 'postgres';
+  }
+}
+
+// ---------------------------------------------------------------------------------------------
+// The same server twice
+// ---------------------------------------------------------------------------------------------
+
+export interface ServerIdentity {
+  /** pg_control_system().system_identifier; null when the role may not read it. */
+  systemIdentifier: string | null;
+  database: string;
+  versionNum: number;
+  version: string;
+  inRecovery: boolean;
+  /** postmaster start time + port: tells clusters apart where system_identifier is not readable. */
+  instance: string;
+}
+
+export async function serverIdentity(c: pg.Client): Promise<ServerIdentity> {
+  const r = await c.query<{ db: string; v: string; version: string; rec: boolean; instance: string }>(
+    `select current_database() as db, current_setting('server_version_num') as v, current_setting('server_version') as version,
+            pg_is_in_recovery() as rec, pg_postmaster_start_time()::text || ' port ' || current_setting('port') as instance`,
+  );
+  let systemIdentifier: string | null = null;
+  if (Number(r.rows[0].v) >= 90600) {
+    try {
+      systemIdentifier = (await c.query<{ id: string }>(`select system_identifier::text as id from pg_control_system()`)).rows[0].id;
+    } catch {
+      systemIdentifier = null;
+    }
+  }
+  const x = r.rows[0];
+  return { systemIdentifier, database: x.db, versionNum: Number(x.v), version: x.version, inRecovery: x.rec, instance: x.instance };
+}
+
+/**
+ * Pure decision over two identities: why these two cannot be a cutover's source and target, or
+ * null. Same cluster (same system_identifier, or same postmaster when it is not readable):
+ * the same database is a no-op that a fence would lock out; another database of the same cluster
+ * is locked out too (ALTER ROLE is cluster-wide) and CREATE SUBSCRIPTION waits forever for a slot
+ * in its own cluster; a physical standby of the source shares its system_identifier.
+ */
+export function sameServerReason(s: ServerIdentity, t: ServerIdentity): string | null {
+  const sameCluster = s.systemIdentifier && t.systemIdentifier ? s.systemIdentifier === t.systemIdentifier : s.instance === t.instance;
+  if (!sameCluster) return null;
+  const id = s.systemIdentifier ? `system_identifier ${s.systemIdentifier}` : `the same postmaster (${s.instance})`;
+  if (s.instance !== t.instance) {
+    // Same system_identifier, another postmaster: a physical standby, or a copy of the data
+    // directory (a restored backup, a lab golden copy). A copy is a server of its own; a standby is not.
+    if (!t.inRecovery && !s.inRecovery) return null;
+    return `--source and --target share ${id} and one of them is in recovery: a physical standby of the other cannot be a logical replication target`;
+  }
+  if (s.database === t.database) return `--source and --target are the same database "${s.database}" on the same server (${id})`;
+  return `--source and --target are two databases ("${s.database}" and "${t.database}") of the same PostgreSQL cluster (${id}): the fence (ALTER ROLE) would lock the target's applications out too, and a subscription to its own cluster hangs creating the slot`;
+}
+
+/** Refuse a server older than `minMajor`, naming its version (before any query needs a newer setting). */
+export function checkServerVersion(id: ServerIdentity, role: string, minMajor = 10): void {
+  if (id.versionNum < minMajor * 10000)
+    throw new CutoverError('PRECONDITION', `the ${role} runs PostgreSQL ${id.version}; logical replication needs PostgreSQL ${minMajor} or newer`, {
+      hint: role === 'source' ? 'upgrade the source in place first (pg_upgrade), or migrate it with dump/restore' : 'use a newer target server',
+      exitCode: 2,
+    });
+}
+
+/**
+ * The first check of every command that takes a source and a target: both answer, both run a
+ * supported version, and they are not the same server (exit 2 with the reason).
+ */
+export async function assertDistinctServers(source: string, target: string, opts: { minMajor?: number } = {}): Promise<{ source: ServerIdentity; target: ServerIdentity }> {
+  const [s, t] = await Promise.all([withClient(source, serverIdentity, { role: 'source' }), withClient(target, serverIdentity, { role: 'target' })]);
+  checkServerVersion(s, 'source', opts.minMajor);
+  checkServerVersion(t, 'target', opts.minMajor);
+  const why = sameServerReason(s, t);
+  if (why)
+    throw new CutoverError('USAGE', why, {
+      hint: '--target must be the new server, a different cluster (check the host, port and database; a proxy, a DNS name or a pooler can hide that two URLs reach one server)',
+    });
+  return { source: s, target: t };
 }

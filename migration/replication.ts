@@ -306,7 +306,8 @@ export async function startReplication(opts: StartOptions): Promise<StartResult>
   let tgt: Client | undefined;
   let created = false;
   try {
-    tgt = await connect(opts.target, { role: 'target' });
+    // secretStatements: CREATE SUBSCRIPTION carries the source password; keep it out of the target's log
+    tgt = await connect(opts.target, { role: 'target', secretStatements: true });
     const sourceMajor = await serverMajor(src);
     const targetMajor = await serverMajor(tgt);
     if (sourceMajor < 10) throw new CutoverError('PRECONDITION', `the source runs PostgreSQL ${sourceMajor}; logical replication needs 10 or newer`, { hint: 'upgrade the source in place first, or use dump/restore' });

@@ -8,9 +8,21 @@
  * lc_monetary) and float columns are compared by their binary form (float8send): PG 11 prints
  * 17 significant digits with extra_float_digits=3 where 12+ prints the shortest exact form.
  * Rows are rendered as ROW(...)::text, where NULL is an empty field and '' is "" — NULL-safe.
+ *
+ * Edge cases (each in test/integration/verify-zoo.test.ts):
+ * - different database encodings (LATIN1 → UTF8): digests are taken over the UTF-8 bytes of the
+ *   row text (convert_to), so the same characters give the same digest;
+ * - floats nested in composites, geometric types or ranges have no binary form to compare: when one
+ *   side is older than 12 and the other 12+ (different float output algorithms), both sessions use
+ *   extra_float_digits = 0 (both majors then print %.15g); top-level floats stay exact (float8send);
+ * - float arrays keep NULL apart from '{}', element NULLs, order and dimensions;
+ * - a text-keyed table (hash buckets) is read once per side, bucketed server-side by GROUP BY;
+ * - narrowing streams both sides through cursors in key order and merges them, so a chunk is
+ *   never held in memory; a table without a key is narrowed the same way over its row texts
+ *   (as a multiset) and sampled by row text.
  */
 import { CutoverError } from './errors.ts';
-import { connect, qualified, quoteIdent, quoteLiteral, serverMajor, sqlError, type Client } from './pg.ts';
+import { connect, qualified, quoteIdent, quoteLiteral, sameServerReason, serverIdentity, serverMajor, sqlError, type Client } from './pg.ts';
 import { Progress, defaultProgressMode } from './progress.ts';
 import { displayName, listTables, parseTableName, type TableName } from './replication.ts';
 
@@ -87,6 +99,16 @@ export interface VerifyResult {
 /** Settings that change how values render as text; identical on both sessions. */
 export const SESSION_SETTINGS = [`set extra_float_digits = 3`, `set timezone = 'UTC'`, `set datestyle = 'ISO, MDY'`, `set intervalstyle = 'postgres'`, `set bytea_output = 'hex'`, `set lc_monetary = 'C'`, `set statement_timeout = 0`];
 
+/**
+ * The session settings for a pair of majors: SESSION_SETTINGS, with extra_float_digits = 0 when
+ * the two sides print floats with different algorithms (< 12 vs 12+), for floats nested in other
+ * types (top-level float columns are compared by their bits whatever this says).
+ */
+export function sessionSettings(sourceMajor: number, targetMajor: number): string[] {
+  const straddle = sourceMajor < 12 !== targetMajor < 12;
+  return SESSION_SETTINGS.map((x) => (straddle && x.startsWith('set extra_float_digits') ? 'set extra_float_digits = 0' : x));
+}
+
 export interface Column {
   name: string;
   type: string;
@@ -100,8 +122,12 @@ export function columnExpr(c: Column): string {
   const q = quoteIdent(c.name);
   if (c.base === 'float8') return `float8send(${q})`;
   if (c.base === 'float4') return `float4send(${q})`;
-  if (c.base === '_float8') return `(select array_agg(float8send(e)) from unnest(${q}) e)`;
-  if (c.base === '_float4') return `(select array_agg(float4send(e)) from unnest(${q}) e)`;
+  // NULL stays NULL, '{}' is its own value, and dimensions, order and NULL elements all count
+  // (array_agg over unnest made NULL and '{}' equal and dropped the shape).
+  if (c.base === '_float8' || c.base === '_float4') {
+    const send = c.base === '_float8' ? 'float8send' : 'float4send';
+    return `(case when ${q} is null then null else coalesce(array_dims(${q}), '[]') || ':' || (select coalesce(string_agg(coalesce(encode(${send}(e), 'hex'), 'NULL'), ',' order by o), '') from unnest(${q}) with ordinality u(e, o)) end)`;
+  }
   return q;
 }
 
@@ -154,6 +180,8 @@ interface TablePlan {
   problems: string[];
   /** Both servers 11+: 64-bit hash sums instead of md5 over ordered text. */
   hash64: boolean;
+  /** The databases' encodings differ: digest the UTF-8 bytes of the row text, not the server's. */
+  utf8: boolean;
 }
 
 async function q<T = any>(c: Client, sql: string, params: unknown[] = [], context?: string): Promise<T[]> {
@@ -207,8 +235,10 @@ function rangePredicate(pk: Column[], ch: KeyChunk, params: unknown[]): string {
 }
 
 /** md5 of the leading 28 bits of the key's md5: a stable bucket on every major (hashtext is not promised to be). */
-function bucketExpr(pk: Column[], buckets: number): string {
-  return `(('x' || substr(md5(ROW(${keyList(pk)})::text), 1, 7))::bit(28)::int % ${buckets})`;
+function bucketExpr(pk: Column[], buckets: number, utf8 = false): string {
+  // over the key's UTF-8 bytes when the encodings differ: the same key must land in the same bucket
+  const key = `ROW(${keyList(pk)})::text`;
+  return `(('x' || substr(md5(${utf8 ? `convert_to(${key}, 'UTF8')` : key}), 1, 7))::bit(28)::int % ${buckets})`;
 }
 
 /**
@@ -217,34 +247,59 @@ function bucketExpr(pk: Column[], buckets: number): string {
  * than md5 over the ordered concatenation, and stable across majors because hash partitioning
  * depends on that hash surviving pg_upgrade. Older servers use md5(string_agg(… order by key)).
  */
-function hashAggregate(row: string): string {
-  return `count(*)::int8 as n, (sum(h >> 32)::text || ':' || sum(h & 4294967295)::text) as h from (select hashtextextended(${row}, 0) as h`;
+function hashAggregate(row: string, utf8: boolean): string {
+  return `count(*)::int8 as n, (sum(h >> 32)::text || ':' || sum(h & 4294967295)::text) as h from (select ${rowHash(row, utf8)} as h`;
+}
+
+/** 64-bit hash of a row's text; over its UTF-8 bytes when the encodings differ (hashtextextended hashes server bytes). */
+function rowHash(row: string, utf8: boolean): string {
+  return utf8 ? `('x' || substr(md5(convert_to(${row}, 'UTF8')), 1, 16))::bit(64)::int8` : `hashtextextended(${row}, 0)`;
+}
+
+/** md5 over the ordered rows (servers < 11), over UTF-8 bytes when the encodings differ. */
+function md5Aggregate(row: string, order: string, utf8: boolean): string {
+  return utf8 ? `md5(string_agg(convert_to(${row}, 'UTF8'), '|'::bytea order by ${order}))` : `md5(string_agg(${row}, '|' order by ${order}))`;
 }
 
 function chunkQuery(p: TablePlan, chunkIndex: number, params: unknown[]): string {
   const tbl = qualified(p.t.schema, p.t.name);
   const row = rowExpr(p.cols);
   if (p.strategy === 'whole-table') {
-    if (p.hash64) return `select ${hashAggregate(row)} from ${tbl} where ${p.filter}) s`;
-    return `select count(*)::int8 as n, md5(string_agg(r, '|' order by r collate "C")) as h from (select ${row} as r from ${tbl} where ${p.filter}) s`;
+    if (p.hash64) return `select ${hashAggregate(row, p.utf8)} from ${tbl} where ${p.filter}) s`;
+    return `select count(*)::int8 as n, ${md5Aggregate('r', 'r collate "C"', p.utf8)} as h from (select ${row} as r from ${tbl} where ${p.filter}) s`;
   }
-  const where = p.strategy === 'hash-bucket' ? `${bucketExpr(p.pk, p.buckets)} = ${chunkIndex}` : rangePredicate(p.pk, p.chunks[chunkIndex], params);
-  if (p.hash64) return `select ${hashAggregate(row)} from ${tbl} where ${where} and ${p.filter}) s`;
-  return `select count(*)::int8 as n, md5(string_agg(${row}, '|' order by ${keyList(p.pk, p.strategy === 'hash-bucket')})) as h from ${tbl} where ${where} and ${p.filter}`;
+  if (p.strategy === 'hash-bucket') return bucketsQuery(p);
+  const where = rangePredicate(p.pk, p.chunks[chunkIndex], params);
+  if (p.hash64) return `select ${hashAggregate(row, p.utf8)} from ${tbl} where ${where} and ${p.filter}) s`;
+  return `select count(*)::int8 as n, ${md5Aggregate(row, keyList(p.pk), p.utf8)} as h from ${tbl} where ${where} and ${p.filter}`;
+}
+
+/**
+ * Every bucket of a hash-bucketed table in one scan: the bucket is computed per row and the
+ * digests grouped by it server-side (one query per bucket read the whole table once per bucket).
+ */
+function bucketsQuery(p: TablePlan): string {
+  const tbl = qualified(p.t.schema, p.t.name);
+  const row = rowExpr(p.cols);
+  const b = bucketExpr(p.pk, p.buckets, p.utf8);
+  // Order-independent sums per bucket (no string_agg: grouped, that would hold the whole table in
+  // the server's memory). Before 11 there is no hashtextextended: 64 bits of the row's md5 instead.
+  const h = p.hash64 ? rowHash(row, p.utf8) : `('x' || substr(md5(${p.utf8 ? `convert_to(${row}, 'UTF8')` : row}), 1, 16))::bit(64)::int8`;
+  return `select b, count(*)::int8 as n, (sum(h >> 32)::text || ':' || sum(h & 4294967295)::text) as h from (select ${b} as b, ${h} as h from ${tbl} where ${p.filter}) s group by b`;
 }
 
 function chunkWhere(p: TablePlan, chunkIndex: number, params: unknown[]): string {
-  if (p.strategy === 'hash-bucket') return `${bucketExpr(p.pk, p.buckets)} = ${chunkIndex}`;
+  if (p.strategy === 'hash-bucket') return `${bucketExpr(p.pk, p.buckets, p.utf8)} = ${chunkIndex}`;
   return rangePredicate(p.pk, p.chunks[chunkIndex], params);
 }
 
-async function planTable(src: Client, tgt: Client, t: TableName, opts: VerifyOptions, cutoff: string | undefined, hash64: boolean): Promise<TablePlan> {
+async function planTable(src: Client, tgt: Client, t: TableName, opts: VerifyOptions, cutoff: string | undefined, hash64: boolean, utf8 = false): Promise<TablePlan> {
   const chunkRows = opts.chunkRows ?? 50_000;
   const s = await columnsOf(src, t);
   const g = await columnsOf(tgt, t);
   const problems: string[] = [];
   if (!s) throw new CutoverError('USAGE', `table ${displayName(t)} does not exist on the source`, { hint: 'check --tables' });
-  const base: TablePlan = { t, cols: s.cols, pk: s.pk, strategy: 'whole-table', chunks: [{ lower: null, upper: null }], buckets: 1, filter: 'true', problems, hash64 };
+  const base: TablePlan = { t, cols: s.cols, pk: s.pk, strategy: 'whole-table', chunks: [{ lower: null, upper: null }], buckets: 1, filter: 'true', problems, hash64, utf8 };
   if (!g) {
     problems.push(`table ${displayName(t)} is missing on the target`);
     return base;
@@ -290,35 +345,93 @@ async function planTable(src: Client, tgt: Client, t: TableName, opts: VerifyOpt
   return base;
 }
 
+/** Code-point order: what ORDER BY … COLLATE "C" gives for UTF-8 (and LATIN1) text. */
+export function compareCodePoints(a: string, b: string): number {
+  let i = 0;
+  let j = 0;
+  while (i < a.length && j < b.length) {
+    const x = a.codePointAt(i)!;
+    const y = b.codePointAt(j)!;
+    if (x !== y) return x < y ? -1 : 1;
+    i += x > 0xffff ? 2 : 1;
+    j += y > 0xffff ? 2 : 1;
+  }
+  return (a.length - i > 0 ? 1 : 0) - (b.length - j > 0 ? 1 : 0);
+}
+
+type NarrowRow = { k: string; key: Record<string, unknown>; r: string };
+
+/** Rows of a query in batches through a server-side cursor (inside its own transaction). */
+async function* cursorRows(c: Client, sql: string, params: unknown[], batch = 2000): AsyncGenerator<NarrowRow> {
+  const name = `cutover_narrow_${Math.random().toString(36).slice(2, 10)}`;
+  await c.query('begin read only');
+  try {
+    await c.query(`declare ${name} no scroll cursor for ${sql}`, params);
+    for (;;) {
+      const r = await c.query<NarrowRow>(`fetch ${batch} from ${name}`);
+      for (const x of r.rows) yield x;
+      if (r.rows.length < batch) break;
+    }
+  } finally {
+    await c.query('rollback').catch(() => {});
+  }
+}
+
+/**
+ * The differing rows of one chunk: both sides streamed in the same order (key text, or the row
+ * text for a table without a key) and merged, never more than a batch per side in memory.
+ */
 async function narrow(src: Client, tgt: Client, p: TablePlan, chunkIndex: number, limit = 50): Promise<DifferingRow[]> {
   const tbl = qualified(p.t.schema, p.t.name);
-  const keyObj = `json_build_object(${p.pk.map((c) => `${quoteLiteral(c.name)}, ${quoteIdent(c.name)}`).join(', ')})`;
-  const run = async (c: Client) => {
+  const keyed = p.pk.length > 0;
+  const keyObj = keyed ? `json_build_object(${p.pk.map((c) => `${quoteLiteral(c.name)}, ${quoteIdent(c.name)}`).join(', ')})` : `'{}'::json`;
+  const row = rowExpr(p.cols);
+  const open = (c: Client) => {
     const params: unknown[] = [];
-    const where = chunkWhere(p, chunkIndex, params);
-    const rows = await q<{ k: string; key: Record<string, unknown>; r: string }>(c, `select ROW(${keyList(p.pk)})::text as k, ${keyObj} as key, ${rowExpr(p.cols)} as r from ${tbl} where ${where} and ${p.filter}`, params);
-    return new Map(rows.map((x) => [x.k, x]));
+    const where = p.strategy === 'whole-table' ? 'true' : chunkWhere(p, chunkIndex, params);
+    const k = keyed ? `ROW(${keyList(p.pk)})::text` : row;
+    return cursorRows(c, `select * from (select ${k} as k, ${keyObj} as key, ${row} as r from ${tbl} where ${where} and ${p.filter}) s order by k collate "C"`, params);
   };
-  const [a, b] = await Promise.all([run(src), run(tgt)]);
+  const a = open(src);
+  const b = open(tgt);
   const out: DifferingRow[] = [];
   const cut = (s: string) => (s.length > 500 ? s.slice(0, 500) + '…' : s);
-  for (const [k, s] of a) {
-    const t = b.get(k);
-    if (!t) out.push({ key: s.key, kind: 'missing_on_target', source: cut(s.r) });
-    else if (t.r !== s.r) out.push({ key: s.key, kind: 'different', source: cut(s.r), target: cut(t.r) });
-    if (out.length >= limit) return out;
-  }
-  for (const [k, t] of b) {
-    if (!a.has(k)) out.push({ key: t.key, kind: 'extra_on_target', target: cut(t.r) });
-    if (out.length >= limit) break;
+  try {
+    let x = await a.next();
+    let y = await b.next();
+    while ((!x.done || !y.done) && out.length < limit) {
+      const cmp = x.done ? 1 : y.done ? -1 : compareCodePoints(x.value.k, y.value.k);
+      if (cmp < 0) {
+        out.push({ key: x.value!.key, kind: 'missing_on_target', source: cut(x.value!.r) });
+        x = await a.next();
+      } else if (cmp > 0) {
+        out.push({ key: y.value!.key, kind: 'extra_on_target', target: cut(y.value!.r) });
+        y = await b.next();
+      } else {
+        if (x.value!.r !== y.value!.r) out.push({ key: x.value!.key, kind: 'different', source: cut(x.value!.r), target: cut(y.value!.r) });
+        x = await a.next();
+        y = await b.next();
+      }
+    }
+  } finally {
+    // end both cursors' transactions (also when we stopped at the limit)
+    await Promise.all([a.return(undefined), b.return(undefined)]);
   }
   return out;
 }
 
 async function sampleCompare(src: Client, tgt: Client, p: TablePlan, n: number, sourceRows: number): Promise<{ rows: number; differing: DifferingRow[] }> {
-  if (!p.pk.length || n <= 0 || sourceRows === 0) return { rows: 0, differing: [] };
+  if (n <= 0 || sourceRows === 0) return { rows: 0, differing: [] };
   const tbl = qualified(p.t.schema, p.t.name);
   const pct = Math.min(100, Math.max(0.0001, ((n * 3) / sourceRows) * 100));
+  if (!p.pk.length) {
+    // No key: a sampled row must exist on the target with the same text (one scan of the target).
+    const row = rowExpr(p.cols);
+    const rows = await q<{ r: string }>(src, `select ${row} as r from ${tbl} tablesample bernoulli (${pct}) where ${p.filter} limit ${n}`);
+    if (!rows.length) return { rows: 0, differing: [] };
+    const found = new Set((await q<{ r: string }>(tgt, `select distinct r from (select ${row} as r from ${tbl} where ${p.filter}) s where r = any($1::text[])`, [rows.map((x) => x.r)])).map((x) => x.r));
+    return { rows: rows.length, differing: rows.filter((x) => !found.has(x.r)).map((x) => ({ key: {}, kind: 'missing_on_target' as const, source: x.r })) };
+  }
   const keyObj = `json_build_object(${p.pk.map((c) => `${quoteLiteral(c.name)}, ${quoteIdent(c.name)}`).join(', ')})`;
   const keyCols = p.pk.map((c) => `${quoteIdent(c.name)}::text as ${quoteIdent('k_' + c.name)}`).join(', ');
   const rows = await q<any>(src, `select ${keyCols}, ${keyObj} as key, ${rowExpr(p.cols)} as r from ${tbl} tablesample bernoulli (${pct}) where ${p.filter} limit ${n}`);
@@ -338,15 +451,24 @@ async function sampleCompare(src: Client, tgt: Client, p: TablePlan, n: number, 
   return { rows: rows.length, differing };
 }
 
-async function openSide(url: string, role: string): Promise<Client> {
+async function openSide(url: string, role: string, settings: string[] = SESSION_SETTINGS): Promise<Client> {
   const c = await connect(url, { role, applicationName: 'cutover-verify' });
-  for (const s of SESSION_SETTINGS) await c.query(s);
+  for (const s of settings) await c.query(s);
   return c;
 }
 
 /** Compare the data of source and target. Never throws for a difference: it is in the result. */
 export async function verify(opts: VerifyOptions): Promise<VerifyResult> {
   const t0 = Date.now();
+  // Library callers get the same checks as the CLI: 0 or NaN here became an endless loop or a RangeError later.
+  const whole = (v: number | undefined, name: string, min: number, max: number) => {
+    if (v !== undefined && (!Number.isInteger(v) || v < min || v > max)) throw new CutoverError('USAGE', `verify: ${name} must be a whole number from ${min} to ${max} (got ${v})`);
+  };
+  whole(opts.chunkRows, 'chunkRows', 1, 100_000_000);
+  whole(opts.parallel, 'parallel', 1, 64);
+  whole(opts.sampleRows, 'sampleRows', 0, 1_000_000);
+  whole(opts.narrowChunks, 'narrowChunks', 0, 10_000);
+  if (opts.olderThan && !(Number.isFinite(opts.olderThan.seconds) && opts.olderThan.seconds >= 0)) throw new CutoverError('USAGE', `verify: olderThan.seconds must be a number ≥ 0 (got ${opts.olderThan.seconds})`);
   const parallel = Math.max(1, opts.parallel ?? 2);
   const srcs: Client[] = [];
   const tgts: Client[] = [];
@@ -354,27 +476,37 @@ export async function verify(opts: VerifyOptions): Promise<VerifyResult> {
     srcs.push(await openSide(opts.source, 'source'));
     tgts.push(await openSide(opts.target, 'target'));
     const [src, tgt] = [srcs[0], tgts[0]];
+    // The same server twice would "verify" trivially: refuse it (the CLI checks first; library callers too).
+    const same = sameServerReason(await serverIdentity(src), await serverIdentity(tgt));
+    if (same) throw new CutoverError('USAGE', same, { hint: 'verify compares two servers: pass the new one as target' });
+    const [sourceMajor, targetMajor] = [await serverMajor(src), await serverMajor(tgt)];
+    const settings = sessionSettings(sourceMajor, targetMajor);
+    for (const x of settings.filter((y) => !SESSION_SETTINGS.includes(y))) await Promise.all([src.query(x), tgt.query(x)]);
+    const enc = async (c: Client) => (await q<{ e: string }>(c, `select pg_encoding_to_char(encoding) as e from pg_database where datname = current_database()`))[0].e;
+    const utf8 = (await enc(src)) !== (await enc(tgt));
     let cutoff: string | undefined;
     if (opts.olderThan) cutoff = (await q<{ c: string }>(src, `select (now() - make_interval(secs => $1))::text as c`, [opts.olderThan.seconds]))[0].c;
     const names: TableName[] = opts.tables?.length
       ? opts.tables.map((t) => (typeof t === 'string' ? parseTableName(t) : t))
       : (await listTables(src)).filter((t) => !t.partitioned).map((t) => ({ schema: t.schema, name: t.name }));
     const plans: TablePlan[] = [];
-    const hash64 = (await serverMajor(src)) >= 11 && (await serverMajor(tgt)) >= 11;
-    for (const t of names) plans.push(await planTable(src, tgt, t, opts, cutoff, hash64));
+    const hash64 = sourceMajor >= 11 && targetMajor >= 11;
+    for (const t of names) plans.push(await planTable(src, tgt, t, opts, cutoff, hash64, utf8));
     for (let i = 1; i < parallel; i++) {
-      srcs.push(await openSide(opts.source, 'source'));
-      tgts.push(await openSide(opts.target, 'target'));
+      srcs.push(await openSide(opts.source, 'source', settings));
+      tgts.push(await openSide(opts.target, 'target', settings));
     }
 
     // one job per chunk, spread over `parallel` pairs of sessions; each job queries both sides at once
     type Job = { plan: number; chunk: number };
     const jobs: Job[] = [];
     plans.forEach((p, i) => {
-      if (!p.problems.some((x) => x.includes('missing on the target'))) p.chunks.forEach((_, c) => jobs.push({ plan: i, chunk: c }));
+      if (p.problems.some((x) => x.includes('missing on the target'))) return;
+      if (p.strategy === 'hash-bucket') jobs.push({ plan: i, chunk: -1 });
+      else p.chunks.forEach((_, c) => jobs.push({ plan: i, chunk: c }));
     });
     const results = plans.map((p) => p.chunks.map(() => ({ sn: 0, tn: 0, sh: null as string | null, th: null as string | null })));
-    const progress = opts.progress ? new Progress('verify', jobs.length, { unit: 'chunks', mode: defaultProgressMode() }) : undefined;
+    const progress = opts.progress ? new Progress('verify', jobs.length, { unit: 'scans', mode: defaultProgressMode() }) : undefined;
     let next = 0;
     const sessionSeqscan: string[] = srcs.map(() => 'on');
     const worker = async (w: number) => {
@@ -391,8 +523,15 @@ export async function verify(opts: VerifyOptions): Promise<VerifyResult> {
           await Promise.all([srcs[w].query(`set enable_seqscan = ${seq}`), tgts[w].query(`set enable_seqscan = ${seq}`)]);
           sessionSeqscan[w] = seq;
         }
-        const [a, b] = await Promise.all([q<{ n: number; h: string | null }>(srcs[w], sql, ps, `checksum of ${displayName(p.t)} on the source`), q<{ n: number; h: string | null }>(tgts[w], sql, ps, `checksum of ${displayName(p.t)} on the target`)]);
-        results[job.plan][job.chunk] = { sn: a[0].n, tn: b[0].n, sh: a[0].h, th: b[0].h };
+        const [a, b] = await Promise.all([
+          q<{ b?: number; n: number; h: string | null }>(srcs[w], sql, ps, `checksum of ${displayName(p.t)} on the source`),
+          q<{ b?: number; n: number; h: string | null }>(tgts[w], sql, ps, `checksum of ${displayName(p.t)} on the target`),
+        ]);
+        if (job.chunk === -1) {
+          // all buckets at once; a bucket with no row on one side is simply absent from its result
+          for (const x of a) Object.assign(results[job.plan][x.b!], { sn: x.n, sh: x.h });
+          for (const x of b) Object.assign(results[job.plan][x.b!], { tn: x.n, th: x.h });
+        } else results[job.plan][job.chunk] = { sn: a[0].n, tn: b[0].n, sh: a[0].h, th: b[0].h };
         progress?.tick(1, displayName(p.t));
       }
     };
@@ -410,7 +549,7 @@ export async function verify(opts: VerifyOptions): Promise<VerifyResult> {
         if (!missingTable && (x.sn !== x.tn || x.sh !== x.th)) mismatches.push({ chunk: c, lower: p.chunks[c].lower, upper: p.chunks[c].upper, sourceRows: x.sn, targetRows: x.tn });
       });
       let differingRows: DifferingRow[] = [];
-      if (p.pk.length) for (const m of mismatches.slice(0, opts.narrowChunks ?? 1)) differingRows = differingRows.concat(await narrow(src, tgt, p, m.chunk));
+      for (const m of mismatches.slice(0, opts.narrowChunks ?? 1)) differingRows = differingRows.concat(await narrow(src, tgt, p, m.chunk));
       const sourceRows = missingTable ? Number((await q(src, `select count(*)::int8 as n from ${qualified(p.t.schema, p.t.name)} where ${p.filter}`))[0].n) : r.reduce((a, x) => a + x.sn, 0);
       const targetRows = r.reduce((a, x) => a + x.tn, 0);
       const sample = missingTable ? { rows: 0, differing: [] } : await sampleCompare(src, tgt, p, opts.sampleRows ?? 20, sourceRows);
@@ -471,4 +610,43 @@ async function compareSequences(src: Client, tgt: Client): Promise<SequenceVerif
     });
   }
   return out;
+}
+
+// ---------------------------------------------------------------------------------------------
+// Post-verify after a switch: the old side is fenced, the new side takes application writes —
+// inserts and DELETEs. "target ≥ source" turned an app DELETE on the new primary into a failed
+// (exit 1) cutover. Rows the target lost are excused by the DELETEs it counted since the switch.
+// ---------------------------------------------------------------------------------------------
+
+export interface PostverifyCount {
+  table: string;
+  source: number;
+  target: number;
+  /** Rows deleted on the target since the switch (pg_stat_user_tables.n_tup_del delta); undefined = unknown. */
+  targetDeletes?: number;
+}
+
+/** Pure: which tables fail (fewer rows than the source minus the DELETEs the target saw), which only warn. */
+export function judgePostverifyCounts(counts: PostverifyCount[]): { ok: boolean; failures: string[]; warnings: string[] } {
+  const failures: string[] = [];
+  const warnings: string[] = [];
+  for (const c of counts) {
+    if (c.target >= c.source) continue;
+    const deficit = c.source - c.target;
+    if (c.targetDeletes !== undefined && deficit <= c.targetDeletes)
+      warnings.push(`${c.table}: ${deficit} row(s) fewer on the target, explained by ${c.targetDeletes} DELETE(s) there since the switch`);
+    else failures.push(`${c.table} ${c.source} on the source vs ${c.target} on the target${c.targetDeletes !== undefined ? ` (only ${c.targetDeletes} DELETE(s) on the target since the switch)` : ''}`);
+  }
+  return { ok: failures.length === 0, failures, warnings };
+}
+
+/** n_tup_del per table (qualified name → count), fresh (not the transaction's cached snapshot). */
+export async function tableDeleteCounters(c: Client, tables: TableName[]): Promise<Map<string, number>> {
+  await c.query(`select pg_stat_clear_snapshot()`);
+  const r = await q<{ schema: string; name: string; n: number }>(
+    c,
+    `select schemaname as schema, relname as name, n_tup_del::float8 as n from pg_stat_user_tables where (schemaname, relname) in (select * from unnest($1::text[], $2::text[]))`,
+    [tables.map((t) => t.schema), tables.map((t) => t.name)],
+  );
+  return new Map(r.map((x) => [qualified(x.schema, x.name), x.n]));
 }

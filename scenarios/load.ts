@@ -197,10 +197,18 @@ export function parseScenario(text: string, file = '<scenario>'): Scenario {
   const lc = new LineCounter();
   const doc = parseDocument(text, { lineCounter: lc, prettyErrors: true, uniqueKeys: true });
   if (doc.errors.length) {
-    const problems: Problem[] = doc.errors.map((e) => ({
+    // One syntax mistake makes the parser report several errors (each later line it cannot place):
+    // show the first, which is where the mistake is, and say how many followed. Duplicate keys are
+    // independent mistakes: all of them are listed.
+    const syntax = doc.errors.filter((e) => e.code !== 'DUPLICATE_KEY');
+    const shown = [...doc.errors.filter((e) => e.code === 'DUPLICATE_KEY'), ...syntax.slice(0, 1)];
+    const problems: Problem[] = shown.map((e) => ({
       path: '',
       message: `invalid YAML: ${e.message.split('\n')[0].replace(/ at line \d+, column \d+:?$/, '')}`,
-      hint: e.code === 'DUPLICATE_KEY' ? 'remove one of the two keys' : 'check indentation, colons and quotes on that line',
+      hint:
+        e.code === 'DUPLICATE_KEY'
+          ? 'remove one of the two keys'
+          : `check indentation, colons and quotes on that line${syntax.length > 1 ? ` (the parser reported ${syntax.length - 1} more error(s) after it, most likely caused by this one)` : ''}`,
       line: e.linePos?.[0].line,
       col: e.linePos?.[0].col,
     }));

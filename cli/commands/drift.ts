@@ -1,26 +1,35 @@
 import type { Command } from 'commander';
 import { drift, DRIFT_CATEGORIES, type DriftResult } from '../../migration/drift/index.ts';
-import { CutoverError } from '../../migration/errors.ts';
+import { assertDistinctServers } from '../../migration/pg.ts';
 import { emit, ExitCode } from '../output.ts';
+import { connectionOptions, flag, parseOptions, readableFile, SOURCE, TARGET, wordList } from '../options.ts';
+
+export const driftSchema = {
+  source: SOURCE,
+  target: TARGET,
+  queries: readableFile('--queries'),
+  categories: wordList('--categories', DRIFT_CATEGORIES),
+  installAmcheck: flag(),
+  json: flag(),
+};
 
 export function register(program: Command): void {
-  program
-    .command('drift')
-    .description('compare old and new: schema, collation, timezone, encoding, settings, data, release-note incompatibilities and shadow reads')
-    .requiredOption('--source <url>', 'the old database (postgres://…)')
-    .requiredOption('--target <url>', 'the new database (postgres://…)')
+  connectionOptions(program.command('drift').description('compare old and new: schema, collation, timezone, encoding, settings, data, release-note incompatibilities and shadow reads'), {
+    source: 'the old database',
+    target: 'the new database',
+  })
     .option('--queries <file>', 'shadow-read queries, one ;-terminated SELECT each (-- comments allowed)')
     .option('--categories <list>', `only these categories (comma-separated: ${DRIFT_CATEGORIES.join(', ')})`)
     .option('--install-amcheck', 'CREATE EXTENSION IF NOT EXISTS amcheck where it is missing, to check text indexes')
     .option('--json', 'print the result as JSON')
-    .action(async (opts) => {
-      const categories = opts.categories ? String(opts.categories).split(',').map((s) => s.trim()).filter(Boolean) : undefined;
-      if (categories?.length === 0) throw new CutoverError('USAGE', '--categories is empty', { hint: `use e.g. --categories schema,collation` });
+    .action(async (raw) => {
+      const opts = parseOptions(driftSchema, raw);
+      await assertDistinctServers(opts.source, opts.target);
       const r = await drift({
         source: opts.source,
         target: opts.target,
         queries: opts.queries ? { file: opts.queries } : undefined,
-        categories: categories as any,
+        categories: opts.categories,
         installAmcheck: !!opts.installAmcheck,
         progress: true,
       });

@@ -1,14 +1,32 @@
 import type { Command } from 'commander';
-import { labUp, labDown, labStatus, listLabs } from '../../lab/lab.ts';
+import { labUp, labDown, labStatus, listLabs, labNameProblem } from '../../lab/lab.ts';
 import { redactUrl } from '../../migration/pg.ts';
 import { CutoverError } from '../../migration/errors.ts';
 import { emit, note } from '../output.ts';
+import { flag, integer, negatable, oneOf, optionalConnection, parseOptions, type Parser } from '../options.ts';
 
-function major(v: string, flag: string): number {
-  const n = Number(v);
-  if (!Number.isInteger(n)) throw new CutoverError('USAGE', `${flag} must be a Postgres major version number like 11 or 17 (got "${v}")`);
-  return n;
+/** --name of a lab: checked like lab/lab.ts does, before anything starts. */
+function labName(): Parser<string> {
+  return (raw) => {
+    const name = raw === undefined ? 'default' : String(raw);
+    const why = labNameProblem(name);
+    if (why) throw new CutoverError('USAGE', `--name "${name}" cannot be a lab name: ${why}`, { hint: 'use lower-case letters, digits, dot, dash and underscore, e.g. --name pg11-to-17' });
+    return name;
+  };
 }
+
+export const labUpSchema = {
+  old: integer('--old', { min: 10, max: 99 }),
+  new: integer('--new', { min: 10, max: 99 }),
+  name: labName(),
+  provider: oneOf('--provider', ['embedded', 'docker', 'external'] as const, 'embedded'),
+  oldUrl: optionalConnection('--old-url', 'CUTOVER_LAB_OLD_URL'),
+  newUrl: optionalConnection('--new-url', 'CUTOVER_LAB_NEW_URL'),
+  port: integer('--port', { min: 1, max: 65535, default: 5432 }),
+  toxiproxy: negatable(),
+  json: flag(),
+};
+const labNameSchema = { name: labName(), json: flag() };
 
 export function register(program: Command): void {
   const lab = program.command('lab').description('bring an old+new cluster pair and Toxiproxy up, show them, bring them down');
@@ -18,21 +36,21 @@ export function register(program: Command): void {
     .description('start old and new clusters and Toxiproxy; they keep running after the command returns')
     .requiredOption('--old <major>', 'major of the old cluster (11–18)')
     .requiredOption('--new <major>', 'major of the new cluster (11–18)')
-    .option('--name <lab>', 'lab name', 'default')
-    .option('--provider <kind>', 'embedded | docker | external', 'embedded')
+    .option('--name <lab>', 'lab name (default "default")')
+    .option('--provider <kind>', 'embedded | docker | external (default embedded)')
     .option('--old-url <url>', 'old cluster URL (external provider)')
     .option('--new-url <url>', 'new cluster URL (external provider)')
-    .option('--port <port>', 'port both clusters listen on, each on its own loopback address', '5432')
+    .option('--port <port>', 'port both clusters listen on, each on its own loopback address (default 5432)')
     .option('--no-toxiproxy', 'do not start Toxiproxy')
     .option('--json', 'print a JSON object (URLs include the lab passwords, so psql can use them)')
-    .action(async (opts) => {
-      const port = Number(opts.port);
-      if (!Number.isInteger(port) || port < 1 || port > 65535) throw new CutoverError('USAGE', `--port must be a TCP port number 1–65535 (got "${opts.port}")`);
+    .action(async (raw) => {
+      const opts = parseOptions(labUpSchema, raw);
+      const port = opts.port;
       const r = await labUp({
         name: opts.name,
         provider: opts.provider,
-        old: { name: 'old', major: major(opts.old, '--old'), port, url: opts.oldUrl },
-        new: { name: 'new', major: major(opts.new, '--new'), port, url: opts.newUrl },
+        old: { name: 'old', major: opts.old, port, url: opts.oldUrl },
+        new: { name: 'new', major: opts.new, port, url: opts.newUrl },
         toxiproxy: opts.toxiproxy,
         log: note,
       });
@@ -60,9 +78,10 @@ export function register(program: Command): void {
   lab
     .command('status')
     .description('show whether the lab servers are running')
-    .option('--name <lab>', 'lab name', 'default')
+    .option('--name <lab>', 'lab name (default "default")')
     .option('--json', 'print a JSON object')
-    .action(async (opts) => {
+    .action(async (raw) => {
+      const opts = parseOptions(labNameSchema, raw);
       const s = await labStatus(opts.name);
       emit(opts.json, s, () =>
         [
@@ -80,9 +99,10 @@ export function register(program: Command): void {
   lab
     .command('down')
     .description('stop everything the lab started and remove its data')
-    .option('--name <lab>', 'lab name', 'default')
+    .option('--name <lab>', 'lab name (default "default")')
     .option('--json', 'print a JSON object')
-    .action(async (opts) => {
+    .action(async (raw) => {
+      const opts = parseOptions(labNameSchema, raw);
       const r = await labDown(opts.name);
       emit(opts.json, r, () => `lab "${r.name}" is down (stopped ${r.stopped.join(', ')})`);
     });

@@ -1,8 +1,10 @@
 import type { Command } from 'commander';
 import { CutoverError } from '../../migration/errors.ts';
 import { copySchema, describeApply } from '../../migration/schema-copy.ts';
-import { parseTableList, replicationStatus, startReplication, stopReplication, waitForSync, type ReplicationStatus, type TableSpec } from '../../migration/replication.ts';
+import { displayName, replicationStatus, startReplication, stopReplication, waitForSync, type ReplicationStatus, type TableSpec } from '../../migration/replication.ts';
+import { checkBeforeStart } from '../../migration/start-checks.ts';
 import { emit, ExitCode, note } from '../output.ts';
+import { connectionOptions, flag, negatable, optionalConnection, parseOptions, replicationName, seconds, SOURCE, tables, TARGET } from '../options.ts';
 
 export function formatStatus(s: ReplicationStatus): string {
   const lines = [
@@ -16,12 +18,25 @@ export function formatStatus(s: ReplicationStatus): string {
 }
 
 function common(cmd: Command): Command {
-  return cmd
-    .requiredOption('--source <url>', 'old primary (publisher)')
-    .requiredOption('--target <url>', 'new primary (subscriber)')
-    .option('--name <name>', 'replication name: objects are called cutover_<name>', 'main')
+  return connectionOptions(cmd, { source: 'old primary (publisher)', target: 'new primary (subscriber)' })
+    .option('--name <name>', 'replication name: objects are called cutover_<name> (a-z, 0-9, _; default main)')
     .option('--json', 'print the result as JSON');
 }
+
+/** Options every replicate subcommand takes. Subcommands spread it into their own schema. */
+export const commonSchema = { source: SOURCE, target: TARGET, name: replicationName(), json: flag() };
+
+export const startSchema = {
+  ...commonSchema,
+  tables: tables('--tables'),
+  incremental: flag(),
+  skipCopy: tables('--skip-copy'),
+  // the subscription's own conninfo: passfile=<path on the target host> keeps the password out of pg_subscription
+  sourceConninfo: optionalConnection('--source-conninfo', 'CUTOVER_SOURCE_CONNINFO_URL', { forServer: true }),
+  schema: negatable(),
+  wait: negatable(),
+  timeout: seconds('--timeout', { default: 21600 }),
+};
 
 export function register(program: Command): void {
   const rep = program.command('replicate').description('logical replication from source to target: start, status, stop');
@@ -31,20 +46,25 @@ export function register(program: Command): void {
     .option('--tables <list>', 'comma-separated tables (default: all); schema."Table Name" allowed')
     .option('--incremental', 'add tables one at a time, each waited on until ready')
     .option('--skip-copy <list>', 'tables whose existing rows are not copied (append-only tables back-filled separately)')
-    .option('--source-conninfo <url>', 'the URL the target uses to reach the source (e.g. through a proxy); default --source')
+    .option('--source-conninfo <url>', 'what the target uses to reach the source (through a proxy; or with passfile=<file on the target host> so pg_subscription holds no password); default --source')
     .option('--no-schema', 'do not copy the schema (pre-data before, post-data after)')
     .option('--no-wait', 'return once the subscription exists (post-data is then not applied)')
-    .option('--timeout <seconds>', 'how long to wait for the initial sync', '21600')
-    .action(async (opts) => {
+    .option('--timeout <seconds>', 'how long to wait for the initial sync (default 21600)')
+    .action(async (raw) => {
+      const opts = parseOptions(startSchema, raw);
       const ac = new AbortController();
       const onSig = () => ac.abort(new CutoverError('STATE', 'interrupted by signal; replication objects are being removed'));
       process.once('SIGINT', onSig);
       process.once('SIGTERM', onSig);
       try {
-        const noCopy = opts.skipCopy ? parseTableList(opts.skipCopy) : [];
+        const noCopy = opts.skipCopy ?? [];
         const isNoCopy = (t: { schema: string; name: string }) => noCopy.some((n) => n.schema === t.schema && n.name === t.name);
-        const tables: TableSpec[] | undefined = opts.tables ? parseTableList(opts.tables).map((t) => ({ ...t, copyData: !isNoCopy(t) })) : undefined;
+        const tables: TableSpec[] | undefined = opts.tables?.map((t) => ({ ...t, copyData: !isNoCopy(t) }));
         if (!tables && noCopy.length) throw new CutoverError('USAGE', '--skip-copy needs --tables listing every table to replicate', { hint: 'e.g. --tables orders,events --skip-copy events' });
+        const stray = noCopy.filter((n) => !tables!.some((t) => t.schema === n.schema && t.name === n.name));
+        if (stray.length) throw new CutoverError('USAGE', `--skip-copy names table(s) not in --tables: ${stray.map(displayName).join(', ')}`, { hint: 'every --skip-copy table must also be listed in --tables' });
+        // Before the schema copy: a typo in --tables, wal_level or a full target must leave the target untouched.
+        await checkBeforeStart({ source: opts.source, target: opts.target, tables: opts.tables, skipCopy: noCopy });
         const out: Record<string, unknown> = {};
         if (opts.schema !== false) {
           const pre = await copySchema({ source: opts.source, target: opts.target, section: 'pre-data' });
@@ -65,7 +85,7 @@ export function register(program: Command): void {
         out.started = started;
         if (opts.wait !== false) {
           try {
-            out.status = await waitForSync({ source: opts.source, target: opts.target, name: opts.name, timeoutMs: Number(opts.timeout) * 1000, signal: ac.signal, progress: true });
+            out.status = await waitForSync({ source: opts.source, target: opts.target, name: opts.name, timeoutMs: opts.timeout * 1000, signal: ac.signal, progress: true });
           } catch (e) {
             if (ac.signal.aborted) {
               const stop = await stopReplication({ source: opts.source, target: opts.target, name: opts.name, log: note });
@@ -88,7 +108,8 @@ export function register(program: Command): void {
 
   common(rep.command('status'))
     .description('per-table sync state, lag in bytes and seconds, slot health, errors (exit 1 when something is wrong)')
-    .action(async (opts) => {
+    .action(async (raw) => {
+      const opts = parseOptions(commonSchema, raw);
       const s = await replicationStatus({ source: opts.source, target: opts.target, name: opts.name });
       emit(opts.json, s, () => formatStatus(s));
       if (s.problems.length) throw new ExitCode(1);
@@ -96,7 +117,8 @@ export function register(program: Command): void {
 
   common(rep.command('stop'))
     .description('drop subscription, publication and slot(s); safe after a crash and when the subscriber cannot reach the source')
-    .action(async (opts) => {
+    .action(async (raw) => {
+      const opts = parseOptions(commonSchema, raw);
       const r = await stopReplication({ source: opts.source, target: opts.target, name: opts.name });
       emit(opts.json, r, () =>
         [...r.dropped.map((d) => `dropped ${d}`), ...r.notes, ...r.remaining.map((x) => `STILL PRESENT: ${x}`), r.complete ? 'stop: complete' : 'stop: INCOMPLETE — run it again once both servers answer'].join('\n'),

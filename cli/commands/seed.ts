@@ -4,14 +4,19 @@ import { CutoverError } from '../../migration/errors.ts';
 import { describeTarget } from '../../migration/pg.ts';
 import { formatCount } from '../../migration/progress.ts';
 import { emit } from '../output.ts';
+import { connection, flag, integer, oneOf, optionalConnection, parseOptions, readableFile } from '../options.ts';
 
-function intOption(name: string) {
-  return (v: string) => {
-    const n = Number(v);
-    if (!Number.isInteger(n)) throw new CutoverError('USAGE', `--${name} must be a whole number (got "${v}")`, { exitCode: 2 });
-    return n;
-  };
-}
+export const seedSchema = {
+  url: connection('--url', 'CUTOVER_SEED_URL'),
+  preset: oneOf('--preset', ['payments', 'notifications', 'edge', 'custom'] as const, 'payments'),
+  scale: integer('--scale', { min: 1, max: 10_000_000_000 }),
+  seed: integer('--seed', { default: 42 }),
+  ddl: readableFile('--ddl'),
+  fromUrl: optionalConnection('--from-url', 'CUTOVER_SEED_FROM_URL'),
+  generator: (raw: unknown) => (raw === undefined ? [] : (raw as string[])),
+  parallel: (raw: unknown, env: NodeJS.ProcessEnv) => (raw === undefined ? undefined : integer('--parallel', { min: 1, max: 64 })(raw, env)),
+  json: flag(),
+};
 
 export function formatSeed(r: SeedResult, url: string): string {
   const w = Math.max(5, ...r.tables.map((t) => t.table.length));
@@ -28,18 +33,19 @@ export function register(program: Command): void {
   program
     .command('seed')
     .description('fill a database with a dataset preset (or your own DDL) by COPY; deterministic for a seed')
-    .requiredOption('--url <url>', 'database to seed (postgres://…)')
-    .option('--preset <name>', 'payments | notifications | edge | custom', 'payments')
-    .requiredOption('--scale <n>', 'roughly the total number of rows', intOption('scale'))
-    .option('--seed <n>', 'random seed (same seed → same rows)', intOption('seed'), 42)
+    .option('--url <url>', 'database to seed (postgres://… or conninfo; env CUTOVER_SEED_URL)')
+    .option('--preset <name>', 'payments | notifications | edge | custom (default payments)')
+    .option('--scale <n>', 'roughly the total number of rows (required)')
+    .option('--seed <n>', 'random seed (same seed → same rows; default 42)')
     .option('--ddl <file>', 'your own DDL file (implies --preset custom)')
     .option('--from-url <url>', 'copy the schema of this database (pg_dump --schema-only), then seed it (implies --preset custom)')
     .option('--generator <table.column=spec...>', 'override a column: faker.<module>.<method> or null (repeatable)')
-    .option('--parallel <n>', 'connections loading at once', intOption('parallel'))
+    .option('--parallel <n>', 'connections loading at once')
     .option('--json', 'print the result as JSON (progress as JSON lines on stderr)')
-    .action(async (opts) => {
+    .action(async (raw) => {
+      const opts = parseOptions(seedSchema, raw);
       const generators: Record<string, string> = {};
-      for (const g of (opts.generator ?? []) as string[]) {
+      for (const g of opts.generator) {
         const k = g.indexOf('=');
         if (k < 1) throw new CutoverError('USAGE', `--generator must look like table.column=faker.module.method (got "${g}")`, { exitCode: 2 });
         generators[g.slice(0, k)] = g.slice(k + 1);

@@ -1,8 +1,9 @@
 import type { Command } from 'commander';
 import { CutoverError } from '../../migration/errors.ts';
 import { verify, type VerifyResult } from '../../migration/verify.ts';
-import { parseTableList } from '../../migration/replication.ts';
+import { assertDistinctServers } from '../../migration/pg.ts';
 import { emit, ExitCode } from '../output.ts';
+import { connectionOptions, flag, integer, parseOptions, SOURCE, tables, TARGET } from '../options.ts';
 
 export function formatVerify(r: VerifyResult): string {
   const lines: string[] = [];
@@ -17,36 +18,51 @@ export function formatVerify(r: VerifyResult): string {
   return lines.join('\n');
 }
 
+function olderThan(raw: unknown): { column: string; seconds: number } | undefined {
+  if (raw === undefined) return undefined;
+  const v = String(raw);
+  const i = v.lastIndexOf(':');
+  const secs = i < 0 ? NaN : Number(v.slice(i + 1));
+  if (i < 1 || !/^\d+(\.\d+)?$/.test(v.slice(i + 1)) || !Number.isFinite(secs)) throw new CutoverError('USAGE', `--older-than expects column:seconds (got ${v})`, { hint: 'e.g. --older-than created_at:10' });
+  return { column: v.slice(0, i), seconds: secs };
+}
+
+export const verifySchema = {
+  source: SOURCE,
+  target: TARGET,
+  tables: tables('--tables'),
+  olderThan,
+  chunkRows: integer('--chunk-rows', { min: 1, max: 100_000_000, default: 50_000 }),
+  parallel: integer('--parallel', { min: 1, max: 64, default: 2 }),
+  sample: integer('--sample', { min: 0, max: 1_000_000, default: 20 }),
+  checkSequences: flag(),
+  json: flag(),
+};
+
 export function register(program: Command): void {
-  program
-    .command('verify')
-    .description('compare source and target data: counts, chunk checksums, differing rows, samples, sequences (exit 1 on mismatch)')
-    .requiredOption('--source <url>', 'old primary')
-    .requiredOption('--target <url>', 'new primary')
+  connectionOptions(program.command('verify').description('compare source and target data: counts, chunk checksums, differing rows, samples, sequences (exit 1 on mismatch)'), {
+    source: 'old primary',
+    target: 'new primary',
+  })
     .option('--tables <list>', 'comma-separated tables (schema.table, quotes allowed)')
     .option('--older-than <column:seconds>', 'only rows whose timestamp column is older than N seconds (live tables)')
-    .option('--chunk-rows <n>', 'rows per checksum chunk', '50000')
-    .option('--parallel <n>', 'connections per side', '2')
-    .option('--sample <n>', 'rows sampled per table', '20')
+    .option('--chunk-rows <n>', 'rows per checksum chunk (default 50000)')
+    .option('--parallel <n>', 'connections per side (default 2)')
+    .option('--sample <n>', 'rows sampled per table (default 20)')
     .option('--check-sequences', 'fail when a target sequence is behind the source max key (after cutover)')
     .option('--json', 'print the result as JSON')
-    .action(async (opts) => {
-      let olderThan: { column: string; seconds: number } | undefined;
-      if (opts.olderThan) {
-        const i = String(opts.olderThan).lastIndexOf(':');
-        const seconds = Number(String(opts.olderThan).slice(i + 1));
-        if (i < 1 || !Number.isFinite(seconds)) throw new CutoverError('USAGE', `--older-than expects column:seconds (got ${opts.olderThan})`, { hint: 'e.g. --older-than created_at:10' });
-        olderThan = { column: String(opts.olderThan).slice(0, i), seconds };
-      }
+    .action(async (raw) => {
+      const opts = parseOptions(verifySchema, raw);
+      await assertDistinctServers(opts.source, opts.target);
       const r = await verify({
         source: opts.source,
         target: opts.target,
-        tables: opts.tables ? parseTableList(opts.tables) : undefined,
-        olderThan,
-        chunkRows: Number(opts.chunkRows),
-        parallel: Number(opts.parallel),
-        sampleRows: Number(opts.sample),
-        checkSequences: !!opts.checkSequences,
+        tables: opts.tables,
+        olderThan: opts.olderThan,
+        chunkRows: opts.chunkRows,
+        parallel: opts.parallel,
+        sampleRows: opts.sample,
+        checkSequences: opts.checkSequences,
         progress: true,
       });
       emit(opts.json, r, () => formatVerify(r));

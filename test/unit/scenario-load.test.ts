@@ -100,6 +100,18 @@ describe('YAML errors', () => {
       expect(err.message).toContain('(line 1, col 7): invalid YAML');
     }
   });
+  it('one syntax mistake is one problem, not one per line the parser could not place (issue 20)', () => {
+    const err = (() => {
+      try {
+        parseScenario('name: x\n  bad: : y\n', 'broken.yaml');
+      } catch (e) {
+        return e as ScenarioError;
+      }
+    })()!;
+    expect(err.problems).toHaveLength(1);
+    expect(err.message.match(/invalid YAML/g)).toHaveLength(1);
+    expect(err.problems[0].hint).toMatch(/2 more error\(s\) after it/);
+  });
   it('reports duplicate keys', () => {
     expect(problemsOfText('name: a\nname: b\n')).toEqual([': invalid YAML: Map keys must be unique']);
   });
