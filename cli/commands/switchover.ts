@@ -9,6 +9,8 @@ import { PHASES } from '../../migration/switchover/state.ts';
 import { switchover, type SwitchoverOptions, type SwitchoverResult } from '../../migration/switchover/run.ts';
 import { makeSwitch } from '../../migration/switch/index.ts';
 import { emit, ExitCode, note } from '../output.ts';
+import { writeSync } from 'node:fs';
+import { formatEvent } from '../../migration/switchover/events.ts';
 
 /** Options shared by `switchover` and `rollback`. */
 export function switchoverOptions(cmd: Command): Command {
@@ -44,6 +46,7 @@ export function switchoverOptions(cmd: Command): Command {
     .option('--pgbouncer-ini <file>', 'pgbouncer switch: the pgbouncer.ini to rewrite')
     .option('--pgbouncer-db <alias>', 'pgbouncer switch: the [databases] alias (default: the source database name)')
     .option('--command <cmd>', 'command switch: run with CUTOVER_PHASE, CUTOVER_SIDE, CUTOVER_TO_HOST… in the environment')
+    .option('--events-fd <n>', 'write phase events (migration/switchover/events.ts) as JSON lines to this open file descriptor')
     .option('--hold <phase=ms>', 'rehearsal fault injection: wait this long right after the phase starts (to kill or break something mid-phase)')
     .option('--json', 'print the result as JSON');
 }
@@ -97,7 +100,37 @@ export function toOptions(opts: any, direction: 'forward' | 'rollback'): Switcho
     reverse: !!opts.reverse,
     timeouts,
     log: opts.json ? undefined : note,
-    hooks: opts.hold ? holdHook(String(opts.hold)) : undefined,
+    hooks: composeHooks(opts.eventsFd === undefined ? undefined : eventsHook(num(String(opts.eventsFd), '--events-fd')), opts.hold ? holdHook(String(opts.hold)) : undefined),
+  };
+}
+
+type Hooks = NonNullable<SwitchoverOptions['hooks']>;
+
+/** Hooks run in order: the event is out before a --hold makes the phase wait. */
+function composeHooks(...hs: (Hooks | undefined)[]): Hooks | undefined {
+  const list = hs.filter((h): h is Hooks => !!h?.onPhase);
+  if (!list.length) return undefined;
+  return { onPhase: async (name, event, info) => { for (const h of list) await h.onPhase!(name, event, info); } };
+}
+
+/**
+ * Minimal producer of the shared phase-event contract (phase-start / phase-end lines on an fd).
+ * The engine branch owns the full one; this is only what the rehearsal consumes.
+ */
+function eventsHook(fd: number): Hooks {
+  const write = (e: Parameters<typeof formatEvent>[0]) => {
+    try {
+      writeSync(fd, formatEvent(e));
+    } catch {
+      // the reader went away (the rehearsal was interrupted): the switchover itself goes on
+    }
+  };
+  return {
+    onPhase: (name, event, info) => {
+      const at = new Date().toISOString();
+      if (event === 'start') write({ type: 'phase-start', phase: name, at, attempt: info.state.phases.find((p) => p.name === name)?.attempts ?? 1 });
+      else write({ type: 'phase-end', phase: name, at, outcome: event === 'end' ? 'ok' : event === 'fail' ? 'failed' : 'skipped', ...(info.error ? { error: info.error } : {}) });
+    },
   };
 }
 
