@@ -54,6 +54,8 @@ export interface RunObservation {
 export const WARMUP_MS = 2_000;
 /** A calm interval shorter than this cannot say whether the lab kept up. */
 export const MIN_CALM_MS = 1_000;
+/** The load must go on at least this long after resume, or nobody saw whether clients recovered. */
+export const MIN_TAIL_MS = 1_000;
 
 /** The cutover interval clients can feel: from the fence (or the first phase) to the end of resume. */
 export function cutoverInterval(phases: PhaseTiming[]): { startMs: number; endMs: number } | undefined {
@@ -80,7 +82,9 @@ function budget(name: string, limit: number, actual: Measured<number>, unit: str
 /** The calm interval and whether the lab sustained the load in it. */
 export function measureSaturation(o: RunObservation, cutStart: number | undefined, requestedPerSec: number): Measured<Saturation> {
   const startMs = Math.max(o.loadStartMs + WARMUP_MS, o.calmFromMs ?? -Infinity);
-  const endMs = cutStart !== undefined ? cutStart - DEFAULT_MARGIN_BEFORE_MS : o.loadEndMs;
+  // calm ends before the cutover, and where the load stopped issuing requests
+  const lastIssued = o.ops.reduce((m, x) => Math.max(m, x.startMs), o.loadStartMs);
+  const endMs = Math.min(cutStart !== undefined ? cutStart - DEFAULT_MARGIN_BEFORE_MS : o.loadEndMs, lastIssued);
   if (endMs - startMs < MIN_CALM_MS)
     return notMeasured(
       `the load ran calm for only ${Math.max(0, Math.round(endMs - startMs))} ms before the cutover (needs ${MIN_CALM_MS} ms after a ${WARMUP_MS} ms warm-up${o.calmFromMs !== undefined ? ' and the end of post-data' : ''}): start the switch later (load.switchAt)`,
@@ -144,8 +148,14 @@ export function measureRun(o: RunObservation, scenario: Scenario): Run {
   const lat = cut ? switchVsCalm(o.ops, cut) : undefined;
   const empty = { p50: 0, p99: 0, max: 0, count: 0 };
   const count = (st: OpOutcome['status']) => o.ops.filter((x) => x.status === st).length;
-  const errMs = Math.round(ew.ms);
-  const stallMs = Math.round(sw.ms);
+  // a cutover the load did not outlast was not watched by any client: its windows are unknown, not short
+  const lastIssued = o.ops.reduce((m, x) => Math.max(m, x.startMs), -Infinity);
+  const unwatched =
+    cut && lastIssued < cut.endMs + MIN_TAIL_MS
+      ? notMeasured(`the load stopped issuing requests ${Math.round(Math.max(0, cut.endMs - lastIssued) / 100) / 10} s before the cutover ended (needs ≥ ${MIN_TAIL_MS} ms of load after resume): lengthen load.duration, or start the switch earlier (load.switchAt)`)
+      : undefined;
+  const errMs = unwatched ?? Math.round(ew.ms);
+  const stallMs = unwatched ?? Math.round(sw.ms);
   const b = scenario.budgets;
   const budgets: BudgetResult[] = [
     budget('maxErrorWindowMs', b.maxErrorWindowMs, errMs, 'ms'),
@@ -162,10 +172,10 @@ export function measureRun(o: RunObservation, scenario: Scenario): Run {
     durationMs: Math.round(o.durationMs),
     pass: false,
     ...(o.error ? { error: o.error } : {}),
-    downtimeMs: downtimeMs(errMs, stallMs),
+    downtimeMs: typeof errMs === 'number' && typeof stallMs === 'number' ? downtimeMs(errMs, stallMs) : errMs,
     errorWindowMs: errMs,
     stallWindowMs: stallMs,
-    ...(ew.startMs !== undefined && ew.endMs !== undefined && ew.ms > 0 ? { errorWindow: { startMs: rel(ew.startMs), endMs: rel(ew.endMs) } } : {}),
+    ...(!unwatched && ew.startMs !== undefined && ew.endMs !== undefined && ew.ms > 0 ? { errorWindow: { startMs: rel(ew.startMs), endMs: rel(ew.endMs) } } : {}),
     lostWrites: ack.lost,
     unexpectedWrites: ack.unexpected,
     recoveredWrites: ack.recovered,

@@ -29,7 +29,7 @@ import { notMeasured, valueOf, SCHEMA_VERSION, type Report, type Run, type Drift
 import { writeReports } from '../../reports/index.ts';
 import { LabAsyncDisposableStack } from '../disposable.ts';
 import {
-  newRunState, enter, startRunLab, prepareOld, replicate, driftStep, startLoad, switchoverStep, finishLoad, toFaultSpecs, toInjected,
+  newRunState, enter, startRunLab, prepareOld, replicate, driftStep, startLoad, switchoverStep, finishLoad, toFaultSpecs, toInjected, faultsAsInjected,
   type RunContext, type RunState, type ProgressEvent, type Load, type SwitchoverStep,
 } from './steps.ts';
 
@@ -268,7 +268,7 @@ async function measureStep(
       droppedAt: parsed.droppedIterations.timesMs,
       ack,
       phases: so.phases,
-      faults: load.faults.applied.map(toInjected),
+      faults: faultsAsInjected(r.s, load.faults.applied, finished.endMs - load.startMs),
       lagSamples: load.lagSamples,
       switchover: so.info,
       ...(error ? { error } : {}),

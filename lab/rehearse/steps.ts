@@ -321,6 +321,25 @@ export function toInjected(f: AppliedFault): InjectedFault {
   };
 }
 
+/**
+ * The faults as they went: every applied one, and every planned one that never fired (its phase
+ * never started, or its time came after the load) — a fault the run did not inject is not a pass.
+ */
+export function faultsAsInjected(s: Scenario, applied: readonly AppliedFault[], loadMs: number): InjectedFault[] {
+  const left = [...applied];
+  const out = applied.map(toInjected);
+  for (const f of toFaultSpecs(s)) {
+    const i = left.findIndex((a) => a.kind === f.kind && a.hop === f.hop && a.target === f.target && a.phase === f.phase);
+    if (i >= 0) {
+      left.splice(i, 1);
+      continue;
+    }
+    const when = f.phase ? `the switchover never started phase ${f.phase}` : `it was due at ${f.atMs ?? 0} ms, after the load had ended (${Math.round(loadMs)} ms)`;
+    out.push({ ...toInjected({ ...f, atMs: f.atMs ?? loadMs, attributes: f.attributes }), error: `never fired: ${when}` });
+  }
+  return out;
+}
+
 /** Holder for the running switchover's kill, so a fault can reach it. */
 export interface SwitchoverHandle {
   kill?: () => Promise<void>;
@@ -466,7 +485,7 @@ export async function switchoverStep(r: RunState, lab: Lab, load: Load, atMs: nu
   return { ...so, info };
 }
 
-/** Let the load run to its end (or stop it at `stopAtMs`), then remove the faults. */
+/** Let the load run to its end (or stop it at `stopAtMs`); no fault fires after it. */
 export async function finishLoad(r: RunState, load: Load, stopAtMs?: number): Promise<{ k6: K6Result; endMs: number; error?: string }> {
   enter(r, 'load (after switch)');
   if (stopAtMs !== undefined) {
@@ -475,7 +494,9 @@ export async function finishLoad(r: RunState, load: Load, stopAtMs?: number): Pr
   }
   const k6 = await load.k6;
   const endMs = Date.now();
-  await load.faults.clear();
+  // faults "until the end of the run" (a server killed for good) hold while the run is measured;
+  // the stack removes them at teardown
+  await load.faults.cancelPending();
   // The app dying on its own (not by a kill fault) is a finding in itself, whatever k6 saw.
   const app = load.app.current;
   if (app.child.exitCode !== null && !load.app.killed.has(app.child)) {

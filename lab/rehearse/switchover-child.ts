@@ -131,7 +131,7 @@ export async function runSwitchoverChild(o: SwitchoverChildOptions): Promise<Swi
       ...(p.error ? { detail: redactSecrets(String(p.error)) } : {}),
     }));
   const fence = (st?.phases ?? []).find((p: any) => p.name === 'fence' && p.endedAt);
-  if (result && !result.ok && !error) error = `switchover ${result.outcome}: ${result.error?.message ?? result.next ?? ''}`;
+  if (result && !result.ok && !error) error = `switchover ${result.outcome ?? 'failed'}: ${result.error?.message ?? result.next ?? ''}`;
   return { result, phases, fenceAtMs: fence ? Date.parse(fence.endedAt) : undefined, attempts, events, ...(error ? { error } : {}) };
 }
 

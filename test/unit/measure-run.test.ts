@@ -175,3 +175,17 @@ describe('cutoverInterval, drift budget, aggregate and verdict', () => {
     expect(v.reasons.join('\n')).toContain('run 2: maxErrorWindowMs 2600 ms > 2000 ms');
   });
 });
+
+describe('a cutover the load did not outlast', () => {
+  it('has no windows: nobody watched it', () => {
+    const phases = [
+      { name: 'fence', startMs: T0 + 9_000, endMs: T0 + 9_500, outcome: 'ok' as const },
+      { name: 'resume', startMs: T0 + 9_500, endMs: T0 + 12_000, outcome: 'ok' as const },
+    ];
+    const r = measureRun(observation({ phases }), scenario);
+    expect(r.downtimeMs).toMatchObject({ notMeasured: expect.stringMatching(/stopped issuing requests 2\.1 s before the cutover ended/) });
+    expect(r.errorWindowMs).toEqual(r.downtimeMs);
+    expect(r.pass).toBe(false);
+    expect(verdict([r], [], 'warning').reasons.join('\n')).toMatch(/downtime not measured, because the load stopped/);
+  });
+});
