@@ -215,8 +215,10 @@ export function attributeDrops(droppedAt: readonly number[], opts: { cutoverStar
 export const SATURATION_LIMITS = {
   /** successful requests per second in the calm interval, as a share of the requested rate */
   minAchievedRatio: 0.95,
-  /** iterations k6 could not start in the calm interval, as a share of the requested arrivals */
+  /** iterations k6 could not start in the calm interval, as a share of the requested arrivals … */
   maxDroppedRatio: 0.01,
+  /** … and never fewer than this many (a few drops while k6 grows its VU pool are not saturation) */
+  minDroppedCount: 10,
   /** latency p99 in the calm interval */
   maxP99Ms: 500,
 } as const;
@@ -240,7 +242,8 @@ export function saturation(ops: readonly OpOutcome[], droppedAt: readonly number
   const requested = requestedPerSec * secs;
   const reasons: string[] = [];
   if (achievedPerSec < requestedPerSec * limits.minAchievedRatio) reasons.push(`achieved ${achievedPerSec} of ${requestedPerSec} req/s (< ${Math.round(limits.minAchievedRatio * 100)} %)`);
-  if (dropped > requested * limits.maxDroppedRatio) reasons.push(`${dropped} iterations dropped (> ${Math.round(limits.maxDroppedRatio * 1000) / 10} % of ${Math.round(requested)} requested)`);
+  if (dropped > Math.max(limits.minDroppedCount, requested * limits.maxDroppedRatio))
+    reasons.push(`${dropped} iterations dropped (> ${Math.round(limits.maxDroppedRatio * 1000) / 10} % of ${Math.round(requested)} requested, and > ${limits.minDroppedCount})`);
   if (p99Ms > limits.maxP99Ms) reasons.push(`latency p99 ${p99Ms} ms (> ${limits.maxP99Ms} ms)`);
   return { requestedPerSec, achievedPerSec, dropped, p99Ms, saturated: reasons.length > 0, reasons };
 }

@@ -100,7 +100,8 @@ export function enter(r: RunState, step: string, extra: Partial<ProgressEvent> =
  * Put a resource on the run's stack. If the run is already being torn down (Ctrl-C came while
  * this resource was starting), release it at once instead of leaking it.
  */
-export async function own<T>(r: RunState, value: T, dispose: (v: T) => unknown | Promise<unknown>): Promise<T> {
+export async function own<T extends object>(r: RunState, value: T, dispose: (v: T) => unknown | Promise<unknown>): Promise<T> {
+  if (typeof (value as { then?: unknown }).then === 'function') throw new TypeError('own() of a promise would wait for it: box it ({ p })');
   if (r.stack.disposed) {
     await Promise.resolve(dispose(value)).catch(() => {});
     throw new CutoverError('INTERNAL', `run ${r.index} was interrupted while step "${r.step}" was starting`);
@@ -405,10 +406,11 @@ export async function startLoad(r: RunState, lab: Lab, labDir: string, open: boo
     signal: stopper.signal,
   });
   k6.catch(() => {});
-  await own(r, k6, async () => {
+  // (the promise goes in a box: an async function returning a promise would wait for it)
+  await own(r, { k6 }, async (v) => {
     stopper.abort();
     r.ctx.signal?.removeEventListener('abort', onAbort);
-    await k6.catch(() => {});
+    await v.k6.catch(() => {});
   });
   faults.start(startMs);
   const load: Load = { k6, stop: () => stopper.abort(), startMs, lagSamples: [], front, app, faults, sw };

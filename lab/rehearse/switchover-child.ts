@@ -74,7 +74,9 @@ function spawnSwitchover(args: string[], env: Record<string, string>, resume: bo
 
 /** One attempt: the child runs to its end (or is killed); its stdout, stderr and events collected. */
 async function attempt(o: SwitchoverChildOptions, resume: boolean, seen: Set<string>, events: PhaseEvent[]) {
+  const spawnedAt = Date.now();
   const child = spawnSwitchover(o.args, o.env, resume);
+  o.log(`switchover process ${child.pid} started${resume ? ' (--resume)' : ''}`);
   let killedByFault = false;
   o.register(async () => {
     killedByFault = true;
@@ -89,7 +91,7 @@ async function attempt(o: SwitchoverChildOptions, resume: boolean, seen: Set<str
     events.push(e);
     if (e.type !== 'phase-start' || seen.has(e.phase)) return;
     seen.add(e.phase);
-    o.log(`switchover: phase ${e.phase}`);
+    o.log(`switchover: phase ${e.phase}${seen.size === 1 ? ` (${Date.now() - spawnedAt} ms after the process started)` : ''}`);
     await o.onPhaseStart(e.phase);
   });
   const [code, { broken }] = await Promise.all([exited, consumed]);

@@ -136,7 +136,7 @@ describe('nothing unknown is a pass', () => {
 
   it('a saturated lab says so and fails, with the figures', () => {
     // half the requested rate gets through in the calm interval
-    const r = measureRun(observation({ requestedPerSec: 20, droppedAt: [T0 + 2_500, T0 + 2_600] }), scenario);
+    const r = measureRun(observation({ requestedPerSec: 20, droppedAt: [T0 + 2_500, T0 + 2_600] }), scenario); // 2 drops alone would not be saturation
     expect(r.saturation).toMatchObject({ saturated: true, requestedPerSec: 20, achievedPerSec: 10, dropped: 2 });
     expect(r.pass).toBe(false);
     expect(reasons([r])).toContain('run 1: lab saturated: 10 of 20 req/s, 2 dropped, p99 5 ms — downtime figures not trustworthy');

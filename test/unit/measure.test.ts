@@ -163,12 +163,14 @@ describe('saturation', () => {
 
   it('falls short of the rate, drops iterations or answers slowly: saturated, saying which', () => {
     const slow = steady(30_000).map((o, i) => (i % 2 ? o : { ...o, endMs: o.startMs + 800 }));
-    const s = saturation(slow, [T0 + 3_000, T0 + 3_001], calm, 12);
+    const s = saturation(slow, Array.from({ length: 12 }, (_, i) => T0 + 3_000 + i), calm, 12);
     expect(s.saturated).toBe(true);
     expect(s.reasons.join('; ')).toMatch(/achieved 10(\.\d)? of 12 req\/s/);
-    expect(s.reasons.join('; ')).toMatch(/2 iterations dropped/);
+    expect(s.reasons.join('; ')).toMatch(/12 iterations dropped/);
     expect(s.reasons.join('; ')).toMatch(/latency p99 800 ms/);
     expect(SATURATION_LIMITS.maxP99Ms).toBe(500);
+    // a few drops while k6 grows its VU pool are not saturation
+    expect(saturation(steady(30_000), [T0 + 2_100, T0 + 2_200, T0 + 2_300], calm, 10).saturated).toBe(false);
   });
 });
 
