@@ -170,3 +170,28 @@ describe('stat (the one aggregation over runs)', () => {
     expect(summarise([])).toBeUndefined();
   });
 });
+
+describe('renderers on a report with crashed, saturated and unmeasured parts', () => {
+  it('render, validate and say "not measured" with the reason', () => {
+    const r = fixture();
+    const why = { notMeasured: 'the run crashed in step "replication" before it was measured: pg_dump failed' };
+    const crashed = { ...r.runs[0], index: 4, pass: false, error: 'crashed in step "replication": pg_dump failed', downtimeMs: why, errorWindowMs: why, stallWindowMs: why, lostWrites: why, unexpectedWrites: why, recoveredWrites: why, duplicateWrites: why, splitBrainWrites: why, droppedIterations: why, requests: why, latency: why, saturation: why, timeline: [], budgets: [], errorWindow: undefined };
+    delete (crashed as any).errorWindow;
+    delete (crashed as any).replication;
+    const sat = { ...r.runs[1], pass: false, saturation: { ...(r.runs[1].saturation as object), achievedPerSec: 120, saturated: true, reasons: ['achieved 120 of 200 req/s (< 95 %)'] } };
+    const runs = [sat, crashed] as any[];
+    const report = validateReport({ ...r, runs, aggregate: aggregateRuns(runs), drift: { before: { notMeasured: 'the drift check failed: timeout' }, after: { skipped: 'drift checks turned off (--no-drift)' } }, verdict: { pass: false, reasons: ['x'] } });
+    const md = renderMarkdown(report);
+    expect(md).toContain('lab saturated: 120 of 200 req/s');
+    expect(md).toContain('| **downtime** | not measured | not measured | not measured |');
+    expect(md).toContain('crashed in step');
+    expect(md).toContain('drift before the switch: not measured, because the drift check failed: timeout');
+    const junit = renderJunit(report);
+    expect(junit).toContain('the lab sustained the requested load');
+    expect(junit).toMatch(/drift before the switch not measured, because the drift check failed/);
+    const html = renderHtml(report);
+    expect(html).toContain('data-not-measured="true"');
+    expect(html).toContain('lab saturated: 120 of 200 req/s');
+    expect(html).toContain('crashed in step');
+  });
+});
