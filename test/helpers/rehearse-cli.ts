@@ -8,9 +8,9 @@ import { XMLParser } from 'fast-xml-parser';
 
 const run = promisify(execFile);
 
-export async function rehearseCli(scenario: string, extra: string[] = []) {
+export async function rehearseCli(scenario: string, extra: string[] = [], opts: { json?: boolean } = {}) {
   const out = mkdtempSync(join(tmpdir(), 'cutover-unknowns-'));
-  const res = await run(process.execPath, ['bin/cutover.mjs', 'rehearse', scenario, '--out', out, '--format', 'json,md,junit', ...extra], { maxBuffer: 64 << 20 }).then(
+  const res = await run(process.execPath, ['bin/cutover.mjs', 'rehearse', scenario, '--out', out, '--format', 'json,md,junit', ...(opts.json === false ? [] : ['--json']), ...extra], { maxBuffer: 64 << 20 }).then(
     (r) => ({ code: 0, ...r }),
     (e) => ({ code: e.code as number, stdout: e.stdout as string, stderr: e.stderr as string }),
   );
