@@ -79,16 +79,40 @@ function budget(name: string, limit: number, actual: Measured<number>, unit: str
   return { name, limit, actual, pass: typeof actual === 'number' && actual <= limit, unit };
 }
 
-/** The calm interval and whether the lab sustained the load in it. */
+/** A fault's effects outlast it a little (reconnects, retries): the calm interval keeps this far away. */
+export const FAULT_SETTLE_MS = 1_000;
+
+/** The longest part of [startMs, endMs] that no applied fault touched (FAULT_SETTLE_MS after each included). */
+export function faultFree(startMs: number, endMs: number, faults: readonly InjectedFault[], loadStartMs: number): { startMs: number; endMs: number } {
+  let pieces = [{ startMs, endMs }];
+  for (const f of faults) {
+    if (f.error) continue; // never applied
+    const lo = loadStartMs + f.atMs;
+    const hi = f.durationMs !== undefined ? lo + f.durationMs + FAULT_SETTLE_MS : Infinity;
+    pieces = pieces.flatMap((p) => [
+      ...(lo > p.startMs ? [{ startMs: p.startMs, endMs: Math.min(p.endMs, lo) }] : []),
+      ...(hi < p.endMs ? [{ startMs: Math.max(p.startMs, hi), endMs: p.endMs }] : []),
+    ]).filter((p) => p.endMs > p.startMs);
+  }
+  return pieces.reduce((best, p) => (p.endMs - p.startMs > best.endMs - best.startMs ? p : best), { startMs, endMs: startMs });
+}
+
+/**
+ * The calm interval (after the warm-up, before the cutover, away from the scenario's own faults)
+ * and whether the lab sustained the load in it.
+ */
 export function measureSaturation(o: RunObservation, cutStart: number | undefined, requestedPerSec: number): Measured<Saturation> {
-  const startMs = Math.max(o.loadStartMs + WARMUP_MS, o.calmFromMs ?? -Infinity);
+  const from = Math.max(o.loadStartMs + WARMUP_MS, o.calmFromMs ?? -Infinity);
   // calm ends before the cutover, and where the load stopped issuing requests
   const lastIssued = o.ops.reduce((m, x) => Math.max(m, x.startMs), o.loadStartMs);
-  const endMs = Math.min(cutStart !== undefined ? cutStart - DEFAULT_MARGIN_BEFORE_MS : o.loadEndMs, lastIssued);
-  if (endMs - startMs < MIN_CALM_MS)
+  const to = Math.min(cutStart !== undefined ? cutStart - DEFAULT_MARGIN_BEFORE_MS : o.loadEndMs, lastIssued);
+  const { startMs, endMs } = faultFree(from, to, o.faults, o.loadStartMs);
+  if (endMs - startMs < MIN_CALM_MS) {
+    const faulted = endMs - startMs < to - from;
     return notMeasured(
-      `the load ran calm for only ${Math.max(0, Math.round(endMs - startMs))} ms before the cutover (needs ${MIN_CALM_MS} ms after a ${WARMUP_MS} ms warm-up${o.calmFromMs !== undefined ? ' and the end of post-data' : ''}): start the switch later (load.switchAt)`,
+      `the load ran calm for only ${Math.max(0, Math.round(endMs - startMs))} ms before the cutover (needs ${MIN_CALM_MS} ms after a ${WARMUP_MS} ms warm-up${o.calmFromMs !== undefined ? ' and the end of post-data' : ''}${faulted ? ', away from the faults' : ''}): start the switch later (load.switchAt)${faulted ? ' or the faults earlier' : ''}`,
     );
+  }
   const s = saturation(o.ops, o.droppedAt, { startMs, endMs }, requestedPerSec);
   return { calm: { startMs: startMs - o.loadStartMs, endMs: endMs - o.loadStartMs }, ...s };
 }

@@ -191,3 +191,20 @@ describe('a cutover the load did not outlast', () => {
     expect(verdict([r], [], 'warning').reasons.join('\n')).toMatch(/downtime not measured, because the load stopped/);
   });
 });
+
+describe('the calm interval keeps away from the scenario\'s own faults', () => {
+  it('a fault before the cutover is not saturation: the calm interval is the longest fault-free stretch', () => {
+    // the app is killed 2.5 s → 3 s and everything fails meanwhile; calm is 4 s → fence − 1 s
+    const phases = [
+      { name: 'fence', startMs: T0 + 8_000, endMs: T0 + 8_500, outcome: 'ok' as const },
+      { name: 'resume', startMs: T0 + 8_500, endMs: T0 + 8_600, outcome: 'ok' as const },
+    ];
+    const r = measureRun(observation({ ops: ops(2_500, 3_000), phases, faults: [{ kind: 'kill', target: 'app', atMs: 2_500, durationMs: 500 }] }), scenario);
+    expect(r.saturation).toMatchObject({ calm: { startMs: 4_000, endMs: 7_000 }, saturated: false });
+  });
+
+  it('a fault that never ends leaves no calm interval: not measured, saying why', () => {
+    const r = measureRun(observation({ faults: [{ kind: 'latency', hop: 'app-old', atMs: 0, attributes: { latency: 100 } }] }), scenario);
+    expect(r.saturation).toMatchObject({ notMeasured: expect.stringMatching(/away from the faults.*or the faults earlier/) });
+  });
+});
