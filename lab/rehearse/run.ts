@@ -218,7 +218,7 @@ async function runOnce(s: Scenario, golden: Golden, index: number, runs: number,
     const duringSync = s.load.during === 'sync';
     let load = duringSync ? await startLoad(r, lab, labDir, true) : undefined;
     const replication = await replicate(r, lab, duringSync);
-    if (ctx.withDrift) out.driftBefore = await driftStep(r, lab, 'before');
+    if (ctx.withDrift) out.driftBefore = await driftStep(r, lab, 'before', duringSync);
     load ??= await startLoad(r, lab, labDir, false);
     // load.during sync: switchAt and duration count from the end of post-data (the sync's length is
     // not known in advance); otherwise from the start of the load
