@@ -469,6 +469,8 @@ export async function switchoverStep(r: RunState, lab: Lab, load: Load, atMs: nu
     ...(sw === 'pgbouncer' ? ['--pgbouncer-admin', pgb!.adminUrl, '--pgbouncer-ini', pgb!.iniFile, '--pgbouncer-db', 'app'] : []),
     ...(sw === 'command' && s.migration.switchCommand ? ['--command', s.migration.switchCommand] : []),
   ];
+  // torn down first of all on Ctrl-C: a switchover still running must not outlive the lab it moves
+  await own(r, load.sw, (h) => h.kill?.());
   const so = await runSwitchoverChild({
     args,
     env: { CUTOVER_SOURCE_URL: lab.old.url, CUTOVER_TARGET_URL: lab.new.url },
