@@ -42,7 +42,7 @@ export function renderMarkdown(report: Report): string {
   const out: string[] = [];
   out.push(`## ${report.verdict.pass ? '✅ GO' : '❌ NO-GO'} — cutover rehearsal \`${mdCell(s.name)}\``);
   out.push('');
-  out.push(`PostgreSQL ${s.oldMajor} → ${s.newMajor} · switch **${mdCell(s.switch)}** · fence ${mdCell(s.fence)} · ${a.runs} run(s), ${a.passedRuns} within budget · ${formatCount(s.load.rate)} req/s · generated ${report.generatedAt}`);
+  out.push(`PostgreSQL ${s.oldMajor} → ${s.newMajor} · switch **${mdCell(s.switch)}** · fence ${mdCell(s.fence)} · ${a.runs} run(s), ${a.passedRuns} within budget · ${formatCount(s.load.rate)} req/s${s.load.during === 'sync' ? ' from before the sync (copy, post-data and switch under load)' : ''} · generated ${report.generatedAt}`);
   out.push('');
   const sat = saturatedRuns(report);
   for (const x of sat) out.push(`> ⚠ **run ${x.index}: ${mdCell(x.text)}**`, '');
