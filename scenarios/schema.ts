@@ -125,7 +125,8 @@ export const loadSchema = z
     /**
      * When the load runs: `cutover` (default) starts it after the initial sync and post-data;
      * `sync` starts it before replication starts, so the copy, post-data, catch-up and the switch
-     * all run under load (then `duration` and `switchAt` count from the end of post-data).
+     * all run under load (then `duration` and `switchAt` count from the end of post-data, and the
+     * load runs on for at least `duration − switchAt` after the switchover ended).
      */
     during: z.enum(loadDuring).default('cutover'),
   })

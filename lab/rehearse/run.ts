@@ -224,7 +224,10 @@ async function runOnce(s: Scenario, golden: Golden, index: number, runs: number,
     // not known in advance); otherwise from the start of the load
     const t0 = duringSync ? replication.doneAtMs : load.startMs;
     const so = await switchoverStep(r, lab, load, t0 + s.load.switchAtMs);
-    const finished = await finishLoad(r, load, duringSync ? t0 + s.load.durationMs : undefined);
+    // the load we stop ourselves runs on after the switch at least as long as the scenario planned
+    // (a switchover that started late on a busy machine still gets watched to its end)
+    const stopAt = Math.max(t0 + s.load.durationMs, Date.now() + s.load.durationMs - s.load.switchAtMs);
+    const finished = await finishLoad(r, load, duringSync ? stopAt : undefined);
     if (ctx.withDrift) out.driftAfter = await driftStep(r, lab, 'after');
     const { doneAtMs, ...rep } = replication;
     out.run = await measureStep(r, lab, load, so, finished, { replication: rep, calmFromMs: duringSync ? doneAtMs : undefined, driftAfter: out.driftAfter });

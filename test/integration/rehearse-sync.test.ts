@@ -24,6 +24,8 @@ describe('rehearsal with load.during: sync', () => {
     const duringSync = run.timeline.filter((p) => p.tMs + 1000 <= syncEnd).reduce((n, p) => n + p.okPerSec, 0);
     expect(duringSync).toBeGreaterThan(20);
     expect(run.lostWrites).toBe(0);
+    // the load outlasted the cutover, so its windows were measured
+    expect(run.downtimeMs).toEqual(expect.any(Number));
     expect(run.splitBrainWrites).toBe(0);
     // the switch came after post-data, under the same load
     const fence = run.phases.find((p) => p.name === 'fence')!;
