@@ -49,6 +49,8 @@ export class FaultInjector {
   readonly applied: AppliedFault[] = [];
   private timers = new Set<NodeJS.Timeout>();
   private undo = new Set<() => Promise<void>>();
+  /** Removals of faults that have a duration (they end with the load at the latest). */
+  private timedUndo = new Set<() => Promise<void>>();
   private t0 = 0;
   private stopped = false;
 
@@ -91,11 +93,15 @@ export class FaultInjector {
       this.log(`fault: ${describeFault(f)} at +${rec.atMs} ms`);
       if (remove) {
         this.undo.add(remove);
-        if (f.durationMs !== undefined)
-          this.later(f.durationMs, async () => {
-            this.undo.delete(remove);
+        if (f.durationMs !== undefined) {
+          const timed = async () => {
+            if (!this.undo.delete(remove)) return;
+            this.timedUndo.delete(timed);
             await remove().catch((e) => (rec.error = `removing: ${e?.message ?? e}`));
-          });
+          };
+          this.timedUndo.add(timed);
+          this.later(f.durationMs, timed);
+        }
       }
     } catch (e: any) {
       rec.error = e?.message ?? String(e);
@@ -130,6 +136,21 @@ export class FaultInjector {
     return addToxic(this.lab.toxiproxy, f.hop, f.kind, f.attributes ?? {}, f.stream ?? 'downstream');
   }
 
+  /**
+   * Fire nothing more (the load is over), but leave the active faults as they are: a fault that
+   * lasts "until the end of the run" (a killed server not restarted) must still hold while the
+   * run is measured; one with a duration ends now. clear() removes the rest afterwards.
+   */
+  async cancelPending(): Promise<void> {
+    this.stopped = true;
+    for (const t of this.timers) clearTimeout(t);
+    this.timers.clear();
+    // a fault with a duration would have been removed by its timer: remove it now
+    const timed = [...this.timedUndo];
+    this.timedUndo.clear();
+    await Promise.allSettled(timed.map((u) => u()));
+  }
+
   /** Cancel pending faults and remove the active ones (servers restarted, proxies re-enabled). */
   async clear(): Promise<void> {
     this.stopped = true;
@@ -137,6 +158,7 @@ export class FaultInjector {
     this.timers.clear();
     const undo = [...this.undo];
     this.undo.clear();
+    this.timedUndo.clear();
     await Promise.allSettled(undo.map((u) => u()));
   }
 }

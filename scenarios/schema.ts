@@ -58,6 +58,8 @@ export const fenceStrategies = ['terminate', 'read-only', 'pause'] as const;
 /** The sample app's retry policy: none, or bounded retries with the same request id (idempotent). */
 export const retryModes = ['none', 'bounded'] as const;
 export const driftSeverities = ['none', 'info', 'warning', 'error'] as const;
+/** When the rehearsal's load runs: during the cutover only, or from before the initial sync. */
+export const loadDuring = ['cutover', 'sync'] as const;
 
 /** Toxic attributes Toxiproxy understands, per fault kind (plus `stream` and `toxicity` for every toxic). */
 export const faultAttributes: Record<(typeof faultKinds)[number], readonly string[]> = {
@@ -120,6 +122,13 @@ export const loadSchema = z
     switchAt: duration().nullable().default(null),
     /** Upper bound on k6 virtual users for the arrival rate. */
     maxVus: z.int().positive().default(200),
+    /**
+     * When the load runs: `cutover` (default) starts it after the initial sync and post-data;
+     * `sync` starts it before replication starts, so the copy, post-data, catch-up and the switch
+     * all run under load (then `duration` and `switchAt` count from the end of post-data, and the
+     * load runs on for at least `duration − switchAt` after the switchover ended).
+     */
+    during: z.enum(loadDuring).default('cutover'),
   })
   .transform(({ duration, switchAt, ...rest }) => ({ ...rest, durationMs: duration, switchAtMs: switchAt ?? Math.floor(duration / 2) }));
 
