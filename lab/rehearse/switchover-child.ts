@@ -63,8 +63,10 @@ export async function consumeEvents(stream: Readable, onEvent: (e: PhaseEvent) =
   return { broken };
 }
 
-function spawnSwitchover(args: string[], env: Record<string, string>, resume: boolean): ChildProcess {
-  const child = spawn(process.execPath, [join(PROJECT_ROOT, 'bin', 'cutover.mjs'), 'switchover', ...args, '--events-fd', String(EVENTS_FD), ...(resume ? ['--resume'] : [])], {
+type Mode = 'start' | 'resume' | 'abort';
+
+function spawnSwitchover(args: string[], env: Record<string, string>, mode: Mode): ChildProcess {
+  const child = spawn(process.execPath, [join(PROJECT_ROOT, 'bin', 'cutover.mjs'), 'switchover', ...args, '--events-fd', String(EVENTS_FD), ...(mode === 'start' ? [] : [`--${mode}`])], {
     stdio: ['ignore', 'pipe', 'pipe', 'pipe'],
     env: { ...process.env, ...env, CUTOVER_PROGRESS: 'silent' },
   });
@@ -73,10 +75,10 @@ function spawnSwitchover(args: string[], env: Record<string, string>, resume: bo
 }
 
 /** One attempt: the child runs to its end (or is killed); its stdout, stderr and events collected. */
-async function attempt(o: SwitchoverChildOptions, resume: boolean, seen: Set<string>, events: PhaseEvent[]) {
+async function attempt(o: SwitchoverChildOptions, mode: Mode, seen: Set<string>, events: PhaseEvent[]) {
   const spawnedAt = Date.now();
-  const child = spawnSwitchover(o.args, o.env, resume);
-  o.log(`switchover process ${child.pid} started${resume ? ' (--resume)' : ''}`);
+  const child = spawnSwitchover(o.args, o.env, mode);
+  o.log(`switchover process ${child.pid} started${mode === 'start' ? '' : ` (--${mode})`}`);
   let killedByFault = false;
   o.register(async () => {
     killedByFault = true;
@@ -109,10 +111,13 @@ export async function runSwitchoverChild(o: SwitchoverChildOptions): Promise<Swi
   let error: string | undefined;
   for (;;) {
     attempts++;
-    const a = await attempt(o, attempts > 1, seen, events);
+    // A run killed while it was undoing (state `aborting`) is finished with --abort: --resume
+    // refuses to reopen it (migration/switchover/state.ts), exactly as an operator would do.
+    const mode: Mode = attempts === 1 ? 'start' : readJson(o.stateFile)?.kind === 'aborting' ? 'abort' : 'resume';
+    const a = await attempt(o, mode, seen, events);
     if (a.broken.length) error = `the switchover's phase events broke the contract: ${a.broken[0]}`;
     if (a.killedByFault && attempts < max) {
-      o.log('switchover process killed (fault); resuming from its state file');
+      o.log('switchover process killed (fault); continuing from its state file');
       continue;
     }
     try {
