@@ -3,6 +3,7 @@ import { CutoverError } from '../../migration/errors.ts';
 import { copySchema, describeApply } from '../../migration/schema-copy.ts';
 import { parseTableList, replicationStatus, startReplication, stopReplication, waitForSync, type ReplicationStatus, type TableSpec } from '../../migration/replication.ts';
 import { emit, ExitCode, note } from '../output.ts';
+import { registerWatch } from './watch.ts';
 
 export function formatStatus(s: ReplicationStatus): string {
   const lines = [
@@ -103,4 +104,6 @@ export function register(program: Command): void {
       );
       if (!r.complete) throw new ExitCode(1);
     });
+
+  registerWatch(rep);
 }

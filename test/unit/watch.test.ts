@@ -1,0 +1,93 @@
+/** The watch's pure parts: thresholds, transitions, lag in seconds from LSN history, sizes, redaction. */
+import { describe, expect, it } from 'vitest';
+import { evaluate, lagSecondsFromHistory, lsnToNumber, makeAlert, parseBytes, redactWebhook, transitions, type WatchSample } from '../../migration/watch.ts';
+
+function sample(over: Partial<WatchSample> = {}, sub: Partial<WatchSample['subscription']> = {}, slot: Partial<WatchSample['slot']> = {}): WatchSample {
+  const side = { reachable: true, major: 16, connections: 3, idleInTransaction: 0, oldestXactSeconds: null, datfrozenxidAge: 100 };
+  return {
+    at: '2026-01-01T00:00:00.000Z',
+    tMs: 0,
+    replication: { subscription: 'cutover_main', slot: 'cutover_main' },
+    source: { ...side, walLsn: '0/100' },
+    target: side,
+    slot: { exists: true, active: true, walRetainedBytes: 1000, lagBytes: 10, confirmedFlushLsn: '0/F0', walStatus: 'reserved', xminAge: null, catalogXminAge: 5, ...slot },
+    lagBytes: slot.lagBytes ?? 10,
+    lagSeconds: 0,
+    lagSecondsFrom: 'caught-up',
+    subscription: { exists: true, enabled: true, disableOnError: true, applyState: 'streaming', workerPid: 1, syncWorkers: 0, lastMessageAt: null, applyErrorCount: 0, syncErrorCount: 0, conflicts: null, ...sub },
+    ...over,
+  };
+}
+
+describe('watch thresholds', () => {
+  it('a healthy sample crosses nothing', () => {
+    expect(evaluate(sample(), { maxLagBytes: 100, maxLagSeconds: 5, maxWalRetainedBytes: 10_000, maxXminAge: 1000 })).toEqual([]);
+  });
+
+  it('names each threshold crossed, with value and limit', () => {
+    const s = sample({ lagBytes: 5000, lagSeconds: 12, lagSecondsFrom: 'walsender' }, { enabled: false, applyState: 'disabled', applyErrorCount: 2 }, { walRetainedBytes: 1e9, catalogXminAge: 5000 });
+    const c = evaluate(s, { maxLagBytes: 100, maxLagSeconds: 5, maxWalRetainedBytes: 1e6, maxXminAge: 1000 });
+    expect(c.map((x) => x.id)).toEqual(['subscription-disabled', 'lag-bytes', 'lag-seconds', 'wal-retained', 'xmin-age']);
+    expect(c[0].message).toContain('disable_on_error');
+    expect(c[1]).toMatchObject({ value: 5000, limit: 100 });
+  });
+
+  it('apply erroring: worker down while enabled, or the error counter rising', () => {
+    expect(evaluate(sample({}, { applyState: 'down', workerPid: null }), {}).map((x) => x.id)).toEqual(['apply-erroring']);
+    const prev = sample({}, { applyErrorCount: 1 });
+    expect(evaluate(sample({}, { applyErrorCount: 3 }), {}, prev)[0]).toMatchObject({ id: 'apply-erroring', value: 3 });
+    expect(evaluate(sample({}, { applyErrorCount: 1 }), {}, prev)).toEqual([]);
+    // a worker that is down because the source is unreachable is the source's problem, said once
+    expect(evaluate(sample({ source: { ...sample().source, reachable: false, error: 'refused' } }, { applyState: 'down' }), {}).map((x) => x.id)).toEqual(['source-unreachable']);
+  });
+
+  it('missing objects and a lost slot', () => {
+    expect(evaluate(sample({}, { exists: false, applyState: 'missing' }, { exists: false }), {}).map((x) => x.id)).toEqual(['slot-missing', 'subscription-missing']);
+    expect(evaluate(sample({}, {}, { walStatus: 'lost' }), {}).map((x) => x.id)).toEqual(['slot-lost']);
+  });
+
+  it('transitions: crossed once, cleared once', () => {
+    const a = [{ id: 'lag-bytes' as const, message: 'x' }];
+    const b = [{ id: 'lag-bytes' as const, message: 'y' }, { id: 'subscription-disabled' as const, message: 'z' }];
+    expect(transitions([], a).crossed.map((c) => c.id)).toEqual(['lag-bytes']);
+    expect(transitions(a, b)).toMatchObject({ crossed: [{ id: 'subscription-disabled' }], cleared: [] });
+    expect(transitions(b, []).cleared.map((c) => c.id)).toEqual(['lag-bytes', 'subscription-disabled']);
+  });
+
+  it('an alert carries host:port/db, never a URL or password', () => {
+    const a = makeAlert('crossed', { id: 'lag-bytes', message: 'm', value: 5, limit: 1 }, sample(), { source: 'postgres://u:pw-123@db1:5432/app', target: 'postgres://u:pw-456@db2/app' });
+    expect(a.source).toBe('db1:5432/app');
+    expect(a.target).toBe('db2:5432/app');
+    expect(JSON.stringify(a)).not.toMatch(/pw-|postgres:/);
+  });
+});
+
+describe('lag in seconds from the LSN history', () => {
+  const h = [
+    { tMs: 0, lsn: 1000 },
+    { tMs: 1000, lsn: 2000 },
+    { tMs: 2000, lsn: 4000 },
+  ];
+  it('interpolates the instant the source was at the confirmed position', () => {
+    expect(lagSecondsFromHistory(h, 3000, 2000)).toEqual({ seconds: 0.5, lowerBound: false });
+    expect(lagSecondsFromHistory(h, 4000, 2000)).toEqual({ seconds: 0, lowerBound: false });
+    expect(lagSecondsFromHistory(h, 500, 2000)).toEqual({ seconds: 2, lowerBound: true });
+    expect(lagSecondsFromHistory([], 500, 2000)).toBeNull();
+  });
+  it('parses LSNs', () => {
+    expect(lsnToNumber('0/10')).toBe(16);
+    expect(lsnToNumber('1/0')).toBe(2 ** 32);
+  });
+});
+
+describe('sizes and webhook redaction', () => {
+  it('parses sizes', () => {
+    expect(parseBytes('16MB')).toBe(16 * 1024 ** 2);
+    expect(parseBytes('1.5g')).toBe(1.5 * 1024 ** 3);
+    expect(parseBytes('2048')).toBe(2048);
+    expect(parseBytes('lots')).toBeUndefined();
+  });
+  it('keeps tokens out of messages', () => {
+    expect(redactWebhook('https://user:tok@hooks.example.com/T000/B000/XXXX?k=1')).toBe('https://hooks.example.com/…');
+  });
+});
