@@ -68,6 +68,22 @@ describe('replicate watch 13 → 16', () => {
     expect(line.source.datfrozenxidAge).toBeGreaterThan(0);
     expect(line.source.connections).toBeGreaterThanOrEqual(0);
     expect(r.out).not.toContain(new URL(pair.old.url).password);
+
+    // production: a pg_monitor role (no superuser, no replication) sees the same
+    const asMonitor = (url: string) => {
+      const u = new URL(url);
+      u.username = 'watcher';
+      u.password = 'watch-pw';
+      return u.toString();
+    };
+    for (const url of [pair.old.url, pair.new.url]) await sql(url, `create role watcher login password 'watch-pw' in role pg_monitor`);
+    const m = await cli(['replicate', 'watch', '--once', '--json', '--max-lag-bytes', '16MB', '--max-lag-seconds', '30'], { env: { ...env, CUTOVER_SOURCE_URL: asMonitor(pair.old.url), CUTOVER_TARGET_URL: asMonitor(pair.new.url) } }).done;
+    expect(m.stderr).toBe('');
+    expect(m.code).toBe(0);
+    const ml = JSON.parse(m.stdout.trim());
+    expect(ml.subscription.applyState).toBe('streaming');
+    expect(ml.subscription.applyErrorCount).toBe(0);
+    expect(ml.lagSeconds).not.toBeNull();
   });
 
   it('alerts on the webhook when the subscription is disabled and writes pile up, --once exits 1 naming them, and the alert clears', async () => {
