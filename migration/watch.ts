@@ -154,6 +154,8 @@ export class WatchSession {
   private src?: Client;
   private tgt?: Client;
   private majors: { src?: number; tgt?: number } = {};
+  /** pg_backend_pid() of our own connection per side: its parent is the postmaster when the server is local. */
+  readonly backendPids: { source?: number; target?: number } = {};
   private history: LsnPoint[] = [];
   private readonly clock: Clock;
 
@@ -183,6 +185,7 @@ export class WatchSession {
       statementTimeoutMs: this.opts.statementTimeoutMs ?? 5000,
     });
     const major = await serverMajor(c);
+    this.backendPids[side] = (await c.query<{ pid: number }>(`select pg_backend_pid() as pid`)).rows[0].pid;
     if (side === 'source') {
       this.src = c;
       this.majors.src = major;

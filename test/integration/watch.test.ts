@@ -9,6 +9,7 @@ import { cli, sql, startPair, type Pair } from '../helpers/clusters.ts';
 import { copySchema } from '../../migration/schema-copy.ts';
 import { startReplication, waitForSync } from '../../migration/replication.ts';
 import { WatchSession, evaluate } from '../../migration/watch.ts';
+import { ClusterTimelineSampler, summariseTimeline } from '../../migration/timeline.ts';
 
 async function until(fn: () => boolean | Promise<boolean>, timeoutMs = 60_000, what = 'condition'): Promise<void> {
   const end = Date.now() + timeoutMs;
@@ -139,6 +140,34 @@ describe('replicate watch 13 → 16', () => {
     const lines = done.stdout.trim().split('\n').map((l) => JSON.parse(l));
     expect(lines.filter((l) => l.type === 'sample').length).toBeGreaterThan(2);
     expect(lines.some((l) => l.type === 'alert' && l.delivered)).toBe(true);
+  });
+
+  it('ClusterTimelineSampler records the clusters per interval, CPU of the embedded servers included', async () => {
+    const sampler = new ClusterTimelineSampler({ source: pair.old.url, target: pair.new.url, intervalMs: 250 });
+    sampler.start();
+    // work on the old server (CPU, WAL) that replication carries to the new one
+    await sql(pair.old.url, `insert into public.events (body) select repeat(md5(g::text), 4) from generate_series(1, 50000) g`);
+    await sql(pair.old.url, `select count(*) from generate_series(1, 3000000)`);
+    await new Promise((r) => setTimeout(r, 1200));
+    const points = await sampler.stop();
+    expect(sampler.errors).toEqual([]);
+    expect(points.length).toBeGreaterThanOrEqual(3);
+    expect(points.every((p, i) => i === 0 || p.tMs > points[i - 1].tMs)).toBe(true);
+    const sum = summariseTimeline(points, 250);
+    expect(sum.maxWalRetainedBytes).toBeGreaterThan(0);
+    expect(sum.maxLagBytes).toBeGreaterThan(0);
+    expect(sum.maxXminAge).not.toBeNull();
+    expect(sum.maxCpu.old).toBeGreaterThan(0); // found from our backend's parent: the embedded postmaster
+    expect(points.some((p) => p.cpu.new !== null)).toBe(true);
+    expect(points.at(-1)!.applyState).toBe('streaming');
+    expect(points.at(-1)!.connections.old).toBeGreaterThanOrEqual(0);
+    // explicit pids (what the rehearsal passes: lab.old.record.pid) give the same kind of figure
+    const s2 = new ClusterTimelineSampler({ source: pair.old.url, target: pair.new.url, intervalMs: 200, pids: { old: () => [pair.old.record.pid!], new: () => [pair.new.record.pid!] } });
+    s2.start();
+    await sql(pair.old.url, `select count(*) from generate_series(1, 3000000)`);
+    await new Promise((r) => setTimeout(r, 500));
+    const p2 = await s2.stop();
+    expect(Math.max(...p2.map((p) => p.cpu.old ?? 0))).toBeGreaterThan(0);
   });
 
   it('says what is wrong with a bad threshold or webhook (exit 2)', async () => {

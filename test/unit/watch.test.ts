@@ -1,5 +1,10 @@
-/** The watch's pure parts: thresholds, transitions, lag in seconds from LSN history, sizes, redaction. */
+/** The watch's pure parts: thresholds, transitions, lag in seconds from LSN history, sizes, redaction, CPU from /proc, timeline summary. */
 import { describe, expect, it } from 'vitest';
+import { mkdtempSync, mkdirSync, writeFileSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { CpuMeter, parseProcStat, treeTicks } from '../../migration/cpu.ts';
+import { summariseTimeline, toTimelinePoint } from '../../migration/timeline.ts';
 import { evaluate, lagSecondsFromHistory, lsnToNumber, makeAlert, parseBytes, redactWebhook, transitions, type WatchSample } from '../../migration/watch.ts';
 
 function sample(over: Partial<WatchSample> = {}, sub: Partial<WatchSample['subscription']> = {}, slot: Partial<WatchSample['slot']> = {}): WatchSample {
@@ -89,5 +94,46 @@ describe('sizes and webhook redaction', () => {
   });
   it('keeps tokens out of messages', () => {
     expect(redactWebhook('https://user:tok@hooks.example.com/T000/B000/XXXX?k=1')).toBe('https://hooks.example.com/…');
+  });
+});
+
+describe('CPU from /proc', () => {
+  const stat = (pid: number, comm: string, ppid: number, ut: number, st: number, cut = 0, cst = 0) =>
+    `${pid} (${comm}) S ${ppid} 1 1 0 -1 4194560 100 0 0 0 ${ut} ${st} ${cut} ${cst} 20 0 1 0 100 1000 10`;
+  it('parses a stat line whose command holds spaces and parentheses', () => {
+    expect(parseProcStat(stat(42, 'postgres: walsender (x) 1', 7, 30, 12, 5, 1))).toEqual({ pid: 42, comm: 'postgres: walsender (x) 1', ppid: 7, own: 42, reaped: 6 });
+  });
+  it('sums a process tree, and a reaped child keeps its time in its parent', () => {
+    const root = mkdtempSync(join(tmpdir(), 'proc-'));
+    const put = (pid: number, line: string) => {
+      mkdirSync(join(root, String(pid)), { recursive: true });
+      writeFileSync(join(root, String(pid), 'stat'), line);
+    };
+    try {
+      put(10, stat(10, 'postgres', 1, 100, 50));
+      put(11, stat(11, 'postgres', 10, 20, 10));
+      put(12, stat(12, 'postgres', 11, 5, 5));
+      put(99, stat(99, 'other', 1, 1000, 1000));
+      expect(treeTicks([10], root)).toBe(190);
+      const m = new CpuMeter(() => [10], root);
+      expect(m.read(0)).toBeNull();
+      // child 12 exits and is reaped by 11 (its 10 ticks move to 11's cutime); 11 used 100 more ticks
+      rmSync(join(root, '12'), { recursive: true });
+      put(11, stat(11, 'postgres', 10, 120, 10, 10, 0));
+      expect(m.read(1000)).toBe(1); // 100 ticks in 1 s = one core
+      expect(new CpuMeter(() => [12345], root).read(0)).toBeNull();
+    } finally {
+      rmSync(root, { recursive: true, force: true });
+    }
+  });
+});
+
+describe('cluster timeline summary', () => {
+  it('takes the worst figures and the rise of the error counter', () => {
+    const pts = [
+      toTimelinePoint(sample({ lagBytes: 10 }, { applyErrorCount: 2 }, { walRetainedBytes: 100, catalogXminAge: 3 }), 0, { old: 0.5, new: null }),
+      toTimelinePoint(sample({ lagBytes: 5000, lagSeconds: 3 }, { applyErrorCount: 5, applyState: 'down' }, { walRetainedBytes: 900, catalogXminAge: 40 }), 1000, { old: 1.2, new: 0.1 }),
+    ];
+    expect(summariseTimeline(pts)).toEqual({ points: 2, maxWalRetainedBytes: 900, maxLagBytes: 5000, maxLagSeconds: 3, maxXminAge: 40, applyNotStreamingSeconds: 1, applyErrors: 3, maxCpu: { old: 1.2, new: 0.1 } });
   });
 });
