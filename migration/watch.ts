@@ -590,3 +590,15 @@ function sleep(ms: number, signal?: AbortSignal): Promise<void> {
     signal?.addEventListener('abort', done, { once: true });
   });
 }
+
+/**
+ * Crossings after which waiting for lag to drain is pointless: apply has stopped (disabled by
+ * disable_on_error, or the subscription or slot is gone or lost WAL). A catch-up gate that sees one
+ * can refuse at once instead of waiting out its timeout. `apply-erroring` is not here: a worker
+ * retrying a transient error (a restart of the source) may recover by itself.
+ */
+export const CATCHUP_BLOCKERS: readonly CrossingId[] = ['subscription-disabled', 'subscription-missing', 'slot-missing', 'slot-lost'];
+
+export function catchupBlockers(s: WatchSample): Crossing[] {
+  return evaluate(s, {}).filter((c) => CATCHUP_BLOCKERS.includes(c.id));
+}

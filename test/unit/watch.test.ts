@@ -5,7 +5,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { CpuMeter, parseProcStat, treeTicks } from '../../migration/cpu.ts';
 import { summariseTimeline, toTimelinePoint } from '../../migration/timeline.ts';
-import { evaluate, lagSecondsFromHistory, lsnToNumber, makeAlert, parseBytes, redactWebhook, transitions, type WatchSample } from '../../migration/watch.ts';
+import { catchupBlockers, evaluate, lagSecondsFromHistory, lsnToNumber, makeAlert, parseBytes, redactWebhook, transitions, type WatchSample } from '../../migration/watch.ts';
 
 function sample(over: Partial<WatchSample> = {}, sub: Partial<WatchSample['subscription']> = {}, slot: Partial<WatchSample['slot']> = {}): WatchSample {
   const side = { reachable: true, major: 16, connections: 3, idleInTransaction: 0, oldestXactSeconds: null, datfrozenxidAge: 100 };
@@ -135,5 +135,12 @@ describe('cluster timeline summary', () => {
       toTimelinePoint(sample({ lagBytes: 5000, lagSeconds: 3 }, { applyErrorCount: 5, applyState: 'down' }, { walRetainedBytes: 900, catalogXminAge: 40 }), 1000, { old: 1.2, new: 0.1 }),
     ];
     expect(summariseTimeline(pts)).toEqual({ points: 2, maxWalRetainedBytes: 900, maxLagBytes: 5000, maxLagSeconds: 3, maxXminAge: 40, applyNotStreamingSeconds: 1, applyErrors: 3, maxCpu: { old: 1.2, new: 0.1 } });
+  });
+});
+
+describe('catch-up blockers', () => {
+  it('a disabled subscription blocks, a worker retrying does not', () => {
+    expect(catchupBlockers(sample({}, { enabled: false, applyState: 'disabled' })).map((c) => c.id)).toEqual(['subscription-disabled']);
+    expect(catchupBlockers(sample({}, { applyState: 'down', workerPid: null }))).toEqual([]);
   });
 });
