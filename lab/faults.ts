@@ -61,8 +61,9 @@ export interface FaultHandlers {
   /** kill -9 the switchover process; the runner resumes it from its state file. */
   killSwitchover?: () => Promise<void>;
   /**
-   * long-transaction: URL of an application role on the old primary (the fence only ends sessions
-   * of application roles; the lab's superuser URL is used when absent — then the fence leaves it).
+   * long-transaction and burst: URL of an application role on the old primary. The fence only ends
+   * sessions of application roles; with the lab's superuser URL (used when absent) the fence leaves
+   * the fault's session alone, which is a different fault: a writer the fence does not cover.
    */
   oldAppUrl?: string;
   /** burst with attributes.multiplier: the load's rate in writes/s. */
@@ -205,7 +206,7 @@ export class FaultInjector {
         const mult = num('multiplier');
         if (mult !== undefined && !this.handlers.loadRate) throw new FaultNotApplied('burst', 'attributes.multiplier needs the load rate, which this run did not pass', 'give attributes.rate (rows per second) instead');
         const rate = num('rate') ?? (mult !== undefined ? mult * this.handlers.loadRate! : undefined);
-        const b = await startBurst({ url: oldUrl, table: table(), durationMs: f.durationMs ?? 0, rows: num('rows'), rate, clock: this.clock });
+        const b = await startBurst({ url: this.handlers.oldAppUrl ?? oldUrl, table: table(), durationMs: f.durationMs ?? 0, rows: num('rows'), rate, clock: this.clock });
         rec.effect = `write burst on ${b.table}: ${num('rows') !== undefined ? `${num('rows')} rows` : `${rate} rows/s`} for ${f.durationMs} ms`;
         void b.done.then((o) => {
           rec.outcome = { ...o };
