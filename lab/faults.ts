@@ -279,11 +279,11 @@ interface CloneTarget {
 }
 
 /** Resolve a table for row cloning: single-column primary key, at least one row to copy. */
-async function cloneTarget(c: Client, kind: string, table: string): Promise<CloneTarget> {
+async function cloneTarget(c: Client, kind: string, table: string, side = 'old primary'): Promise<CloneTarget> {
   const t = parseTableName(table);
   const q = qualified(t.schema, t.name);
   const exists = (await c.query(`select to_regclass($1) as r`, [q])).rows[0].r;
-  if (!exists) throw new FaultNotApplied(kind, `table ${displayName(t)} does not exist on the old primary`, 'set attributes.table to a published table of the dataset, e.g. orders');
+  if (!exists) throw new FaultNotApplied(kind, `table ${displayName(t)} does not exist on the ${side}`, 'set attributes.table to a published table of the dataset, e.g. orders');
   const major = await serverMajor(c);
   const pk = (
     await c.query<{ col: string; type: string }>(
@@ -293,7 +293,7 @@ async function cloneTarget(c: Client, kind: string, table: string): Promise<Clon
       [q],
     )
   ).rows;
-  if (pk.length !== 1) throw new FaultNotApplied(kind, `${displayName(t)} needs a single-column primary key (it has ${pk.length ? pk.map((p) => p.col).join(', ') : 'none'})`, 'choose a table with a one-column primary key');
+  if (pk.length !== 1) throw new FaultNotApplied(kind, `${displayName(t)} needs a single-column primary key (on the ${side} it has ${pk.length ? pk.map((p) => p.col).join(', ') : 'none'})`, 'choose a table with a one-column primary key');
   const cols = (
     await c.query<{ name: string }>(
       `select attname as name from pg_attribute where attrelid = $1::regclass and attnum > 0 and not attisdropped ${major >= 12 ? "and attgenerated = ''" : ''} order by attnum`,
@@ -302,7 +302,7 @@ async function cloneTarget(c: Client, kind: string, table: string): Promise<Clon
   ).rows.map((r) => r.name);
   const seq = (await c.query<{ s: string | null }>(`select pg_get_serial_sequence($1, $2) as s`, [q, pk[0].col])).rows[0].s;
   const any = (await c.query(`select 1 from ${q} limit 1`)).rows.length;
-  if (!any) throw new FaultNotApplied(kind, `${displayName(t)} is empty: the fault copies an existing row with a new key`, 'choose a seeded table, or raise dataset.scale');
+  if (!any) throw new FaultNotApplied(kind, `${displayName(t)} is empty on the ${side}: the fault copies an existing row with a new key`, 'choose a seeded table, or raise dataset.scale');
   return { schema: t.schema, name: t.name, display: displayName(t), qualified: q, pk: pk[0].col, pkType: pk[0].type, columns: [pk[0].col, ...cols.filter((x) => x !== pk[0].col)], sequence: seq };
 }
 
@@ -387,9 +387,7 @@ export async function applyConflictFault(opts: { oldUrl: string; newUrl: string;
   try {
     neu = await connect(opts.newUrl, { role: 'new primary', applicationName: 'cutover-fault-conflict' });
     const t = await cloneTarget(old, 'conflict', opts.table);
-    const tn = await cloneTarget(neu, 'conflict', opts.table).catch((e) => {
-      throw new FaultNotApplied('conflict', `on the new primary: ${e.message}`);
-    });
+    const tn = await cloneTarget(neu, 'conflict', opts.table, 'new primary');
     const newMajor = await serverMajor(neu);
     let keys: Array<string | number>;
     if (mode === 'now') {
