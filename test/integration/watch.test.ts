@@ -4,11 +4,12 @@
  * on the old side; the webhook gets "crossed" and then "cleared" on a local HTTP server.
  */
 import { createServer, type Server } from 'node:http';
+import { readFileSync } from 'node:fs';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { cli, sql, startPair, type Pair } from '../helpers/clusters.ts';
 import { copySchema } from '../../migration/schema-copy.ts';
 import { startReplication, waitForSync } from '../../migration/replication.ts';
-import { WatchSession, evaluate } from '../../migration/watch.ts';
+import { WatchSession, evaluate, type WatchSample } from '../../migration/watch.ts';
 import { ClusterTimelineSampler, summariseTimeline } from '../../migration/timeline.ts';
 
 async function until(fn: () => boolean | Promise<boolean>, timeoutMs = 60_000, what = 'condition'): Promise<void> {
@@ -168,6 +169,33 @@ describe('replicate watch 13 → 16', () => {
     await new Promise((r) => setTimeout(r, 500));
     const p2 = await s2.stop();
     expect(Math.max(...p2.map((p) => p.cpu.old ?? 0))).toBeGreaterThan(0);
+  });
+
+  it('outlives a restart of the source; disable_on_error turns the lost connection into a disabled subscription, which it reports', async () => {
+    const session = new WatchSession({ source: pair.old.url, target: pair.new.url });
+    try {
+      expect((await session.sample()).source.reachable).toBe(true);
+      await pair.old.kill!();
+      const down = await session.sample();
+      expect(down.source.reachable).toBe(false);
+      expect(down.source.error).not.toContain(new URL(pair.old.url).password);
+      expect(evaluate(down, {}).map((c) => c.id)).toContain('source-unreachable');
+      await pair.old.restart!();
+      await until(async () => (await session.sample()).source.reachable, 30_000, 'source back');
+      // A 15+ subscriber with disable_on_error (what `replicate start` sets) counts the lost
+      // publisher connection as an apply error and disables itself: replication does not resume
+      // on its own after a publisher restart. The watch says so; ENABLE resumes it.
+      let after!: WatchSample;
+      await until(async () => ['disabled', 'streaming'].includes((after = await session.sample()).subscription.applyState), 30_000, 'apply settled');
+      if (after.subscription.applyState === 'disabled') expect(readFileSync(pair.new.record.logFile!, 'utf8')).toMatch(/could not receive data from WAL stream[\s\S]*has been disabled because of an error/);
+      if (after.subscription.applyState === 'disabled') {
+        expect(evaluate(after, {}).map((c) => c.id)).toContain('subscription-disabled');
+        await sql(pair.new.url, `alter subscription cutover_main enable`);
+      }
+      await until(async () => (await session.sample()).subscription.applyState === 'streaming', 60_000, 'apply back');
+    } finally {
+      await session.close();
+    }
   });
 
   it('says what is wrong with a bad threshold or webhook (exit 2)', async () => {
