@@ -107,7 +107,8 @@ export function lagSecondsFromHistory(history: readonly LsnPoint[], confirmed: n
   if (!history.length) return null;
   const last = history[history.length - 1];
   if (confirmed >= last.lsn) return { seconds: 0, lowerBound: false };
-  if (confirmed < history[0].lsn) return { seconds: (nowMs - history[0].tMs) / 1000, lowerBound: true };
+  // older than anything we saw: at least as old as our history (nothing to say on the first sample)
+  if (confirmed < history[0].lsn) return nowMs > history[0].tMs ? { seconds: (nowMs - history[0].tMs) / 1000, lowerBound: true } : null;
   for (let i = history.length - 1; i > 0; i--) {
     const a = history[i - 1];
     const b = history[i];

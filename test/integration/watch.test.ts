@@ -205,5 +205,10 @@ describe('replicate watch 13 → 16', () => {
     const w = await cli(['replicate', 'watch', '--once', '--webhook', 'ftp://x'], { env }).done;
     expect(w.code).toBe(2);
     expect(w.stderr).toContain('http:// or https://');
+    // a side that does not answer at the start: nothing was checked (2), and no password in the message
+    const nowhere = await cli(['replicate', 'watch', '--once'], { env: { ...env, CUTOVER_TARGET_URL: 'postgres://u:Secret-pw@127.0.0.1:1/app' } }).done;
+    expect(nowhere.code).toBe(2);
+    expect(nowhere.stderr).toContain('cannot connect to the target at 127.0.0.1:1/app');
+    expect(nowhere.out).not.toContain('Secret-pw');
   });
 });

@@ -78,6 +78,7 @@ describe('lag in seconds from the LSN history', () => {
     expect(lagSecondsFromHistory(h, 4000, 2000)).toEqual({ seconds: 0, lowerBound: false });
     expect(lagSecondsFromHistory(h, 500, 2000)).toEqual({ seconds: 2, lowerBound: true });
     expect(lagSecondsFromHistory([], 500, 2000)).toBeNull();
+    expect(lagSecondsFromHistory([{ tMs: 2000, lsn: 4000 }], 500, 2000)).toBeNull(); // first sample: unknown, not "≥ 0 s"
   });
   it('parses LSNs', () => {
     expect(lsnToNumber('0/10')).toBe(16);
