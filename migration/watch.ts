@@ -185,8 +185,14 @@ export class WatchSession {
       connectTimeoutMs: this.opts.connectTimeoutMs ?? 5000,
       statementTimeoutMs: this.opts.statementTimeoutMs ?? 5000,
     });
-    const major = await serverMajor(c);
-    this.backendPids[side] = (await c.query<{ pid: number }>(`select pg_backend_pid() as pid`)).rows[0].pid;
+    let major: number;
+    try {
+      major = await serverMajor(c);
+      this.backendPids[side] = (await c.query<{ pid: number }>(`select pg_backend_pid() as pid`)).rows[0].pid;
+    } catch (e) {
+      await c.end().catch(() => {});
+      throw e;
+    }
     if (side === 'source') {
       this.src = c;
       this.majors.src = major;
@@ -545,7 +551,6 @@ export interface WatchResult {
 export async function watchReplication(opts: WatchOptions): Promise<WatchResult> {
   if (opts.webhook) checkWebhook(opts.webhook);
   const session = new WatchSession(opts, { clock: opts.clock });
-  await session.open(); // nothing is checked when a side does not answer at the start: exit 2
   let prevSample: WatchSample | undefined;
   let prev: Crossing[] = [];
   let n = 0;
@@ -558,6 +563,7 @@ export async function watchReplication(opts: WatchOptions): Promise<WatchResult>
     }
   };
   try {
+    await session.open(); // nothing is checked when a side does not answer at the start: exit 2
     for (;;) {
       const s = await session.sample();
       n++;
