@@ -88,6 +88,10 @@ describe('database faults 13 → 16', () => {
     await sql(tgt, `alter table orders add column gift boolean; alter subscription cutover_main enable`);
     await until(async () => (await count(tgt, 'orders where gift')) === 1, 60_000, 'row after recovery');
     await streaming();
+    // a new table on the old side is not published: its rows stay behind (said, not hidden)
+    const newTable = await applyDdlFault({ oldUrl: src, newUrl: tgt, sql: 'create table refunds (id bigserial primary key, amount numeric)' });
+    expect(newTable.findings).toEqual([{ table: 'public.refunds', effect: 'loses', message: 'public.refunds exists on the source only and is not published: its rows are not replicated' }]);
+    await sql(src, 'drop table refunds');
     const bad = await applyDdlFault({ oldUrl: src, newUrl: tgt, sql: 'alter table nowhere add column x int' }).catch((e) => e);
     expect(bad).toBeInstanceOf(FaultNotApplied);
     expect(bad.message).toContain('ddl fault could not be applied: the statement failed on the old primary');

@@ -2,7 +2,7 @@
 import { describe, expect, it } from 'vitest';
 import { readFileSync } from 'node:fs';
 import { parseScenario, loadScenario } from '../../scenarios/load.ts';
-import { conflictRecovery, scanSubscriberLog } from '../../lab/faults.ts';
+import { conflictRecovery, describeFault, scanSubscriberLog } from '../../lab/faults.ts';
 
 const base = `name: t
 clusters: { old: { major: 13 }, new: { major: 17 } }
@@ -85,5 +85,13 @@ describe('conflict recovery text and log scan', () => {
 `;
     expect(scanSubscriberLog(log)).toEqual({ message: 'duplicate key value violates unique constraint "ledger_pkey"', finishLsn: '0/1A2B3C4' });
     expect(scanSubscriberLog('nothing here')).toEqual({});
+  });
+});
+
+describe('describeFault', () => {
+  it('says what a database fault does, in one line', () => {
+    expect(describeFault({ kind: 'ddl', atMs: 2000, attributes: { sql: 'alter table orders\n  add column gift boolean' } })).toBe('ddl "alter table orders add column gift boolean" on old at 2000 ms');
+    expect(describeFault({ kind: 'burst', phase: 'catchup', durationMs: 5000, attributes: { table: 'orders', rows: 10 } })).toBe('burst on orders at phase catchup for 5000 ms');
+    expect(describeFault({ kind: 'latency', hop: 'app-old', atMs: 0 })).toBe('latency on app-old at 0 ms');
   });
 });
