@@ -13,6 +13,7 @@ import { CutoverError, redactSecrets } from './errors.ts';
 import { connect, describeTarget, serverMajor, type Client } from './pg.ts';
 import { objectNames } from './replication.ts';
 import { systemClock, type Clock } from './progress.ts';
+import { applyCompat, type ApplyCompatFinding } from './apply-compat.ts';
 
 /** What the watch needs, per side, said once for the README and `--help`. */
 export const WATCH_PRIVILEGES =
@@ -24,9 +25,10 @@ export interface WatchTarget {
   target: string;
   /** Replication name as `cutover replicate` uses it (objects cutover_<name>). */
   name?: string;
-  /** Override the subscription / slot name (a replication not created by cutover). */
+  /** Override the subscription / slot / publication name (a replication not created by cutover). */
   subscription?: string;
   slot?: string;
+  publication?: string;
 }
 
 export type ApplyState = 'streaming' | 'syncing' | 'down' | 'disabled' | 'missing' | 'unknown';
@@ -66,6 +68,11 @@ export interface WatchSample {
   lagSeconds: number | null;
   /** Where lagSeconds comes from: the walsender's replay/flush lag, the watch's own LSN history, or "caught up". */
   lagSecondsFrom: 'walsender' | 'history' | 'history-lower-bound' | 'caught-up' | null;
+  /**
+   * Published tables compared on both sides (DDL is not replicated), when the watch checked them
+   * (every `schemaEveryMs`; the last result is carried between checks). Absent when not checked.
+   */
+  schema?: { checkedAt: string; findings: ApplyCompatFinding[]; error?: string };
   subscription: {
     exists: boolean;
     enabled: boolean | null;
@@ -368,7 +375,8 @@ export type CrossingId =
   | 'lag-bytes'
   | 'lag-seconds'
   | 'wal-retained'
-  | 'xmin-age';
+  | 'xmin-age'
+  | 'schema-breaks-apply';
 
 export interface Crossing {
   id: CrossingId;
@@ -407,6 +415,9 @@ export function evaluate(s: WatchSample, t: Thresholds, prev?: WatchSample): Cro
     out.push({ id: 'lag-seconds', message: `lag ${s.lagSeconds.toFixed(1)} s${s.lagSecondsFrom === 'history-lower-bound' ? ' (at least)' : ''} is above ${t.maxLagSeconds} s`, value: s.lagSeconds, limit: t.maxLagSeconds });
   if (t.maxWalRetainedBytes !== undefined && slot.walRetainedBytes !== null && slot.walRetainedBytes > t.maxWalRetainedBytes)
     out.push({ id: 'wal-retained', message: `the slot keeps ${formatBytes(slot.walRetainedBytes)} of WAL on the source, above ${formatBytes(t.maxWalRetainedBytes)}`, value: slot.walRetainedBytes, limit: t.maxWalRetainedBytes });
+  const breaking = s.schema?.findings.filter((f) => f.effect === 'breaks') ?? [];
+  if (breaking.length)
+    out.push({ id: 'schema-breaks-apply', message: `schema change on one side will stop apply: ${breaking.map((f) => f.message).join('; ')}`, value: breaking.length });
   const xminAge = Math.max(slot.xminAge ?? -1, slot.catalogXminAge ?? -1);
   if (t.maxXminAge !== undefined && xminAge > t.maxXminAge)
     out.push({ id: 'xmin-age', message: `the slot holds back vacuum by ${xminAge} transactions (xmin/catalog_xmin age), above ${t.maxXminAge}`, value: xminAge, limit: t.maxXminAge });
@@ -532,6 +543,8 @@ export interface WatchOptions extends WatchTarget {
   /** One sample, then return. */
   once?: boolean;
   webhook?: string;
+  /** Compare the published tables on both sides this often (default 60 s; 0 = never). `once` always checks. */
+  schemaEveryMs?: number;
   signal?: AbortSignal;
   onSample?: (s: WatchSample, crossings: Crossing[]) => void;
   onAlert?: (a: Alert, delivery: { ok: boolean; error?: string }) => void;
@@ -552,6 +565,8 @@ export async function watchReplication(opts: WatchOptions): Promise<WatchResult>
   if (opts.webhook) checkWebhook(opts.webhook);
   const session = new WatchSession(opts, { clock: opts.clock });
   let prevSample: WatchSample | undefined;
+  let schema: WatchSample['schema'];
+  const publication = opts.publication ?? objectNames(opts.name).publication;
   let prev: Crossing[] = [];
   let n = 0;
   const send = async (event: Alert['event'], cs: Crossing[], s: WatchSample) => {
@@ -566,6 +581,15 @@ export async function watchReplication(opts: WatchOptions): Promise<WatchResult>
     await session.open(); // nothing is checked when a side does not answer at the start: exit 2
     for (;;) {
       const s = await session.sample();
+      const every = opts.schemaEveryMs ?? 60_000;
+      if ((opts.once || every > 0) && s.source.reachable && s.target.reachable && (opts.once || !schema || s.tMs - Date.parse(schema.checkedAt) >= every)) {
+        try {
+          schema = { checkedAt: s.at, findings: await applyCompat({ source: opts.source, target: opts.target, publication }) };
+        } catch (e) {
+          schema = { checkedAt: s.at, findings: schema?.findings ?? [], error: errText(e) };
+        }
+      }
+      if (schema) s.schema = schema;
       n++;
       const now = evaluate(s, opts.thresholds, prevSample);
       // a rise of the error counter is an event, not a state: it stays crossed while the worker keeps failing

@@ -33,6 +33,8 @@ export function registerWatch(rep: Command): void {
     .option('--name <name>', 'replication name: objects are called cutover_<name>', 'main')
     .option('--subscription <name>', 'watch this subscription instead of cutover_<name> (a replication cutover did not create)')
     .option('--slot <name>', 'watch this slot on the source instead of cutover_<name>')
+    .option('--publication <name>', 'compare the tables of this publication instead of cutover_<name>')
+    .option('--schema-interval <seconds>', 'compare the published tables on both sides this often (DDL is not replicated); 0 = never', numberOpt('--schema-interval'), 60)
     .option('--interval <seconds>', 'seconds between samples', numberOpt('--interval', 0.1), 5)
     .option('--once', 'check once and exit: 0 healthy, 1 a threshold crossed (named), 2 a side does not answer')
     .option('--max-lag-bytes <size>', 'alert when confirmed-flush lag exceeds this (16MB, 1GB, bytes)', bytesOpt('--max-lag-bytes'))
@@ -55,6 +57,8 @@ export function registerWatch(rep: Command): void {
           name: opts.name,
           subscription: opts.subscription,
           slot: opts.slot,
+          publication: opts.publication,
+          schemaEveryMs: opts.schemaInterval * 1000,
           thresholds,
           intervalMs: opts.interval * 1000,
           once: !!opts.once,

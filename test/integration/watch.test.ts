@@ -171,6 +171,19 @@ describe('replicate watch 13 → 16', () => {
     expect(Math.max(...p2.map((p) => p.cpu.old ?? 0))).toBeGreaterThan(0);
   });
 
+  it('--once names a schema change on the old side that will stop apply, before any row hits it', async () => {
+    await sql(pair.old.url, `alter table public.events add column extra int`);
+    const r = await cli(['replicate', 'watch', '--once', '--json'], { env }).done;
+    expect(r.code).toBe(1);
+    const line = JSON.parse(r.stdout.trim());
+    expect(line.crossings.map((c: any) => c.id)).toEqual(['schema-breaks-apply']);
+    expect(line.crossings[0].message).toContain('column extra (integer) exists on the source only: apply stops at the next change to public.events');
+    expect(line.subscription.applyState).toBe('streaming'); // not broken yet: no row has carried the column
+    await sql(pair.new.url, `alter table public.events add column extra int`);
+    const ok = await cli(['replicate', 'watch', '--once', '--json'], { env }).done;
+    expect(ok.code).toBe(0);
+  });
+
   it('outlives a restart of the source; disable_on_error turns the lost connection into a disabled subscription, which it reports', async () => {
     const session = new WatchSession({ source: pair.old.url, target: pair.new.url });
     try {
