@@ -149,7 +149,7 @@ function requiredHint(path: string): string | undefined {
   if (path === 'clusters') return 'add clusters: { old: { major: 13 }, new: { major: 17 } }';
   if (/^clusters\.(old|new)$/.test(path)) return `add ${path.split('.')[1]}: { major: 15 } under clusters`;
   if (/major$/.test(path)) return `add major: <${MIN_MAJOR}–${MAX_MAJOR}>`;
-  if (/^faults\.\d+\.kind$/.test(path)) return 'kind: latency | bandwidth | timeout | reset_peer | slicer | limit_data | partition | kill';
+  if (/^faults\.\d+\.kind$/.test(path)) return 'kind: latency | bandwidth | timeout | reset_peer | slicer | limit_data | partition | kill | ddl | conflict | long-transaction | burst';
   return undefined;
 }
 
@@ -157,7 +157,7 @@ function typeHint(path: string): string | undefined {
   if (/(duration|switchAt|\.at|timeout|dnsTtl|maxErrorWindow|maxStall)$/.test(path)) return 'durations look like 500ms, 20s, 2m or 1h (a bare number is milliseconds)';
   if (/gucs/.test(path)) return "GUCs are name: value pairs, e.g. work_mem: '64MB'";
   if (/generators/.test(path)) return 'generators map "table.column" to "faker.<module>.<method>" or "null"';
-  if (/attributes/.test(path)) return 'toxic attributes are name: value pairs, e.g. latency: 200';
+  if (/attributes/.test(path)) return 'attributes are name: value pairs, e.g. latency: 200 (toxics) or table: orders (database faults)';
   if (/readRatio$/.test(path)) return 'readRatio is the share of reads, e.g. 0.1 for 10 % reads';
   if (/name$/.test(path)) return 'e.g. name: quickstart';
   return undefined;

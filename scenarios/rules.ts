@@ -4,7 +4,7 @@
  * one pass instead of fixing them one at a time.
  */
 import { faker } from '@faker-js/faker';
-import { clusterSchema, datasetSchema, faultAttributes, faultSchema, loadSchema, migrationSchema, providerKinds, type ClusterSettings } from './schema.ts';
+import { clusterSchema, conflictModes, datasetSchema, dbFaultKinds, faultAttributes, faultSchema, loadSchema, migrationSchema, providerKinds, type ClusterSettings } from './schema.ts';
 
 export interface Problem {
   /** Dotted path into the file, e.g. `clusters.new.major` or `faults.0.hop`. */
@@ -65,6 +65,33 @@ function clusterRules(p: Problem[], role: 'old' | 'new', c: ClusterSettings, pro
   }
 }
 
+type ParsedFault = NonNullable<ReturnType<typeof faultSchema.safeParse>['data']>;
+
+/** The database faults (ddl, conflict, long-transaction, burst): what each needs to be applied. */
+function dbFaultRules(p: Problem[], at: (k: string) => string, f: ParsedFault): void {
+  const a = f.attributes as Record<string, unknown>;
+  if (f.hop !== null) p.push({ path: at('hop'), message: `a ${f.kind} fault happens inside the clusters and has no hop`, hint: 'remove hop' });
+  if (f.target !== null) p.push({ path: at('target'), message: 'target is only for kind kill', hint: 'remove target' });
+  const text = (k: string, example: string) => {
+    if (a[k] === undefined) p.push({ path: at(`attributes.${k}`), message: `a ${f.kind} fault needs attributes.${k}`, hint: `e.g. attributes: { ${k}: ${example} }` });
+    else if (typeof a[k] !== 'string' || !String(a[k]).trim()) p.push({ path: at(`attributes.${k}`), message: 'must be a non-empty string', hint: `e.g. ${k}: ${example}` });
+  };
+  const positive = (k: string) => {
+    if (a[k] !== undefined && !(typeof a[k] === 'number' && (a[k] as number) > 0)) p.push({ path: at(`attributes.${k}`), message: 'must be a number greater than 0', hint: `e.g. ${k}: 1000` });
+  };
+  if (f.kind === 'ddl') text('sql', '"alter table orders add column gift boolean"');
+  else text('table', 'orders');
+  if (f.kind === 'conflict' && a.mode !== undefined && !(conflictModes as readonly unknown[]).includes(a.mode))
+    p.push({ path: at('attributes.mode'), message: `${JSON.stringify(a.mode)} is not a conflict mode`, hint: 'mode: now (collides at once) | ahead (collides with the next inserts of the load)' });
+  for (const k of ['rows', 'rate', 'multiplier']) positive(k);
+  if ((f.kind === 'long-transaction' || f.kind === 'burst') && !(f.durationMs > 0))
+    p.push({ path: at('duration'), message: `a ${f.kind} fault needs a duration`, hint: f.kind === 'burst' ? 'how long the burst writes, e.g. duration: 10s' : 'how long the transaction stays open, e.g. duration: 20s (longer than the fence)' });
+  if (f.kind === 'burst') {
+    const given = ['rows', 'rate', 'multiplier'].filter((k) => a[k] !== undefined);
+    if (given.length !== 1) p.push({ path: at('attributes'), message: given.length ? `give one of rows, rate or multiplier (got ${given.join(', ')})` : 'a burst needs rows, rate or multiplier', hint: 'rows: total rows over the duration · rate: rows per second · multiplier: × load.rate' });
+  }
+}
+
 export function crossFieldProblems(raw: unknown): Problem[] {
   const p: Problem[] = [];
   const providerRaw = get(raw, 'clusters', 'provider') ?? 'embedded';
@@ -106,14 +133,16 @@ export function crossFieldProblems(raw: unknown): Problem[] {
       const at = (k: string) => `faults.${i}.${k}`;
       if (fault.atMs === null && fault.phase === null) p.push({ path: at('at'), message: 'a fault needs a time (at) or a cutover phase (phase)', hint: 'add at: 5s, or phase: switch' });
       if (fault.atMs !== null && fault.phase !== null) p.push({ path: at('phase'), message: 'give either at or phase, not both', hint: 'at is a time after the load starts; phase fires when that cutover phase begins' });
-      if (fault.kind === 'kill') {
+      const isDb = (dbFaultKinds as readonly string[]).includes(fault.kind);
+      if (isDb) dbFaultRules(p, at, fault);
+      else if (fault.kind === 'kill') {
         if (fault.target === null) p.push({ path: at('target'), message: 'a kill fault needs a target', hint: 'target: old | new | app | switchover' });
         if (fault.hop !== null) p.push({ path: at('hop'), message: 'a kill fault has a target, not a hop', hint: 'remove hop; use target: old | new | app | switchover' });
       } else {
         if (fault.hop === null) p.push({ path: at('hop'), message: `a ${fault.kind} fault needs a hop`, hint: 'hop: app-old | app-new | replication' });
         if (fault.target !== null) p.push({ path: at('target'), message: 'target is only for kind kill', hint: 'remove target, or set kind: kill' });
       }
-      const allowed = [...faultAttributes[fault.kind], 'stream', 'toxicity'];
+      const allowed = isDb ? [...faultAttributes[fault.kind]] : [...faultAttributes[fault.kind], 'stream', 'toxicity'];
       for (const k of Object.keys(fault.attributes))
         if (!allowed.includes(k)) p.push({ path: at(`attributes.${k}`), message: `unknown attribute for a ${fault.kind} fault`, hint: allowed.length > 2 || fault.kind !== 'partition' ? `known: ${allowed.join(', ')}` : 'a partition takes no attributes' });
       if (load && fault.atMs !== null && fault.atMs >= load.durationMs)

@@ -47,7 +47,11 @@ export const serverEncodings = [
   'EUC_JP', 'EUC_CN', 'EUC_KR', 'EUC_TW', 'EUC_JIS_2004', 'ISO_8859_5', 'ISO_8859_6', 'ISO_8859_7', 'ISO_8859_8', 'KOI8R', 'KOI8U', 'MULE_INTERNAL',
 ] as const;
 export const presets = ['payments', 'notifications', 'edge', 'custom'] as const;
-export const faultKinds = ['latency', 'bandwidth', 'timeout', 'reset_peer', 'slicer', 'limit_data', 'partition', 'kill'] as const;
+/** Database faults (lab/faults.ts): inside the clusters rather than on the network; no hop, no target. */
+export const dbFaultKinds = ['ddl', 'conflict', 'long-transaction', 'burst'] as const;
+export const faultKinds = ['latency', 'bandwidth', 'timeout', 'reset_peer', 'slicer', 'limit_data', 'partition', 'kill', ...dbFaultKinds] as const;
+/** conflict: `now` collides at once (same row made on both sides), `ahead` with the load's next inserts. */
+export const conflictModes = ['now', 'ahead'] as const;
 export const hops = ['app-old', 'app-new', 'replication'] as const;
 export const killTargets = ['old', 'new', 'app', 'switchover'] as const;
 /** The switchover's phases (migration/switchover/state.ts PHASES): a fault can fire when one starts. */
@@ -61,7 +65,7 @@ export const driftSeverities = ['none', 'info', 'warning', 'error'] as const;
 /** When the rehearsal's load runs: during the cutover only, or from before the initial sync. */
 export const loadDuring = ['cutover', 'sync'] as const;
 
-/** Toxic attributes Toxiproxy understands, per fault kind (plus `stream` and `toxicity` for every toxic). */
+/** Toxic attributes Toxiproxy understands, per fault kind (plus `stream` and `toxicity` for every toxic); the database faults' own attributes. */
 export const faultAttributes: Record<(typeof faultKinds)[number], readonly string[]> = {
   latency: ['latency', 'jitter'],
   bandwidth: ['rate'],
@@ -71,6 +75,14 @@ export const faultAttributes: Record<(typeof faultKinds)[number], readonly strin
   limit_data: ['bytes'],
   partition: [],
   kill: ['signal'],
+  /** sql: statement(s) run on the old primary (DDL is not replicated) */
+  ddl: ['sql'],
+  /** table: where the colliding row is made; mode: now | ahead; rows: how many rows ahead */
+  conflict: ['table', 'mode', 'rows'],
+  /** table: where the open transaction writes; rows: how many (default 10) */
+  'long-transaction': ['table', 'rows'],
+  /** table; rows (total over the duration) | rate (rows/s) | multiplier (× load.rate) */
+  burst: ['table', 'rows', 'rate', 'multiplier'],
 };
 
 const gucValue = z.union([z.string(), z.number(), z.boolean()], { error: 'a setting value must be a string, number or boolean' });

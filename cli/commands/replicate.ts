@@ -5,6 +5,7 @@ import { displayName, replicationStatus, startReplication, stopReplication, wait
 import { checkBeforeStart } from '../../migration/start-checks.ts';
 import { emit, ExitCode, note } from '../output.ts';
 import { connectionOptions, flag, negatable, optionalConnection, parseOptions, replicationName, seconds, SOURCE, tables, TARGET } from '../options.ts';
+import { registerWatch } from './watch.ts';
 
 export function formatStatus(s: ReplicationStatus): string {
   const lines = [
@@ -125,4 +126,6 @@ export function register(program: Command): void {
       );
       if (!r.complete) throw new ExitCode(1);
     });
+
+  registerWatch(rep);
 }
