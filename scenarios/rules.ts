@@ -121,6 +121,16 @@ export function crossFieldProblems(raw: unknown): Problem[] {
     }
   }
 
+  const app = get(raw, 'app');
+  const userApp = app !== undefined && app !== 'sample';
+  const ack = get(raw, 'ack');
+  if (userApp && (ack === undefined || ack === null))
+    p.push({ path: 'ack', message: 'your own app needs an ack.query: the lab cannot know where it writes', hint: 'add ack: { query: "select id::text from orders where id::text = any($1)" } — $1 is the acknowledged keys as text[], one row per row found' });
+  if (typeof ack === 'object' && ack !== null && typeof (ack as any).query === 'string' && !/\$1\b/.test((ack as any).query))
+    p.push({ path: 'ack.query', message: 'ack.query must use $1 (the acknowledged keys, as text[])', hint: 'e.g. select id::text from orders where id::text = any($1)' });
+  if (userApp && get(raw, 'load', 'script') === undefined)
+    p.push({ path: 'load.script', message: "your own app needs your own k6 script (the lab's workloads call the sample app's endpoints)", hint: 'set load.script: orders.js (relative to the scenario file), written against the contract in load/lib/cutover.js' });
+
   const load = section(loadSchema, get(raw, 'load'));
   if (load && load.switchAtMs >= load.durationMs)
     p.push({ path: 'load.switchAt', message: `the switch (${load.switchAtMs} ms) would start after the load ends (${load.durationMs} ms)`, hint: 'make load.switchAt smaller than load.duration' });

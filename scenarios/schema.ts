@@ -122,7 +122,7 @@ export const datasetSchema = z.strictObject({
 
 export const loadSchema = z
   .strictObject({
-    /** k6 script, relative to the project root. */
+    /** k6 script: relative to the scenario file (your own script), else to the project root (load/*.js). */
     script: z.string().min(1).default('load/writes.js'),
     /** Arrival rate, operations per second. */
     rate: z.number().positive({ error: 'must be greater than 0 operations per second' }).default(100),
@@ -193,6 +193,32 @@ export const budgetsSchema = z
   })
   .transform(({ maxErrorWindow, maxStall, ...rest }) => ({ ...rest, maxErrorWindowMs: maxErrorWindow, maxStallMs: maxStall }));
 
+/**
+ * The application under rehearsal: `sample` (the lab's own app, load/app/server.ts) or your own,
+ * started by the lab with PORT, APP_URL, DATABASE_URL and the libpq variables (lab/app.ts).
+ */
+export const appSchema = z.union([
+  z.literal('sample'),
+  z
+    .strictObject({
+      /** Shell command that starts the app; it must listen on 127.0.0.1:$PORT. */
+      command: z.string().min(1),
+      /** Working directory, relative to the scenario file. */
+      cwd: z.string().min(1).default('.'),
+      env: z.record(z.string(), z.string()).default({}),
+      /** Answers 2xx once the app is ready. */
+      healthPath: z.string().regex(/^\//, { error: 'must start with /' }).default('/'),
+      readyTimeout: duration().prefault('60s'),
+    })
+    .transform(({ readyTimeout, ...rest }) => ({ ...rest, readyTimeoutMs: readyTimeout })),
+]);
+
+/** How acknowledged writes are found in your own tables: `$1` = the acknowledged keys as text[]. */
+export const ackSchema = z.strictObject({
+  /** One row per row found, the key (as text) first, e.g. `select id::text from orders where id::text = any($1)`. */
+  query: z.string().min(1),
+});
+
 export const scenarioSchema = z.strictObject({
   name: z.string().regex(/^[A-Za-z0-9][A-Za-z0-9._-]*$/, { error: 'must be letters, digits, ".", "_" or "-" (it names folders and reports)' }),
   description: z.string().default(''),
@@ -204,6 +230,8 @@ export const scenarioSchema = z.strictObject({
     new: clusterSchema,
   }),
   dataset: datasetSchema.prefault({}),
+  app: appSchema.default('sample'),
+  ack: ackSchema.nullable().default(null),
   load: loadSchema.prefault({}),
   faults: z.array(faultSchema).default([]),
   migration: migrationSchema.prefault({}),

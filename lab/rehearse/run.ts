@@ -22,8 +22,8 @@ import { ensureGolden, type Golden } from '../golden.ts';
 import type { Lab } from '../lab.ts';
 import { findTool, toolVersion } from '../tools.ts';
 import { CutoverError, describeError } from '../../migration/errors.ts';
-import { parseK6Json } from '../../load/outcomes.ts';
-import { checkRun } from '../../load/check.ts';
+import { parseK6Json, assertAcknowledgedWrites } from '../../load/outcomes.ts';
+import { checkRun, checkRunWithAckQuery } from '../../load/check.ts';
 import { measureRun, crashedRun, aggregate, verdict } from './measure-run.ts';
 import { notMeasured, valueOf, SCHEMA_VERSION, type Report, type Run, type DriftStage, type NotMeasured, type DriftFinding, type Replication } from '../../reports/model.ts';
 import { writeReports } from '../../reports/index.ts';
@@ -256,8 +256,20 @@ async function measureStep(
   // A switchover that rolled back leaves the old primary serving: acknowledged writes are judged
   // there, and writes it took after the unfence are not split-brain but business as usual.
   const rolledBack = so.result?.outcome === 'rolled-back';
-  const ack = await checkRun({ ops: parsed.ops, newUrl: rolledBack ? lab.old.url : lab.new.url, oldUrl: rolledBack ? undefined : lab.old.url, fenceAtMs: rolledBack ? undefined : so.fenceAtMs, oldServerAddr: lab.old.record.host, runId: r.runId }).catch((e) =>
-    notMeasured(`the ${rolledBack ? 'old' : 'new'} primary could not be read for the acknowledged-write check: ${describeError(e).replace(/^error(\[\w+\])?: /, '').split('\n')[0]}`),
+  const judged = { newUrl: rolledBack ? lab.old.url : lab.new.url, oldUrl: rolledBack ? undefined : lab.old.url, fenceAtMs: rolledBack ? undefined : so.fenceAtMs };
+  // The sample app's writes are found in its own tables; a user app's through the scenario's
+  // ack.query, from the keys its k6 script acknowledged (the cutover_op/cutover_ack contract).
+  const check = (): Promise<Awaited<ReturnType<typeof checkRun>>> => {
+    if (r.s.app === 'sample') return checkRun({ ops: parsed.ops, ...judged, oldServerAddr: lab.old.record.host, runId: r.runId });
+    assertAcknowledgedWrites(parsed, r.s.load.script);
+    return checkRunWithAckQuery({ ops: parsed.ops, query: r.s.ack!.query, ...judged });
+  };
+  const ack = await check().catch((e) =>
+    notMeasured(
+      e instanceof CutoverError && e.code === 'CONFIG'
+        ? `${describeError(e).replace(/^error(\[\w+\])?: /, '').split('\n')[0]}${e.hint ? ` — ${e.hint}` : ''}`
+        : `the ${rolledBack ? 'old' : 'new'} primary could not be read for the acknowledged-write check: ${describeError(e).replace(/^error(\[\w+\])?: /, '').split('\n')[0]}`,
+    ),
   );
   const error = so.error ?? finished.error;
   return measureRun(
