@@ -17,7 +17,6 @@
  * server_version_num. Names are rendered with format('%I') so keys are stable and unambiguous.
  */
 import type { Client } from '../pg.ts';
-import { quoteIdent } from '../pg.ts';
 import { finding, rows, type DriftContext, type DriftFinding, type Severity } from './types.ts';
 
 export type Props = Record<string, string | number | boolean | null>;
@@ -56,7 +55,7 @@ export function snapshotQueries(versionNum: number): Record<SchemaKind, string> 
   const pubSchemas = v >= 150000
     ? `(select string_agg(pn.pnnspid::regnamespace::text, ', ' order by 1) from pg_publication_namespace pn where pn.pnpubid = p.oid)`
     : `null::text`;
-  const detachPending = v >= 140000 ? `(select bool_or(i.inhdetachpending) from pg_inherits i where i.inhrelid = c.oid)` : `null::boolean`;
+  const detachPending = v >= 140000 ? `nullif((select bool_or(i.inhdetachpending) from pg_inherits i where i.inhrelid = c.oid), false)` : `null::boolean`;
   // 13+: triggers cloned onto partitions point at their parent (pg_dump skips them); on 11/12 clones are tgisinternal.
   const ownTrigger = v >= 130000 ? `and t.tgparentid = 0` : '';
   const seqUser = `${USER_NS} and ${NOT_EXT('pg_class', 'c.oid')}`;
@@ -354,12 +353,13 @@ async function findSequencesBehind(c: Client, notes: string[]): Promise<Sequence
       union
       select d.refobjid, ad.adrelid, ad.adnum from pg_depend d join pg_attrdef ad on ad.oid = d.objid
        where d.classid = 'pg_attrdef'::regclass and d.refclassid = 'pg_class'::regclass)
-    select sc.oid::regclass::text as seq, tc.oid::regclass::text as tbl, a.attname as col, s.seqincrement::text as inc, s.seqstart::text as start
+    select sc.oid::regclass::text as seq, tc.oid::regclass::text as tbl, format('%I', a.attname) as col, s.seqincrement::text as inc, s.seqstart::text as start
       from fed join pg_class sc on sc.oid = fed.seq and sc.relkind = 'S' join pg_sequence s on s.seqrelid = sc.oid
       join pg_class tc on tc.oid = fed.rel and tc.relkind in ('r','p') join pg_namespace n on n.oid = tc.relnamespace
       join pg_attribute a on a.attrelid = fed.rel and a.attnum = fed.att and not a.attisdropped
      where a.atttypid in ('int2'::regtype, 'int4'::regtype, 'int8'::regtype, 'numeric'::regtype) and ${USER_NS}
-       and has_sequence_privilege(sc.oid, 'SELECT') and has_column_privilege(tc.oid, a.attnum, 'SELECT')
+       -- CASE: the privilege functions must only ever see sequences and tables (the planner may evaluate quals early).
+       and case when sc.relkind = 'S' and tc.relkind in ('r','p') then has_sequence_privilege(sc.oid, 'SELECT') and has_column_privilege(tc.oid, a.attnum, 'SELECT') else false end
      order by 1, 2, 3`);
   const out: SequenceBehind[] = [];
   for (const f of fed) {
@@ -367,13 +367,13 @@ async function findSequencesBehind(c: Client, notes: string[]): Promise<Sequence
     try {
       await c.query(`set local statement_timeout = 10000`);
       // regclass::text is already quoted and qualified under the empty search_path.
-      const r = (await c.query(`select (select last_value::text from ${f.seq}) as last, (select is_called from ${f.seq}) as called, (select max(${quoteIdent(f.col)})::text from ${f.tbl}) as max`)).rows[0];
+      const r = (await c.query(`select (select last_value::text from ${f.seq}) as last, (select is_called from ${f.seq}) as called, (select max(${f.col})::text from ${f.tbl}) as max`)).rows[0];
       await c.query('release savepoint drift_seq');
       if (r.max === null) continue;
       const inc = BigInt(f.inc);
       const next = r.called ? BigInt(r.last) + inc : BigInt(r.last);
       const max = BigInt(r.max.split('.')[0]);
-      if (inc > 0n && next <= max) out.push({ sequence: f.seq, column: `${f.tbl}.${quoteIdent(f.col)}`, next: next.toString(), max: max.toString() });
+      if (inc > 0n && next <= max) out.push({ sequence: f.seq, column: `${f.tbl}.${f.col}`, next: next.toString(), max: max.toString() });
     } catch (e: any) {
       await c.query('rollback to savepoint drift_seq').catch(() => {});
       notes.push(`schema: could not compare sequence ${f.seq} with max(${f.tbl}.${f.col}): ${e?.message ?? e}`);
@@ -881,6 +881,22 @@ const EXPRESSION_PROPS = new Set(['default', 'generated', 'definition', 'keys', 
 /** Function calls in an expression as `schema.name` ('' for an unqualified call, i.e. pg_catalog under the empty search_path). */
 const CALL = /(?:("(?:[^"]|"")+"|[a-z_][a-z0-9_$]*)\.)?("(?:[^"]|"")+"|[a-z_][a-z0-9_$]*)\s*\(/gi;
 
+/**
+ * Spellings that differ between majors' deparsers for the same parse tree, rewritten to one form.
+ * Only applied when the majors differ; each rule names the change it absorbs.
+ */
+const DEPARSE_RULES: Array<[RegExp, string]> = [
+  // 11–13 print the implicit name → text cast around SQL value functions; 14+ does not.
+  [/\((CURRENT_USER|SESSION_USER|CURRENT_ROLE|USER|CURRENT_CATALOG|CURRENT_SCHEMA)\)::(text|name)/g, '$1'],
+  // 11 prints EXECUTE PROCEDURE, 12+ EXECUTE FUNCTION.
+  [/ EXECUTE PROCEDURE /g, ' EXECUTE FUNCTION '],
+];
+export function normaliseDeparse(expr: string): string {
+  let out = expr.replace(/\s+/g, ' ').trim();
+  for (const [re, to] of DEPARSE_RULES) out = out.replace(re, to);
+  return out;
+}
+
 /** The expression with the schema of every function call removed. */
 export function unqualifyCalls(expr: string): string {
   return expr.replace(CALL, (_m, _s, name) => `${name}(`);
@@ -954,6 +970,8 @@ export function diffSchema(src: SchemaSnapshot, tgt: SchemaSnapshot, o: DiffOpti
         const vb = pb[prop] ?? null;
         if (va === vb) continue;
         if (typeof va === 'string' && typeof vb === 'string' && EXPRESSION_PROPS.has(prop)) {
+          // Same expression, printed by two majors' deparsers.
+          if (o.sourceMajor !== o.targetMajor && normaliseDeparse(va) === normaliseDeparse(vb)) continue;
           const res = resolutionDifference(va, vb);
           if (res) {
             for (const r of res) {
