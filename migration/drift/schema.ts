@@ -33,6 +33,9 @@ export type SchemaSnapshot = Partial<Record<SchemaKind, Record<string, Props>>>;
 const USER_NS = `n.nspname not in ('pg_catalog','information_schema') and n.nspname !~ '^pg_(toast|temp)'`;
 const NOT_EXT = (classid: string, oid: string) =>
   `not exists (select 1 from pg_depend dep where dep.classid = '${classid}'::regclass and dep.objid = ${oid} and dep.deptype = 'e')`;
+/** Objects PostgreSQL made itself as part of another (14+ multirange constructors and casts of a range type): pg_dump skips them. */
+const NOT_INTERNAL = (classid: string, oid: string) =>
+  `not exists (select 1 from pg_depend dep where dep.classid = '${classid}'::regclass and dep.objid = ${oid} and dep.deptype = 'i')`;
 /** Sorted, comma-joined array (reloptions, proconfig, srvoptions…), null when empty. */
 const SORTED = (arr: string) => `(select string_agg(x, ', ' order by x) from unnest(${arr}) x)`;
 /** The grantee of an aclexplode row: PUBLIC, "(owner)" for the owner's own rights (so a changed owner shows once), or the role. */
@@ -111,7 +114,7 @@ export function snapshotQueries(versionNum: number): Record<SchemaKind, string> 
                  coalesce(${sqlBody}, md5(coalesce(p.prosrc, '')) || ' (md5 of the source text)') as body,
                  ${SORTED('p.proconfig')} as config, pg_get_userbyid(p.proowner) as owner
                from pg_proc p join pg_namespace n on n.oid = p.pronamespace join pg_language l on l.oid = p.prolang
-               where p.prokind <> 'a' and ${USER_NS} and ${NOT_EXT('pg_proc', 'p.oid')}`,
+               where p.prokind <> 'a' and ${USER_NS} and ${NOT_EXT('pg_proc', 'p.oid')} and ${NOT_INTERNAL('pg_proc', 'p.oid')}`,
     // CREATE AGGREGATE
     aggregate: `select format('%I.%I(%s)', n.nspname, p.proname, pg_get_function_identity_arguments(p.oid)) as key,
                   a.aggtransfn::regproc::text as state_function, format_type(a.aggtranstype, null) as state_type, a.agginitval as initial,
@@ -124,7 +127,7 @@ export function snapshotQueries(versionNum: number): Record<SchemaKind, string> 
              case when c.castfunc = 0 then null else c.castfunc::regprocedure::text end as function,
              case c.castcontext when 'e' then 'explicit' when 'a' then 'on assignment' else 'implicit' end as context,
              case c.castmethod when 'f' then 'function' when 'b' then 'binary coercible' else 'inout' end as method
-           from pg_cast c where c.oid >= 16384 and ${NOT_EXT('pg_cast', 'c.oid')}`,
+           from pg_cast c where c.oid >= 16384 and ${NOT_EXT('pg_cast', 'c.oid')} and ${NOT_INTERNAL('pg_cast', 'c.oid')}`,
     // CREATE OPERATOR
     operator: `select o.oid::regoperator::text as key, o.oprcode::regproc::text as function, format_type(o.oprresult, null) as result,
                  nullif(o.oprcom, 0)::regoperator::text as commutator, nullif(o.oprnegate, 0)::regoperator::text as negator,
@@ -269,7 +272,7 @@ export function snapshotQueries(versionNum: number): Record<SchemaKind, string> 
     // GRANT EXECUTE ON FUNCTION (PUBLIC has it by default; a REVOKE shows as a missing grant)
     'function grant': `select format('%I.%I(%s)', n.nspname, p.proname, pg_get_function_identity_arguments(p.oid)) || ' to ' || ${GRANTEE('p.proowner')} || ': ' || x.privilege_type as key, x.is_grantable as grantable
                        from pg_proc p join pg_namespace n on n.oid = p.pronamespace, aclexplode(coalesce(p.proacl, acldefault('f', p.proowner))) x
-                       where ${USER_NS} and ${NOT_EXT('pg_proc', 'p.oid')}`,
+                       where ${USER_NS} and ${NOT_EXT('pg_proc', 'p.oid')} and ${NOT_INTERNAL('pg_proc', 'p.oid')}`,
     'type grant': `select format('%I.%I', n.nspname, t.typname) || ' to ' || ${GRANTEE('t.typowner')} || ': ' || x.privilege_type as key, x.is_grantable as grantable
                    from pg_type t join pg_namespace n on n.oid = t.typnamespace, aclexplode(t.typacl) x
                    where t.typacl is not null and ${USER_NS} and ${NOT_EXT('pg_type', 't.oid')}`,
@@ -1090,10 +1093,51 @@ export function sequenceFindings(side: 'source' | 'target', list: SequenceBehind
   return groupFindings(grouped);
 }
 
+/**
+ * Views whose bodies print differently across majors (16 stopped qualifying unambiguous columns,
+ * for one): the target's own deparser renders the source's body in a temporary view inside a
+ * transaction that is rolled back, so both sides are printed by the same server. Returns the
+ * source bodies as the target prints them; a body the target cannot even create is left as is.
+ */
+export async function redeparseOnTarget(c: Client, bodies: Record<string, string>): Promise<{ rendered: Record<string, string>; failed: string[] }> {
+  const rendered: Record<string, string> = {};
+  const failed: string[] = [];
+  const keys = Object.keys(bodies);
+  if (!keys.length) return { rendered, failed };
+  await c.query('begin');
+  try {
+    await c.query(`set local search_path = ''`);
+    for (const [i, key] of keys.entries()) {
+      await c.query('savepoint drift_view');
+      try {
+        const name = `cutover_drift_view_${i}`;
+        await c.query(`create temporary view ${name} as ${bodies[key].replace(/;\s*$/, '')}`);
+        const r = await c.query(`select regexp_replace(pg_get_viewdef($1::regclass), '\\s+', ' ', 'g') as d`, [`pg_temp.${name}`]);
+        rendered[key] = r.rows[0].d;
+        await c.query('release savepoint drift_view');
+      } catch {
+        await c.query('rollback to savepoint drift_view').catch(() => {});
+        failed.push(key);
+      }
+    }
+  } finally {
+    await c.query('rollback').catch(() => {});
+  }
+  return { rendered, failed };
+}
+
 export async function checkSchema(ctx: DriftContext): Promise<DriftFinding[]> {
   const a = await schemaSide(ctx.source.client, ctx.source.versionNum);
   const b = await schemaSide(ctx.target.client, ctx.target.versionNum);
   for (const n of [...a.notes, ...b.notes]) ctx.note(n);
+  if (ctx.source.major !== ctx.target.major) {
+    const differ: Record<string, string> = {};
+    for (const [k, v] of Object.entries(a.snapshot.view ?? {}))
+      if (b.snapshot.view?.[k] && typeof v.definition === 'string' && v.definition !== b.snapshot.view[k].definition) differ[k] = v.definition;
+    const { rendered } = await redeparseOnTarget(ctx.target.client, differ);
+    for (const [k, d] of Object.entries(rendered)) if (d === b.snapshot.view![k].definition) a.snapshot.view![k] = { ...a.snapshot.view![k], definition: d };
+    if (Object.keys(differ).length) ctx.note(`schema: ${Object.keys(differ).length} view bodies print differently across majors; ${Object.values(rendered).length} re-printed by the target, ${Object.keys(rendered).filter((k) => rendered[k] === b.snapshot.view![k].definition).length} of them the same`);
+  }
   ctx.record('schemaObjects', {
     source: Object.fromEntries(Object.entries(a.snapshot).map(([k, v]) => [k, Object.keys(v ?? {}).length])),
     target: Object.fromEntries(Object.entries(b.snapshot).map(([k, v]) => [k, Object.keys(v ?? {}).length])),

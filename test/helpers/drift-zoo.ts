@@ -200,3 +200,8 @@ export const COPIED = `
   insert into templates (service_id, body) select id, 'hello' from services;
   insert into notifications (template_id, to_address) select id, 'a@b.c' from templates;
 `;
+
+/** The schema for a cluster of this major (the 14+/15+ objects only where they exist). */
+export function baseFor(major: number): string {
+  return major >= 15 ? BASE + BASE_NEW : BASE;
+}

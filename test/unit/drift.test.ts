@@ -3,7 +3,8 @@ import { compareOrders, diffCollation, orderHash, representable, type CollationS
 import { diffNulls, diffTableScan, checksumExpr } from '../../migration/drift/data.ts';
 import { diffEncodings, unrepresentablePattern } from '../../migration/drift/encoding.ts';
 import { applicableChecks, stripStrings } from '../../migration/drift/incompatibility.ts';
-import { diffSchema, type SchemaSnapshot } from '../../migration/drift/schema.ts';
+import { compareVersions, diffSchema, explainChange, groupFindings, normaliseDeparse, resolutionDifference, sequenceFindings, splitKey, unqualifyCalls, type SchemaSnapshot } from '../../migration/drift/schema.ts';
+import { finding } from '../../migration/drift/types.ts';
 import { diffScopedSettings, diffServerSettings } from '../../migration/drift/settings.ts';
 import { classifyQuery, compareResults, hasTopLevelOrderBy, likelyCause, splitStatements, validateQueries } from '../../migration/drift/shadow.ts';
 import { dependsOnZone, diffTimezone, diffTzFingerprints, fingerprintHash } from '../../migration/drift/timezone.ts';
@@ -107,12 +108,14 @@ describe('diffSchema', () => {
     t.column!['public.t.note'].default = `'n/a'::text`;
     delete t.grant!['public.t to reader: SELECT'];
     delete t['schema grant']!['public to PUBLIC: CREATE'];
-    t.view!['public.v'].definition = ' SELECT 1;';
+    t.view!['public.v'].definition = ' SELECT 2;';
     const f = diffSchema(base(), t, { sourceMajor: 11, targetMajor: 17 });
     expect(f.find((x) => x.object === 'column public.t.note')).toMatchObject({ severity: 'error', old: { default: null }, new: { default: `'n/a'::text` } });
     expect(f.find((x) => x.object === 'grant public.t to reader: SELECT')).toMatchObject({ severity: 'error' });
     expect(f.find((x) => x.object === 'schema grant public to PUBLIC: CREATE')).toMatchObject({ severity: 'warning' });
-    expect(f.find((x) => x.object === 'view public.v')).toMatchObject({ severity: 'info' });
+    // Across majors a view body may only print differently: a warning to read, not an error.
+    expect(f.find((x) => x.object === 'view public.v')).toMatchObject({ severity: 'warning' });
+    expect(diffSchema(base(), { ...base(), view: { 'public.v': { definition: ' SELECT 1; ' } } }, { sourceMajor: 11, targetMajor: 17 })).toEqual([]);
   });
   it('folds everything under a missing table into one finding', () => {
     const t = base();
@@ -121,6 +124,74 @@ describe('diffSchema', () => {
     delete t.grant!['public.t to reader: SELECT'];
     const f = diffSchema(base(), t, { sourceMajor: 17, targetMajor: 17 });
     expect(f.map((x) => x.object)).toEqual(['table public.t']);
+  });
+});
+
+describe('schema drift in words', () => {
+  const o = { sourceMajor: 11, targetMajor: 15 };
+  it('says what UNLOGGED on the target means, with no catalog codes', () => {
+    const s = explainChange('table', 'public.payments', 'persistence', 'p', 'u', o);
+    expect(s).toMatchObject({ severity: 'error' });
+    expect(s.message).toBe('public.payments is UNLOGGED on the target: logical replication skips it and a crash empties it');
+    expect(s.hint).toMatch(/make it LOGGED: ALTER TABLE public.payments SET LOGGED/);
+  });
+  it('grades triggers by what they do during and after the cutover', () => {
+    expect(explainChange('trigger', 'public.t.audit', 'enabled', 'O', 'D', o)).toMatchObject({ severity: 'error', message: expect.stringMatching(/disabled on the target: after the cutover it does not fire/) });
+    expect(explainChange('trigger', 'public.t.audit', 'enabled', 'O', 'A', o).message).toMatch(/applied twice/);
+    expect(explainChange('trigger', 'public.t.audit', 'enabled', 'O', 'A', o).hint).toBe('ALTER TABLE public.t ENABLE TRIGGER audit on the target');
+  });
+  it('an enum with the same labels in another order is about sorting', () => {
+    expect(explainChange('type', 'public.mood', 'labels', "'a', 'b'", "'b', 'a'", o).message).toMatch(/same labels in another order/);
+    expect(explainChange('type', 'public.mood', 'labels', "'a', 'b'", "'a'", o).message).toMatch(/replicating a row with 'b' fails/);
+  });
+  it('a newer extension version on the newer major is info, an older one a warning', () => {
+    expect(explainChange('extension', 'citext', 'version', '1.5', '1.6', o).severity).toBe('info');
+    expect(explainChange('extension', 'hstore', 'version', '1.5', '1.4', o).severity).toBe('warning');
+    expect(compareVersions('1.10', '1.9')).toBeGreaterThan(0);
+  });
+  it('splits quoted dotted names', () => {
+    expect(splitKey('public."a.b".c')).toEqual(['public', '"a.b"', 'c']);
+    expect(splitKey('"x""y".t')).toEqual(['"x""y"', 't']);
+  });
+});
+
+describe('expressions compared by meaning', () => {
+  it('sees a function that resolves to another schema, and only that', () => {
+    expect(unqualifyCalls('public.gen_random_uuid()')).toBe('gen_random_uuid()');
+    expect(resolutionDifference('public.gen_random_uuid()', 'gen_random_uuid()')).toEqual([{ fn: 'gen_random_uuid', source: 'public', target: 'pg_catalog' }]);
+    expect(resolutionDifference("public.f(1) + 1", 'f(2) + 1')).toBeNull();
+    expect(resolutionDifference('now()', 'now()')).toBeNull();
+  });
+  it('groups one resolution across many objects into one info finding that lists them', () => {
+    const snap = (expr: string): SchemaSnapshot => ({ column: Object.fromEntries(Array.from({ length: 43 }, (_, i) => [`public.t${i}.id`, { type: 'uuid', default: expr }])) });
+    const f = diffSchema(snap('public.gen_random_uuid()'), snap('gen_random_uuid()'), { sourceMajor: 11, targetMajor: 15, extensionFunctions: { source: { 'public.gen_random_uuid': 'pgcrypto' }, target: {} } });
+    expect(f).toHaveLength(1);
+    expect(f[0]).toMatchObject({ severity: 'info', object: 'function gen_random_uuid() resolution' });
+    expect(f[0].objects).toHaveLength(43);
+    expect(f[0].objects![0]).toBe('column public.t0.id default');
+    expect(f[0].message).toMatch(/public\.gen_random_uuid \(from extension pgcrypto\) on the source and to the built-in pg_catalog\.gen_random_uuid on the target, in 43 expression/);
+    // An unknown function that moved is a warning: behaviour may differ.
+    expect(diffSchema(snap('ext.f()'), snap('f()'), { sourceMajor: 11, targetMajor: 15 })[0].severity).toBe('warning');
+  });
+  it('absorbs known deparser spellings across majors only', () => {
+    expect(normaliseDeparse('(email = (CURRENT_USER)::text)')).toBe(normaliseDeparse('(email = CURRENT_USER)'));
+    const p = (using: string): SchemaSnapshot => ({ policy: { 'public.t.p': { using } } });
+    expect(diffSchema(p('(email = (CURRENT_USER)::text)'), p('(email = CURRENT_USER)'), { sourceMajor: 11, targetMajor: 15 })).toEqual([]);
+    expect(diffSchema(p('(a = 1)'), p('(a = 2)'), { sourceMajor: 11, targetMajor: 15 })[0].severity).toBe('error');
+  });
+  it('groups the same change across many objects, and keeps a few apart', () => {
+    const many = Array.from({ length: 4 }, (_, i) => finding('schema', 'error', `table public.t${i}`, { persistence: 'p' }, { persistence: 'u' }, `public.t${i} is UNLOGGED on the target: x`, `ALTER TABLE public.t${i} SET LOGGED`));
+    const g = groupFindings(many);
+    expect(g).toHaveLength(1);
+    expect(g[0].object).toBe('table public.t0 (+3 more)');
+    expect(g[0].objects).toEqual(['table public.t0', 'table public.t1', 'table public.t2', 'table public.t3']);
+    expect(g[0].message).toMatch(/^4 tables have the same difference/);
+    expect(groupFindings(many.slice(0, 2))).toHaveLength(2);
+  });
+  it('sequence behind its column: an error on the source, a warning on the target (the switchover syncs it)', () => {
+    const s = { sequence: 'public.t_id_seq', column: 'public.t.id', next: '3', max: '500' };
+    expect(sequenceFindings('source', [s])[0]).toMatchObject({ severity: 'error', object: 'sequence public.t_id_seq' });
+    expect(sequenceFindings('target', [s])[0].message).toMatch(/on the target, sequence public.t_id_seq would hand out 3 next but public.t.id already holds 500/);
   });
 });
 
