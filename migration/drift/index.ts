@@ -20,6 +20,11 @@ import { DRIFT_CATEGORIES, finding, type DriftCategory, type DriftContext, type 
 
 export type { DriftCategory, DriftFinding, Severity } from './types.ts';
 export { DRIFT_CATEGORIES } from './types.ts';
+/** Shadow reads as a library (rehearsals wire these in: notes/drift.md). */
+export {
+  SHADOW_CAUSES, SHADOW_CAUSE_TEXT, ShadowMirror, ShadowTally, shadowBlockSchema, shadowBudget, shadowCompare, shadowQueries, classifyMismatch, classifyValues,
+  type ShadowBlock, type ShadowBlockInput, type ShadowCause, type ShadowComparison, type ShadowSummary, type ShadowEvent, type ShadowQueryStats,
+} from './shadow-compare.ts';
 
 export interface DriftOptions {
   source: string;

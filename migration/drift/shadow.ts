@@ -9,6 +9,7 @@ import { CutoverError } from '../errors.ts';
 import type { Client } from '../pg.ts';
 import { Progress } from '../progress.ts';
 import { lexSql } from '../sql-lexer.ts';
+import { classifyMismatch, SHADOW_CAUSE_TEXT } from './shadow-compare.ts';
 import { finding, type DriftContext, type DriftFinding, type Side } from './types.ts';
 
 /** Splits a file of `;`-terminated statements. Respects quotes, dollar quotes and comments; drops comment-only pieces. */
@@ -269,7 +270,8 @@ export async function checkShadow(ctx: DriftContext, opts: ShadowOptions = {}): 
     }
     const d = compareResults(a.rows, b.rows, ordered);
     if (!d.sameRows || !d.sameOrder) {
-      const cause = likelyCause(d, a.rows);
+      const m = classifyMismatch(d, a.rows, b.rows);
+      const cause = m ? m.causes.map((c) => `${c} (${SHADOW_CAUSE_TEXT[c]})`).join('; ') : likelyCause(d, a.rows);
       const detail = !d.sameRows
         ? `${d.onlySource.length} rows only on the source, ${d.onlyTarget.length} only on the target`
         : `same rows, different order from position ${d.firstDifference}`;
