@@ -36,6 +36,8 @@ const NOT_EXT = (classid: string, oid: string) =>
 /** Objects PostgreSQL made itself as part of another (14+ multirange constructors and casts of a range type): pg_dump skips them. */
 const NOT_INTERNAL = (classid: string, oid: string) =>
   `not exists (select 1 from pg_depend dep where dep.classid = '${classid}'::regclass and dep.objid = ${oid} and dep.deptype = 'i')`;
+/** Identity arguments; 14+ prints procedures' arguments with an explicit IN mode, 11–13 without: IN is the default, drop it. */
+const FNARGS = `regexp_replace(pg_get_function_identity_arguments(p.oid), '(^|, )IN ', '\\1', 'g')`;
 /** Sorted, comma-joined array (reloptions, proconfig, srvoptions…), null when empty. */
 const SORTED = (arr: string) => `(select string_agg(x, ', ' order by x) from unnest(${arr}) x)`;
 /** The grantee of an aclexplode row: PUBLIC, "(owner)" for the owner's own rights (so a changed owner shows once), or the role. */
@@ -106,7 +108,7 @@ export function snapshotQueries(versionNum: number): Record<SchemaKind, string> 
                           from pg_constraint k join pg_type t on t.oid = k.contypid join pg_namespace n on n.oid = t.typnamespace
                           where k.contypid <> 0 and k.contype <> 'n' and ${USER_NS} and ${NOT_EXT('pg_type', 't.oid')}`,
     // CREATE FUNCTION / PROCEDURE (aggregates: their own kind)
-    function: `select format('%I.%I(%s)', n.nspname, p.proname, pg_get_function_identity_arguments(p.oid)) as key,
+    function: `select format('%I.%I(%s)', n.nspname, p.proname, ${FNARGS}) as key,
                  case p.prokind when 'p' then 'procedure' when 'w' then 'window function' else 'function' end as kind,
                  pg_get_function_result(p.oid) as result, l.lanname as language, p.provolatile::text as volatility,
                  p.prosecdef as security_definer, p.proisstrict as strict, p.proleakproof as leakproof, p.proparallel::text as parallel,
@@ -116,7 +118,7 @@ export function snapshotQueries(versionNum: number): Record<SchemaKind, string> 
                from pg_proc p join pg_namespace n on n.oid = p.pronamespace join pg_language l on l.oid = p.prolang
                where p.prokind <> 'a' and ${USER_NS} and ${NOT_EXT('pg_proc', 'p.oid')} and ${NOT_INTERNAL('pg_proc', 'p.oid')}`,
     // CREATE AGGREGATE
-    aggregate: `select format('%I.%I(%s)', n.nspname, p.proname, pg_get_function_identity_arguments(p.oid)) as key,
+    aggregate: `select format('%I.%I(%s)', n.nspname, p.proname, ${FNARGS}) as key,
                   a.aggtransfn::regproc::text as state_function, format_type(a.aggtranstype, null) as state_type, a.agginitval as initial,
                   nullif(a.aggfinalfn::regproc::text, '-') as final_function, nullif(a.aggcombinefn::regproc::text, '-') as combine_function,
                   case a.aggkind when 'n' then 'normal' when 'o' then 'ordered-set' when 'h' then 'hypothetical-set' end as aggregate_kind, nullif(a.aggsortop, 0)::regoperator::text as sort_operator, pg_get_userbyid(p.proowner) as owner
@@ -270,7 +272,7 @@ export function snapshotQueries(versionNum: number): Record<SchemaKind, string> 
                      from pg_attribute a join pg_class c on c.oid = a.attrelid join pg_namespace n on n.oid = c.relnamespace, aclexplode(a.attacl) x
                      where a.attacl is not null and a.attnum > 0 and not a.attisdropped and ${USER_NS} and ${NOT_EXT('pg_class', 'c.oid')}`,
     // GRANT EXECUTE ON FUNCTION (PUBLIC has it by default; a REVOKE shows as a missing grant)
-    'function grant': `select format('%I.%I(%s)', n.nspname, p.proname, pg_get_function_identity_arguments(p.oid)) || ' to ' || ${GRANTEE('p.proowner')} || ': ' || x.privilege_type as key, x.is_grantable as grantable
+    'function grant': `select format('%I.%I(%s)', n.nspname, p.proname, ${FNARGS}) || ' to ' || ${GRANTEE('p.proowner')} || ': ' || x.privilege_type as key, x.is_grantable as grantable
                        from pg_proc p join pg_namespace n on n.oid = p.pronamespace, aclexplode(coalesce(p.proacl, acldefault('f', p.proowner))) x
                        where ${USER_NS} and ${NOT_EXT('pg_proc', 'p.oid')} and ${NOT_INTERNAL('pg_proc', 'p.oid')}`,
     'type grant': `select format('%I.%I', n.nspname, t.typname) || ' to ' || ${GRANTEE('t.typowner')} || ': ' || x.privilege_type as key, x.is_grantable as grantable

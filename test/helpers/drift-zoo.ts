@@ -57,6 +57,8 @@ export const BASE = `
   create function app.vol() returns int language sql stable as $$ select 1 $$;
   create function app.str(int) returns int language sql strict as $$ select $1 $$;
   create function app.secret() returns int language sql security definer set search_path = app, pg_temp as $$ select 1 $$;
+  create procedure app.proc(x int) language plpgsql as $$ begin perform x; end $$;
+  create materialized view app.totals2 as select count(*) as n from app.accounts;
   create function app.log_ddl() returns event_trigger language plpgsql as $$ begin null; end $$;
   create event trigger ddl_log on ddl_command_end execute procedure app.log_ddl();
   create aggregate app.mysum(int) (sfunc = int4pl, stype = int, initcond = '0');
@@ -123,6 +125,9 @@ export const PLANTS: Plant[] = [
   { sql: `drop rule no_delete_accounts on app.accounts`, expect: [{ object: 'rule app.accounts.no_delete_accounts', severity: 'error' }] },
   { sql: `create or replace view app.big_payments as select id, amount from app.payments where amount > 1000`, expect: [{ object: 'view app.big_payments' }] },
   { sql: `drop materialized view app.totals; create materialized view app.totals as select status, sum(amount) as total from app.payments group by status with no data`, expect: [{ object: 'table app.totals', severity: 'error', message: /not populated on the target/ }] },
+  { sql: `create or replace procedure app.proc(x int) language plpgsql as $$ begin perform x + 1; end $$`, expect: [{ object: 'function app.proc(x integer)', severity: 'error', message: /runs other code/ }] },
+  { sql: `drop materialized view app.totals2; create materialized view app.totals2 as select count(*) + 1 as n from app.accounts`, expect: [{ object: 'view app.totals2' }] },
+  { sql: `alter table app.accounts force row level security`, expect: [{ object: 'table app.accounts', severity: 'error', message: /FORCE ROW LEVEL SECURITY/ }] },
   { sql: `alter sequence app.counter as integer`, expect: [{ object: 'sequence app.counter', severity: 'error', message: /bigint on the source, integer on the target/ }] },
   { sql: `alter sequence app.counter increment 5`, expect: [{ object: 'sequence app.counter', severity: 'error', message: /increments by/ }] },
   { sql: `alter sequence app.counter maxvalue 2000000`, expect: [{ object: 'sequence app.counter', severity: 'error', message: /MAXVALUE/ }] },

@@ -16,6 +16,7 @@ import { copySchema } from '../../migration/schema-copy.ts';
 import { withDatabase } from '../../migration/pg.ts';
 import type { StartedCluster } from '../../lab/providers/types.ts';
 import { startCluster, sql } from '../helpers/clusters.ts';
+import { mkdirFor, serverUser } from '../../lab/osuser.ts';
 import { BASE, COPIED, GLOBALS, PLANTS, findingFor } from '../helpers/drift-zoo.ts';
 
 const tmp = mkdtempSync(join(tmpdir(), 'cutover-drift-zoo-'));
@@ -63,6 +64,11 @@ describe('drift zoo 11 → 15', () => {
 
   it(`finds every planted difference (${PLANTS.length} plants), each by category and object, in words`, async () => {
     for (const p of PLANTS) await sql(db(p.on === 'source' ? old : neu, 'zoo'), p.sql);
+    // A tablespace (pg_dumpall --globals-only) only the target has, holding a table the source keeps in the default one.
+    const ts = join(tmp, 'zoo_ts');
+    mkdirFor(ts, serverUser());
+    await sql(neu.url, `create tablespace zoo_ts location '${ts}'`);
+    await sql(db(neu, 'zoo'), `alter table app.parent set tablespace zoo_ts`);
     const r = await drift({ source: db(old, 'zoo'), target: db(neu, 'zoo'), categories: ['schema'] });
     const missed: string[] = r.notes.filter((n) => /check failed|could not/.test(n));
     let expectations = 0;
@@ -72,6 +78,8 @@ describe('drift zoo 11 → 15', () => {
         const hits = findingFor(r.findings, e.object).filter((f) => (!e.severity || f.severity === e.severity) && (!e.message || e.message.test(f.message)));
         if (!hits.length) missed.push(`${e.object} ${e.severity ?? ''} ${e.message ?? ''} ← ${p.sql}\n    got: ${JSON.stringify(findingFor(r.findings, e.object).map((f) => [f.severity, f.message]))}`);
       }
+    for (const [object, severity] of [['table app.parent', 'warning'], ['tablespace zoo_ts', 'info']] as const)
+      if (!findingFor(r.findings, object).some((f) => f.severity === severity)) missed.push(`${object} ${severity} (tablespace plant)`);
     expect(missed, missed.join('\n')).toEqual([]);
     expect(expectations).toBeGreaterThanOrEqual(40);
     expect(r.ok).toBe(false);
