@@ -113,7 +113,7 @@ export function snapshotQueries(versionNum: number): Record<SchemaKind, string> 
                  pg_get_function_result(p.oid) as result, l.lanname as language, p.provolatile::text as volatility,
                  p.prosecdef as security_definer, p.proisstrict as strict, p.proleakproof as leakproof, p.proparallel::text as parallel,
                  p.procost::float8 as cost, p.prorows::float8 as rows,
-                 coalesce(${sqlBody}, md5(coalesce(p.prosrc, '')) || ' (md5 of the source text)') as body,
+                 coalesce(${sqlBody}, p.prosrc) as body,
                  ${SORTED('p.proconfig')} as config, pg_get_userbyid(p.proowner) as owner
                from pg_proc p join pg_namespace n on n.oid = p.pronamespace join pg_language l on l.oid = p.prolang
                where p.prokind <> 'a' and ${USER_NS} and ${NOT_EXT('pg_proc', 'p.oid')} and ${NOT_INTERNAL('pg_proc', 'p.oid')}`,
@@ -1014,8 +1014,10 @@ export function diffSchema(src: SchemaSnapshot, tgt: SchemaSnapshot, o: DiffOpti
             continue;
           }
         }
-        const s = explainChange(kind, key, prop, va, vb, o);
-        out.push(finding('schema', s.severity, object, { [prop]: va }, { [prop]: vb }, s.message, s.hint));
+        // Bodies can be long: show the first line that differs, not the whole text.
+        const [ea, eb] = prop === 'body' && typeof va === 'string' && typeof vb === 'string' ? firstDifferingLine(va, vb) : [va, vb];
+        const s = explainChange(kind, key, prop, ea, eb, o);
+        out.push(finding('schema', s.severity, object, { [prop]: ea }, { [prop]: eb }, s.message, s.hint));
       }
     }
     for (const key of Object.keys(b).sort()) {
@@ -1029,6 +1031,16 @@ export function diffSchema(src: SchemaSnapshot, tgt: SchemaSnapshot, o: DiffOpti
   }
   for (const { r, objects } of resolutions.values()) out.push(resolutionFinding(r, objects, o));
   return groupFindings(out);
+}
+
+/** Pure: the first line where two texts differ, as `line N: …` on each side (trimmed to 120 characters). */
+export function firstDifferingLine(a: string, b: string): [string, string] {
+  const la = a.split('\n');
+  const lb = b.split('\n');
+  let i = 0;
+  while (i < Math.max(la.length, lb.length) && la[i] === lb[i]) i++;
+  const cut = (x: string | undefined) => (x === undefined ? '(no such line)' : x.trim().length > 120 ? x.trim().slice(0, 119) + '…' : x.trim());
+  return [`line ${i + 1}: ${cut(la[i])}`, `line ${i + 1}: ${cut(lb[i])}`];
 }
 
 function resolutionFinding(r: Resolution, objects: string[], o: DiffOptions): DriftFinding {

@@ -289,3 +289,14 @@ describe('diffCollation', () => {
     expect(f[2].message).toMatch(/recorded with version 1 but the target's library now reports 2/);
   });
 });
+
+describe('function bodies', () => {
+  it('show the first differing line, not the whole body', async () => {
+    const { firstDifferingLine } = await import('../../migration/drift/schema.ts');
+    expect(firstDifferingLine('begin\n  x := 1;\nend', 'begin\n  x := 2;\nend')).toEqual(['line 2: x := 1;', 'line 2: x := 2;']);
+    const snap = (body: string): SchemaSnapshot => ({ function: { 'public.f()': { body } } });
+    const f = diffSchema(snap('select 1'), snap('select 2'), { sourceMajor: 17, targetMajor: 17 });
+    expect(f[0]).toMatchObject({ severity: 'error', old: { body: 'line 1: select 1' }, new: { body: 'line 1: select 2' } });
+    expect(f[0].message).toMatch(/public\.f\(\) runs other code on the two sides \(line 1: select 1 on the source, line 1: select 2 on the target\)/);
+  });
+});
