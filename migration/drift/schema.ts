@@ -251,7 +251,8 @@ export function snapshotQueries(versionNum: number): Record<SchemaKind, string> 
                      from pg_user_mapping u join pg_foreign_server s on s.oid = u.umserver`,
     // CREATE TEXT SEARCH CONFIGURATION … ; ALTER … ADD MAPPING
     'text search configuration': `select format('%I.%I', n.nspname, c.cfgname) as key, c.cfgparser::regclass::text as parser,
-                                    (select string_agg(m.maptokentype || ':' || m.mapdict::regdictionary::text, ', ' order by m.maptokentype, m.mapseqno) from pg_ts_config_map m where m.mapcfg = c.oid) as mapping,
+                                    (select string_agg(coalesce(tt.alias, m.maptokentype::text) || ':' || m.mapdict::regdictionary::text, ', ' order by m.maptokentype, m.mapseqno)
+                                       from pg_ts_config_map m left join ts_token_type(c.cfgparser) tt on tt.tokid = m.maptokentype where m.mapcfg = c.oid) as mapping,
                                     pg_get_userbyid(c.cfgowner) as owner
                                   from pg_ts_config c join pg_namespace n on n.oid = c.cfgnamespace where ${USER_NS} and ${NOT_EXT('pg_ts_config', 'c.oid')}`,
     'text search dictionary': `select format('%I.%I', n.nspname, d.dictname) as key, d.dicttemplate::regclass::text as template, d.dictinitoption as options
@@ -411,6 +412,8 @@ async function findSequencesBehind(c: Client, notes: string[]): Promise<Sequence
 export interface DiffOptions {
   sourceMajor: number;
   targetMajor: number;
+  /** Views whose source body was re-printed by the target's deparser: a remaining difference is real. */
+  reprinted?: Set<string>;
   /** Functions owned by extensions on each side (to explain a function that resolves differently). */
   extensionFunctions?: { source: ExtensionFunctions; target: ExtensionFunctions };
 }
@@ -432,6 +435,10 @@ const VOLATILITY: Record<string, string> = { i: 'IMMUTABLE', s: 'STABLE', v: 'VO
 const PARALLEL: Record<string, string> = { s: 'PARALLEL SAFE', r: 'PARALLEL RESTRICTED', u: 'PARALLEL UNSAFE' };
 const TRIGGER_ENABLED: Record<string, string> = { O: 'enabled', D: 'disabled', R: 'ENABLE REPLICA (fires only for replicated rows)', A: 'ENABLE ALWAYS (fires for replicated rows too)' };
 const STORAGE: Record<string, string> = { p: 'PLAIN', e: 'EXTERNAL', m: 'MAIN', x: 'EXTENDED' };
+const ROLE_ABILITY: Record<string, string> = {
+  superuser: 'bypass every permission check (SUPERUSER)', inherit: 'use the privileges of the roles it is a member of (INHERIT)', createrole: 'create and alter roles (CREATEROLE)',
+  createdb: 'create databases (CREATEDB)', login: 'log in (LOGIN)', replication: 'start replication (REPLICATION)', bypassrls: 'bypass row-level security (BYPASSRLS)',
+};
 const COLLPROVIDER: Record<string, string> = { c: 'libc', i: 'icu', b: 'builtin', d: 'default' };
 
 function q(v: unknown): string {
@@ -513,7 +520,7 @@ export function explainChange(kind: SchemaKind, key: string, prop: string, va: u
         case 'options':
           return gen('warning', `storage parameters of ${key} are ${diff}: autovacuum, fillfactor or toast behaviour differ after the cutover (bloat, HOT updates, vacuum timing)`, `ALTER TABLE ${key} SET (…) / RESET (…) on the target as on the source`);
         case 'tablespace':
-          return gen('warning', `${key} lives in tablespace ${diff}: disk layout and capacity planning differ`, `ALTER TABLE ${key} SET TABLESPACE … on the target if intended`);
+          return gen('warning', `${key} lives in tablespace ${both(va ?? 'the default', vb ?? 'the default')}: disk layout and capacity planning differ`, `ALTER TABLE ${key} SET TABLESPACE … on the target if intended`);
         case 'access_method':
           return gen('warning', `${key} uses table access method ${diff}`, `recreate it USING the source's access method`);
         case 'inherits':
@@ -634,6 +641,8 @@ export function explainChange(kind: SchemaKind, key: string, prop: string, va: u
       }
       break;
     case 'view':
+      if (o.reprinted?.has(key))
+        return gen('error', `the body of ${key} differs (${diff}, both printed by the target's PostgreSQL ${o.targetMajor}): the view returns other rows or columns after the cutover`, `CREATE OR REPLACE VIEW ${key} on the target with the source's body`);
       return crossMajor
         ? gen('warning', `the body of ${key} prints differently (${diff}): PostgreSQL ${o.targetMajor} may only print the same query another way, or the view really selects something else`, 'read both definitions; if they mean the same, nothing to do, else CREATE OR REPLACE VIEW on the target with the source\'s body')
         : gen('error', `the body of ${key} differs (${diff}): the view returns other rows or columns after the cutover`, `CREATE OR REPLACE VIEW ${key} on the target with the source's body`);
@@ -731,7 +740,10 @@ export function explainChange(kind: SchemaKind, key: string, prop: string, va: u
     case 'role':
       if (prop === 'connlimit') return gen('warning', `role ${key} has a connection limit of ${both(va === -1 ? 'none' : va, vb === -1 ? 'none' : vb)}: the application may be refused connections after the cutover`, `ALTER ROLE ${key} CONNECTION LIMIT ${q(va)} on the target`);
       if (prop === 'member_of') return gen('error', `role ${key} is a member of ${diff}: it has other privileges through those roles after the cutover`, `GRANT/REVOKE the role memberships on the target (pg_dumpall --roles-only shows them)`);
-      return gen('error', `role ${key}: ${prop.toUpperCase()} is ${diff}: after the cutover it may ${prop === 'login' ? (vb ? 'log in where the source refused it' : 'not log in at all') : 'do other things'}`, `ALTER ROLE ${key} ${va ? '' : 'NO'}${prop.toUpperCase()} on the target`);
+      {
+        const can = ROLE_ABILITY[prop] ?? prop;
+        return gen('error', `role ${key} ${vb ? 'can' : 'cannot'} ${can} on the target but ${va ? 'can' : 'cannot'} on the source: after the cutover it ${vb ? 'has more power than intended' : 'fails where it used to work'}`, `ALTER ROLE ${key} ${va ? '' : 'NO'}${prop.toUpperCase()} on the target`);
+      }
     case 'tablespace':
       return gen('warning', `tablespace ${key}: ${prop} is ${diff}`, `ALTER TABLESPACE ${key} SET (…) on the target`);
     case 'publication':
@@ -1104,13 +1116,22 @@ export function groupFindings(list: DriftFinding[], min = 3): DriftFinding[] {
     const changed = first.old !== null && first.new !== null;
     const message = changed
       ? `${g.length} ${kind}s have the same difference — ${first.message.replace(names[0], 'each')} — ${list}`
-      : `${g.length} ${kind}s ${first.old === null ? 'exist on the target but not on the source' : 'exist on the source but not on the target'}: ${list}. ${first.message.replace(/^.*?: /, '')}`;
+      : `${g.length} ${kind}s ${first.old === null ? 'exist on the target but not on the source' : 'exist on the source but not on the target'}: ${list}. ${whyOf(first)}`;
     const hint = first.hint.replace(names[0], `each of them`);
     const f = finding(first.category, first.severity, `${kind} ${names[0]} (+${g.length - 1} more)`, changed ? first.old : null, changed ? first.new : null, message, hint);
     f.objects = objects;
     out.push(f);
   }
   return out;
+}
+
+/** The consequence part of a missing/extra message ("<object> exists on … but not on …: <why>"). */
+function whyOf(f: DriftFinding): string {
+  for (const side of ['exists on the target but not on the source: ', 'exists on the source but not on the target: ']) {
+    const prefix = `${f.object} ${side}`;
+    if (f.message.startsWith(prefix)) return f.message.slice(prefix.length);
+  }
+  return f.message;
 }
 
 function kindOf(object: string): string {
@@ -1170,20 +1191,25 @@ export async function checkSchema(ctx: DriftContext): Promise<DriftFinding[]> {
   const a = await schemaSide(ctx.source.client, ctx.source.versionNum);
   const b = await schemaSide(ctx.target.client, ctx.target.versionNum);
   for (const n of [...a.notes, ...b.notes]) ctx.note(n);
+  const reprinted = new Set<string>();
   if (ctx.source.major !== ctx.target.major) {
     const differ: Record<string, string> = {};
     for (const [k, v] of Object.entries(a.snapshot.view ?? {}))
       if (b.snapshot.view?.[k] && typeof v.definition === 'string' && v.definition !== b.snapshot.view[k].definition) differ[k] = v.definition;
     const { rendered } = await redeparseOnTarget(ctx.target.client, differ);
-    for (const [k, d] of Object.entries(rendered)) if (d === b.snapshot.view![k].definition) a.snapshot.view![k] = { ...a.snapshot.view![k], definition: d };
-    if (Object.keys(differ).length) ctx.note(`schema: ${Object.keys(differ).length} view bodies print differently across majors; ${Object.values(rendered).length} re-printed by the target, ${Object.keys(rendered).filter((k) => rendered[k] === b.snapshot.view![k].definition).length} of them the same`);
+    // Re-printed by the target: equal means the same view; different is now a real difference (one deparser).
+    for (const [k, d] of Object.entries(rendered)) {
+      a.snapshot.view![k] = { ...a.snapshot.view![k], definition: d };
+      reprinted.add(k);
+    }
+    if (Object.keys(differ).length) ctx.note(`schema: ${Object.keys(differ).length} view bodies print differently across majors; ${Object.keys(rendered).length} re-printed by the target's deparser, ${Object.keys(rendered).filter((k) => rendered[k] === b.snapshot.view![k].definition).length} of them then the same`);
   }
   ctx.record('schemaObjects', {
     source: Object.fromEntries(Object.entries(a.snapshot).map(([k, v]) => [k, Object.keys(v ?? {}).length])),
     target: Object.fromEntries(Object.entries(b.snapshot).map(([k, v]) => [k, Object.keys(v ?? {}).length])),
   });
   return [
-    ...diffSchema(a.snapshot, b.snapshot, { sourceMajor: ctx.source.major, targetMajor: ctx.target.major, extensionFunctions: { source: a.extensionFunctions, target: b.extensionFunctions } }),
+    ...diffSchema(a.snapshot, b.snapshot, { sourceMajor: ctx.source.major, targetMajor: ctx.target.major, reprinted, extensionFunctions: { source: a.extensionFunctions, target: b.extensionFunctions } }),
     ...sequenceFindings('source', a.sequencesBehind),
     ...sequenceFindings('target', b.sequencesBehind),
   ];
