@@ -1187,6 +1187,93 @@ export async function redeparseOnTarget(c: Client, bodies: Record<string, string
   return { rendered, failed };
 }
 
+interface ReprintItem {
+  kind: 'column' | 'constraint' | 'index' | 'policy';
+  key: string;
+  prop: string;
+  table: string;
+  /** Statements that put the source's expression on the temporary copy `t` of the table. */
+  apply: (t: string) => string[];
+  /** A query returning the expression as the target prints it, in column `v`. */
+  read: (t: string) => string;
+}
+
+/** Which cross-major expression differences can be re-printed by the target, and how. */
+export function reprintItems(a: SchemaSnapshot, b: SchemaSnapshot): ReprintItem[] {
+  const out: ReprintItem[] = [];
+  const differs = (kind: SchemaKind, key: string, prop: string) => {
+    const va = a[kind]?.[key]?.[prop];
+    const vb = b[kind]?.[key]?.[prop];
+    return typeof va === 'string' && typeof vb === 'string' && va !== vb ? va : null;
+  };
+  for (const key of Object.keys(a.column ?? {})) {
+    const v = differs('column', key, 'default');
+    if (!v) continue;
+    const col = lastPart(key);
+    out.push({ kind: 'column', key, prop: 'default', table: tableOf(key), apply: (t) => [`alter table ${t} alter column ${col} set default ${v}`],
+      read: (t) => `select pg_get_expr(d.adbin, d.adrelid) as v from pg_attrdef d join pg_attribute a on a.attrelid = d.adrelid and a.attnum = d.adnum where d.adrelid = '${t}'::regclass and format('%I', a.attname) = '${col.replace(/'/g, "''")}'` });
+  }
+  for (const key of Object.keys(a.constraint ?? {})) {
+    const v = differs('constraint', key, 'definition');
+    if (!v || !v.startsWith('CHECK ')) continue;
+    out.push({ kind: 'constraint', key, prop: 'definition', table: tableOf(key), apply: (t) => [`alter table ${t} add constraint cutover_drift_c ${v} not valid`],
+      read: (t) => `select regexp_replace(pg_get_constraintdef(oid), ' NOT VALID$', '') as v from pg_constraint where conrelid = '${t}'::regclass and conname = 'cutover_drift_c'` });
+  }
+  for (const key of Object.keys(a.index ?? {})) {
+    const ia = a.index![key];
+    const ib = b.index?.[key];
+    if (!ib || typeof ia.table !== 'string' || ia.table !== ib.table || ia.method !== ib.method) continue;
+    for (const prop of ['keys', 'predicate'] as const) {
+      if (!differs('index', key, prop)) continue;
+      const keys = String(ia.keys);
+      out.push({ kind: 'index', key, prop, table: ia.table, apply: (t) => [`create index cutover_drift_i on ${t} using ${ia.method} ${keys}${ia.predicate ? ` where ${ia.predicate}` : ''}`],
+        read: (t) => prop === 'keys'
+          ? `select regexp_replace(regexp_replace(regexp_replace(pg_get_indexdef(i.indexrelid), '^.*? USING \\S+ ', ''), ' WHERE .*$', ''), ' WITH \\([^()]*\\)$', '') as v from pg_index i where i.indrelid = '${t}'::regclass`
+          : `select pg_get_expr(i.indpred, i.indrelid) as v from pg_index i where i.indrelid = '${t}'::regclass` });
+    }
+  }
+  for (const key of Object.keys(a.policy ?? {})) {
+    for (const prop of ['using', 'with_check'] as const) {
+      const v = differs('policy', key, prop);
+      if (!v) continue;
+      out.push({ kind: 'policy', key, prop, table: tableOf(key), apply: (t) => [`create policy cutover_drift_p on ${t} ${prop === 'using' ? `using (${v})` : `with check (${v})`}`],
+        read: (t) => `select pg_get_expr(${prop === 'using' ? 'polqual' : 'polwithcheck'}, polrelid) as v from pg_policy where polrelid = '${t}'::regclass` });
+    }
+  }
+  return out;
+}
+
+/**
+ * Expressions (defaults, CHECKs, index keys and predicates, policies) that print differently across
+ * majors, re-printed by the target's deparser: the source's expression is put on a temporary copy
+ * of its table (CREATE TEMP TABLE … (LIKE …)) inside a transaction that is rolled back, then read
+ * back. What then matches the target is the same expression spelled by two deparsers.
+ */
+export async function reprintExpressionsOnTarget(c: Client, items: ReprintItem[]): Promise<Map<ReprintItem, string>> {
+  const out = new Map<ReprintItem, string>();
+  if (!items.length) return out;
+  await c.query('begin');
+  try {
+    await c.query(`set local search_path = ''`);
+    for (const item of items) {
+      await c.query('savepoint drift_expr');
+      try {
+        const t = 'pg_temp.cutover_drift_t';
+        await c.query(`create temporary table cutover_drift_t (like ${item.table})`);
+        for (const stmt of item.apply(t)) await c.query(stmt);
+        const r = await c.query(item.read(t));
+        if (r.rows[0] && typeof r.rows[0].v === 'string') out.set(item, r.rows[0].v);
+      } catch {
+        /* the target cannot even take the source's expression: leave the difference as it is */
+      }
+      await c.query('rollback to savepoint drift_expr').catch(() => {});
+    }
+  } finally {
+    await c.query('rollback').catch(() => {});
+  }
+  return out;
+}
+
 export async function checkSchema(ctx: DriftContext): Promise<DriftFinding[]> {
   const a = await schemaSide(ctx.source.client, ctx.source.versionNum);
   const b = await schemaSide(ctx.target.client, ctx.target.versionNum);
@@ -1202,6 +1289,15 @@ export async function checkSchema(ctx: DriftContext): Promise<DriftFinding[]> {
       a.snapshot.view![k] = { ...a.snapshot.view![k], definition: d };
       reprinted.add(k);
     }
+    const items = reprintItems(a.snapshot, b.snapshot);
+    const printed = await reprintExpressionsOnTarget(ctx.target.client, items);
+    let same = 0;
+    for (const [item, v] of printed) {
+      if (v !== b.snapshot[item.kind]![item.key][item.prop]) continue;
+      a.snapshot[item.kind]![item.key] = { ...a.snapshot[item.kind]![item.key], [item.prop]: v };
+      same++;
+    }
+    if (items.length) ctx.note(`schema: ${items.length} expressions print differently across majors; ${printed.size} re-printed by the target's deparser, ${same} of them then the same`);
     if (Object.keys(differ).length) ctx.note(`schema: ${Object.keys(differ).length} view bodies print differently across majors; ${Object.keys(rendered).length} re-printed by the target's deparser, ${Object.keys(rendered).filter((k) => rendered[k] === b.snapshot.view![k].definition).length} of them then the same`);
   }
   ctx.record('schemaObjects', {

@@ -300,3 +300,30 @@ describe('function bodies', () => {
     expect(f[0].message).toMatch(/public\.f\(\) runs other code on the two sides \(line 1: select 1 on the source, line 1: select 2 on the target\)/);
   });
 });
+
+describe('re-printing expressions on the target', () => {
+  it('plans a temporary copy of the table for each differing default, CHECK, index key/predicate and policy', async () => {
+    const { reprintItems } = await import('../../migration/drift/schema.ts');
+    const a: SchemaSnapshot = {
+      column: { 'app."T".c': { default: "'x'::character varying" } },
+      constraint: { 'app."T".ck': { definition: 'CHECK ((c > 0))' }, 'app."T".fk': { definition: 'FOREIGN KEY (c) REFERENCES app.u(id)' } },
+      index: { 'app.i': { table: 'app."T"', method: 'btree', keys: '(lower(c))', predicate: '(c IS NOT NULL)' } },
+      policy: { 'app."T".p': { using: '(c = (CURRENT_USER)::text)', with_check: null } },
+    };
+    const b: SchemaSnapshot = {
+      column: { 'app."T".c': { default: "'x'::varchar" } },
+      constraint: { 'app."T".ck': { definition: 'CHECK (c > 0)' }, 'app."T".fk': { definition: 'FOREIGN KEY (c) REFERENCES app.v(id)' } },
+      index: { 'app.i': { table: 'app."T"', method: 'btree', keys: '(lower((c)::text))', predicate: '(c IS NOT NULL)' } },
+      policy: { 'app."T".p': { using: '(c = CURRENT_USER)', with_check: null } },
+    };
+    const items = reprintItems(a, b);
+    expect(items.map((i) => `${i.kind} ${i.key} ${i.prop} on ${i.table}`)).toEqual([
+      'column app."T".c default on app."T"',
+      'constraint app."T".ck definition on app."T"',
+      'index app.i keys on app."T"',
+      'policy app."T".p using on app."T"',
+    ]);
+    expect(items[0].apply('pg_temp.t')).toEqual([`alter table pg_temp.t alter column c set default 'x'::character varying`]);
+    expect(items[2].apply('pg_temp.t')).toEqual(['create index cutover_drift_i on pg_temp.t using btree (lower(c)) where (c IS NOT NULL)']);
+  });
+});
