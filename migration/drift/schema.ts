@@ -323,6 +323,8 @@ export interface SchemaSide {
   snapshot: SchemaSnapshot;
   extensionFunctions: ExtensionFunctions;
   sequencesBehind: SequenceBehind[];
+  /** This database has a subscription (it receives rows by logical replication). */
+  subscriber: boolean;
   notes: string[];
 }
 
@@ -349,7 +351,10 @@ export async function schemaSide(c: Client, versionNum: number): Promise<SchemaS
                                      join pg_depend d on d.classid = 'pg_proc'::regclass and d.objid = p.oid and d.deptype = 'e' join pg_extension e on e.oid = d.refobjid`))
       extensionFunctions[r.fn] = r.extname;
     const sequencesBehind = await findSequencesBehind(c, notes);
-    return { snapshot, extensionFunctions, sequencesBehind, notes };
+    // A side that subscribes (the target during replication, the source under reverse replication)
+    // receives rows with their ids while its sequences stay put: expected until the switchover syncs them.
+    const subscriber = (await rows(c, `select count(subname)::int as n from pg_subscription where subdbid = (select oid from pg_database where datname = current_database())`))[0].n > 0;
+    return { snapshot, extensionFunctions, sequencesBehind, subscriber, notes };
   } finally {
     await c.query('rollback').catch(() => {});
   }
@@ -1140,17 +1145,27 @@ function kindOf(object: string): string {
   return best || object.split(' ')[0];
 }
 
-/** Findings for sequences that would hand out a value their column already holds, on either side. */
-export function sequenceFindings(side: 'source' | 'target', list: SequenceBehind[]): DriftFinding[] {
-  const grouped = list.map((s) =>
-    side === 'source'
-      ? finding('schema', 'error', `sequence ${s.sequence}`, { next: s.next, max: s.max }, null,
-          `on the source, sequence ${s.sequence} would hand out ${s.next} next but ${s.column} already holds ${s.max}: rows were inserted with explicit ids, the next insert that takes a default collides (duplicate key), and the cutover's sequence sync copies the same stale value to the target`,
-          `SELECT setval('${s.sequence.replace(/'/g, "''")}', (SELECT max(${lastPart(s.column)}) FROM ${tableOf(s.column)})) on the source`)
-      : finding('schema', 'warning', `sequence ${s.sequence}`, null, { next: s.next, max: s.max },
-          `on the target, sequence ${s.sequence} would hand out ${s.next} next but ${s.column} already holds ${s.max} (logical replication does not move sequences): inserts after the cutover fail with duplicate keys unless the sequences are synced`,
-          `the switchover syncs sequences (cutover switchover, or setval on the target) — make sure it runs before writes move`),
-  );
+/**
+ * Findings for sequences that would hand out a value their column already holds. On a side that
+ * receives rows by logical replication this is expected (sequences are not replicated) until the
+ * switchover syncs them: a warning. On a side that does not, the next insert taking a default
+ * collides: an error on the target (after the cutover that is where the application writes), a
+ * warning on the source (the application's problem today; the cutover's sync takes the column's
+ * max on the target, so it does not carry over).
+ */
+export function sequenceFindings(side: 'source' | 'target', list: SequenceBehind[], subscriber = side === 'target'): DriftFinding[] {
+  const grouped = list.map((s) => {
+    const what = `on the ${side}, sequence ${s.sequence} would hand out ${s.next} next but ${s.column} already holds ${s.max}`;
+    const fix = `SELECT setval('${s.sequence.replace(/'/g, "''")}', (SELECT max(${lastPart(s.column)}) FROM ${tableOf(s.column)})) on the ${side}`;
+    const v = { next: s.next, max: s.max };
+    if (subscriber)
+      return finding('schema', 'warning', `sequence ${s.sequence}`, side === 'source' ? v : null, side === 'target' ? v : null,
+        `${what}: this side receives rows by logical replication, which does not move sequences, so inserts here fail with duplicate keys until the sequences are synced`,
+        `the switchover syncs sequences before writes move (cutover switchover), or ${fix}`);
+    return side === 'target'
+      ? finding('schema', 'error', `sequence ${s.sequence}`, null, v, `${what}: after the cutover the next insert that takes a default fails with a duplicate key`, fix)
+      : finding('schema', 'warning', `sequence ${s.sequence}`, v, null, `${what}: rows were inserted with explicit ids, so the next insert there that takes a default collides (the cutover's sequence sync uses the column's max on the target, so it does not carry over)`, fix);
+  });
   return groupFindings(grouped);
 }
 
@@ -1306,7 +1321,7 @@ export async function checkSchema(ctx: DriftContext): Promise<DriftFinding[]> {
   });
   return [
     ...diffSchema(a.snapshot, b.snapshot, { sourceMajor: ctx.source.major, targetMajor: ctx.target.major, reprinted, extensionFunctions: { source: a.extensionFunctions, target: b.extensionFunctions } }),
-    ...sequenceFindings('source', a.sequencesBehind),
-    ...sequenceFindings('target', b.sequencesBehind),
+    ...sequenceFindings('source', a.sequencesBehind, a.subscriber),
+    ...sequenceFindings('target', b.sequencesBehind, b.subscriber),
   ];
 }

@@ -188,10 +188,13 @@ describe('expressions compared by meaning', () => {
     expect(g[0].message).toMatch(/^4 tables have the same difference/);
     expect(groupFindings(many.slice(0, 2))).toHaveLength(2);
   });
-  it('sequence behind its column: an error on the source, a warning on the target (the switchover syncs it)', () => {
+  it('sequence behind its column: a warning where rows arrive by replication, an error on a target that does not subscribe', () => {
     const s = { sequence: 'public.t_id_seq', column: 'public.t.id', next: '3', max: '500' };
-    expect(sequenceFindings('source', [s])[0]).toMatchObject({ severity: 'error', object: 'sequence public.t_id_seq' });
-    expect(sequenceFindings('target', [s])[0].message).toMatch(/on the target, sequence public.t_id_seq would hand out 3 next but public.t.id already holds 500/);
+    expect(sequenceFindings('target', [s], true)[0]).toMatchObject({ severity: 'warning', object: 'sequence public.t_id_seq', message: expect.stringMatching(/does not move sequences/) });
+    expect(sequenceFindings('target', [s], false)[0]).toMatchObject({ severity: 'error', message: expect.stringMatching(/^on the target, sequence public.t_id_seq would hand out 3 next but public.t.id already holds 500: after the cutover/) });
+    expect(sequenceFindings('source', [s], false)[0]).toMatchObject({ severity: 'warning', hint: "SELECT setval('public.t_id_seq', (SELECT max(id) FROM public.t)) on the source" });
+    // Under reverse replication the source subscribes: expected, a warning.
+    expect(sequenceFindings('source', [s], true)[0].severity).toBe('warning');
   });
 });
 
