@@ -12,7 +12,7 @@ import { checkCollation } from './collation.ts';
 import { checkData } from './data.ts';
 import { checkEncoding } from './encoding.ts';
 import { checkIncompatibility } from './incompatibility.ts';
-import { checkSchema } from './schema.ts';
+import { checkSchema, groupFindings } from './schema.ts';
 import { checkSettings } from './settings.ts';
 import { checkShadow, splitStatements, validateQueries } from './shadow.ts';
 import { checkTimezone } from './timezone.ts';
@@ -135,7 +135,9 @@ export async function drift(opts: DriftOptions): Promise<DriftResult> {
         continue;
       }
       try {
-        findings.push(...(await CHECKS[cat](ctx)));
+        // One cause across many objects is one finding (schema groups its own, with resolution findings).
+        const found = await CHECKS[cat](ctx);
+        findings.push(...(cat === 'schema' ? found : groupFindings(found)));
       } catch (e: any) {
         if (e instanceof CutoverError) throw e;
         if (e?.code === '42501')

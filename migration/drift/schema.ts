@@ -1100,9 +1100,9 @@ export function groupFindings(list: DriftFinding[], min = 3): DriftFinding[] {
     const kind = kindOf(f.object);
     const changed = f.old !== null && f.new !== null;
     // A change groups only when the values are the same everywhere (they do not name the object).
-    const k = changed
-      ? `c\u0000${kind}\u0000${f.severity}\u0000${JSON.stringify(f.old)}\u0000${JSON.stringify(f.new)}`
-      : `${f.old === null ? 'x' : 'm'}\u0000${kind}\u0000${f.severity}\u0000${f.message.replace(f.object.slice(kind.length + 1), '…')}`;
+    const k = f.category + '\u0000' + (changed
+      ? `c\u0000${kind}\u0000${f.severity}\u0000${JSON.stringify(f.old)}\u0000${JSON.stringify(f.new)}\u0000${f.message.split(f.object.slice(kind.length + 1)).join('…')}`
+      : `${f.old === null ? 'x' : 'm'}\u0000${kind}\u0000${f.severity}\u0000${f.message.split(f.object.slice(kind.length + 1)).join('…')}`);
     if (!groups.has(k)) order.push(k);
     groups.set(k, [...(groups.get(k) ?? []), f]);
   });
@@ -1120,9 +1120,9 @@ export function groupFindings(list: DriftFinding[], min = 3): DriftFinding[] {
     const first = g[0];
     const changed = first.old !== null && first.new !== null;
     const message = changed
-      ? `${g.length} ${kind}s have the same difference — ${first.message.replace(names[0], 'each')} — ${list}`
-      : `${g.length} ${kind}s ${first.old === null ? 'exist on the target but not on the source' : 'exist on the source but not on the target'}: ${list}. ${whyOf(first)}`;
-    const hint = first.hint.replace(names[0], `each of them`);
+      ? `${g.length} ${plural(kind)} have the same difference — ${first.message.split(names[0]).join('each')} — ${list}`
+      : `${g.length} ${plural(kind)} ${first.old === null ? 'exist on the target but not on the source' : 'exist on the source but not on the target'}: ${list}. ${whyOf(first)}`;
+    const hint = first.hint.split(names[0]).join('each of them');
     const f = finding(first.category, first.severity, `${kind} ${names[0]} (+${g.length - 1} more)`, changed ? first.old : null, changed ? first.new : null, message, hint);
     f.objects = objects;
     out.push(f);
@@ -1139,10 +1139,16 @@ function whyOf(f: DriftFinding): string {
   return f.message;
 }
 
+/** The noun before an object's name: a schema kind, or (other categories) the words before the first dotted name. */
 function kindOf(object: string): string {
   let best = '';
   for (const k of SCHEMA_KINDS) if (object.startsWith(k + ' ') && k.length > best.length) best = k;
-  return best || object.split(' ')[0];
+  if (best) return best;
+  const m = /(?:"(?:[^"]|"")*"|[^\s".]+)(?:\.(?:"(?:[^"]|"")*"|[^\s".]+))+/.exec(object);
+  return m && m.index > 0 ? object.slice(0, m.index).trim() : object.split(' ')[0];
+}
+function plural(kind: string): string {
+  return (SCHEMA_KINDS as readonly string[]).includes(kind) ? `${kind}s` : `"${kind} …" objects`;
 }
 
 /**

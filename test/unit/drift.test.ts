@@ -187,6 +187,16 @@ describe('expressions compared by meaning', () => {
     expect(g[0].objects).toEqual(['table public.t0', 'table public.t1', 'table public.t2', 'table public.t3']);
     expect(g[0].message).toMatch(/^4 tables have the same difference/);
     expect(groupFindings(many.slice(0, 2))).toHaveLength(2);
+    // Other categories too: the same collation change on many columns (quoted names included) is one finding.
+    const cols = ['public."Order Items".name', 'public.a.b', 'public.c.d'].map((c) => finding('collation', 'error', `column ${c}`, 'libc:C', 'icu:en-US', `column ${c} sorts differently on the target; it is indexed`, `REINDEX the indexes on ${c}`));
+    const gc = groupFindings(cols);
+    expect(gc).toHaveLength(1);
+    expect(gc[0]).toMatchObject({ category: 'collation', object: 'column public."Order Items".name (+2 more)', hint: 'REINDEX the indexes on each of them' });
+    expect(gc[0].message).toMatch(/^3 columns have the same difference — column each sorts differently/);
+    const tz = ['public.a.x', 'public.b.y', 'public.c.z'].map((c) => finding('timezone', 'error', `default of column ${c}`, 'now()', 'now()', `the default of ${c} depends on TimeZone`, 'x'));
+    expect(groupFindings(tz)[0].message).toMatch(/^3 "default of column …" objects have the same difference/);
+    // Different messages (another consequence) never group.
+    expect(groupFindings([...cols.slice(0, 2), finding('collation', 'error', 'column public.e.f', 'libc:C', 'icu:en-US', 'column public.e.f is not indexed', 'x')])).toHaveLength(3);
   });
   it('sequence behind its column: a warning where rows arrive by replication, an error on a target that does not subscribe', () => {
     const s = { sequence: 'public.t_id_seq', column: 'public.t.id', next: '3', max: '500' };
