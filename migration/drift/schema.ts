@@ -1172,7 +1172,20 @@ export function sequenceFindings(side: 'source' | 'target', list: SequenceBehind
       ? finding('schema', 'error', `sequence ${s.sequence}`, null, v, `${what}: after the cutover the next insert that takes a default fails with a duplicate key`, fix)
       : finding('schema', 'warning', `sequence ${s.sequence}`, v, null, `${what}: rows were inserted with explicit ids, so the next insert there that takes a default collides (the cutover's sequence sync uses the column's max on the target, so it does not carry over)`, fix);
   });
-  return groupFindings(grouped);
+  if (grouped.length < 3) return grouped;
+  // One cause (this side's sequences were not moved), many sequences: one finding listing them.
+  const first = grouped[0];
+  const why = first.message.slice(first.message.indexOf(': ') + 2);
+  const f = finding('schema', first.severity, `${first.object} (+${grouped.length - 1} more)`, null, null,
+    `on the ${side}, ${grouped.length} sequences would hand out values their columns already hold (${list3(list)}): ${why}`,
+    first.hint.replace(/SELECT setval\(.*\) on the (source|target)/, `setval each of them to its column's max on the ${side}`));
+  f.objects = grouped.map((g) => g.object);
+  return [f];
+}
+
+function list3(list: SequenceBehind[]): string {
+  const shown = list.slice(0, 5).map((s) => `${s.sequence} next ${s.next}, ${s.column} max ${s.max}`).join('; ');
+  return list.length > 5 ? `${shown}; … (${list.length} in all)` : shown;
 }
 
 /**

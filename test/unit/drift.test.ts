@@ -205,6 +205,13 @@ describe('expressions compared by meaning', () => {
     expect(sequenceFindings('source', [s], false)[0]).toMatchObject({ severity: 'warning', hint: "SELECT setval('public.t_id_seq', (SELECT max(id) FROM public.t)) on the source" });
     // Under reverse replication the source subscribes: expected, a warning.
     expect(sequenceFindings('source', [s], true)[0].severity).toBe('warning');
+    // Many sequences, one cause: one finding listing them.
+    const many = ['a', 'b', 'c', 'd'].map((x) => ({ sequence: `public.${x}_id_seq`, column: `public.${x}.id`, next: '1', max: '9' }));
+    const g = sequenceFindings('target', many, true);
+    expect(g).toHaveLength(1);
+    expect(g[0]).toMatchObject({ severity: 'warning', object: 'sequence public.a_id_seq (+3 more)', objects: many.map((m) => `sequence ${m.sequence}`) });
+    expect(g[0].message).toMatch(/^on the target, 4 sequences would hand out values their columns already hold \(public.a_id_seq next 1, public.a.id max 9; .*\): this side receives rows by logical replication/);
+    expect(g[0].hint).toMatch(/setval each of them to its column's max on the target/);
   });
 });
 
