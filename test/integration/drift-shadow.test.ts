@@ -9,8 +9,9 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, expect, it } from 'vitest';
-import { ShadowMirror, ShadowTally, shadowBudget, shadowCompare, shadowQueries } from '../../migration/drift/index.ts';
-import { connect, type Client } from '../../migration/pg.ts';
+import { drift, ShadowMirror, ShadowTally, shadowBudget, shadowCompare, shadowQueries } from '../../migration/drift/index.ts';
+import { connect, withDatabase, type Client } from '../../migration/pg.ts';
+import { startReplication, stopReplication, waitForSync } from '../../migration/replication.ts';
 import type { StartedCluster } from '../../lab/providers/types.ts';
 import { startCluster, sql } from '../helpers/clusters.ts';
 
@@ -80,3 +81,48 @@ it('a difference that goes away on the re-read is replication lag (settled), not
   expect(c).toMatchObject({ settled: true, mismatch: null });
   await expect(shadowCompare(src, tgt, 'delete from items')).rejects.toThrow(/is not a read/);
 });
+
+it('under real logical replication with live writes: mirrored reads count timezone and collation, the subscriber\'s sequences are a warning', async () => {
+  const [so, ne] = [withDatabase(old.url, 'repl'), withDatabase(neu.url, 'repl')];
+  for (const c of [old, neu]) {
+    await sql(c.url, 'create database repl');
+    await sql(withDatabase(c.url, 'repl'), 'create table t (id serial primary key, name text not null, at timestamptz not null default now())');
+  }
+  await sql(so, `insert into t (name, at) select n, '2024-03-10 06:30+00' from unnest(array['résumé', 'resume', 'Zürich', 'co-op', 'coop', 'Coop']) n`);
+  await startReplication({ source: so, target: ne, name: 'shadowtest' });
+  try {
+    await waitForSync({ source: so, target: ne, name: 'shadowtest', timeoutMs: 60_000 });
+    const [a, b] = await Promise.all([connect(so), connect(ne)]);
+    try {
+      const mirror = new ShadowMirror(a, b, { mirror: 1, settleMs: 300 });
+      // Live writes on the old side while reads are mirrored.
+      let writing = true;
+      const writer = (async () => {
+        while (writing) {
+          await sql(so, `insert into t (name, at) values ('w', '2024-01-01 00:00+00')`);
+          await new Promise((r) => setTimeout(r, 20));
+        }
+      })();
+      for (let i = 1; i <= 6; i++) {
+        mirror.offer('select id, at from t where id = $1', [i]);
+        mirror.offer('select name from t where id <= 6 order by name');
+        await new Promise((r) => setTimeout(r, 30));
+      }
+      const s = await mirror.drain();
+      writing = false;
+      await writer;
+      expect(s.compared).toBe(12);
+      expect(s.byCause).toMatchObject({ timezone: 6, collation: 6, other: 0 });
+      expect(s.perQuery.map((q) => q.runs)).toEqual([6, 6]);
+      // The target subscribes: its sequence is behind by design until the switchover syncs it.
+      const r = await drift({ source: so, target: ne, categories: ['schema'] });
+      const seq = r.findings.find((f) => f.object === 'sequence public.t_id_seq');
+      expect(seq, JSON.stringify(r.findings, null, 1)).toMatchObject({ severity: 'warning', message: expect.stringMatching(/receives rows by logical replication/) });
+      expect(r.findings.filter((f) => f.severity === 'error')).toEqual([]);
+    } finally {
+      await Promise.allSettled([a.end(), b.end()]);
+    }
+  } finally {
+    await stopReplication({ source: so, target: ne, name: 'shadowtest' });
+  }
+}, 120_000);
