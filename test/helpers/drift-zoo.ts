@@ -65,6 +65,9 @@ export const BASE = `
   create function app.pair_text(app.pair) returns text language sql immutable as $$ select $1.b $$;
   create cast (app.pair as text) with function app.pair_text(app.pair);
   create operator app.=== (leftarg = int, rightarg = int, function = int4eq);
+  create operator class app.int4_rev_ops for type int4 using btree as operator 1 >, operator 3 =, operator 5 <, function 1 btint4cmp(int4, int4);
+  create access method zoo_am type index handler bthandler;
+  create conversion app.zoo_conv for 'LATIN1' to 'UTF8' from iso8859_1_to_utf8;
   create view app.big_payments as select id, amount from app.payments where amount > 100;
   create view app.uuids as select gen_random_uuid() as u;
   create materialized view app.totals as select status, sum(amount) as total from app.payments group by status;
@@ -147,6 +150,9 @@ export const PLANTS: Plant[] = [
   { sql: `drop collation app.c_coll; create collation app.c_coll (locale = 'POSIX')`, expect: [{ object: 'collation app.c_coll', severity: 'error' }] },
   { sql: `drop cast (app.pair as text)`, expect: [{ object: 'cast app.pair AS text', severity: 'error' }] },
   { sql: `drop operator app.=== (int, int); create operator app.=== (leftarg = int, rightarg = int, function = int4ne)`, expect: [{ object: 'operator app.===(integer,integer)', severity: 'error' }] },
+  { sql: `drop operator class app.int4_rev_ops using btree`, expect: [{ object: 'operator class app.int4_rev_ops USING btree', severity: 'error' }] },
+  { sql: `drop access method zoo_am`, expect: [{ object: 'access method zoo_am', severity: 'error' }] },
+  { sql: `drop conversion app.zoo_conv; create default conversion app.zoo_conv for 'LATIN1' to 'UTF8' from iso8859_1_to_utf8`, expect: [{ object: 'conversion app.zoo_conv', severity: 'error' }] },
   { sql: `drop extension btree_gist`, expect: [{ object: 'extension btree_gist', severity: 'error' }] },
   { sql: `drop extension hstore; create extension hstore version '1.4'`, expect: [{ object: 'extension hstore', severity: 'warning', message: /version/ }] },
   { sql: `drop schema reporting`, expect: [{ object: 'schema reporting', severity: 'error' }] },
