@@ -497,7 +497,7 @@ export function explainChange(kind: SchemaKind, key: string, prop: string, va: u
     return gen(
       'warning',
       `${kind} ${key} is owned by ${diff}: after the cutover ${q(vb)} is the one who may ALTER/DROP it (and VACUUM/ANALYZE it, for tables), and the application role may lack rights it had through ownership`,
-      `ALTER ${ownerNoun(kind)} ${ownerName(kind, key)} OWNER TO ${q(va)} on the target`,
+      `ALTER ${ownerNoun(kind)} ${key} OWNER TO ${q(va)} on the target`,
     );
   }
   switch (kind) {
@@ -819,9 +819,6 @@ function ownerNoun(kind: SchemaKind): string {
     default: return kind.toUpperCase();
   }
 }
-function ownerName(_kind: SchemaKind, key: string): string {
-  return key;
-}
 
 /** Severity and words for an object present on the source and missing on the target. */
 /** Extensions used for diagnosis only (drift itself may create amcheck): missing ones do not break the application. */
@@ -996,6 +993,7 @@ export function diffSchema(src: SchemaSnapshot, tgt: SchemaSnapshot, o: DiffOpti
   // A missing table already explains its missing columns, constraints, grants…; a missing schema its objects.
   const under = (set: Set<string>, key: string) => [...set].some((t) => key.startsWith(t + '.') || key.startsWith(t + ' ') || key.startsWith(t + '('));
   const explained = (kind: SchemaKind, key: string) =>
+    (kind === 'index' && missingTables.has(String(src.index?.[key]?.table))) ||
     (kind !== 'schema' && under(missingSchemas, key)) ||
     (kind !== 'table' && under(missingTables, key)) ||
     ((kind === 'function grant') && under(missingFns, key)) ||
@@ -1039,7 +1037,7 @@ export function diffSchema(src: SchemaSnapshot, tgt: SchemaSnapshot, o: DiffOpti
     }
     for (const key of Object.keys(b).sort()) {
       if (key in a) continue;
-      if (kind !== 'table' && under(extraTables, key)) continue;
+      if (kind !== 'table' && (under(extraTables, key) || (kind === 'index' && extraTables.has(String(b[key].table))))) continue;
       // 17 added the MAINTAIN privilege (owners hold it): a source before 17 cannot have it.
       if (o.sourceMajor < 17 && /grant$|^default privileges$/.test(kind) && key.endsWith(': MAINTAIN')) continue;
       const s = explainExtra(kind, key, b[key]);

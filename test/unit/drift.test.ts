@@ -122,7 +122,8 @@ describe('diffSchema', () => {
     delete t.table!['public.t'];
     delete t.column!['public.t.note'];
     delete t.grant!['public.t to reader: SELECT'];
-    const f = diffSchema(base(), t, { sourceMajor: 17, targetMajor: 17 });
+    const withIndex = (x: SchemaSnapshot) => ({ ...x, index: { 'public.t_note_idx': { table: 'public.t', keys: '(note)' } } });
+    const f = diffSchema(withIndex(base()), t, { sourceMajor: 17, targetMajor: 17 });
     expect(f.map((x) => x.object)).toEqual(['table public.t']);
   });
 });
