@@ -57,6 +57,8 @@ function clusterRules(p: Problem[], role: 'old' | 'new', c: ClusterSettings, pro
     p.push({ path: at('encoding'), message: `encoding ${c.encoding} does not match locale ${c.locale} (a UTF-8 locale)`, hint: `use locale C (or a ${c.encoding} locale such as en_US.ISO-8859-1 for LATIN1), or encoding UTF8` });
   if (c.encoding === 'UTF8' && SINGLE_BYTE_LOCALE.test(c.locale))
     p.push({ path: at('encoding'), message: `encoding UTF8 does not match locale ${c.locale} (a single-byte locale)`, hint: 'use a .UTF-8 locale with UTF8, or the encoding of that locale (e.g. LATIN1)' });
+  if (c.image !== null && provider !== 'docker')
+    p.push({ path: at('image'), message: `image is only used with provider docker (provider is ${provider ?? 'embedded'})`, hint: 'set clusters.provider: docker, or remove image' });
   if (provider === 'external') {
     if (c.url === null) p.push({ path: at('url'), message: 'provider external needs the URL of each cluster', hint: `add url: postgres://user:password@host:5432/db under clusters.${role}` });
     else if (!/^postgres(ql)?:\/\//.test(c.url)) p.push({ path: at('url'), message: 'must be a postgres:// connection URL', hint: 'use the form postgres://user:password@host:5432/dbname' });

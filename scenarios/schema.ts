@@ -103,6 +103,8 @@ export const clusterSchema = z.strictObject({
   icuLocale: z.string().min(1).nullable().default(null),
   timezone: z.string().min(1).default('UTC'),
   gucs: z.record(z.string(), gucValue).default({}),
+  /** provider docker: the image (default the official postgres:<major>-bookworm; `lab` builds one locally from Debian and the embedded binaries). */
+  image: z.string().min(1).nullable().default(null),
   /** Connection URL; only for provider external. */
   url: z.string().nullable().default(null),
   dataChecksums: z.boolean().nullable().default(null),

@@ -9,6 +9,7 @@ import { dirname, join, resolve } from 'node:path';
 import { randomBytes } from 'node:crypto';
 import type { Scenario } from '../../scenarios/schema.ts';
 import { clusterSpec, type Golden } from '../golden.ts';
+import { seed, seedOptionsFor } from '../seed.ts';
 import { startLab, type Lab } from '../lab.ts';
 import { startDnsServer, type StartedDnsServer } from '../dns.ts';
 import { startPgbouncer, type StartedPgbouncer } from '../pgbouncer.ts';
@@ -55,7 +56,10 @@ export interface RunContext {
 /** What every step of one run shares. */
 export interface RunState {
   s: Scenario;
-  golden: Golden;
+  /** The golden copy old is cloned from (embedded); undefined: old is seeded in the run (docker). */
+  golden?: Golden;
+  /** The old cluster's superuser password (the golden copy's, or the run's own). */
+  oldPassword: string;
   index: number;
   runs: number;
   ctx: RunContext;
@@ -73,7 +77,7 @@ export interface RunState {
   log: (line: string) => void;
 }
 
-export function newRunState(s: Scenario, golden: Golden, index: number, runs: number, ctx: RunContext): RunState {
+export function newRunState(s: Scenario, golden: Golden | undefined, index: number, runs: number, ctx: RunContext): RunState {
   const runDir = join(ctx.outDir, `run-${index}`);
   // a run directory holds the switchover's state file: an old one would be "resumed"
   rmSync(runDir, { recursive: true, force: true });
@@ -81,6 +85,7 @@ export function newRunState(s: Scenario, golden: Golden, index: number, runs: nu
   const startedMs = Date.now();
   return {
     s, golden, index, runs, ctx, runDir,
+    oldPassword: golden?.password ?? randomBytes(12).toString('hex'),
     runId: `r${index}x${randomBytes(3).toString('hex')}`,
     appPassword: randomBytes(12).toString('hex'),
     startedMs,
@@ -127,10 +132,10 @@ export async function startRunLab(r: RunState): Promise<{ lab: Lab; labDir: stri
   const lab = await startLab({
     name: `${r.s.name}-${r.index}`,
     dir: labDir,
-    provider: 'embedded',
-    old: { ...clusterSpec('old', r.s.clusters.old), password: r.golden.password },
+    provider: r.s.clusters.provider === 'docker' ? 'docker' : 'embedded',
+    old: { ...clusterSpec('old', r.s.clusters.old), password: r.oldPassword },
     new: clusterSpec('new', r.s.clusters.new),
-    oldFromDataDir: r.golden.dataDir,
+    oldFromDataDir: r.golden?.dataDir,
     log: r.log,
   });
   await own(r, lab, async (l) => {
@@ -140,6 +145,12 @@ export async function startRunLab(r: RunState): Promise<{ lab: Lab; labDir: stri
     }
     await l.down();
   });
+  if (!r.golden) {
+    // containers cannot be cloned from a stopped data directory: the dataset is seeded in each run
+    enter(r, 'seed');
+    const res = await seed(seedOptionsFor(r.s, lab.old.url, { progress: 'silent' }));
+    r.log(`seeded ${res.rows} rows into the old container`);
+  }
   return { lab, labDir, versions: { old: await serverVersion(lab.old.url), new: await serverVersion(lab.new.url) } };
 }
 
@@ -278,7 +289,7 @@ export async function startFront(r: RunState, lab: Lab, labDir: string): Promise
       dir: join(labDir, 'pgbouncer'),
       alias: 'app',
       upstream: { host: oldFront.host, port: oldFront.port, dbname: 'app' },
-      users: { [APP_ROLE]: r.appPassword, postgres: r.golden.password },
+      users: { [APP_ROLE]: r.appPassword, postgres: r.oldPassword },
       port: oldFront.port,
     });
     pgb = await own(r, started, async (p) => {
