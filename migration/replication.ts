@@ -183,6 +183,11 @@ export interface StartOptions {
   streaming?: boolean;
   /** Allow copying into target tables that already have rows (duplicates stop apply!). */
   allowNonEmptyTarget?: boolean;
+  /**
+   * Allow target tables without a primary key / replica-identity index (only safe when no UPDATE or
+   * DELETE reaches those tables before post-data built their keys).
+   */
+  allowMissingTargetKeys?: boolean;
   /** Allow a source newer than the target. */
   allowDowngrade?: boolean;
   /** Incremental mode: how long to wait for each table to reach `r`. */
@@ -280,12 +285,37 @@ export function planTables(
     chosen = catalog.filter((t) => (viaRoot ? !t.isPartition : !t.partitioned)).map((t) => ({ t }));
   }
   for (const { t } of chosen) {
-    if (!t.partitioned && !t.hasPk && (t.replicaIdentity === 'd' || t.replicaIdentity === 'n')) {
+    if (!t.partitioned && t.replicaIdentity === 'n') {
+      problems.push(`table ${displayName(t)} has REPLICA IDENTITY NOTHING: once published, UPDATE and DELETE on it fail on the source`);
+    } else if (!t.partitioned && !t.hasPk && t.replicaIdentity === 'd') {
       problems.push(`table ${displayName(t)} has no primary key and no replica identity: once published, UPDATE and DELETE on it fail on the source`);
     }
   }
   const tables = chosen.map(({ t, spec }) => ({ schema: t.schema, name: t.name, copyData: spec?.copyData ?? opts.copyData, rowFilter: spec?.rowFilter }));
   return { tables, problems };
+}
+
+/**
+ * Target tables (and, for partitioned ones, their partitions) that have neither a primary key nor a
+ * replica-identity index — the apply worker cannot find a row in them for UPDATE/DELETE.
+ */
+export async function targetTablesWithoutKey(tgt: Client, tables: TableName[]): Promise<TableName[]> {
+  if (!tables.length) return [];
+  return await q<TableName>(
+    tgt,
+    `with recursive wanted as (
+       select c.oid from pg_class c join pg_namespace n on n.oid = c.relnamespace
+         join unnest($1::text[], $2::text[]) as w(s, t) on w.s = n.nspname and w.t = c.relname
+       union
+       select h.inhrelid from pg_inherits h join wanted on h.inhparent = wanted.oid)
+     select n.nspname as schema, c.relname as name
+       from wanted join pg_class c on c.oid = wanted.oid join pg_namespace n on n.oid = c.relnamespace
+      where c.relkind = 'r' and c.relreplident <> 'f'
+        and not exists (select 1 from pg_index i where i.indrelid = c.oid and (i.indisprimary or i.indisreplident) and i.indisvalid)
+      order by 1, 2`,
+    [tables.map((t) => t.schema), tables.map((t) => t.name)],
+    'looking for keys on the target tables',
+  );
 }
 
 function pubTableSql(t: ResolvedTable): string {
@@ -354,6 +384,17 @@ export async function startReplication(opts: StartOptions): Promise<StartResult>
       throw new CutoverError('PRECONDITION', `the target lacks ${missing.length} table(s): ${missing.slice(0, 10).map(displayName).join(', ')}`, {
         hint: 'copy the schema first (`cutover replicate start` does it unless --no-schema; or copySchema pre-data)',
       });
+    // Keys before the copy: an UPDATE/DELETE arriving while a table syncs is applied through the
+    // target's primary key or replica-identity index. Without one the worker stops (15+: the
+    // subscription is disabled) or retries forever (< 15) — refuse now instead of failing mid-sync.
+    if (!opts.allowMissingTargetKeys) {
+      const needKey = plan.tables.filter((t) => catalog.find((c) => c.schema === t.schema && c.name === t.name)?.replicaIdentity !== 'f');
+      const noKey = await targetTablesWithoutKey(tgt, needKey);
+      if (noKey.length)
+        throw new CutoverError('PRECONDITION', `${noKey.length} target table(s) have neither a primary key nor a replica-identity index: ${noKey.slice(0, 10).map(displayName).join(', ')}; an UPDATE or DELETE that arrives during the initial copy could not be applied and replication would stop`, {
+          hint: 'create the keys before the copy: copySchema pre-data does it (and `cutover replicate start` unless --no-schema); by hand, run the PRIMARY KEY / unique index and REPLICA IDENTITY statements of the source on the target',
+        });
+    }
     if (!opts.allowNonEmptyTarget) {
       const nonEmpty: string[] = [];
       for (const t of plan.tables.filter((x) => x.copyData)) {
