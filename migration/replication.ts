@@ -14,6 +14,7 @@
 import { CutoverError, redactSecrets } from './errors.ts';
 import { connect, describeTarget, qualified, quoteIdent, quoteLiteral, serverMajor, sqlError, toConninfo, type Client } from './pg.ts';
 import { Progress, defaultProgressMode, formatDuration } from './progress.ts';
+import { describeApplyError, diagnoseSubscription, type ApplyError } from './apply-errors.ts';
 
 // ---------------------------------------------------------------------------------------------
 // Table names
@@ -671,6 +672,15 @@ export interface ReplicationStatus extends ObjectNames {
   lagSeconds: number | null;
   worker: { pid: number | null; receivedLsn: string | null; lastMessageAt: string | null } | null;
   errors: { applyErrorCount: number; syncErrorCount: number } | null;
+  /** Table-sync workers running now: table → pid. */
+  syncWorkers: Array<{ table: string; pid: number }>;
+  /**
+   * When something is wrong (disabled, errors counted, no worker): the current error(s) of the
+   * subscription's workers, from the target's log, classified with what to do.
+   */
+  applyErrors: ApplyError[];
+  /** Where applyErrors came from, or why the target's log could not be read. */
+  log: { path?: string; unavailable?: string } | null;
   /** Human lines for anything wrong (disabled after error, slot inactive, …). */
   problems: string[];
 }
@@ -712,7 +722,7 @@ export async function lag(opts: { source: string; name?: string }): Promise<{ by
   }
 }
 
-export async function replicationStatus(opts: { source: string; target: string; name?: string }): Promise<ReplicationStatus> {
+export async function replicationStatus(opts: { source: string; target: string; name?: string; /** read the target's log when something is wrong (default true; 'always': also when nothing looks wrong) */ diagnose?: boolean | 'always' }): Promise<ReplicationStatus> {
   const names = objectNames(opts.name);
   const src = await connect(opts.source, { role: 'source' });
   let tgt: Client | undefined;
@@ -725,6 +735,9 @@ export async function replicationStatus(opts: { source: string; target: string; 
     let tables: TableStatus[] = [];
     let worker: ReplicationStatus['worker'] = null;
     let errors: ReplicationStatus['errors'] = null;
+    let syncWorkers: ReplicationStatus['syncWorkers'] = [];
+    let applyErrors: ApplyError[] = [];
+    let log: ReplicationStatus['log'] = null;
     if (sub) {
       const rel = await q<any>(
         tgt,
@@ -750,18 +763,31 @@ export async function replicationStatus(opts: { source: string; target: string; 
       }));
       const w = await q<any>(tgt, `select pid, received_lsn::text as lsn, last_msg_receipt_time::text as at from pg_stat_subscription where subid = $1 and relid is null`, [sub.oid]);
       worker = w[0] ? { pid: w[0].pid, receivedLsn: w[0].lsn, lastMessageAt: w[0].at } : { pid: null, receivedLsn: null, lastMessageAt: null };
+      syncWorkers = (
+        await q<any>(tgt, `select n.nspname as schema, c.relname as name, s.pid from pg_stat_subscription s join pg_class c on c.oid = s.relid join pg_namespace n on n.oid = c.relnamespace where s.subid = $1 and s.pid is not null`, [sub.oid])
+      ).map((r: any) => ({ table: displayName(r), pid: r.pid }));
       if (targetMajor >= 15) {
         const st = await q<any>(tgt, `select apply_error_count::int as a, sync_error_count::int as s from pg_stat_subscription_stats where subid = $1`, [sub.oid]);
         if (st[0]) errors = { applyErrorCount: st[0].a, syncErrorCount: st[0].s };
       }
+      const failing = !sub.enabled || (errors !== null && errors.applyErrorCount + errors.syncErrorCount > 0) || worker.pid === null;
+      if ((failing && opts.diagnose !== false) || opts.diagnose === 'always') {
+        const d = await diagnoseSubscription(tgt, names.subscription, sub.oid, targetMajor);
+        applyErrors = d.errors;
+        log = d.log;
+        if (!applyErrors.length) applyErrors = await inferApplyErrors(tgt, src, sub.oid, names.subscription);
+      }
+      const said = applyErrors.length ? `:\n${applyErrors.map(describeApplyError).join('\n')}` : '';
+      const logNote = log?.unavailable ? ` (the target's server log has the full message; it could not be read here: ${log.unavailable})` : applyErrors.length && log?.path ? ` (from ${log.path})` : '';
       if (!sub.enabled)
         problems.push(
           errors && errors.applyErrorCount + errors.syncErrorCount > 0
-            ? `subscription ${names.subscription} was disabled after an error (apply errors ${errors.applyErrorCount}, sync errors ${errors.syncErrorCount}); the target's server log has the message — fix the cause (often a unique violation or a missing table) then ALTER SUBSCRIPTION … ENABLE, or ALTER SUBSCRIPTION … SKIP (lsn = …)`
-            : `subscription ${names.subscription} is disabled`,
+            ? `subscription ${names.subscription} was disabled after an error (apply errors ${errors.applyErrorCount}, sync errors ${errors.syncErrorCount})${logNote}${said || `; fix the cause (often a missing key, a unique violation or a missing table) then ALTER SUBSCRIPTION ${names.subscription} ENABLE`}`
+            : `subscription ${names.subscription} is disabled${logNote}${said}`,
         );
-      else if (errors && errors.applyErrorCount + errors.syncErrorCount > 0) problems.push(`apply has failed ${errors.applyErrorCount} time(s), table sync ${errors.syncErrorCount} time(s) (see the target's server log)`);
-      if (sub.enabled && worker.pid === null) problems.push('no apply worker is running on the target (it restarts every few seconds after an error: see its server log)');
+      else if (errors && errors.applyErrorCount + errors.syncErrorCount > 0 && (applyErrors.length || worker.pid === null))
+        problems.push(`apply has failed ${errors.applyErrorCount} time(s), table sync ${errors.syncErrorCount} time(s)${logNote}${said}`);
+      else if (worker.pid === null) problems.push(`no apply worker is running on the target (it restarts every few seconds after an error)${logNote}${said}`);
     }
     const { slot, lagSeconds } = await sourceLag(src, names);
     if (sub && !slot.exists) problems.push(`replication slot ${names.slot} is missing on the source: the subscription cannot continue`);
@@ -784,11 +810,72 @@ export async function replicationStatus(opts: { source: string; target: string; 
       lagSeconds,
       worker,
       errors,
+      syncWorkers,
+      applyErrors,
+      log,
       problems,
     };
   } finally {
     await src.end().catch(() => {});
     await tgt?.end().catch(() => {});
+  }
+}
+
+/**
+ * Without the target's log: the likeliest causes we can see from the catalogs — subscribed tables
+ * the target cannot apply UPDATE/DELETE to (no key, while the source's identity is not FULL).
+ */
+async function inferApplyErrors(tgt: Client, src: Client, subOid: number, subscription: string): Promise<ApplyError[]> {
+  const subscribed = await q<TableName>(tgt, `select n.nspname as schema, c.relname as name from pg_subscription_rel sr join pg_class c on c.oid = sr.srrelid join pg_namespace n on n.oid = c.relnamespace where sr.srsubid = $1`, [subOid]);
+  const full = new Set((await listTables(src)).filter((t) => t.replicaIdentity === 'f').map((t) => `${t.schema}\u0000${t.name}`));
+  const noKey = await targetTablesWithoutKey(tgt, subscribed.filter((t) => !full.has(`${t.schema}\u0000${t.name}`)));
+  return noKey.map((t) => ({
+    kind: 'missing-key' as const,
+    level: 'ERROR',
+    message: `(inferred from the catalogs, not read from the log) target table ${displayName(t)} has neither a primary key nor a replica-identity index: an UPDATE or DELETE on it cannot be applied`,
+    relation: displayName(t),
+    advice: [`create the source's primary key (or unique index and REPLICA IDENTITY) of ${displayName(t)} on the target, then ALTER SUBSCRIPTION ${subscription} ENABLE if it was disabled`],
+  }));
+}
+
+/** The error to stop on, with the log's own line and what to do (or why the log was not readable). */
+function applyFailure(st: ReplicationStatus, lead: string): CutoverError {
+  const e = st.applyErrors[0];
+  if (!e)
+    return new CutoverError('STATE', `${lead}${st.log?.unavailable ? `; the target's server log has the message (it could not be read here: ${st.log.unavailable})` : ''}`, {
+      detail: st.problems.join('\n') || undefined,
+      hint: `fix the cause, then ALTER SUBSCRIPTION ${st.subscription} ENABLE (if disabled); \`cutover replicate status\` shows the state`,
+    });
+  const more = st.applyErrors.length > 1 ? `; and ${st.applyErrors.length - 1} more: ${st.applyErrors.slice(1).map((x) => `${x.worker ?? 'worker'}: ${x.message}`).join(' | ')}` : '';
+  return new CutoverError('STATE', `${lead}: ${e.level}: ${e.message}`, {
+    detail: [e.detail && `DETAIL: ${e.detail}`, e.context && `CONTEXT: ${e.context}`, st.log?.path ? `from ${st.log.path}` : st.log?.unavailable ? `the target's server log has more (not readable here: ${st.log.unavailable})` : undefined].filter(Boolean).join('; ') + more || undefined,
+    hint: e.advice.join('; '),
+  });
+}
+
+/**
+ * Counts worker restarts across status snapshots: the apply worker's pid changing or vanishing, a
+ * table-sync worker vanishing or changing while its table is still being copied, and (15+) the
+ * error counters rising. Pure; unit-tested.
+ */
+export class RestartTracker {
+  restarts = 0;
+  private apply: number | null | undefined;
+  private sync = new Map<string, number>();
+  private errors = -1;
+  observe(st: Pick<ReplicationStatus, 'worker' | 'syncWorkers' | 'errors' | 'tables'>): void {
+    const pid = st.worker?.pid ?? null;
+    if (this.apply !== undefined && this.apply !== null && pid !== this.apply) this.restarts++;
+    this.apply = pid;
+    const now = new Map(st.syncWorkers.map((w) => [w.table, w.pid]));
+    const copying = new Set(st.tables.filter((t) => t.state === 'i' || t.state === 'd').map((t) => t.table));
+    for (const [table, prev] of this.sync) if (copying.has(table) && now.get(table) !== prev) this.restarts++;
+    this.sync = now;
+    if (st.errors) {
+      const total = st.errors.applyErrorCount + st.errors.syncErrorCount;
+      if (this.errors >= 0 && total > this.errors) this.restarts += total - this.errors;
+      this.errors = total;
+    }
   }
 }
 
@@ -813,11 +900,25 @@ export async function waitForSync(opts: WaitOptions): Promise<ReplicationStatus>
   const deadline = Date.now() + (opts.timeoutMs ?? 6 * 3600_000);
   const want = opts.tables?.map(resolveSpec).map((t) => `${t.schema ?? 'public'}\u0000${t.name}`);
   let progress: Progress | undefined;
+  const tracker = new RestartTracker();
+  let copiedAtSecondRestart: number | undefined;
   for (;;) {
-    const st = await replicationStatus(opts);
+    let st = await replicationStatus(opts);
     opts.onStatus?.(st);
     if (!st.subscriptionExists) throw new CutoverError('STATE', `subscription ${st.subscription} does not exist on the target`, { hint: 'start replication first' });
-    if (st.enabled === false) throw new CutoverError('STATE', st.problems[0] ?? `subscription ${st.subscription} is disabled`, { hint: 'see `cutover replicate status` and the target server log' });
+    if (st.enabled === false) throw applyFailure(st, `subscription ${st.subscription} was disabled after an error`);
+    // Before 15 (or without disable_on_error) a failing worker exits and is restarted every
+    // wal_retrieve_retry_interval, forever. Two restarts with an error in the log, or six without
+    // progress, end the wait with that error instead of waiting out the timeout.
+    tracker.observe(st);
+    if (tracker.restarts >= 2) {
+      if (!st.applyErrors.length) st = await replicationStatus({ ...opts, diagnose: 'always' });
+      const fromLog = st.log?.path !== undefined && st.applyErrors.length > 0;
+      const copiedNow = st.tables.reduce((a, t) => a + (t.rowsCopied ?? 0), 0);
+      copiedAtSecondRestart ??= copiedNow;
+      if (fromLog) throw applyFailure(st, `the ${st.applyErrors[0].worker ?? 'apply'} worker of ${st.subscription} keeps failing (restarted ${tracker.restarts} times)`);
+      if (tracker.restarts >= 6 && copiedNow <= copiedAtSecondRestart) throw applyFailure(st, `the workers of ${st.subscription} keep restarting (${tracker.restarts} times) without progress`);
+    }
     if (!st.slotHealth.exists) throw new CutoverError('STATE', `replication slot ${st.slot} is missing on the source`, { hint: 'stop and start replication again' });
     const relevant = want ? st.tables.filter((t) => want.includes(`${t.schema}\u0000${t.name}`)) : st.tables;
     const total = relevant.reduce((a, t) => a + (t.sourceRowsEstimate ?? 0), 0);
