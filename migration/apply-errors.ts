@@ -27,6 +27,8 @@ export interface LoggedError {
   prefix?: string;
   /** Which worker: "apply" or `sync <table>`. */
   worker?: string;
+  /** How many runs of this worker ended in an error (since the anchor; 1 = only the latest). */
+  failures?: number;
 }
 
 export interface ApplyError extends LoggedError {
@@ -75,21 +77,48 @@ function esc(s: string): string {
  * line and the process id in the line prefix (%p, in the default log_line_prefix); errors whose
  * context names our replication origin (pg_<suboid>, 15+) are taken too when no prefix has a pid.
  */
-export function extractSubscriptionErrors(text: string, subscription: string, subOid?: number): LoggedError[] {
+export function extractSubscriptionErrors(text: string, subscription: string, subOid?: number, opts: { applyPid?: number | null } = {}): LoggedError[] {
   const recs = parseLog(text);
   const sub = esc(subscription);
   const applyStart = new RegExp(`logical replication (?:parallel )?apply worker for subscription "${sub}" has started`);
   const syncStart = new RegExp(`logical replication table synchronization worker for subscription "${sub}", table "([^"]+)" has started`);
-  // latest worker instance by worker name → pid and the index of its start line
+  // Anchor: the start of the apply worker running now (its table-sync workers start after it), so
+  // that a failed run of an older subscription of the same name is not taken for ours.
+  let anchor = 0;
+  if (opts.applyPid) {
+    recs.forEach((r, i) => {
+      if (r.level === 'LOG' && r.pid === opts.applyPid && applyStart.test(r.text)) anchor = i;
+    });
+  }
+  // latest worker instance by worker name → pid and the index of its start line; every instance
+  // that ended in an error is counted (a worker in a retry loop starts, fails, starts, fails …)
   const latest = new Map<string, { pid: number; at: number }>();
+  const failures = new Map<string, number>();
+  const started: Array<{ worker: string; pid: number; at: number }> = [];
   recs.forEach((r, i) => {
-    if (r.level !== 'LOG' || r.pid === undefined) return;
-    if (applyStart.test(r.text)) latest.set('apply', { pid: r.pid, at: i });
+    if (i < anchor || r.level !== 'LOG' || r.pid === undefined) return;
+    let worker: string | undefined;
+    if (applyStart.test(r.text)) worker = 'apply';
     else {
       const m = syncStart.exec(r.text);
-      if (m) latest.set(`sync ${m[1]}`, { pid: r.pid, at: i });
+      if (m) worker = `sync ${m[1]}`;
+    }
+    if (worker) {
+      latest.set(worker, { pid: r.pid, at: i });
+      started.push({ worker, pid: r.pid, at: i });
     }
   });
+  for (const w of started) {
+    for (let i = w.at + 1; i < recs.length; i++) {
+      const r = recs[i];
+      if (r.pid !== w.pid) continue;
+      if (r.level === 'LOG' && (applyStart.test(r.text) || syncStart.test(r.text))) break; // pid reused
+      if (r.level === 'ERROR' || r.level === 'FATAL' || r.level === 'PANIC') {
+        failures.set(w.worker, (failures.get(w.worker) ?? 0) + 1);
+        break;
+      }
+    }
+  }
   const errorAt = (i: number, worker?: string): LoggedError => {
     const r = recs[i];
     const e: LoggedError = { level: r.level, message: redactSecrets(r.text), pid: r.pid, prefix: r.prefix, worker };
@@ -109,7 +138,7 @@ export function extractSubscriptionErrors(text: string, subscription: string, su
       const r = recs[i];
       if (r.pid !== w.pid) continue;
       if (r.level === 'ERROR' || r.level === 'FATAL' || r.level === 'PANIC') {
-        out.push(errorAt(i, worker));
+        out.push({ ...errorAt(i, worker), failures: failures.get(worker) ?? 1 });
         break; // a worker dies on its first error
       }
     }
@@ -239,16 +268,22 @@ export interface Diagnosis {
 }
 
 /** The current errors of subscription `subscription` on the target, classified, from its server log. */
-export async function diagnoseSubscription(c: Client, subscription: string, subOid: number, targetMajor: number): Promise<Diagnosis> {
+export async function diagnoseSubscription(c: Client, subscription: string, subOid: number, targetMajor: number, applyPid?: number | null): Promise<Diagnosis> {
   const log = await readServerLog(c);
   if (log.text === undefined) return { errors: [], log: { unavailable: log.unavailable } };
-  const errors = extractSubscriptionErrors(log.text, subscription, subOid).map((e) => classifyApplyError(e, { subscription, targetMajor }));
+  const errors = extractSubscriptionErrors(log.text, subscription, subOid, { applyPid }).map((e) => classifyApplyError(e, { subscription, targetMajor }));
   return { errors, log: { path: log.path } };
+}
+
+/** "apply worker", "table-sync worker for accounts". */
+export function workerLabel(worker: string | undefined): string {
+  if (!worker || worker === 'apply') return 'apply worker';
+  return `table-sync worker for ${worker.replace(/^sync /, '')}`;
 }
 
 /** One paragraph for a person: the error line itself, where it is, and what to do. */
 export function describeApplyError(e: ApplyError): string {
-  const lines = [`${e.worker ? `${e.worker} worker: ` : ''}${e.level}:  ${e.message}`];
+  const lines = [`${e.worker ? `${workerLabel(e.worker)}${e.failures && e.failures > 1 ? ` (failed ${e.failures} times)` : ''}: ` : ''}${e.level}:  ${e.message}`];
   if (e.detail) lines.push(`  DETAIL:  ${e.detail}`);
   if (e.context) lines.push(`  CONTEXT:  ${e.context}`);
   for (const a of e.advice) lines.push(`  → ${a}`);
