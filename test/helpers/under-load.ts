@@ -5,11 +5,12 @@
  * replayed too, to see the failure said plainly: on 17 (disable_on_error) the subscription is
  * disabled and start prints the target log's error line; on 14 (no disable_on_error) the worker
  * retries forever, and the wait stops on that error instead of waiting out its timeout.
- * 11 → 14 is the target without disable_on_error, 13 → 17 the one with it.
+ * 11 → 14 is the target without disable_on_error, 13 → 17 the one with it (one test file each,
+ * test/integration/replication-under-load-*.test.ts, so each stays well under a minute).
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import pg from 'pg';
-import { cli, startPair, sql, type Pair } from '../helpers/clusters.ts';
+import { cli, startPair, sql, type Pair } from './clusters.ts';
 import { seed } from '../../lab/seed.ts';
 import { copySchema } from '../../migration/schema-copy.ts';
 import { replicationStatus, startReplication, stopReplication, waitForSync } from '../../migration/replication.ts';
@@ -48,10 +49,8 @@ function writeLoop(url: string) {
   };
 }
 
-describe.each([
-  [11, 14, false],
-  [13, 17, true],
-])('replicate start under UPDATE/DELETE load %i → %i', (oldMajor, newMajor, disableOnError) => {
+export function underLoadSuite(oldMajor: number, newMajor: number, disableOnError: boolean): void {
+describe(`replicate start under UPDATE/DELETE load ${oldMajor} → ${newMajor}`, () => {
   let pair: Pair;
 
   beforeAll(async () => {
@@ -132,3 +131,4 @@ describe.each([
     }
   }, 150_000);
 });
+}
