@@ -1154,12 +1154,12 @@ function applyFailure(st: ReplicationStatus, lead: string): CutoverError {
   if (!e)
     return new CutoverError('STATE', `${lead}${st.log?.unavailable ? `; the target's server log has the message (it could not be read here: ${st.log.unavailable})` : ''}`, {
       detail: st.problems.join('\n') || undefined,
-      hint: `fix the cause, then ALTER SUBSCRIPTION ${st.subscription} ENABLE (if disabled); \`cutover replicate status\` shows the state`,
+      hint: `fix the cause, then ALTER SUBSCRIPTION ${st.subscription} ENABLE (if disabled); \`cutover replicate status\` shows the state, \`cutover replicate stop --name ${st.name}\` removes it`,
     });
   const more = st.applyErrors.length > 1 ? `; and ${st.applyErrors.length - 1} more: ${st.applyErrors.slice(1).map((x) => `${workerLabel(x.worker)}: ${x.message}`).join(' | ')}` : '';
   return new CutoverError('STATE', `${lead}: ${e.level}: ${e.message}`, {
     detail: [e.detail && `DETAIL: ${e.detail}`, e.context && `CONTEXT: ${e.context}`, st.log?.path ? `from ${st.log.path}` : st.log?.unavailable ? `the target's server log has more (not readable here: ${st.log.unavailable})` : undefined].filter(Boolean).join('; ') + more || undefined,
-    hint: e.advice.join('; '),
+    hint: `${e.advice.join('; ')}; or remove the replication with \`cutover replicate stop --name ${st.name}\` (the slot keeps WAL on the source meanwhile)`,
   });
 }
 
