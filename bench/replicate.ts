@@ -6,7 +6,8 @@
  *   on both sides at once (goal: within 2×).
  * - keys before the copy (shipped order) beside every key after it (the old order): the copy
  *   phase (subscription created → all `r`) and the whole start, at BENCH_KEYS_ROWS rows
- *   (default BENCH_ROWS; "1000000,10000000" adds the 10M figure, several minutes per order);
+ *   (default BENCH_ROWS; "1000000,10000000" adds the 10M figure, several minutes per order;
+ *   BENCH_KEYS_ONLY=1 BENCH_ROWS=10000000 measures only that);
  * Each figure is the median of BENCH_RUNS runs (default 3); every run uses a fresh target database.
  */
 import { spawn } from 'node:child_process';
@@ -72,7 +73,9 @@ export async function bench(): Promise<BenchResult[]> {
     const verifyMs: number[] = [];
     const countMs: number[] = [];
     const scanMs: number[] = [];
-    for (let i = 0; i < RUNS; i++) {
+    // BENCH_KEYS_ONLY=1: only the keys-first comparison (e.g. BENCH_ROWS=10000000 for the 10M figure)
+    const keysOnly = process.env.BENCH_KEYS_ONLY === '1';
+    for (let i = 0; i < (keysOnly ? 0 : RUNS); i++) {
       // alternate the order so cache warmth favours neither side
       const runRestore = async () => {
         const url = await newDb(`restore_${i}`);
@@ -142,6 +145,7 @@ export async function bench(): Promise<BenchResult[]> {
       );
       if (rows !== ROWS) await withClient(o.url, (c) => c.query(`drop database if exists keys_src`));
     }
+    if (keysOnly) return keyResults;
     const rep = median(replicate);
     const base = median(restore);
     const ver = median(verifyMs);

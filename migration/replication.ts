@@ -735,7 +735,7 @@ export async function addTables(opts: AddTablesOptions): Promise<AddTablesResult
     }
     const res: AddTablesResult = { ...names, tables: plan.tables.map(displayName), sequences: seqs.map(displayName), alreadyPublished: [], elapsedMs: 0 };
     if (opts.schema !== false) {
-      res.preData = await copySchema({ source: opts.source, target: opts.target, section: 'pre-data', tables: dumpList });
+      res.preData = await copySchema({ source: opts.source, target: opts.target, section: 'pre-data', tables: dumpList, progress: opts.progress });
       log(`pre-data and keys for ${dumpList.map(displayName).join(', ')} on the target (${res.preData.applied} + ${res.preData.keys?.applied ?? 0} statements)`);
     }
     if (plan.tables.length) {
@@ -761,7 +761,7 @@ export async function addTables(opts: AddTablesOptions): Promise<AddTablesResult
       const waitFor = plan.tables.filter((t) => subscribed.has(`${t.schema}\u0000${t.name}`));
       if (waitFor.length) await waitForSync({ source: opts.source, target: opts.target, name: names.name, tables: waitFor, timeoutMs: opts.timeoutMs, signal: opts.signal, progress: opts.progress, label: `sync ${waitFor.map(displayName).join(', ')}` });
       if (opts.schema !== false) {
-        res.postData = await copySchema({ source: opts.source, target: opts.target, section: 'post-data', tables: dumpList.filter((t) => !seqs.includes(t)) });
+        res.postData = await copySchema({ source: opts.source, target: opts.target, section: 'post-data', tables: dumpList.filter((t) => !seqs.includes(t)), progress: opts.progress });
         log(`post-data for ${plan.tables.map(displayName).join(', ')} on the target (${res.postData.applied} statements)`);
       }
     }
