@@ -116,7 +116,8 @@ describe(`replicate start under UPDATE/DELETE load ${oldMajor} → ${newMajor}`,
       expect(e.message).toContain('has neither REPLICA IDENTITY index nor PRIMARY KEY');
       expect(e.message).toMatch(disableOnError ? /was disabled after an error/ : /keeps failing \((failed|restarted) \d+ times\)/);
       expect(e.hint).toContain('primary key');
-      const st = await replicationStatus({ source: src, target: tgt });
+      // 'always' as `replicate status` does: before 15 nothing in the catalogs says a sync worker is looping
+      const st = await replicationStatus({ source: src, target: tgt, diagnose: 'always' });
       expect(st.applyErrors[0]).toMatchObject({ kind: 'missing-key', relation: 'public.accounts' });
       expect(st.log?.path).toBeDefined();
       if (disableOnError) expect(st.problems.join('\n')).toContain('has neither REPLICA IDENTITY index nor PRIMARY KEY');
