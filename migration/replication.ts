@@ -177,6 +177,12 @@ export interface StartOptions {
   mode?: 'all' | 'incremental';
   /** Default for tables that don't say (true). */
   copyData?: boolean;
+  /**
+   * Publish FOR ALL TABLES (superuser on the source): a table created later is published at once,
+   * but the target still needs it before its first row arrives (`replicate add-table` creates it
+   * and refreshes the subscription; status lists such tables). Not with `tables` or incremental.
+   */
+  allTables?: boolean;
   name?: string;
   /** The URL the *target* uses to reach the source (e.g. through a proxy). Default: source. */
   sourceConninfoUrl?: string;
@@ -377,6 +383,8 @@ export async function startReplication(opts: StartOptions): Promise<StartResult>
         hint: 'add a primary key (or ALTER TABLE … REPLICA IDENTITY FULL / USING INDEX), or leave the table out with --tables',
       });
     if (plan.tables.length === 0) throw new CutoverError('PRECONDITION', 'no tables to replicate on the source', { hint: 'check the source URL (database name) and --tables' });
+    if (opts.allTables && (specs?.length || mode === 'incremental'))
+      throw new CutoverError('USAGE', 'allTables (FOR ALL TABLES) publishes every table at once: it cannot be combined with a table list or incremental mode', { hint: 'drop --tables/--incremental, or drop --all-tables' });
     if (plan.tables.some((t) => t.rowFilter) && sourceMajor < 15)
       throw new CutoverError('PRECONDITION', `row filters need a PostgreSQL 15+ source (the source runs ${sourceMajor})`, { hint: 'replicate the whole table instead' });
 
@@ -415,14 +423,20 @@ export async function startReplication(opts: StartOptions): Promise<StartResult>
 
     // ---- from here on, objects exist: every failure path cleans up ----
     created = true;
-    const first = mode === 'all' ? plan.tables.filter((t) => t.copyData) : [];
-    const later = mode === 'all' ? plan.tables.filter((t) => !t.copyData) : plan.tables;
-    await q(
-      src,
-      `CREATE PUBLICATION ${quoteIdent(names.publication)}${first.length ? ' FOR TABLE ' + first.map(pubTableSql).join(', ') : ''}${sourceMajor >= 13 ? ` WITH (publish_via_partition_root = ${publishViaPartitionRoot})` : ''}`,
-      [],
-      'creating the publication on the source',
-    );
+    const first = opts.allTables ? plan.tables : mode === 'all' ? plan.tables.filter((t) => t.copyData) : [];
+    const later = opts.allTables ? [] : mode === 'all' ? plan.tables.filter((t) => !t.copyData) : plan.tables;
+    try {
+      await q(
+        src,
+        `CREATE PUBLICATION ${quoteIdent(names.publication)}${opts.allTables ? ' FOR ALL TABLES' : first.length ? ' FOR TABLE ' + first.map(pubTableSql).join(', ') : ''}${sourceMajor >= 13 ? ` WITH (publish_via_partition_root = ${publishViaPartitionRoot})` : ''}`,
+        [],
+        'creating the publication on the source',
+      );
+    } catch (e) {
+      if (opts.allTables && e instanceof CutoverError && /must be superuser/i.test(e.message))
+        throw new CutoverError('PRIVILEGE', e.message, { hint: 'a FOR ALL TABLES publication needs a superuser on the source; leave out allTables (--all-tables) to publish the tables one by one', cause: e });
+      throw e;
+    }
     log(`created publication ${names.publication} on the source (${first.length} table(s))`);
     const conninfo = toConninfo(opts.sourceConninfoUrl ?? opts.source);
     const withOpts = [`slot_name = ${quoteLiteral(names.slot)}`, 'create_slot = true', `copy_data = ${first.length > 0}`, 'enabled = true'];
@@ -737,6 +751,12 @@ export async function addTables(opts: AddTablesOptions): Promise<AddTablesResult
     if (opts.schema !== false) {
       res.preData = await copySchema({ source: opts.source, target: opts.target, section: 'pre-data', tables: dumpList, progress: opts.progress });
       log(`pre-data and keys for ${dumpList.map(displayName).join(', ')} on the target (${res.preData.applied} + ${res.preData.keys?.applied ?? 0} statements)`);
+    }
+    // A FOR ALL TABLES publication sends a new table's rows before the target has the table: the
+    // apply worker stopped on it (15+: disabled). Now that the table exists it can go on.
+    if (!sub.enabled) {
+      await q(tgt, `ALTER SUBSCRIPTION ${quoteIdent(names.subscription)} ENABLE`, [], 'enabling the subscription');
+      log(`enabled subscription ${names.subscription} (it was disabled, e.g. by a row for a table the target lacked)`);
     }
     if (plan.tables.length) {
       const pubOid = (await q<{ oid: number }>(src, `select oid::int as oid from pg_publication where pubname = $1`, [names.publication]))[0].oid;

@@ -30,6 +30,7 @@ export function register(program: Command): void {
     .description('copy the schema (pre-data and the primary keys / replica identities), create publication/slot/subscription, wait for all tables to be ready, then apply the rest of post-data (indexes, FKs)')
     .option('--tables <list>', 'comma-separated tables (default: all); schema."Table Name" allowed')
     .option('--incremental', 'add tables one at a time, each waited on until ready')
+    .option('--all-tables', 'publish FOR ALL TABLES (source superuser): tables created later are published at once; create them on the target with `replicate add-table`')
     .option('--skip-copy <list>', 'tables whose existing rows are not copied (append-only tables back-filled separately)')
     .option('--source-conninfo <url>', 'the URL the target uses to reach the source (e.g. through a proxy); default --source')
     .option('--no-schema', 'do not copy the schema (pre-data and keys before, post-data after); the target tables must have their keys')
@@ -57,6 +58,7 @@ export function register(program: Command): void {
           name: opts.name,
           tables,
           mode: opts.incremental ? 'incremental' : 'all',
+          allTables: opts.allTables === true,
           sourceConninfoUrl: opts.sourceConninfo,
           signal: ac.signal,
           progress: true,

@@ -7,7 +7,7 @@
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { cli, startPair, sql, type Pair } from '../helpers/clusters.ts';
-import { connect } from '../../migration/pg.ts';
+import { connect, withDatabase } from '../../migration/pg.ts';
 import { missingFromPublication, replicationStatus, stopReplication, waitForSync } from '../../migration/replication.ts';
 import { verify } from '../../migration/verify.ts';
 
@@ -105,5 +105,35 @@ describe('tables and sequences created after replicate start (13 → 17)', () =>
     const v = await verify({ source: src, target: tgt, sampleRows: 0 });
     expect(v.tables.filter((t) => !t.ok).map((t) => t.table)).toEqual([]);
     expect(v.tables.map((t) => t.table)).toEqual(expect.arrayContaining(['public."Invoices"', 'public.audit_2024', 'public.events_2025']));
+  }, 120_000);
+
+  it('FOR ALL TABLES: a table created later stops apply on the target; status says so and add-table repairs it', async () => {
+    await sql(src, `create database alltables`);
+    await sql(tgt, `create database alltables`);
+    const s2 = withDatabase(src, 'alltables');
+    const t2 = withDatabase(tgt, 'alltables');
+    await sql(s2, `create table a (id int primary key, v text); insert into a select g, 'x' from generate_series(1, 100) g`);
+    const r = await cli(['replicate', 'start', '--name', 'all', '--all-tables', '--source', s2, '--target', t2]).done;
+    expect(r.code, r.out).toBe(0);
+    await sql(s2, `create table later_t (id int primary key, v text); insert into later_t select g, 'y' from generate_series(1, 5) g`);
+    // the row for a table the target lacks stops the apply worker (17: disables the subscription)
+    let st = await replicationStatus({ source: s2, target: t2, name: 'all' });
+    for (let i = 0; i < 60 && st.enabled !== false; i++) {
+      await new Promise((res) => setTimeout(res, 500));
+      st = await replicationStatus({ source: s2, target: t2, name: 'all' });
+    }
+    expect(st.enabled).toBe(false);
+    expect(st.applyErrors[0]).toMatchObject({ kind: 'missing-table' });
+    expect(st.applyErrors[0].message).toContain('"public.later_t" does not exist');
+    expect(st.notSubscribed).toEqual(['public.later_t']);
+    expect(st.problems.join('\n')).toContain('add-table');
+    const add = await cli(['replicate', 'add-table', '--name', 'all', '--tables', 'later_t', '--source', s2, '--target', t2, '--json']).done;
+    expect(add.code, add.out).toBe(0);
+    expect(JSON.parse(add.stdout).alreadyPublished).toEqual(['public.later_t']);
+    await waitForSync({ source: s2, target: t2, name: 'all', maxLagBytes: 0, timeoutMs: 60_000 });
+    expect((await sql(t2, `select count(*)::int as n from later_t`))[0].n).toBe(5);
+    const after = await replicationStatus({ source: s2, target: t2, name: 'all' });
+    expect(after.problems).toEqual([]);
+    expect((await stopReplication({ source: s2, target: t2, name: 'all' })).complete).toBe(true);
   }, 120_000);
 });
