@@ -242,7 +242,8 @@ export async function readServerLog(c: Client, maxBytes = 512 * 1024): Promise<L
     }
   };
   const candidates: string[] = [];
-  const cur = await tryQ<{ f: string | null }>(`select pg_current_logfile() as f`);
+  // the plain-text log when several destinations are on (csvlog/jsonlog lines are not parsed)
+  const cur = await tryQ<{ f: string | null }>(`select coalesce(pg_current_logfile('stderr'), pg_current_logfile()) as f`);
   if (cur?.f) candidates.push(cur.f);
   candidates.push('/proc/self/fd/2');
   let reason = 'the target role may not read server files (needs superuser or pg_read_server_files)';
