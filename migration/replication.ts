@@ -1231,6 +1231,13 @@ export async function waitForSync(opts: WaitOptions): Promise<ReplicationStatus>
   const tracker = new RestartTracker();
   let lastLogLook = Date.now();
   let copiedAtSecondRestart: number | undefined;
+  const ticker = new IdlePublisherTicker(opts.source);
+  try {
+    return await waitLoop();
+  } finally {
+    await ticker.close();
+  }
+  async function waitLoop(): Promise<ReplicationStatus> {
   for (;;) {
     let st = await replicationStatus(opts);
     opts.onStatus?.(st);
@@ -1279,6 +1286,43 @@ export async function waitForSync(opts: WaitOptions): Promise<ReplicationStatus>
         hint: st.problems[0] ?? 'see `cutover replicate status`; a large table may just need more time',
       });
     }
-    await sleep(opts.pollMs ?? 500, opts.signal);
+    await ticker.tick();
+    await sleep(ticker.active ? Math.min(200, opts.pollMs ?? 500) : (opts.pollMs ?? 500), opts.signal);
+  }
+  }
+}
+
+/**
+ * An 11 or 12 publisher with no other WAL traffic leaves its table-sync workers in catch-up for
+ * ~10 s before they report ready (measured: 10.8–13.3 s for 20,000 rows, against 0.8–1.0 s with
+ * a tick every 200 ms; 13+ publishers do not show it). While a sync is waited on, a non-
+ * transactional logical message on such a source gives the walsenders something to send. Best
+ * effort: without the privilege (superuser or REPLICATION on these majors) it stays quiet.
+ */
+class IdlePublisherTicker {
+  private client?: Client;
+  private state: 'unknown' | 'on' | 'off' = 'unknown';
+  constructor(private readonly url: string) {}
+  get active(): boolean {
+    return this.state === 'on';
+  }
+  async tick(): Promise<void> {
+    if (this.state === 'off') return;
+    try {
+      if (!this.client) {
+        this.client = await connect(this.url, { role: 'source', applicationName: 'cutover-sync-tick', connectTimeoutMs: 5000 });
+        this.state = (await serverMajor(this.client)) < 13 ? 'on' : 'off';
+        if (this.state === 'off') return this.close();
+      }
+      await this.client.query(`select pg_logical_emit_message(false, 'cutover', 'tick')`);
+    } catch {
+      this.state = 'off';
+      await this.close();
+    }
+  }
+  async close(): Promise<void> {
+    const c = this.client;
+    this.client = undefined;
+    await c?.end().catch(() => {});
   }
 }
