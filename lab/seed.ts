@@ -18,11 +18,11 @@ import { pipeline } from 'node:stream/promises';
 import { from as copyFrom } from 'pg-copy-streams';
 import { CutoverError } from '../migration/errors.ts';
 import { connect, describeTarget, qualified, quoteIdent, sqlError, withClient, type Client } from '../migration/pg.ts';
-import { dumpSchema } from '../migration/schema-copy.ts';
+import { dumpSchema, splitSql } from '../migration/schema-copy.ts';
 import type { Scenario } from '../scenarios/schema.ts';
 import { Progress, defaultProgressMode, type ProgressMode } from '../migration/progress.ts';
 import { applyOverrides, getPreset, type Dataset, type TableLoad, type Value } from '../scenarios/datasets/index.ts';
-import { buildCustom } from '../scenarios/datasets/custom.ts';
+import { buildCustom, probeDataset, type CustomDataset } from '../scenarios/datasets/custom.ts';
 
 export interface SeedOptions {
   url: string;
@@ -66,6 +66,8 @@ export interface SeedResult {
   phases: { schemaMs: number; loadMs: number; keysMs: number; analyzeMs: number };
   rowsPerSec: number;
   mbPerSec: number;
+  /** What the plan decided that the user should know (rows capped by a one-to-one key, checks left to the server). */
+  notes: string[];
 }
 
 export interface SeedChunk {
@@ -278,8 +280,9 @@ export function postLoadWaves(postDdl: string, tables: { schema: string; name: s
   const own = new Map<string, string[]>();
   const fks = new Map<string, string[]>();
   const rest: string[] = [];
-  for (const raw of postDdl.split(/;\s*\n/)) {
-    const stmt = raw.replace(/^(\s*--[^\n]*\n)+/, '').trim().replace(/;$/, '');
+  // The one SQL lexer: a `;` inside a string, a dollar-quoted body or a comment does not end a statement.
+  for (const { sql } of splitSql(postDdl)) {
+    const stmt = sql.trim().replace(/;$/, '').trim();
     if (!stmt) continue;
     const t = tableOf(stmt);
     if (!t) rest.push(stmt);
@@ -338,7 +341,10 @@ export async function seed(opts: SeedOptions): Promise<SeedResult> {
     const before = await snapshot(admin);
 
     let ds: Dataset;
-    let fkDuringLoad = false;
+    let custom: CustomDataset | undefined;
+    // Constraints and indexes the loader takes off the seeded tables and puts back after the data
+    // (custom schemas: FKs in any order — cycles, self references — and indexes built once).
+    let deferred: Deferred | undefined;
     if (preset === 'custom' && opts.fromUrl) {
       if (opts.ddl) throw new CutoverError('USAGE', 'give either a DDL file or a database to copy the schema from, not both', { exitCode: 2 });
       // The user's schema, the way pg_restore would build it: tables first, keys and indexes after the data.
@@ -349,7 +355,8 @@ export async function seed(opts: SeedOptions): Promise<SeedResult> {
       await applyDdl(admin, pre, `the schema of ${describeTarget(opts.fromUrl)}`);
       await admin.query('reset all');
       try {
-        ds = await withClient(opts.fromUrl, (source) => buildCustom(admin, ctx, { onlyNewSince: before.relations, constraintsFrom: source }), { role: 'schema source' });
+        ds = custom = await withClient(opts.fromUrl, (source) => buildCustom(admin, ctx, { onlyNewSince: before.relations, constraintsFrom: source, generators: opts.generators }), { role: 'schema source' });
+        await probeDataset(admin, custom, copyText, copyInto);
       } catch (e) {
         await dropCreated(admin, before);
         throw e;
@@ -364,27 +371,27 @@ export async function seed(opts: SeedOptions): Promise<SeedResult> {
           throw new CutoverError('USAGE', `cannot read DDL file ${opts.ddl}: ${e.code === 'ENOENT' ? 'no such file' : e.message}`, { exitCode: 2, cause: e });
         }
         await applyDdl(admin, ddlText, opts.ddl);
+        await admin.query('reset all');
       }
       try {
-        ds = await buildCustom(admin, ctx, { onlyNewSince: opts.ddl ? before.relations : undefined });
+        ds = custom = await buildCustom(admin, ctx, { onlyNewSince: opts.ddl ? before.relations : undefined, generators: opts.generators });
+        await probeDataset(admin, custom, copyText, copyInto);
+        deferred = await deferConstraints(admin, custom);
       } catch (e) {
-        await dropCreated(admin, before);
+        if (opts.ddl) await dropCreated(admin, before);
         throw e;
       }
-      fkDuringLoad = true;
     } else {
       ds = getPreset(preset).build(ctx);
     }
-    try {
-      applyOverrides(ds, opts.generators ?? {}, seedValue);
-    } catch (e) {
-      if (preset === 'custom') await dropCreated(admin, before);
-      throw e;
-    }
+    if (!custom) applyOverrides(ds, opts.generators ?? {}, seedValue);
     if (preset !== 'custom') await applyDdl(admin, ds.preDdl, `preset ${preset}`);
+    const notes = custom?.notes ?? [];
+    const mode = opts.progress ?? defaultProgressMode(opts.json);
+    if (mode !== 'silent') for (const n of notes) process.stderr.write(mode === 'json' ? JSON.stringify({ note: `seed: ${n}` }) + '\n' : `seed: ${n}\n`);
 
-    const plan = planSeed(ds, { parallel, fkDuringLoad });
-    const progress = new Progress(`seed ${preset}`, plan.totalRows, { mode: opts.progress ?? defaultProgressMode(opts.json) });
+    const plan = planSeed(ds, { parallel, fkDuringLoad: false });
+    const progress = new Progress(`seed ${preset}`, plan.totalRows, { mode });
     const perTable = new Map<TableLoad, TableResult>(ds.tables.map((t) => [t, { table: t.schema === 'public' ? t.name : `${t.schema}.${t.name}`, rows: 0, bytes: 0 }]));
     const loadStart = Date.now();
     try {
@@ -414,6 +421,10 @@ export async function seed(opts: SeedOptions): Promise<SeedResult> {
       const loadMs = Date.now() - loadStart;
       const keysStart = Date.now();
       progress.finish('building keys and indexes');
+      if (deferred) {
+        await runWaves(opts.url, deferred.restore, parallel, 'building the indexes and foreign keys of the custom schema');
+        deferred = undefined;
+      }
       await runWaves(opts.url, postLoadWaves(ds.postDdl, ds.tables), parallel, `building keys, foreign keys and indexes of preset ${preset}`);
       const keysMs = Date.now() - keysStart;
       await syncSequences(admin, ds.tables);
@@ -435,18 +446,79 @@ export async function seed(opts: SeedOptions): Promise<SeedResult> {
         phases: { schemaMs: loadStart - started, loadMs, keysMs, analyzeMs },
         rowsPerSec: Math.round((rows * 1000) / Math.max(1, elapsedMs)),
         mbPerSec: Math.round((bytes / 1048576 / Math.max(0.001, elapsedMs / 1000)) * 100) / 100,
+        notes,
       };
     } catch (e) {
       progress.finish('failed; dropping what the seed created');
       await dropCreated(admin, before).catch(() => {});
-      // Tables that existed before (custom without DDL): empty them again.
-      if (preset === 'custom' && !opts.ddl && !opts.fromUrl)
+      // Tables that existed before (custom without DDL): empty them again and give them back their constraints.
+      if (preset === 'custom' && !opts.ddl && !opts.fromUrl) {
         await admin.query(`truncate ${ds.tables.map((t) => qualified(t.schema, t.name)).join(', ')} cascade`).catch(() => {});
+        if (deferred) for (const group of deferred.restore.flat()) for (const stmt of group) await admin.query(stmt).catch(() => {});
+      }
       throw e;
     }
   } finally {
     await admin.end().catch(() => {});
   }
+}
+
+/** COPY text of rows (the probe's sample). */
+function copyText(rows: Value[][]): string {
+  let s = '';
+  for (const r of rows) s += copyLine(r);
+  return s;
+}
+
+async function copyInto(c: Client, sql: string, text: string): Promise<void> {
+  const stream = c.query(copyFrom(sql));
+  await pipeline(Readable.from([Buffer.from(text)]), stream);
+}
+
+interface Deferred {
+  /** Waves of statement groups that put everything back: indexes per table, then FKs per child table. */
+  restore: string[][][];
+}
+
+/**
+ * Take the FKs and the plain (non-unique, non-constraint) indexes off the tables about to be
+ * loaded, remembering their definitions: FKs then hold in any load order (cycles, self references,
+ * parallel chunks of one table), and each index is built once over the data instead of row by row.
+ * Unique indexes and keys stay: the FKs need them, and they are the plan's own check.
+ */
+async function deferConstraints(c: Client, ds: CustomDataset): Promise<Deferred> {
+  const oids = ds.schema.map((t) => t.oid);
+  const fks = await c.query<{ rel: string; name: string; def: string }>(
+    `select conrelid::regclass::text as rel, conname as name, pg_get_constraintdef(oid) as def
+       from pg_constraint where contype = 'f' and conparentid = 0 and (conrelid = any($1) or confrelid = any($1)) order by 1, 2`,
+    [oids],
+  );
+  const idx = await c.query<{ rel: string; name: string; def: string }>(
+    `select i.indrelid::regclass::text as rel, ic.oid::regclass::text as name, pg_get_indexdef(i.indexrelid) as def
+       from pg_index i join pg_class ic on ic.oid = i.indexrelid
+      where i.indrelid = any($1) and not i.indisunique and not i.indisprimary and not i.indisexclusion
+        and not exists (select 1 from pg_constraint k where k.conindid = i.indexrelid)
+        and not exists (select 1 from pg_inherits h where h.inhrelid = i.indexrelid)
+      order by 1, 2`,
+    [oids],
+  );
+  await c.query('begin');
+  try {
+    for (const f of fks.rows) await c.query(`alter table ${f.rel} drop constraint ${quoteIdent(f.name)}`);
+    for (const x of idx.rows) await c.query(`drop index ${x.name}`);
+    await c.query('commit');
+  } catch (e) {
+    await c.query('rollback').catch(() => {});
+    throw sqlError(e, 'taking the foreign keys and indexes off the tables to load');
+  }
+  const group = (rows: { rel: string; def: string }[], stmt: (r: { rel: string; def: string; name?: string }) => string) => {
+    const m = new Map<string, string[]>();
+    for (const r of rows) m.set(r.rel, [...(m.get(r.rel) ?? []), stmt(r)]);
+    return [...m.values()];
+  };
+  return {
+    restore: [group(idx.rows, (r) => r.def), group(fks.rows, (r: any) => `alter table ${r.rel} add constraint ${quoteIdent(r.name)} ${r.def}`)].filter((w) => w.length),
+  };
 }
 
 /** Counts per table, as the database sees them (for checks and reports). */
