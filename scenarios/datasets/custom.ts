@@ -914,7 +914,7 @@ export function planCustom(infos: TableInfo[], ctx: DatasetContext, opts: { rows
       if (kIdx) cp.gen = (i, a) => g(i, kIdx(i), a);
       else if (!col.notNull && !cp.bounds.notNull) {
         // Nullable, non-key columns get some NULLs, as real data does.
-        cp.gen = (i, a) => (new Rng(seed, salt ^ 0x7f, i).chance(NULL_SHARE) ? null : g(i, undefined, a));
+        cp.gen = (i, a) => (new Rng(seed, (salt ^ 0x7f) + a * 0x3c6ef372, i).chance(NULL_SHARE) ? null : g(i, undefined, a));
       } else cp.gen = (i, a) => g(i, undefined, a);
     }
   }
