@@ -386,9 +386,13 @@ export async function seed(opts: SeedOptions): Promise<SeedResult> {
         await admin.query('reset all');
       }
       try {
+        const T0 = Date.now();
         ds = custom = await buildCustom(admin, ctx, { onlyNewSince: opts.ddl ? before.relations : undefined, generators: opts.generators });
+        const T1 = Date.now();
         await probeDataset(admin, custom, copyText, copyInto);
+        const T2 = Date.now();
         deferred = await deferConstraints(admin, custom);
+        if (process.env.SEED_DEBUG) console.error('ddl', T0 - started, 'build', T1 - T0, 'probe', T2 - T1, 'defer', Date.now() - T2);
       } catch (e) {
         if (opts.ddl) await dropCreated(admin, before);
         throw e;
@@ -493,10 +497,10 @@ interface Deferred {
 }
 
 /**
- * Take the FKs and the plain (non-unique, non-constraint) indexes off the tables about to be
- * loaded, remembering their definitions: FKs then hold in any load order (cycles, self references,
- * parallel chunks of one table), and each index is built once over the data instead of row by row.
- * Unique indexes and keys stay: the FKs need them, and they are the plan's own check.
+ * Take the FKs, keys and indexes off the tables about to be loaded, remembering their definitions,
+ * the way pg_restore builds a schema: FKs then hold in any load order (cycles, self references,
+ * parallel chunks of one table), and each key and index is built once over the data instead of
+ * row by row. Putting them back is Postgres validating the plan: every key rebuilt, every FK checked.
  */
 async function deferConstraints(c: Client, ds: CustomDataset): Promise<Deferred> {
   const oids = ds.schema.map((t) => t.oid);
@@ -505,10 +509,18 @@ async function deferConstraints(c: Client, ds: CustomDataset): Promise<Deferred>
        from pg_constraint where contype = 'f' and conparentid = 0 and (conrelid = any($1) or confrelid = any($1)) order by 1, 2`,
     [oids],
   );
+  // Primary keys and unique constraints too: the plan makes them distinct by construction (and the
+  // probe checked a sample), and one sort-and-build per key is far cheaper than a B-tree insert per row
+  // (random uuid keys split pages all over). Exclusion constraints stay: rare, and not re-addable cheaply.
+  const keys = await c.query<{ rel: string; name: string; def: string }>(
+    `select conrelid::regclass::text as rel, conname as name, pg_get_constraintdef(oid) as def
+       from pg_constraint where contype in ('p', 'u') and conparentid = 0 and conrelid = any($1) order by contype, 1, 2`,
+    [oids],
+  );
   const idx = await c.query<{ rel: string; name: string; def: string }>(
     `select i.indrelid::regclass::text as rel, ic.oid::regclass::text as name, pg_get_indexdef(i.indexrelid) as def
        from pg_index i join pg_class ic on ic.oid = i.indexrelid
-      where i.indrelid = any($1) and not i.indisunique and not i.indisprimary and not i.indisexclusion
+      where i.indrelid = any($1) and not i.indisexclusion
         and not exists (select 1 from pg_constraint k where k.conindid = i.indexrelid)
         and not exists (select 1 from pg_inherits h where h.inhrelid = i.indexrelid)
       order by 1, 2`,
@@ -517,6 +529,7 @@ async function deferConstraints(c: Client, ds: CustomDataset): Promise<Deferred>
   await c.query('begin');
   try {
     for (const f of fks.rows) await c.query(`alter table ${f.rel} drop constraint ${quoteIdent(f.name)}`);
+    for (const k of keys.rows) await c.query(`alter table ${k.rel} drop constraint ${quoteIdent(k.name)}`);
     for (const x of idx.rows) await c.query(`drop index ${x.name}`);
     await c.query('commit');
   } catch (e) {
@@ -529,7 +542,10 @@ async function deferConstraints(c: Client, ds: CustomDataset): Promise<Deferred>
     return [...m.values()];
   };
   return {
-    restore: [group(idx.rows, (r) => r.def), group(fks.rows, (r: any) => `alter table ${r.rel} add constraint ${quoteIdent(r.name)} ${r.def}`)].filter((w) => w.length),
+    restore: [
+      group([...keys.rows.map((k) => ({ ...k, def: `alter table ${k.rel} add constraint ${quoteIdent(k.name)} ${k.def}` })), ...idx.rows], (r) => r.def),
+      group(fks.rows, (r: any) => `alter table ${r.rel} add constraint ${quoteIdent(r.name)} ${r.def}`),
+    ].filter((w) => w.length),
   };
 }
 

@@ -157,23 +157,81 @@ async function introspect(c: Client, major: number, onlyNewSince?: Set<number>, 
   );
   const types = new Map<number, TypeInfo>();
   const out: TableInfo[] = [];
+  const chosen: typeof rels.rows = [];
   for (const r of rels.rows) {
     if (onlyNewSince && onlyNewSince.has(Number(r.oid))) continue;
     if (!onlyNewSince) {
       const nonEmpty = await c.query(`select 1 from ${q(r.schema)}.${q(r.name)} limit 1`);
       if (nonEmpty.rowCount) continue;
     }
-    const cols = await c.query<any>(
-      `select a.attname as name, format_type(a.atttypid, a.atttypmod) as type, a.atttypid::int as typid, a.atttypmod as typmod,
-              a.attnotnull as not_null, a.attidentity <> '' as identity, ${generatedExpr} as generated,
-              d.adbin is not null as has_default,
-              coalesce(pg_get_expr(d.adbin, d.adrelid) like 'nextval(%', false) as serial
-         from pg_attribute a left join pg_attrdef d on d.adrelid = a.attrelid and d.adnum = a.attnum
-        where a.attrelid = $1 and a.attnum > 0 and not a.attisdropped order by a.attnum`,
-      [r.oid],
-    );
+    chosen.push(r);
+  }
+  if (!chosen.length) return out;
+  // One catalog query per kind for all tables (a schema of a hundred tables is a hundred times fewer round trips).
+  const oids = chosen.map((r) => Number(r.oid));
+  const byRel = <T extends { rel: number }>(rows: T[]) => {
+    const m = new Map<number, T[]>();
+    for (const x of rows) m.set(Number(x.rel), [...(m.get(Number(x.rel)) ?? []), x]);
+    return m;
+  };
+  const colRows = byRel(
+    (
+      await c.query<any>(
+        `select a.attrelid::int as rel, a.attname as name, format_type(a.atttypid, a.atttypmod) as type, a.atttypid::int as typid, a.atttypmod as typmod,
+                a.attnotnull as not_null, a.attidentity <> '' as identity, ${generatedExpr} as generated,
+                d.adbin is not null as has_default,
+                coalesce(pg_get_expr(d.adbin, d.adrelid) like 'nextval(%', false) as serial
+           from pg_attribute a left join pg_attrdef d on d.adrelid = a.attrelid and d.adnum = a.attnum
+          where a.attrelid = any($1) and a.attnum > 0 and not a.attisdropped order by a.attrelid, a.attnum`,
+        [oids],
+      )
+    ).rows,
+  );
+  const checkRows = byRel((await c.query<any>(`select conrelid::int as rel, conname as name, pg_get_constraintdef(oid) as def from pg_constraint where conrelid = any($1) and contype = 'c' order by conname`, [oids])).rows);
+  // Keys and FKs: from this database, or (schema copied before its post-data) from the source.
+  const k = constraintsFrom ?? c;
+  const kOids = constraintsFrom
+    ? (await k.query<{ o: number }>(`select coalesce(to_regclass(x)::oid, 0)::int as o from unnest($1::text[]) with ordinality u(x, n) order by n`, [chosen.map((r) => `${q(r.schema)}.${q(r.name)}`)])).rows.map((x) => Number(x.o))
+    : oids;
+  const uniqRows = byRel(
+    (
+      await k.query<any>(
+        `select i.indrelid::int as rel, ic.relname as name, i.indisprimary as primary, i.indpred is not null as partial,
+                (select array_agg(a.attname order by k.ord)::text[] from unnest(i.indkey::int2[]) with ordinality k(n, ord)
+                   join pg_attribute a on a.attrelid = i.indrelid and a.attnum = k.n where k.ord <= i.indnkeyatts) as cols,
+                case when i.indexprs is not null then pg_get_expr(i.indexprs, i.indrelid) end as exprs
+           from pg_index i join pg_class ic on ic.oid = i.indexrelid where i.indrelid = any($1) and i.indisunique order by i.indisprimary desc, ic.relname`,
+        [kOids],
+      )
+    ).rows,
+  );
+  const exclRows = byRel(
+    (
+      await k.query<any>(
+        `select con.conrelid::int as rel, con.conname as name,
+                (select array_agg(a.attname order by k.ord)::text[] from unnest(con.conkey) with ordinality k(n, ord) join pg_attribute a on a.attrelid = con.conrelid and a.attnum = k.n) as cols,
+                (select array_agg(o.oprname order by k.ord)::text[] from unnest(con.conexclop) with ordinality k(op, ord) join pg_operator o on o.oid = k.op) as ops
+           from pg_constraint con where con.conrelid = any($1) and con.contype = 'x'`,
+        [kOids],
+      )
+    ).rows,
+  );
+  const fkRows = byRel(
+    (
+      await k.query<any>(
+        `select con.conrelid::int as rel, con.conname as name, (select format('%s.%s', n.nspname, p.relname) from pg_class p join pg_namespace n on n.oid = p.relnamespace where p.oid = con.confrelid) as parent,
+                (select array_agg(a.attname order by k.ord)::text[] from unnest(con.conkey) with ordinality k(n, ord) join pg_attribute a on a.attrelid = con.conrelid and a.attnum = k.n) as cols,
+                (select array_agg(a.attname order by k.ord)::text[] from unnest(con.confkey) with ordinality k(n, ord) join pg_attribute a on a.attrelid = con.confrelid and a.attnum = k.n) as parent_cols,
+                pg_get_constraintdef(con.oid) as def
+           from pg_constraint con where con.conrelid = any($1) and con.contype = 'f' and con.conparentid = 0 order by con.conname`,
+        [kOids],
+      )
+    ).rows,
+  );
+  for (const [n, r] of chosen.entries()) {
+    const kOid = kOids[n];
     const columns: ColumnInfo[] = [];
-    for (const x of cols.rows) {
+    for (const x of colRows.get(Number(r.oid)) ?? []) {
       const ti = await typeInfo(c, Number(x.typid), types);
       columns.push({
         ...ti,
@@ -187,49 +245,24 @@ async function introspect(c: Client, major: number, onlyNewSince?: Set<number>, 
         hasDefault: x.has_default,
       });
     }
-    const checks = (await c.query<{ name: string; def: string }>(`select conname as name, pg_get_constraintdef(oid) as def from pg_constraint where conrelid = $1 and contype = 'c' order by conname`, [r.oid])).rows;
-    // Keys and FKs: from this database, or (schema copied before its post-data) from the source.
-    const k = constraintsFrom ?? c;
-    const kOid = constraintsFrom ? Number((await k.query(`select coalesce(to_regclass($1)::oid, 0)::int as o`, [`${q(r.schema)}.${q(r.name)}`])).rows[0].o) : r.oid;
-    const uniq = await k.query<any>(
-      `select ic.relname as name, i.indisprimary as primary, i.indpred is not null as partial,
-              (select array_agg(a.attname order by k.ord)::text[] from unnest(i.indkey::int2[]) with ordinality k(n, ord)
-                 join pg_attribute a on a.attrelid = i.indrelid and a.attnum = k.n where k.ord <= i.indnkeyatts) as cols,
-              case when i.indexprs is not null then pg_get_expr(i.indexprs, i.indrelid) end as exprs
-         from pg_index i join pg_class ic on ic.oid = i.indexrelid where i.indrelid = $1 and i.indisunique order by i.indisprimary desc, ic.relname`,
-      [kOid],
-    );
+    const checks = (checkRows.get(Number(r.oid)) ?? []).map((x) => ({ name: x.name, def: x.def }));
     const colNames = new Set(columns.map((x) => x.name));
-    const uniques: UniqueKey[] = uniq.rows.map((u) => {
+    const uniques: UniqueKey[] = (uniqRows.get(kOid) ?? []).map((u) => {
       const cs = new Set<string>(u.cols ?? []);
       // An expression key (lower(email)) is unique when the columns inside it are.
       if (u.exprs) for (const seg of lexSql(u.exprs)) if (seg.kind === 'ident') cs.add(seg.text.slice(1, -1).replace(/""/g, '"'));
       else if (seg.kind === 'code') for (const w of seg.text.match(/[A-Za-z_][\w$]*/g) ?? []) if (colNames.has(w)) cs.add(w);
       return { name: u.name, cols: [...cs].filter((x) => colNames.has(x)), partial: u.partial, kind: u.primary ? 'primary key' : 'unique' };
     });
-    const excl = await k.query<any>(
-      `select con.conname as name,
-              (select array_agg(a.attname order by k.ord)::text[] from unnest(con.conkey) with ordinality k(n, ord) join pg_attribute a on a.attrelid = con.conrelid and a.attnum = k.n) as cols,
-              (select array_agg(o.oprname order by k.ord)::text[] from unnest(con.conexclop) with ordinality k(op, ord) join pg_operator o on o.oid = k.op) as ops
-         from pg_constraint con where con.conrelid = $1 and con.contype = 'x'`,
-      [kOid],
-    );
     const overlaps: TableInfo['overlaps'] = [];
-    for (const x of excl.rows) {
+    for (const x of exclRows.get(kOid) ?? []) {
       const cs: string[] = x.cols ?? [];
       const ops: string[] = x.ops ?? [];
       if (ops.includes('&&')) overlaps.push({ name: x.name, cols: cs.filter((_, j) => ops[j] === '&&') });
       else if (ops.every((o) => o === '=')) uniques.push({ name: x.name, cols: cs, partial: false, kind: 'exclusion' });
       else overlaps.push({ name: x.name, cols: [] });
     }
-    const fks = await k.query<any>(
-      `select con.conname as name, (select format('%s.%s', n.nspname, p.relname) from pg_class p join pg_namespace n on n.oid = p.relnamespace where p.oid = con.confrelid) as parent,
-              (select array_agg(a.attname order by k.ord)::text[] from unnest(con.conkey) with ordinality k(n, ord) join pg_attribute a on a.attrelid = con.conrelid and a.attnum = k.n) as cols,
-              (select array_agg(a.attname order by k.ord)::text[] from unnest(con.confkey) with ordinality k(n, ord) join pg_attribute a on a.attrelid = con.confrelid and a.attnum = k.n) as parent_cols,
-              pg_get_constraintdef(con.oid) as def
-         from pg_constraint con where con.conrelid = $1 and con.contype = 'f' and con.conparentid = 0 order by con.conname`,
-      [kOid],
-    );
+    const fks = fkRows.get(kOid) ?? [];
     let partition: TableInfo['partition'] = null;
     if (r.kind === 'p') {
       const pk = (await c.query<any>(`select pg_get_partkeydef($1) as key`, [r.oid])).rows[0].key as string;
@@ -259,7 +292,7 @@ async function introspect(c: Client, major: number, onlyNewSince?: Set<number>, 
       checks,
       uniques,
       overlaps,
-      fks: fks.rows.map((f) => ({ name: f.name, cols: f.cols, parent: f.parent, parentCols: f.parent_cols, def: f.def })),
+      fks: fks.map((f) => ({ name: f.name, cols: f.cols, parent: f.parent, parentCols: f.parent_cols, def: f.def })),
       partition,
     });
   }
@@ -431,7 +464,11 @@ function regexPool(seed: number, salt: number, p: ColPlan): string[] | undefined
       return undefined;
     }
   });
-  const f = new Rng(seed, salt ^ 0x5eed, 0);
+  // One pool per distinct pattern set and length window (a domain used by thirty columns draws once).
+  const cacheKey = `${seed}|${b.patterns.join('\u0000')}|${min}|${max}|${p.col.base}`;
+  const hit = regexPools.get(cacheKey);
+  if (hit) return hit;
+  const f = new Rng(seed, hashString(cacheKey), 0);
   const seen = new Set<string>();
   for (let n = 0; n < 40000 && seen.size < 8192; n++) {
     const s = gens[n % gens.length]!(() => f.float());
@@ -439,8 +476,11 @@ function regexPool(seed: number, salt: number, p: ColPlan): string[] | undefined
     if (s.length > max || s.length < min || (p.col.base === 'bpchar' && max !== Infinity && s.length !== max)) continue;
     if (all.every((re) => !re || re.test(s))) seen.add(s);
   }
-  return [...seen];
+  const pool = [...seen];
+  regexPools.set(cacheKey, pool);
+  return pool;
 }
+const regexPools = new Map<string, string[]>();
 
 /** Literal examples for types the seeder does not generate (for the fix line). */
 const EXAMPLES: Record<string, string> = { point: '(0,0)', line: '{1,-1,0}', lseg: '[(0,0),(1,1)]', box: '(1,1),(0,0)', path: '[(0,0),(1,1)]', polygon: '((0,0),(1,1),(1,0))', circle: '<(0,0),1>', tsquery: 'a', hstore: 'a=>1', ltree: 'a.b', pg_lsn: '0/0', txid_snapshot: '10:20:', int4multirange: '{[1,2)}' };
@@ -1093,51 +1133,61 @@ export async function probeDataset(c: Client, ds: CustomDataset, copyText: (rows
         await c.query(`rollback to savepoint p`);
         continue;
       }
-      const fails = async (cond: string) => Number((await c.query(`select count(*)::int as n from _seed_probe where not coalesce((${cond}), true)`)).rows[0].n);
-      const bad = async (cond: string, what: PlanProblem) => {
-        try {
-          const n = await fails(cond);
-          if (n) problems.push({ ...what, why: `${n} of ${rows.length} sample rows fail it${what.why ? '; ' + what.why : ''}` });
-        } catch (e: any) {
-          await c.query(`rollback to savepoint q`).catch(() => {});
-          ds.notes.push(`${key}: ${what.constraint} was not checked before the load (${e?.message ?? e})`);
-          return;
-        }
-      };
+      // Every condition of the table in one scan; one by one only when the scan itself fails.
+      const conds: { cond: string; what: PlanProblem }[] = [];
       for (const ch of ds.plans.get(key)?.checks ?? []) {
-        await c.query('savepoint q');
         const cols = ch.domainOf ? [ch.domainOf] : tl.columns.filter((cn) => new RegExp(`(^|[^\\w"])("${cn.replace(/"/g, '""')}"|${cn.replace(/[^\w]/g, '')})([^\\w"]|$)`).test(checkBody(ch.def)));
-        const column = cols[0] ?? '?';
-        await bad(ch.domainOf ? domainBody(ch.def, ch.domainOf) : checkBody(ch.def), {
-          table: key,
-          column: cols.join(', ') || '?',
-          constraint: `CHECK ${ch.name} ${ch.def}`,
-          why: '',
-          fix: fixLine(t, column, `const:<a value that passes ${ch.name.split(' ')[0]}>`),
+        conds.push({
+          cond: ch.domainOf ? domainBody(ch.def, ch.domainOf) : checkBody(ch.def),
+          what: { table: key, column: cols.join(', ') || '?', constraint: `CHECK ${ch.name} ${ch.def}`, why: '', fix: fixLine(t, cols[0] ?? '?', `const:<a value that passes ${ch.name.split(' ')[0]}>`) },
         });
       }
-      for (const col of t.columns) {
-        if (!col.notNull || !tl.columns.includes(col.name)) continue;
-        await c.query('savepoint q');
-        await bad(`${q(col.name)} is not null`, { table: key, column: col.name, constraint: 'NOT NULL', why: '', fix: fixLine(t, col.name, `const:<a ${col.type} literal>`) });
-      }
+      for (const col of t.columns)
+        if (col.notNull && tl.columns.includes(col.name)) conds.push({ cond: `${q(col.name)} is not null`, what: { table: key, column: col.name, constraint: 'NOT NULL', why: '', fix: fixLine(t, col.name, `const:<a ${col.type} literal>`) } });
       if (t.partition && !t.partition.hasDefault && t.partition.leafConstraints.length) {
-        await c.query('savepoint q');
         const pcol = t.partition.column ?? '?';
-        await bad(t.partition.leafConstraints.map((x) => `(${x})`).join(' or '), {
-          table: key,
-          column: pcol,
-          constraint: `PARTITION BY ${t.partition.key}`,
-          why: 'no partition takes them',
-          fix: `${fixLine(t, pcol, 'const:<a value inside one partition>')} or add a DEFAULT partition`,
+        conds.push({
+          cond: t.partition.leafConstraints.map((x) => `(${x})`).join(' or '),
+          what: { table: key, column: pcol, constraint: `PARTITION BY ${t.partition.key}`, why: 'no partition takes them', fix: `${fixLine(t, pcol, 'const:<a value inside one partition>')} or add a DEFAULT partition` },
         });
       }
       // Unique keys over the sample (the plan makes them distinct by construction; this checks the plan).
-      for (const u of t.uniques) {
-        if (u.kind === 'exclusion' || !u.cols.every((cn) => tl.columns.includes(cn))) continue;
-        const cs = u.cols.map(q).join(', ');
-        const dup = Number((await c.query(`select count(*)::int as n from (select 1 from _seed_probe where ${u.cols.map((cn) => `${q(cn)} is not null`).join(' and ')} group by ${cs} having count(*) > 1) d`)).rows[0].n);
-        if (dup) problems.push({ table: key, column: u.cols.join(', '), constraint: `${u.kind.toUpperCase()} ${u.name}`, why: `${dup} duplicate value(s) among ${rows.length} sample rows`, fix: fixLine(t, u.cols[0], 'faker.string.uuid') });
+      const serialCols = new Set(t.columns.filter((x) => x.identity || x.serial).map((x) => x.name));
+      const keys = t.uniques.filter((u) => u.kind !== 'exclusion' && u.cols.length && u.cols.every((cn) => tl.columns.includes(cn)) && !u.cols.some((cn) => serialCols.has(cn)));
+      const dupSql = (u: UniqueKey) => `(select count(*)::int from (select 1 from _seed_probe where ${u.cols.map((cn) => `${q(cn)} is not null`).join(' and ')} group by ${u.cols.map(q).join(', ')} having count(*) > 1) d)`;
+      const report = (what: PlanProblem, n: number) => problems.push({ ...what, why: `${n} of ${rows.length} sample rows fail it${what.why ? '; ' + what.why : ''}` });
+      const reportDup = (u: UniqueKey, n: number) => problems.push({ table: key, column: u.cols.join(', '), constraint: `${u.kind.toUpperCase()} ${u.name}`, why: `${n} duplicate value(s) among ${rows.length} sample rows`, fix: fixLine(t, u.cols[0], 'faker.string.uuid') });
+      const exprs = [...conds.map((x) => `count(*) filter (where not coalesce((${x.cond}), true))::int`), ...keys.map(dupSql)];
+      if (!exprs.length) {
+        await c.query(`drop table _seed_probe`);
+        continue;
+      }
+      await c.query('savepoint q');
+      let counts: number[] | undefined;
+      try {
+        const r = await c.query({ text: `select ${exprs.join(', ')} from _seed_probe`, rowMode: 'array' });
+        counts = (r.rows[0] as number[]).map(Number);
+      } catch {
+        await c.query('rollback to savepoint q');
+      }
+      if (counts) {
+        conds.forEach((x, j) => counts![j] && report(x.what, counts![j]));
+        keys.forEach((u, j) => counts![conds.length + j] && reportDup(u, counts![conds.length + j]));
+      } else {
+        for (const x of conds) {
+          await c.query('savepoint q');
+          try {
+            const n = Number((await c.query(`select count(*)::int as n from _seed_probe where not coalesce((${x.cond}), true)`)).rows[0].n);
+            if (n) report(x.what, n);
+          } catch (e: any) {
+            await c.query('rollback to savepoint q');
+            ds.notes.push(`${key}: ${x.what.constraint} was not checked before the load (${e?.message ?? e})`);
+          }
+        }
+        for (const u of keys) {
+          const n = Number((await c.query(`select ${dupSql(u)} as n`)).rows[0].n);
+          if (n) reportDup(u, n);
+        }
       }
       await c.query(`drop table _seed_probe`);
     }
