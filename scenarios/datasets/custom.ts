@@ -470,11 +470,16 @@ function regexPool(seed: number, salt: number, p: ColPlan): string[] | undefined
   if (hit) return hit;
   const f = new Rng(seed, hashString(cacheKey), 0);
   const seen = new Set<string>();
+  const lowered = new Set<string>();
   for (let n = 0; n < 40000 && seen.size < 8192; n++) {
     const s = gens[n % gens.length]!(() => f.float());
     // bpchar pads with blanks: a shorter match is stored padded and may no longer match.
     if (s.length > max || s.length < min || (p.col.base === 'bpchar' && max !== Infinity && s.length !== max)) continue;
-    if (all.every((re) => !re || re.test(s))) seen.add(s);
+    // Distinct ignoring case: a unique index on lower(col), or a citext column, must not see "a" and "A".
+    if (all.every((re) => !re || re.test(s)) && !lowered.has(s.toLowerCase())) {
+      seen.add(s);
+      lowered.add(s.toLowerCase());
+    }
   }
   const pool = [...seen];
   regexPools.set(cacheKey, pool);
