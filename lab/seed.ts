@@ -19,6 +19,7 @@ import { from as copyFrom } from 'pg-copy-streams';
 import { CutoverError } from '../migration/errors.ts';
 import { connect, describeTarget, qualified, quoteIdent, sqlError, withClient, type Client } from '../migration/pg.ts';
 import { dumpSchema, splitSql } from '../migration/schema-copy.ts';
+import { lexSql } from '../migration/sql-lexer.ts';
 import type { Scenario } from '../scenarios/schema.ts';
 import { Progress, defaultProgressMode, type ProgressMode } from '../migration/progress.ts';
 import { applyOverrides, getPreset, type Dataset, type TableLoad, type Value } from '../scenarios/datasets/index.ts';
@@ -354,6 +355,7 @@ export async function seed(opts: SeedOptions): Promise<SeedResult> {
 
     let ds: Dataset;
     let custom: CustomDataset | undefined;
+    const extensionNotes: string[] = [];
     // Constraints and indexes the loader takes off the seeded tables and puts back after the data
     // (custom schemas: FKs in any order — cycles, self references — and indexes built once).
     let deferred: Deferred | undefined;
@@ -382,6 +384,7 @@ export async function seed(opts: SeedOptions): Promise<SeedResult> {
         } catch (e: any) {
           throw new CutoverError('USAGE', `cannot read DDL file ${opts.ddl}: ${e.code === 'ENOENT' ? 'no such file' : e.message}`, { exitCode: 2, cause: e });
         }
+        extensionNotes.push(...(await provideExtensionFunctions(admin, ddlText, major)));
         await applyDdl(admin, ddlText, opts.ddl);
         await admin.query('reset all');
       }
@@ -402,7 +405,7 @@ export async function seed(opts: SeedOptions): Promise<SeedResult> {
     }
     if (!custom) applyOverrides(ds, opts.generators ?? {}, seedValue);
     if (preset !== 'custom') await applyDdl(admin, ds.preDdl, `preset ${preset}`);
-    const notes = custom?.notes ?? [];
+    const notes = [...extensionNotes, ...(custom?.notes ?? [])];
     const mode = opts.progress ?? defaultProgressMode(opts.json);
     if (mode !== 'silent') for (const n of notes) process.stderr.write(mode === 'json' ? JSON.stringify({ note: `seed: ${n}` }) + '\n' : `seed: ${n}\n`);
 
@@ -477,6 +480,37 @@ export async function seed(opts: SeedOptions): Promise<SeedResult> {
   } finally {
     await admin.end().catch(() => {});
   }
+}
+
+/**
+ * Functions a DDL calls that, on this major, only an extension provides: gen_random_uuid() is built
+ * in from 13 but pgcrypto's on 11 and 12; uuid_generate_v4() is always uuid-ossp's. A schema dumped
+ * from a newer server says neither. Creates the extension (when the DDL does not) so the DDL runs
+ * unedited, and says so.
+ */
+export function extensionsNeeded(ddl: string, major: number): string[] {
+  const code = lexSql(ddl)
+    .filter((s) => s.kind === 'code')
+    .map((s) => s.text.toLowerCase())
+    .join(' ');
+  const out: string[] = [];
+  const creates = (ext: string) => new RegExp(`create\\s+extension\\s+(if\\s+not\\s+exists\\s+)?"?${ext}"?`).test(lexSql(ddl).map((s) => (s.kind === 'ident' ? s.text.slice(1, -1) : s.kind === 'code' ? s.text : ' ')).join('').toLowerCase());
+  if (major < 13 && /\bgen_random_uuid\s*\(/.test(code) && !creates('pgcrypto')) out.push('pgcrypto');
+  if (/\buuid_generate_v[1345]\w*\s*\(/.test(code) && !creates('uuid-ossp')) out.push('uuid-ossp');
+  return out;
+}
+
+async function provideExtensionFunctions(c: Client, ddl: string, major: number): Promise<string[]> {
+  const notes: string[] = [];
+  for (const ext of extensionsNeeded(ddl, major)) {
+    try {
+      await c.query(`create extension if not exists ${quoteIdent(ext)}`);
+    } catch (e) {
+      throw sqlError(e, `creating extension ${ext}, which the DDL's ${ext === 'pgcrypto' ? 'gen_random_uuid()' : 'uuid_generate_v*()'} needs on PostgreSQL ${major}`);
+    }
+    notes.push(`created extension ${ext}: the DDL calls ${ext === 'pgcrypto' ? 'gen_random_uuid(), built in only from PostgreSQL 13' : 'uuid_generate_v*()'} and does not create it`);
+  }
+  return notes;
 }
 
 /** COPY text of rows (the probe's sample). */

@@ -65,6 +65,9 @@ export interface UniqueKey {
   cols: string[];
   partial: boolean;
   kind: 'primary key' | 'unique' | 'exclusion';
+  /** The index's key expressions and WHERE clause as SQL (for the probe: exactly what the index compares). */
+  keyExprs?: string[];
+  predicate?: string | null;
 }
 
 export interface ForeignKey {
@@ -199,7 +202,9 @@ async function introspect(c: Client, major: number, onlyNewSince?: Set<number>, 
         `select i.indrelid::int as rel, ic.relname as name, i.indisprimary as primary, i.indpred is not null as partial,
                 (select array_agg(a.attname order by k.ord)::text[] from unnest(i.indkey::int2[]) with ordinality k(n, ord)
                    join pg_attribute a on a.attrelid = i.indrelid and a.attnum = k.n where k.ord <= i.indnkeyatts) as cols,
-                case when i.indexprs is not null then pg_get_expr(i.indexprs, i.indrelid) end as exprs
+                case when i.indexprs is not null then pg_get_expr(i.indexprs, i.indrelid) end as exprs,
+                (select array_agg(pg_get_indexdef(i.indexrelid, k, true) order by k)::text[] from generate_series(1, i.indnkeyatts) k) as key_exprs,
+                pg_get_expr(i.indpred, i.indrelid) as predicate
            from pg_index i join pg_class ic on ic.oid = i.indexrelid where i.indrelid = any($1) and i.indisunique order by i.indisprimary desc, ic.relname`,
         [kOids],
       )
@@ -252,7 +257,7 @@ async function introspect(c: Client, major: number, onlyNewSince?: Set<number>, 
       // An expression key (lower(email)) is unique when the columns inside it are.
       if (u.exprs) for (const seg of lexSql(u.exprs)) if (seg.kind === 'ident') cs.add(seg.text.slice(1, -1).replace(/""/g, '"'));
       else if (seg.kind === 'code') for (const w of seg.text.match(/[A-Za-z_][\w$]*/g) ?? []) if (colNames.has(w)) cs.add(w);
-      return { name: u.name, cols: [...cs].filter((x) => colNames.has(x)), partial: u.partial, kind: u.primary ? 'primary key' : 'unique' };
+      return { name: u.name, cols: [...cs].filter((x) => colNames.has(x)), partial: u.partial, kind: u.primary ? 'primary key' : 'unique', keyExprs: u.key_exprs ?? undefined, predicate: u.predicate };
     });
     const overlaps: TableInfo['overlaps'] = [];
     for (const x of exclRows.get(kOid) ?? []) {
@@ -1159,7 +1164,11 @@ export async function probeDataset(c: Client, ds: CustomDataset, copyText: (rows
       // Unique keys over the sample (the plan makes them distinct by construction; this checks the plan).
       const serialCols = new Set(t.columns.filter((x) => x.identity || x.serial).map((x) => x.name));
       const keys = t.uniques.filter((u) => u.kind !== 'exclusion' && u.cols.length && u.cols.every((cn) => tl.columns.includes(cn)) && !u.cols.some((cn) => serialCols.has(cn)));
-      const dupSql = (u: UniqueKey) => `(select count(*)::int from (select 1 from _seed_probe where ${u.cols.map((cn) => `${q(cn)} is not null`).join(' and ')} group by ${u.cols.map(q).join(', ')} having count(*) > 1) d)`;
+      const dupSql = (u: UniqueKey) => {
+        const ks = u.keyExprs?.length ? u.keyExprs.map((e) => `(${e})`) : u.cols.map(q);
+        const where = [...ks.map((e) => `${e} is not null`), ...(u.predicate ? [`(${u.predicate})`] : [])].join(' and ');
+        return `(select count(*)::int from (select 1 from _seed_probe where ${where} group by ${ks.join(', ')} having count(*) > 1) d)`;
+      };
       const report = (what: PlanProblem, n: number) => problems.push({ ...what, why: `${n} of ${rows.length} sample rows fail it${what.why ? '; ' + what.why : ''}` });
       const reportDup = (u: UniqueKey, n: number) => problems.push({ table: key, column: u.cols.join(', '), constraint: `${u.kind.toUpperCase()} ${u.name}`, why: `${n} duplicate value(s) among ${rows.length} sample rows`, fix: fixLine(t, u.cols[0], 'faker.string.uuid') });
       const exprs = [...conds.map((x) => `count(*) filter (where not coalesce((${x.cond}), true))::int`), ...keys.map(dupSql)];
@@ -1190,8 +1199,14 @@ export async function probeDataset(c: Client, ds: CustomDataset, copyText: (rows
           }
         }
         for (const u of keys) {
-          const n = Number((await c.query(`select ${dupSql(u)} as n`)).rows[0].n);
-          if (n) reportDup(u, n);
+          await c.query('savepoint q');
+          try {
+            const n = Number((await c.query(`select ${dupSql(u)} as n`)).rows[0].n);
+            if (n) reportDup(u, n);
+          } catch (e: any) {
+            await c.query('rollback to savepoint q');
+            ds.notes.push(`${key}: ${u.kind} ${u.name} was not checked before the load (${e?.message ?? e})`);
+          }
         }
       }
       await c.query(`drop table _seed_probe`);

@@ -162,3 +162,15 @@ create table shapes (id serial primary key, at point not null);
     expect(await withClient(url, async (c) => (await c.query(`select bool_and(code ~ '^V-[0-9]{6}$') as ok from vouchers`)).rows[0])).toEqual({ ok: true });
   });
 });
+
+describe('extension-provided defaults on an old major', () => {
+  it('a schema dumped from 13+ (gen_random_uuid() built in, no CREATE EXTENSION) seeds unedited on 11', async () => {
+    const url = await freshDb(11, 'ext_defaults');
+    const ddl = join(tmp, 'ext.sql');
+    writeFileSync(ddl, `create table accounts (id uuid primary key default gen_random_uuid(), name text not null);\ncreate table sessions (id uuid primary key default gen_random_uuid(), account_id uuid not null references accounts (id));\n`);
+    const r = await seed({ url, preset: 'custom', ddl, scale: 200, progress: 'silent' });
+    expect(r.notes[0]).toBe('created extension pgcrypto: the DDL calls gen_random_uuid(), built in only from PostgreSQL 13 and does not create it');
+    expect(await withClient(url, async (c) => (await c.query(`select count(*)::int as n from sessions s join accounts a on a.id = s.account_id`)).rows[0].n)).toBe(100);
+    await withClient(url, (c) => c.query(`insert into accounts (name) values ('default works')`));
+  });
+});
