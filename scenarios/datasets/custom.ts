@@ -455,7 +455,7 @@ function shiftValue(v: Value, n: number): Value {
 }
 
 /** Distinct strings matching every CHECK regular expression of a text column, drawn once. */
-function regexPool(seed: number, salt: number, p: ColPlan): string[] | undefined {
+function regexPool(seed: number, salt: number, p: ColPlan, rows: number): string[] | undefined {
   const b = p.bounds;
   if (!b.patterns?.length || !/^(text|varchar|bpchar|citext|name)$/.test(p.col.base)) return undefined;
   const gens = b.patterns.map((pat) => compileRegexGen(pat));
@@ -470,13 +470,16 @@ function regexPool(seed: number, salt: number, p: ColPlan): string[] | undefined
     }
   });
   // One pool per distinct pattern set and length window (a domain used by thirty columns draws once).
-  const cacheKey = `${seed}|${b.patterns.join('\u0000')}|${min}|${max}|${p.col.base}`;
+  // Enough distinct values for a unique column of the table's rows (a pattern like ^[^@ ]+@[^@ ]+$ has
+  // no end of them; ^[A-Z]{2}$ has 676, and the table is capped there).
+  const target = Math.min(2_000_000, Math.max(8192, Math.ceil(rows * 1.05)));
+  const cacheKey = `${seed}|${b.patterns.join('\u0000')}|${min}|${max}|${p.col.base}|${target}`;
   const hit = regexPools.get(cacheKey);
   if (hit) return hit;
   const f = new Rng(seed, hashString(cacheKey), 0);
   const seen = new Set<string>();
   const lowered = new Set<string>();
-  for (let n = 0; n < 40000 && seen.size < 8192; n++) {
+  for (let n = 0; n < target * 5 && seen.size < target; n++) {
     const s = gens[n % gens.length]!(() => f.float());
     // bpchar pads with blanks: a shorter match is stored padded and may no longer match.
     if (s.length > max || s.length < min || (p.col.base === 'bpchar' && max !== Infinity && s.length !== max)) continue;
@@ -793,7 +796,7 @@ export function planCustom(infos: TableInfo[], ctx: DatasetContext, opts: { rows
       cols.set(col.name, { col, bounds: bounds.get(col.name) ?? {}, capacity: Infinity, redraw: !col.identity && !col.serial, override: overrides.get(`${key}.${col.name}`) });
     }
     for (const cp of cols.values()) {
-      cp.pool = regexPool(seed, hashString(`${key}.${cp.col.name}`), cp);
+      cp.pool = regexPool(seed, hashString(`${key}.${cp.col.name}`), cp, wanted);
       cp.capacity = cp.pool ? cp.pool.length : capacityOf(cp);
     }
     byName.set(key, { info: t, key, rows: wanted, cols, fks: [], checks, orders, notes: [] });
