@@ -110,7 +110,10 @@ export function planSeed(ds: Dataset, opts: { parallel: number; fkDuringLoad: bo
   const out: SeedChunk[][] = waves.map((tables) => {
     const chunks: SeedChunk[] = [];
     for (const t of tables) {
-      const parts = t.rows >= 2 * CHUNK_MIN_ROWS ? Math.min(opts.parallel, Math.floor(t.rows / CHUNK_MIN_ROWS)) : 1;
+      // A self-referencing table with its FK in place loads in one COPY: the FK is checked at the end
+      // of the statement, which then sees every row it references.
+      const whole = opts.fkDuringLoad && t.selfReferencing;
+      const parts = !whole && t.rows >= 2 * CHUNK_MIN_ROWS ? Math.min(opts.parallel, Math.floor(t.rows / CHUNK_MIN_ROWS)) : 1;
       const size = Math.ceil(t.rows / parts);
       for (let from = 0; from < t.rows; from += size) chunks.push({ table: t, from, to: Math.min(t.rows, from + size) });
     }
@@ -394,7 +397,9 @@ export async function seed(opts: SeedOptions): Promise<SeedResult> {
         const T1 = Date.now();
         await probeDataset(admin, custom, copyText, copyInto);
         const T2 = Date.now();
-        deferred = await deferConstraints(admin, custom);
+        // Only on tables this seed created: an existing schema's constraints are never taken off
+        // (a crash half-way would lose them); its tables load parent first instead.
+        if (opts.ddl) deferred = await deferConstraints(admin, custom);
         if (process.env.SEED_DEBUG) console.error('ddl', T0 - started, 'build', T1 - T0, 'probe', T2 - T1, 'defer', Date.now() - T2);
       } catch (e) {
         if (opts.ddl) await dropCreated(admin, before);
@@ -409,7 +414,7 @@ export async function seed(opts: SeedOptions): Promise<SeedResult> {
     const mode = opts.progress ?? defaultProgressMode(opts.json);
     if (mode !== 'silent') for (const n of notes) process.stderr.write(mode === 'json' ? JSON.stringify({ note: `seed: ${n}` }) + '\n' : `seed: ${n}\n`);
 
-    const plan = planSeed(ds, { parallel, fkDuringLoad: false });
+    const plan = planSeed(ds, { parallel, fkDuringLoad: preset === 'custom' && !deferred && !opts.fromUrl });
     const progress = new Progress(`seed ${preset}`, plan.totalRows, { mode });
     const perTable = new Map<TableLoad, TableResult>(ds.tables.map((t) => [t, { table: t.schema === 'public' ? t.name : `${t.schema}.${t.name}`, rows: 0, bytes: 0 }]));
     const loadStart = Date.now();

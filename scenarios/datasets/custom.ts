@@ -1059,6 +1059,7 @@ export function planCustom(infos: TableInfo[], ctx: DatasetContext, opts: { rows
       columns,
       rows: tp.rows,
       dependsOn: tp.fks.filter((f) => f.parent !== tp).map((f) => f.parent.key),
+      selfReferencing: tp.fks.some((f) => f.parent === tp),
       row,
     });
   }

@@ -32,6 +32,8 @@ export interface TableLoad {
   rows: number;
   /** Tables (schema.name) this one references: loaded first when FKs exist during the load. */
   dependsOn: string[];
+  /** A foreign key of the table references the table itself. */
+  selfReferencing?: boolean;
   /** Values of row i (0-based), in `columns` order; text values in Postgres input syntax. */
   row(i: number): Value[];
 }

@@ -174,3 +174,23 @@ describe('extension-provided defaults on an old major', () => {
     await withClient(url, (c) => c.query(`insert into accounts (name) values ('default works')`));
   });
 });
+
+describe('the empty tables of an existing schema', () => {
+  it('are seeded with their constraints left in place (never taken off), parents first', async () => {
+    const url = await freshDb(17, 'existing');
+    const constraints = async () => withClient(url, async (c) => (await c.query(`select conname, pg_get_constraintdef(oid) as def from pg_constraint where connamespace = 'public'::regnamespace order by 1`)).rows);
+    await withClient(url, (c) =>
+      c.query(`create table teams (id serial primary key, name text not null unique);
+        create table people (id serial primary key, team_id int not null references teams (id), mentor_id int references people (id), email text not null unique);
+        create table badges (person_id int primary key references people (id), level int not null check (level between 1 and 3));`),
+    );
+    const before = await constraints();
+    const r = await seed({ url, preset: 'custom', scale: 30_000, progress: 'silent' });
+    expect(r.tables.map((t) => t.table).sort()).toEqual(['badges', 'people', 'teams']);
+    expect(await constraints()).toEqual(before);
+    await withClient(url, async (c) => {
+      expect((await c.query(`select count(*)::int as n from people p join people m on m.id = p.mentor_id`)).rows[0].n).toBeGreaterThan(0);
+      expect((await c.query(`select count(*)::int as n from badges b join people p on p.id = b.person_id`)).rows[0].n).toBe(r.tables.find((t) => t.table === 'badges')!.rows);
+    });
+  });
+});
