@@ -20,6 +20,8 @@ import { CutoverError } from '../migration/errors.ts';
 import { connect, describeTarget, qualified, quoteIdent, sqlError, withClient, type Client } from '../migration/pg.ts';
 import { dumpSchema, splitSql } from '../migration/schema-copy.ts';
 import { lexSql } from '../migration/sql-lexer.ts';
+import { copyBatches, copyLine } from './seed-copy.ts';
+import { GeneratorPool } from './seed-pool.ts';
 import type { Scenario } from '../scenarios/schema.ts';
 import { Progress, defaultProgressMode, type ProgressMode } from '../migration/progress.ts';
 import { applyOverrides, getPreset, type Dataset, type TableLoad, type Value } from '../scenarios/datasets/index.ts';
@@ -40,6 +42,8 @@ export interface SeedOptions {
   generators?: Record<string, string>;
   /** Connections loading at once (default: 2 × cores, at most 4, at least 2). */
   parallel?: number;
+  /** Generator threads (default: the cores, at most 4, from 200k rows; 0 = on the main thread). */
+  threads?: number;
   /** Progress output: tty line, JSON lines, or nothing (default: by terminal / json flag). */
   progress?: ProgressMode;
   json?: boolean;
@@ -123,58 +127,17 @@ export function planSeed(ds: Dataset, opts: { parallel: number; fkDuringLoad: bo
   return { waves: out, totalRows: ds.tables.reduce((n, t) => n + t.rows, 0) };
 }
 
-const ESCAPES: Record<string, string> = { '\\': '\\\\', '\t': '\\t', '\n': '\\n', '\r': '\\r' };
+export { copyLine, copyValue } from './seed-copy.ts';
 
-/** One value in COPY text format. */
-export function copyValue(v: Value): string {
-  if (v === null) return '\\N';
-  if (typeof v === 'number') return String(v);
-  if (typeof v === 'boolean') return v ? 't' : 'f';
-  return needsEscape(v) ? v.replace(/[\\\t\n\r]/g, (c) => ESCAPES[c]) : v;
-}
-
-/** A char scan beats a regex on the short strings most columns hold (the hottest call of a seed). */
-function needsEscape(v: string): boolean {
-  for (let k = 0; k < v.length; k++) {
-    const c = v.charCodeAt(k);
-    if (c === 92 || c === 9 || c === 10 || c === 13) return true;
-  }
-  return false;
-}
-
-export function copyLine(values: Value[]): string {
-  let s = copyValue(values[0]);
-  for (let k = 1; k < values.length; k++) {
-    const v = values[k];
-    s += '\t' + (typeof v === 'string' && !needsEscape(v) ? v : copyValue(v));
-  }
-  return s + '\n';
-}
-
-const BATCH_CHARS = 128 * 1024;
-
-async function copyChunk(client: Client, chunk: SeedChunk, onBatch: (rows: number, bytes: number) => void): Promise<void> {
+async function copyChunk(client: Client, chunk: SeedChunk, onBatch: (rows: number, bytes: number) => void, gen?: GeneratorPool): Promise<void> {
   const t = chunk.table;
   const sql = `copy ${qualified(t.schema, t.name)} (${t.columns.map(quoteIdent).join(', ')}) from stdin`;
   const stream = client.query(copyFrom(sql));
-  function* batches() {
-    let buf = '';
-    let rows = 0;
-    for (let i = chunk.from; i < chunk.to; i++) {
-      buf += copyLine(t.row(i));
-      rows++;
-      if (buf.length >= BATCH_CHARS) {
-        const b = Buffer.from(buf);
-        onBatch(rows, b.length);
-        yield b;
-        buf = '';
-        rows = 0;
-      }
-    }
-    if (buf) {
-      const b = Buffer.from(buf);
-      onBatch(rows, b.length);
-      yield b;
+  async function* batches() {
+    const source = gen ? gen.stream(chunk) : copyBatches(t, chunk.from, chunk.to);
+    for await (const { buf, rows } of source) {
+      onBatch(rows, buf.length);
+      yield buf;
     }
   }
   try {
@@ -418,6 +381,9 @@ export async function seed(opts: SeedOptions): Promise<SeedResult> {
     const progress = new Progress(`seed ${preset}`, plan.totalRows, { mode });
     const perTable = new Map<TableLoad, TableResult>(ds.tables.map((t) => [t, { table: t.schema === 'public' ? t.name : `${t.schema}.${t.name}`, rows: 0, bytes: 0 }]));
     const loadStart = Date.now();
+    // Generation in threads pays off from a few hundred thousand rows (a thread starts in ~0.5 s).
+    const threads = opts.threads ?? (plan.totalRows >= 200_000 ? Math.min(4, availableParallelism()) : 0);
+    const gen = threads > 0 ? GeneratorPool.create(ds, { preset, ctx, generators: opts.generators ?? {}, schema: custom?.schema }, threads) : undefined;
     try {
       for (const wave of plan.waves) {
         const queue = [...wave];
@@ -428,11 +394,16 @@ export async function seed(opts: SeedOptions): Promise<SeedResult> {
             await c.query('set synchronous_commit = off');
             for (let chunk = queue.shift(); chunk; chunk = queue.shift()) {
               const res = perTable.get(chunk.table)!;
-              await copyChunk(c, chunk, (rows, bytes) => {
-                res.rows += rows;
-                res.bytes += bytes;
-                progress.tick(rows, chunk!.table.name);
-              });
+              await copyChunk(
+                c,
+                chunk,
+                (rows, bytes) => {
+                  res.rows += rows;
+                  res.bytes += bytes;
+                  progress.tick(rows, chunk!.table.name);
+                },
+                gen,
+              );
             }
           } finally {
             await c.end().catch(() => {});
@@ -442,6 +413,7 @@ export async function seed(opts: SeedOptions): Promise<SeedResult> {
         const failed = settled.find((s) => s.status === 'rejected') as PromiseRejectedResult | undefined;
         if (failed) throw failed.reason;
       }
+      await gen?.close();
       const loadMs = Date.now() - loadStart;
       const keysStart = Date.now();
       progress.finish('building keys and indexes');
@@ -473,6 +445,7 @@ export async function seed(opts: SeedOptions): Promise<SeedResult> {
         notes,
       };
     } catch (e) {
+      await gen?.close();
       progress.finish('failed; dropping what the seed created');
       await dropCreated(admin, before).catch(() => {});
       // Tables that existed before (custom without DDL): empty them again and give them back their constraints.
