@@ -42,7 +42,7 @@ export interface SeedOptions {
   generators?: Record<string, string>;
   /** Connections loading at once (default: 2 × cores, at most 4, at least 2). */
   parallel?: number;
-  /** Generator threads (default: the cores, at most 4, from 200k rows; 0 = on the main thread). */
+  /** Generator threads (default: presets from 200k rows on more than 2 cores: cores − 1, at most 4; 0 = on the main thread). */
   threads?: number;
   /** Progress output: tty line, JSON lines, or nothing (default: by terminal / json flag). */
   progress?: ProgressMode;
@@ -381,8 +381,13 @@ export async function seed(opts: SeedOptions): Promise<SeedResult> {
     const progress = new Progress(`seed ${preset}`, plan.totalRows, { mode });
     const perTable = new Map<TableLoad, TableResult>(ds.tables.map((t) => [t, { table: t.schema === 'public' ? t.name : `${t.schema}.${t.name}`, rows: 0, bytes: 0 }]));
     const loadStart = Date.now();
-    // Generation in threads pays off from a few hundred thousand rows (a thread starts in ~0.5 s).
-    const threads = opts.threads ?? (plan.totalRows >= 200_000 ? Math.min(4, availableParallelism()) : 0);
+    // Generation threads: only where the main thread is the bottleneck — presets (profiled: the main
+    // thread 100 % busy building COPY text), not custom schemas (server-bound, the main thread ~⅔ idle;
+    // threads measured slower there) — from a few hundred thousand rows (a thread starts in ~0.5 s), and
+    // with a core to spare for them: on 2 cores, threads and server backends only trade places (measured
+    // neutral), so the default there is none.
+    const cores = availableParallelism();
+    const threads = opts.threads ?? (!custom && plan.totalRows >= 200_000 && cores > 2 ? Math.min(4, cores - 1) : 0);
     const gen = threads > 0 ? GeneratorPool.create(ds, { preset, ctx, generators: opts.generators ?? {}, schema: custom?.schema }, threads) : undefined;
     try {
       for (const wave of plan.waves) {
