@@ -194,3 +194,26 @@ describe('the empty tables of an existing schema', () => {
     });
   });
 });
+
+describe('generator threads', () => {
+  it('load exactly the rows the main thread would (preset and custom)', async () => {
+    const hash = (url: string) =>
+      withClient(url, async (c) => {
+        const t = await c.query<{ q: string }>(`select format('%I.%I', n.nspname, c.relname) as q from pg_class c join pg_namespace n on n.oid = c.relnamespace where c.relkind = 'r' and n.nspname = 'public' order by 1`);
+        const parts: string[] = [];
+        for (const { q } of t.rows) parts.push((await c.query(`select md5(coalesce(string_agg(t::text, E'\\n' order by t::text), '')) as h from ${q} t`)).rows[0].h);
+        return parts.join('|');
+      });
+    const ddl = join(tmp, 'zoo-threads.sql');
+    writeFileSync(ddl, ZOO_12);
+    const out: string[] = [];
+    for (const threads of [0, 2]) {
+      const a = await freshDb(17, `thr_pay_${threads}`);
+      await seed({ url: a, preset: 'payments', scale: 12_000, seed: 5, progress: 'silent', threads, parallel: 3 });
+      const b = await freshDb(17, `thr_zoo_${threads}`);
+      await seed({ url: b, preset: 'custom', ddl, scale: 4000, seed: 5, progress: 'silent', threads });
+      out.push((await hash(a)) + '#' + (await hash(b)));
+    }
+    expect(out[1]).toBe(out[0]);
+  });
+});
