@@ -302,3 +302,14 @@ create index t_x on public.t (x);
     expect(waves[1]).toEqual([["create function public.f() returns text language sql as $$ select 'a;\nb' $$", "comment on table public.t is 'semi;\ncolon'"]]);
   });
 });
+
+describe('extension-provided functions a DDL needs on an old major', () => {
+  it('gen_random_uuid() needs pgcrypto before 13 unless the DDL creates it; uuid_generate_v4() always needs uuid-ossp', async () => {
+    const { extensionsNeeded } = await import('../../lab/seed.ts');
+    expect(extensionsNeeded('create table t (id uuid default gen_random_uuid())', 11)).toEqual(['pgcrypto']);
+    expect(extensionsNeeded('create table t (id uuid default gen_random_uuid())', 13)).toEqual([]);
+    expect(extensionsNeeded('CREATE EXTENSION IF NOT EXISTS pgcrypto WITH SCHEMA public;\ncreate table t (id uuid default public.gen_random_uuid())', 12)).toEqual([]);
+    expect(extensionsNeeded(`create table t (id uuid default uuid_generate_v4(), note text default 'gen_random_uuid()') -- gen_random_uuid()`, 11)).toEqual(['uuid-ossp']);
+    expect(extensionsNeeded('create extension "uuid-ossp";\ncreate table t (id uuid default uuid_generate_v4())', 11)).toEqual([]);
+  });
+});
