@@ -14,6 +14,9 @@ import { existsSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
+import { Readable, Writable } from 'node:stream';
+import { pipeline } from 'node:stream/promises';
+import { from as copyFrom, to as copyTo } from 'pg-copy-streams';
 import { fileURLToPath } from 'node:url';
 import { EmbeddedProvider } from '../lab/providers/embedded.ts';
 import { seed } from '../lab/seed.ts';
@@ -60,6 +63,32 @@ export function pgbenchCopyBytes(scale: number): number {
   let bytes = 0;
   for (let aid = 1; aid <= scale * 100_000; aid++) bytes += String(aid).length + String(Math.floor((aid - 1) / 100_000) + 1).length + 5;
   return bytes;
+}
+
+/** Median ms to load every public table of `url` from COPY text and from COPY binary of its own rows. */
+export async function copyFormats(url: string): Promise<{ textMs: number; binaryMs: number }> {
+  return withClient(url, async (c) => {
+    const tables = (await c.query<{ t: string }>(`select c.relname as t from pg_class c where c.relnamespace = 'public'::regnamespace and c.relkind = 'r'`)).rows.map((r) => r.t);
+    const dump = async (t: string, binary: boolean) => {
+      const bufs: Buffer[] = [];
+      await pipeline(c.query(copyTo(`copy ${quoteIdent(t)} to stdout${binary ? ' (format binary)' : ''}`)), new Writable({ write: (ch, _e, cb) => (bufs.push(ch), cb()) }));
+      return bufs;
+    };
+    const data = new Map<string, { text: Buffer[]; binary: Buffer[] }>();
+    for (const t of tables) {
+      data.set(t, { text: await dump(t, false), binary: await dump(t, true) });
+      await c.query(`create table ${quoteIdent('bare_' + t)} (like ${quoteIdent(t)})`);
+    }
+    const ms = { text: [] as number[], binary: [] as number[] };
+    for (let round = 0; round < 3; round++)
+      for (const k of ['text', 'binary'] as const) {
+        for (const t of tables) await c.query(`truncate ${quoteIdent('bare_' + t)}`);
+        ms[k].push(await timeIt(async () => {
+          for (const t of tables) await pipeline(Readable.from(data.get(t)![k]), c.query(copyFrom(`copy ${quoteIdent('bare_' + t)} from stdin${k === 'binary' ? ' (format binary)' : ''}`)));
+        }));
+      }
+    return { textMs: median(ms.text), binaryMs: median(ms.binary) };
+  });
 }
 
 export async function bench(): Promise<BenchResult[]> {
@@ -118,6 +147,16 @@ export async function bench(): Promise<BenchResult[]> {
 
     results.push(cmp(`seed production-shaped (86 tables) ${ROWS / 1e6}M rows, whole`, median(wide.map((w) => w.rate)), 'rows/s', base?.rate, 'pgbench -i -s 10 (dtgvp)'));
     results.push(cmp('seed production-shaped, table data written', median(wide.map((w) => w.mb)), 'MB/s', base?.mb, 'pgbench -i -s 10 (dtgvp)', 'ratio ≥ 0.8'));
+
+    // Text or binary COPY: the same payments rows, both formats produced by Postgres itself, loaded
+    // into bare copies of the tables (no keys, no indexes), interleaved — the server's side of the choice.
+    {
+      const url = await db('formats');
+      await seed({ url, preset: 'payments', scale: ROWS, seed: 42, progress: 'silent' });
+      const f = await copyFormats(url);
+      results.push({ name: 'COPY FROM binary, server side (payments rows)', value: f.binaryMs / 1000, unit: 's', baseline: { name: 'COPY FROM text, same rows', value: f.textMs / 1000 }, ratio: f.binaryMs / f.textMs });
+      await withClient(cluster.url, (c) => c.query(`drop database formats`));
+    }
 
     // Golden clone vs seeding again, at 1M rows.
     const s = parseScenario(`name: bench-golden\nseed: 42\nclusters: { old: { major: ${MAJOR} }, new: { major: ${MAJOR} } }\ndataset: { preset: payments, scale: ${ROWS} }\n`);
