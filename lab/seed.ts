@@ -355,15 +355,11 @@ export async function seed(opts: SeedOptions): Promise<SeedResult> {
         await admin.query('reset all');
       }
       try {
-        const T0 = Date.now();
         ds = custom = await buildCustom(admin, ctx, { onlyNewSince: opts.ddl ? before.relations : undefined, generators: opts.generators });
-        const T1 = Date.now();
         await probeDataset(admin, custom, copyText, copyInto);
-        const T2 = Date.now();
         // Only on tables this seed created: an existing schema's constraints are never taken off
         // (a crash half-way would lose them); its tables load parent first instead.
         if (opts.ddl) deferred = await deferConstraints(admin, custom);
-        if (process.env.SEED_DEBUG) console.error('ddl', T0 - started, 'build', T1 - T0, 'probe', T2 - T1, 'defer', Date.now() - T2);
       } catch (e) {
         if (opts.ddl) await dropCreated(admin, before);
         throw e;
