@@ -5,7 +5,7 @@
  *  - replicate: pre-data schema copy + publication/subscription + initial sync until every table
  *    is `r` (the figure that grows with tables and rows), then post-data (indexes, keys, FKs).
  * Each run seeds a fresh old database and replicates into a fresh new one. BENCH_PS_SCALE rows
- * (default 200000, the scenario's scale), BENCH_RUNS runs (default 1: it is the heavy one).
+ * (default 200000, the scenario's scale), BENCH_RUNS_PS runs (default 1: it is the heavy one).
  */
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
