@@ -25,6 +25,8 @@ export class GeneratorPool {
   private nextChunk = 0;
   private nextWorker = 0;
 
+  private readonly ready: Promise<void>[] = [];
+
   private constructor(
     private readonly ds: Dataset,
     init: WorkerInit,
@@ -32,7 +34,15 @@ export class GeneratorPool {
   ) {
     for (let k = 0; k < threads; k++) {
       const w = new Worker(new URL('./seed-worker.mjs', import.meta.url), { workerData: init });
+      this.ready.push(
+        new Promise<void>((resolve, reject) => {
+          w.once('message', (m: FromWorker) => ('ready' in m ? resolve() : reject(new Error('unexpected first message'))));
+          w.once('error', reject);
+          w.once('exit', (code) => reject(new Error(`exited with ${code}`)));
+        }),
+      );
       w.on('message', (m: FromWorker) => {
+        if (m.chunk === undefined) return;
         const sink = this.sinks.get(m.chunk);
         if (!sink) return;
         if ('buf' in m) sink.push({ buf: Buffer.from(m.buf), rows: m.rows });
@@ -47,11 +57,17 @@ export class GeneratorPool {
     }
   }
 
-  static create(ds: Dataset, init: WorkerInit, threads: number): GeneratorPool | undefined {
+  /** A pool whose threads have all built the dataset, or undefined (the caller then generates on the main thread). */
+  static async create(ds: Dataset, init: WorkerInit, threads: number, timeoutMs = 60_000): Promise<GeneratorPool | undefined> {
+    let pool: GeneratorPool | undefined;
     try {
-      return new GeneratorPool(ds, init, threads);
+      pool = new GeneratorPool(ds, init, threads);
+      let timer: NodeJS.Timeout | undefined;
+      await Promise.race([Promise.all(pool.ready), new Promise((_, reject) => (timer = setTimeout(() => reject(new Error('timeout')), timeoutMs)))]).finally(() => clearTimeout(timer));
+      return pool;
     } catch {
-      return undefined; // no threads here: the caller generates on the main thread
+      await pool?.close();
+      return undefined;
     }
   }
 

@@ -18,7 +18,7 @@ export interface WorkerInit {
 }
 
 export type ToWorker = { chunk: number; table: number; from: number; to: number; credits: number } | { chunk: number; credit: number };
-export type FromWorker = { chunk: number; buf: ArrayBuffer; rows: number } | { chunk: number; done: true } | { chunk: number; error: string };
+export type FromWorker = { chunk: number; buf: ArrayBuffer; rows: number } | { chunk: number; done: true } | { chunk: number; error: string } | { ready: true; chunk?: undefined };
 
 function build(init: WorkerInit): Dataset {
   const ds = init.schema ? planCustom(init.schema, init.ctx, { generators: init.generators }) : getPreset(init.preset).build(init.ctx);
@@ -29,6 +29,7 @@ function build(init: WorkerInit): Dataset {
 if (parentPort) {
   const port = parentPort;
   const ds = build(workerData as WorkerInit);
+  port.postMessage({ ready: true });
   const credit = new Map<number, number>();
   const waiting = new Map<number, () => void>();
   port.on('message', async (m: ToWorker) => {

@@ -73,6 +73,8 @@ export interface SeedResult {
   mbPerSec: number;
   /** What the plan decided that the user should know (rows capped by a one-to-one key, checks left to the server). */
   notes: string[];
+  /** Worker threads that generated the rows (0: the main thread). */
+  generatorThreads: number;
 }
 
 export interface SeedChunk {
@@ -384,7 +386,7 @@ export async function seed(opts: SeedOptions): Promise<SeedResult> {
     // neutral), so the default there is none.
     const cores = availableParallelism();
     const threads = opts.threads ?? (!custom && plan.totalRows >= 200_000 && cores > 2 ? Math.min(4, cores - 1) : 0);
-    const gen = threads > 0 ? GeneratorPool.create(ds, { preset, ctx, generators: opts.generators ?? {}, schema: custom?.schema }, threads) : undefined;
+    const gen = threads > 0 ? await GeneratorPool.create(ds, { preset, ctx, generators: opts.generators ?? {}, schema: custom?.schema }, threads) : undefined;
     try {
       for (const wave of plan.waves) {
         const queue = [...wave];
@@ -444,6 +446,7 @@ export async function seed(opts: SeedOptions): Promise<SeedResult> {
         rowsPerSec: Math.round((rows * 1000) / Math.max(1, elapsedMs)),
         mbPerSec: Math.round((bytes / 1048576 / Math.max(0.001, elapsedMs / 1000)) * 100) / 100,
         notes,
+        generatorThreads: gen ? threads : 0,
       };
     } catch (e) {
       await gen?.close();

@@ -209,9 +209,10 @@ describe('generator threads', () => {
     const out: string[] = [];
     for (const threads of [0, 2]) {
       const a = await freshDb(17, `thr_pay_${threads}`);
-      await seed({ url: a, preset: 'payments', scale: 12_000, seed: 5, progress: 'silent', threads, parallel: 3 });
+      const ra = await seed({ url: a, preset: 'payments', scale: 12_000, seed: 5, progress: 'silent', threads, parallel: 3 });
       const b = await freshDb(17, `thr_zoo_${threads}`);
-      await seed({ url: b, preset: 'custom', ddl, scale: 4000, seed: 5, progress: 'silent', threads });
+      const rb = await seed({ url: b, preset: 'custom', ddl, scale: 4000, seed: 5, progress: 'silent', threads });
+      expect([ra.generatorThreads, rb.generatorThreads]).toEqual([threads, threads]);
       out.push((await hash(a)) + '#' + (await hash(b)));
     }
     expect(out[1]).toBe(out[0]);
