@@ -31,7 +31,7 @@
 import { CutoverError } from '../../migration/errors.ts';
 import type { Client } from '../../migration/pg.ts';
 import { lexSql } from '../../migration/sql-lexer.ts';
-import { checkBody, compileCheck, deriveBounds, mergeBounds, parseArray, type Bounds, type CompiledCheck, type Order, type Row } from './check-expr.ts';
+import { checkBody, compileCheck, deriveBounds, mergeBounds, parseArray, parseExpr, type Bounds, type CompiledCheck, type Node, type Order, type Row } from './check-expr.ts';
 import { compileRegexGen } from './regex-gen.ts';
 import { DAY_MS, EPOCH_2024, Rng, arrayLiteral, hash3, hashString, isoAt, pools, type Dataset, type DatasetContext, type TableLoad, type Value } from './gen.ts';
 
@@ -325,6 +325,8 @@ interface ColPlan {
   disjoint?: boolean;
   /** Distinct matches of the column's CHECK regular expressions (key k takes the k-th). */
   pool?: string[];
+  /** Rows from `from` on take a value that makes a partial unique index's WHERE false (so they need not be distinct). */
+  gate?: { from: number; value: 'false' | 'true' | 'null' | 'nonnull'; index: string };
 }
 
 interface FkPlan {
@@ -845,6 +847,7 @@ export function planCustom(infos: TableInfo[], ctx: DatasetContext, opts: { rows
     const t = tp.info;
     const injective = new Set<string>(); // columns or "fk:<name>" that are injective over all rows
     const digits = new Set<string>(); // dimensions already used as a non-injective digit
+    const gatedDims = new Set<string>(); // dimensions of a gated partial key (another gated key may reuse them)
     const keys = [...t.uniques].sort((a, b) => a.cols.length - b.cols.length);
     for (const col of tp.cols.values()) if (col.col.identity || col.col.serial) injective.add(col.col.name);
     for (const u of keys) {
@@ -852,7 +855,7 @@ export function planCustom(infos: TableInfo[], ctx: DatasetContext, opts: { rows
       const dimName = (cn: string) => (tp.cols.get(cn)?.fk ? `fk:${tp.cols.get(cn)!.fk!.fk.name}` : cn);
       const dims = [...new Set(u.cols.map(dimName))];
       if (dims.some((d) => injective.has(d))) continue;
-      const free = dims.filter((d) => !digits.has(d));
+      const free = dims.filter((d) => !digits.has(d) && (!gatedDims.has(d) || u.partial));
       const capOf = (d: string) => {
         if (d.startsWith('fk:')) {
           const f = tp.fks.find((x) => `fk:${x.fk.name}` === d)!;
@@ -872,7 +875,14 @@ export function planCustom(infos: TableInfo[], ctx: DatasetContext, opts: { rows
         problems.push({ table: tp.key, column: u.cols.join(', '), constraint: `${u.kind.toUpperCase()} ${u.name}`, why: 'every column of the key is already spread over another unique key, so no combination is left to make it distinct', fix: fixLine(t, u.cols[0], 'faker.string.uuid') });
         continue;
       }
-      if (product < tp.rows) {
+      // A partial unique index whose WHERE is one column's flag or NULL test: the rows past what the key
+      // allows make the WHERE false instead of being dropped.
+      const gate = u.partial && product < tp.rows ? predicateGate(tp, u) : undefined;
+      if (gate) {
+        tp.cols.get(gate.col)!.gate = { from: product, value: gate.value, index: u.name };
+        tp.cols.get(gate.col)!.redraw = false;
+        tp.notes.push(`${tp.key}: partial unique index ${u.name} (${u.cols.join(', ')}) WHERE ${u.predicate}: the first ${product} rows are distinct and match it, the others set ${gate.col} so that they do not`);
+      } else if (product < tp.rows) {
         const what = use.map((d) => (d.startsWith('fk:') ? `${tp.fks.find((x) => `fk:${x.fk.name}` === d)!.parent.key} rows` : `${d} values`)).join(' × ');
         const note = `${tp.key}: ${tp.rows} rows asked, ${product} loaded — ${u.kind} ${u.name} (${u.cols.join(', ')}) allows at most ${what} = ${product}`;
         tp.notes.push(note);
@@ -887,10 +897,12 @@ export function planCustom(infos: TableInfo[], ctx: DatasetContext, opts: { rows
         const cap = capOf(d);
         const div = radix;
         const before = prev;
-        const idx = use.length === 1 ? (i: number) => i : before ? (i: number) => (Math.floor(i / div) + before(i)) % cap : (i: number) => i % cap;
+        const lim = product;
+        const idx = use.length === 1 ? (gate ? (i: number) => i % lim : (i: number) => i) : before ? (i: number) => (Math.floor(i / div) + before(i)) % cap : (i: number) => i % cap;
         prev = idx;
         radix = Math.min(Number.MAX_SAFE_INTEGER, radix * cap);
-        if (use.length === 1) injective.add(d);
+        if (gate) gatedDims.add(d);
+        else if (use.length === 1) injective.add(d);
         else digits.add(d);
         if (d.startsWith('fk:')) {
           const f = tp.fks.find((x) => `fk:${x.fk.name}` === d)!;
@@ -901,14 +913,14 @@ export function planCustom(infos: TableInfo[], ctx: DatasetContext, opts: { rows
             const mul = coprime(n, Math.floor(n * 0.618));
             const off = hash3(seed, hashString(f.fk.name), 0) % Math.max(1, n);
             f.parentIndex = (i) => (((i % n) * mul) % n + off) % n;
-            tp.notes.push(`${tp.key}: one-to-one with ${f.parent.key} through ${u.name} (${u.cols.join(', ')}): each row takes a distinct parent`);
+            if (!gate) tp.notes.push(`${tp.key}: one-to-one with ${f.parent.key} through ${u.name} (${u.cols.join(', ')}): each row takes a distinct parent`);
           } else f.parentIndex = idx;
         } else {
           tp.cols.get(d)!.keyIndex = idx;
           tp.cols.get(d)!.redraw = false;
         }
       }
-      if (u.partial) tp.notes.push(`${tp.key}: partial unique index ${u.name} is honoured for every row, not only those its WHERE clause selects`);
+      if (u.partial && !gate) tp.notes.push(`${tp.key}: partial unique index ${u.name} is honoured for every row, not only those its WHERE clause selects`);
     }
     // Range columns of an exclusion constraint with &&: disjoint per row.
     for (const o of t.overlaps) {
@@ -971,6 +983,17 @@ export function planCustom(infos: TableInfo[], ctx: DatasetContext, opts: { rows
       } else cp.gen = (i, a) => g(i, undefined, a);
     }
   }
+  // Gates of partial unique indexes.
+  for (const tp of byName.values())
+    for (const cp of tp.cols.values()) {
+      if (!cp.gate || !cp.gen) continue;
+      const inner = cp.gen;
+      const { from, value } = cp.gate;
+      const typed = value === 'nonnull' ? typeGen(seed, hashString(`${tp.key}.${cp.col.name}#gate`), { ...cp, bounds: { ...cp.bounds } }) : undefined;
+      const beyond: Gen = value === 'false' ? () => false : value === 'true' ? () => true : value === 'null' ? () => null : (i, a) => typed!(i, undefined, a);
+      cp.gen = (i, a) => (i >= from ? beyond(i, a) : inner(i, a));
+    }
+
   // FK columns: the parent's generator at the parent row index (lazy, so cycles and self references resolve).
   for (const tp of byName.values()) {
     for (const f of tp.fks) {
@@ -1064,6 +1087,29 @@ export function planCustom(infos: TableInfo[], ctx: DatasetContext, opts: { rows
     });
   }
   return { name: 'custom', preDdl: '', postDdl: '', tables, notes, schema: infos, plans };
+}
+
+/** The column and value that make a partial index's WHERE false, for WHERE flag / NOT flag / col IS [NOT] NULL / flag = true|false. */
+function predicateGate(tp: TablePlan, u: UniqueKey): { col: string; value: 'false' | 'true' | 'null' | 'nonnull' } | undefined {
+  if (!u.predicate) return undefined;
+  let n: Node;
+  try {
+    n = parseExpr(u.predicate);
+  } catch {
+    return undefined;
+  }
+  let col: string | undefined;
+  let value: 'false' | 'true' | 'null' | 'nonnull' | undefined;
+  if (n.k === 'col') (col = n.name), (value = 'false');
+  else if (n.k === 'un' && n.op === 'not' && n.e.k === 'col') (col = n.e.name), (value = 'true');
+  else if (n.k === 'isnull' && n.e.k === 'col') (col = n.e.name), (value = n.not ? 'null' : 'nonnull');
+  else if (n.k === 'bin' && n.op === '=' && n.l.k === 'col' && n.r.k === 'lit' && typeof n.r.v === 'boolean') (col = n.l.name), (value = n.r.v ? 'false' : 'true');
+  if (!col || !value) return undefined;
+  const cp = tp.cols.get(col);
+  if (!cp || u.cols.includes(col) || cp.fk || cp.keyIndex || cp.override || cp.gate || cp.col.identity || cp.col.serial || cp.col.generated) return undefined;
+  if ((value === 'false' || value === 'true') && cp.col.base !== 'bool') return undefined;
+  if (value === 'null' && (cp.col.notNull || cp.bounds.notNull)) return undefined;
+  return { col, value };
 }
 
 function gcd(a: number, b: number): number {
