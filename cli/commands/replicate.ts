@@ -4,6 +4,7 @@ import { copySchema, describeApply } from '../../migration/schema-copy.ts';
 import { displayName, replicationStatus, startReplication, stopReplication, waitForSync, type ReplicationStatus, type TableSpec } from '../../migration/replication.ts';
 import { checkBeforeStart } from '../../migration/start-checks.ts';
 import { emit, ExitCode, note } from '../output.ts';
+import { registerPlan } from './replicate-plan.ts';
 import { connectionOptions, flag, negatable, optionalConnection, parseOptions, replicationName, seconds, SOURCE, tables, TARGET } from '../options.ts';
 
 export function formatStatus(s: ReplicationStatus): string {
@@ -40,6 +41,7 @@ export const startSchema = {
 
 export function register(program: Command): void {
   const rep = program.command('replicate').description('logical replication from source to target: start, status, stop');
+  registerPlan(rep);
 
   common(rep.command('start'))
     .description('copy the schema (pre-data), create publication/slot/subscription, wait for all tables to be ready, then apply post-data (indexes, keys, FKs)')
