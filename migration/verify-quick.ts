@@ -4,8 +4,7 @@
  *
  * Per table:
  * - small tables (≤ exactPages on disk on both sides): exact count(*) on both sides;
- * - larger tables: the planner's row estimate on both sides (reltuples / relpages scaled to the
- *   current file size — what the planner itself does between ANALYZEs), compared within a
+ * - larger tables: a row estimate on both sides (n_live_tup, else the planner's), compared within a
  *   tolerance, and the first and last primary key (two index probes each side) — a replication that
  *   stopped or lags shows as a different last key;
  * - every table with a primary key: a sample of rows (random pages on large tables, one row per page,
@@ -65,13 +64,23 @@ export interface QuickVerifyResult {
 }
 
 interface Side {
+  /** pages on disk now */
   pages: number;
   relpages: number;
   reltuples: number;
+  /** pg_stat_user_tables.n_live_tup; null when the table has no statistics (never written, vacuumed or analyzed since a reset) */
+  liveTuples: number | null;
 }
 
-/** The planner's estimate of the current row count, or null when the table was never analyzed/vacuumed. Pure. */
+/**
+ * The cheapest good row estimate. n_live_tup first: every insert and delete keeps it current
+ * between ANALYZEs, on the source and on a subscriber alike (initial COPY and applied changes
+ * count). Without statistics (reset, restored cluster): the planner's estimate, reltuples per
+ * relpages scaled to the current file size — which overshoots on a table bloated by UPDATEs
+ * since its last ANALYZE, hence second. Null when neither exists. Pure.
+ */
 export function estimateRows(s: Side): number | null {
+  if (s.liveTuples !== null) return s.liveTuples;
   if (s.reltuples < 0) return null; // 14+: never analyzed
   if (s.relpages <= 0) return s.pages === 0 ? 0 : null; // empty when last looked, or never looked at
   return Math.round((s.reltuples / s.relpages) * s.pages);
@@ -86,10 +95,15 @@ export function judgeEstimates(source: number | null, target: number | null, tol
 }
 
 async function side(c: Client, t: TableName): Promise<Side> {
+  // a fresh look at the counters, not this session's cached snapshot of them
+  await c.query(`select pg_stat_clear_snapshot()`);
   const [r] = await q<Side>(
     c,
-    `select (pg_relation_size(c.oid) / current_setting('block_size')::int)::float8 as pages, c.relpages::float8 as relpages, c.reltuples::float8 as reltuples
-       from pg_class c join pg_namespace n on n.oid = c.relnamespace where n.nspname = $1 and c.relname = $2`,
+    `select (pg_relation_size(c.oid) / current_setting('block_size')::int)::float8 as pages, c.relpages::float8 as relpages, c.reltuples::float8 as reltuples,
+            case when s.n_tup_ins + s.n_tup_upd + s.n_tup_del > 0 or coalesce(s.last_vacuum, s.last_autovacuum, s.last_analyze, s.last_autoanalyze) is not null
+                 then s.n_live_tup::float8 end as "liveTuples"
+       from pg_class c join pg_namespace n on n.oid = c.relnamespace left join pg_stat_user_tables s on s.relid = c.oid
+      where n.nspname = $1 and c.relname = $2`,
     [t.schema, t.name],
   );
   return r;
@@ -180,7 +194,7 @@ async function quickTable(src: Client, tgt: Client, t: TableName, o: Required<Pi
     const j = judgeEstimates(base.sourceRows, base.targetRows, o.estimateTolerance);
     base.estimateDiffPct = j.diffPct;
     if (j.ok === false) base.problems.push(`row estimates differ by ${j.diffPct}% (more than ${o.estimateTolerance * 100}%): ${base.sourceRows} on the source, ${base.targetRows} on the target`);
-    if (j.ok === null) base.notes.push(`no row estimate on the ${base.sourceRows === null ? 'source' : 'target'} (never analyzed): rows not estimated — ANALYZE it (the readiness phase does) or run the full verify`);
+    if (j.ok === null) base.notes.push(`no row estimate on the ${base.sourceRows === null ? 'source' : 'target'} (no statistics: never analyzed since a reset): rows not estimated — ANALYZE it (the readiness phase does) or run the full verify`);
     if (filter !== 'true') base.notes.push('estimates cover all rows (older-than applies to the key range and the sample)');
     if (s.pk.length) {
       if (!sameEncoding && s.pk.some((c) => c.collatable)) base.notes.push('key range not compared: text keys sort differently under different encodings');
@@ -241,7 +255,7 @@ export async function quickVerify(opts: QuickVerifyOptions): Promise<QuickVerify
       tables,
       compared: [
         `exact row counts of tables up to ${o.exactPages} pages (${mib} MiB at 8 kB) on disk`,
-        `larger tables: planner row estimates within ${o.estimateTolerance * 100}%, and the first and last primary key`,
+        `larger tables: row estimates (live-tuple statistics) within ${o.estimateTolerance * 100}%, and the first and last primary key`,
         `up to ${o.sampleRows} sampled row(s) per table, looked up by primary key on the target and compared in full`,
       ],
       notCompared: ['rows outside the sample (a changed row that was not sampled is not seen)', 'exact counts of larger tables', 'sequences', 'tables without a primary key beyond their count (large ones: estimate only)'],

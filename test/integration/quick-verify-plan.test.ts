@@ -21,6 +21,9 @@ const SCHEMA = `create table countries (id int primary key, name text);
 beforeAll(async () => {
   pair = await startPair(16, 17);
   await Promise.all([sql(pair.old.url, SCHEMA), sql(pair.new.url, SCHEMA)]);
+  // the source is bloated since its ANALYZE (same data, a third more pages): the planner's
+  // density-times-pages estimate overshoots there by ~33%, which must not read as a mismatch
+  await sql(pair.old.url, `update events set amount = amount where id % 3 = 0`);
 }, 180_000);
 afterAll(async () => {
   await pair?.destroy();
@@ -82,13 +85,14 @@ describe('replicate plan', () => {
   it('classes real tables by size and write statistics and orders them', async () => {
     const u = pair.old.url;
     await sql(u, `create table audit_log (id bigint primary key, line text); insert into audit_log select g, repeat('x', 200) from generate_series(1, 3000) g`);
-    await sql(u, `create table accounts (id int primary key, balance int); insert into accounts select g, 0 from generate_series(1, 3000) g; update accounts set balance = 1`);
+    await sql(u, `create table accounts (id int primary key, balance int); insert into accounts select g, 0 from generate_series(1, 10000) g; update accounts set balance = 1`);
     // statistics are flushed when each session ends (sql() opens one per call)
     const p = await planReplication({ source: u, thresholds: { smallBytes: 200 * 1024 } });
     const cls = Object.fromEntries(p.tables.map((t) => [t.name, t.class]));
-    expect(cls).toMatchObject({ countries: 'small', tags: 'small', audit_log: 'append-only', events: 'append-only', accounts: 'large-and-updated' });
-    expect(p.order.indexOf('public.accounts')).toBe(p.order.length - 1);
-    expect(p.order.indexOf('public.countries')).toBeLessThan(p.order.indexOf('public.audit_log'));
+    // events had a third of its rows updated in beforeAll
+    expect(cls).toMatchObject({ countries: 'small', tags: 'small', audit_log: 'append-only', events: 'large-and-updated', accounts: 'large-and-updated' });
+    expect(p.order.slice(0, 2).sort()).toEqual(['public.countries', 'public.tags']); // one page each: by name
+    expect(p.order.slice(2)).toEqual(['public.audit_log', 'public.accounts', 'public.events']);
     expect(p.tables.find((t) => t.name === 'tags')!.notes.join(' ')).toMatch(/REPLICA IDENTITY FULL/);
     const out = await cli(['replicate', 'plan', '--source', u, '--small-mb', '0', '--json']).done;
     expect(out.code).toBe(0);
