@@ -112,8 +112,10 @@ async function side(c: Client, t: TableName): Promise<Side> {
 /** First and last key (text of each column, joined) through the key's index. */
 async function keyEnds(c: Client, tbl: string, pk: Column[], filter: string): Promise<[string | null, string | null]> {
   const k = `array[${pk.map((x) => `${quoteIdent(x.name)}::text`).join(', ')}]::text`;
-  const order = keyList(pk, true);
-  const desc = pk.map((x) => `${quoteIdent(x.name)}${x.collatable ? ' COLLATE "C"' : ''} desc`).join(', ');
+  // in the key index's own order (a COLLATE "C" order would sort the whole table); text keys are
+  // compared only when both databases sort alike (sortsAlike)
+  const order = keyList(pk);
+  const desc = pk.map((x) => `${quoteIdent(x.name)} desc`).join(', ');
   const [a] = await q<{ k: string }>(c, `select ${k} as k from ${tbl} where ${filter} order by ${order} limit 1`);
   const [b] = await q<{ k: string }>(c, `select ${k} as k from ${tbl} where ${filter} order by ${desc} limit 1`);
   return [a?.k ?? null, b?.k ?? null];
@@ -160,7 +162,7 @@ async function sampleByText(src: Client, tgt: Client, tbl: string, cols: Column[
   return { rows: rows.length, differing: rows.filter((x) => !found.has(x.r)).map((x) => ({ key: {}, kind: 'missing_on_target' as const, source: x.r })) };
 }
 
-async function quickTable(src: Client, tgt: Client, t: TableName, o: Required<Pick<QuickVerifyOptions, 'sampleRows' | 'exactPages' | 'estimateTolerance'>>, cutoff: string | undefined, olderThan: QuickVerifyOptions['olderThan'], sameEncoding: boolean): Promise<QuickTable> {
+async function quickTable(src: Client, tgt: Client, t: TableName, o: Required<Pick<QuickVerifyOptions, 'sampleRows' | 'exactPages' | 'estimateTolerance'>>, cutoff: string | undefined, olderThan: QuickVerifyOptions['olderThan'], sortsAlike: boolean): Promise<QuickTable> {
   const name = displayName(t);
   const tbl = qualified(t.schema, t.name);
   const base: QuickTable = { table: name, method: 'exact', sourceRows: null, targetRows: null, sample: { rows: 0, differing: 0 }, differingRows: [], problems: [], notes: [], ok: false };
@@ -197,7 +199,7 @@ async function quickTable(src: Client, tgt: Client, t: TableName, o: Required<Pi
     if (j.ok === null) base.notes.push(`no row estimate on the ${base.sourceRows === null ? 'source' : 'target'} (no statistics: never analyzed since a reset): rows not estimated — ANALYZE it (the readiness phase does) or run the full verify`);
     if (filter !== 'true') base.notes.push('estimates cover all rows (older-than applies to the key range and the sample)');
     if (s.pk.length) {
-      if (!sameEncoding && s.pk.some((c) => c.collatable)) base.notes.push('key range not compared: text keys sort differently under different encodings');
+      if (!sortsAlike && s.pk.some((c) => c.collatable)) base.notes.push('key range not compared: the databases differ in encoding or collation, so text keys sort differently');
       else {
         const [a, b] = await Promise.all([keyEnds(src, tbl, s.pk, filter), keyEnds(tgt, tbl, s.pk, filter)]);
         const ok = a[0] === b[0] && a[1] === b[1];
@@ -233,8 +235,8 @@ export async function quickVerify(opts: QuickVerifyOptions): Promise<QuickVerify
     if (same) throw new CutoverError('USAGE', same, { hint: 'verify compares two servers: pass the new one as target' });
     const settings = sessionSettings(await serverMajor(src), await serverMajor(tgt));
     for (const x of settings.filter((y) => !SESSION_SETTINGS.includes(y))) await Promise.all([src.query(x), tgt.query(x)]);
-    const enc = async (c: Client) => (await q<{ e: string }>(c, `select pg_encoding_to_char(encoding) as e from pg_database where datname = current_database()`))[0].e;
-    const sameEncoding = (await enc(src)) === (await enc(tgt));
+    const enc = async (c: Client) => (await q<{ e: string }>(c, `select pg_encoding_to_char(encoding) || '/' || datcollate as e from pg_database where datname = current_database()`))[0].e;
+    const sortsAlike = (await enc(src)) === (await enc(tgt));
     let cutoff: string | undefined;
     if (opts.olderThan) cutoff = (await q<{ c: string }>(src, `select (now() - make_interval(secs => $1))::text as c`, [opts.olderThan.seconds]))[0].c;
     const names: TableName[] = opts.tables?.length
@@ -244,7 +246,7 @@ export async function quickVerify(opts: QuickVerifyOptions): Promise<QuickVerify
     const tables: QuickTable[] = [];
     for (const t of names) {
       if (opts.signal?.aborted) throw new CutoverError('STATE', 'verification aborted');
-      tables.push(await quickTable(src, tgt, t, o, cutoff, opts.olderThan, sameEncoding));
+      tables.push(await quickTable(src, tgt, t, o, cutoff, opts.olderThan, sortsAlike));
       progress?.tick(1, displayName(t));
     }
     progress?.finish();
