@@ -142,13 +142,25 @@ export function planTables(stats: TableStats[], th: PlanThresholds = DEFAULT_THR
 /** The source's per-table statistics (one catalog query; no table is read). */
 export async function readTableStats(c: Client): Promise<{ stats: TableStats[]; statsSince: string | null }> {
   try {
+    // A partitioned table is replicated (and listed in --tables) as itself: its partitions' sizes
+    // and counters are summed into it (pg_inherits, so PostgreSQL 10 and 11 sources work too).
     const r = await c.query(
-      `select n.nspname as schema, c.relname as name, pg_table_size(c.oid)::float8 as bytes, c.relpages::float8 as relpages, c.reltuples::float8 as "estimatedRows",
-              coalesce(s.n_tup_ins, 0)::float8 as inserts, coalesce(s.n_tup_upd, 0)::float8 as updates, coalesce(s.n_tup_del, 0)::float8 as deletes,
+      `with recursive roots as (
+         select c.oid from pg_class c join pg_namespace n on n.oid = c.relnamespace
+          where c.relkind in ('r','p') and not c.relispartition and c.relpersistence = 'p' and ${SYSTEM_SCHEMA_FILTER}
+            and not exists (select 1 from pg_depend d where d.classid = 'pg_class'::regclass and d.objid = c.oid and d.deptype = 'e')),
+       tree(root, oid) as (
+         select oid, oid from roots
+         union all
+         select t.root, i.inhrelid from tree t join pg_inherits i on i.inhparent = t.oid join pg_class p on p.oid = i.inhrelid and p.relispartition)
+       select n.nspname as schema, c.relname as name,
+              sum(pg_table_size(x.oid))::float8 as bytes, sum(x.relpages)::float8 as relpages,
+              (case when c.relkind = 'p' then sum(greatest(x.reltuples, 0)) else min(x.reltuples) end)::float8 as "estimatedRows",
+              coalesce(sum(s.n_tup_ins), 0)::float8 as inserts, coalesce(sum(s.n_tup_upd), 0)::float8 as updates, coalesce(sum(s.n_tup_del), 0)::float8 as deletes,
               exists (select 1 from pg_constraint k where k.conrelid = c.oid and k.contype = 'p') as "hasPk", c.relreplident::text as "replicaIdentity"
-         from pg_class c join pg_namespace n on n.oid = c.relnamespace left join pg_stat_user_tables s on s.relid = c.oid
-        where c.relkind = 'r' and c.relpersistence = 'p' and ${SYSTEM_SCHEMA_FILTER}
-          and not exists (select 1 from pg_depend d where d.classid = 'pg_class'::regclass and d.objid = c.oid and d.deptype = 'e')
+         from tree t join pg_class c on c.oid = t.root join pg_namespace n on n.oid = c.relnamespace
+         join pg_class x on x.oid = t.oid left join pg_stat_user_tables s on s.relid = x.oid
+        group by n.nspname, c.relname, c.oid, c.relkind, c.relreplident
         order by 1, 2`,
     );
     const since = await c.query<{ t: string | null }>(`select stats_reset::text as t from pg_stat_database where datname = current_database()`);

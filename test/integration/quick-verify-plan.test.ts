@@ -86,13 +86,21 @@ describe('replicate plan', () => {
     const u = pair.old.url;
     await sql(u, `create table audit_log (id bigint primary key, line text); insert into audit_log select g, repeat('x', 200) from generate_series(1, 3000) g`);
     await sql(u, `create table accounts (id int primary key, balance int); insert into accounts select g, 0 from generate_series(1, 10000) g; update accounts set balance = 1`);
+    await sql(u, `create table metrics (id int, at date, v text) partition by range (at);
+      create table metrics_1 partition of metrics for values from ('2026-01-01') to ('2026-02-01');
+      create table metrics_2 partition of metrics for values from ('2026-02-01') to ('2026-03-01');
+      insert into metrics select g, date '2026-01-01' + (g % 50), repeat('m', 100) from generate_series(1, 4000) g`);
     // statistics are flushed when each session ends (sql() opens one per call)
     const p = await planReplication({ source: u, thresholds: { smallBytes: 200 * 1024 } });
     const cls = Object.fromEntries(p.tables.map((t) => [t.name, t.class]));
     // events had a third of its rows updated in beforeAll
     expect(cls).toMatchObject({ countries: 'small', tags: 'small', audit_log: 'append-only', events: 'large-and-updated', accounts: 'large-and-updated' });
     expect(p.order.slice(0, 2).sort()).toEqual(['public.countries', 'public.tags']); // one page each: by name
-    expect(p.order.slice(2)).toEqual(['public.audit_log', 'public.accounts', 'public.events']);
+    // the partitioned table is planned as one table with its partitions' sizes and counters summed
+    expect(p.order).not.toContain('public.metrics_1');
+    expect(p.tables.find((t) => t.name === 'metrics')).toMatchObject({ class: 'append-only', inserts: 4000 });
+    expect(p.tables.find((t) => t.name === 'metrics')!.bytes).toBeGreaterThan(400_000);
+    expect(p.order.slice(2)).toEqual(['public.metrics', 'public.audit_log', 'public.accounts', 'public.events']); // append-only by size, then updated by size
     expect(p.tables.find((t) => t.name === 'tags')!.notes.join(' ')).toMatch(/REPLICA IDENTITY FULL/);
     const out = await cli(['replicate', 'plan', '--source', u, '--small-mb', '0', '--json']).done;
     expect(out.code).toBe(0);
