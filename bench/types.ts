@@ -8,11 +8,9 @@ export interface BenchResult {
   goal?: string;
 }
 
-export function median(xs: number[]): number {
-  const s = [...xs].sort((a, b) => a - b);
-  const m = Math.floor(s.length / 2);
-  return s.length % 2 ? s[m] : (s[m - 1] + s[m]) / 2;
-}
+/** The one median (reports/stats.ts), so bench figures and report figures agree. */
+export { median } from '../reports/stats.ts';
+import { median } from '../reports/stats.ts';
 
 export async function timeIt(fn: () => Promise<unknown>): Promise<number> {
   const t0 = performance.now();

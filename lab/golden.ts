@@ -67,6 +67,7 @@ export function clusterSpec(name: string, c: ClusterSettings): ClusterSpec {
     timezone: c.timezone,
     gucs: c.gucs,
     dataChecksums: c.dataChecksums ?? undefined,
+    image: c.image ?? undefined,
   };
 }
 

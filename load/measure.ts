@@ -7,6 +7,7 @@
  * epoch milliseconds. An outcome is *observed* at endMs: an acknowledgement is the moment a write
  * became durable from the client's point of view, a failure the moment the client saw the error.
  */
+import { percentile } from '../reports/stats.ts';
 
 export type OpStatus = 'ok' | 'fail' | 'indeterminate';
 
@@ -37,15 +38,22 @@ export interface Interval {
 // error window
 
 export interface ErrorWindowOptions {
-  /** The cutover interval (e.g. fence start → switch done). Without it every failure belongs. */
+  /** The cutover interval (e.g. fence start → resume done). Without it every failure belongs. */
   cutoverStart?: number;
   cutoverEnd?: number;
-  /** A failure belongs to the cutover when [start,end] overlaps [cutoverStart − before, cutoverEnd + after]. */
+  /** Failures overlapping [cutoverStart − before, cutoverEnd] belong (requests in flight when the fence struck). */
   marginBeforeMs?: number;
-  /** Generous by default: clients keep seeing errors until their DNS cache (TTL) and timeouts run out. */
+  /**
+   * A burst of failures that starts in (cutoverEnd, cutoverEnd + after] belongs when no quiet
+   * stretch separates it from the end of the cutover: clients draining their DNS cache, pool and
+   * retries. It only decides membership; a belonging burst ends where its failures end.
+   */
   marginAfterMs?: number;
-  /** Times at which k6 dropped an iteration: counted as failures observed at that instant. */
-  dropped?: number[];
+  /**
+   * Clients saw at least this long of successes and no failure: what separates two bursts
+   * (default 1 s; measureRun uses five request intervals when that is longer).
+   */
+  quietMs?: number;
 }
 
 export interface ErrorWindow {
@@ -60,8 +68,9 @@ export interface ErrorWindow {
   /** Non-ok ops (fail + indeterminate) that belong to the cutover, and how many were indeterminate. */
   failures: number;
   indeterminate: number;
-  droppedInWindow: number;
-  /** Failures ignored because they are outside the cutover interval ± margins. */
+  /** Bursts of failures that belong to the cutover. */
+  bursts: number;
+  /** Failures that do not belong to the cutover (outside the widening, or a burst of their own). */
   outsideFailures: number;
   firstFailureId?: string;
   lastFailureId?: string;
@@ -69,66 +78,174 @@ export interface ErrorWindow {
 
 export const DEFAULT_MARGIN_BEFORE_MS = 1_000;
 export const DEFAULT_MARGIN_AFTER_MS = 10_000;
+export const DEFAULT_QUIET_MS = 1_000;
+
+/** Sorted success end times, with "was there a quiet stretch between a and b" in O(log n). */
+function quietness(ops: readonly OpOutcome[], quietMs: number) {
+  const ok = ops.filter((o) => o.status === 'ok').map((o) => o.endMs).sort((x, y) => x - y);
+  /** index of the first success ending strictly after t */
+  const after = (t: number) => {
+    let lo = 0;
+    let hi = ok.length;
+    while (lo < hi) {
+      const mid = (lo + hi) >> 1;
+      if (ok[mid] <= t) lo = mid + 1;
+      else hi = mid;
+    }
+    return lo;
+  };
+  /** Successes ending in (a, b) span at least quietMs (callers pass a and b with no failure between). */
+  return (a: number, b: number): boolean => {
+    const i = after(a);
+    const j = after(b - 1e-9) - 1; // last success ending before b
+    return i < ok.length && j >= i && ok[j] - ok[i] >= quietMs;
+  };
+}
 
 /**
  * From the last success before the first failure to the first success after the last failure that
- * belongs to the cutover. "Belongs": the failed op's [startMs, endMs] overlaps the cutover interval
- * widened by marginBeforeMs / marginAfterMs (defaults 1 s / 10 s); with no interval given, every
- * failure belongs. Indeterminate ops count as failures here: the client saw an error either way.
- * Successes between the first and the last failure do not shorten the window (interleaved errors
- * are still an outage to the clients that got them).
+ * belongs to the cutover. Failures (fail and indeterminate: the client saw an error either way;
+ * dropped iterations are not failures here, see attributeDrops) are grouped into bursts separated
+ * by a quiet stretch (`quietMs` of successes with no failure). A burst belongs when one of its
+ * failures overlaps [cutoverStart − marginBefore, cutoverEnd], or when it starts within marginAfter
+ * of cutoverEnd with no quiet stretch since. The widening only decides membership: a belonging
+ * burst ends where its failures end, wherever that is. With no interval given, every failure
+ * belongs. Successes inside a burst do not shorten the window (interleaved errors are still an
+ * outage to the clients that got them).
  */
 export function errorWindow(ops: readonly OpOutcome[], opts: ErrorWindowOptions = {}): ErrorWindow {
+  const fails = ops.filter((o) => o.status !== 'ok').sort((a, b) => a.endMs - b.endMs);
+  const empty: ErrorWindow = { ms: 0, openStart: false, openEnd: false, failures: 0, indeterminate: 0, bursts: 0, outsideFailures: fails.length };
+  if (fails.length === 0) return { ...empty, outsideFailures: 0 };
+  const quietMs = opts.quietMs ?? DEFAULT_QUIET_MS;
+  const quiet = quietness(ops, quietMs);
+  const bursts: OpOutcome[][] = [];
+  for (const f of fails) {
+    const cur = bursts[bursts.length - 1];
+    if (cur && !quiet(cur[cur.length - 1].endMs, f.endMs)) cur.push(f);
+    else bursts.push([f]);
+  }
   const hasInterval = opts.cutoverStart !== undefined || opts.cutoverEnd !== undefined;
-  const lo = (opts.cutoverStart ?? opts.cutoverEnd ?? -Infinity) - (opts.marginBeforeMs ?? DEFAULT_MARGIN_BEFORE_MS);
-  const hi = (opts.cutoverEnd ?? opts.cutoverStart ?? Infinity) + (opts.marginAfterMs ?? DEFAULT_MARGIN_AFTER_MS);
-  const belongs = (s: number, e: number) => !hasInterval || (e >= lo && s <= hi);
-
-  type Ev = { t: number; id?: string; indeterminate: boolean; dropped: boolean };
-  const failures: Ev[] = [];
-  let outside = 0;
-  for (const op of ops) {
-    if (op.status === 'ok') continue;
-    if (belongs(op.startMs, op.endMs)) failures.push({ t: op.endMs, id: op.id, indeterminate: op.status === 'indeterminate', dropped: false });
-    else outside++;
-  }
-  for (const t of opts.dropped ?? []) {
-    if (belongs(t, t)) failures.push({ t, indeterminate: false, dropped: true });
-    else outside++;
-  }
-  const empty: ErrorWindow = { ms: 0, openStart: false, openEnd: false, failures: 0, indeterminate: 0, droppedInWindow: 0, outsideFailures: outside };
-  if (failures.length === 0) return empty;
-
-  let first = failures[0];
-  let last = failures[0];
-  for (const f of failures) {
-    if (f.t < first.t) first = f;
-    if (f.t > last.t) last = f;
-  }
+  const cutStart = opts.cutoverStart ?? opts.cutoverEnd ?? 0;
+  const cutEnd = opts.cutoverEnd ?? opts.cutoverStart ?? 0;
+  const lo = cutStart - (opts.marginBeforeMs ?? DEFAULT_MARGIN_BEFORE_MS);
+  const hi = cutEnd + (opts.marginAfterMs ?? DEFAULT_MARGIN_AFTER_MS);
+  let failureAfterCutover = false; // an earlier burst already reached past the cutover's end
+  const belongs = (b: OpOutcome[]): boolean => {
+    if (!hasInterval) return true;
+    const overlapsCore = b.some((f) => f.endMs >= lo && f.startMs <= cutEnd);
+    const first = b[0];
+    const chained = !overlapsCore && !failureAfterCutover && first.endMs > cutEnd && first.endMs <= hi && !quiet(cutEnd, first.endMs);
+    if (b[b.length - 1].endMs > cutEnd) failureAfterCutover = true;
+    return overlapsCore || chained;
+  };
+  const mine = bursts.filter(belongs);
+  const belonging = mine.flat();
+  if (belonging.length === 0) return empty;
+  const first = mine[0][0];
+  const lastBurst = mine[mine.length - 1];
+  const last = lastBurst[lastBurst.length - 1];
   let before = -Infinity;
   let after = Infinity;
   for (const op of ops) {
     if (op.status !== 'ok') continue;
-    if (op.endMs <= first.t && op.endMs > before) before = op.endMs;
-    if (op.endMs >= last.t && op.endMs < after) after = op.endMs;
+    if (op.endMs <= first.endMs && op.endMs > before) before = op.endMs;
+    if (op.endMs >= last.endMs && op.endMs < after) after = op.endMs;
   }
   const openStart = before === -Infinity;
   const openEnd = after === Infinity;
-  const startMs = openStart ? first.t : before;
-  const endMs = openEnd ? last.t : after;
+  const startMs = openStart ? first.endMs : before;
+  const endMs = openEnd ? last.endMs : after;
   return {
     ms: endMs - startMs,
     startMs,
     endMs,
     openStart,
     openEnd,
-    failures: failures.filter((f) => !f.dropped).length,
-    indeterminate: failures.filter((f) => f.indeterminate).length,
-    droppedInWindow: failures.filter((f) => f.dropped).length,
-    outsideFailures: outside,
+    failures: belonging.length,
+    indeterminate: belonging.filter((f) => f.status === 'indeterminate').length,
+    bursts: mine.length,
+    outsideFailures: fails.length - belonging.length,
     firstFailureId: first.id,
     lastFailureId: last.id,
   };
+}
+
+// ---------------------------------------------------------------------------------------------
+// dropped iterations
+
+export interface DropAttribution {
+  total: number;
+  /** Drops attributed to the cutover: the excess over the background rate, when they cluster in it. */
+  cutover: number;
+  background: number;
+}
+
+/** A drop cluster needs at least this many drops above the background (a handful is noise). */
+export const DROP_CLUSTER_MIN = 5;
+
+/**
+ * Dropped iterations (k6 could not start a request: no VU free) are their own figure, never
+ * failures in the error window. They belong to the cutover only when they cluster in it: inside
+ * the widened cutover interval W = [start − before, end + after] there are at least twice as many
+ * as the background rate (drops per second in the rest of `range`) predicts, and at least
+ * DROP_CLUSTER_MIN more. Then the excess over that prediction is the cutover's; the rest is
+ * background.
+ */
+export function attributeDrops(droppedAt: readonly number[], opts: { cutoverStart?: number; cutoverEnd?: number; range: Interval; marginBeforeMs?: number; marginAfterMs?: number }): DropAttribution {
+  const total = droppedAt.length;
+  if (opts.cutoverStart === undefined || opts.cutoverEnd === undefined || total === 0) return { total, cutover: 0, background: total };
+  const wLo = Math.max(opts.range.startMs, opts.cutoverStart - (opts.marginBeforeMs ?? DEFAULT_MARGIN_BEFORE_MS));
+  const wHi = Math.min(opts.range.endMs, opts.cutoverEnd + (opts.marginAfterMs ?? DEFAULT_MARGIN_AFTER_MS));
+  const wLen = Math.max(0, wHi - wLo);
+  const outsideLen = Math.max(0, opts.range.endMs - opts.range.startMs - wLen);
+  const inW = droppedAt.filter((t) => t >= wLo && t <= wHi).length;
+  const rate = outsideLen > 0 ? (total - inW) / outsideLen : 0;
+  const expected = rate * wLen;
+  const excess = inW - expected;
+  const clustered = excess >= Math.max(DROP_CLUSTER_MIN, expected);
+  const cutover = clustered ? Math.round(excess) : 0;
+  return { total, cutover, background: total - cutover };
+}
+
+// ---------------------------------------------------------------------------------------------
+// saturation
+
+/** When a lab counts as saturated (reports/README.md "Saturation" explains each). */
+export const SATURATION_LIMITS = {
+  /** successful requests per second in the calm interval, as a share of the requested rate */
+  minAchievedRatio: 0.95,
+  /** iterations k6 could not start in the calm interval, as a share of the requested arrivals … */
+  maxDroppedRatio: 0.01,
+  /** … and never fewer than this many (a few drops while k6 grows its VU pool are not saturation) */
+  minDroppedCount: 10,
+  /** latency p99 in the calm interval */
+  maxP99Ms: 500,
+} as const;
+
+export interface SaturationCheck {
+  requestedPerSec: number;
+  achievedPerSec: number;
+  dropped: number;
+  p99Ms: number;
+  saturated: boolean;
+  reasons: string[];
+}
+
+/** Could the lab sustain `requestedPerSec` in the calm interval? Pure; see SATURATION_LIMITS. */
+export function saturation(ops: readonly OpOutcome[], droppedAt: readonly number[], calm: Interval, requestedPerSec: number, limits = SATURATION_LIMITS): SaturationCheck {
+  const secs = Math.max(1e-9, (calm.endMs - calm.startMs) / 1000);
+  const ok = ops.filter((o) => o.status === 'ok' && o.endMs >= calm.startMs && o.endMs <= calm.endMs).length;
+  const achievedPerSec = Math.round((ok / secs) * 10) / 10;
+  const dropped = droppedAt.filter((t) => t >= calm.startMs && t <= calm.endMs).length;
+  const p99Ms = Math.round(latencyStats(ops, calm).p99);
+  const requested = requestedPerSec * secs;
+  const reasons: string[] = [];
+  if (achievedPerSec < requestedPerSec * limits.minAchievedRatio) reasons.push(`achieved ${achievedPerSec} of ${requestedPerSec} req/s (< ${Math.round(limits.minAchievedRatio * 100)} %)`);
+  if (dropped > Math.max(limits.minDroppedCount, requested * limits.maxDroppedRatio))
+    reasons.push(`${dropped} iterations dropped (> ${Math.round(limits.maxDroppedRatio * 1000) / 10} % of ${Math.round(requested)} requested, and > ${limits.minDroppedCount})`);
+  if (p99Ms > limits.maxP99Ms) reasons.push(`latency p99 ${p99Ms} ms (> ${limits.maxP99Ms} ms)`);
+  return { requestedPerSec, achievedPerSec, dropped, p99Ms, saturated: reasons.length > 0, reasons };
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -175,12 +292,7 @@ export function downtimeMs(errorWindowMs: number, stallWindowMs: number): number
 // ---------------------------------------------------------------------------------------------
 // latency
 
-/** Nearest-rank percentile of an ascending array (p in 0..100); 0 for an empty array. */
-export function percentile(sortedAsc: readonly number[], p: number): number {
-  if (sortedAsc.length === 0) return 0;
-  const rank = Math.ceil((p / 100) * sortedAsc.length);
-  return sortedAsc[Math.min(sortedAsc.length, Math.max(1, rank)) - 1];
-}
+export { percentile } from '../reports/stats.ts';
 
 export interface LatencyStats {
   count: number;

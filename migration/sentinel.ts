@@ -76,13 +76,36 @@ export async function sentinelRoundTrip(source: pg.Client, target: pg.Client, to
   }
   const written = Date.now();
   const deadline = t0 + opts.timeoutMs;
+  let lastApplyCheck = 0;
   for (;;) {
     const r = await target.query(`select 1 from public.${SENTINEL_TABLE} where token = $1`, [token]).catch(() => ({ rowCount: 0 }));
     if (r.rowCount) return { token, latencyMs: Date.now() - written };
+    // A stopped apply (disable_on_error after DDL on the old side or a conflicting row) can never
+    // bring the marker: say so now instead of holding the fence until the timeout.
+    if (Date.now() - lastApplyCheck >= 500) {
+      lastApplyCheck = Date.now();
+      const stopped = await applyStopped(target);
+      if (stopped)
+        throw new CutoverError('PRECONDITION', `the sentinel row cannot arrive: ${stopped}`, {
+          hint: 'apply stopped on an error (DDL on the old primary, a conflicting row on the new one): the target\'s server log names it; fix it, ALTER SUBSCRIPTION … ENABLE, then run the switchover again. The old primary is left serving',
+        });
+    }
     if (Date.now() > deadline || opts.signal?.aborted)
       throw new CutoverError('TIMEOUT', `the sentinel row did not arrive on the new primary within ${opts.timeoutMs} ms`, {
         hint: 'replication is stalled or far behind: check pg_stat_subscription on the target and the server logs; the old primary is left serving',
       });
     await new Promise((res) => setTimeout(res, opts.pollMs ?? 20));
   }
+}
+
+/** The subscriptions that carry the sentinel table, if every one of them is disabled: why apply stopped. */
+async function applyStopped(target: pg.Client): Promise<string | undefined> {
+  const r = await target
+    .query<{ subname: string; subenabled: boolean }>(
+      `select s.subname, s.subenabled from pg_subscription s join pg_subscription_rel sr on sr.srsubid = s.oid where sr.srrelid = to_regclass($1)`,
+      [`public.${SENTINEL_TABLE}`],
+    )
+    .catch(() => ({ rows: [] as Array<{ subname: string; subenabled: boolean }> }));
+  if (!r.rows.length || r.rows.some((x) => x.subenabled)) return undefined;
+  return `subscription ${r.rows.map((x) => x.subname).join(', ')} is disabled on the new primary (apply stopped)`;
 }

@@ -2,7 +2,7 @@
  * Number and text formatting shared by the renderers, so that HTML, Markdown and JUnit say the same
  * "1.51 s" for the same model value (and tests can compute the expected text from the model).
  */
-import type { DriftFinding, Report, Severity } from './model.ts';
+import { isNotMeasured, valueOf, type DriftFinding, type DriftStage, type InjectedFault, type Measured, type Report, type Saturation, type Severity } from './model.ts';
 
 /** 850 → "850 ms", 1510 → "1.51 s", 93_000 → "93.0 s", 0 → "0 ms". */
 export function formatMs(ms: number): string {
@@ -38,6 +38,48 @@ function trim(n: number, digits: number): string {
   return String(Number(n.toFixed(digits)));
 }
 
+/** A figure that may not have been measured: its formatted value, or "not measured (why)". */
+export function formatMeasured<T>(v: Measured<T> | undefined, fmt: (x: T) => string): string {
+  if (v === undefined) return '—';
+  return isNotMeasured(v) ? `not measured (${v.notMeasured})` : fmt(v);
+}
+
+/** Short form for table cells: the value, or "not measured". */
+export function cellMeasured<T>(v: Measured<T> | undefined, fmt: (x: T) => string): string {
+  if (v === undefined) return '—';
+  return isNotMeasured(v) ? 'not measured' : fmt(v);
+}
+
+/** "lab saturated: 850 of 1000 req/s, 14324 dropped, p99 711 ms — downtime figures not trustworthy" */
+export function saturationText(s: Pick<Saturation, 'achievedPerSec' | 'requestedPerSec' | 'dropped' | 'p99Ms'>): string {
+  return `lab saturated: ${formatCount(s.achievedPerSec)} of ${formatCount(s.requestedPerSec)} req/s, ${formatCount(s.dropped)} dropped, p99 ${Math.round(s.p99Ms)} ms — downtime figures not trustworthy`;
+}
+
+/** The saturation lines of a report (one per saturated run). */
+export function saturatedRuns(report: Report): { index: number; text: string }[] {
+  return report.runs.flatMap((r) => {
+    const s = valueOf(r.saturation);
+    return s?.saturated ? [{ index: r.index, text: saturationText(s) }] : [];
+  });
+}
+
+/** "latency on app-old at phase switch", "kill -9 switchover at 1.00 s" */
+export function describeInjected(f: Pick<InjectedFault, 'kind' | 'hop' | 'target' | 'phase' | 'atMs'>): string {
+  const what = f.kind === 'kill' ? `kill -9 ${f.target ?? '?'}` : `${f.kind} on ${f.hop ?? '?'}`;
+  return `${what} ${f.phase ? `at phase ${f.phase}` : `at ${formatMs(f.atMs)}`}`;
+}
+
+/** The findings of a drift stage (none when it was skipped or not measured). */
+export function findingsOf(stage: DriftStage): DriftFinding[] {
+  return Array.isArray(stage) ? stage : [];
+}
+
+/** Why a drift stage has no findings to show: "not measured (…)", "skipped (…)", or undefined when it ran. */
+export function driftStageNote(stage: DriftStage): string | undefined {
+  if (Array.isArray(stage)) return undefined;
+  return 'notMeasured' in stage ? `not measured, because ${stage.notMeasured}` : `not checked: ${stage.skipped}`;
+}
+
 export const SEVERITIES: readonly Severity[] = ['error', 'warning', 'info'];
 
 /** The drift categories in the order reports show them; unknown categories follow alphabetically. */
@@ -48,8 +90,8 @@ export type StagedFinding = DriftFinding & { stage: 'before' | 'after' };
 /** Findings from both stages grouped by category (in CATEGORY_ORDER), each group sorted by severity. */
 export function groupFindings(report: Report): { category: string; findings: StagedFinding[] }[] {
   const all: StagedFinding[] = [
-    ...report.drift.before.map((f) => ({ ...f, stage: 'before' as const })),
-    ...report.drift.after.map((f) => ({ ...f, stage: 'after' as const })),
+    ...findingsOf(report.drift.before).map((f) => ({ ...f, stage: 'before' as const })),
+    ...findingsOf(report.drift.after).map((f) => ({ ...f, stage: 'after' as const })),
   ];
   const cats = [...new Set(all.map((f) => f.category))].sort((a, b) => rank(a) - rank(b) || a.localeCompare(b));
   return cats.map((category) => ({
@@ -68,7 +110,7 @@ function rank(c: string): number {
 /** Count findings by severity over both stages. */
 export function severityCounts(report: Report): Record<Severity, number> {
   const out: Record<Severity, number> = { error: 0, warning: 0, info: 0 };
-  for (const f of [...report.drift.before, ...report.drift.after]) out[f.severity]++;
+  for (const f of [...findingsOf(report.drift.before), ...findingsOf(report.drift.after)]) out[f.severity]++;
   return out;
 }
 
@@ -77,8 +119,8 @@ export function driftOverBudget(report: Report): StagedFinding[] {
   const allowed = report.scenario.budgets.allowedDrift;
   const tolerated: Severity[] = allowed === 'none' ? [] : allowed === 'info' ? ['info'] : allowed === 'warning' ? ['info', 'warning'] : ['info', 'warning', 'error'];
   return [
-    ...report.drift.before.map((f) => ({ ...f, stage: 'before' as const })),
-    ...report.drift.after.map((f) => ({ ...f, stage: 'after' as const })),
+    ...findingsOf(report.drift.before).map((f) => ({ ...f, stage: 'before' as const })),
+    ...findingsOf(report.drift.after).map((f) => ({ ...f, stage: 'after' as const })),
   ].filter((f) => !tolerated.includes(f.severity));
 }
 
@@ -104,8 +146,8 @@ export function budgetLabel(name: string): string {
   return BUDGET_LABELS[name] ?? name;
 }
 
-/** Worst actual of each budget across runs, and how many runs met it. */
-export function budgetSummary(report: Report): { name: string; limit: number; worst: number; passed: number; runs: number; unit?: string }[] {
+/** Worst measured actual of each budget across runs (undefined when no run measured it), how many runs met it and how many could not measure it. */
+export function budgetSummary(report: Report): { name: string; limit: number; worst: number | undefined; passed: number; runs: number; notMeasured: number; unit?: string }[] {
   const names: string[] = [];
   for (const r of report.runs) for (const b of r.budgets) if (!names.includes(b.name)) names.push(b.name);
   return names.map((name) => {
@@ -113,15 +155,26 @@ export function budgetSummary(report: Report): { name: string; limit: number; wo
     return {
       name,
       limit: rows[0].limit,
-      worst: Math.max(...rows.map((b) => b.actual)),
+      worst: rows.some((b) => typeof b.actual === 'number') ? Math.max(...rows.flatMap((b) => (typeof b.actual === 'number' ? [b.actual] : []))) : undefined,
       passed: rows.filter((b) => b.pass).length,
       runs: rows.length,
+      notMeasured: rows.filter((b) => isNotMeasured(b.actual)).length,
       unit: rows[0].unit,
     };
   });
 }
 
-/** Total lost writes over all runs (the headline figure: anything above zero is a no-go). */
+/** Total lost writes over the runs that measured them (the headline figure: anything above zero is a no-go), and how many runs could not. */
 export function totalLostWrites(report: Report): number {
-  return report.runs.reduce((a, r) => a + r.lostWrites, 0);
+  return report.runs.reduce((a, r) => a + (valueOf(r.lostWrites) ?? 0), 0);
+}
+
+/** Runs whose lost-write check did not run (crashed, new primary unreadable). */
+export function lostWritesUnmeasured(report: Report): number {
+  return report.runs.filter((r) => isNotMeasured(r.lostWrites)).length;
+}
+
+/** A Stat's figure, or "not measured" / "not measured (why)". */
+export function statText(v: Measured<{ median: number; p95: number; max: number }>, key: 'median' | 'p95' | 'max', fmt: (x: number) => string = formatMs): string {
+  return isNotMeasured(v) ? 'not measured' : fmt(v[key]);
 }

@@ -13,8 +13,15 @@
 import { createHash } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
-import type { Report, Run } from './model.ts';
+import { unmeasured, valueOf, isNotMeasured, type Measured, type Report, type Run } from './model.ts';
 import {
+  cellMeasured,
+  describeInjected,
+  driftStageNote,
+  findingsOf,
+  lostWritesUnmeasured,
+  saturatedRuns,
+  statText,
   budgetLabel,
   budgetSummary,
   driftOverBudget,
@@ -142,8 +149,13 @@ ${scenarioSection(report)}
 `;
 }
 
-function metric(id: string, label: string, value: number, text: string, cls = ''): string {
-  return `<div class="metric ${cls}" data-metric="${id}" data-value="${value}"><div class="label">${esc(label)}</div><div class="value">${esc(text)}</div></div>`;
+function metric(id: string, label: string, value: number | undefined, text: string, cls = ''): string {
+  return `<div class="metric ${cls}" data-metric="${id}" data-value="${value ?? ''}"${value === undefined ? ' data-not-measured="true"' : ''}><div class="label">${esc(label)}</div><div class="value">${esc(text)}</div></div>`;
+}
+
+function statMetric(id: string, label: string, v: Measured<{ median: number; p95: number; max: number }>, key: 'median' | 'p95' | 'max', untrusted: boolean): string {
+  const value = isNotMeasured(v) ? undefined : v[key];
+  return metric(id, label, value, statText(v, key), value === undefined || untrusted ? 'unknown' : '');
 }
 
 function headline(report: Report): string {
@@ -151,19 +163,26 @@ function headline(report: Report): string {
   const lost = totalLostWrites(report);
   const budgets = budgetSummary(report);
   const over = driftOverBudget(report);
+  const driftUnknown = (['before', 'after'] as const).filter((st) => isNotMeasured(report.drift[st]));
+  const driftBad = over.length > 0 || driftUnknown.length > 0;
   const driftRow =
-    report.drift.before.length + report.drift.after.length > 0 || report.scenario.budgets.allowedDrift !== 'error'
-      ? `<tr class="${over.length ? 'fail' : 'pass'}"><td>drift</td><td>findings above “${esc(report.scenario.budgets.allowedDrift)}”: none allowed</td><td>${over.length}</td><td>${over.length ? '✗' : '✓'}</td></tr>`
+    findingsOf(report.drift.before).length + findingsOf(report.drift.after).length > 0 || driftUnknown.length || report.scenario.budgets.allowedDrift !== 'error'
+      ? `<tr class="${driftBad ? 'fail' : 'pass'}"><td>drift</td><td>findings above “${esc(report.scenario.budgets.allowedDrift)}”: none allowed</td><td>${driftUnknown.length ? `not measured (${driftUnknown.join(', ')})` : over.length}</td><td>${driftBad ? '✗' : '✓'}</td></tr>`
       : '';
+  const sat = saturatedRuns(report);
+  const lostNm = lostWritesUnmeasured(report);
+  const excluded = a.crashedRuns + a.saturatedRuns;
   return `<section id="headline">
   <h2>Headline</h2>
+  ${sat.map((x) => `<p class="saturated" data-saturated-run="${x.index}">⚠ run ${x.index}: ${esc(x.text)}</p>`).join('\n  ')}
   <div class="metrics">
-    ${metric('downtime-median', 'Downtime median', a.downtimeMs.median, formatMs(a.downtimeMs.median))}
-    ${metric('downtime-p95', 'Downtime p95', a.downtimeMs.p95, formatMs(a.downtimeMs.p95))}
-    ${metric('downtime-max', 'Downtime max', a.downtimeMs.max, formatMs(a.downtimeMs.max))}
-    ${metric('lost-writes', 'Lost writes', lost, formatCount(lost), lost > 0 ? 'bad' : 'good')}
+    ${statMetric('downtime-median', 'Downtime median', a.downtimeMs, 'median', sat.length > 0)}
+    ${statMetric('downtime-p95', 'Downtime p95', a.downtimeMs, 'p95', sat.length > 0)}
+    ${statMetric('downtime-max', 'Downtime max', a.downtimeMs, 'max', sat.length > 0)}
+    ${metric('lost-writes', 'Lost writes', lost, `${formatCount(lost)}${lostNm ? ` (${lostNm} run(s) not measured)` : ''}`, lost > 0 || lostNm > 0 ? 'bad' : 'good')}
     ${metric('runs-passed', 'Runs within budget', a.passedRuns, `${a.passedRuns} / ${a.runs}`, a.passedRuns === a.runs ? 'good' : 'bad')}
   </div>
+  ${excluded ? `<p class="note" id="excluded-runs">Window and latency figures over ${a.runs - excluded} of ${a.runs} run(s): ${a.crashedRuns} crashed, ${a.saturatedRuns} saturated (left out).</p>` : ''}
   <div class="reasons">${
     report.verdict.reasons.length
       ? `<ul id="verdict-reasons">${report.verdict.reasons.map((r) => `<li>${esc(r)}</li>`).join('')}</ul>`
@@ -175,7 +194,7 @@ function headline(report: Report): string {
     ${budgets
       .map(
         (b) =>
-          `<tr class="${b.passed === b.runs ? 'pass' : 'fail'}"><td>${esc(budgetLabel(b.name))} <code>${esc(b.name)}</code></td><td>≤ ${esc(formatBudgetValue(b.name, b.limit, b.unit))}</td><td>${esc(formatBudgetValue(b.name, b.worst, b.unit))}</td><td>${b.passed} / ${b.runs}</td></tr>`,
+          `<tr class="${b.passed === b.runs ? 'pass' : 'fail'}"><td>${esc(budgetLabel(b.name))} <code>${esc(b.name)}</code></td><td>≤ ${esc(formatBudgetValue(b.name, b.limit, b.unit))}</td><td>${b.worst === undefined ? 'not measured' : esc(formatBudgetValue(b.name, b.worst, b.unit))}</td><td>${b.passed} / ${b.runs}${b.notMeasured ? ` (${b.notMeasured} not measured)` : ''}</td></tr>`,
       )
       .join('\n    ')}
     ${driftRow}
@@ -185,21 +204,35 @@ function headline(report: Report): string {
 }
 
 function runsTable(report: Report): string {
+  const ms = (v: Measured<number>) => esc(cellMeasured(v, formatMs));
+  const n = (v: Measured<number>) => esc(cellMeasured(v, formatCount));
   const rows = report.runs
-    .map(
-      (r) => `<tr class="${r.pass ? 'pass' : 'fail'}" data-run="${r.index}">
-      <td>${r.index}</td><td>${r.pass ? '✓ pass' : '✗ fail'}</td><td>${esc(formatMs(r.downtimeMs))}</td><td>${esc(formatMs(r.errorWindowMs))}</td><td>${esc(formatMs(r.stallWindowMs))}</td>
-      <td>${formatCount(r.lostWrites)}</td><td>${formatCount(r.unexpectedWrites)}</td><td>${formatCount(r.recoveredWrites)}</td><td>${formatCount(r.duplicateWrites)}</td><td>${formatCount(r.splitBrainWrites)}</td><td>${formatCount(r.droppedIterations)}</td>
-      <td>${formatCount(r.requests.ok)} / ${formatCount(r.requests.failed)} / ${formatCount(r.requests.indeterminate)}</td>
-      <td>${esc(formatMs(r.latency.switch.p99))} <span class="dim">(calm ${esc(formatMs(r.latency.calm.p99))})</span></td></tr>${
-        r.error ? `\n    <tr class="fail error-row"><td></td><td colspan="12">error: ${esc(r.error)}</td></tr>` : ''
-      }`,
-    )
+    .map((r) => {
+      const notes: string[] = [];
+      if (r.error) notes.push(`error: ${r.error}`);
+      else {
+        const sat = valueOf(r.saturation);
+        if (sat?.saturated) notes.push(`lab saturated: ${sat.reasons.join('; ')} — downtime figures not trustworthy`);
+        for (const f of r.faults) if (f.error) notes.push(`fault ${describeInjected(f)} could not be applied: ${f.error}`);
+        const seen = new Set<string>();
+        for (const u of unmeasured(r)) if (!u.figure.startsWith('budget ') && !seen.has(u.reason)) (seen.add(u.reason), notes.push(`${u.figure} not measured, because ${u.reason}`));
+      }
+      const lat = valueOf(r.latency);
+      const sat = valueOf(r.saturation);
+      return `<tr class="${r.pass ? 'pass' : 'fail'}" data-run="${r.index}">
+      <td>${r.index}</td><td>${r.pass ? '✓ pass' : '✗ fail'}</td><td>${ms(r.downtimeMs)}</td><td>${ms(r.errorWindowMs)}</td><td>${ms(r.stallWindowMs)}</td>
+      <td>${n(r.lostWrites)}</td><td>${n(r.unexpectedWrites)}</td><td>${n(r.recoveredWrites)}</td><td>${n(r.duplicateWrites)}</td><td>${n(r.splitBrainWrites)}</td><td>${esc(cellMeasured(r.droppedIterations, (d) => `${formatCount(d.total)} (${formatCount(d.cutover)} in cutover)`))}</td>
+      <td>${esc(cellMeasured(r.requests, (q) => `${formatCount(q.ok)} / ${formatCount(q.failed)} / ${formatCount(q.indeterminate)}`))}</td>
+      <td>${lat ? `${esc(formatMs(lat.switch.p99))} <span class="dim">(calm ${esc(formatMs(lat.calm.p99))})</span>` : 'not measured'}</td>
+      <td class="${sat?.saturated ? 'bad' : ''}">${sat ? `${esc(formatCount(sat.achievedPerSec))} of ${esc(formatCount(sat.requestedPerSec))} req/s, ${esc(formatCount(sat.dropped))} dropped, p99 ${esc(formatMs(sat.p99Ms))}` : 'not measured'}</td></tr>${notes
+        .map((x) => `\n    <tr class="fail error-row"><td></td><td colspan="13">${esc(x)}</td></tr>`)
+        .join('')}`;
+    })
     .join('\n    ');
   return `<section id="runs">
   <h2>Runs</h2>
   <table class="wide">
-    <thead><tr><th>run</th><th>verdict</th><th>downtime</th><th>error window</th><th>stall</th><th>lost</th><th>unexpected</th><th>recovered</th><th>duplicate</th><th>split-brain</th><th>dropped</th><th>ok / failed / indeterminate</th><th>switch p99</th></tr></thead>
+    <thead><tr><th>run</th><th>verdict</th><th>downtime</th><th>error window</th><th>stall</th><th>lost</th><th>unexpected</th><th>recovered</th><th>duplicate</th><th>split-brain</th><th>dropped</th><th>ok / failed / indeterminate</th><th>switch p99</th><th>calm load</th></tr></thead>
     <tbody>
     ${rows}
     </tbody>
@@ -210,7 +243,9 @@ function runsTable(report: Report): string {
 function timelineBlock(r: Run): string {
   const lag = r.switchover?.lagAtFenceBytes;
   return `<figure class="run-timeline" data-run="${r.index}">
-    <figcaption>Run ${r.index} — ${r.pass ? '<span class="ok">within budget</span>' : '<span class="bad">budget missed</span>'} · downtime ${esc(formatMs(r.downtimeMs))} · error window ${esc(formatMs(r.errorWindowMs))} · stall ${esc(formatMs(r.stallWindowMs))}${
+    <figcaption>Run ${r.index} — ${r.pass ? '<span class="ok">within budget</span>' : '<span class="bad">no-go</span>'} · downtime ${esc(cellMeasured(r.downtimeMs, formatMs))} · error window ${esc(cellMeasured(r.errorWindowMs, formatMs))} · stall ${esc(cellMeasured(r.stallWindowMs, formatMs))}${
+      r.replication ? ` · sync ${esc(cellMeasured(r.replication.syncMs, formatMs))}, post-data ${esc(cellMeasured(r.replication.postDataMs, formatMs))}${r.replication.underLoad ? ' under load' : ''}` : ''
+    }${
       lag !== undefined ? ` · lag at fence ${esc(formatBytes(lag))}` : ''
     }${r.switchover?.sentinelMs !== undefined ? ` · sentinel ${esc(formatMs(r.switchover.sentinelMs))}` : ''}</figcaption>
     <div class="chart timeline" id="timeline-${r.index}" role="img" aria-label="timeline of run ${r.index}"></div>
@@ -255,9 +290,15 @@ function phaseTable(report: Report, colors: Record<string, string>): string {
 function driftSection(report: Report): string {
   const groups = groupFindings(report);
   const counts = severityCounts(report);
-  if (!groups.length) return `<section id="drift"><h2>Drift between old and new</h2><p>No drift findings before or after the switchover.</p></section>`;
+  const stageNotes = (['before', 'after'] as const)
+    .map((st) => [st, driftStageNote(report.drift[st])] as const)
+    .filter(([, n]) => n)
+    .map(([st, n]) => `<p class="${isNotMeasured(report.drift[st]) ? 'bad' : 'dim'}" data-drift-stage="${st}">drift ${st} the switch: ${esc(n)}</p>`)
+    .join('');
+  if (!groups.length) return `<section id="drift"><h2>Drift between old and new</h2>${stageNotes}${stageNotes ? '' : '<p>No drift findings before or after the switchover.</p>'}</section>`;
   return `<section id="drift">
   <h2>Drift between old and new</h2>
+  ${stageNotes}
   <p class="note"><span class="sev error">${counts.error} error</span> <span class="sev warning">${counts.warning} warning</span> <span class="sev info">${counts.info} info</span> · findings above “${esc(report.scenario.budgets.allowedDrift)}” fail the drift budget. “before” = found while planning, “after” = on the live new primary.</p>
   ${groups
     .map(
@@ -301,10 +342,10 @@ function faultsSection(report: Report): string {
         .join('')}</tbody></table>`
     : '<p>The scenario plans no faults.</p>';
   const done = injected.length
-    ? `<table class="wide"><thead><tr><th>run</th><th>kind</th><th>hop / target</th><th>at</th><th>for</th><th>settings</th></tr></thead><tbody>${injected
+    ? `<table class="wide"><thead><tr><th>run</th><th>kind</th><th>hop / target</th><th>at</th><th>for</th><th>settings</th><th>outcome</th></tr></thead><tbody>${injected
         .map(
           (f) =>
-            `<tr><td>${f.run}</td><td>${esc(f.kind)}</td><td>${esc(f.hop ?? f.target ?? '—')}</td><td>t = ${esc(formatMs(f.atMs))}</td><td>${f.durationMs !== undefined ? esc(formatMs(f.durationMs)) : '—'}</td><td>${attrs(f.attributes)}</td></tr>`,
+            `<tr class="${f.error ? 'fail' : ''}"><td>${f.run}</td><td>${esc(f.kind)}</td><td>${esc(f.hop ?? f.target ?? '—')}</td><td>${f.phase ? `phase ${esc(f.phase)}, ` : ''}t = ${esc(formatMs(f.atMs))}</td><td>${f.durationMs !== undefined ? esc(formatMs(f.durationMs)) : '—'}</td><td>${attrs(f.attributes)}</td><td>${f.error ? `<span class="bad">could not be applied: ${esc(f.error)}</span>` : 'applied'}</td></tr>`,
         )
         .join('')}</tbody></table>`
     : '<p>No faults were injected.</p>';
@@ -340,7 +381,7 @@ function scenarioSection(report: Report): string {
     ['fence strategy', s.fence],
     ['publication', s.publication],
     ['dataset', `${s.dataset.preset}, scale ${formatCount(s.dataset.scale)}`],
-    ['load', `${formatCount(s.load.rate)} req/s for ${formatMs(s.load.durationMs)}, ${Math.round(s.load.readRatio * 100)} % reads, retry ${s.load.retry}`],
+    ['load', `${formatCount(s.load.rate)} req/s for ${formatMs(s.load.durationMs)}, ${Math.round(s.load.readRatio * 100)} % reads, retry ${s.load.retry}, during ${s.load.during === 'sync' ? 'the sync and the cutover' : 'the cutover'}`],
     ['budgets', `error window ≤ ${formatMs(b.maxErrorWindowMs)}, stall ≤ ${formatMs(b.maxStallMs)}, lost ≤ ${b.maxLostWrites}, duplicates ≤ ${b.maxDuplicateWrites}, drift up to ${b.allowedDrift}`],
   ])}</div>
   <div>${dl([
@@ -375,7 +416,8 @@ h3{font-size:14px;margin:14px 0 6px}
 .metric{flex:1 1 150px;border:1px solid var(--line);border-radius:8px;padding:10px 14px;background:var(--bg);break-inside:avoid}
 .metric .label{color:var(--dim);font-size:12px;text-transform:uppercase;letter-spacing:.04em}
 .metric .value{font-size:26px;font-weight:700}
-.metric.good .value{color:var(--ok)}.metric.bad .value{color:var(--bad)}
+.metric.good .value{color:var(--ok)}.metric.bad .value{color:var(--bad)}.metric.unknown .value{color:var(--warn)}
+.saturated{margin:8px 0;padding:8px 12px;border-radius:6px;background:#fff3e0;color:#bf360c;font-weight:700}
 .reasons ul{margin:10px 0;padding-left:20px;color:var(--bad)}
 .reasons p{color:var(--ok)}
 table{border-collapse:collapse;margin:8px 0;font-size:13px}
@@ -415,6 +457,8 @@ const CLIENT_JS = `(function () {
   var charts = [], pending = 0;
   function esc(s) { return String(s).replace(/[&<>"']/g, function (c) { return '&#' + c.charCodeAt(0) + ';'; }); }
   function ms(v) { return v < 1000 ? Math.round(v) + ' ms' : (v / 1000).toFixed(2) + ' s'; }
+  // a figure that was not measured is {notMeasured: why}: no bar, no line
+  function num(v) { return typeof v === 'number' ? v : (v && typeof v.median === 'number' ? v.median : null); }
   function settle() {
     pending -= 1;
     if (pending === 0) { window.__cutoverChartsReady = true; document.documentElement.setAttribute('data-charts-ready', 'true'); }
@@ -455,7 +499,7 @@ const CLIENT_JS = `(function () {
         data: tl.map(function (p) { return [sec(p.tMs), p.failPerSec]; }),
         markArea: run.errorWindow ? { silent: true, itemStyle: { color: 'rgba(198,40,40,0.13)' },
           label: { show: true, position: 'insideBottom', color: '#c62828', fontSize: 10 },
-          data: [[{ name: 'error window ' + ms(run.errorWindowMs), xAxis: sec(run.errorWindow.startMs) }, { xAxis: sec(run.errorWindow.endMs) }]] } : undefined },
+          data: [[{ name: 'error window ' + (num(run.errorWindowMs) === null ? '' : ms(run.errorWindowMs)), xAxis: sec(run.errorWindow.startMs) }, { xAxis: sec(run.errorWindow.endMs) }]] } : undefined },
       { name: 'latency p99 (ms)', type: 'line', yAxisIndex: 1, showSymbol: false, color: '#1565c0', lineStyle: { width: 1.5 },
         data: tl.map(function (p) { return [sec(p.tMs), p.latencyP99Ms]; }) }
     ];
@@ -481,11 +525,11 @@ const CLIENT_JS = `(function () {
   var dEl = document.getElementById('downtime-chart');
   if (dEl) {
     var runs = report.runs, b = report.scenario.budgets, agg = report.aggregate.downtimeMs;
-    var lines = [
+    var lines = [{ name: 'budget', yAxis: Math.min(b.maxErrorWindowMs, b.maxStallMs) / 1000, lineStyle: { color: '#c62828', type: 'solid', width: 2 } }];
+    // a downtime no run could measure has no median to draw
+    if (num(agg.median) !== null) lines.unshift(
       { name: 'median', yAxis: agg.median / 1000, lineStyle: { color: '#455a64', type: 'dashed' } },
-      { name: 'p95', yAxis: agg.p95 / 1000, lineStyle: { color: '#ef6c00', type: 'dashed' } },
-      { name: 'budget', yAxis: Math.min(b.maxErrorWindowMs, b.maxStallMs) / 1000, lineStyle: { color: '#c62828', type: 'solid', width: 2 } }
-    ];
+      { name: 'p95', yAxis: agg.p95 / 1000, lineStyle: { color: '#ef6c00', type: 'dashed' } });
     draw(dEl, {
       animation: false,
       grid: { left: 52, right: 96, top: 36, bottom: 30 },
@@ -495,10 +539,10 @@ const CLIENT_JS = `(function () {
       yAxis: { type: 'value', name: 'seconds' },
       series: [
         { name: 'downtime', type: 'bar', barMaxWidth: 36, color: '#43a047',
-          data: runs.map(function (r) { return { value: r.downtimeMs / 1000, itemStyle: { color: r.pass ? '#43a047' : '#e53935' } }; }),
+          data: runs.map(function (r) { return { value: num(r.downtimeMs) === null ? null : num(r.downtimeMs) / 1000, itemStyle: { color: r.pass ? '#43a047' : '#e53935' } }; }),
           markLine: { silent: true, symbol: 'none', label: { formatter: function (p) { return p.name + ' ' + ms(p.value * 1000); }, position: 'end' }, data: lines } },
-        { name: 'error window', type: 'bar', barMaxWidth: 18, color: '#ef9a9a', data: runs.map(function (r) { return r.errorWindowMs / 1000; }) },
-        { name: 'stall window', type: 'bar', barMaxWidth: 18, color: '#90caf9', data: runs.map(function (r) { return r.stallWindowMs / 1000; }) }
+        { name: 'error window', type: 'bar', barMaxWidth: 18, color: '#ef9a9a', data: runs.map(function (r) { return num(r.errorWindowMs) === null ? null : num(r.errorWindowMs) / 1000; }) },
+        { name: 'stall window', type: 'bar', barMaxWidth: 18, color: '#90caf9', data: runs.map(function (r) { return num(r.stallWindowMs) === null ? null : num(r.stallWindowMs) / 1000; }) }
       ]
     });
   }

@@ -2,8 +2,8 @@
  * junit.xml for CI: one test suite per scenario, one test case per run and one per budget (over all
  * runs), failures carrying the reason. Every value is XML-escaped.
  */
-import type { Report } from './model.ts';
-import { budgetLabel, budgetSummary, formatBudgetValue, formatMs, driftOverBudget } from './format.ts';
+import { unmeasured, valueOf, isNotMeasured, type Report } from './model.ts';
+import { budgetLabel, budgetSummary, cellMeasured, describeInjected, driftStageNote, formatBudgetValue, formatCount, formatMs, driftOverBudget, saturationText } from './format.ts';
 
 export function xmlEscape(v: unknown): string {
   return String(v ?? '')
@@ -27,13 +27,36 @@ export function renderJunit(report: Report): string {
   const suite = `cutover.${report.scenario.name}`;
   const cases: Case[] = [];
   for (const r of report.runs) {
-    const failed = r.budgets.filter((b) => !b.pass);
-    const why = r.error ? `run failed: ${r.error}` : failed.map((b) => `${budgetLabel(b.name)} ${formatBudgetValue(b.name, b.actual, b.unit)} > ${formatBudgetValue(b.name, b.limit, b.unit)}`).join('; ');
+    // every reason the run is not a pass, the same sentences the verdict uses
+    const why: string[] = [];
+    if (r.error) why.push(`run ${r.error}`);
+    else {
+      const sat = valueOf(r.saturation);
+      if (sat?.saturated) why.push(saturationText(sat));
+      for (const f of r.faults) if (f.error) why.push(`fault ${describeInjected(f)} could not be applied: ${f.error}`);
+      const seen = new Set<string>();
+      for (const u of unmeasured(r)) if (!u.figure.startsWith('budget ') && !seen.has(u.reason)) (seen.add(u.reason), why.push(`${u.figure} not measured, because ${u.reason}`));
+      for (const b of r.budgets) {
+        if (b.pass) continue;
+        if (isNotMeasured(b.actual)) {
+          if (b.name === 'driftAfterSwitch') why.push(`drift after the switch not measured, because ${b.actual.notMeasured}`);
+          continue;
+        }
+        why.push(`${budgetLabel(b.name)} ${formatBudgetValue(b.name, b.actual, b.unit)} > ${formatBudgetValue(b.name, b.limit, b.unit)}`);
+      }
+    }
     cases.push({
-      name: `run ${r.index}: downtime ${formatMs(r.downtimeMs)}, lost writes ${r.lostWrites}`,
+      name: `run ${r.index}: downtime ${cellMeasured(r.downtimeMs, formatMs)}, lost writes ${cellMeasured(r.lostWrites, formatCount)}`,
       classname: `${suite}.runs`,
       timeS: r.durationMs / 1000,
-      ...(r.pass ? {} : { failure: { message: why || 'run did not pass', body: `error window ${formatMs(r.errorWindowMs)}, stall ${formatMs(r.stallWindowMs)}, lost ${r.lostWrites}, split-brain ${r.splitBrainWrites}, duplicates ${r.duplicateWrites}` } }),
+      ...(r.pass
+        ? {}
+        : {
+            failure: {
+              message: why.join('; ') || 'run did not pass',
+              body: `error window ${cellMeasured(r.errorWindowMs, formatMs)}, stall ${cellMeasured(r.stallWindowMs, formatMs)}, lost ${cellMeasured(r.lostWrites, formatCount)}, split-brain ${cellMeasured(r.splitBrainWrites, formatCount)}, duplicates ${cellMeasured(r.duplicateWrites, formatCount)}`,
+            },
+          }),
     });
   }
   for (const b of budgetSummary(report)) {
@@ -42,15 +65,31 @@ export function renderJunit(report: Report): string {
       name: `budget ${budgetLabel(b.name)} ≤ ${formatBudgetValue(b.name, b.limit, b.unit)}`,
       classname: `${suite}.budgets`,
       timeS: 0,
-      ...(ok ? {} : { failure: { message: `${b.runs - b.passed} of ${b.runs} run(s) over budget; worst ${formatBudgetValue(b.name, b.worst, b.unit)}`, body: `limit ${formatBudgetValue(b.name, b.limit, b.unit)}` } }),
+      ...(ok
+        ? {}
+        : {
+            failure: {
+              message: `${b.runs - b.passed} of ${b.runs} run(s) over budget or not measured${b.notMeasured ? ` (${b.notMeasured} not measured)` : ''}; worst ${b.worst === undefined ? 'not measured' : formatBudgetValue(b.name, b.worst, b.unit)}`,
+              body: `limit ${formatBudgetValue(b.name, b.limit, b.unit)}`,
+            },
+          }),
     });
   }
   const drift = driftOverBudget(report);
+  const driftUnknown = (['before', 'after'] as const).filter((st) => isNotMeasured(report.drift[st])).map((st) => `drift ${st} the switch ${driftStageNote(report.drift[st])}`);
+  const driftMsg = [...driftUnknown, ...(drift.length ? [`${drift.length} drift finding(s) above ${report.scenario.budgets.allowedDrift}`] : [])].join('; ');
   cases.push({
     name: `drift at most ${report.scenario.budgets.allowedDrift}`,
     classname: `${suite}.drift`,
     timeS: 0,
-    ...(drift.length ? { failure: { message: `${drift.length} drift finding(s) above ${report.scenario.budgets.allowedDrift}`, body: drift.map((f) => `[${f.stage}] ${f.category} ${f.severity} ${f.object}: ${f.message}`).join('\n') } } : {}),
+    ...(driftMsg ? { failure: { message: driftMsg, body: drift.map((f) => `[${f.stage}] ${f.category} ${f.severity} ${f.object}: ${f.message}`).join('\n') } } : {}),
+  });
+  const sat = report.runs.filter((r) => valueOf(r.saturation)?.saturated);
+  cases.push({
+    name: 'the lab sustained the requested load',
+    classname: `${suite}.lab`,
+    timeS: 0,
+    ...(sat.length ? { failure: { message: sat.map((r) => `run ${r.index}: ${saturationText(valueOf(r.saturation)!)}`).join('; '), body: 'lower the rate, use fewer VUs, a bigger machine, or run k6 on another host' } } : {}),
   });
   const failures = cases.filter((c) => c.failure).length;
   const time = cases.reduce((t, c) => t + c.timeS, 0);

@@ -2,8 +2,8 @@
  * report.md: the rehearsal for a pull-request comment. Deterministic (no wall clock: the time shown
  * is report.generatedAt), so `cutover report <dir> --format md` reproduces it byte for byte.
  */
-import type { Report } from './model.ts';
-import { budgetLabel, budgetSummary, formatBudgetValue, formatCount, formatMs, groupFindings, findingValue, totalLostWrites, severityCounts } from './format.ts';
+import { unmeasured, valueOf, type Report } from './model.ts';
+import { budgetLabel, budgetSummary, cellMeasured, describeInjected, driftStageNote, formatBudgetValue, formatCount, formatMs, groupFindings, findingValue, lostWritesUnmeasured, saturatedRuns, statText, totalLostWrites, severityCounts } from './format.ts';
 
 /** Text safe inside a Markdown table cell: no pipes, no line breaks, no HTML. */
 export function mdCell(v: unknown): string {
@@ -23,6 +23,18 @@ function table(head: string[], rows: string[][]): string[] {
   return [`| ${head.join(' | ')} |`, `|${head.map(() => '---').join('|')}|`, ...rows.map((r) => `| ${r.join(' | ')} |`)];
 }
 
+/** What went wrong in a run, in a few words: the crash, what was not measured, the budgets missed. */
+function runNote(r: Report['runs'][number]): string {
+  if (r.error) return r.error;
+  const parts: string[] = [];
+  const nm = unmeasured(r).filter((u) => !u.figure.startsWith('budget '));
+  if (nm.length) parts.push(`not measured: ${[...new Set(nm.map((u) => `${u.figure} (${u.reason})`))].join('; ')}`);
+  if (r.faults.some((f) => f.error)) parts.push('a fault could not be applied');
+  const missed = r.budgets.filter((b) => !b.pass && typeof b.actual === 'number').map((b) => budgetLabel(b.name));
+  if (missed.length) parts.push(missed.join(', '));
+  return parts.join(' · ');
+}
+
 export function renderMarkdown(report: Report): string {
   const s = report.scenario;
   const a = report.aggregate;
@@ -30,21 +42,30 @@ export function renderMarkdown(report: Report): string {
   const out: string[] = [];
   out.push(`## ${report.verdict.pass ? '✅ GO' : '❌ NO-GO'} — cutover rehearsal \`${mdCell(s.name)}\``);
   out.push('');
-  out.push(`PostgreSQL ${s.oldMajor} → ${s.newMajor} · switch **${mdCell(s.switch)}** · fence ${mdCell(s.fence)} · ${a.runs} run(s), ${a.passedRuns} within budget · ${formatCount(s.load.rate)} req/s · generated ${report.generatedAt}`);
+  out.push(`PostgreSQL ${s.oldMajor} → ${s.newMajor} · switch **${mdCell(s.switch)}** · fence ${mdCell(s.fence)} · ${a.runs} run(s), ${a.passedRuns} within budget · ${formatCount(s.load.rate)} req/s${s.load.during === 'sync' ? ' from before the sync (copy, post-data and switch under load)' : ''} · generated ${report.generatedAt}`);
   out.push('');
+  const sat = saturatedRuns(report);
+  for (const x of sat) out.push(`> ⚠ **run ${x.index}: ${mdCell(x.text)}**`, '');
+  const row = (label: string, v: (typeof a)['downtimeMs']) => [label, statText(v, 'median'), statText(v, 'p95'), statText(v, 'max')];
   out.push(
     ...table(
       ['', 'median', 'p95', 'max'],
       [
-        ['**downtime**', formatMs(a.downtimeMs.median), formatMs(a.downtimeMs.p95), formatMs(a.downtimeMs.max)],
-        ['error window', formatMs(a.errorWindowMs.median), formatMs(a.errorWindowMs.p95), formatMs(a.errorWindowMs.max)],
-        ['stall window', formatMs(a.stallWindowMs.median), formatMs(a.stallWindowMs.p95), formatMs(a.stallWindowMs.max)],
-        ['switch latency p99', formatMs(a.switchLatencyP99Ms.median), formatMs(a.switchLatencyP99Ms.p95), formatMs(a.switchLatencyP99Ms.max)],
+        row('**downtime**', a.downtimeMs),
+        row('error window', a.errorWindowMs),
+        row('stall window', a.stallWindowMs),
+        row('switch latency p99', a.switchLatencyP99Ms),
+        ...(valueOf(a.syncMs) ? [row('sync (copy + catch-up)', a.syncMs), row('post-data', a.postDataMs)] : []),
       ],
     ),
   );
+  if (a.crashedRuns + a.saturatedRuns > 0) out.push('', `Window and latency figures over ${a.runs - a.crashedRuns - a.saturatedRuns} of ${a.runs} run(s): ${a.crashedRuns} crashed, ${a.saturatedRuns} saturated (left out).`);
   out.push('');
-  out.push(`**Lost writes: ${formatCount(lost)}** · split-brain ${formatCount(a.splitBrainWrites.max)} (max per run) · duplicates ${formatCount(a.duplicateWrites.max)} · dropped iterations ${formatCount(a.droppedIterations.median)} (median)`);
+  const lostNm = lostWritesUnmeasured(report);
+  const max = (v: (typeof a)['downtimeMs']) => statText(v, 'max', formatCount);
+  out.push(
+    `**Lost writes: ${formatCount(lost)}${lostNm ? ` (not measured in ${lostNm} run(s))` : ''}** · split-brain ${max(a.splitBrainWrites)} (max per run) · duplicates ${max(a.duplicateWrites)} · dropped iterations ${statText(a.droppedIterations, 'median', formatCount)} (median), ${statText(a.droppedInCutover, 'median', formatCount)} in the cutover`,
+  );
   out.push('');
   if (!report.verdict.pass) {
     out.push('**Why not:**');
@@ -53,23 +74,25 @@ export function renderMarkdown(report: Report): string {
   }
   out.push('### Budgets');
   out.push('');
-  out.push(...table(['budget', 'limit', 'worst run', 'runs within'], budgetSummary(report).map((b) => [mdCell(budgetLabel(b.name)), `≤ ${formatBudgetValue(b.name, b.limit, b.unit)}`, formatBudgetValue(b.name, b.worst, b.unit), `${b.passed}/${b.runs}`])));
+  out.push(...table(['budget', 'limit', 'worst run', 'runs within'], budgetSummary(report).map((b) => [mdCell(budgetLabel(b.name)), `≤ ${formatBudgetValue(b.name, b.limit, b.unit)}`, b.worst === undefined ? 'not measured' : formatBudgetValue(b.name, b.worst, b.unit), `${b.passed}/${b.runs}${b.notMeasured ? ` (${b.notMeasured} not measured)` : ''}`])));
   out.push('');
   out.push('### Runs');
   out.push('');
   out.push(
     ...table(
-      ['run', 'verdict', 'downtime', 'error window', 'stall', 'lost', 'split-brain', 'ok / failed / indeterminate', 'note'],
+      ['run', 'verdict', 'downtime', 'error window', 'stall', 'lost', 'split-brain', 'dropped (cutover)', 'calm req/s · p99', 'ok / failed / indeterminate', 'note'],
       report.runs.map((r) => [
         String(r.index),
         r.pass ? '✓ pass' : '✗ fail',
-        formatMs(r.downtimeMs),
-        formatMs(r.errorWindowMs),
-        formatMs(r.stallWindowMs),
-        formatCount(r.lostWrites),
-        formatCount(r.splitBrainWrites),
-        `${formatCount(r.requests.ok)} / ${formatCount(r.requests.failed)} / ${formatCount(r.requests.indeterminate)}`,
-        mdCell(r.error ?? r.budgets.filter((b) => !b.pass).map((b) => budgetLabel(b.name)).join(', ')),
+        cellMeasured(r.downtimeMs, formatMs),
+        cellMeasured(r.errorWindowMs, formatMs),
+        cellMeasured(r.stallWindowMs, formatMs),
+        cellMeasured(r.lostWrites, formatCount),
+        cellMeasured(r.splitBrainWrites, formatCount),
+        cellMeasured(r.droppedIterations, (d) => `${formatCount(d.total)} (${formatCount(d.cutover)})`),
+        cellMeasured(r.saturation, (s) => `${formatCount(s.achievedPerSec)} of ${formatCount(s.requestedPerSec)} · ${formatMs(s.p99Ms)}${s.saturated ? ' ⚠ saturated' : ''}`),
+        cellMeasured(r.requests, (q) => `${formatCount(q.ok)} / ${formatCount(q.failed)} / ${formatCount(q.indeterminate)}`),
+        mdCell(runNote(r)),
       ]),
     ),
   );
@@ -81,11 +104,21 @@ export function renderMarkdown(report: Report): string {
     out.push(...table(['phase', 'median', 'p95', 'max'], phases.map(([n, st]) => [mdCell(n), formatMs(st.median), formatMs(st.p95), formatMs(st.max)])));
     out.push('');
   }
+  const faultErrors = report.runs.flatMap((r) => r.faults.filter((f) => f.error).map((f) => `run ${r.index}: ${describeInjected(f)}: ${f.error}`));
+  if (faultErrors.length) {
+    out.push('### Faults that could not be applied', '');
+    for (const f of faultErrors) out.push(`- ${mdCell(f)}`);
+    out.push('');
+  }
   const counts = severityCounts(report);
   out.push(`### Drift (${counts.error} error, ${counts.warning} warning, ${counts.info} info)`);
   out.push('');
+  for (const stage of ['before', 'after'] as const) {
+    const note = driftStageNote(report.drift[stage]);
+    if (note) out.push(`- drift ${stage} the switch: ${mdCell(note)}`);
+  }
   const groups = groupFindings(report);
-  if (!groups.length) out.push('No drift findings before or after the switchover.');
+  if (!groups.length) out.push(driftStageNote(report.drift.before) && driftStageNote(report.drift.after) ? '' : 'No drift findings before or after the switchover.');
   else {
     const rows = groups.flatMap((g) => g.findings.filter((f) => f.severity !== 'info').map((f) => [mdCell(g.category), f.severity, f.stage, mdCell(f.object), mdCell(findingValue(f.old)), mdCell(findingValue(f.new)), mdCell(f.message), mdCell(f.hint ?? '')]));
     if (rows.length) out.push(...table(['category', 'severity', 'when', 'object', 'old', 'new', 'finding', 'hint'], rows));

@@ -10,8 +10,14 @@ import { writeFileSync } from 'node:fs';
 import { resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { z } from 'zod';
+import { summarise } from './stats.ts';
 
-export const SCHEMA_VERSION = 1 as const;
+/**
+ * 2: a figure that could not be measured is `{ "notMeasured": "<why>" }` instead of a number (v1
+ * wrote 0); runs carry `saturation`, `droppedIterations` is split into cutover and background, the
+ * aggregate's Stats say how many runs entered them (`n`) and leave out crashed and saturated runs.
+ */
+export const SCHEMA_VERSION = 2 as const;
 
 const ms = z.number().finite().nonnegative();
 const count = z.number().int().nonnegative();
@@ -19,13 +25,49 @@ const name = z.string().min(1);
 /** An offset in ms from the run's load start; negative when something happened before load began. */
 const offsetMs = z.number().finite();
 
-/** Summary of one figure across runs. p95 is nearest-rank (the smallest value ≥ 95 % of runs). */
+/**
+ * A figure that could not be measured, and why ("the old primary could not be read: …"). Never a
+ * zero: a reader (or a verdict) that sees this knows nothing was proven.
+ */
+export const NotMeasured = z.strictObject({ notMeasured: z.string().min(1) });
+export type NotMeasured = z.infer<typeof NotMeasured>;
+
+/** `T` or NotMeasured. */
+function measured<T extends z.ZodType>(t: T) {
+  return z.union([t, NotMeasured]);
+}
+
+/** A figure of type T, or why it is missing. */
+export type Measured<T> = T | NotMeasured;
+
+export function notMeasured(reason: string): NotMeasured {
+  return { notMeasured: reason };
+}
+
+export function isNotMeasured(v: unknown): v is NotMeasured {
+  return typeof v === 'object' && v !== null && 'notMeasured' in v;
+}
+
+export function isMeasured<T>(v: Measured<T>): v is T {
+  return !isNotMeasured(v);
+}
+
+/** The value, or undefined when it was not measured. */
+export function valueOf<T>(v: Measured<T> | undefined): T | undefined {
+  return v === undefined || isNotMeasured(v) ? undefined : v;
+}
+
+/**
+ * Summary of one figure across the runs that measured it (`n` of them). p95 is nearest-rank (the
+ * smallest value ≥ 95 % of runs). reports/stats.ts computes it.
+ */
 export const Stat = z.strictObject({
   median: z.number().finite(),
   p95: z.number().finite(),
   max: z.number().finite(),
   min: z.number().finite(),
   mean: z.number().finite(),
+  n: z.number().int().positive(),
 });
 
 export const Severity = z.enum(['error', 'warning', 'info']);
@@ -65,9 +107,13 @@ export const InjectedFault = z.strictObject({
   kind: name,
   hop: z.string().optional(),
   target: z.string().optional(),
+  /** the phase it was bound to, when it fired on a phase start */
+  phase: z.string().optional(),
   atMs: offsetMs,
   durationMs: ms.optional(),
   attributes: attributes.optional(),
+  /** it could not be applied (or removed): the run did not rehearse what the scenario asks */
+  error: z.string().optional(),
 });
 
 export const Scenario = z.strictObject({
@@ -93,6 +139,8 @@ export const Scenario = z.strictObject({
     readRatio: z.number().min(0).max(1),
     /** the sample app's retry policy: none | bounded (open set) */
     retry: name,
+    /** when the load starts: `cutover` (after the sync and post-data) or `sync` (before replication starts) */
+    during: z.enum(['sync', 'cutover']),
   }),
   budgets: z.strictObject({
     maxErrorWindowMs: ms,
@@ -131,6 +179,38 @@ export const Phase = z.strictObject({
 
 export const LatencySummary = z.strictObject({ p50: ms, p99: ms, max: ms, count });
 
+/**
+ * Could the lab sustain the load? Measured in the calm interval before the cutover (reports/README.md
+ * "Saturation" gives the interval and the thresholds). A saturated run's downtime figures are not
+ * trustworthy: it fails with that reason and stays out of the aggregate's downtime figures.
+ */
+export const Saturation = z.strictObject({
+  calm: z.strictObject({ startMs: offsetMs, endMs: offsetMs }),
+  /** the scenario's arrival rate */
+  requestedPerSec: z.number().nonnegative(),
+  /** successful requests completed per second in the calm interval */
+  achievedPerSec: z.number().nonnegative(),
+  /** iterations k6 could not start in the calm interval */
+  dropped: count,
+  /** latency p99 of the requests in the calm interval */
+  p99Ms: ms,
+  saturated: z.boolean(),
+  /** the thresholds crossed (empty when not saturated) */
+  reasons: z.array(z.string()),
+});
+
+/** k6 iterations that could not start, split by whether they cluster in the cutover (reports/README.md). */
+export const Dropped = z.strictObject({ total: count, cutover: count, background: count });
+
+/** The replication steps of a run and whether the load ran during them (`load.during: sync`). */
+export const Replication = z.strictObject({
+  underLoad: z.boolean(),
+  /** replication start → every table synchronised (initial copy and catch-up) */
+  syncMs: measured(ms),
+  /** indexes, constraints and the rest of post-data on the new side */
+  postDataMs: measured(ms),
+});
+
 export const TimelinePoint = z.strictObject({
   tMs: offsetMs,
   okPerSec: z.number().nonnegative(),
@@ -143,9 +223,9 @@ export const TimelinePoint = z.strictObject({
 export const BudgetResult = z.strictObject({
   /** maxErrorWindowMs | maxStallMs | maxLostWrites | maxDuplicateWrites | drift | … */
   name,
-  /** the maximum allowed value; pass is `actual <= limit` */
+  /** the maximum allowed value; pass is `actual <= limit` (a figure that was not measured never passes) */
   limit: z.number().finite(),
-  actual: z.number().finite(),
+  actual: measured(z.number().finite()),
   pass: z.boolean(),
   /** unit for display: ms | writes | findings */
   unit: z.string().optional(),
@@ -157,20 +237,23 @@ export const Run = z.strictObject({
   startedAt: z.iso.datetime({ offset: true }),
   durationMs: ms,
   pass: z.boolean(),
+  /** the run crashed: why (its figures are not measured) */
   error: z.string().optional(),
   /** max(errorWindowMs, stallWindowMs): the longest time clients saw no successful write */
-  downtimeMs: ms,
-  errorWindowMs: ms,
-  stallWindowMs: ms,
+  downtimeMs: measured(ms),
+  errorWindowMs: measured(ms),
+  stallWindowMs: measured(ms),
   errorWindow: z.strictObject({ startMs: offsetMs, endMs: offsetMs }).optional(),
-  lostWrites: count,
-  unexpectedWrites: count,
-  recoveredWrites: count,
-  duplicateWrites: count,
-  splitBrainWrites: count,
-  droppedIterations: count,
-  requests: z.strictObject({ total: count, ok: count, failed: count, indeterminate: count }),
-  latency: z.strictObject({ switch: LatencySummary, calm: LatencySummary }),
+  lostWrites: measured(count),
+  unexpectedWrites: measured(count),
+  recoveredWrites: measured(count),
+  duplicateWrites: measured(count),
+  splitBrainWrites: measured(count),
+  droppedIterations: measured(Dropped),
+  requests: measured(z.strictObject({ total: count, ok: count, failed: count, indeterminate: count })),
+  latency: measured(z.strictObject({ switch: LatencySummary, calm: LatencySummary })),
+  saturation: measured(Saturation),
+  replication: Replication.optional(),
   phases: z.array(Phase),
   timeline: z.array(TimelinePoint),
   faults: z.array(InjectedFault),
@@ -184,21 +267,34 @@ export const Run = z.strictObject({
     .optional(),
 });
 
+const AggStat = measured(Stat);
+
 export const Aggregate = z.strictObject({
   runs: count,
   passedRuns: count,
-  downtimeMs: Stat,
-  errorWindowMs: Stat,
-  stallWindowMs: Stat,
-  lostWrites: Stat,
-  unexpectedWrites: Stat,
-  duplicateWrites: Stat,
-  splitBrainWrites: Stat,
-  droppedIterations: Stat,
-  switchLatencyP99Ms: Stat,
+  /** runs that crashed: none of their figures enters the Stats below */
+  crashedRuns: count,
+  /** runs whose lab could not sustain the load: their windows and latencies stay out of the Stats */
+  saturatedRuns: count,
+  downtimeMs: AggStat,
+  errorWindowMs: AggStat,
+  stallWindowMs: AggStat,
+  lostWrites: AggStat,
+  unexpectedWrites: AggStat,
+  duplicateWrites: AggStat,
+  splitBrainWrites: AggStat,
+  droppedIterations: AggStat,
+  droppedInCutover: AggStat,
+  switchLatencyP99Ms: AggStat,
+  syncMs: AggStat,
+  postDataMs: AggStat,
   /** duration (endMs − startMs) of each phase name across the runs that had it */
   phaseMs: z.record(z.string(), Stat),
 });
+
+/** Drift findings of one stage, why they could not be had, or that they were not asked for. */
+export const Skipped = z.strictObject({ skipped: z.string().min(1) });
+const DriftStage = z.union([z.array(DriftFinding), NotMeasured, Skipped]);
 
 export const ReportSchema = z
   .strictObject({
@@ -210,7 +306,7 @@ export const ReportSchema = z
     runs: z.array(Run),
     aggregate: Aggregate,
     verdict: z.strictObject({ pass: z.boolean(), reasons: z.array(z.string()) }),
-    drift: z.strictObject({ before: z.array(DriftFinding), after: z.array(DriftFinding) }),
+    drift: z.strictObject({ before: DriftStage, after: DriftStage }),
   })
   .superRefine((r, ctx) => crossFieldRules(r, ctx));
 
@@ -226,6 +322,11 @@ export type Phase = z.infer<typeof Phase>;
 export type LatencySummary = z.infer<typeof LatencySummary>;
 export type TimelinePoint = z.infer<typeof TimelinePoint>;
 export type BudgetResult = z.infer<typeof BudgetResult>;
+export type Saturation = z.infer<typeof Saturation>;
+export type Dropped = z.infer<typeof Dropped>;
+export type Replication = z.infer<typeof Replication>;
+export type Skipped = z.infer<typeof Skipped>;
+export type DriftStage = z.infer<typeof DriftStage>;
 export type Run = z.infer<typeof Run>;
 export type Aggregate = z.infer<typeof Aggregate>;
 export type Report = z.infer<typeof ReportSchema>;
@@ -240,23 +341,38 @@ function crossFieldRules(r: z.infer<z.ZodObject<any>>, ctx: Ctx): void {
   report.runs.forEach((run, i) => {
     if (seen.has(run.index)) issue(['runs', i, 'index'], `duplicate run index ${run.index}`);
     seen.add(run.index);
-    const expected = Math.max(run.errorWindowMs, run.stallWindowMs);
-    if (Math.abs(run.downtimeMs - expected) > 0.5)
-      issue(['runs', i, 'downtimeMs'], `downtimeMs must be max(errorWindowMs, stallWindowMs) = ${expected}, got ${run.downtimeMs}`);
-    const q = run.requests;
-    if (q.ok + q.failed + q.indeterminate !== q.total)
+    const ew = valueOf(run.errorWindowMs);
+    const sw = valueOf(run.stallWindowMs);
+    if (ew !== undefined && sw !== undefined) {
+      const expected = Math.max(ew, sw);
+      const dt = valueOf(run.downtimeMs);
+      if (dt === undefined || Math.abs(dt - expected) > 0.5)
+        issue(['runs', i, 'downtimeMs'], `downtimeMs must be max(errorWindowMs, stallWindowMs) = ${expected}, got ${JSON.stringify(run.downtimeMs)}`);
+    } else if (isMeasured(run.downtimeMs)) issue(['runs', i, 'downtimeMs'], 'downtimeMs cannot be measured when the error or the stall window was not');
+    const q = valueOf(run.requests);
+    if (q && q.ok + q.failed + q.indeterminate !== q.total)
       issue(['runs', i, 'requests', 'total'], `total (${q.total}) must equal ok + failed + indeterminate (${q.ok + q.failed + q.indeterminate})`);
+    const d = valueOf(run.droppedIterations);
+    if (d && d.cutover + d.background !== d.total) issue(['runs', i, 'droppedIterations', 'total'], `total (${d.total}) must equal cutover + background (${d.cutover + d.background})`);
     if (run.errorWindow && run.errorWindow.endMs < run.errorWindow.startMs)
       issue(['runs', i, 'errorWindow', 'endMs'], 'endMs is before startMs');
     run.phases.forEach((p, j) => {
       if (p.endMs < p.startMs) issue(['runs', i, 'phases', j, 'endMs'], `phase "${p.name}" ends (${p.endMs}) before it starts (${p.startMs})`);
     });
     run.budgets.forEach((b, j) => {
-      if (b.pass !== b.actual <= b.limit)
-        issue(['runs', i, 'budgets', j, 'pass'], `pass must be (actual <= limit): actual ${b.actual}, limit ${b.limit}, pass ${b.pass}`);
+      const a = valueOf(b.actual);
+      const should = a !== undefined && a <= b.limit;
+      if (b.pass !== should)
+        issue(['runs', i, 'budgets', j, 'pass'], a === undefined ? 'a budget whose figure was not measured cannot pass' : `pass must be (actual <= limit): actual ${a}, limit ${b.limit}, pass ${b.pass}`);
       if (!b.pass && run.pass) issue(['runs', i, 'pass'], `run passes although budget "${b.name}" failed`);
     });
+    if (run.pass && unmeasured(run).length) issue(['runs', i, 'pass'], `run passes although ${unmeasured(run)[0].figure} was not measured`);
+    const sat = valueOf(run.saturation);
+    if (run.pass && sat?.saturated) issue(['runs', i, 'pass'], 'run passes although its lab was saturated');
+    if (run.pass && run.faults.some((f) => f.error)) issue(['runs', i, 'pass'], 'run passes although a fault could not be applied');
   });
+  for (const stage of ['before', 'after'] as const)
+    if (report.verdict.pass && isNotMeasured(report.drift[stage])) issue(['verdict', 'pass'], `verdict passes although drift ${stage} the switch was not measured`);
   if (report.aggregate.runs !== report.runs.length)
     issue(['aggregate', 'runs'], `aggregate.runs (${report.aggregate.runs}) must equal the number of runs (${report.runs.length})`);
   const passed = report.runs.filter((x) => x.pass).length;
@@ -306,39 +422,80 @@ export function validateReport(json: unknown, source?: string): Report {
 
 // ---- helpers the rehearsal runner can use to fill the aggregate the same way the docs describe ----
 
-/** median / nearest-rank p95 / max / min / mean of a list (all zero for an empty list). */
-export function stat(values: readonly number[]): Stat {
-  // a figure a run could not measure (NaN) must not poison the aggregate of the others
-  const s = values.filter((v) => Number.isFinite(v)).sort((a, b) => a - b);
-  if (s.length === 0) return { median: 0, p95: 0, max: 0, min: 0, mean: 0 };
-  const n = s.length;
-  const median = n % 2 ? s[(n - 1) / 2] : (s[n / 2 - 1] + s[n / 2]) / 2;
-  const p95 = s[Math.max(0, Math.ceil(0.95 * n) - 1)];
-  const mean = s.reduce((a, b) => a + b, 0) / n;
-  return { median, p95, max: s[n - 1], min: s[0], mean: Math.round(mean * 1000) / 1000 };
+/**
+ * median / nearest-rank p95 / max / min / mean over the values that were measured; NotMeasured
+ * (with `why`) when none was. reports/stats.ts is the one implementation.
+ */
+export function stat(values: readonly Measured<number>[], why = 'no run measured it'): Measured<Stat> {
+  const s = summarise(values.filter((v): v is number => typeof v === 'number'));
+  return s ?? notMeasured(why);
+}
+
+/** Which figures of a run were not measured, and why (what the verdict and the renderers list). */
+export function unmeasured(run: Run): { figure: string; reason: string }[] {
+  const out: { figure: string; reason: string }[] = [];
+  const add = (figure: string, v: unknown) => {
+    if (isNotMeasured(v)) out.push({ figure, reason: v.notMeasured });
+  };
+  add('downtime', run.downtimeMs);
+  add('error window', run.errorWindowMs);
+  add('stall window', run.stallWindowMs);
+  add('lost writes', run.lostWrites);
+  add('unexpected writes', run.unexpectedWrites);
+  add('recovered writes', run.recoveredWrites);
+  add('duplicate writes', run.duplicateWrites);
+  add('split-brain writes', run.splitBrainWrites);
+  add('dropped iterations', run.droppedIterations);
+  add('requests', run.requests);
+  add('latency', run.latency);
+  add('saturation', run.saturation);
+  if (run.replication) {
+    add('sync duration', run.replication.syncMs);
+    add('post-data duration', run.replication.postDataMs);
+  }
+  for (const b of run.budgets) add(`budget ${b.name}`, b.actual);
+  return out;
+}
+
+/** A run whose downtime figures can be trusted: it did not crash and its lab kept up with the load. */
+export function trustworthy(run: Run): boolean {
+  return !run.error && valueOf(run.saturation)?.saturated !== true;
 }
 
 /** The aggregate block computed from runs, as `cutover rehearse` writes it. */
 export function aggregateRuns(runs: readonly Run[]): Aggregate {
-  const of = (f: (r: Run) => number) => stat(runs.map(f));
+  // A crashed run proved nothing; a saturated one measured its lab, not the cutover. Neither enters
+  // the window and latency figures; the loss checks of a saturated run still count (a lost write is
+  // lost however busy the lab was).
+  const good = runs.filter(trustworthy);
+  const alive = runs.filter((r) => !r.error);
+  const excluded = runs.length - good.length;
+  const why = excluded ? `no run measured it (${runs.length - alive.length} crashed, ${alive.length - good.length} saturated)` : 'no run measured it';
+  const of = (rs: readonly Run[], f: (r: Run) => Measured<number> | undefined) => stat(rs.map((r) => f(r) ?? notMeasured('absent')), rs === good ? why : 'no run measured it');
   const phaseNames: string[] = [];
   for (const r of runs) for (const p of r.phases) if (!phaseNames.includes(p.name)) phaseNames.push(p.name);
   const phaseMs: Record<string, Stat> = {};
   for (const n of phaseNames) {
-    phaseMs[n] = stat(runs.flatMap((r) => r.phases.filter((p) => p.name === n).map((p) => p.endMs - p.startMs)));
+    const st = summarise(runs.flatMap((r) => r.phases.filter((p) => p.name === n).map((p) => p.endMs - p.startMs)));
+    if (st) phaseMs[n] = st;
   }
   return {
     runs: runs.length,
     passedRuns: runs.filter((r) => r.pass).length,
-    downtimeMs: of((r) => r.downtimeMs),
-    errorWindowMs: of((r) => r.errorWindowMs),
-    stallWindowMs: of((r) => r.stallWindowMs),
-    lostWrites: of((r) => r.lostWrites),
-    unexpectedWrites: of((r) => r.unexpectedWrites),
-    duplicateWrites: of((r) => r.duplicateWrites),
-    splitBrainWrites: of((r) => r.splitBrainWrites),
-    droppedIterations: of((r) => r.droppedIterations),
-    switchLatencyP99Ms: of((r) => r.latency.switch.p99),
+    crashedRuns: runs.length - alive.length,
+    saturatedRuns: alive.length - good.length,
+    downtimeMs: of(good, (r) => r.downtimeMs),
+    errorWindowMs: of(good, (r) => r.errorWindowMs),
+    stallWindowMs: of(good, (r) => r.stallWindowMs),
+    lostWrites: of(alive, (r) => r.lostWrites),
+    unexpectedWrites: of(alive, (r) => r.unexpectedWrites),
+    duplicateWrites: of(alive, (r) => r.duplicateWrites),
+    splitBrainWrites: of(alive, (r) => r.splitBrainWrites),
+    droppedIterations: of(alive, (r) => valueOf(r.droppedIterations)?.total),
+    droppedInCutover: of(alive, (r) => valueOf(r.droppedIterations)?.cutover),
+    switchLatencyP99Ms: of(good, (r) => valueOf(r.latency)?.switch.p99),
+    syncMs: of(alive, (r) => r.replication?.syncMs),
+    postDataMs: of(alive, (r) => r.replication?.postDataMs),
     phaseMs,
   };
 }

@@ -4,7 +4,7 @@
  * one pass instead of fixing them one at a time.
  */
 import { faker } from '@faker-js/faker';
-import { clusterSchema, datasetSchema, faultAttributes, faultSchema, loadSchema, migrationSchema, providerKinds, type ClusterSettings } from './schema.ts';
+import { clusterSchema, conflictModes, datasetSchema, dbFaultKinds, faultAttributes, faultSchema, loadSchema, migrationSchema, providerKinds, type ClusterSettings } from './schema.ts';
 
 export interface Problem {
   /** Dotted path into the file, e.g. `clusters.new.major` or `faults.0.hop`. */
@@ -57,11 +57,40 @@ function clusterRules(p: Problem[], role: 'old' | 'new', c: ClusterSettings, pro
     p.push({ path: at('encoding'), message: `encoding ${c.encoding} does not match locale ${c.locale} (a UTF-8 locale)`, hint: `use locale C (or a ${c.encoding} locale such as en_US.ISO-8859-1 for LATIN1), or encoding UTF8` });
   if (c.encoding === 'UTF8' && SINGLE_BYTE_LOCALE.test(c.locale))
     p.push({ path: at('encoding'), message: `encoding UTF8 does not match locale ${c.locale} (a single-byte locale)`, hint: 'use a .UTF-8 locale with UTF8, or the encoding of that locale (e.g. LATIN1)' });
+  if (c.image !== null && provider !== 'docker')
+    p.push({ path: at('image'), message: `image is only used with provider docker (provider is ${provider ?? 'embedded'})`, hint: 'set clusters.provider: docker, or remove image' });
   if (provider === 'external') {
     if (c.url === null) p.push({ path: at('url'), message: 'provider external needs the URL of each cluster', hint: `add url: postgres://user:password@host:5432/db under clusters.${role}` });
     else if (!/^postgres(ql)?:\/\//.test(c.url)) p.push({ path: at('url'), message: 'must be a postgres:// connection URL', hint: 'use the form postgres://user:password@host:5432/dbname' });
   } else if (provider !== undefined && c.url !== null) {
     p.push({ path: at('url'), message: `url is only used with provider external (provider is ${provider})`, hint: 'remove url, or set clusters.provider: external' });
+  }
+}
+
+type ParsedFault = NonNullable<ReturnType<typeof faultSchema.safeParse>['data']>;
+
+/** The database faults (ddl, conflict, long-transaction, burst): what each needs to be applied. */
+function dbFaultRules(p: Problem[], at: (k: string) => string, f: ParsedFault): void {
+  const a = f.attributes as Record<string, unknown>;
+  if (f.hop !== null) p.push({ path: at('hop'), message: `a ${f.kind} fault happens inside the clusters and has no hop`, hint: 'remove hop' });
+  if (f.target !== null) p.push({ path: at('target'), message: 'target is only for kind kill', hint: 'remove target' });
+  const text = (k: string, example: string) => {
+    if (a[k] === undefined) p.push({ path: at(`attributes.${k}`), message: `a ${f.kind} fault needs attributes.${k}`, hint: `e.g. attributes: { ${k}: ${example} }` });
+    else if (typeof a[k] !== 'string' || !String(a[k]).trim()) p.push({ path: at(`attributes.${k}`), message: 'must be a non-empty string', hint: `e.g. ${k}: ${example}` });
+  };
+  const positive = (k: string) => {
+    if (a[k] !== undefined && !(typeof a[k] === 'number' && (a[k] as number) > 0)) p.push({ path: at(`attributes.${k}`), message: 'must be a number greater than 0', hint: `e.g. ${k}: 1000` });
+  };
+  if (f.kind === 'ddl') text('sql', '"alter table orders add column gift boolean"');
+  else text('table', 'orders');
+  if (f.kind === 'conflict' && a.mode !== undefined && !(conflictModes as readonly unknown[]).includes(a.mode))
+    p.push({ path: at('attributes.mode'), message: `${JSON.stringify(a.mode)} is not a conflict mode`, hint: 'mode: now (collides at once) | ahead (collides with the next inserts of the load)' });
+  for (const k of ['rows', 'rate', 'multiplier']) positive(k);
+  if ((f.kind === 'long-transaction' || f.kind === 'burst') && !(f.durationMs > 0))
+    p.push({ path: at('duration'), message: `a ${f.kind} fault needs a duration`, hint: f.kind === 'burst' ? 'how long the burst writes, e.g. duration: 10s' : 'how long the transaction stays open, e.g. duration: 20s (longer than the fence)' });
+  if (f.kind === 'burst') {
+    const given = ['rows', 'rate', 'multiplier'].filter((k) => a[k] !== undefined);
+    if (given.length !== 1) p.push({ path: at('attributes'), message: given.length ? `give one of rows, rate or multiplier (got ${given.join(', ')})` : 'a burst needs rows, rate or multiplier', hint: 'rows: total rows over the duration · rate: rows per second · multiplier: × load.rate' });
   }
 }
 
@@ -94,6 +123,16 @@ export function crossFieldProblems(raw: unknown): Problem[] {
     }
   }
 
+  const app = get(raw, 'app');
+  const userApp = app !== undefined && app !== 'sample';
+  const ack = get(raw, 'ack');
+  if (userApp && (ack === undefined || ack === null))
+    p.push({ path: 'ack', message: 'your own app needs an ack.query: the lab cannot know where it writes', hint: 'add ack: { query: "select id::text from orders where id::text = any($1)" } — $1 is the acknowledged keys as text[], one row per row found' });
+  if (typeof ack === 'object' && ack !== null && typeof (ack as any).query === 'string' && !/\$1\b/.test((ack as any).query))
+    p.push({ path: 'ack.query', message: 'ack.query must use $1 (the acknowledged keys, as text[])', hint: 'e.g. select id::text from orders where id::text = any($1)' });
+  if (userApp && get(raw, 'load', 'script') === undefined)
+    p.push({ path: 'load.script', message: "your own app needs your own k6 script (the lab's workloads call the sample app's endpoints)", hint: 'set load.script: orders.js (relative to the scenario file), written against the contract in load/lib/cutover.js' });
+
   const load = section(loadSchema, get(raw, 'load'));
   if (load && load.switchAtMs >= load.durationMs)
     p.push({ path: 'load.switchAt', message: `the switch (${load.switchAtMs} ms) would start after the load ends (${load.durationMs} ms)`, hint: 'make load.switchAt smaller than load.duration' });
@@ -106,14 +145,16 @@ export function crossFieldProblems(raw: unknown): Problem[] {
       const at = (k: string) => `faults.${i}.${k}`;
       if (fault.atMs === null && fault.phase === null) p.push({ path: at('at'), message: 'a fault needs a time (at) or a cutover phase (phase)', hint: 'add at: 5s, or phase: switch' });
       if (fault.atMs !== null && fault.phase !== null) p.push({ path: at('phase'), message: 'give either at or phase, not both', hint: 'at is a time after the load starts; phase fires when that cutover phase begins' });
-      if (fault.kind === 'kill') {
+      const isDb = (dbFaultKinds as readonly string[]).includes(fault.kind);
+      if (isDb) dbFaultRules(p, at, fault);
+      else if (fault.kind === 'kill') {
         if (fault.target === null) p.push({ path: at('target'), message: 'a kill fault needs a target', hint: 'target: old | new | app | switchover' });
         if (fault.hop !== null) p.push({ path: at('hop'), message: 'a kill fault has a target, not a hop', hint: 'remove hop; use target: old | new | app | switchover' });
       } else {
         if (fault.hop === null) p.push({ path: at('hop'), message: `a ${fault.kind} fault needs a hop`, hint: 'hop: app-old | app-new | replication' });
         if (fault.target !== null) p.push({ path: at('target'), message: 'target is only for kind kill', hint: 'remove target, or set kind: kill' });
       }
-      const allowed = [...faultAttributes[fault.kind], 'stream', 'toxicity'];
+      const allowed = isDb ? [...faultAttributes[fault.kind]] : [...faultAttributes[fault.kind], 'stream', 'toxicity'];
       for (const k of Object.keys(fault.attributes))
         if (!allowed.includes(k)) p.push({ path: at(`attributes.${k}`), message: `unknown attribute for a ${fault.kind} fault`, hint: allowed.length > 2 || fault.kind !== 'partition' ? `known: ${allowed.join(', ')}` : 'a partition takes no attributes' });
       if (load && fault.atMs !== null && fault.atMs >= load.durationMs)

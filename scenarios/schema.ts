@@ -47,7 +47,11 @@ export const serverEncodings = [
   'EUC_JP', 'EUC_CN', 'EUC_KR', 'EUC_TW', 'EUC_JIS_2004', 'ISO_8859_5', 'ISO_8859_6', 'ISO_8859_7', 'ISO_8859_8', 'KOI8R', 'KOI8U', 'MULE_INTERNAL',
 ] as const;
 export const presets = ['payments', 'notifications', 'edge', 'custom'] as const;
-export const faultKinds = ['latency', 'bandwidth', 'timeout', 'reset_peer', 'slicer', 'limit_data', 'partition', 'kill'] as const;
+/** Database faults (lab/faults.ts): inside the clusters rather than on the network; no hop, no target. */
+export const dbFaultKinds = ['ddl', 'conflict', 'long-transaction', 'burst'] as const;
+export const faultKinds = ['latency', 'bandwidth', 'timeout', 'reset_peer', 'slicer', 'limit_data', 'partition', 'kill', ...dbFaultKinds] as const;
+/** conflict: `now` collides at once (same row made on both sides), `ahead` with the load's next inserts. */
+export const conflictModes = ['now', 'ahead'] as const;
 export const hops = ['app-old', 'app-new', 'replication'] as const;
 export const killTargets = ['old', 'new', 'app', 'switchover'] as const;
 /** The switchover's phases (migration/switchover/state.ts PHASES): a fault can fire when one starts. */
@@ -58,8 +62,10 @@ export const fenceStrategies = ['terminate', 'read-only', 'pause'] as const;
 /** The sample app's retry policy: none, or bounded retries with the same request id (idempotent). */
 export const retryModes = ['none', 'bounded'] as const;
 export const driftSeverities = ['none', 'info', 'warning', 'error'] as const;
+/** When the rehearsal's load runs: during the cutover only, or from before the initial sync. */
+export const loadDuring = ['cutover', 'sync'] as const;
 
-/** Toxic attributes Toxiproxy understands, per fault kind (plus `stream` and `toxicity` for every toxic). */
+/** Toxic attributes Toxiproxy understands, per fault kind (plus `stream` and `toxicity` for every toxic); the database faults' own attributes. */
 export const faultAttributes: Record<(typeof faultKinds)[number], readonly string[]> = {
   latency: ['latency', 'jitter'],
   bandwidth: ['rate'],
@@ -69,6 +75,14 @@ export const faultAttributes: Record<(typeof faultKinds)[number], readonly strin
   limit_data: ['bytes'],
   partition: [],
   kill: ['signal'],
+  /** sql: statement(s) run on the old primary (DDL is not replicated) */
+  ddl: ['sql'],
+  /** table: where the colliding row is made; mode: now | ahead; rows: how many rows ahead */
+  conflict: ['table', 'mode', 'rows'],
+  /** table: where the open transaction writes; rows: how many (default 10) */
+  'long-transaction': ['table', 'rows'],
+  /** table; rows (total over the duration) | rate (rows/s) | multiplier (× load.rate) */
+  burst: ['table', 'rows', 'rate', 'multiplier'],
 };
 
 const gucValue = z.union([z.string(), z.number(), z.boolean()], { error: 'a setting value must be a string, number or boolean' });
@@ -89,6 +103,8 @@ export const clusterSchema = z.strictObject({
   icuLocale: z.string().min(1).nullable().default(null),
   timezone: z.string().min(1).default('UTC'),
   gucs: z.record(z.string(), gucValue).default({}),
+  /** provider docker: the image (default the official postgres:<major>-bookworm; `lab` builds one locally from Debian and the embedded binaries). */
+  image: z.string().min(1).nullable().default(null),
   /** Connection URL; only for provider external. */
   url: z.string().nullable().default(null),
   dataChecksums: z.boolean().nullable().default(null),
@@ -108,7 +124,7 @@ export const datasetSchema = z.strictObject({
 
 export const loadSchema = z
   .strictObject({
-    /** k6 script, relative to the project root. */
+    /** k6 script: relative to the scenario file (your own script), else to the project root (load/*.js). */
     script: z.string().min(1).default('load/writes.js'),
     /** Arrival rate, operations per second. */
     rate: z.number().positive({ error: 'must be greater than 0 operations per second' }).default(100),
@@ -120,6 +136,13 @@ export const loadSchema = z
     switchAt: duration().nullable().default(null),
     /** Upper bound on k6 virtual users for the arrival rate. */
     maxVus: z.int().positive().default(200),
+    /**
+     * When the load runs: `cutover` (default) starts it after the initial sync and post-data;
+     * `sync` starts it before replication starts, so the copy, post-data, catch-up and the switch
+     * all run under load (then `duration` and `switchAt` count from the end of post-data, and the
+     * load runs on for at least `duration − switchAt` after the switchover ended).
+     */
+    during: z.enum(loadDuring).default('cutover'),
   })
   .transform(({ duration, switchAt, ...rest }) => ({ ...rest, durationMs: duration, switchAtMs: switchAt ?? Math.floor(duration / 2) }));
 
@@ -172,6 +195,32 @@ export const budgetsSchema = z
   })
   .transform(({ maxErrorWindow, maxStall, ...rest }) => ({ ...rest, maxErrorWindowMs: maxErrorWindow, maxStallMs: maxStall }));
 
+/**
+ * The application under rehearsal: `sample` (the lab's own app, load/app/server.ts) or your own,
+ * started by the lab with PORT, APP_URL, DATABASE_URL and the libpq variables (lab/app.ts).
+ */
+export const appSchema = z.union([
+  z.literal('sample'),
+  z
+    .strictObject({
+      /** Shell command that starts the app; it must listen on 127.0.0.1:$PORT. */
+      command: z.string().min(1),
+      /** Working directory, relative to the scenario file. */
+      cwd: z.string().min(1).default('.'),
+      env: z.record(z.string(), z.string()).default({}),
+      /** Answers 2xx once the app is ready. */
+      healthPath: z.string().regex(/^\//, { error: 'must start with /' }).default('/'),
+      readyTimeout: duration().prefault('60s'),
+    })
+    .transform(({ readyTimeout, ...rest }) => ({ ...rest, readyTimeoutMs: readyTimeout })),
+]);
+
+/** How acknowledged writes are found in your own tables: `$1` = the acknowledged keys as text[]. */
+export const ackSchema = z.strictObject({
+  /** One row per row found, the key (as text) first, e.g. `select id::text from orders where id::text = any($1)`. */
+  query: z.string().min(1),
+});
+
 export const scenarioSchema = z.strictObject({
   name: z.string().regex(/^[A-Za-z0-9][A-Za-z0-9._-]*$/, { error: 'must be letters, digits, ".", "_" or "-" (it names folders and reports)' }),
   description: z.string().default(''),
@@ -183,6 +232,8 @@ export const scenarioSchema = z.strictObject({
     new: clusterSchema,
   }),
   dataset: datasetSchema.prefault({}),
+  app: appSchema.default('sample'),
+  ack: ackSchema.nullable().default(null),
   load: loadSchema.prefault({}),
   faults: z.array(faultSchema).default([]),
   migration: migrationSchema.prefault({}),

@@ -3,15 +3,23 @@ import { rehearse, interruptRehearsals, type RehearsalResult, type ProgressEvent
 import { CutoverError } from '../../migration/errors.ts';
 import { defaultProgressMode, formatDuration } from '../../migration/progress.ts';
 import { emit, ExitCode, note } from '../output.ts';
+import { isNotMeasured } from '../../reports/model.ts';
+import { saturatedRuns } from '../../reports/format.ts';
 
 export function headline(r: RehearsalResult): string {
   const a = r.report.aggregate;
   const s = r.report.scenario;
   const ms = (v: number) => `${Math.round(v)} ms`;
+  const st = (v: (typeof a)['downtimeMs'], k: 'median' | 'p95' | 'max', f: (x: number) => string = ms) => (isNotMeasured(v) ? 'not measured' : f(v[k]));
+  const n = (x: number) => String(x);
+  const saturated = saturatedRuns(r.report);
+  const excluded = a.crashedRuns + a.saturatedRuns;
   return [
     `${r.pass ? 'PASS' : 'FAIL'}  ${s.name}: PostgreSQL ${s.oldMajor} → ${s.newMajor}, ${s.switch} switch, ${a.runs} run(s), ${a.passedRuns} passed`,
-    `downtime (longest time without a successful write): median ${ms(a.downtimeMs.median)}, p95 ${ms(a.downtimeMs.p95)}, max ${ms(a.downtimeMs.max)}`,
-    `error window median ${ms(a.errorWindowMs.median)} · stall median ${ms(a.stallWindowMs.median)} · lost writes ${r.lostWrites.total} · split-brain ${a.splitBrainWrites.max} · duplicates ${a.duplicateWrites.max}`,
+    // a saturated lab measured itself, not the cutover: say that before any downtime figure
+    ...saturated.map((x) => `  ⚠ run ${x.index}: ${x.text}`),
+    `downtime (longest time without a successful write): median ${st(a.downtimeMs, 'median')}, p95 ${st(a.downtimeMs, 'p95')}, max ${st(a.downtimeMs, 'max')}${excluded ? ` (over ${a.runs - excluded} of ${a.runs} runs: ${a.crashedRuns} crashed, ${a.saturatedRuns} saturated)` : ''}`,
+    `error window median ${st(a.errorWindowMs, 'median')} · stall median ${st(a.stallWindowMs, 'median')} · lost writes ${r.lostWrites.total}${r.lostWrites.unmeasured ? ` (not measured in ${r.lostWrites.unmeasured} run(s))` : ''} · split-brain ${st(a.splitBrainWrites, 'max', n)} · duplicates ${st(a.duplicateWrites, 'max', n)}`,
     ...r.report.verdict.reasons.slice(0, 8).map((x) => `  ✗ ${x}`),
     `report: ${r.outDir}/report.html (${r.files.length} files)`,
   ].join('\n');

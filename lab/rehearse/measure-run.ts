@@ -2,10 +2,14 @@
  * Turns what one rehearsal run observed (the client's outcome log, what the new and old primaries
  * hold, the switchover's phases, the faults that fired) into the report model's Run, and many runs
  * into the aggregate and the verdict. Pure: no clock, no I/O; tested on hand-made inputs.
+ *
+ * Nothing unknown is a pass: a figure the run could not measure is NotMeasured with the reason, its
+ * budget fails, and the verdict names it.
  */
-import { errorWindow, stallWindow, downtimeMs, switchVsCalm, checkAcknowledged, timeline, type OpOutcome, type AckCheck } from '../../load/measure.ts';
-import type { Run, BudgetResult, DriftFinding, Phase, InjectedFault } from '../../reports/model.ts';
+import { errorWindow, stallWindow, downtimeMs, switchVsCalm, checkAcknowledged, timeline, attributeDrops, saturation, DEFAULT_MARGIN_BEFORE_MS, DEFAULT_QUIET_MS, type OpOutcome, type AckCheck } from '../../load/measure.ts';
+import { notMeasured, isNotMeasured, valueOf, unmeasured, type Run, type BudgetResult, type DriftFinding, type Phase, type InjectedFault, type Measured, type NotMeasured, type Saturation, type Replication, type DriftStage } from '../../reports/model.ts';
 import type { Scenario } from '../../scenarios/schema.ts';
+import { saturationText, describeInjected } from '../../reports/format.ts';
 
 export interface PhaseTiming {
   name: string;
@@ -14,6 +18,9 @@ export interface PhaseTiming {
   outcome: Phase['outcome'];
   detail?: string;
 }
+
+/** The acknowledged-write check as load/check.ts checkRun returns it (oldChecked/oldError: the split-brain read). */
+export type AckObservation = AckCheck & { oldChecked?: boolean; oldError?: string };
 
 export interface RunObservation {
   index: number;
@@ -24,8 +31,8 @@ export interface RunObservation {
   durationMs: number;
   ops: OpOutcome[];
   droppedAt: number[];
-  /** The acknowledged-write check (load/check.ts checkRun), or what to compute it from. */
-  ack?: AckCheck;
+  /** The acknowledged-write check (load/check.ts checkRun), why it could not run, or what to compute it from. */
+  ack?: AckObservation | NotMeasured;
   presentIds?: Iterable<string>;
   duplicateCounts?: Record<string, number>;
   oldPrimaryIdsAfterFence?: Iterable<string>;
@@ -34,9 +41,21 @@ export interface RunObservation {
   lagSamples?: Array<{ tMs: number; bytes: number }>;
   switchover?: Run['switchover'];
   error?: string;
-  /** Worst drift severity found after the switch (for the drift budget). */
-  driftAfter?: DriftFinding[];
+  /** Drift found after the switch (for the drift budget), or why it could not be had. */
+  driftAfter?: DriftFinding[] | NotMeasured;
+  /** The requested arrival rate (default: the scenario's). */
+  requestedPerSec?: number;
+  /** Epoch ms before which the load is not calm (load.during sync: the end of post-data). */
+  calmFromMs?: number;
+  replication?: Replication;
 }
+
+/** The load's first seconds (k6 allocating VUs, the app's pool connecting) are not calm. */
+export const WARMUP_MS = 2_000;
+/** A calm interval shorter than this cannot say whether the lab kept up. */
+export const MIN_CALM_MS = 1_000;
+/** The load must go on at least this long after resume, or nobody saw whether clients recovered. */
+export const MIN_TAIL_MS = 1_000;
 
 /** The cutover interval clients can feel: from the fence (or the first phase) to the end of resume. */
 export function cutoverInterval(phases: PhaseTiming[]): { startMs: number; endMs: number } | undefined {
@@ -50,15 +69,64 @@ export function cutoverInterval(phases: PhaseTiming[]): { startMs: number; endMs
 
 const SEVERITY_RANK = { none: 0, info: 1, warning: 2, error: 3 } as const;
 
-export function driftBudget(findings: DriftFinding[], allowed: Scenario['budgets']['allowedDrift']): BudgetResult {
+export function driftBudget(findings: DriftFinding[] | NotMeasured, allowed: Scenario['budgets']['allowedDrift']): BudgetResult {
+  if (isNotMeasured(findings)) return { name: 'driftAfterSwitch', limit: 0, actual: findings, pass: false, unit: 'findings' };
   const over = findings.filter((f) => SEVERITY_RANK[f.severity] > SEVERITY_RANK[allowed]).length;
   return { name: 'driftAfterSwitch', limit: 0, actual: over, pass: over === 0, unit: 'findings' };
 }
 
-export function measureRun(o: RunObservation, scenario: Scenario): Run {
-  const rel = (t: number) => t - o.loadStartMs;
-  const cut = cutoverInterval(o.phases);
-  const ew = errorWindow(o.ops, { cutoverStart: cut?.startMs, cutoverEnd: cut?.endMs, dropped: o.droppedAt });
+function budget(name: string, limit: number, actual: Measured<number>, unit: string): BudgetResult {
+  return { name, limit, actual, pass: typeof actual === 'number' && actual <= limit, unit };
+}
+
+/** A fault's effects outlast it a little (reconnects, retries): the calm interval keeps this far away. */
+export const FAULT_SETTLE_MS = 1_000;
+
+/** The longest part of [startMs, endMs] that no applied fault touched (FAULT_SETTLE_MS after each included). */
+export function faultFree(startMs: number, endMs: number, faults: readonly InjectedFault[], loadStartMs: number): { startMs: number; endMs: number } {
+  let pieces = [{ startMs, endMs }];
+  for (const f of faults) {
+    if (f.error) continue; // never applied
+    const lo = loadStartMs + f.atMs;
+    const hi = f.durationMs !== undefined ? lo + f.durationMs + FAULT_SETTLE_MS : Infinity;
+    pieces = pieces.flatMap((p) => [
+      ...(lo > p.startMs ? [{ startMs: p.startMs, endMs: Math.min(p.endMs, lo) }] : []),
+      ...(hi < p.endMs ? [{ startMs: Math.max(p.startMs, hi), endMs: p.endMs }] : []),
+    ]).filter((p) => p.endMs > p.startMs);
+  }
+  return pieces.reduce((best, p) => (p.endMs - p.startMs > best.endMs - best.startMs ? p : best), { startMs, endMs: startMs });
+}
+
+/**
+ * The calm interval (after the warm-up, before the cutover, away from the scenario's own faults)
+ * and whether the lab sustained the load in it.
+ */
+export function measureSaturation(o: RunObservation, cutStart: number | undefined, requestedPerSec: number): Measured<Saturation> {
+  const from = Math.max(o.loadStartMs + WARMUP_MS, o.calmFromMs ?? -Infinity);
+  // calm ends before the cutover, and where the load stopped issuing requests
+  const lastIssued = o.ops.reduce((m, x) => Math.max(m, x.startMs), o.loadStartMs);
+  const to = Math.min(cutStart !== undefined ? cutStart - DEFAULT_MARGIN_BEFORE_MS : o.loadEndMs, lastIssued);
+  const { startMs, endMs } = faultFree(from, to, o.faults, o.loadStartMs);
+  if (endMs - startMs < MIN_CALM_MS) {
+    const faulted = endMs - startMs < to - from;
+    return notMeasured(
+      `the load ran calm for only ${Math.max(0, Math.round(endMs - startMs))} ms before the cutover (needs ${MIN_CALM_MS} ms after a ${WARMUP_MS} ms warm-up${o.calmFromMs !== undefined ? ' and the end of post-data' : ''}${faulted ? ', away from the faults' : ''}): start the switch later (load.switchAt)${faulted ? ' or the faults earlier' : ''}`,
+    );
+  }
+  const s = saturation(o.ops, o.droppedAt, { startMs, endMs }, requestedPerSec);
+  return { calm: { startMs: startMs - o.loadStartMs, endMs: endMs - o.loadStartMs }, ...s };
+}
+
+/** Acknowledged-write figures, or why each could not be had. */
+function ackFigures(o: RunObservation) {
+  const a: AckObservation | NotMeasured = o.ack ?? checkAcknowledged({ ops: o.ops, presentIds: o.presentIds ?? [], duplicateCounts: o.duplicateCounts, oldPrimaryIdsAfterFence: o.oldPrimaryIdsAfterFence });
+  if (isNotMeasured(a)) return { lost: a, unexpected: a, recovered: a, duplicates: a, splitBrain: a } as const;
+  const splitBrain: Measured<number> = a.oldError ? notMeasured(`the old primary could not be read for the split-brain check: ${a.oldError}`) : a.splitBrain.length;
+  return { lost: a.lost.length, unexpected: a.unexpected.length, recovered: a.recovered.length, duplicates: a.duplicates.length, splitBrain } as const;
+}
+
+/** Stall: the longest gap between acks, the edges of the load included. */
+function stallOf(o: RunObservation) {
   const writes = o.ops.filter((x) => x.kind === 'write');
   const sw = stallWindow(writes, { startMs: o.loadStartMs, endMs: o.loadEndMs });
   // The gaps at the edges count too: a load whose writes never succeed again after the switch
@@ -74,61 +142,114 @@ export function measureRun(o: RunObservation, scenario: Scenario): Run {
     const head = firstAck === undefined ? 0 : firstAck - firstIssued;
     if (head > sw.ms) Object.assign(sw, { ms: head, startMs: firstIssued, endMs: firstAck });
   }
-  const ack = o.ack ?? checkAcknowledged({ ops: o.ops, presentIds: o.presentIds ?? [], duplicateCounts: o.duplicateCounts, oldPrimaryIdsAfterFence: o.oldPrimaryIdsAfterFence });
-  const lat = cut ? switchVsCalm(o.ops, cut) : undefined;
-  const empty = { p50: 0, p99: 0, max: 0, count: 0 };
-  const ok = o.ops.filter((x) => x.status === 'ok').length;
-  const failed = o.ops.filter((x) => x.status === 'fail').length;
-  const indeterminate = o.ops.filter((x) => x.status === 'indeterminate').length;
-  const errMs = Math.round(ew.ms);
-  const stallMs = Math.round(sw.ms);
-  const b = scenario.budgets;
-  const budgets: BudgetResult[] = [
-    { name: 'maxErrorWindowMs', limit: b.maxErrorWindowMs, actual: errMs, pass: errMs <= b.maxErrorWindowMs, unit: 'ms' },
-    { name: 'maxStallMs', limit: b.maxStallMs, actual: stallMs, pass: stallMs <= b.maxStallMs, unit: 'ms' },
-    { name: 'maxLostWrites', limit: b.maxLostWrites, actual: ack.lost.length, pass: ack.lost.length <= b.maxLostWrites, unit: 'writes' },
-    { name: 'maxDuplicateWrites', limit: b.maxDuplicateWrites, actual: ack.duplicates.length, pass: ack.duplicates.length <= b.maxDuplicateWrites, unit: 'writes' },
-    { name: 'splitBrainWrites', limit: 0, actual: ack.splitBrain.length, pass: ack.splitBrain.length === 0, unit: 'writes' },
-  ];
-  if (o.driftAfter) budgets.push(driftBudget(o.driftAfter, b.allowedDrift));
+  return sw;
+}
+
+function timelineOf(o: RunObservation) {
   const lagAt = (t: number) => {
     if (!o.lagSamples?.length) return undefined;
     let best: number | undefined;
     for (const s of o.lagSamples) if (s.tMs <= t + 1000) best = s.bytes;
     return best ?? null;
   };
-  const tl = timeline(o.ops, 1000, { startMs: o.loadStartMs, endMs: o.loadEndMs }).map((p) => ({
-    tMs: rel(p.tMs),
+  return timeline(o.ops, 1000, { startMs: o.loadStartMs, endMs: o.loadEndMs }).map((p) => ({
+    tMs: p.tMs - o.loadStartMs,
     okPerSec: p.okPerSec,
     failPerSec: p.failPerSec,
     latencyP99Ms: p.okPerSec > 0 ? p.latencyP99Ms : null,
     ...(o.lagSamples ? { lagBytes: lagAt(p.tMs) ?? null } : {}),
   }));
+}
+
+export function measureRun(o: RunObservation, scenario: Scenario): Run {
+  const rel = (t: number) => t - o.loadStartMs;
+  const cut = cutoverInterval(o.phases);
+  const rate = o.requestedPerSec ?? scenario.load.rate;
+  const quietMs = Math.max(DEFAULT_QUIET_MS, rate > 0 ? 5000 / rate : DEFAULT_QUIET_MS);
+  const ew = errorWindow(o.ops, { cutoverStart: cut?.startMs, cutoverEnd: cut?.endMs, quietMs });
+  const sw = stallOf(o);
+  const ack = ackFigures(o);
+  const lat = cut ? switchVsCalm(o.ops, cut) : undefined;
+  const empty = { p50: 0, p99: 0, max: 0, count: 0 };
+  const count = (st: OpOutcome['status']) => o.ops.filter((x) => x.status === st).length;
+  // a cutover the load did not outlast was not watched by any client: its windows are unknown, not short
+  const lastIssued = o.ops.reduce((m, x) => Math.max(m, x.startMs), -Infinity);
+  const unwatched =
+    cut && lastIssued < cut.endMs + MIN_TAIL_MS
+      ? notMeasured(`the load stopped issuing requests ${Math.round(Math.max(0, cut.endMs - lastIssued) / 100) / 10} s before the cutover ended (needs ≥ ${MIN_TAIL_MS} ms of load after resume): lengthen load.duration, or start the switch earlier (load.switchAt)`)
+      : undefined;
+  const errMs = unwatched ?? Math.round(ew.ms);
+  const stallMs = unwatched ?? Math.round(sw.ms);
+  const b = scenario.budgets;
+  const budgets: BudgetResult[] = [
+    budget('maxErrorWindowMs', b.maxErrorWindowMs, errMs, 'ms'),
+    budget('maxStallMs', b.maxStallMs, stallMs, 'ms'),
+    budget('maxLostWrites', b.maxLostWrites, ack.lost, 'writes'),
+    budget('maxDuplicateWrites', b.maxDuplicateWrites, ack.duplicates, 'writes'),
+    budget('splitBrainWrites', 0, ack.splitBrain, 'writes'),
+  ];
+  if (o.driftAfter) budgets.push(driftBudget(o.driftAfter, b.allowedDrift));
+  const sat = measureSaturation(o, cut?.startMs, rate);
   const run: Run = {
     index: o.index,
     startedAt: o.startedAt,
     durationMs: Math.round(o.durationMs),
-    pass: !o.error && budgets.every((x) => x.pass),
+    pass: false,
     ...(o.error ? { error: o.error } : {}),
-    downtimeMs: downtimeMs(errMs, stallMs),
+    downtimeMs: typeof errMs === 'number' && typeof stallMs === 'number' ? downtimeMs(errMs, stallMs) : errMs,
     errorWindowMs: errMs,
     stallWindowMs: stallMs,
-    ...(ew.startMs !== undefined && ew.endMs !== undefined && ew.ms > 0 ? { errorWindow: { startMs: rel(ew.startMs), endMs: rel(ew.endMs) } } : {}),
-    lostWrites: ack.lost.length,
-    unexpectedWrites: ack.unexpected.length,
-    recoveredWrites: ack.recovered.length,
-    duplicateWrites: ack.duplicates.length,
-    splitBrainWrites: ack.splitBrain.length,
-    droppedIterations: o.droppedAt.length,
-    requests: { total: o.ops.length, ok, failed, indeterminate },
+    ...(!unwatched && ew.startMs !== undefined && ew.endMs !== undefined && ew.ms > 0 ? { errorWindow: { startMs: rel(ew.startMs), endMs: rel(ew.endMs) } } : {}),
+    lostWrites: ack.lost,
+    unexpectedWrites: ack.unexpected,
+    recoveredWrites: ack.recovered,
+    duplicateWrites: ack.duplicates,
+    splitBrainWrites: ack.splitBrain,
+    droppedIterations: attributeDrops(o.droppedAt, { cutoverStart: cut?.startMs, cutoverEnd: cut?.endMs, range: { startMs: o.loadStartMs, endMs: o.loadEndMs } }),
+    requests: { total: o.ops.length, ok: count('ok'), failed: count('fail'), indeterminate: count('indeterminate') },
     latency: { switch: lat ? pick(lat.during) : empty, calm: lat ? pick(lat.calm) : empty },
+    saturation: sat,
+    ...(o.replication ? { replication: o.replication } : {}),
     phases: o.phases.map((p) => ({ name: p.name, startMs: rel(p.startMs), endMs: rel(p.endMs), outcome: p.outcome, ...(p.detail ? { detail: p.detail } : {}) })),
-    timeline: tl,
+    timeline: timelineOf(o),
     faults: o.faults,
     budgets,
     ...(o.switchover ? { switchover: o.switchover } : {}),
   };
+  run.pass = !o.error && budgets.every((x) => x.pass) && unmeasured(run).length === 0 && !valueOf(run.saturation)?.saturated && !o.faults.some((f) => f.error);
   return run;
+}
+
+/**
+ * A run that crashed (in `step`): nothing of it was measured, so every figure says so and none
+ * enters the aggregate. The phases and faults seen up to the crash are kept.
+ */
+export function crashedRun(o: { index: number; startedAt: string; durationMs: number; step: string; error: string; phases: PhaseTiming[]; faults: InjectedFault[]; loadStartMs?: number }): Run {
+  const why = notMeasured(`the run crashed in step "${o.step}" before it was measured: ${o.error}`);
+  const t0 = o.loadStartMs || o.phases[0]?.startMs || 0;
+  return {
+    index: o.index,
+    startedAt: o.startedAt,
+    durationMs: Math.round(o.durationMs),
+    pass: false,
+    error: `crashed in step "${o.step}": ${o.error}`,
+    downtimeMs: why,
+    errorWindowMs: why,
+    stallWindowMs: why,
+    lostWrites: why,
+    unexpectedWrites: why,
+    recoveredWrites: why,
+    duplicateWrites: why,
+    splitBrainWrites: why,
+    droppedIterations: why,
+    requests: why,
+    latency: why,
+    saturation: why,
+    phases: o.phases.map((p) => ({ name: p.name, startMs: p.startMs - t0, endMs: Math.max(p.startMs, p.endMs) - t0, outcome: p.outcome, ...(p.detail ? { detail: p.detail } : {}) })),
+    timeline: [],
+    faults: o.faults,
+    budgets: [],
+  };
 }
 
 function pick(s: { p50: number; p99: number; max: number; count: number }) {
@@ -138,17 +259,41 @@ function pick(s: { p50: number; p99: number; max: number; count: number }) {
 /** The aggregate over runs is the report model's own (one definition of median/p95 for every reader). */
 export { aggregateRuns as aggregate } from '../../reports/model.ts';
 
-export function verdict(runs: Run[], driftBefore: DriftFinding[], allowed: Scenario['budgets']['allowedDrift']): { pass: boolean; reasons: string[] } {
+/** "lab saturated: 850 of 1000 req/s, 14324 dropped, p99 711 ms — downtime figures not trustworthy" */
+export { saturationText } from '../../reports/format.ts';
+
+const unit = (b: BudgetResult, v: number) => `${v}${b.unit === 'ms' ? ' ms' : ''}`;
+
+/** One sentence per reason for a no-go; empty when every run passed and drift is within budget. */
+export function verdict(runs: Run[], driftBefore: DriftStage, allowed: Scenario['budgets']['allowedDrift']): { pass: boolean; reasons: string[] } {
   const reasons: string[] = [];
   for (const r of runs) {
-    if (r.error) reasons.push(`run ${r.index} failed: ${r.error}`);
-    for (const b of r.budgets) if (!b.pass && b.name !== 'driftAfterSwitch') reasons.push(`run ${r.index}: ${b.name} ${b.actual}${b.unit === 'ms' ? ' ms' : ''} > ${b.limit}${b.unit === 'ms' ? ' ms' : ''}`);
-  }
-  const d = driftBudget(driftBefore, allowed);
-  if (!d.pass) reasons.push(`${d.actual} drift finding(s) before the switch above the allowed severity "${allowed}"`);
-  for (const r of runs) {
+    if (r.error) {
+      reasons.push(`run ${r.index} ${r.error}`);
+      continue; // its figures all say the same thing
+    }
+    const sat = valueOf(r.saturation);
+    if (sat?.saturated) reasons.push(`run ${r.index}: ${saturationText(sat)}`);
+    for (const f of r.faults) if (f.error) reasons.push(`run ${r.index}: fault ${describeInjected(f)} could not be applied: ${f.error} — the run did not rehearse what the scenario asks`);
+    const figures = new Set<string>();
+    for (const u of unmeasured(r)) {
+      if (u.figure.startsWith('budget ') || figures.has(u.reason)) continue;
+      figures.add(u.reason);
+      reasons.push(`run ${r.index}: ${u.figure} not measured, because ${u.reason}`);
+    }
+    for (const b of r.budgets) {
+      if (b.pass || b.name === 'driftAfterSwitch') continue;
+      if (isNotMeasured(b.actual)) continue; // said above with its reason
+      reasons.push(`run ${r.index}: ${b.name} ${unit(b, b.actual)} > ${unit(b, b.limit)}`);
+    }
     const after = r.budgets.find((b) => b.name === 'driftAfterSwitch');
-    if (after && !after.pass) reasons.push(`run ${r.index}: ${after.actual} drift finding(s) after the switch above the allowed severity "${allowed}"`);
+    if (after && !after.pass)
+      reasons.push(isNotMeasured(after.actual) ? `run ${r.index}: drift after the switch not measured, because ${after.actual.notMeasured}` : `run ${r.index}: ${after.actual} drift finding(s) after the switch above the allowed severity "${allowed}"`);
+  }
+  if (isNotMeasured(driftBefore)) reasons.push(`drift before the switch not measured, because ${driftBefore.notMeasured}`);
+  else if (Array.isArray(driftBefore)) {
+    const d = driftBudget(driftBefore, allowed);
+    if (!d.pass) reasons.push(`${d.actual} drift finding(s) before the switch above the allowed severity "${allowed}"`);
   }
   return { pass: reasons.length === 0, reasons };
 }

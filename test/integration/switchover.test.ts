@@ -236,7 +236,7 @@ describe('switchover 11 → 17 with the dns strategy', () => {
     await sql(pair.new.url, `alter subscription cutover_main enable`);
     expect(r2.outcome).toBe('rolled-back');
     expect(r2.error?.phase).toBe('sentinel');
-    expect(r2.error?.message).toMatch(/did not arrive|did not finish/);
+    expect(r2.error?.message).toMatch(/did not arrive|did not finish|cannot arrive: subscription cutover_main is disabled/);
     expect(await sql(appUrl(oldHost()), `select 1 as ok`)).toEqual([{ ok: 1 }]);
   });
 

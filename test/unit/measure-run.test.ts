@@ -1,6 +1,7 @@
 /** The rehearsal's per-run figures, budgets, aggregate and verdict, on hand-made observations. */
 import { describe, it, expect } from 'vitest';
-import { measureRun, aggregate, verdict, cutoverInterval, driftBudget, type RunObservation } from '../../lab/rehearse/measure-run.ts';
+import { measureRun, crashedRun, aggregate, verdict, cutoverInterval, driftBudget, type RunObservation } from '../../lab/rehearse/measure-run.ts';
+import { checkAcknowledged } from '../../load/measure.ts';
 import { parseScenario } from '../../scenarios/load.ts';
 import type { OpOutcome } from '../../load/measure.ts';
 
@@ -39,6 +40,8 @@ function observation(o: Partial<RunObservation>): RunObservation {
       { name: 'resume', startMs: T0 + 5_500, endMs: T0 + 5_600, outcome: 'ok' },
     ],
     faults: [],
+    // the hand-made log has one write every 100 ms
+    requestedPerSec: 10,
     ...o,
   };
 }
@@ -52,7 +55,7 @@ describe('measureRun', () => {
     expect(r.pass).toBe(true);
     expect(r.requests).toEqual({ total: 100, ok: 100, failed: 0, indeterminate: 0 });
     expect(r.phases[0]).toMatchObject({ name: 'fence', startMs: 4000, endMs: 4500 });
-    expect(r.timeline.length).toBeGreaterThanOrEqual(10);
+    expect(r.timeline.length).toBe(11); // 1 s buckets over 0 … 10 s, both ends included
   });
 
   it('failures during the cutover make the error window and the downtime; over budget fails the run', () => {
@@ -60,7 +63,7 @@ describe('measureRun', () => {
     // last success before the first failure ended at 3905; first success after ends at 6505
     expect(r.errorWindowMs).toBe(6_505 - 3_905);
     expect(r.errorWindow).toEqual({ startMs: 3_905, endMs: 6_505 });
-    expect(r.downtimeMs).toBe(Math.max(r.errorWindowMs, r.stallWindowMs));
+    expect(r.downtimeMs).toBe(Math.max(r.errorWindowMs as number, r.stallWindowMs as number));
     expect(r.pass).toBe(false);
     expect(r.budgets.find((b) => b.name === 'maxErrorWindowMs')).toMatchObject({ pass: false, limit: 2000 });
   });
@@ -88,11 +91,65 @@ describe('measureRun', () => {
     const r = measureRun(observation({ ops: ops(5_000, 10_000) }), scenario);
     // last ack ends at 4905, last write issued at 9900
     expect(r.stallWindowMs).toBe(9_900 - 4_905);
-    expect(r.downtimeMs).toBeGreaterThanOrEqual(r.stallWindowMs);
+    // the error window is open-ended (no success after the last failure): last success → last failure
+    expect(r.errorWindowMs).toBe(9_905 - 4_905);
+    expect(r.downtimeMs).toBe(5_000);
   });
 
   it('a run that errored never passes', () => {
     expect(measureRun(observation({ error: 'switchover failed' }), scenario).pass).toBe(false);
+  });
+});
+
+describe('nothing unknown is a pass', () => {
+  const reasons = (runs: ReturnType<typeof measureRun>[], before: any = []) => verdict(runs, before, 'warning').reasons.join('\n');
+
+  it('an old primary that could not be read leaves split-brain not measured, and the run NO-GO', () => {
+    const log = ops();
+    const ack = { ...checkAcknowledged({ ops: log, presentIds: log.map((x) => x.id) }), oldChecked: false, oldError: 'connect ECONNREFUSED 127.0.0.1:5433' };
+    const r = measureRun(observation({ ack }), scenario);
+    expect(r.splitBrainWrites).toEqual({ notMeasured: 'the old primary could not be read for the split-brain check: connect ECONNREFUSED 127.0.0.1:5433' });
+    expect(r.budgets.find((b) => b.name === 'splitBrainWrites')).toMatchObject({ pass: false });
+    expect(r.pass).toBe(false);
+    expect(reasons([r])).toContain('run 1: split-brain writes not measured, because the old primary could not be read for the split-brain check: connect ECONNREFUSED');
+  });
+
+  it('a drift check that failed is not zero findings', () => {
+    const r = measureRun(observation({ driftAfter: { notMeasured: 'the drift check failed: connection refused' } }), scenario);
+    expect(r.pass).toBe(false);
+    expect(reasons([r], { notMeasured: 'the drift check failed: timeout' })).toMatch(/drift after the switch not measured, because the drift check failed: connection refused[\s\S]*drift before the switch not measured, because the drift check failed: timeout/);
+  });
+
+  it('a fault that could not be applied fails the run with its error', () => {
+    const r = measureRun(observation({ faults: [{ kind: 'kill', target: 'switchover', atMs: 1000, error: 'the switchover is not running at this moment' }] }), scenario);
+    expect(r.pass).toBe(false);
+    expect(reasons([r])).toContain('run 1: fault kill -9 switchover at 1.00 s could not be applied: the switchover is not running at this moment');
+  });
+
+  it('a crashed run is NO-GO with its reason and stays out of the medians', () => {
+    const crashed = crashedRun({ index: 2, startedAt: new Date(T0).toISOString(), durationMs: 5000, step: 'replication', error: 'pg_dump failed', phases: [], faults: [] });
+    expect(crashed.downtimeMs).toEqual({ notMeasured: 'the run crashed in step "replication" before it was measured: pg_dump failed' });
+    const a = aggregate([measureRun(observation({}), scenario), crashed]);
+    expect(a.downtimeMs).toMatchObject({ n: 1, median: 100 });
+    expect(a.lostWrites).toMatchObject({ n: 1, max: 0 });
+    expect(a.crashedRuns).toBe(1);
+    expect(reasons([crashed])).toBe('run 2 crashed in step "replication": pg_dump failed');
+  });
+
+  it('a saturated lab says so and fails, with the figures', () => {
+    // half the requested rate gets through in the calm interval
+    const r = measureRun(observation({ requestedPerSec: 20, droppedAt: [T0 + 2_500, T0 + 2_600] }), scenario); // 2 drops alone would not be saturation
+    expect(r.saturation).toMatchObject({ saturated: true, requestedPerSec: 20, achievedPerSec: 10, dropped: 2 });
+    expect(r.pass).toBe(false);
+    expect(reasons([r])).toContain('run 1: lab saturated: 10 of 20 req/s, 2 dropped, p99 5 ms — downtime figures not trustworthy');
+    expect(aggregate([r]).downtimeMs).toEqual({ notMeasured: 'no run measured it (0 crashed, 1 saturated)' });
+  });
+
+  it('a calm interval too short to judge the lab is not measured', () => {
+    const phases = [{ name: 'fence', startMs: T0 + 2_500, endMs: T0 + 2_600, outcome: 'ok' as const }];
+    const r = measureRun(observation({ phases }), scenario);
+    expect(r.saturation).toMatchObject({ notMeasured: expect.stringMatching(/calm for only 0 ms before the cutover/) });
+    expect(r.pass).toBe(false);
   });
 });
 
@@ -113,11 +170,41 @@ describe('cutoverInterval, drift budget, aggregate and verdict', () => {
     const a = aggregate(runs);
     expect(a.runs).toBe(3);
     expect(a.passedRuns).toBe(2);
-    expect(a.downtimeMs.median).toBe(100);
-    expect(a.downtimeMs.max).toBe(2_600);
+    expect(a.downtimeMs).toMatchObject({ median: 100, max: 2_600, n: 3 });
     expect(a.phaseMs.fence.median).toBe(500);
     const v = verdict(runs, [], 'warning');
     expect(v.pass).toBe(false);
     expect(v.reasons.join('\n')).toContain('run 2: maxErrorWindowMs 2600 ms > 2000 ms');
+  });
+});
+
+describe('a cutover the load did not outlast', () => {
+  it('has no windows: nobody watched it', () => {
+    const phases = [
+      { name: 'fence', startMs: T0 + 9_000, endMs: T0 + 9_500, outcome: 'ok' as const },
+      { name: 'resume', startMs: T0 + 9_500, endMs: T0 + 12_000, outcome: 'ok' as const },
+    ];
+    const r = measureRun(observation({ phases }), scenario);
+    expect(r.downtimeMs).toMatchObject({ notMeasured: expect.stringMatching(/stopped issuing requests 2\.1 s before the cutover ended/) });
+    expect(r.errorWindowMs).toEqual(r.downtimeMs);
+    expect(r.pass).toBe(false);
+    expect(verdict([r], [], 'warning').reasons.join('\n')).toMatch(/downtime not measured, because the load stopped/);
+  });
+});
+
+describe('the calm interval keeps away from the scenario\'s own faults', () => {
+  it('a fault before the cutover is not saturation: the calm interval is the longest fault-free stretch', () => {
+    // the app is killed 2.5 s → 3 s and everything fails meanwhile; calm is 4 s → fence − 1 s
+    const phases = [
+      { name: 'fence', startMs: T0 + 8_000, endMs: T0 + 8_500, outcome: 'ok' as const },
+      { name: 'resume', startMs: T0 + 8_500, endMs: T0 + 8_600, outcome: 'ok' as const },
+    ];
+    const r = measureRun(observation({ ops: ops(2_500, 3_000), phases, faults: [{ kind: 'kill', target: 'app', atMs: 2_500, durationMs: 500 }] }), scenario);
+    expect(r.saturation).toMatchObject({ calm: { startMs: 4_000, endMs: 7_000 }, saturated: false });
+  });
+
+  it('a fault that never ends leaves no calm interval: not measured, saying why', () => {
+    const r = measureRun(observation({ faults: [{ kind: 'latency', hop: 'app-old', atMs: 0, attributes: { latency: 100 } }] }), scenario);
+    expect(r.saturation).toMatchObject({ notMeasured: expect.stringMatching(/away from the faults.*or the faults earlier/) });
   });
 });

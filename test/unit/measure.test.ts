@@ -8,6 +8,9 @@ import {
   stallWindow,
   switchVsCalm,
   timeline,
+  attributeDrops,
+  saturation,
+  SATURATION_LIMITS,
   type OpOutcome,
   type OpStatus,
 } from '../../load/measure.ts';
@@ -82,16 +85,92 @@ describe('errorWindow', () => {
     const all = errorWindow(ops);
     expect(all.startMs).toBe(T0 + 205);
     expect(all.endMs).toBe(T0 + 30_105);
-    // margins are configurable
-    expect(errorWindow(ops, { cutoverStart: T0 + 5000, cutoverEnd: T0 + 5500, marginAfterMs: 30_000 }).failures).toBe(3);
+    // a wider margin still does not adopt a failure that clients saw after 24 s of clean successes
+    expect(errorWindow(ops, { cutoverStart: T0 + 5000, cutoverEnd: T0 + 5500, marginAfterMs: 30_000 }).failures).toBe(2);
+  });
+});
+
+/** One write every 100 ms over `ms`; failing where `fails(t)` says so. */
+function steady(ms: number, fails: (t: number) => boolean = () => false): OpOutcome[] {
+  const out: OpOutcome[] = [];
+  for (let t = 0; t < ms; t += 100) out.push(op(`w${t}`, t, t + 5, fails(t) ? 'fail' : 'ok'));
+  return out;
+}
+// cutover (fence → resume) from 10 s to 11 s; the widening runs from 9 s to 21 s
+const CUT = { cutoverStart: T0 + 10_000, cutoverEnd: T0 + 11_000 };
+
+describe('windows from real failures only', () => {
+  it('failures ending before the widening bound end the window there, not at the bound', () => {
+    // clients fail from the fence to 2 s after resume, then succeed: the window is fence → 13 s
+    const w = errorWindow(steady(30_000, (t) => t >= 10_000 && t < 13_000), CUT);
+    expect(w.startMs).toBe(T0 + 9_905);
+    expect(w.endMs).toBe(T0 + 13_005);
+    expect(w.ms).toBe(3_100);
+    expect(w.bursts).toBe(1);
   });
 
-  it('counts dropped iterations as failures at their time', () => {
-    const w = errorWindow(log('....'), { dropped: [T0 + 150, T0 + 160] });
-    expect(w.droppedInWindow).toBe(2);
-    expect(w.failures).toBe(0);
-    expect(w.startMs).toBe(T0 + 110);
-    expect(w.endMs).toBe(T0 + 210);
+  it('a burst that starts right after resume (no quiet second since) belongs; one after a quiet stretch does not', () => {
+    // nothing fails during the cutover; reconnect errors 11.2 s → 12 s; a stray timeout at 18 s
+    const ops = steady(30_000, (t) => (t >= 11_200 && t < 12_000) || t === 18_000);
+    const w = errorWindow(ops, CUT);
+    expect(w.startMs).toBe(T0 + 11_105);
+    expect(w.endMs).toBe(T0 + 12_005);
+    expect(w.outsideFailures).toBe(1);
+  });
+
+  it('a belonging burst ends where its failures end, even past the widening bound', () => {
+    // the app never recovers until 25 s: the window is not cut at 21 s
+    const w = errorWindow(steady(30_000, (t) => t >= 10_000 && t < 25_000), CUT);
+    expect(w.endMs).toBe(T0 + 25_005);
+  });
+
+  it('steady background failures outside the cutover do not stretch it', () => {
+    // one failure every 3 s through the whole load, a real outage 10 s → 11.5 s
+    const w = errorWindow(steady(30_000, (t) => t % 3_000 === 1_500 || (t >= 10_000 && t < 11_500)), CUT);
+    expect(w.startMs).toBe(T0 + 9_905);
+    expect(w.endMs).toBe(T0 + 11_505);
+    expect(w.outsideFailures).toBeGreaterThan(5);
+  });
+
+  it('dropped iterations are not failures: steady background drops neither widen the window nor count for the cutover', () => {
+    const ops = steady(30_000, (t) => t >= 10_000 && t < 11_000);
+    const drops = Array.from({ length: 60 }, (_, i) => T0 + i * 500); // 2 per second, all load long
+    const w = errorWindow(ops, CUT);
+    expect(w.endMs).toBe(T0 + 11_005);
+    const d = attributeDrops(drops, { ...CUT, range: { startMs: T0, endMs: T0 + 30_000 } });
+    expect(d).toEqual({ total: 60, cutover: 0, background: 60 });
+  });
+
+  it('a drop burst in the switch is attributed to the cutover, above the background rate', () => {
+    const background = Array.from({ length: 30 }, (_, i) => T0 + i * 1_000); // 1 per second
+    const burst = Array.from({ length: 40 }, (_, i) => T0 + 10_200 + i * 10); // 40 in 0.4 s
+    const d = attributeDrops([...background, ...burst].sort((a, b) => a - b), { ...CUT, range: { startMs: T0, endMs: T0 + 30_000 } });
+    // about 12 background drops fall in the 12 s widening (predicted from the rate outside it); the burst is the cutover's
+    expect(d.cutover).toBeGreaterThanOrEqual(38);
+    expect(d.cutover).toBeLessThanOrEqual(42);
+    expect(d.cutover + d.background).toBe(70);
+    // a handful in the cutover is not a cluster
+    expect(attributeDrops([T0 + 10_100, T0 + 10_200], { ...CUT, range: { startMs: T0, endMs: T0 + 30_000 } }).cutover).toBe(0);
+  });
+});
+
+describe('saturation', () => {
+  const calm = { startMs: T0 + 2_000, endMs: T0 + 9_000 };
+  it('a lab that keeps up is not saturated', () => {
+    const s = saturation(steady(30_000), [], calm, 10);
+    expect(s).toMatchObject({ achievedPerSec: 10, dropped: 0, saturated: false, reasons: [] });
+  });
+
+  it('falls short of the rate, drops iterations or answers slowly: saturated, saying which', () => {
+    const slow = steady(30_000).map((o, i) => (i % 2 ? o : { ...o, endMs: o.startMs + 800 }));
+    const s = saturation(slow, Array.from({ length: 12 }, (_, i) => T0 + 3_000 + i), calm, 12);
+    expect(s.saturated).toBe(true);
+    expect(s.reasons.join('; ')).toMatch(/achieved 10(\.\d)? of 12 req\/s/);
+    expect(s.reasons.join('; ')).toMatch(/12 iterations dropped/);
+    expect(s.reasons.join('; ')).toMatch(/latency p99 800 ms/);
+    expect(SATURATION_LIMITS.maxP99Ms).toBe(500);
+    // a few drops while k6 grows its VU pool are not saturation
+    expect(saturation(steady(30_000), [T0 + 2_100, T0 + 2_200, T0 + 2_300], calm, 10).saturated).toBe(false);
   });
 });
 

@@ -2,7 +2,8 @@
 import { describe, it, expect } from 'vitest';
 import { readFileSync } from 'node:fs';
 import { XMLParser } from 'fast-xml-parser';
-import { validateReport, ReportValidationError, aggregateRuns, stat, reportJsonSchemaText, SCHEMA_FILE, type Report } from '../../reports/model.ts';
+import { validateReport, ReportValidationError, aggregateRuns, stat, reportJsonSchemaText, SCHEMA_FILE, valueOf, type Report } from '../../reports/model.ts';
+import { percentile, median, summarise } from '../../reports/stats.ts';
 import { renderMarkdown, mdCell } from '../../reports/markdown.ts';
 import { renderJunit, xmlEscape } from '../../reports/junit.ts';
 import { renderHtml, esc, jsonForScript } from '../../reports/html.ts';
@@ -45,11 +46,11 @@ describe('report model', () => {
   it('aggregateRuns reproduces the fixture aggregate (median, nearest-rank p95)', () => {
     const r = fixture();
     expect(aggregateRuns(r.runs)).toEqual(r.aggregate);
-    expect(stat([3, 1, 2, 4])).toEqual({ median: 2.5, p95: 4, max: 4, min: 1, mean: 2.5 });
+    expect(stat([3, 1, 2, 4])).toEqual({ median: 2.5, p95: 4, max: 4, min: 1, mean: 2.5, n: 4 });
   });
 
   it('refuses another schema version with that fact first', () => {
-    expect(() => validateReport({ schemaVersion: 2 })).toThrow(/schemaVersion 1, the file has 2/);
+    expect(() => validateReport({ schemaVersion: 1 })).toThrow(/schemaVersion 2, the file has 1/);
   });
 
   it('knows its formats and refuses unknown ones', () => {
@@ -68,7 +69,8 @@ describe('markdown', () => {
     const r = fixture();
     const md = renderMarkdown(r);
     expect(md).toContain('NO-GO');
-    expect(md).toContain(`| **downtime** | ${formatMs(r.aggregate.downtimeMs.median)} | ${formatMs(r.aggregate.downtimeMs.p95)} | ${formatMs(r.aggregate.downtimeMs.max)} |`);
+    const d = valueOf(r.aggregate.downtimeMs)!;
+    expect(md).toContain(`| **downtime** | ${formatMs(d.median)} | ${formatMs(d.p95)} | ${formatMs(d.max)} |`);
     for (const reason of r.verdict.reasons) expect(md).toContain(mdCell(reason));
   });
 
@@ -90,7 +92,8 @@ describe('junit', () => {
     const suite = doc.testsuites.testsuite;
     const cases = Array.isArray(suite.testcase) ? suite.testcase : [suite.testcase];
     const budgets = new Set(r.runs.flatMap((x) => x.budgets.map((b) => b.name)));
-    expect(cases.length).toBe(r.runs.length + budgets.size + 1);
+    // one per run, one per budget, drift, and whether the lab sustained the load
+    expect(cases.length).toBe(r.runs.length + budgets.size + 2);
     const failing = cases.filter((c: any) => c.failure);
     expect(Number(suite.failures)).toBe(failing.length);
     expect(failing.filter((c: any) => c.classname.endsWith('.runs')).length).toBe(r.runs.filter((x) => !x.pass).length);
@@ -100,6 +103,35 @@ describe('junit', () => {
   it('escapes everything it writes', () => {
     expect(xmlEscape(`<a href="x">&'\u0001`)).toBe('&lt;a href=&quot;x&quot;&gt;&amp;&apos;\uFFFD');
     expect(renderJunit(fixture())).not.toMatch(/<script>/);
+  });
+});
+
+describe('what could not be measured', () => {
+  it('every renderer shows it with its reason, and the verdict names it', () => {
+    const r = fixture();
+    const why = 'the old primary could not be read for the split-brain check';
+    expect(r.verdict.reasons.join('\n')).toContain(why);
+    expect(renderMarkdown(r)).toContain(why);
+    expect(renderJunit(r)).toContain(why);
+    expect(renderHtml(r)).toContain(why);
+  });
+
+  it('a crashed run stays out of the medians, and a saturated run out of the downtime figures', () => {
+    const r = fixture();
+    const crashed = { ...r.runs[2], error: 'crashed in step "lab": boom', downtimeMs: { notMeasured: 'crashed' }, errorWindowMs: { notMeasured: 'crashed' }, stallWindowMs: { notMeasured: 'crashed' }, lostWrites: { notMeasured: 'crashed' } };
+    const sat = { ...r.runs[1], pass: false, downtimeMs: 99_999, errorWindowMs: 99_999, saturation: { ...(r.runs[1].saturation as object), saturated: true, reasons: ['achieved 100 of 200 req/s (< 95 %)'] } } as any;
+    const a = aggregateRuns([r.runs[0], sat, crashed as any]);
+    expect(a).toMatchObject({ crashedRuns: 1, saturatedRuns: 1 });
+    expect(a.downtimeMs).toMatchObject({ n: 1, median: r.runs[0].downtimeMs });
+    expect(a.lostWrites).toMatchObject({ n: 2 }); // a saturated run's loss check still counts
+    const none = aggregateRuns([crashed as any]);
+    expect(none.downtimeMs).toEqual({ notMeasured: 'no run measured it (1 crashed, 0 saturated)' });
+  });
+
+  it('refuses a report that passes with a figure nobody measured', () => {
+    const bad = JSON.parse(readFileSync('test/fixtures/report.json', 'utf8'));
+    bad.runs[0].lostWrites = { notMeasured: 'the new primary could not be read' };
+    expect(() => validateReport(bad)).toThrow(/\$\.runs\[0\]\.pass: run passes although lost writes was not measured/);
   });
 });
 
@@ -121,10 +153,45 @@ describe('html', () => {
 
 describe('stat (the one aggregation over runs)', () => {
   it('gives median, nearest-rank p95, max, min and mean', () => {
-    expect(stat([3, 1, 2])).toEqual({ median: 2, p95: 3, max: 3, min: 1, mean: 2 });
+    expect(stat([3, 1, 2])).toEqual({ median: 2, p95: 3, max: 3, min: 1, mean: 2, n: 3 });
     const ten = [10, 20, 30, 40, 50, 60, 70, 80, 90, 1000];
     expect(stat(ten)).toMatchObject({ median: 55, p95: 1000, max: 1000, min: 10 });
-    expect(stat([])).toEqual({ median: 0, p95: 0, max: 0, min: 0, mean: 0 });
-    expect(stat([NaN, 4])).toEqual({ median: 4, p95: 4, max: 4, min: 4, mean: 4 });
+    // nothing measured is not zero: it says so
+    expect(stat([])).toEqual({ notMeasured: 'no run measured it' });
+    expect(stat([NaN, 4])).toEqual({ median: 4, p95: 4, max: 4, min: 4, mean: 4, n: 1 });
+    expect(stat([{ notMeasured: 'crashed' }, 4, 6])).toMatchObject({ median: 5, n: 2 });
+  });
+
+  it('is the same implementation the latency percentiles and the bench use', () => {
+    const v = Array.from({ length: 100 }, (_, i) => i + 1);
+    expect(percentile(v, 95)).toBe(95);
+    expect(summarise(v)!.p95).toBe(percentile(v, 95));
+    expect(median([4, 1, 3, 2])).toBe(2.5);
+    expect(summarise([])).toBeUndefined();
+  });
+});
+
+describe('renderers on a report with crashed, saturated and unmeasured parts', () => {
+  it('render, validate and say "not measured" with the reason', () => {
+    const r = fixture();
+    const why = { notMeasured: 'the run crashed in step "replication" before it was measured: pg_dump failed' };
+    const crashed = { ...r.runs[0], index: 4, pass: false, error: 'crashed in step "replication": pg_dump failed', downtimeMs: why, errorWindowMs: why, stallWindowMs: why, lostWrites: why, unexpectedWrites: why, recoveredWrites: why, duplicateWrites: why, splitBrainWrites: why, droppedIterations: why, requests: why, latency: why, saturation: why, timeline: [], budgets: [], errorWindow: undefined };
+    delete (crashed as any).errorWindow;
+    delete (crashed as any).replication;
+    const sat = { ...r.runs[1], pass: false, saturation: { ...(r.runs[1].saturation as object), achievedPerSec: 120, saturated: true, reasons: ['achieved 120 of 200 req/s (< 95 %)'] } };
+    const runs = [sat, crashed] as any[];
+    const report = validateReport({ ...r, runs, aggregate: aggregateRuns(runs), drift: { before: { notMeasured: 'the drift check failed: timeout' }, after: { skipped: 'drift checks turned off (--no-drift)' } }, verdict: { pass: false, reasons: ['x'] } });
+    const md = renderMarkdown(report);
+    expect(md).toContain('lab saturated: 120 of 200 req/s');
+    expect(md).toContain('| **downtime** | not measured | not measured | not measured |');
+    expect(md).toContain('crashed in step');
+    expect(md).toContain('drift before the switch: not measured, because the drift check failed: timeout');
+    const junit = renderJunit(report);
+    expect(junit).toContain('the lab sustained the requested load');
+    expect(junit).toMatch(/drift before the switch not measured, because the drift check failed/);
+    const html = renderHtml(report);
+    expect(html).toContain('data-not-measured="true"');
+    expect(html).toContain('lab saturated: 120 of 200 req/s');
+    expect(html).toContain('crashed in step');
   });
 });

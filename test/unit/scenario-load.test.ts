@@ -63,6 +63,13 @@ describe('defaults and durations', () => {
     expect(s.load.switchAtMs).toBe(10_000); // half of the default 20 s
     expect(s.migration).toMatchObject({ publication: 'all', tables: null, sequenceBuffer: 1000, reverseReplication: false, dnsTtlMs: 1000 });
   });
+  it('load.during: cutover by default, sync on request, nothing else', () => {
+    expect(parseScenario(stringify(base())).load.during).toBe('cutover');
+    expect(parseScenario(stringify({ ...base(), load: { during: 'sync' } })).load.during).toBe('sync');
+    expect(problemsOf({ ...base(), load: { during: 'copy' } })).toEqual(['load.during: "copy" is not one of the allowed values']);
+    expect(hintsOf({ ...base(), load: { during: 'copy' } })['load.during']).toBe('use one of: cutover, sync');
+  });
+
   it('parses duration forms', () => {
     expect(durationToMs('500ms')).toBe(500);
     expect(durationToMs('20s')).toBe(20_000);

@@ -1,0 +1,567 @@
+/**
+ * The steps of one rehearsal run. Each step does one thing, registers what it started on the run's
+ * AsyncDisposableStack (so teardown is declared where the resource is made, and runs in reverse:
+ * load, faults, app, pgbouncer, DNS, lab), and returns what the next steps need. `runOnce`
+ * (run.ts) only strings them together.
+ */
+import { existsSync, readFileSync, copyFileSync, rmSync, mkdirSync } from 'node:fs';
+import { dirname, join, resolve } from 'node:path';
+import { randomBytes } from 'node:crypto';
+import type { Scenario } from '../../scenarios/schema.ts';
+import { clusterSpec, type Golden } from '../golden.ts';
+import { seed, seedOptionsFor } from '../seed.ts';
+import { startLab, type Lab } from '../lab.ts';
+import { startDnsServer, type StartedDnsServer } from '../dns.ts';
+import { startPgbouncer, type StartedPgbouncer } from '../pgbouncer.ts';
+import { runK6, type K6Result } from '../k6.ts';
+import { FaultInjector, type FaultSpec, type AppliedFault } from '../faults.ts';
+import { LabAsyncDisposableStack } from '../disposable.ts';
+import { paths, PROJECT_ROOT } from '../paths.ts';
+import { sleep, freePort, freeLoopbackAddress } from '../net.ts';
+import { startUserApp, type StartedUserApp } from '../app.ts';
+import { copySchema } from '../../migration/schema-copy.ts';
+import { startReplication, waitForSync, lag } from '../../migration/replication.ts';
+import { drift, type DriftCategory } from '../../migration/drift/index.ts';
+import { withClient, quoteIdent, quoteLiteral } from '../../migration/pg.ts';
+import { CutoverError, describeError } from '../../migration/errors.ts';
+import { ensureAppSchema, APP_WRITES_TABLE, APP_DOMAIN_TABLES } from '../../load/app/server.ts';
+import { notMeasured, type DriftFinding, type InjectedFault, type NotMeasured, type Replication, type Run } from '../../reports/model.ts';
+import { startAppProcess, stopAppProcess, type AppProcess } from './app-process.ts';
+import { runSwitchoverChild, type SwitchoverRun } from './switchover-child.ts';
+import type { PhaseTiming } from './measure-run.ts';
+
+export const DB_NAME = 'db.lab.internal';
+export const APP_ROLE = 'cutover_app';
+/** How long the initial sync may take before the run gives up. */
+export const SYNC_TIMEOUT_MS = 600_000;
+
+export interface ProgressEvent {
+  run: number;
+  runs: number;
+  step: string;
+  okPerSec?: number;
+  lagBytes?: number | null;
+  /** Estimated time to the end of the last run (from the runs so far). */
+  etaMs?: number;
+}
+
+export interface RunContext {
+  outDir: string;
+  log: (s: string) => void;
+  progress: (run: number, step: string, extra?: Partial<ProgressEvent>) => void;
+  withDrift: boolean;
+  signal?: AbortSignal;
+}
+
+/** What every step of one run shares. */
+export interface RunState {
+  s: Scenario;
+  /** The golden copy old is cloned from (embedded); undefined: old is seeded in the run (docker). */
+  golden?: Golden;
+  /** The old cluster's superuser password (the golden copy's, or the run's own). */
+  oldPassword: string;
+  index: number;
+  runs: number;
+  ctx: RunContext;
+  runDir: string;
+  runId: string;
+  appPassword: string;
+  startedMs: number;
+  startedAt: string;
+  /** The step running now (a crash names it). */
+  step: string;
+  stack: LabAsyncDisposableStack;
+  phases: PhaseTiming[];
+  faults?: FaultInjector;
+  loadStartMs?: number;
+  log: (line: string) => void;
+}
+
+export function newRunState(s: Scenario, golden: Golden | undefined, index: number, runs: number, ctx: RunContext): RunState {
+  const runDir = join(ctx.outDir, `run-${index}`);
+  // a run directory holds the switchover's state file: an old one would be "resumed"
+  rmSync(runDir, { recursive: true, force: true });
+  mkdirSync(runDir, { recursive: true });
+  const startedMs = Date.now();
+  return {
+    s, golden, index, runs, ctx, runDir,
+    oldPassword: golden?.password ?? randomBytes(12).toString('hex'),
+    runId: `r${index}x${randomBytes(3).toString('hex')}`,
+    appPassword: randomBytes(12).toString('hex'),
+    startedMs,
+    startedAt: new Date(startedMs).toISOString(),
+    step: 'start',
+    stack: new LabAsyncDisposableStack(),
+    phases: [],
+    log: (line) => ctx.log(`[run ${index}/${runs}] ${line}`),
+  };
+}
+
+export function enter(r: RunState, step: string, extra: Partial<ProgressEvent> = {}): void {
+  r.step = step;
+  r.ctx.progress(r.index, step, extra);
+}
+
+/**
+ * Put a resource on the run's stack. If the run is already being torn down (Ctrl-C came while
+ * this resource was starting), release it at once instead of leaking it.
+ */
+export async function own<T extends object>(r: RunState, value: T, dispose: (v: T) => unknown | Promise<unknown>): Promise<T> {
+  if (typeof (value as { then?: unknown }).then === 'function') throw new TypeError('own() of a promise would wait for it: box it ({ p })');
+  if (r.stack.disposed) {
+    await Promise.resolve(dispose(value)).catch(() => {});
+    throw new CutoverError('INTERNAL', `run ${r.index} was interrupted while step "${r.step}" was starting`);
+  }
+  r.stack.adopt(value, async (v) => {
+    try {
+      await dispose(v);
+    } catch (e) {
+      r.log(`teardown: ${describeError(e)}`);
+    }
+  });
+  return value;
+}
+
+// ---- lab and replication ------------------------------------------------------------------------
+
+/** Fresh clusters (old cloned from the golden copy) and Toxiproxy; server logs kept on teardown. */
+export async function startRunLab(r: RunState): Promise<{ lab: Lab; labDir: string; versions: { old: string; new: string } }> {
+  enter(r, 'lab');
+  const labDir = join(paths.labs(), `rehearse-${r.s.name}-${process.pid}-${r.index}`);
+  rmSync(labDir, { recursive: true, force: true });
+  const lab = await startLab({
+    name: `${r.s.name}-${r.index}`,
+    dir: labDir,
+    provider: r.s.clusters.provider === 'docker' ? 'docker' : 'embedded',
+    old: { ...clusterSpec('old', r.s.clusters.old), password: r.oldPassword },
+    new: clusterSpec('new', r.s.clusters.new),
+    oldFromDataDir: r.golden?.dataDir,
+    log: r.log,
+  });
+  await own(r, lab, async (l) => {
+    for (const side of ['old', 'new'] as const) {
+      const f = l[side].record.logFile;
+      if (f && existsSync(f)) copyFileSync(f, join(r.runDir, `${side}-server.log`));
+    }
+    await l.down();
+  });
+  if (!r.golden) {
+    // containers cannot be cloned from a stopped data directory: the dataset is seeded in each run
+    enter(r, 'seed');
+    const res = await seed(seedOptionsFor(r.s, lab.old.url, { progress: 'silent' }));
+    r.log(`seeded ${res.rows} rows into the old container`);
+  }
+  return { lab, labDir, versions: { old: await serverVersion(lab.old.url), new: await serverVersion(lab.new.url) } };
+}
+
+async function serverVersion(url: string): Promise<string> {
+  return withClient(url, async (c) => (await c.query<{ v: string }>(`select current_setting('server_version') as v`)).rows[0].v.split(' ')[0]);
+}
+
+/** The application role (not a superuser: the fence must be able to lock it out). */
+async function ensureAppRole(url: string, password: string): Promise<void> {
+  await withClient(url, async (c) => {
+    // a failing statement would be written to the server log with its text: not this one's password
+    await c.query(`set log_min_error_statement = panic`);
+    const exists = await c.query('select 1 from pg_roles where rolname = $1', [APP_ROLE]);
+    await c.query(`${exists.rowCount ? 'alter' : 'create'} role ${quoteIdent(APP_ROLE)} login password ${quoteLiteral(password)}`);
+  });
+}
+
+/** The app role may read and write every table of the dataset, in every schema it uses. */
+async function grantApp(url: string): Promise<void> {
+  await withClient(url, async (c) => {
+    const role = quoteIdent(APP_ROLE);
+    const schemas = await c.query<{ n: string }>(`select nspname as n from pg_namespace where nspname not in ('pg_catalog', 'information_schema', 'pg_toast') and nspname !~ '^pg_'`);
+    for (const { n } of schemas.rows) {
+      const sch = quoteIdent(n);
+      await c.query(`grant usage on schema ${sch} to ${role}`);
+      await c.query(`grant select, insert, update, delete on all tables in schema ${sch} to ${role}`);
+      await c.query(`grant usage, select, update on all sequences in schema ${sch} to ${role}`);
+    }
+  });
+}
+
+/** The scenario names its own application (not the sample app). */
+export const isUserApp = (s: Scenario): boolean => s.app !== 'sample';
+
+/**
+ * The app role on both sides and the app's tables on old, before anything is copied: the tables
+ * the acknowledged-write check reads on the new side must be in the schema copy and the
+ * publication, whether the load starts before replication (load.during: sync) or after.
+ */
+export async function prepareOld(r: RunState, lab: Lab): Promise<void> {
+  enter(r, 'app schema');
+  await ensureAppRole(lab.old.url, r.appPassword);
+  // the sample app's tables only for the sample app: a user app writes its own (the dataset's)
+  if (!isUserApp(r.s)) await withClient(lab.old.url, (c) => ensureAppSchema(c));
+  await grantApp(lab.old.url);
+  await ensureAppRole(lab.new.url, r.appPassword);
+}
+
+/** Schema pre-data, publication/subscription, initial sync, post-data — timed. */
+export async function replicate(r: RunState, lab: Lab, underLoad: boolean): Promise<Replication & { doneAtMs: number }> {
+  enter(r, underLoad ? 'replication (under load)' : 'replication');
+  await copySchema({ source: lab.old.url, target: lab.new.url, section: 'pre-data' });
+  await grantApp(lab.new.url);
+  // A scenario that lists its tables still needs the sample app's tables replicated: they are
+  // what the acknowledged-write check reads on the new primary.
+  const tables = r.s.migration.tables ? [...r.s.migration.tables, ...(isUserApp(r.s) ? [] : [APP_WRITES_TABLE, ...APP_DOMAIN_TABLES])] : undefined;
+  const t0 = Date.now();
+  await startReplication({ source: lab.old.url, target: lab.new.url, sourceConninfoUrl: lab.proxiedUrl('replication'), mode: r.s.migration.publication, tables, log: r.log });
+  await waitForSync({ source: lab.old.url, target: lab.new.url, timeoutMs: SYNC_TIMEOUT_MS, progress: false });
+  const t1 = Date.now();
+  enter(r, underLoad ? 'post-data (under load)' : 'post-data');
+  await copySchema({ source: lab.old.url, target: lab.new.url, section: 'post-data' });
+  const t2 = Date.now();
+  r.log(`sync ${t1 - t0} ms, post-data ${t2 - t1} ms${underLoad ? ' (under load)' : ''}`);
+  return { underLoad, syncMs: t1 - t0, postDataMs: t2 - t1, doneAtMs: t2 };
+}
+
+// ---- drift ----------------------------------------------------------------------------------------
+
+/** A role difference that the fence itself made (NOLOGIN / read-only on the old side's app role). */
+function isFenceArtefact(f: any): boolean {
+  return (f.category === 'schema' && f.object === `role ${APP_ROLE}`) || (f.category === 'settings' && String(f.object).includes(APP_ROLE));
+}
+
+export function toReportFinding(f: any): DriftFinding {
+  const scalar = (v: unknown) => (v === undefined ? undefined : v === null || typeof v === 'string' || typeof v === 'number' || typeof v === 'boolean' ? v : JSON.stringify(v));
+  const o: DriftFinding = { category: f.category, severity: f.severity, object: String(f.object ?? ''), message: String(f.message ?? '') };
+  const ov = scalar(f.old);
+  const nv = scalar(f.new);
+  if (ov !== undefined) o.old = ov as any;
+  if (nv !== undefined) o.new = nv as any;
+  if (f.hint) o.hint = String(f.hint);
+  return o;
+}
+
+/**
+ * Drift between old and new: the findings, or NotMeasured when the check threw or a category could
+ * not complete (drift() turns that into a warning finding, which the default budget would pass).
+ * After the switch the sides differ on purpose (writes go on on the new one, the app roles are
+ * fenced on the old one): no data category, no finding about the fence. Before the switch with the
+ * load running (load.during sync) the rows differ by the replication lag: no data category either.
+ */
+export async function driftStep(r: RunState, lab: Lab, stage: 'before' | 'after', underLoad = false): Promise<DriftFinding[] | NotMeasured> {
+  enter(r, `drift (${stage})`);
+  // under load (after the switch, or before it with load.during sync) the rows differ by design
+  const categories: DriftCategory[] | undefined = stage === 'after' || underLoad ? ['schema', 'collation', 'timezone', 'encoding', 'settings', 'incompatibility'] : undefined;
+  try {
+    const d = await drift({ source: lab.old.url, target: lab.new.url, categories });
+    const failed = d.notes.filter((n) => /: check failed: /.test(n));
+    if (failed.length) return notMeasured(`the drift check could not complete: ${failed.join('; ')}`);
+    return d.findings.filter((f: any) => stage === 'before' || !isFenceArtefact(f)).map(toReportFinding);
+  } catch (e) {
+    const why = describeError(e).replace(/^error(\[\w+\])?: /, '').split('\n')[0];
+    r.log(`drift (${stage}) failed: ${why}`);
+    return notMeasured(`the drift check failed: ${why}`);
+  }
+}
+
+// ---- front, app, faults, load --------------------------------------------------------------------
+
+export interface Front {
+  dns: StartedDnsServer;
+  pgb?: StartedPgbouncer;
+  oldFront: { host: string; port: number };
+  newFront: { host: string; port: number };
+  front: { host: string; port: number };
+}
+
+/** Lab DNS (db.lab.internal → old's proxy, or pgbouncer in front of it). */
+export async function startFront(r: RunState, lab: Lab, labDir: string): Promise<Front> {
+  enter(r, 'app');
+  // A user app resolves db.lab.internal with its own resolver (libc, the JVM's), which only asks
+  // port 53: the lab DNS then listens on port 53 of a loopback address of its own (root only).
+  const userDns = isUserApp(r.s) && r.s.migration.switch === 'dns';
+  if (userDns && process.getuid?.() !== 0)
+    throw new CutoverError('CONFIG', `your own app behind the dns switch needs the lab DNS on port 53 and a private mount namespace for its resolv.conf: run the rehearsal as root`, {
+      hint: 'run as root, or use migration.switch: proxy or pgbouncer (the app then connects to an address, no name to resolve)',
+    });
+  const dns = await own(r, await startDnsServer(userDns ? { host: await freeLoopbackAddress(53), port: 53 } : { host: '127.0.0.1' }), (d) => d.close());
+  const oldFront = lab.record.proxies['app-old' as never] as { host: string; port: number };
+  const newFront = lab.record.proxies['app-new' as never] as { host: string; port: number };
+  let front = oldFront;
+  let pgb: StartedPgbouncer | undefined;
+  if (r.s.migration.switch === 'pgbouncer') {
+    const started = await startPgbouncer({
+      dir: join(labDir, 'pgbouncer'),
+      alias: 'app',
+      upstream: { host: oldFront.host, port: oldFront.port, dbname: 'app' },
+      users: { [APP_ROLE]: r.appPassword, postgres: r.oldPassword },
+      port: oldFront.port,
+    });
+    pgb = await own(r, started, async (p) => {
+      await p.stop();
+      const f = join(labDir, 'pgbouncer', 'pgbouncer.log');
+      if (existsSync(f)) copyFileSync(f, join(r.runDir, 'pgbouncer.log'));
+    });
+    front = { host: pgb.host, port: pgb.port };
+  }
+  const ttl = Math.max(1, Math.round(r.s.migration.dnsTtlMs / 1000));
+  if (r.s.migration.switch === 'dns') dns.setRecord(DB_NAME, { targets: [{ address: oldFront.host, weight: 100 }, { address: newFront.host, weight: 0 }], ttl });
+  else dns.setRecord(DB_NAME, { targets: [{ address: front.host, weight: 100 }], ttl });
+  return { dns, pgb, oldFront, newFront, front };
+}
+
+export interface App {
+  current: AppProcess | StartedUserApp;
+  /** processes killed by a kill-app fault (their exit is not a finding) */
+  killed: Set<AppProcess['child']>;
+  restart(): Promise<void>;
+}
+
+export async function startApp(r: RunState, f: Front): Promise<App> {
+  const port = await freePort('127.0.0.1');
+  if (r.s.app !== 'sample') return startOwnApp(r, f, port, r.s.app);
+  const args = ['--host', '127.0.0.1', '--port', String(port), '--db-host', DB_NAME, '--db-port', String(f.front.port), '--user', APP_ROLE, '--database', 'app', '--dns', `127.0.0.1:${f.dns.dnsPort}`, '--retry', r.s.load.retry, '--retries', String(r.s.load.retries), '--no-create-tables'];
+  const env = { CUTOVER_APP_DB_PASSWORD: r.appPassword };
+  const app: App = {
+    current: await startAppProcess(args, env, join(r.runDir, 'app.log')),
+    killed: new Set(),
+    restart: async () => void (app.current = await startAppProcess(args, env, join(r.runDir, 'app-restarted.log'))),
+  };
+  // registered on the app handle, not the process: a restarted app is the one stopped
+  await own(r, app, (a) => stopApp(a.current));
+  return app;
+}
+
+export function toFaultSpecs(s: Scenario): FaultSpec[] {
+  return s.faults.map((f) => ({
+    kind: f.kind,
+    hop: f.hop ?? undefined,
+    target: f.target ?? undefined,
+    atMs: f.atMs ?? undefined,
+    phase: f.phase ?? undefined,
+    durationMs: f.durationMs > 0 ? f.durationMs : undefined,
+    attributes: Object.fromEntries(Object.entries(f.attributes).filter(([k, v]) => typeof v === 'number' && k !== 'stream')) as Record<string, number>,
+    stream: (f.attributes as any).stream === 'upstream' ? 'upstream' : 'downstream',
+  }));
+}
+
+export function toInjected(f: AppliedFault): InjectedFault {
+  return {
+    kind: f.kind,
+    ...(f.hop ? { hop: f.hop } : {}),
+    ...(f.target ? { target: f.target } : {}),
+    ...(f.phase ? { phase: f.phase } : {}),
+    atMs: Math.round(f.atMs),
+    ...(f.durationMs !== undefined ? { durationMs: f.durationMs } : {}),
+    ...(f.attributes && Object.keys(f.attributes).length ? { attributes: f.attributes } : {}),
+    ...(f.error ? { error: f.error } : {}),
+  };
+}
+
+/**
+ * The faults as they went: every applied one, and every planned one that never fired (its phase
+ * never started, or its time came after the load) — a fault the run did not inject is not a pass.
+ */
+export function faultsAsInjected(s: Scenario, applied: readonly AppliedFault[], loadMs: number): InjectedFault[] {
+  const left = [...applied];
+  const out = applied.map(toInjected);
+  for (const f of toFaultSpecs(s)) {
+    const i = left.findIndex((a) => a.kind === f.kind && a.hop === f.hop && a.target === f.target && a.phase === f.phase);
+    if (i >= 0) {
+      left.splice(i, 1);
+      continue;
+    }
+    const when = f.phase ? `the switchover never started phase ${f.phase}` : `it was due at ${f.atMs ?? 0} ms, after the load had ended (${Math.round(loadMs)} ms)`;
+    out.push({ ...toInjected({ ...f, atMs: f.atMs ?? loadMs, attributes: f.attributes }), error: `never fired: ${when}` });
+  }
+  return out;
+}
+
+/** Holder for the running switchover's kill, so a fault can reach it. */
+export interface SwitchoverHandle {
+  kill?: () => Promise<void>;
+}
+
+export async function armFaults(r: RunState, lab: Lab, app: App, sw: SwitchoverHandle): Promise<FaultInjector> {
+  const faults = new FaultInjector(
+    lab,
+    toFaultSpecs(r.s),
+    {
+      killApp: async () => {
+        app.killed.add(app.current.child);
+        // a user app is killed with its whole process group (its shell and everything it started)
+        if (isUser(app.current)) await app.current.kill();
+        else app.current.child.kill('SIGKILL');
+      },
+      restartApp: () => app.restart(),
+      killSwitchover: async () => {
+        // a kill that finds no switchover running did not happen: say so, do not count it as applied
+        if (!sw.kill) throw new Error('the switchover is not running at this moment (schedule the kill at a phase, or after load.switchAt)');
+        await sw.kill();
+      },
+    },
+    undefined,
+    r.log,
+  );
+  r.faults = await own(r, faults, (f) => f.clear());
+  return faults;
+}
+
+/** The scenario's own application (lab/app.ts): its database is what the switch moves. */
+async function startOwnApp(r: RunState, f: Front, port: number, spec: Exclude<Scenario['app'], 'sample'>): Promise<App> {
+  const host = r.s.migration.switch === 'dns' ? DB_NAME : f.front.host;
+  const start = (log: string) =>
+    startUserApp({
+      spec: { command: spec.command, cwd: spec.cwd, env: spec.env, healthPath: spec.healthPath, readyTimeoutMs: spec.readyTimeoutMs },
+      baseDir: r.s.file ? dirname(r.s.file) : process.cwd(),
+      port,
+      db: { host, port: f.front.port, user: APP_ROLE, password: r.appPassword, database: 'app' },
+      resolver: r.s.migration.switch === 'dns' ? f.dns.host : undefined,
+      logFile: join(r.runDir, log),
+      log: r.log,
+    });
+  const app: App = { current: await start('app.log'), killed: new Set(), restart: async () => void (app.current = await start('app-restarted.log')) };
+  await own(r, app, (a) => stopApp(a.current));
+  return app;
+}
+
+const isUser = (a: AppProcess | StartedUserApp): a is StartedUserApp => 'stop' in a;
+const stopApp = (a: AppProcess | StartedUserApp) => (isUser(a) ? a.stop() : stopAppProcess(a));
+
+export interface Load {
+  k6: Promise<K6Result>;
+  /** Stop k6 before its scheduled end (load.during: sync, whose length is not known in advance). */
+  stop: () => void;
+  startMs: number;
+  lagSamples: Array<{ tMs: number; bytes: number }>;
+  front: Front;
+  app: App;
+  faults: FaultInjector;
+  sw: SwitchoverHandle;
+  /** Last commit count sampled on both clusters (for the commits/s progress figure). */
+  lastCommits?: { t: number; n: number };
+}
+
+/** Front, app, faults and k6 — the load, with replication lag and commit rate sampled each second. */
+export async function startLoad(r: RunState, lab: Lab, labDir: string, open: boolean): Promise<Load> {
+  const front = await startFront(r, lab, labDir);
+  const app = await startApp(r, front);
+  const sw: SwitchoverHandle = {};
+  const faults = await armFaults(r, lab, app, sw);
+  enter(r, 'load');
+  const s = r.s;
+  // load.during sync runs until the rehearsal stops it: k6's arrival-rate executor cannot be
+  // extended once started, so it is given the longest the run may need
+  const durationMs = open ? SYNC_TIMEOUT_MS + s.load.durationMs + 60_000 : s.load.durationMs;
+  const stopper = new AbortController();
+  const onAbort = () => stopper.abort();
+  r.ctx.signal?.addEventListener('abort', onAbort, { once: true });
+  const startMs = Date.now();
+  r.loadStartMs = startMs;
+  const k6 = runK6({
+    script: resolve(PROJECT_ROOT, s.load.script),
+    outDir: r.runDir,
+    env: { APP_URL: app.current.url, RATE: s.load.rate, DURATION: `${Math.round(durationMs / 1000)}s`, READ_RATIO: s.load.readRatio, RUN_ID: r.runId, MAX_VUS: s.load.maxVus },
+    signal: stopper.signal,
+  });
+  k6.catch(() => {});
+  // (the promise goes in a box: an async function returning a promise would wait for it)
+  await own(r, { k6 }, async (v) => {
+    stopper.abort();
+    r.ctx.signal?.removeEventListener('abort', onAbort);
+    await v.k6.catch(() => {});
+  });
+  faults.start(startMs);
+  const load: Load = { k6, stop: () => stopper.abort(), startMs, lagSamples: [], front, app, faults, sw };
+  const timer = setInterval(() => void sampleLag(r, lab, load), 1000);
+  await own(r, timer, (t) => clearInterval(t));
+  return load;
+}
+
+async function sampleLag(r: RunState, lab: Lab, load: Load): Promise<void> {
+  let bytes: number | null = null;
+  try {
+    const l = await lag({ source: lab.old.url });
+    bytes = l.bytes;
+    if (l.bytes !== null) load.lagSamples.push({ tMs: Date.now(), bytes: l.bytes });
+  } catch {}
+  let n = 0;
+  for (const url of [lab.old.url, lab.new.url])
+    n += await withClient(url, async (c) => Number((await c.query(`select sum(xact_commit)::bigint as n from pg_stat_database`)).rows[0].n), { connectTimeoutMs: 1000 }).catch(() => 0);
+  const now = Date.now();
+  const last = load.lastCommits;
+  const rate = last ? Math.max(0, ((n - last.n) * 1000) / (now - last.t)) : undefined;
+  load.lastCommits = { t: now, n };
+  r.ctx.progress(r.index, r.step, { okPerSec: rate === undefined ? undefined : Math.round(rate), lagBytes: bytes });
+}
+
+// ---- switchover, end of load ---------------------------------------------------------------------
+
+export interface SwitchoverStep extends SwitchoverRun {
+  info?: Run['switchover'];
+}
+
+/** Wait until `atMs` (epoch), then run `cutover switchover` as a child; phase events arm faults. */
+export async function switchoverStep(r: RunState, lab: Lab, load: Load, atMs: number): Promise<SwitchoverStep> {
+  await sleep(Math.max(0, atMs - Date.now()));
+  enter(r, 'switchover');
+  const s = r.s;
+  const sw = s.migration.switch;
+  const { dns, pgb, oldFront, newFront } = load.front;
+  const stateFile = join(r.runDir, 'switchover.json');
+  const args = [
+    '--switch', sw,
+    '--fence', s.migration.fence,
+    '--app-roles', APP_ROLE,
+    '--state', stateFile,
+    '--max-lag-bytes', String(s.migration.lag.maxBytes),
+    '--max-lag-seconds', String(s.migration.lag.maxSeconds),
+    '--lag-timeout', String(s.migration.lag.timeoutMs),
+    '--sequence-buffer', String(s.migration.sequenceBuffer),
+    '--json',
+    ...(s.migration.reverseReplication ? ['--reverse'] : []),
+    // the record's addresses are the proxies in front of old and new, not the clusters themselves
+    ...(sw === 'dns' ? ['--dns-admin', dns.adminUrl, '--dns-name', DB_NAME, '--dns-old-address', oldFront.host, '--dns-new-address', newFront.host] : []),
+    ...(sw === 'proxy' ? ['--proxy-api', lab.toxiproxy!.record.apiUrl, '--proxy-name', 'app-old'] : []),
+    ...(sw === 'pgbouncer' ? ['--pgbouncer-admin', pgb!.adminUrl, '--pgbouncer-ini', pgb!.iniFile, '--pgbouncer-db', 'app'] : []),
+    ...(sw === 'command' && s.migration.switchCommand ? ['--command', s.migration.switchCommand] : []),
+  ];
+  // torn down first of all on Ctrl-C: a switchover still running must not outlive the lab it moves
+  await own(r, load.sw, (h) => h.kill?.());
+  const so = await runSwitchoverChild({
+    args,
+    env: { CUTOVER_SOURCE_URL: lab.old.url, CUTOVER_TARGET_URL: lab.new.url },
+    stateFile,
+    onPhaseStart: (phase) => load.faults.onPhase(phase),
+    register: (kill) => (load.sw.kill = kill),
+    log: r.log,
+  });
+  r.phases = so.phases;
+  const res = so.result;
+  const info: Run['switchover'] = res
+    ? {
+        ...(res.lagAtFence?.bytes != null ? { lagAtFenceBytes: res.lagAtFence.bytes } : {}),
+        ...(res.sentinelLatencyMs !== undefined ? { sentinelMs: res.sentinelLatencyMs } : {}),
+        ...(res.sequences ? { sequences: res.sequences.map((m: any) => ({ name: m.sequence, old: Number(m.source ?? m.before ?? 0), new: Number(m.value) })) } : {}),
+      }
+    : undefined;
+  return { ...so, info };
+}
+
+/** Let the load run to its end (or stop it at `stopAtMs`); no fault fires after it. */
+export async function finishLoad(r: RunState, load: Load, stopAtMs?: number): Promise<{ k6: K6Result; endMs: number; error?: string }> {
+  enter(r, 'load (after switch)');
+  if (stopAtMs !== undefined) {
+    await sleep(Math.max(0, stopAtMs - Date.now()));
+    load.stop();
+  }
+  const k6 = await load.k6;
+  const endMs = Date.now();
+  // faults "until the end of the run" (a server killed for good) hold while the run is measured;
+  // the stack removes them at teardown
+  await load.faults.cancelPending();
+  // The app dying on its own (not by a kill fault) is a finding in itself, whatever k6 saw.
+  const app = load.app.current;
+  if (app.child.exitCode !== null && !load.app.killed.has(app.child)) {
+    await sleep(100);
+    const logFile = join(r.runDir, 'app.log');
+    const tail = existsSync(logFile) ? readFileSync(logFile, 'utf8').split('\n').filter((l) => /error|Error/.test(l)).slice(0, 3).join(' | ') : '';
+    return { k6, endMs, error: `the ${isUserApp(r.s) ? 'app' : 'sample app'} exited during the load (code ${app.child.exitCode})${tail ? `: ${tail}` : isUser(app) ? `: ${app.tail(3).replace(/\n/g, ' | ')}` : ''}` };
+  }
+  return { k6, endMs };
+}
