@@ -91,6 +91,33 @@ describe('grace fence', () => {
     }
   }, 60_000);
 
+  it('a pooled connection that starts a new transaction after the fence is ended then, not after the grace', async () => {
+    const admin = await connect(cluster.url);
+    const pooled = await session('pooled');
+    const changes: any[] = [];
+    try {
+      let n = 0;
+      const loop = (async () => {
+        // autocommit statements back to back, each its own transaction, as a pooler's server connection runs them
+        for (;;) await pooled.query(`insert into orders select 1000 + $1::int, (select 'loop' from pg_sleep(0.2))`, [n++]);
+      })().catch((e) => e.message as string);
+      while (n < 2) await new Promise((r) => setTimeout(r, 20));
+      const f = await fence(admin, 'terminate', { roles: ['app_rw'], grace: 5000, timeoutMs: 15_000, record: async (c) => void changes.push(c) });
+      expect(await loop).toMatch(/terminat/);
+      const s = f.grace!.sessions.find((x) => x.application === 'pooled');
+      // its statement at the fence committed; the next one was new work and ended it (not the grace
+      // running out). Caught between two statements, it held nothing and was ended at once.
+      if (s) expect(s.outcome).toBe('finished');
+      else expect(f.grace!.idleTerminated).toBe(1);
+      expect(f.grace!.terminated).toBe(0);
+      expect(f.remaining).toBe(0);
+    } finally {
+      await unfence(admin, changes);
+      await pooled.end().catch(() => {});
+      await admin.end();
+    }
+  }, 60_000);
+
   it('no transaction in flight: nothing is held; a grace on another strategy is refused', async () => {
     const admin = await connect(cluster.url);
     const idle = await session('idle');
