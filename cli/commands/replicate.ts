@@ -6,6 +6,7 @@ import { checkBeforeStart } from '../../migration/start-checks.ts';
 import { emit, ExitCode, note } from '../output.ts';
 import { connectionOptions, flag, negatable, optionalConnection, parseOptions, replicationName, seconds, SOURCE, tables, TARGET, text } from '../options.ts';
 import { registerWatch } from './watch.ts';
+import { registerPlan } from './replicate-plan.ts';
 
 export function formatStatus(s: ReplicationStatus): string {
   const lines = [
@@ -49,7 +50,8 @@ export const addTableSchema = {
 };
 
 export function register(program: Command): void {
-  const rep = program.command('replicate').description('logical replication from source to target: start, status, add-table, stop');
+  const rep = program.command('replicate').description('logical replication from source to target: plan, start, status, add-table, stop');
+  registerPlan(rep);
 
   common(rep.command('start'))
     .description('copy the schema (pre-data and the primary keys / replica identities), create publication/slot/subscription, wait for all tables to be ready, then apply the rest of post-data (indexes, FKs)')
