@@ -22,6 +22,11 @@ export interface PgbouncerSwitchOptions {
   /** Endpoints (default: from the source/target URLs). */
   oldEndpoint?: Endpoint;
   newEndpoint?: Endpoint;
+  /**
+   * While paused, a held query is released with an error after this long (query_wait_timeout is
+   * set for the pause and restored on resume): a stuck switchover never holds clients forever.
+   */
+  maxHoldMs?: number;
 }
 
 /** Replace host/port/dbname of `alias` in the [databases] section; other keys (user, pool_size…) are kept. Pure. */

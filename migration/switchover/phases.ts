@@ -29,6 +29,7 @@ export interface RunCtx {
   fence: FenceStrategyName;
   fenceScope?: 'roles' | 'database';
   appRoles?: string[];
+  allowUnfenced?: string[];
   lag: { maxBytes: number; maxSeconds: number; timeoutMs: number };
   sequenceBuffer: number;
   reverse: boolean;

@@ -12,7 +12,7 @@ import { randomUUID } from 'node:crypto';
 import type pg from 'pg';
 import { CutoverError, redactSecrets } from '../errors.ts';
 import { discoverAppRoles } from '../fence.ts';
-import { connect, redactUrl, withClient } from '../pg.ts';
+import { assertDistinctServers, connect, redactUrl, withClient } from '../pg.ts';
 import { lag as replicationLag, objectNames } from '../replication.ts';
 import { syncSequences, type SequenceMove } from '../sequences.ts';
 import { endpointOf, type Side, type SwitchStrategy } from '../switch/types.ts';
@@ -33,6 +33,12 @@ export interface SwitchoverOptions {
   /** read-only fence: per role (default) or for the whole database. */
   fenceScope?: 'roles' | 'database';
   appRoles?: string[];
+  /**
+   * Roles whose sessions on the source the fence does not reach (superusers, REPLICATION roles, the
+   * connecting role, unlisted roles) and that may stay: without them preflight refuses (split brain).
+   * With `appRoles: []`, a `'*'` here accepts an empty role list (nothing is fenced).
+   */
+  allowUnfenced?: string[];
   lag?: Partial<{ maxBytes: number; maxSeconds: number; timeoutMs: number }>;
   sequenceBuffer?: number;
   stateFile: string;
@@ -140,9 +146,15 @@ export async function switchover(o: SwitchoverOptions): Promise<SwitchoverResult
   const t0 = r.clock.now();
   let state = readState(o.stateFile);
   refuseContradictions(o, r, state);
-  if (o.dryRun) return dryRun(o, r, state, t0);
-  const early = state && endedAlready(o, r, state, t0);
+  const early = !o.dryRun && state && endedAlready(o, r, state, t0);
   if (early) return early;
+  // Before a state file is written or anything changed: the same server twice would fence its own
+  // target (ALTER ROLE is cluster-wide) and hang creating a slot on itself (USAGE, exit 2).
+  // (a dry run reports a server it cannot reach in its result, as before; it refuses the same server twice)
+  await assertDistinctServers(o.source, o.target).catch((e) => {
+    if (!o.dryRun || !(e instanceof CutoverError) || e.code === 'USAGE' || e.code === 'PRECONDITION') throw e;
+  });
+  if (o.dryRun) return dryRun(o, r, state, t0);
   const locks = await takeLocks(o);
   const sessions = new Sessions({ source: o.source, target: o.target });
   const log = o.log ?? (() => {});
@@ -251,6 +263,7 @@ function runCtx(o: SwitchoverOptions, r: Resolved, sessions: Sessions, log: (l: 
     sw: o.switch,
     fenceScope: o.fenceScope,
     appRoles: o.appRoles,
+    allowUnfenced: o.allowUnfenced,
     log,
     db: (side, signal) => sessions.get(side, signal),
     switchCtx: (phase, signal) => ({ runId: runId(), phase, direction: r.direction, old: oldEp, new: newEp, signal, log }),
