@@ -52,7 +52,7 @@ export function switchoverOptions(cmd: Command): Command {
     .option('--reverse', 'set up reverse replication (new → old) so that `cutover rollback` loses nothing')
     .option('--no-readiness', 'skip the readiness phase (ANALYZE and warm-up of the target before the fence)')
     .option('--warmup <file>', 'SQL statements replayed read-only on the target before the fence when pg_prewarm is not installed there')
-    .option('--app-roles <roles>', 'comma-separated application roles to fence (default: every login role except superusers, replication roles and ours)')
+    .option('--app-roles <roles>', 'comma-separated application roles to fence; group roles are expanded to their members (default: the login roles that use this database, except superusers, replication roles and ours)')
     .option('--allow-unfenced <role,...>', 'accept that these roles keep sessions on the database the fence does not reach (superusers, REPLICATION roles, the connecting role, unlisted roles); repeatable. Without it such sessions make preflight refuse (split brain)', (v: string, acc: string[]) => [...acc, v], [] as string[])
     .option('--name <name>', 'replication name (objects cutover_<name>)', 'main')
     .option('--max-lag-bytes <n>', 'catch-up threshold in bytes', '262144')
@@ -169,15 +169,17 @@ function holdHook(spec: string): NonNullable<SwitchoverOptions['hooks']> {
 export function formatResult(r: SwitchoverResult): string {
   if (r.dryRun) {
     const lines = [describePlan(r.plan), '', `app roles to fence: ${r.appRoles?.join(', ') || '(none found)'}`];
+    for (const w of r.warnings ?? []) lines.push(`warning: ${w}`);
     if (r.lagAtFence) lines.push(`current lag: ${JSON.stringify(r.lagAtFence)}`);
     if (r.switch.from) lines.push(`traffic now points at: ${r.switch.from}`);
     for (const m of r.sequences ?? []) lines.push(`  sequence ${m.sequence}: target ${m.before ?? '-'} → ${m.value}${m.changed ? '' : ' (unchanged)'}${m.note ? ` (${m.note})` : ''}`);
-    if (r.error) lines.push(`could not read the servers: ${r.error.message}`);
+    if (r.error) lines.push(r.error.code === 'PRECONDITION' ? `the switchover would refuse: ${r.error.message}${r.error.hint ? `\n  hint: ${r.error.hint}` : ''}` : `could not read the servers: ${r.error.message}`);
     lines.push('dry run: nothing was changed');
     return lines.join('\n');
   }
   const lines = [`switchover ${r.direction} ${r.outcome} in ${(r.durationMs / 1000).toFixed(1)} s (run ${r.runId}, state ${r.stateFile})`];
   for (const p of r.phases) lines.push(`  ${p.name.padEnd(10)} ${String(p.outcome).padEnd(8)} ${p.ms !== undefined ? `${p.ms} ms` : ''}${p.attempts > 1 ? ` (${p.attempts} attempts)` : ''}${p.error ? `  ${p.error}` : ''}`);
+  for (const w of r.warnings ?? []) lines.push(`  warning: ${w}`);
   if (r.lagAtFence) lines.push(`lag at fence: ${r.lagAtFence.bytes ?? '?'} bytes, ${r.lagAtFence.seconds ?? '?'} s`);
   if (r.sentinelLatencyMs !== undefined) lines.push(`sentinel latency: ${r.sentinelLatencyMs} ms`);
   if (r.writeUnavailableMs !== undefined) lines.push(`writes fenced for: ${r.writeUnavailableMs} ms (fence → switch done)`);

@@ -6,7 +6,7 @@
  */
 import type pg from 'pg';
 import { CutoverError } from '../errors.ts';
-import { closeRoles, discoverAppRoles, fence as applyFence, openRoles, terminateSessions, unfence, isFenceChange, type FenceResult } from '../fence.ts';
+import { assertFenceCoverage, closeDatabase, closeRoles, discoverDatabaseAppRoles, fence as applyFence, openDatabase, terminateBypassingSessions, openRoles, terminateSessions, unfence, isFenceChange, type FenceResult } from '../fence.ts';
 import { preflight as migrationPreflight } from '../preflight.ts';
 import { qualified, quoteIdent, serverMajor } from '../pg.ts';
 import { displayName, lag as replicationLag, objectNames, replicationStatus, startReplication, stopReplication } from '../replication.ts';
@@ -92,7 +92,7 @@ async function waitSentinelReady(c: RunCtx, target: pg.Client, subscription: str
 const preflight: P = {
   name: 'preflight',
   plan: (p) => ({
-    action: `check both servers answer, subscription ${p.subscription} on the ${sideWords(p).tgt} is enabled and its slot active, take the switchover advisory lock on the ${sideWords(p).src}, resolve the ${p.appRoles?.length ? `app roles ${p.appRoles.join(', ')}` : 'app roles (discovered: every login role except superusers, replication roles and the admin role)'}`,
+    action: `check both servers answer, subscription ${p.subscription} on the ${sideWords(p).tgt} is enabled and its slot active, take the switchover advisory lock on the ${sideWords(p).src}, refuse when a role the fence does not reach (superuser, replication, the admin role, unlisted) has sessions there unless --allow-unfenced names it, resolve the ${p.appRoles?.length ? `app roles ${p.appRoles.join(', ')}` : 'app roles (discovered: the login roles that use this database, except superusers, replication roles and the admin role)'}`,
     undo: 'nothing to undo (read-only checks; the lock is released when the run ends)',
   }),
   timeoutMs: (c) => c.timeouts.preflight,
@@ -120,7 +120,8 @@ const preflight: P = {
     if (problems.length) throw new CutoverError('PRECONDITION', `switchover preflight failed: ${problems.join('; ')}`, { hint: 'see `cutover replicate status`; nothing was changed', exitCode: 1 });
     // discovered roles are kept in the state: after the fence they are NOLOGIN and would not be found again
     const prev = phaseRecord(io.state(), 'preflight')?.detail?.appRoles as string[] | undefined;
-    const appRoles = c.appRoles ?? prev ?? (await discoverAppRoles(src));
+    const { appRoles, warnings: coverageWarnings } = await resolveAppRoles(src, c, prev);
+    signal.throwIfAborted();
     await io.detail({ appRoles });
     // The sentinel table joins the publication now, while writes still flow: adding it after the
     // fence would put a table sync (a new worker, a copy) inside the window clients cannot write.
@@ -130,9 +131,36 @@ const preflight: P = {
     const tables = await publishedTables(src, st.publication);
     await c.sw.prepare?.(c.switchCtx('preflight', signal));
     const current = await c.sw.current(c.switchCtx('preflight', signal)).catch(() => 'unknown' as const);
-    return { sourceMajor: sm, targetMajor: tm, appRoles, tables, switchCurrent: current, lagBytes: st.lagBytes, warnings: findings.filter((f) => f.severity === 'warning').map((f) => f.message) };
+    const warnings = [...coverageWarnings, ...findings.filter((f) => f.severity === 'warning').map((f) => f.message)];
+    for (const w of coverageWarnings) c.log(`preflight: warning: ${w}`);
+    return { sourceMajor: sm, targetMajor: tm, appRoles, tables, switchCurrent: current, lagBytes: st.lagBytes, warnings };
   },
 };
+
+/**
+ * The app roles to fence (given, recorded by an earlier attempt, or discovered on this database),
+ * and the refusal of a fence that would leave a writer: client sessions on the source of roles the
+ * fence does not reach (superusers, REPLICATION roles, the connecting role, unlisted roles), or an
+ * empty list — unless the operator accepted them by name (`--allow-unfenced`). Read-only; the dry
+ * run calls it too. Warnings: roles the (cluster-wide) fence also locks out of other databases,
+ * and the sessions that were let through.
+ */
+export async function resolveAppRoles(src: pg.Client, c: { appRoles?: string[]; allowUnfenced?: string[] }, recorded?: string[]): Promise<{ appRoles: string[]; warnings: string[] }> {
+  const warnings: string[] = [];
+  let appRoles = c.appRoles ?? recorded;
+  if (!appRoles) {
+    // roles of THIS database only: discoverAppRoles fenced every login role of the cluster
+    const d = await discoverDatabaseAppRoles(src);
+    appRoles = d.roles;
+  }
+  const allowEmpty = c.appRoles?.length === 0 && !!c.allowUnfenced?.includes('*');
+  const cov = await assertFenceCoverage(src, appRoles, { allowUnfenced: c.allowUnfenced, allowEmpty });
+  warnings.push(...cov.warnings);
+  for (const u of cov.unfenced)
+    warnings.push(`role ${u.role} (${u.kind}) keeps ${u.sessions} session(s) on the old primary that the fence does not reach (${u.applications.join(', ')}): accepted with --allow-unfenced ${u.role}; it must not write after the switch`);
+  if (!cov.roles.length) warnings.push('no application role is fenced (--app-roles empty, accepted with --allow-unfenced "*"): nothing stops writes on the old primary');
+  return { appRoles, warnings };
+}
 
 const catchup: P = {
   name: 'catchup',
@@ -196,7 +224,7 @@ const fencePhase: P = {
   name: 'fence',
   plan: (p) => {
     const w = sideWords(p);
-    const who = p.appRoles?.length ? `app roles ${p.appRoles.join(', ')}` : 'app roles (discovered: every login role except superusers, replication roles and the admin role)';
+    const who = p.appRoles?.length ? `app roles ${p.appRoles.join(', ')}` : 'app roles (discovered: the login roles that use this database, except superusers, replication roles and the admin role)';
     const action = {
       terminate: `on the ${w.src}: ALTER ROLE … NOLOGIN for ${who} (previous rolcanlogin recorded), pg_terminate_backend their sessions, check that none is left`,
       'read-only': `on the ${w.src}: ALTER ROLE … SET default_transaction_read_only = on for ${who} (previous setting recorded), terminate their sessions so the setting applies, check that none is left`,

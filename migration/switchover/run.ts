@@ -11,14 +11,13 @@
 import { randomUUID } from 'node:crypto';
 import type pg from 'pg';
 import { CutoverError, redactSecrets } from '../errors.ts';
-import { discoverAppRoles } from '../fence.ts';
 import { assertDistinctServers, connect, redactUrl, withClient } from '../pg.ts';
 import { lag as replicationLag, objectNames } from '../replication.ts';
 import { syncSequences, type SequenceMove } from '../sequences.ts';
 import { endpointOf, type Side, type SwitchStrategy } from '../switch/types.ts';
 import type { PhaseEvent } from './events.ts';
 import { execute, requestAbort, systemClock, type Clock, type Ending, type Host } from './executor.ts';
-import { SWITCHOVER_PHASES, retreat, type RunCtx } from './phases.ts';
+import { SWITCHOVER_PHASES, resolveAppRoles, retreat, type RunCtx } from './phases.ts';
 import { DEFAULT_TIMEOUTS, planSwitchover, type FenceStrategyName, type Plan, type PhaseTimeouts } from './plan.ts';
 import { PHASES, newState, noteError, phaseRecord, readState, reopen, resumeRefusal, writeState, type Outcome, type PhaseName, type SwitchoverState } from './state.ts';
 
@@ -96,6 +95,8 @@ export interface SwitchoverResult {
   endedAt: string;
   durationMs: number;
   appRoles?: string[];
+  /** Preflight warnings (fence coverage: accepted unfenced sessions, roles that also use other databases; migration findings). */
+  warnings?: string[];
   fence: { strategy: FenceStrategyName; terminated?: number; remaining?: number };
   lagAtFence?: { bytes: number | null; seconds: number | null };
   sentinelLatencyMs?: number;
@@ -362,14 +363,17 @@ async function takeLocks(o: SwitchoverOptions): Promise<pg.Client[]> {
 
 /** The plan, plus read-only facts; nothing is written anywhere. */
 async function dryRun(o: SwitchoverOptions, r: Resolved, state: SwitchoverState | undefined, t0: number): Promise<SwitchoverResult> {
-  const facts: { appRoles?: string[]; lag?: any; sequences?: SequenceMove[]; from?: Side | 'unknown' } = {};
+  const facts: { appRoles?: string[]; lag?: any; sequences?: SequenceMove[]; from?: Side | 'unknown'; warnings?: string[] } = {};
   let error: SwitchoverResult['error'];
   try {
     const src = await connect(o.source, { role: 'source' });
     try {
       const tgt = await connect(o.target, { role: 'target' });
       try {
-        facts.appRoles = o.appRoles ?? (await discoverAppRoles(src));
+        // what the preflight phase will decide, shown now: a fence that leaves a writer is refused here too
+        const roles = await resolveAppRoles(src, o);
+        facts.appRoles = roles.appRoles;
+        facts.warnings = roles.warnings;
         facts.lag = await replicationLag({ source: o.source, name: r.name }).then((l) => ({ bytes: l.bytes, seconds: l.seconds })).catch((e) => ({ error: String(e.message) }));
         facts.sequences = await syncSequences(src, tgt, { buffer: r.sequenceBuffer, dryRun: true });
         const ep = [endpointOf(o.source), endpointOf(o.target)];
@@ -387,6 +391,7 @@ async function dryRun(o: SwitchoverOptions, r: Resolved, state: SwitchoverState 
   return result(o, r, state, t0, {
     outcome: 'planned',
     appRoles: facts.appRoles,
+    warnings: facts.warnings,
     sequences: facts.sequences,
     lagAtFence: facts.lag,
     switch: { strategy: o.switch.name, to: r.toSide, from: facts.from },
@@ -435,6 +440,7 @@ function result(o: SwitchoverOptions, r: Resolved, state: SwitchoverState | unde
     endedAt: new Date(r.clock.now()).toISOString(),
     durationMs: r.clock.now() - t0,
     appRoles: (pf?.detail?.appRoles as string[] | undefined) ?? o.appRoles,
+    warnings: pf?.detail?.warnings as string[] | undefined,
     fence: { strategy: r.fence, terminated: fenceRec?.detail?.terminated as number | undefined, remaining: fenceRec?.detail?.remaining as number | undefined },
     lagAtFence: fenceRec?.detail?.lagAtFence as SwitchoverResult['lagAtFence'],
     sentinelLatencyMs: sen?.detail?.latencyMs as number | undefined,
