@@ -344,7 +344,14 @@ const switchPhase: P = {
     const detail: Row = c.reverse ? await swapReplication(c, signal, io) : {};
     // the target may still be fenced by an earlier run (a rollback's target is the old primary the
     // forward run fenced): open it for the app roles before traffic arrives
-    detail.opened = await openRoles(await c.db('target', signal), roles(io.state()), io.record);
+    const tgtDb = await c.db('target', signal);
+    detail.opened = await openRoles(tgtDb, roles(io.state()), io.record);
+    // …and its database, when a `--fence-scope database` run left it read-only for every new session
+    const dbOpened = await openDatabase(tgtDb, (d) => io.record({ kind: 'target-database-opened', ...d }));
+    if (dbOpened) {
+      detail.databaseOpened = dbOpened.database;
+      c.log(`switch: database ${dbOpened.database} on the ${sideWords(c).tgt} was read-only (an earlier --fence-scope database fence): opened`);
+    }
     signal.throwIfAborted();
     const recorded = phaseRecord(io.state(), 'switch')?.changes.find((x) => x.kind === 'switch');
     const from = recorded?.kind === 'switch' ? recorded.from : await c.sw.current(c.switchCtx('switch', signal)).catch(() => 'unknown' as const);
@@ -374,6 +381,7 @@ const switchPhase: P = {
         );
     }
     if (changes.some((ch) => ch.kind === 'target-opened')) out.push(...(await closeRoles(await c.db('target'), changes)));
+    for (const ch of changes) if (ch.kind === 'target-database-opened') out.push(await step(ch, async () => closeDatabase(await c.db('target'), ch)));
     return out;
   },
 };
