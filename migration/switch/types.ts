@@ -52,7 +52,8 @@ export type SwitchStrategy = PlainSwitch | PausableSwitch;
 
 export function endpointOf(url: string): Endpoint {
   const u = new URL(url);
-  return { host: u.hostname, port: Number(u.port || 5432), database: decodeURIComponent(u.pathname.slice(1)) || 'postgres' };
+  // an IPv6 literal without its URL brackets: pgbouncer.ini, proxies and commands want the address
+  return { host: u.hostname.replace(/^\[(.*)\]$/, '$1'), port: Number(u.port || 5432), database: decodeURIComponent(u.pathname.slice(1)) || 'postgres' };
 }
 
 /** A sleep that ends early (rejecting with the abort reason) when `signal` aborts. */

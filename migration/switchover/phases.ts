@@ -13,6 +13,7 @@ import { displayName, lag as replicationLag, objectNames, replicationStatus, sta
 import { ensureSentinel, sentinelRoundTrip } from '../sentinel.ts';
 import { syncSequences, verifySequences } from '../sequences.ts';
 import { prepareTarget, describeReadiness } from '../readiness.ts';
+import { judgePostverifyCounts, tableDeleteCounters, type PostverifyCount } from '../verify.ts';
 import type { Side, SwitchContext, SwitchStrategy } from '../switch/types.ts';
 import type { Clock, Phase, UndoStep } from './executor.ts';
 import type { FenceStrategyName, PhaseTimeouts } from './plan.ts';
@@ -358,7 +359,12 @@ const switchPhase: P = {
     // recorded BEFORE the call: from here on the run is past the point of no return
     await io.record({ kind: 'switch', strategy: c.sw.name, from: from === 'unknown' ? c.fromSide : from, to: c.toSide });
     const switched = await c.sw.switchTo(c.toSide, c.switchCtx('switch', signal));
-    return { ...detail, from, to: c.toSide, switched };
+    // from here the new side takes writes, DELETEs included: postverify excuses rows it lost to them
+    const deleteBaseline = await tableDeleteCounters(tgtDb, forwardTables(io.state()) ?? []).then(
+      (m) => Object.fromEntries(m),
+      () => undefined,
+    );
+    return { ...detail, from, to: c.toSide, switched, deleteBaseline };
   },
   async undo(c, changes, state) {
     const out: UndoStep[] = [];
@@ -406,24 +412,34 @@ const resume: P = {
 
 const postverify: P = {
   name: 'postverify',
-  plan: (p) => ({ action: `compare row counts of the published tables and check sequences on the ${sideWords(p).tgt} ≥ the ${sideWords(p).src}`, undo: 'nothing to undo (read-only)' }),
+  plan: (p) => ({ action: `compare row counts of the published tables (the ${sideWords(p).tgt} may have fewer only by the DELETEs it counted since the switch) and check sequences on the ${sideWords(p).tgt} ≥ the ${sideWords(p).src}`, undo: 'nothing to undo (read-only)' }),
   timeoutMs: (c) => c.timeouts.postverify,
   async run(c, signal, io) {
     const [src, tgt] = [await c.db('source', signal), await c.db('target', signal)];
     const tables = (phaseRecord(io.state(), 'preflight')?.detail?.tables as Array<{ schema: string; name: string }>) ?? [];
-    const counts: Array<{ table: string; source: number; target: number; ok: boolean }> = [];
+    const baseline = phaseRecord(io.state(), 'switch')?.detail?.deleteBaseline as Record<string, number> | undefined;
+    const rowCounts: Array<{ table: string; source: number; target: number }> = [];
     for (const t of tables) {
       signal.throwIfAborted();
       const q = `select count(*)::int8 as n from ${qualified(t.schema, t.name)}`;
       const [a, b] = [(await src.query(q)).rows[0].n, (await tgt.query(q)).rows[0].n];
-      // the source is fenced: the target can only have more (new writes), never fewer
-      counts.push({ table: qualified(t.schema, t.name), source: a, target: b, ok: Number(b) >= Number(a) });
+      rowCounts.push({ table: qualified(t.schema, t.name), source: Number(a), target: Number(b) });
     }
+    // The source is fenced: the target can only have more rows (new writes), or fewer by the
+    // app's DELETEs on it since the switch (n_tup_del delta; without a baseline: not excused).
+    const judge = async () => {
+      const now = baseline && tables.length ? await tableDeleteCounters(tgt, tables) : undefined;
+      const counts: PostverifyCount[] = rowCounts.map((x) => ({ ...x, targetDeletes: now && baseline ? (now.get(x.table) ?? 0) - (baseline[x.table] ?? 0) : undefined }));
+      return { counts, ...judgePostverifyCounts(counts) };
+    };
+    let j = await judge();
+    // cumulative statistics reach pg_stat_user_tables up to ~1 s late: look again before failing
+    for (const until = c.clock.now() + 2000; !j.ok && baseline && c.clock.now() < until; j = await judge()) await c.clock.sleep(200, signal);
     const seq = await verifySequences(src, tgt);
-    const bad = counts.filter((x) => !x.ok);
-    if (bad.length || !seq.ok)
-      throw new CutoverError('PRECONDITION', `post-verify found differences: ${[...bad.map((b) => `${b.table} ${b.source} on the source vs ${b.target} on the target`), ...seq.checks.filter((x) => !x.ok).map((x) => `sequence ${x.sequence} behind`)].slice(0, 5).join('; ')}`, { exitCode: 1 });
-    return { tables: counts.length, counts, sequencesOk: seq.ok };
+    if (!j.ok || !seq.ok)
+      throw new CutoverError('PRECONDITION', `post-verify found differences: ${[...j.failures, ...seq.checks.filter((x) => !x.ok).map((x) => `sequence ${x.sequence} behind`)].slice(0, 5).join('; ')}`, { exitCode: 1 });
+    for (const w of j.warnings) c.log(`postverify: ${w}`);
+    return { tables: j.counts.length, counts: j.counts, sequencesOk: seq.ok, warnings: j.warnings };
   },
 };
 

@@ -401,7 +401,8 @@ async function dryRun(o: SwitchoverOptions, r: Resolved, state: SwitchoverState 
 }
 
 function errInfo(e: unknown, phase?: PhaseName): NonNullable<SwitchoverResult['error']> {
-  if (e instanceof CutoverError) return { code: e.code, message: e.message, hint: e.hint, phase };
+  // stored in the state file and printed: a server's error text may quote a conninfo or a password
+  if (e instanceof CutoverError) return { code: e.code, message: redactSecrets(e.message), hint: e.hint === undefined ? undefined : redactSecrets(e.hint), phase };
   return { code: 'INTERNAL', message: redactSecrets(e instanceof Error ? e.message : String(e)), phase };
 }
 
