@@ -306,6 +306,24 @@ const sequences: P = {
   },
 };
 
+/**
+ * The source URL for library calls that open their own sessions there (stopReplication,
+ * startReplication): after a `--fence-scope database` fence every new session on it is read-only
+ * (the database default applies to the admin too), and DROP/CREATE PUBLICATION failed with
+ * "cannot execute … in a read-only transaction". The session option overrides the default.
+ */
+export function readWriteUrl(url: string, scope: RunCtx['fenceScope']): string {
+  if (scope !== 'database') return url;
+  try {
+    const u = new URL(url);
+    const prev = u.searchParams.get('options');
+    u.searchParams.set('options', `${prev ? `${prev} ` : ''}-c default_transaction_read_only=off`);
+    return u.toString();
+  } catch {
+    return url;
+  }
+}
+
 /** Swap the replication direction before any traffic reaches the target (see the switch phase). */
 async function swapReplication(c: RunCtx, signal: AbortSignal, io: Parameters<P['run']>[2]): Promise<Row> {
   const { fwd, rev } = names(c);
@@ -314,18 +332,18 @@ async function swapReplication(c: RunCtx, signal: AbortSignal, io: Parameters<P[
   const forward = await replicationStatus({ source: c.source, target: c.target, name: c.name });
   if (forward.subscriptionExists || forward.publicationExists || forward.slotHealth.exists) {
     await io.record({ kind: 'forward-subscription-dropped', subscription: fwd.subscription, publication: fwd.publication, slot: fwd.slot });
-    const stop = await stopReplication({ source: c.source, target: c.target, name: c.name, log: c.log });
+    const stop = await stopReplication({ source: readWriteUrl(c.source, c.fenceScope), target: c.target, name: c.name, log: c.log });
     if (!stop.complete) throw new CutoverError('STATE', `could not remove the forward replication: ${stop.remaining.join('; ')}`, { exitCode: 1 });
   }
   signal.throwIfAborted();
   const rs = await replicationStatus({ source: c.target, target: c.source, name: c.reverseName });
   if (!(rs.subscriptionExists && rs.enabled && rs.slotHealth.exists)) {
-    if (rs.subscriptionExists || rs.publicationExists || rs.slotHealth.exists) await stopReplication({ source: c.target, target: c.source, name: c.reverseName, log: c.log });
+    if (rs.subscriptionExists || rs.publicationExists || rs.slotHealth.exists) await stopReplication({ source: c.target, target: readWriteUrl(c.source, c.fenceScope), name: c.reverseName, log: c.log });
     await io.record({ kind: 'reverse-subscription', subscription: rev.subscription });
     // Exactly the forward set, not "every table of the new side": a partitioned root published
     // from 13+ cannot be applied by an old subscriber (≤ 12 applies to plain tables only), and
     // tables that were never replicated forward must not start flowing backward.
-    await startReplication({ source: c.target, target: c.source, name: c.reverseName, tables: forwardTables(io.state()), copyData: false, allowNonEmptyTarget: true, allowDowngrade: true, log: c.log, signal });
+    await startReplication({ source: c.target, target: readWriteUrl(c.source, c.fenceScope), name: c.reverseName, tables: forwardTables(io.state()), copyData: false, allowNonEmptyTarget: true, allowDowngrade: true, log: c.log, signal });
   }
   return { reverse: rev };
 }
@@ -373,7 +391,7 @@ const switchPhase: P = {
       else if (ch.kind === 'reverse-subscription')
         out.push(
           await step(ch, async () => {
-            const s = await stopReplication({ source: c.target, target: c.source, name: c.reverseName, log: c.log });
+            const s = await stopReplication({ source: c.target, target: readWriteUrl(c.source, c.fenceScope), name: c.reverseName, log: c.log });
             if (!s.complete) throw new Error(s.remaining.join('; '));
           }),
         );
@@ -382,7 +400,7 @@ const switchPhase: P = {
           await step(ch, async () => {
             // nothing was written on the fenced source since the sentinel: following from now on loses nothing
             const st = await replicationStatus({ source: c.source, target: c.target, name: c.name });
-            if (!st.subscriptionExists) await startReplication({ source: c.source, target: c.target, name: c.name, tables: forwardTables(state), copyData: false, allowNonEmptyTarget: true, log: c.log });
+            if (!st.subscriptionExists) await startReplication({ source: readWriteUrl(c.source, c.fenceScope), target: c.target, name: c.name, tables: forwardTables(state), copyData: false, allowNonEmptyTarget: true, log: c.log });
           }),
         );
     }
