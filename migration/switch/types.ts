@@ -46,6 +46,11 @@ export interface PausableSwitch extends SwitchBase {
   pause(ctx: SwitchContext): Promise<void>;
   /** Release held queries. */
   resume(ctx: SwitchContext): Promise<void>;
+  /**
+   * The backend PIDs on the primary that are the pooler's own connections: every other app
+   * session bypasses the pause, and the pause fence ends it.
+   */
+  serverPids?(ctx: SwitchContext): Promise<number[]>;
 }
 
 export type SwitchStrategy = PlainSwitch | PausableSwitch;

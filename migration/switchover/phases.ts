@@ -229,7 +229,7 @@ const fencePhase: P = {
     const action = {
       terminate: `on the ${w.src}: ALTER ROLE … NOLOGIN for ${who} (previous rolcanlogin recorded), pg_terminate_backend their sessions, check that none is left`,
       'read-only': `on the ${w.src}: ALTER ROLE … SET default_transaction_read_only = on for ${who} (previous setting recorded), terminate their sessions so the setting applies, check that none is left`,
-      pause: `writes are held by the ${p.switch} switch (pooler PAUSE) — nothing is changed on the ${w.src}`,
+      pause: `writes are held by the ${p.switch} switch (pooler PAUSE; a held query is released with an error after --max-hold); app sessions on the ${w.src} that bypass the pooler are terminated, none may be left — no role is changed`,
     }[p.fence];
     return { action, undo: p.fence === 'pause' ? 'the switch resumes the pooler' : 'restore LOGIN / the previous setting for each role, as recorded' };
   },
@@ -243,7 +243,17 @@ const fencePhase: P = {
     if (c.fence === 'pause') {
       if (!c.sw.pausable) throw new CutoverError('USAGE', `the pause fence needs a pausable switch (pgbouncer), not ${c.sw.name}`);
       await c.sw.pause(c.switchCtx('fence', signal));
-      return { lagAtFence, roles: appRoles, paused: true };
+      if (!c.sw.serverPids) return { lagAtFence, roles: appRoles, paused: true };
+      // PAUSE holds only what goes through the pooler: app sessions connected to the old primary
+      // directly keep writing. End every app-role session that is not one of the pooler's own.
+      const poolerPids = await c.sw.serverPids(c.switchCtx('fence', signal));
+      const f = await applyFence(await c.db('source', signal), 'pause', { roles: appRoles, poolerPids, timeoutMs: c.timeouts.fence - 1000, record: io.record, signal });
+      if (f.remaining > 0)
+        throw new CutoverError('PRECONDITION', `${f.remaining} app session(s) connected to the old primary without the pooler are still there after the pause fence`, {
+          hint: 'they bypass pgbouncer and are not held by PAUSE: point them at the pooler, or use --fence terminate',
+          exitCode: 1,
+        });
+      return { lagAtFence, roles: appRoles, paused: true, terminated: f.terminated, remaining: f.remaining, poolerPids: poolerPids.length, fenceMs: f.ms };
     }
     const src = await c.db('source', signal);
     const f: FenceResult = await applyFence(src, c.fence, { roles: appRoles, scope: c.fenceScope, timeoutMs: c.timeouts.fence - 1000, record: io.record, signal });
@@ -275,7 +285,12 @@ const sentinel: P = {
     const [src, tgt] = [await c.db('source', signal), await c.db('target', signal)];
     const { fwd } = names(c);
     await ensureSentinel(src, tgt, { publication: fwd.publication, subscription: fwd.subscription, record: io.record });
-    if (c.fence !== 'pause') {
+    if (c.fence === 'pause' && c.sw.pausable && c.sw.serverPids) {
+      // the same look for the pause fence: a direct session that logged in since the fence goes too
+      const again = await terminateBypassingSessions(src, roles(io.state()), await c.sw.serverPids(c.switchCtx('sentinel', signal)), { timeoutMs: 5000, record: io.record, signal });
+      if (again.remaining) throw new CutoverError('PRECONDITION', `${again.remaining} app session(s) bypassing the pooler reappeared on the source after the fence`, { exitCode: 1 });
+      if (again.terminated) c.log(`sentinel: terminated ${again.terminated} app session(s) that bypass the pooler`);
+    } else if (c.fence !== 'pause') {
       // a write after the marker would be lost: look once more that no app session survived the fence
       const fencedAt = phaseRecord(io.state(), 'fence')?.startedAt;
       const again = await terminateSessions(src, roles(io.state()), { timeoutMs: 5000, cleanLooks: 1, record: io.record, signal, startedBefore: c.fence === 'read-only' && fencedAt ? new Date(fencedAt) : undefined });
