@@ -21,7 +21,12 @@ const schema = {
   fenceScope: oneOf('--fence-scope', ['roles', 'database'] as const, 'roles'),
   name: replicationName(),
   maxLagBytes: integer('--max-lag-bytes', { min: 0, unit: 'bytes' }),
-  maxLagSeconds: integer('--max-lag-seconds', { min: 0, unit: 'seconds' }),
+  maxLagSeconds: (raw: unknown) => {
+    // decimals allowed (a scenario may ask for 0.5 s)
+    const v = String(raw ?? '').trim();
+    if (!/^\d+(\.\d+)?$/.test(v)) throw new CutoverError('USAGE', `--max-lag-seconds must be a number of seconds ≥ 0 (got "${v}")`, { hint: 'e.g. --max-lag-seconds 5' });
+    return Number(v);
+  },
   lagTimeout: integer('--lag-timeout', { min: 1, unit: 'ms' }),
   sequenceBuffer: integer('--sequence-buffer', { min: 0 }),
   maxHold: integer('--max-hold', { min: 1, max: 3_600_000, unit: 'ms', default: 5000 }),

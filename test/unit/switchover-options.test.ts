@@ -5,6 +5,7 @@
 import { describe, expect, it } from 'vitest';
 import { toOptions } from '../../cli/commands/switchover.ts';
 import { CutoverError } from '../../migration/errors.ts';
+import { endpointOf } from '../../migration/switch/types.ts';
 
 const base = { switch: 'command', command: 'true', fence: 'terminate', fenceScope: 'roles', name: 'main', maxLagBytes: '262144', maxLagSeconds: '5', lagTimeout: '300000', sequenceBuffer: '1000', phaseTimeout: [] as string[] };
 const env = { CUTOVER_SOURCE_URL: 'postgres://admin:pw@127.0.0.2:5432/app', CUTOVER_TARGET_URL: 'postgres://admin:pw@127.0.0.3:5432/app' };
@@ -46,6 +47,8 @@ describe('switchover options', () => {
 
   it('numbers, names, strategies and --allow-unfenced are checked', () => {
     expect(usage(() => toOptions({ ...base, maxLagBytes: 'abc' }, 'forward', env)).message).toMatch(/--max-lag-bytes must be a whole number/);
+    expect(toOptions({ ...base, maxLagSeconds: '0.5' }, 'forward', env).lag?.maxSeconds).toBe(0.5);
+    expect(usage(() => toOptions({ ...base, maxLagSeconds: '-1' }, 'forward', env)).message).toMatch(/--max-lag-seconds/);
     expect(usage(() => toOptions({ ...base, fence: 'nope' }, 'forward', env)).message).toMatch(/--fence must be one of/);
     expect(usage(() => toOptions({ ...base, name: '数据' }, 'forward', env)).message).toMatch(/--name/);
     expect(usage(() => toOptions({ ...base, phaseTimeout: ['sentinal=5'] }, 'forward', env)).message).toMatch(/names no phase/);
@@ -53,5 +56,10 @@ describe('switchover options', () => {
     expect(usage(() => toOptions({ ...base, maxHold: '0' }, 'forward', env)).message).toMatch(/--max-hold/);
     expect(toOptions({ ...base, allowUnfenced: ['dba,owner', 'x'] }, 'forward', env).allowUnfenced).toEqual(['dba', 'owner', 'x']);
     expect(usage(() => toOptions({ ...base, allowUnfenced: [' , '] }, 'forward', env)).message).toMatch(/--allow-unfenced/);
+  });
+
+  it('an IPv6 endpoint loses its URL brackets (pgbouncer.ini wants host=::1)', () => {
+    expect(endpointOf('postgres://u@[::1]:5433/app')).toEqual({ host: '::1', port: 5433, database: 'app' });
+    expect(endpointOf('postgres://u@127.0.0.2/app').host).toBe('127.0.0.2');
   });
 });
