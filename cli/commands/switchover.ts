@@ -112,7 +112,8 @@ export function toOptions(raw: any, direction: 'forward' | 'rollback', env: Node
     fence: opts.fence,
     fenceScope: opts.fenceScope,
     allowUnfenced: opts.allowUnfenced,
-    appRoles: opts.appRoles ? String(opts.appRoles).split(',').map((s: string) => s.trim()).filter(Boolean) : undefined,
+    // `--app-roles ''` is an explicit empty list (refused unless --allow-unfenced '*')
+    appRoles: opts.appRoles !== undefined ? String(opts.appRoles).split(',').map((s: string) => s.trim()).filter(Boolean) : undefined,
     lag: { maxBytes: opts.maxLagBytes, maxSeconds: opts.maxLagSeconds, timeoutMs: opts.lagTimeout },
     sequenceBuffer: opts.sequenceBuffer,
     stateFile: opts.state ?? (forward ? 'cutover-switchover.json' : 'cutover-rollback.json'),

@@ -47,6 +47,9 @@ describe('switchover options', () => {
 
   it('numbers, names, strategies and --allow-unfenced are checked', () => {
     expect(usage(() => toOptions({ ...base, maxLagBytes: 'abc' }, 'forward', env)).message).toMatch(/--max-lag-bytes must be a whole number/);
+    expect(toOptions({ ...base, appRoles: '' }, 'forward', env).appRoles).toEqual([]);
+    expect(toOptions({ ...base, appRoles: 'a, b' }, 'forward', env).appRoles).toEqual(['a', 'b']);
+    expect(toOptions({ ...base, switch: 'pgbouncer', pgbouncerAdmin: 'postgres://x@127.0.0.1:6432/pgbouncer', pgbouncerIni: '/nonexistent.ini', maxHold: '2500' }, 'forward', env).switch).toMatchObject({ name: 'pgbouncer' });
     expect(toOptions({ ...base, maxLagSeconds: '0.5' }, 'forward', env).lag?.maxSeconds).toBe(0.5);
     expect(usage(() => toOptions({ ...base, maxLagSeconds: '-1' }, 'forward', env)).message).toMatch(/--max-lag-seconds/);
     expect(usage(() => toOptions({ ...base, fence: 'nope' }, 'forward', env)).message).toMatch(/--fence must be one of/);
