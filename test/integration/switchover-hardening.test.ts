@@ -147,4 +147,12 @@ describe('switchover hardening wired in (issue 20), 11 → 17', () => {
     const [row] = await sql(appUrl(pair.old.url), `insert into public.items (note) values ('after rollback') returning id`);
     expect(Number(row.id)).toBeGreaterThan(0);
   });
+
+  it('default discovery takes the roles of this database only, not every login role of the cluster', async () => {
+    await sql(pair.old.url, `create role other_app login`); // serves another database of the cluster
+    const r = await switchover({ source: pair.old.url, target: pair.new.url, switch: new CommandSwitch({ command: 'true' }), dryRun: true, stateFile: join(dir, 'discover.json') });
+    expect(r.error).toBeUndefined();
+    expect(r.appRoles).toContain('app');
+    expect(r.appRoles).not.toContain('other_app');
+  });
 });
