@@ -128,6 +128,29 @@ describe('switchover hardening wired in (issue 20), 11 → 17', () => {
     }
   });
 
+  const dbReadOnly = async (url: string) =>
+    (await sql(url, `select coalesce(array_to_string(s.setconfig, ','), '') as c from pg_database d left join pg_db_role_setting s on s.setdatabase = d.oid and s.setrole = 0 where d.datname = current_database()`))[0].c.includes('default_transaction_read_only=on');
+
+  it('a rollback whose switch fails is undone: the old database is fenced (read-only) again', async () => {
+    expect(await dbReadOnly(pair.old.url)).toBe(true);
+    const r = await switchover({
+      source: pair.new.url,
+      target: pair.old.url,
+      direction: 'rollback',
+      name: 'main_reverse',
+      reverseName: 'main',
+      // fails moving to old (traffic stays on new), succeeds switching back to new in the undo
+      switch: new CommandSwitch({ command: '[ "$CUTOVER_SIDE" = new ] || exit 3' }),
+      appRoles: ['app'],
+      stateFile: join(dir, 'rollback-failed.json'),
+    });
+    expect(r.outcome, JSON.stringify(r.undo)).toBe('rolled-back');
+    const undo = r.undo?.find((u) => u.change.kind === 'target-database-opened');
+    expect(undo?.outcome).toBe('ok');
+    expect(await dbReadOnly(pair.old.url)).toBe(true);
+    await expect(sql(appUrl(pair.old.url), `insert into public.items (note) values ('not yet')`)).rejects.toThrow(/read-only/);
+  });
+
   it('a rollback after --fence-scope database leaves the old database writable again', async () => {
     await rogue.end();
     const state = join(dir, 'rollback.json');
