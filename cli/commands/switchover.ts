@@ -204,7 +204,8 @@ export async function runAndPrint(opts: any, direction: 'forward' | 'rollback'):
   emit(opts.json, r, () => formatResult(r));
   // 2 = nothing could be checked (connection, usage); 1 = the switchover did not complete
   if (r.error && ['CONNECT', 'AUTH', 'USAGE', 'CONFIG'].includes(r.error.code) && r.outcome !== 'rolled-back') throw new ExitCode(2);
-  if (!r.ok) throw new ExitCode(1);
+  // a dry run that shows the run would refuse (e.g. an unfenced writer) is not a green light
+  if (!r.ok || (r.dryRun && r.error?.code === 'PRECONDITION')) throw new ExitCode(1);
 }
 
 export function register(program: Command): void {
