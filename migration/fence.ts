@@ -241,8 +241,12 @@ export interface CoverageReport {
   alsoElsewhere: Array<{ role: string; databases: string[] }>;
 }
 
-/** Our own tools' sessions (this process and the lab's helpers), which are not application writers. */
-const OUR_APPS = `coalesce(a.application_name, '') in ('cutover-lab', 'cutover-check', 'cutover-verify', 'cutover-seed', 'cutover-switchover', 'cutover-switchover-lock')`;
+/**
+ * Our own tools' sessions (this process, the CLI, and the lab's helpers such as the rehearsal's
+ * fault injectors `cutover-fault-*`), which are not application writers: every application_name
+ * we set starts with `cutover-`.
+ */
+const OUR_APPS = `coalesce(a.application_name, '') like 'cutover-%'`;
 
 /** Everything a fence would miss or over-reach on this database. Read-only. */
 export async function fenceCoverage(client: pg.Client, roles: string[]): Promise<CoverageReport> {
