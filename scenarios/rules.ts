@@ -133,6 +133,10 @@ export function crossFieldProblems(raw: unknown): Problem[] {
   if (userApp && get(raw, 'load', 'script') === undefined)
     p.push({ path: 'load.script', message: "your own app needs your own k6 script (the lab's workloads call the sample app's endpoints)", hint: 'set load.script: orders.js (relative to the scenario file), written against the contract in load/lib/cutover.js' });
 
+  const migRaw = get(raw, "migration") as any;
+  if (migRaw && typeof migRaw === "object" && migRaw.fenceGrace !== undefined && migRaw.fenceGrace !== null && (migRaw.fence ?? "terminate") !== "terminate")
+    p.push({ path: "migration.fenceGrace", message: `a grace applies to the terminate fence (fence is ${migRaw.fence})`, hint: 'set migration.fence: terminate, or remove fenceGrace' });
+
   const load = section(loadSchema, get(raw, 'load'));
   if (load && load.switchAtMs >= load.durationMs)
     p.push({ path: 'load.switchAt', message: `the switch (${load.switchAtMs} ms) would start after the load ends (${load.durationMs} ms)`, hint: 'make load.switchAt smaller than load.duration' });

@@ -170,6 +170,10 @@ export const migrationSchema = z
     /** Shell command for switch: command. */
     switchCommand: z.string().min(1).nullable().default(null),
     fence: z.enum(fenceStrategies).default('terminate'),
+    /** terminate fence: in-flight transactions get this long to finish before they are terminated (Knock gave 500 ms). */
+    fenceGrace: duration().nullable().default(null),
+    /** ANALYZE and warm the new side before the fence (the switchover's readiness phase). */
+    readiness: z.boolean().default(true),
     sequenceBuffer: z.int().min(0, { error: 'must be 0 or more' }).default(1000),
     lag: z
       .strictObject({
@@ -182,7 +186,7 @@ export const migrationSchema = z
     reverseReplication: z.boolean().default(false),
     dnsTtl: duration().prefault('1s'),
   })
-  .transform(({ dnsTtl, ...rest }) => ({ ...rest, dnsTtlMs: dnsTtl }));
+  .transform(({ dnsTtl, fenceGrace, ...rest }) => ({ ...rest, dnsTtlMs: dnsTtl, fenceGraceMs: fenceGrace }));
 
 export const budgetsSchema = z
   .strictObject({

@@ -19,6 +19,7 @@ const schema = {
   target: TARGET,
   fence: oneOf('--fence', ['terminate', 'read-only', 'pause'] as const, 'terminate'),
   fenceScope: oneOf('--fence-scope', ['roles', 'database'] as const, 'roles'),
+  fenceGrace: (raw: unknown) => (raw === undefined ? undefined : integer('--fence-grace', { min: 0, unit: 'ms' })(raw, process.env)),
   name: replicationName(),
   maxLagBytes: integer('--max-lag-bytes', { min: 0, unit: 'bytes' }),
   maxLagSeconds: (raw: unknown) => {
@@ -50,6 +51,7 @@ export function switchoverOptions(cmd: Command): Command {
     .option('--switch <strategy>', 'dns | proxy | pgbouncer | command', 'dns')
     .option('--fence <strategy>', 'terminate | read-only | pause', 'terminate')
     .option('--fence-scope <scope>', 'read-only fence: roles | database', 'roles')
+    .option('--fence-grace <ms>', 'terminate fence: in-flight transactions get up to <ms> to finish before they are terminated; idle sessions are ended at once (default: all at once)')
     .option('--state <file>', 'state file (JSON, rewritten after every phase)')
     .option('--dry-run', 'print the plan and what it would change; change nothing')
     .option('--resume', 'continue the run recorded in --state')
@@ -111,6 +113,7 @@ export function toOptions(raw: any, direction: 'forward' | 'rollback', env: Node
     switch: makeSwitch(switchConfigFromFlags(opts.switch, opts)),
     fence: opts.fence,
     fenceScope: opts.fenceScope,
+    fenceGrace: opts.fenceGrace,
     allowUnfenced: opts.allowUnfenced,
     // `--app-roles ''` is an explicit empty list (refused unless --allow-unfenced '*')
     appRoles: opts.appRoles !== undefined ? String(opts.appRoles).split(',').map((s: string) => s.trim()).filter(Boolean) : undefined,

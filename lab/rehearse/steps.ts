@@ -515,6 +515,8 @@ export async function switchoverStep(r: RunState, lab: Lab, load: Load, atMs: nu
     '--sequence-buffer', String(s.migration.sequenceBuffer),
     '--json',
     ...(s.migration.reverseReplication ? ['--reverse'] : []),
+    ...(s.migration.fenceGraceMs ? ['--fence-grace', String(s.migration.fenceGraceMs)] : []),
+    ...(s.migration.readiness ? [] : ['--no-readiness']),
     // the record's addresses are the proxies in front of old and new, not the clusters themselves
     ...(sw === 'dns' ? ['--dns-admin', dns.adminUrl, '--dns-name', DB_NAME, '--dns-old-address', oldFront.host, '--dns-new-address', newFront.host] : []),
     ...(sw === 'proxy' ? ['--proxy-api', lab.toxiproxy!.record.apiUrl, '--proxy-name', 'app-old'] : []),

@@ -9,6 +9,9 @@ import { CutoverError } from '../errors.ts';
 import { assertFenceCoverage, closeDatabase, closeRoles, discoverDatabaseAppRoles, fence as applyFence, openDatabase, terminateBypassingSessions, openRoles, terminateSessions, unfence, isFenceChange, type FenceResult } from '../fence.ts';
 import { preflight as migrationPreflight } from '../preflight.ts';
 import { qualified, quoteIdent, serverMajor } from '../pg.ts';
+import { describeCoverage, missingFromPublication } from '../replication.ts';
+import { applyCompat } from '../apply-compat.ts';
+import { checkGrace, describeGrace } from '../grace.ts';
 import { displayName, lag as replicationLag, objectNames, replicationStatus, startReplication, stopReplication } from '../replication.ts';
 import { ensureSentinel, sentinelRoundTrip } from '../sentinel.ts';
 import { syncSequences, verifySequences } from '../sequences.ts';
@@ -29,6 +32,8 @@ export interface RunCtx {
   sw: SwitchStrategy;
   fence: FenceStrategyName;
   fenceScope?: 'roles' | 'database';
+  /** terminate fence: in-flight transactions get this long to finish (ms; 0/undefined: at once). */
+  fenceGrace?: number;
   appRoles?: string[];
   allowUnfenced?: string[];
   lag: { maxBytes: number; maxSeconds: number; timeoutMs: number };
@@ -107,6 +112,22 @@ const preflight: P = {
     if (!st.slotHealth.exists) problems.push(`replication slot ${st.slot} is missing on the source`);
     if (st.subscriptionExists && !st.allReady) problems.push(`not every table is synchronized yet: ${st.tables.filter((t) => t.state !== 'r').slice(0, 5).map((t) => `${t.table} (${t.stateName})`).join(', ')}`);
     if (c.fence === 'pause' && !c.sw.pausable) problems.push(`the pause fence needs a switch that can hold queries (pgbouncer), not ${c.sw.name}`);
+    if (c.fenceGrace && c.fence !== 'terminate') problems.push(`--fence-grace applies to the terminate fence, not ${c.fence}`);
+    if (c.fenceGrace) {
+      try {
+        checkGrace(c.fenceGrace, c.timeouts.fence - 1000);
+      } catch (e: any) {
+        problems.push(e.message);
+      }
+    }
+    if (c.direction === 'forward' && st.subscriptionExists) {
+      // No table left behind: a table or sequence created on the source after replication
+      // started would be empty (or behind) on the new primary once traffic moves.
+      problems.push(...describeCoverage(await missingFromPublication(src, st.publication)));
+      // DDL is not replicated: a column the source has and the target lacks stops apply at the
+      // next change to that table, possibly inside the write-blocked window.
+      for (const f of await applyCompat({ source: c.source, target: c.target, publication: st.publication }).catch(() => [])) if (f.effect === 'breaks') problems.push(f.message);
+    }
     let findings: Array<{ id: string; severity: string; message: string }> = [];
     if (c.direction === 'forward') {
       // The migration preflight's errors still matter at cutover (e.g. a published table without a
@@ -169,7 +190,16 @@ const catchup: P = {
   timeoutMs: (c) => Math.max(c.timeouts.catchup, c.lag.timeoutMs + 5000),
   async run(c, signal) {
     const started = c.clock.now();
+    const subscription = names(c).fwd.subscription;
     for (;;) {
+      // Waiting for lag to drain is pointless once apply has stopped (disable_on_error after a
+      // conflict or DDL, a dropped subscription): refuse at once, before anything is fenced.
+      const sub = await (await c.db('target', signal)).query<{ enabled: boolean }>(`select subenabled as enabled from pg_subscription where subname = $1`, [subscription]);
+      if (!sub.rows.length || !sub.rows[0].enabled)
+        throw new CutoverError('PRECONDITION', `subscription ${subscription} is ${sub.rows.length ? 'disabled (apply stopped after an error)' : 'missing'} on the target: its lag can never drain`, {
+          hint: 'see `cutover replicate status` for the apply error and what to do; nothing was changed',
+          exitCode: 1,
+        });
       const l = await replicationLag({ source: c.source, name: c.name });
       const last = { bytes: l.bytes, seconds: l.seconds };
       if (l.bytes !== null && l.bytes <= c.lag.maxBytes && (l.seconds ?? 0) <= c.lag.maxSeconds) return { lag: last, waitedMs: c.clock.now() - started };
@@ -256,10 +286,11 @@ const fencePhase: P = {
       return { lagAtFence, roles: appRoles, paused: true, terminated: f.terminated, remaining: f.remaining, poolerPids: poolerPids.length, fenceMs: f.ms };
     }
     const src = await c.db('source', signal);
-    const f: FenceResult = await applyFence(src, c.fence, { roles: appRoles, scope: c.fenceScope, timeoutMs: c.timeouts.fence - 1000, record: io.record, signal });
+    const f: FenceResult = await applyFence(src, c.fence, { roles: appRoles, scope: c.fenceScope, timeoutMs: c.timeouts.fence - 1000, record: io.record, signal, ...(c.fenceGrace ? { grace: c.fenceGrace } : {}) });
+    if (f.grace) c.log(describeGrace(f.grace));
     if (f.remaining > 0)
       throw new CutoverError('PRECONDITION', `${f.remaining} app session(s) are still connected to the old primary after the fence`, { hint: 'a role the app uses is not in --app-roles, or a session ignores termination', exitCode: 1 });
-    return { lagAtFence, roles: appRoles, terminated: f.terminated, remaining: f.remaining, fenceMs: f.ms };
+    return { lagAtFence, roles: appRoles, terminated: f.terminated, remaining: f.remaining, fenceMs: f.ms, ...(f.grace ? { grace: f.grace } : {}) };
   },
   async undo(c, changes) {
     if (c.fence === 'pause') return c.sw.pausable ? [await step({ kind: 'sessions-terminated', pids: [] }, async () => void (c.sw.pausable && (await c.sw.resume(c.switchCtx('abort')))))] : [];

@@ -31,6 +31,8 @@ export interface SwitchoverOptions {
   fence?: FenceStrategyName;
   /** read-only fence: per role (default) or for the whole database. */
   fenceScope?: 'roles' | 'database';
+  /** terminate fence: in-flight transactions get up to this many ms to finish (migration/grace.ts). */
+  fenceGrace?: number;
   appRoles?: string[];
   /**
    * Roles whose sessions on the source the fence does not reach (superusers, REPLICATION roles, the
@@ -263,6 +265,7 @@ function runCtx(o: SwitchoverOptions, r: Resolved, sessions: Sessions, log: (l: 
     target: o.target,
     sw: o.switch,
     fenceScope: o.fenceScope,
+    fenceGrace: o.fenceGrace,
     appRoles: o.appRoles,
     allowUnfenced: o.allowUnfenced,
     log,
