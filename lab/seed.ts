@@ -20,6 +20,7 @@ import { CutoverError } from '../migration/errors.ts';
 import { connect, describeTarget, qualified, quoteIdent, sqlError, withClient, type Client } from '../migration/pg.ts';
 import { dumpSchema, splitSql } from '../migration/schema-copy.ts';
 import { lexSql } from '../migration/sql-lexer.ts';
+import { poolEach } from '../migration/concurrency.ts';
 import { copyBatches, copyLine } from './seed-copy.ts';
 import { GeneratorPool } from './seed-pool.ts';
 import type { Scenario } from '../scenarios/schema.ts';
@@ -276,28 +277,21 @@ export function postLoadWaves(postDdl: string, tables: { schema: string; name: s
 /** Run waves of statement groups: groups of a wave in parallel (one connection each), statements of a group in order. */
 async function runWaves(url: string, waves: string[][][], parallel: number, context: string): Promise<void> {
   for (const wave of waves) {
-    const queue = [...wave];
-    const workers = Array.from({ length: Math.min(parallel, queue.length) }, async () => {
+    const open = async () => {
       const c = await connect(url, { role: 'seed target', applicationName: 'cutover-seed' });
-      try {
-        // Index builds sort in memory instead of spilling to disk.
-        await c.query(`set maintenance_work_mem = '256MB'`);
-        for (let group = queue.shift(); group; group = queue.shift()) {
-          for (const stmt of group) {
-            try {
-              await c.query(stmt);
-            } catch (e) {
-              throw sqlError(e, `${context} (${stmt.split('\n')[0].slice(0, 100)})`);
-            }
-          }
+      // Index builds sort in memory instead of spilling to disk.
+      await c.query(`set maintenance_work_mem = '256MB'`).catch(async (e) => (await c.end().catch(() => {}), Promise.reject(e)));
+      return c;
+    };
+    await poolEach(wave, parallel, { open, close: (c) => c.end() }, async (c, group) => {
+      for (const stmt of group) {
+        try {
+          await c.query(stmt);
+        } catch (e) {
+          throw sqlError(e, `${context} (${stmt.split('\n')[0].slice(0, 100)})`);
         }
-      } finally {
-        await c.end().catch(() => {});
       }
     });
-    const settled = await Promise.allSettled(workers);
-    const failed = settled.find((s) => s.status === 'rejected') as PromiseRejectedResult | undefined;
-    if (failed) throw failed.reason;
   }
 }
 
@@ -389,32 +383,25 @@ export async function seed(opts: SeedOptions): Promise<SeedResult> {
     const gen = threads > 0 ? await GeneratorPool.create(ds, { preset, ctx, generators: opts.generators ?? {}, schema: custom?.schema }, threads) : undefined;
     try {
       for (const wave of plan.waves) {
-        const queue = [...wave];
-        const workers = Array.from({ length: Math.min(parallel, queue.length) }, async () => {
+        const open = async () => {
           const c = await connect(opts.url, { role: 'seed target', applicationName: 'cutover-seed' });
-          try {
-            // Loaded data is recreated on demand; skip the WAL flush wait per commit.
-            await c.query('set synchronous_commit = off');
-            for (let chunk = queue.shift(); chunk; chunk = queue.shift()) {
-              const res = perTable.get(chunk.table)!;
-              await copyChunk(
-                c,
-                chunk,
-                (rows, bytes) => {
-                  res.rows += rows;
-                  res.bytes += bytes;
-                  progress.tick(rows, chunk!.table.name);
-                },
-                gen,
-              );
-            }
-          } finally {
-            await c.end().catch(() => {});
-          }
+          // Loaded data is recreated on demand; skip the WAL flush wait per commit.
+          await c.query('set synchronous_commit = off').catch(async (e) => (await c.end().catch(() => {}), Promise.reject(e)));
+          return c;
+        };
+        await poolEach(wave, parallel, { open, close: (c) => c.end() }, async (c, chunk) => {
+          const res = perTable.get(chunk.table)!;
+          await copyChunk(
+            c,
+            chunk,
+            (rows, bytes) => {
+              res.rows += rows;
+              res.bytes += bytes;
+              progress.tick(rows, chunk.table.name);
+            },
+            gen,
+          );
         });
-        const settled = await Promise.allSettled(workers);
-        const failed = settled.find((s) => s.status === 'rejected') as PromiseRejectedResult | undefined;
-        if (failed) throw failed.reason;
       }
       await gen?.close();
       const loadMs = Date.now() - loadStart;

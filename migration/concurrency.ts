@@ -23,3 +23,45 @@ export async function mapLimit<T, R>(items: readonly T[], limit: number, fn: (it
   if (failed) throw failed.error;
   return results;
 }
+
+/**
+ * The same bounded pool where each worker holds a resource for its whole life (a connection, a
+ * pair of sessions): `open(worker)` once per worker, `fn(resource, item, index)` for each item it
+ * takes, `close(resource)` always, also after a failure. At most `limit` workers, never more than
+ * there are items. The first failure stops new items from starting and is rethrown once every
+ * worker has closed its resource.
+ */
+export async function poolEach<T, R>(
+  items: readonly T[],
+  limit: number,
+  resource: { open: (worker: number) => Promise<R>; close?: (r: R) => Promise<unknown> | unknown },
+  fn: (r: R, item: T, index: number) => Promise<void>,
+): Promise<void> {
+  if (!Number.isInteger(limit) || limit < 1) throw new RangeError(`poolEach: limit must be a positive integer, got ${limit}`);
+  let next = 0;
+  let failed: { error: unknown } | undefined;
+  const worker = async (w: number): Promise<void> => {
+    if (failed || next >= items.length) return;
+    let r: R;
+    try {
+      r = await resource.open(w);
+    } catch (error) {
+      failed ??= { error };
+      return;
+    }
+    try {
+      while (!failed && next < items.length) {
+        const i = next++;
+        try {
+          await fn(r, items[i]!, i);
+        } catch (error) {
+          failed ??= { error };
+        }
+      }
+    } finally {
+      await Promise.resolve(resource.close?.(r)).catch(() => {});
+    }
+  };
+  await Promise.all(Array.from({ length: Math.min(limit, items.length) }, (_, w) => worker(w)));
+  if (failed) throw failed.error;
+}

@@ -22,7 +22,7 @@ import { existsSync, readdirSync } from 'node:fs';
 import { join, delimiter } from 'node:path';
 import { promisify } from 'node:util';
 import { CutoverError, redactSecrets } from './errors.ts';
-import { connect, describeTarget, quoteIdent, serverMajor, sqlError, withClient, type Client } from './pg.ts';
+import { connect, describeTarget, quoteIdent, serverMajor, sqlError, withClient, type Client, quoteIdentIfNeeded } from './pg.ts';
 import { Progress, defaultProgressMode } from './progress.ts';
 
 const execFileP = promisify(execFile);
@@ -429,9 +429,6 @@ export async function copyRoles(opts: { source: string; target: string }): Promi
 
 function escapeRe(s: string): string {
   return s.replace(/[.*+?^${}()|[\]\\]/g, '\\$&');
-}
-function quoteIdentIfNeeded(s: string): string {
-  return /^[a-z_][a-z0-9_$]*$/.test(s) ? s : quoteIdent(s);
 }
 
 export function describeApply(r: ApplyResult & { keys?: ApplyResult }): string {

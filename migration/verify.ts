@@ -24,6 +24,7 @@
 import { CutoverError } from './errors.ts';
 import { connect, qualified, quoteIdent, quoteLiteral, sameServerReason, serverIdentity, serverMajor, sqlError, type Client } from './pg.ts';
 import { Progress, defaultProgressMode } from './progress.ts';
+import { poolEach } from './concurrency.ts';
 import { displayName, listTables, parseTableName, type TableName } from './replication.ts';
 
 export interface VerifyOptions {
@@ -507,12 +508,11 @@ export async function verify(opts: VerifyOptions): Promise<VerifyResult> {
     });
     const results = plans.map((p) => p.chunks.map(() => ({ sn: 0, tn: 0, sh: null as string | null, th: null as string | null })));
     const progress = opts.progress ? new Progress('verify', jobs.length, { unit: 'scans', mode: defaultProgressMode() }) : undefined;
-    let next = 0;
     const sessionSeqscan: string[] = srcs.map(() => 'on');
-    const worker = async (w: number) => {
-      while (next < jobs.length) {
+    // one worker per pair of sessions (source, target): worker w always queries srcs[w] and tgts[w]
+    await poolEach(jobs, srcs.length, { open: async (w) => w }, async (w, job) => {
+      {
         if (opts.signal?.aborted) throw new CutoverError('STATE', 'verification aborted');
-        const job = jobs[next++];
         const p = plans[job.plan];
         const ps: unknown[] = [];
         const sql = chunkQuery(p, job.chunk, ps);
@@ -534,8 +534,7 @@ export async function verify(opts: VerifyOptions): Promise<VerifyResult> {
         } else results[job.plan][job.chunk] = { sn: a[0].n, tn: b[0].n, sh: a[0].h, th: b[0].h };
         progress?.tick(1, displayName(p.t));
       }
-    };
-    await Promise.all(srcs.map((_, w) => worker(w)));
+    });
     progress?.finish();
 
     const tables: TableVerification[] = [];

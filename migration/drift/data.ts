@@ -5,7 +5,7 @@
  * (chunked, NULL-safe); when it cannot run, a count + order-independent md5 sum per table is
  * computed here, one scan per table and side, with output settings pinned so the text forms compare.
  */
-import { quoteIdent, qualified, type Client } from '../pg.ts';
+import { quoteIdent, qualified, type Client, quoteIdentIfNeeded } from '../pg.ts';
 import { Progress } from '../progress.ts';
 import { verify, type VerifyResult } from '../verify.ts';
 import { finding, rows, type DriftContext, type DriftFinding, type Side } from './types.ts';
@@ -102,9 +102,6 @@ export function diffTableScan(key: string, a: TableScan, b: TableScan): DriftFin
   return [];
 }
 
-function quoteIdentIfNeeded(s: string): string {
-  return /^[a-z_][a-z0-9_$]*$/.test(s) ? s : quoteIdent(s);
-}
 
 /** Verification results (migration/verify.ts) as data findings. */
 export function verifyFindings(result: VerifyResult): DriftFinding[] {

@@ -3,7 +3,7 @@
  * cannot hold. The scan runs on the source only: convert_to(col, <target encoding>) raises on the
  * first unmappable character, and for the common targets a regex counts the affected rows.
  */
-import { quoteIdent, qualified } from '../pg.ts';
+import { quoteIdent, qualified, quoteIdentIfNeeded } from '../pg.ts';
 import { finding, rows, type DriftContext, type DriftFinding, type Side } from './types.ts';
 
 /** A regex (server side, on the source) matching values the target encoding cannot store; null = use convert_to. */
@@ -75,9 +75,6 @@ export async function unrepresentableText(src: Side, targetEncoding: string): Pr
   return out;
 }
 
-function quoteIdentIfNeeded(s: string): string {
-  return /^[a-z_][a-z0-9_$]*$/.test(s) ? s : quoteIdent(s);
-}
 
 export async function checkEncoding(ctx: DriftContext): Promise<DriftFinding[]> {
   const out: DriftFinding[] = [];

@@ -36,3 +36,28 @@ describe('mapLimit', () => {
     await expect(mapLimit([1], 0, async (x) => x)).rejects.toThrow(RangeError);
   });
 });
+
+describe('poolEach', () => {
+  it('one resource per worker, at most `limit`, closed after the last item, also after a failure', async () => {
+    const { poolEach } = await import('../../migration/concurrency.ts');
+    const opened: number[] = [];
+    const closed: number[] = [];
+    const seen: Array<[number, number]> = [];
+    await poolEach([1, 2, 3, 4, 5], 2, { open: async (w) => (opened.push(w), w), close: (r) => void closed.push(r) }, async (r, x) => {
+      await new Promise((res) => setTimeout(res, x));
+      seen.push([r, x]);
+    });
+    expect(opened.sort()).toEqual([0, 1]);
+    expect(closed.sort()).toEqual([0, 1]);
+    expect(seen.map(([, x]) => x).sort()).toEqual([1, 2, 3, 4, 5]);
+    const closed2: number[] = [];
+    await expect(poolEach([1, 2, 3], 3, { open: async (w) => w, close: (r) => void closed2.push(r) }, async (_r, x) => {
+      if (x === 2) throw new Error('boom');
+    })).rejects.toThrow('boom');
+    expect(closed2.sort()).toEqual([0, 1, 2]);
+    // never more workers than items
+    const opened3: number[] = [];
+    await poolEach([1], 4, { open: async (w) => (opened3.push(w), w) }, async () => {});
+    expect(opened3).toEqual([0]);
+  });
+});
