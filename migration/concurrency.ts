@@ -65,3 +65,19 @@ export async function poolEach<T, R>(
   await Promise.all(Array.from({ length: Math.min(limit, items.length) }, (_, w) => worker(w)));
   if (failed) throw failed.error;
 }
+
+/** A sleep that ends early (rejecting with the abort reason) when `signal` aborts. */
+export function abortableSleep(ms: number, signal?: AbortSignal): Promise<void> {
+  return new Promise((resolve, reject) => {
+    if (signal?.aborted) return reject(signal.reason);
+    const t = setTimeout(() => {
+      signal?.removeEventListener('abort', onAbort);
+      resolve();
+    }, ms);
+    const onAbort = () => {
+      clearTimeout(t);
+      reject(signal!.reason);
+    };
+    signal?.addEventListener('abort', onAbort, { once: true });
+  });
+}

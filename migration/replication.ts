@@ -12,6 +12,7 @@
  *   to the source (terminating the walsender if needed), plus any table-sync slots of that subscription.
  */
 import { CutoverError, redactSecrets } from './errors.ts';
+import { abortableSleep } from './concurrency.ts';
 import { connect, describeTarget, qualified, quoteIdent, quoteLiteral, serverMajor, sqlError, toConninfo, type Client } from './pg.ts';
 import { Progress, defaultProgressMode, formatDuration } from './progress.ts';
 import { describeApplyError, diagnoseSubscription, workerLabel, type ApplyError } from './apply-errors.ts';
@@ -219,19 +220,9 @@ interface ResolvedTable {
   rowFilter?: string;
 }
 
+/** A sleep an abort ends early, with replication's own abort error. */
 function sleep(ms: number, signal?: AbortSignal): Promise<void> {
-  return new Promise((resolve, reject) => {
-    if (signal?.aborted) return reject(abortError(signal));
-    const t = setTimeout(() => {
-      signal?.removeEventListener('abort', onAbort);
-      resolve();
-    }, ms);
-    const onAbort = () => {
-      clearTimeout(t);
-      reject(abortError(signal!));
-    };
-    signal?.addEventListener('abort', onAbort, { once: true });
-  });
+  return abortableSleep(ms, signal).catch(() => Promise.reject(abortError(signal!)));
 }
 
 function abortError(signal: AbortSignal): CutoverError {

@@ -61,21 +61,7 @@ export function endpointOf(url: string): Endpoint {
   return { host: u.hostname.replace(/^\[(.*)\]$/, '$1'), port: Number(u.port || 5432), database: decodeURIComponent(u.pathname.slice(1)) || 'postgres' };
 }
 
-/** A sleep that ends early (rejecting with the abort reason) when `signal` aborts. */
-export function abortableSleep(ms: number, signal?: AbortSignal): Promise<void> {
-  return new Promise((resolve, reject) => {
-    if (signal?.aborted) return reject(signal.reason);
-    const t = setTimeout(() => {
-      signal?.removeEventListener('abort', onAbort);
-      resolve();
-    }, ms);
-    const onAbort = () => {
-      clearTimeout(t);
-      reject(signal!.reason);
-    };
-    signal?.addEventListener('abort', onAbort, { once: true });
-  });
-}
+export { abortableSleep } from '../concurrency.ts';
 
 /** fetch with a deadline (and the caller's abort signal) and an error that names the API and what it said. */
 export async function httpJson(method: string, url: string, body?: unknown, timeoutMs = 10_000, signal?: AbortSignal): Promise<any> {

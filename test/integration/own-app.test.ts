@@ -33,7 +33,7 @@ describe.skipIf(!!why)('a user app (Python, psycopg2) under the contract', () =>
   const dir = mkdtempSync(join(tmpdir(), 'own-app-'));
   beforeAll(async () => {
     pg = await startCluster({ major: 16 });
-    await sql(pg.url, readFileSync(join(PY, 'schema.sql'), 'utf8'));
+    await sql(pg.url, readFileSync(join(PY, '..', 'schema.sql'), 'utf8'));
     await sql(pg.url, `create role orders_app login password 'app-secret'; grant select, insert on orders to orders_app; grant usage on sequence orders_id_seq to orders_app`);
     dns = await startDnsServer({ host: await freeLoopbackAddress(53), port: 53 });
     dns.setRecord('db.lab.internal', { targets: [{ address: pg.record.host, weight: 100 }], ttl: 1 });
@@ -61,7 +61,7 @@ describe.skipIf(!!why)('a user app (Python, psycopg2) under the contract', () =>
         logFile: join(dir, `${a.name.split(' ')[0]}.log`),
       });
       try {
-        const k6 = await runK6({ script: join(a.dir, 'orders.js'), env: { APP_URL: app.url, RATE: 40, DURATION: '3s', RUN_ID: `own-${a.name[0]}` }, outDir: join(dir, `k6-${a.name[0]}`) });
+        const k6 = await runK6({ script: join(a.dir, '..', 'orders.js'), env: { APP_URL: app.url, RATE: 40, DURATION: '3s', RUN_ID: `own-${a.name[0]}` }, outDir: join(dir, `k6-${a.name[0]}`) });
         expect(k6.exitCode).toBe(0);
         const out = await parseK6Json(k6.pointsFile);
         expect(out.format).toBe('contract');

@@ -1,8 +1,9 @@
-// The JVM order service's own k6 workload, written only against the cutover-lab contract
+// The example order services' own k6 workload (the Python and the JVM one answer alike), written
+// only against the cutover-lab contract
 // (load/lib/cutover.js): each POST /orders carries cutover_op, an acknowledged order adds a
 // cutover_ack point with the order id the app returned.
 import http from 'k6/http';
-import { write, opId } from '../../../load/lib/cutover.js';
+import { write, opId } from '../../load/lib/cutover.js';
 
 const RATE = Number(__ENV.RATE || 50);
 export const options = {
