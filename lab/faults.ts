@@ -52,6 +52,8 @@ export interface AppliedFault {
   recovery?: string;
   /** Database faults: the measured result (long transaction's outcome, burst's rows, ddl findings). */
   outcome?: Record<string, unknown>;
+  /** conflict: what the subscriber showed when the run ended (the runner fills it: detectConflict). */
+  detection?: { detected: boolean; via: string[]; message?: string; finishLsn?: string };
 }
 
 export interface FaultHandlers {
@@ -187,7 +189,7 @@ export class FaultInjector {
         const r = await applyConflictFault({ oldUrl, newUrl, table: table(), mode: str('mode') as 'now' | 'ahead' | undefined, rows: num('rows') });
         rec.effect = r.effect;
         rec.recovery = r.recovery;
-        rec.outcome = { table: r.table, mode: r.mode, keys: r.keys, ...(logFile ? { logFile, logFromOffset } : {}) };
+        rec.outcome = { table: r.table, pk: r.pk, mode: r.mode, keys: r.keys, ...(logFile ? { logFile, logFromOffset } : {}) };
         // cleared after `duration`: the operator's lossless fix (remove the row, enable the subscription)
         return async () => {
           const t = parseTableName(r.table);
@@ -386,6 +388,8 @@ export async function applyDdlFault(opts: { oldUrl: string; newUrl: string; sql:
 
 export interface ConflictFaultResult {
   table: string;
+  /** The primary key column the keys are of. */
+  pk: string;
   mode: 'now' | 'ahead';
   /** Keys of the rows made on the new side. */
   keys: Array<string | number>;
@@ -434,7 +438,7 @@ export async function applyConflictFault(opts: { oldUrl: string; newUrl: string;
       keys = Array.from({ length: n }, (_, i) => last + 1 + i);
     }
     const recovery = conflictRecovery({ subscription: sub, table: t.display, pk: t.pk, keys, targetMajor: newMajor });
-    return { table: t.display, mode, keys, recovery, effect: `row(s) ${t.pk} = ${keys.length > 3 ? `${keys[0]}…${keys[keys.length - 1]}` : keys.join(', ')} made on the new side of ${t.display}: the next replicated insert with that key stops apply (unique violation)` };
+    return { table: t.display, pk: t.pk, mode, keys, recovery, effect: `row(s) ${t.pk} = ${keys.length > 3 ? `${keys[0]}…${keys[keys.length - 1]}` : keys.join(', ')} made on the new side of ${t.display}: the next replicated insert with that key stops apply (unique violation)` };
   } finally {
     await old.end().catch(() => {});
     await neu?.end().catch(() => {});

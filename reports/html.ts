@@ -248,8 +248,32 @@ function timelineBlock(r: Run): string {
     }${
       lag !== undefined ? ` · lag at fence ${esc(formatBytes(lag))}` : ''
     }${r.switchover?.sentinelMs !== undefined ? ` · sentinel ${esc(formatMs(r.switchover.sentinelMs))}` : ''}</figcaption>
-    <div class="chart timeline" id="timeline-${r.index}" role="img" aria-label="timeline of run ${r.index}"></div>
+    <div class="chart timeline" id="timeline-${r.index}" role="img" aria-label="timeline of run ${r.index}"></div>${clusterBlock(r)}
   </figure>`;
+}
+
+/** The clusters' own timeline under the client's (same x axis): WAL/lag, apply, xmin, connections, CPU. */
+function clusterBlock(r: Run): string {
+  const tl = r.clusterTimeline;
+  if (!tl?.length) return '';
+  const max = (xs: Array<number | null>) => {
+    const v = xs.filter((x): x is number => x !== null);
+    return v.length ? Math.max(...v) : undefined;
+  };
+  const wal = max(tl.map((p) => p.walRetainedBytes));
+  const xmin = max(tl.map((p) => p.xminAge));
+  const notStreaming = tl.filter((p) => p.applyState !== 'streaming' && p.applyState !== 'syncing').length;
+  const cpuOld = max(tl.map((p) => p.cpu.old));
+  const cpuNew = max(tl.map((p) => p.cpu.new));
+  const parts = [
+    `WAL retained max ${wal !== undefined ? esc(formatBytes(wal)) : '—'}`,
+    `slot xmin age max ${xmin !== undefined ? esc(String(xmin)) : '—'}`,
+    `apply not streaming ${notStreaming} s of ${tl.length}`,
+    `CPU max old ${cpuOld !== undefined ? esc(cpuOld.toFixed(2)) : '—'} / new ${cpuNew !== undefined ? esc(cpuNew.toFixed(2)) : '—'} cores`,
+  ];
+  return `
+    <div class="cluster-caption">Clusters — ${parts.join(' · ')}</div>
+    <div class="chart cluster" id="cluster-timeline-${r.index}" role="img" aria-label="cluster timeline of run ${r.index}: WAL retained, lag, apply state, xmin age, connections and CPU per side"></div>`;
 }
 
 function phaseTable(report: Report, colors: Record<string, string>): string {
@@ -330,6 +354,15 @@ function attrs(a: Record<string, string | number | boolean> | undefined): string
     .join(', ');
 }
 
+/** What a database fault did, what the subscriber showed, and how to recover (conflict). */
+function faultDetail(f: Run['faults'][number]): string {
+  const parts: string[] = [];
+  if (f.effect) parts.push(`<div class="fault-effect">${esc(f.effect)}</div>`);
+  if (f.detection) parts.push(`<div class="fault-detection">${f.detection.detected ? `detected via ${esc(f.detection.via.join('; '))}` : `<span class="bad">not detected</span>${f.detection.via.length ? ` (${esc(f.detection.via.join('; '))})` : ''}`}${f.detection.message ? `: <code>${esc(f.detection.message)}</code>` : ''}</div>`);
+  if (f.recovery) parts.push(`<div class="fault-recovery"><b>recovery:</b> ${esc(f.recovery)}</div>`);
+  return parts.join('');
+}
+
 function faultsSection(report: Report): string {
   const planned = report.scenario.faults;
   const injected = report.runs.flatMap((r) => r.faults.map((f) => ({ run: r.index, ...f })));
@@ -345,7 +378,7 @@ function faultsSection(report: Report): string {
     ? `<table class="wide"><thead><tr><th>run</th><th>kind</th><th>hop / target</th><th>at</th><th>for</th><th>settings</th><th>outcome</th></tr></thead><tbody>${injected
         .map(
           (f) =>
-            `<tr class="${f.error ? 'fail' : ''}"><td>${f.run}</td><td>${esc(f.kind)}</td><td>${esc(f.hop ?? f.target ?? '—')}</td><td>${f.phase ? `phase ${esc(f.phase)}, ` : ''}t = ${esc(formatMs(f.atMs))}</td><td>${f.durationMs !== undefined ? esc(formatMs(f.durationMs)) : '—'}</td><td>${attrs(f.attributes)}</td><td>${f.error ? `<span class="bad">could not be applied: ${esc(f.error)}</span>` : 'applied'}</td></tr>`,
+            `<tr class="${f.error ? 'fail' : ''}"><td>${f.run}</td><td>${esc(f.kind)}</td><td>${esc(f.hop ?? f.target ?? '—')}</td><td>${f.phase ? `phase ${esc(f.phase)}, ` : ''}t = ${esc(formatMs(f.atMs))}</td><td>${f.durationMs !== undefined ? esc(formatMs(f.durationMs)) : '—'}</td><td>${attrs(f.attributes)}</td><td>${f.error ? `<span class="bad">could not be applied: ${esc(f.error)}</span>` : 'applied'}${faultDetail(f)}</td></tr>`,
         )
         .join('')}</tbody></table>`
     : '<p>No faults were injected.</p>';
@@ -431,6 +464,8 @@ tr{break-inside:avoid}
 code{font:12px "DejaVu Sans Mono",monospace;background:var(--bg);padding:0 3px;border-radius:3px;word-break:break-all}
 .chart{width:100%;height:300px}
 .chart.timeline{height:280px}
+.chart.cluster{height:430px}
+.cluster-caption{font-size:12px;color:#455a64;margin:6px 0 0 4px}
 figure{margin:10px 0 18px;break-inside:avoid}
 figcaption{font-weight:600;margin-bottom:2px}
 .note{color:var(--dim);font-size:12.5px;margin:4px 0}
@@ -521,7 +556,60 @@ const CLIENT_JS = `(function () {
       yAxis: yAxis,
       series: series
     });
+    var cEl = document.getElementById('cluster-timeline-' + run.index);
+    if (cEl && run.clusterTimeline && run.clusterTimeline.length) drawCluster(cEl, run, first, last, phases);
   });
+  // Three panels on one x axis (the client chart's): WAL retained and lag (bytes, with lag seconds
+  // and the apply state as a red band while apply is stopped), the slot's xmin age and the
+  // connections per side, and each server's CPU.
+  function drawCluster(el, run, first, last, phases) {
+    var ct = run.clusterTimeline;
+    var sec = function (m) { return m / 1000; };
+    var mb = function (v) { return v === null || v === undefined ? null : v / 1048576; };
+    var pts = function (f) { return ct.map(function (p) { var v = f(p); return [sec(p.tMs), v === undefined ? null : v]; }); };
+    var stopped = [], from = null;
+    ct.forEach(function (p, i) {
+      var bad = p.applyState === 'down' || p.applyState === 'disabled' || p.applyState === 'missing';
+      if (bad && from === null) from = { t: sec(p.tMs), state: p.applyState };
+      var next = ct[i + 1];
+      if (from !== null && (!bad || !next)) {
+        stopped.push([{ name: 'apply ' + from.state, xAxis: from.t }, { xAxis: bad ? sec(p.tMs) + 1 : sec(p.tMs) }]);
+        from = null;
+      }
+    });
+    var band = phases.map(function (p) { return [Object.assign({}, p[0], { label: { show: false } }), p[1]]; });
+    var grids = [{ left: 52, right: 108, top: 24, height: 110 }, { left: 52, right: 108, top: 180, height: 80 }, { left: 52, right: 108, top: 306, height: 70 }];
+    var xAxis = grids.map(function (g, i) { return { type: 'value', gridIndex: i, min: first, max: last, axisLabel: { show: i === 2, formatter: '{value} s' }, splitLine: { show: false } }; });
+    var yAxis = [
+      { type: 'value', gridIndex: 0, name: 'MB', splitLine: { lineStyle: { color: '#eef0f3' } } },
+      { type: 'value', gridIndex: 0, name: 'lag s', position: 'right', splitLine: { show: false } },
+      { type: 'value', gridIndex: 1, name: 'xmin age', splitLine: { lineStyle: { color: '#eef0f3' } } },
+      { type: 'value', gridIndex: 1, name: 'connections', position: 'right', minInterval: 1, splitLine: { show: false } },
+      { type: 'value', gridIndex: 2, name: 'CPU cores', min: 0, splitLine: { lineStyle: { color: '#eef0f3' } } }
+    ];
+    var line = function (name, color, xi, yi, data, extra) { return Object.assign({ name: name, type: 'line', showSymbol: false, connectNulls: false, color: color, xAxisIndex: xi, yAxisIndex: yi, lineStyle: { width: 1.5 }, data: data }, extra || {}); };
+    var series = [
+      line('WAL retained (MB)', '#6d4c41', 0, 0, pts(function (p) { return mb(p.walRetainedBytes); }), { areaStyle: { opacity: 0.1 },
+        markArea: { silent: true, data: band.concat(stopped.map(function (s) { return [Object.assign({}, s[0], { itemStyle: { color: 'rgba(198,40,40,0.22)' }, label: { show: true, position: 'insideTop', color: '#c62828', fontSize: 10 } }), s[1]]; })) } }),
+      line('lag (MB)', '#8e24aa', 0, 0, pts(function (p) { return mb(p.lagBytes); }), { lineStyle: { type: 'dashed', width: 1.5 } }),
+      line('lag (s)', '#f4511e', 0, 1, pts(function (p) { return p.lagSeconds; }), { lineStyle: { type: 'dotted', width: 1.5 } }),
+      line('slot xmin age', '#00897b', 1, 2, pts(function (p) { return p.xminAge; })),
+      line('connections old', '#1565c0', 1, 3, pts(function (p) { return p.connections.old; }), { step: 'end' }),
+      line('connections new', '#2e7d32', 1, 3, pts(function (p) { return p.connections.new; }), { step: 'end' }),
+      line('CPU old', '#1565c0', 2, 4, pts(function (p) { return p.cpu.old; }), { areaStyle: { opacity: 0.08 } }),
+      line('CPU new', '#2e7d32', 2, 4, pts(function (p) { return p.cpu.new; }), { areaStyle: { opacity: 0.08 } })
+    ];
+    draw(el, {
+      animation: false,
+      grid: grids,
+      legend: { bottom: 0, textStyle: { fontSize: 11 } },
+      tooltip: { trigger: 'axis', formatter: axisTooltip },
+      axisPointer: { link: [{ xAxisIndex: 'all' }] },
+      xAxis: xAxis,
+      yAxis: yAxis,
+      series: series
+    });
+  }
   var dEl = document.getElementById('downtime-chart');
   if (dEl) {
     var runs = report.runs, b = report.scenario.budgets, agg = report.aggregate.downtimeMs;

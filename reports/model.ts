@@ -17,7 +17,15 @@ import { summarise } from './stats.ts';
  * wrote 0); runs carry `saturation`, `droppedIterations` is split into cutover and background, the
  * aggregate's Stats say how many runs entered them (`n`) and leave out crashed and saturated runs.
  */
-export const SCHEMA_VERSION = 2 as const;
+/*
+ * 3: runs may carry `clusterTimeline` (what the clusters went through, per second), `cleanup` (the
+ * replication objects removed after the run, and any left behind); injected faults carry `effect`,
+ * `recovery`, `outcome`, `detection`; scenario budgets `maxWalRetainedBytes` and `maxXminAge`. Every
+ * addition is optional, so a version 2 report is a valid version 3 report and is still read.
+ */
+export const SCHEMA_VERSION = 3 as const;
+/** Versions this reader accepts (each one's reports are valid under the current model). */
+export const READABLE_SCHEMA_VERSIONS: readonly number[] = [2, 3];
 
 const ms = z.number().finite().nonnegative();
 const count = z.number().int().nonnegative();
@@ -114,6 +122,24 @@ export const InjectedFault = z.strictObject({
   attributes: attributes.optional(),
   /** it could not be applied (or removed): the run did not rehearse what the scenario asks */
   error: z.string().optional(),
+  /** database faults: what the fault did or found, one line ("column channel exists on the source only: apply stops …") */
+  effect: z.string().optional(),
+  /** conflict: how to get apply going again, the lossless way first */
+  recovery: z.string().optional(),
+  /** database faults: the measured result (long-transaction `{outcome, heldMs, …}`, burst `{rowsWritten, ms, rate}`, ddl `{breaksApply, findings}`, conflict `{table, mode, keys}`) */
+  outcome: z.record(z.string(), z.unknown()).optional(),
+  /** conflict: what the subscriber showed when the run ended */
+  detection: z
+    .strictObject({
+      detected: z.boolean(),
+      /** pg_stat_subscription_stats, a disabled subscription, the subscriber log */
+      via: z.array(z.string()),
+      /** the subscriber log's ERROR line */
+      message: z.string().optional(),
+      /** the failed remote transaction's finish LSN (for ALTER SUBSCRIPTION … SKIP) */
+      finishLsn: z.string().optional(),
+    })
+    .optional(),
 });
 
 export const Scenario = z.strictObject({
@@ -149,6 +175,10 @@ export const Scenario = z.strictObject({
     maxDuplicateWrites: count,
     /** the highest drift severity tolerated: 'none' fails on any finding, 'warning' fails on errors only */
     allowedDrift: z.enum(['none', 'info', 'warning', 'error']),
+    /** the most WAL the forward slot may retain on the old primary at any second of the run */
+    maxWalRetainedBytes: count.optional(),
+    /** the highest age (transactions) of the slot's xmin / catalog_xmin at any second of the run */
+    maxXminAge: count.optional(),
   }),
   faults: z.array(ScenarioFault),
 });
@@ -220,6 +250,36 @@ export const TimelinePoint = z.strictObject({
   lagBytes: z.number().nonnegative().nullable().optional(),
 });
 
+/** Apply worker state on the new side: `down` = enabled but no worker (it exits on each error and restarts). */
+export const ApplyState = z.enum(['streaming', 'syncing', 'down', 'disabled', 'missing', 'unknown']);
+
+const perSide = <T extends z.ZodType>(t: T) => z.strictObject({ old: t.nullable(), new: t.nullable() });
+
+/**
+ * One second of what the clusters went through (migration/timeline.ts samples it). `tMs` has the
+ * client timeline's origin (the load start), so both share the x axis. A side that did not answer
+ * (a kill fault) gives nulls.
+ */
+export const ClusterTimelinePoint = z.strictObject({
+  tMs: offsetMs,
+  /** WAL the forward slot keeps on the old primary (pg_current_wal_lsn − restart_lsn) */
+  walRetainedBytes: z.number().nonnegative().nullable(),
+  /** pg_current_wal_lsn − confirmed_flush_lsn (may be slightly negative across a sample) */
+  lagBytes: z.number().nullable(),
+  lagSeconds: z.number().nonnegative().nullable(),
+  applyState: ApplyState,
+  /** pg_stat_subscription_stats.apply_error_count (15+ subscriber) */
+  applyErrorCount: count.nullable(),
+  /** max(age(xmin), age(catalog_xmin)) of the slot */
+  xminAge: z.number().int().nullable(),
+  datfrozenxidAge: perSide(z.number().int()),
+  /** client connections per side */
+  connections: perSide(z.number().int()),
+  oldestXactSeconds: perSide(z.number()),
+  /** cores used by each server's processes over the interval (1 = one core busy) */
+  cpu: perSide(z.number().nonnegative()),
+});
+
 export const BudgetResult = z.strictObject({
   /** maxErrorWindowMs | maxStallMs | maxLostWrites | maxDuplicateWrites | drift | … */
   name,
@@ -258,6 +318,10 @@ export const Run = z.strictObject({
   timeline: z.array(TimelinePoint),
   faults: z.array(InjectedFault),
   budgets: z.array(BudgetResult),
+  /** the clusters' own timeline (WAL retained, lag, apply, xmin, connections, CPU), per second */
+  clusterTimeline: z.array(ClusterTimelinePoint).optional(),
+  /** replication objects (slots, publications, subscriptions) removed after the run; `remaining` could not be */
+  cleanup: z.strictObject({ dropped: z.array(z.string()), remaining: z.array(z.string()), notes: z.array(z.string()).optional() }).optional(),
   switchover: z
     .strictObject({
       lagAtFenceBytes: z.number().nonnegative().optional(),
@@ -298,7 +362,7 @@ const DriftStage = z.union([z.array(DriftFinding), NotMeasured, Skipped]);
 
 export const ReportSchema = z
   .strictObject({
-    schemaVersion: z.literal(SCHEMA_VERSION),
+    schemaVersion: z.union([z.literal(2), z.literal(SCHEMA_VERSION)]),
     generatedAt: z.iso.datetime({ offset: true }),
     tool: z.strictObject({ name: z.literal('cutover-lab'), version: z.string() }),
     scenario: Scenario,
@@ -322,6 +386,8 @@ export type Phase = z.infer<typeof Phase>;
 export type LatencySummary = z.infer<typeof LatencySummary>;
 export type TimelinePoint = z.infer<typeof TimelinePoint>;
 export type BudgetResult = z.infer<typeof BudgetResult>;
+export type ClusterTimelinePoint = z.infer<typeof ClusterTimelinePoint>;
+export type ApplyState = z.infer<typeof ApplyState>;
 export type Saturation = z.infer<typeof Saturation>;
 export type Dropped = z.infer<typeof Dropped>;
 export type Replication = z.infer<typeof Replication>;
@@ -370,6 +436,7 @@ function crossFieldRules(r: z.infer<z.ZodObject<any>>, ctx: Ctx): void {
     const sat = valueOf(run.saturation);
     if (run.pass && sat?.saturated) issue(['runs', i, 'pass'], 'run passes although its lab was saturated');
     if (run.pass && run.faults.some((f) => f.error)) issue(['runs', i, 'pass'], 'run passes although a fault could not be applied');
+    if (run.pass && run.cleanup?.remaining.length) issue(['runs', i, 'pass'], `run passes although replication objects were left behind: ${run.cleanup.remaining.join(', ')}`);
   });
   for (const stage of ['before', 'after'] as const)
     if (report.verdict.pass && isNotMeasured(report.drift[stage])) issue(['verdict', 'pass'], `verdict passes although drift ${stage} the switch was not measured`);
@@ -405,10 +472,10 @@ export function formatPath(path: readonly PropertyKey[]): string {
  * every problem with its path. A report of another schemaVersion is refused with that fact first.
  */
 export function validateReport(json: unknown, source?: string): Report {
-  if (json && typeof json === 'object' && 'schemaVersion' in json && (json as { schemaVersion: unknown }).schemaVersion !== SCHEMA_VERSION) {
+  if (json && typeof json === 'object' && 'schemaVersion' in json && !READABLE_SCHEMA_VERSIONS.includes((json as { schemaVersion: unknown }).schemaVersion as number)) {
     const v = (json as { schemaVersion: unknown }).schemaVersion;
     throw new ReportValidationError(
-      [{ path: '$.schemaVersion', message: `this cutover-lab reads schemaVersion ${SCHEMA_VERSION}, the file has ${JSON.stringify(v)}; re-render it with the version that wrote it` }],
+      [{ path: '$.schemaVersion', message: `this cutover-lab reads schemaVersion ${READABLE_SCHEMA_VERSIONS.join(' and ')}, the file has ${JSON.stringify(v)}; re-render it with the version that wrote it` }],
       source,
     );
   }

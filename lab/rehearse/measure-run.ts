@@ -7,7 +7,7 @@
  * budget fails, and the verdict names it.
  */
 import { errorWindow, stallWindow, downtimeMs, switchVsCalm, checkAcknowledged, timeline, attributeDrops, saturation, DEFAULT_MARGIN_BEFORE_MS, DEFAULT_QUIET_MS, type OpOutcome, type AckCheck } from '../../load/measure.ts';
-import { notMeasured, isNotMeasured, valueOf, unmeasured, type Run, type BudgetResult, type DriftFinding, type Phase, type InjectedFault, type Measured, type NotMeasured, type Saturation, type Replication, type DriftStage } from '../../reports/model.ts';
+import { notMeasured, isNotMeasured, valueOf, unmeasured, type ClusterTimelinePoint, type Run, type BudgetResult, type DriftFinding, type Phase, type InjectedFault, type Measured, type NotMeasured, type Saturation, type Replication, type DriftStage } from '../../reports/model.ts';
 import type { Scenario } from '../../scenarios/schema.ts';
 import { saturationText, describeInjected } from '../../reports/format.ts';
 
@@ -48,6 +48,10 @@ export interface RunObservation {
   /** Epoch ms before which the load is not calm (load.during sync: the end of post-data). */
   calmFromMs?: number;
   replication?: Replication;
+  /** The clusters' own timeline (offsets from loadStartMs), when it was sampled. */
+  clusterTimeline?: ClusterTimelinePoint[];
+  /** Replication objects removed after the run, and those left behind. */
+  cleanup?: Run['cleanup'];
 }
 
 /** The load's first seconds (k6 allocating VUs, the app's pool connecting) are not calm. */
@@ -77,6 +81,22 @@ export function driftBudget(findings: DriftFinding[] | NotMeasured, allowed: Sce
 
 function budget(name: string, limit: number, actual: Measured<number>, unit: string): BudgetResult {
   return { name, limit, actual, pass: typeof actual === 'number' && actual <= limit, unit };
+}
+
+/** The worst value of a cluster-timeline figure, or why there is none. */
+function worst(points: readonly ClusterTimelinePoint[] | undefined, pick: (p: ClusterTimelinePoint) => number | null, what: string): Measured<number> {
+  if (!points?.length) return notMeasured(`the cluster timeline was not sampled, so the ${what} is unknown`);
+  const v = points.map(pick).filter((x): x is number => x !== null);
+  if (!v.length) return notMeasured(`no sample of the cluster timeline had the ${what} (${points.length} sample(s); the slot or a side did not answer)`);
+  return Math.max(...v);
+}
+
+/** Budgets on what the clusters went through (only those the scenario sets). */
+export function clusterBudgets(points: readonly ClusterTimelinePoint[] | undefined, b: Pick<Scenario['budgets'], 'maxWalRetainedBytes' | 'maxXminAge'>): BudgetResult[] {
+  const out: BudgetResult[] = [];
+  if (b.maxWalRetainedBytes !== undefined) out.push(budget('maxWalRetainedBytes', b.maxWalRetainedBytes, worst(points, (p) => p.walRetainedBytes, 'WAL retained by the slot'), 'bytes'));
+  if (b.maxXminAge !== undefined) out.push(budget('maxXminAge', b.maxXminAge, worst(points, (p) => p.xminAge, "slot's xmin age"), 'transactions'));
+  return out;
 }
 
 /** A fault's effects outlast it a little (reconnects, retries): the calm interval keeps this far away. */
@@ -189,6 +209,7 @@ export function measureRun(o: RunObservation, scenario: Scenario): Run {
     budget('splitBrainWrites', 0, ack.splitBrain, 'writes'),
   ];
   if (o.driftAfter) budgets.push(driftBudget(o.driftAfter, b.allowedDrift));
+  budgets.push(...clusterBudgets(o.clusterTimeline, b));
   const sat = measureSaturation(o, cut?.startMs, rate);
   const run: Run = {
     index: o.index,
@@ -214,9 +235,11 @@ export function measureRun(o: RunObservation, scenario: Scenario): Run {
     timeline: timelineOf(o),
     faults: o.faults,
     budgets,
+    ...(o.clusterTimeline ? { clusterTimeline: o.clusterTimeline } : {}),
+    ...(o.cleanup ? { cleanup: o.cleanup } : {}),
     ...(o.switchover ? { switchover: o.switchover } : {}),
   };
-  run.pass = !o.error && budgets.every((x) => x.pass) && unmeasured(run).length === 0 && !valueOf(run.saturation)?.saturated && !o.faults.some((f) => f.error);
+  run.pass = !o.error && budgets.every((x) => x.pass) && unmeasured(run).length === 0 && !valueOf(run.saturation)?.saturated && !o.faults.some((f) => f.error) && !o.cleanup?.remaining.length;
   return run;
 }
 
@@ -262,7 +285,13 @@ export { aggregateRuns as aggregate } from '../../reports/model.ts';
 /** "lab saturated: 850 of 1000 req/s, 14324 dropped, p99 711 ms — downtime figures not trustworthy" */
 export { saturationText } from '../../reports/format.ts';
 
-const unit = (b: BudgetResult, v: number) => `${v}${b.unit === 'ms' ? ' ms' : ''}`;
+const unit = (b: BudgetResult, v: number) => (b.unit === 'bytes' ? bytesText(v) : `${v}${b.unit === 'ms' ? ' ms' : ''}`);
+
+function bytesText(n: number): string {
+  const u = [['GB', 1024 ** 3], ['MB', 1024 ** 2], ['kB', 1024]] as const;
+  for (const [name, size] of u) if (n >= size) return `${(n / size).toFixed(1)} ${name} (${n} bytes)`;
+  return `${n} bytes`;
+}
 
 /** One sentence per reason for a no-go; empty when every run passed and drift is within budget. */
 export function verdict(runs: Run[], driftBefore: DriftStage, allowed: Scenario['budgets']['allowedDrift']): { pass: boolean; reasons: string[] } {
@@ -274,6 +303,7 @@ export function verdict(runs: Run[], driftBefore: DriftStage, allowed: Scenario[
     }
     const sat = valueOf(r.saturation);
     if (sat?.saturated) reasons.push(`run ${r.index}: ${saturationText(sat)}`);
+    if (r.cleanup?.remaining.length) reasons.push(`run ${r.index}: replication objects left behind after the run: ${r.cleanup.remaining.join(', ')}`);
     for (const f of r.faults) if (f.error) reasons.push(`run ${r.index}: fault ${describeInjected(f)} could not be applied: ${f.error} — the run did not rehearse what the scenario asks`);
     const figures = new Set<string>();
     for (const u of unmeasured(r)) {

@@ -29,7 +29,7 @@ import { notMeasured, valueOf, SCHEMA_VERSION, type Report, type Run, type Drift
 import { writeReports } from '../../reports/index.ts';
 import { LabAsyncDisposableStack } from '../disposable.ts';
 import {
-  newRunState, enter, startRunLab, prepareOld, replicate, driftStep, startLoad, switchoverStep, finishLoad, toFaultSpecs, toInjected, faultsAsInjected,
+  newRunState, enter, startRunLab, prepareOld, replicate, driftStep, startLoad, switchoverStep, finishLoad, toFaultSpecs, toInjected, faultsAsInjected, detectFaultConflicts, cleanupReplication,
   type RunContext, type RunState, type ProgressEvent, type Load, type SwitchoverStep,
 } from './steps.ts';
 
@@ -141,6 +141,8 @@ function buildReport(scenario: Scenario, runs: number, results: Run[], drift: { 
         maxLostWrites: scenario.budgets.maxLostWrites,
         maxDuplicateWrites: scenario.budgets.maxDuplicateWrites,
         allowedDrift: scenario.budgets.allowedDrift,
+        ...(scenario.budgets.maxWalRetainedBytes !== undefined ? { maxWalRetainedBytes: scenario.budgets.maxWalRetainedBytes } : {}),
+        ...(scenario.budgets.maxXminAge !== undefined ? { maxXminAge: scenario.budgets.maxXminAge } : {}),
       },
       faults: toFaultSpecs(scenario).map((f) => ({
         kind: f.kind,
@@ -230,6 +232,7 @@ async function runOnce(s: Scenario, golden: Golden, index: number, runs: number,
     const finished = await finishLoad(r, load, duringSync ? stopAt : undefined);
     if (ctx.withDrift) out.driftAfter = await driftStep(r, lab, 'after');
     const { doneAtMs, ...rep } = replication;
+    await detectFaultConflicts(r, lab, load.faults.applied);
     out.run = await measureStep(r, lab, load, so, finished, { replication: rep, calmFromMs: duringSync ? doneAtMs : undefined, driftAfter: out.driftAfter });
     return out as RunOutput;
   } catch (e) {
@@ -260,6 +263,8 @@ async function measureStep(
     notMeasured(`the ${rolledBack ? 'old' : 'new'} primary could not be read for the acknowledged-write check: ${describeError(e).replace(/^error(\[\w+\])?: /, '').split('\n')[0]}`),
   );
   const error = so.error ?? finished.error;
+  // after the acknowledged-write check (dropping the subscription stops what is still in flight)
+  const cleanup = await cleanupReplication(r, lab);
   return measureRun(
     {
       index: r.index,
@@ -277,6 +282,8 @@ async function measureStep(
       ...(error ? { error } : {}),
       ...(extra.driftAfter ? { driftAfter: extra.driftAfter } : {}),
       replication: extra.replication,
+      ...(load.clusterTimeline ? { clusterTimeline: load.clusterTimeline } : {}),
+      cleanup,
       ...(extra.calmFromMs !== undefined ? { calmFromMs: extra.calmFromMs } : {}),
     },
     r.s,
