@@ -159,14 +159,15 @@ export function clusterSummaryText(tl: Report['runs'][number]['clusterTimeline']
   const lag = max(tl.map((p) => p.lagBytes));
   const lagS = max(tl.map((p) => p.lagSeconds));
   const xmin = max(tl.map((p) => p.xminAge));
-  const off = tl.filter((p) => p.applyState !== 'streaming' && p.applyState !== 'syncing').length;
+  // a subscription missing after the switch is the switch's doing; stopped apply is down or disabled
+  const off = tl.filter((p) => p.applyState === 'down' || p.applyState === 'disabled').length;
   const cpu = (side: 'old' | 'new') => max(tl.map((p) => p.cpu[side]));
   const c = (v: number | undefined) => (v === undefined ? '—' : v.toFixed(2));
   return [
     `WAL retained max ${wal === undefined ? '—' : formatBytes(wal)}`,
     `lag max ${lag === undefined ? '—' : formatBytes(Math.max(0, lag))}${lagS === undefined ? '' : ` / ${trim(lagS, 1)} s`}`,
     `slot xmin age max ${xmin === undefined ? '—' : formatCount(xmin)}`,
-    `apply not streaming ${off} of ${tl.length} s`,
+    `apply stopped ${off} of ${tl.length} s`,
     `CPU max old ${c(cpu('old'))} / new ${c(cpu('new'))} cores`,
   ].join(' · ');
 }

@@ -262,13 +262,13 @@ function clusterBlock(r: Run): string {
   };
   const wal = max(tl.map((p) => p.walRetainedBytes));
   const xmin = max(tl.map((p) => p.xminAge));
-  const notStreaming = tl.filter((p) => p.applyState !== 'streaming' && p.applyState !== 'syncing').length;
+  const stopped = tl.filter((p) => p.applyState === 'down' || p.applyState === 'disabled').length;
   const cpuOld = max(tl.map((p) => p.cpu.old));
   const cpuNew = max(tl.map((p) => p.cpu.new));
   const parts = [
     `WAL retained max ${wal !== undefined ? esc(formatBytes(wal)) : '—'}`,
     `slot xmin age max ${xmin !== undefined ? esc(String(xmin)) : '—'}`,
-    `apply not streaming ${notStreaming} s of ${tl.length}`,
+    `apply stopped ${stopped} of ${tl.length} s`,
     `CPU max old ${cpuOld !== undefined ? esc(cpuOld.toFixed(2)) : '—'} / new ${cpuNew !== undefined ? esc(cpuNew.toFixed(2)) : '—'} cores`,
   ];
   return `
@@ -557,19 +557,30 @@ const CLIENT_JS = `(function () {
       series: series
     });
     var cEl = document.getElementById('cluster-timeline-' + run.index);
-    if (cEl && run.clusterTimeline && run.clusterTimeline.length) drawCluster(cEl, run, first, last, phases);
+    if (cEl && run.clusterTimeline && run.clusterTimeline.length) {
+      // the client chart's bars widen its x axis by half a bar each side: use the extent it drew
+      // (inside its grid, not at the grid's edges), so the cluster panels span the same pixels
+      var ext = [first, last], rect = null;
+      try {
+        var client = charts[charts.length - 1];
+        ext = client.getModel().getComponent('xAxis', 0).axis.scale.getExtent();
+        var x0 = client.convertToPixel({ xAxisIndex: 0 }, ext[0]), x1 = client.convertToPixel({ xAxisIndex: 0 }, ext[1]);
+        if (isFinite(x0) && isFinite(x1) && x1 > x0) rect = { left: x0, right: client.getWidth() - x1 };
+      } catch (e) {}
+      drawCluster(cEl, run, ext[0], ext[1], phases, rect);
+    }
   });
   // Three panels on one x axis (the client chart's): WAL retained and lag (bytes, with lag seconds
   // and the apply state as a red band while apply is stopped), the slot's xmin age and the
   // connections per side, and each server's CPU.
-  function drawCluster(el, run, first, last, phases) {
+  function drawCluster(el, run, first, last, phases, rect) {
     var ct = run.clusterTimeline;
     var sec = function (m) { return m / 1000; };
     var mb = function (v) { return v === null || v === undefined ? null : v / 1048576; };
     var pts = function (f) { return ct.map(function (p) { var v = f(p); return [sec(p.tMs), v === undefined ? null : v]; }); };
     var stopped = [], from = null;
     ct.forEach(function (p, i) {
-      var bad = p.applyState === 'down' || p.applyState === 'disabled' || p.applyState === 'missing';
+      var bad = p.applyState === 'down' || p.applyState === 'disabled';
       if (bad && from === null) from = { t: sec(p.tMs), state: p.applyState };
       var next = ct[i + 1];
       if (from !== null && (!bad || !next)) {
@@ -578,7 +589,8 @@ const CLIENT_JS = `(function () {
       }
     });
     var band = phases.map(function (p) { return [Object.assign({}, p[0], { label: { show: false } }), p[1]]; });
-    var grids = [{ left: 52, right: 108, top: 24, height: 110 }, { left: 52, right: 108, top: 180, height: 80 }, { left: 52, right: 108, top: 306, height: 70 }];
+    var lr = rect ? { left: rect.left, right: rect.right, outerBoundsMode: 'none' } : { left: 52, right: 108 };
+    var grids = [{ top: 24, height: 110 }, { top: 180, height: 80 }, { top: 306, height: 70 }].map(function (g) { return Object.assign(g, lr); });
     var xAxis = grids.map(function (g, i) { return { type: 'value', gridIndex: i, min: first, max: last, axisLabel: { show: i === 2, formatter: '{value} s' }, splitLine: { show: false } }; });
     var yAxis = [
       { type: 'value', gridIndex: 0, name: 'MB', splitLine: { lineStyle: { color: '#eef0f3' } } },
