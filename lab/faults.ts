@@ -608,6 +608,9 @@ export async function startBurst(opts: { url: string; table: string; durationMs:
   const tick = opts.tickMs ?? 250;
   const perTick = Math.max(1, Math.round(opts.rate !== undefined ? (opts.rate * tick) / 1000 : (opts.rows! * tick) / opts.durationMs));
   const c = await connect(opts.url, { role: 'old primary', applicationName: 'cutover-fault-burst' });
+  // a fence that terminates the session: keep its message (the next query only says "not queryable")
+  let lost: string | undefined;
+  c.on('error', (e: any) => void (lost ??= redactSecrets(e?.message ?? String(e))));
   let t: CloneTarget;
   try {
     t = await cloneTarget(c, 'burst', opts.table);
@@ -638,7 +641,7 @@ export async function startBurst(opts: { url: string; table: string; durationMs:
         written += (await c.query(sql)).rowCount ?? 0;
       }
     } catch (e: any) {
-      error = redactSecrets(e?.message ?? String(e));
+      error = lost ?? redactSecrets(e?.message ?? String(e));
     } finally {
       await c.end().catch(() => {});
     }
