@@ -247,7 +247,7 @@ export function measureRun(o: RunObservation, scenario: Scenario): Run {
  * A run that crashed (in `step`): nothing of it was measured, so every figure says so and none
  * enters the aggregate. The phases and faults seen up to the crash are kept.
  */
-export function crashedRun(o: { index: number; startedAt: string; durationMs: number; step: string; error: string; phases: PhaseTiming[]; faults: InjectedFault[]; loadStartMs?: number }): Run {
+export function crashedRun(o: { index: number; startedAt: string; durationMs: number; step: string; error: string; phases: PhaseTiming[]; faults: InjectedFault[]; loadStartMs?: number; clusterTimeline?: ClusterTimelinePoint[] }): Run {
   const why = notMeasured(`the run crashed in step "${o.step}" before it was measured: ${o.error}`);
   const t0 = o.loadStartMs || o.phases[0]?.startMs || 0;
   return {
@@ -272,6 +272,8 @@ export function crashedRun(o: { index: number; startedAt: string; durationMs: nu
     timeline: [],
     faults: o.faults,
     budgets: [],
+    // the clusters' side of a crash is often the explanation: keep what was sampled
+    ...(o.clusterTimeline?.length ? { clusterTimeline: o.clusterTimeline } : {}),
   };
 }
 

@@ -238,7 +238,7 @@ async function runOnce(s: Scenario, golden: Golden, index: number, runs: number,
   } catch (e) {
     const error = describeError(e).replace(/^error(\[\w+\])?: /, '').split('\n')[0];
     r.log(`failed in step ${r.step}: ${error}`);
-    const run = crashedRun({ index, startedAt: r.startedAt, durationMs: Date.now() - r.startedMs, step: r.step, error, phases: r.phases, faults: r.faults?.applied.map(toInjected) ?? [], loadStartMs: r.loadStartMs });
+    const run = crashedRun({ index, startedAt: r.startedAt, durationMs: Date.now() - r.startedMs, step: r.step, error, phases: r.phases, faults: r.faults?.applied.map(toInjected) ?? [], loadStartMs: r.loadStartMs, clusterTimeline: r.timeline?.snapshot() });
     return { ...out, run };
   } finally {
     inProgress.delete(stack);

@@ -69,6 +69,8 @@ export interface RunState {
   stack: LabAsyncDisposableStack;
   phases: PhaseTiming[];
   faults?: FaultInjector;
+  /** The clusters' timeline sampler once the load started (a crashed run still shows what it saw). */
+  timeline?: ClusterTimelineSampler;
   loadStartMs?: number;
   log: (line: string) => void;
 }
@@ -449,6 +451,7 @@ export async function startLoad(r: RunState, lab: Lab, labDir: string, open: boo
     pids: { old: () => (lab.old.record.pid ? [lab.old.record.pid] : undefined), new: () => (lab.new.record.pid ? [lab.new.record.pid] : undefined) },
   });
   timeline.start();
+  r.timeline = timeline;
   await own(r, timeline, (t) => t.stop());
   const load: Load = { k6, stop: () => stopper.abort(), startMs, lagSamples: [], front, app, faults, sw, timeline };
   const timer = setInterval(() => void sampleLag(r, lab, load), 1000);

@@ -2,7 +2,7 @@
 import { describe, it, expect } from 'vitest';
 import { readFileSync } from 'node:fs';
 import { toFaultSpecs, toInjected } from '../../lab/rehearse/steps.ts';
-import { measureRun, clusterBudgets, verdict, type RunObservation } from '../../lab/rehearse/measure-run.ts';
+import { measureRun, crashedRun, clusterBudgets, verdict, type RunObservation } from '../../lab/rehearse/measure-run.ts';
 import { parseScenario } from '../../scenarios/load.ts';
 import { validateReport, type ClusterTimelinePoint } from '../../reports/model.ts';
 import { describeInjected, clusterSummaryText } from '../../reports/format.ts';
@@ -118,6 +118,15 @@ describe('cluster timeline budgets', () => {
     expect(run.pass).toBe(false);
     expect(verdict([run], [], 'warning').reasons).toContain('run 1: maxWalRetainedBytes 3.0 MB (3145728 bytes) > 2.0 MB (2097152 bytes)');
     expect(clusterSummaryText(tl)).toMatch(/^WAL retained max 3\.0 MB · lag max 1\.5 MB \/ 0\.1 s · slot xmin age max 20 · apply stopped 0 of 2 s · CPU max old 0\.20 \/ new — cores$/);
+  });
+});
+
+describe('crashed runs', () => {
+  it('keep the cluster timeline sampled before the crash', () => {
+    const tl = [point(0, 1000, 10)];
+    const run = crashedRun({ index: 1, startedAt: new Date(T0).toISOString(), durationMs: 5000, step: 'switchover', error: 'boom', phases: [], faults: [], clusterTimeline: tl });
+    expect(run.clusterTimeline).toEqual(tl);
+    expect(crashedRun({ index: 1, startedAt: new Date(T0).toISOString(), durationMs: 5000, step: 'lab', error: 'boom', phases: [], faults: [] })).not.toHaveProperty('clusterTimeline');
   });
 });
 
