@@ -17,15 +17,10 @@ import { summarise } from './stats.ts';
  * wrote 0); runs carry `saturation`, `droppedIterations` is split into cutover and background, the
  * aggregate's Stats say how many runs entered them (`n`) and leave out crashed and saturated runs.
  */
-/*
- * 3: runs may carry `clusterTimeline` (what the clusters went through, per second), `cleanup` (the
- * replication objects removed after the run, and any left behind); injected faults carry `effect`,
- * `recovery`, `outcome`, `detection`; scenario budgets `maxWalRetainedBytes` and `maxXminAge`. Every
- * addition is optional, so a version 2 report is a valid version 3 report and is still read.
- */
-export const SCHEMA_VERSION = 3 as const;
-/** Versions this reader accepts (each one's reports are valid under the current model). */
-export const READABLE_SCHEMA_VERSIONS: readonly number[] = [2, 3];
+export const SCHEMA_VERSION = 2 as const;
+// Added within version 2 (optional, so no bump — reports/README.md "Schema and validation"): runs'
+// `clusterTimeline` and `cleanup`, injected faults' `effect`, `recovery`, `outcome`, `detection`,
+// scenario budgets `maxWalRetainedBytes` and `maxXminAge`.
 
 const ms = z.number().finite().nonnegative();
 const count = z.number().int().nonnegative();
@@ -362,7 +357,7 @@ const DriftStage = z.union([z.array(DriftFinding), NotMeasured, Skipped]);
 
 export const ReportSchema = z
   .strictObject({
-    schemaVersion: z.union([z.literal(2), z.literal(SCHEMA_VERSION)]),
+    schemaVersion: z.literal(SCHEMA_VERSION),
     generatedAt: z.iso.datetime({ offset: true }),
     tool: z.strictObject({ name: z.literal('cutover-lab'), version: z.string() }),
     scenario: Scenario,
@@ -472,10 +467,10 @@ export function formatPath(path: readonly PropertyKey[]): string {
  * every problem with its path. A report of another schemaVersion is refused with that fact first.
  */
 export function validateReport(json: unknown, source?: string): Report {
-  if (json && typeof json === 'object' && 'schemaVersion' in json && !READABLE_SCHEMA_VERSIONS.includes((json as { schemaVersion: unknown }).schemaVersion as number)) {
+  if (json && typeof json === 'object' && 'schemaVersion' in json && (json as { schemaVersion: unknown }).schemaVersion !== SCHEMA_VERSION) {
     const v = (json as { schemaVersion: unknown }).schemaVersion;
     throw new ReportValidationError(
-      [{ path: '$.schemaVersion', message: `this cutover-lab reads schemaVersion ${READABLE_SCHEMA_VERSIONS.join(' and ')}, the file has ${JSON.stringify(v)}; re-render it with the version that wrote it` }],
+      [{ path: '$.schemaVersion', message: `this cutover-lab reads schemaVersion ${SCHEMA_VERSION}, the file has ${JSON.stringify(v)}; re-render it with the version that wrote it` }],
       source,
     );
   }

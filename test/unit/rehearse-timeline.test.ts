@@ -1,10 +1,9 @@
 /** The runner's side of the database faults and the cluster timeline, on hand-made inputs: specs, report entries, budgets, verdict. */
 import { describe, it, expect } from 'vitest';
-import { readFileSync } from 'node:fs';
 import { toFaultSpecs, toInjected } from '../../lab/rehearse/steps.ts';
 import { measureRun, crashedRun, clusterBudgets, verdict, type RunObservation } from '../../lab/rehearse/measure-run.ts';
 import { parseScenario } from '../../scenarios/load.ts';
-import { validateReport, type ClusterTimelinePoint } from '../../reports/model.ts';
+import type { ClusterTimelinePoint } from '../../reports/model.ts';
 import { describeInjected, clusterSummaryText } from '../../reports/format.ts';
 import type { OpOutcome } from '../../load/measure.ts';
 
@@ -127,21 +126,5 @@ describe('crashed runs', () => {
     const run = crashedRun({ index: 1, startedAt: new Date(T0).toISOString(), durationMs: 5000, step: 'switchover', error: 'boom', phases: [], faults: [], clusterTimeline: tl });
     expect(run.clusterTimeline).toEqual(tl);
     expect(crashedRun({ index: 1, startedAt: new Date(T0).toISOString(), durationMs: 5000, step: 'lab', error: 'boom', phases: [], faults: [] })).not.toHaveProperty('clusterTimeline');
-  });
-});
-
-describe('report versions', () => {
-  it('a version 2 report (no cluster timeline, no clean-up) is still read', () => {
-    const r = JSON.parse(readFileSync('test/fixtures/report.json', 'utf8'));
-    r.schemaVersion = 2;
-    delete r.scenario.budgets.maxWalRetainedBytes;
-    delete r.scenario.budgets.maxXminAge;
-    for (const run of r.runs) {
-      delete run.clusterTimeline;
-      delete run.cleanup;
-      run.budgets = run.budgets.filter((b: { name: string }) => b.name !== 'maxWalRetainedBytes' && b.name !== 'maxXminAge');
-      run.faults = run.faults.filter((f: { kind: string }) => f.kind !== 'conflict');
-    }
-    expect(validateReport(r).schemaVersion).toBe(2);
   });
 });
