@@ -591,6 +591,16 @@ export async function cleanupReplication(r: RunState, lab: Lab): Promise<NonNull
   const dropped: string[] = [];
   const remaining: string[] = [];
   const notes: string[] = [];
+  // a side that does not answer (killed for good by a fault) cannot be cleaned or checked: say so
+  // at once rather than wait out stop's connect timeouts on it
+  const down: string[] = [];
+  for (const [side, url] of [['old', lab.old.url], ['new', lab.new.url]] as const)
+    if (!(await withClient(url, async () => true, { connectTimeoutMs: 3000 }).catch(() => false))) down.push(side);
+  if (down.length) {
+    for (const side of down) remaining.push(`not checked: the ${side} primary did not answer at the end of the run (its slots, publications and subscriptions may remain)`);
+    r.log(`cleanup: ${remaining.join('; ')}`);
+    return { dropped, remaining };
+  }
   for (const leg of [
     { name: 'main', source: lab.old.url, target: lab.new.url },
     { name: 'main_reverse', source: lab.new.url, target: lab.old.url },
