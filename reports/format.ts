@@ -183,6 +183,10 @@ export const BUDGET_LABELS: Record<string, string> = {
   drift: 'drift',
   maxWalRetainedBytes: 'WAL retained by the slot',
   maxXminAge: 'slot xmin age',
+  rollbackErrorWindowMs: 'rollback error window',
+  rollbackStallMs: 'rollback stall window',
+  rollbackLostWrites: 'rollback lost writes',
+  rollbackSplitBrainWrites: 'rollback split-brain writes',
 };
 
 export function budgetLabel(name: string): string {

@@ -247,7 +247,11 @@ function timelineBlock(r: Run): string {
       r.replication ? ` · sync ${esc(cellMeasured(r.replication.syncMs, formatMs))}, post-data ${esc(cellMeasured(r.replication.postDataMs, formatMs))}${r.replication.underLoad ? ' under load' : ''}` : ''
     }${
       lag !== undefined ? ` · lag at fence ${esc(formatBytes(lag))}` : ''
-    }${r.switchover?.sentinelMs !== undefined ? ` · sentinel ${esc(formatMs(r.switchover.sentinelMs))}` : ''}</figcaption>
+    }${r.switchover?.sentinelMs !== undefined ? ` · sentinel ${esc(formatMs(r.switchover.sentinelMs))}` : ''}${
+      r.rollback
+        ? ` · rollback: downtime ${esc(cellMeasured(r.rollback.downtimeMs, formatMs))}, lost ${esc(cellMeasured(r.rollback.lostWrites, formatCount))}, split-brain ${esc(cellMeasured(r.rollback.splitBrainWrites, formatCount))}${r.rollback.error ? ` <span class="bad">${esc(r.rollback.error)}</span>` : ''}`
+        : ''
+    }</figcaption>
     <div class="chart timeline" id="timeline-${r.index}" role="img" aria-label="timeline of run ${r.index}"></div>${clusterBlock(r)}
   </figure>`;
 }
@@ -522,19 +526,25 @@ const CLIENT_JS = `(function () {
     var hasLag = tl.some(function (p) { return p.lagBytes !== undefined && p.lagBytes !== null; });
     var first = tl.length ? sec(tl[0].tMs) : 0, last = tl.length ? sec(tl[tl.length - 1].tMs) + 1 : 1;
     // Name a band on the chart only where it is wide enough to read; the legend above names them all.
-    var phases = run.phases.map(function (p) {
+    // the rollback leg's phases are shaded too, named as such
+    var allPhases = run.phases.concat((run.rollback ? run.rollback.phases : []).map(function (p) { return { name: 'rollback ' + p.name, base: p.name, startMs: p.startMs, endMs: p.endMs }; }));
+    var phases = allPhases.map(function (p) {
       var wide = (p.endMs - p.startMs) / 1000 >= (last - first) * 0.045;
-      return [{ name: p.name, xAxis: sec(p.startMs), itemStyle: { color: colors[p.name], opacity: 0.45 }, label: { show: wide } }, { xAxis: sec(Math.max(p.endMs, p.startMs + 1)) }];
+      return [{ name: p.name, xAxis: sec(p.startMs), itemStyle: { color: colors[p.base || p.name], opacity: 0.45 }, label: { show: wide } }, { xAxis: sec(Math.max(p.endMs, p.startMs + 1)) }];
     });
+    // the error window of each leg (the rollback's too, when the run had one)
+    var windows = [];
+    if (run.errorWindow) windows.push([{ name: 'error window ' + (num(run.errorWindowMs) === null ? '' : ms(run.errorWindowMs)), xAxis: sec(run.errorWindow.startMs) }, { xAxis: sec(run.errorWindow.endMs) }]);
+    if (run.rollback && run.rollback.errorWindow) windows.push([{ name: 'rollback error window ' + (num(run.rollback.errorWindowMs) === null ? '' : ms(run.rollback.errorWindowMs)), xAxis: sec(run.rollback.errorWindow.startMs) }, { xAxis: sec(run.rollback.errorWindow.endMs) }]);
     var series = [
       { name: 'ok writes/s', type: 'line', showSymbol: false, color: '#2e7d32', areaStyle: { opacity: 0.12 },
         data: tl.map(function (p) { return [sec(p.tMs), p.okPerSec]; }),
         markArea: { silent: true, label: { show: true, position: 'insideTop', fontSize: 10, color: '#37474f' }, data: phases } },
       { name: 'failed/s', type: 'bar', barMaxWidth: 8, color: '#c62828',
         data: tl.map(function (p) { return [sec(p.tMs), p.failPerSec]; }),
-        markArea: run.errorWindow ? { silent: true, itemStyle: { color: 'rgba(198,40,40,0.13)' },
+        markArea: windows.length ? { silent: true, itemStyle: { color: 'rgba(198,40,40,0.13)' },
           label: { show: true, position: 'insideBottom', color: '#c62828', fontSize: 10 },
-          data: [[{ name: 'error window ' + (num(run.errorWindowMs) === null ? '' : ms(run.errorWindowMs)), xAxis: sec(run.errorWindow.startMs) }, { xAxis: sec(run.errorWindow.endMs) }]] } : undefined },
+          data: windows } : undefined },
       { name: 'latency p99 (ms)', type: 'line', yAxisIndex: 1, showSymbol: false, color: '#1565c0', lineStyle: { width: 1.5 },
         data: tl.map(function (p) { return [sec(p.tMs), p.latencyP99Ms]; }) }
     ];

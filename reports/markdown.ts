@@ -105,6 +105,20 @@ export function renderMarkdown(report: Report): string {
     out.push(...table(['phase', 'median', 'p95', 'max'], phases.map(([n, st]) => [mdCell(n), formatMs(st.median), formatMs(st.p95), formatMs(st.max)])));
     out.push('');
   }
+  const legs = report.runs.filter((r) => r.rollback);
+  if (legs.length) {
+    out.push('### Rollback leg', '');
+    out.push(
+      ...table(
+        ['run', 'downtime', 'error window', 'stall', 'lost', 'split-brain', 'note'],
+        legs.map((r) => {
+          const b = r.rollback!;
+          return [String(r.index), cellMeasured(b.downtimeMs, formatMs), cellMeasured(b.errorWindowMs, formatMs), cellMeasured(b.stallWindowMs, formatMs), cellMeasured(b.lostWrites, formatCount), cellMeasured(b.splitBrainWrites, formatCount), mdCell(b.error ?? '')];
+        }),
+      ),
+    );
+    out.push('');
+  }
   const faultLines = report.runs.flatMap((r) => r.faults.filter((f) => !f.error && faultNotes(f).length).map((f) => `run ${r.index}: ${describeInjected(f)} — ${faultNotes(f).join(' — ')}`));
   if (faultLines.length) {
     out.push('### What the database faults did', '');

@@ -286,6 +286,25 @@ export const BudgetResult = z.strictObject({
   unit: z.string().optional(),
 });
 
+/**
+ * The rollback leg (`migration.rollbackAfter`): `cutover rollback` under load after the switch. Its
+ * windows come from the client log after the split between the two cutovers; `lostWrites` =
+ * acknowledged writes (of the whole run) missing on the old primary at the end; `splitBrainWrites`
+ * = rows the new primary itself accepted after the rollback's fence.
+ */
+export const RollbackLeg = z.strictObject({
+  downtimeMs: measured(ms),
+  errorWindowMs: measured(ms),
+  stallWindowMs: measured(ms),
+  errorWindow: z.strictObject({ startMs: offsetMs, endMs: offsetMs }).optional(),
+  lostWrites: measured(count),
+  splitBrainWrites: measured(count),
+  /** the rollback's phases (offsets from the load start) */
+  phases: z.array(Phase),
+  /** the rollback failed or rolled back itself: why */
+  error: z.string().optional(),
+});
+
 export const Run = z.strictObject({
   /** 1-based run number */
   index: z.number().int().positive(),
@@ -313,6 +332,8 @@ export const Run = z.strictObject({
   timeline: z.array(TimelinePoint),
   faults: z.array(InjectedFault),
   budgets: z.array(BudgetResult),
+  /** the rollback leg, when the scenario sets migration.rollbackAfter and the switch completed */
+  rollback: RollbackLeg.optional(),
   /** the clusters' own timeline (WAL retained, lag, apply, xmin, connections, CPU), per second */
   clusterTimeline: z.array(ClusterTimelinePoint).optional(),
   /** replication objects (slots, publications, subscriptions) removed after the run; `remaining` could not be */
@@ -382,6 +403,7 @@ export type LatencySummary = z.infer<typeof LatencySummary>;
 export type TimelinePoint = z.infer<typeof TimelinePoint>;
 export type BudgetResult = z.infer<typeof BudgetResult>;
 export type ClusterTimelinePoint = z.infer<typeof ClusterTimelinePoint>;
+export type RollbackLeg = z.infer<typeof RollbackLeg>;
 export type ApplyState = z.infer<typeof ApplyState>;
 export type Saturation = z.infer<typeof Saturation>;
 export type Dropped = z.infer<typeof Dropped>;
@@ -410,6 +432,14 @@ function crossFieldRules(r: z.infer<z.ZodObject<any>>, ctx: Ctx): void {
       if (dt === undefined || Math.abs(dt - expected) > 0.5)
         issue(['runs', i, 'downtimeMs'], `downtimeMs must be max(errorWindowMs, stallWindowMs) = ${expected}, got ${JSON.stringify(run.downtimeMs)}`);
     } else if (isMeasured(run.downtimeMs)) issue(['runs', i, 'downtimeMs'], 'downtimeMs cannot be measured when the error or the stall window was not');
+    if (run.rollback) {
+      const rew = valueOf(run.rollback.errorWindowMs);
+      const rsw = valueOf(run.rollback.stallWindowMs);
+      const rdt = valueOf(run.rollback.downtimeMs);
+      if (rew !== undefined && rsw !== undefined && (rdt === undefined || Math.abs(rdt - Math.max(rew, rsw)) > 0.5))
+        issue(['runs', i, 'rollback', 'downtimeMs'], `downtimeMs must be max(errorWindowMs, stallWindowMs) = ${Math.max(rew, rsw)}, got ${JSON.stringify(run.rollback.downtimeMs)}`);
+      if (run.pass && run.rollback.error) issue(['runs', i, 'pass'], 'run passes although its rollback failed');
+    }
     const q = valueOf(run.requests);
     if (q && q.ok + q.failed + q.indeterminate !== q.total)
       issue(['runs', i, 'requests', 'total'], `total (${q.total}) must equal ok + failed + indeterminate (${q.ok + q.failed + q.indeterminate})`);
@@ -514,6 +544,13 @@ export function unmeasured(run: Run): { figure: string; reason: string }[] {
   if (run.replication) {
     add('sync duration', run.replication.syncMs);
     add('post-data duration', run.replication.postDataMs);
+  }
+  if (run.rollback) {
+    add('rollback downtime', run.rollback.downtimeMs);
+    add('rollback error window', run.rollback.errorWindowMs);
+    add('rollback stall window', run.rollback.stallWindowMs);
+    add('rollback lost writes', run.rollback.lostWrites);
+    add('rollback split-brain writes', run.rollback.splitBrainWrites);
   }
   for (const b of run.budgets) add(`budget ${b.name}`, b.actual);
   return out;

@@ -197,9 +197,15 @@ export const migrationSchema = z
       .transform(({ timeout, ...rest }) => ({ ...rest, timeoutMs: timeout }))
       .prefault({}),
     reverseReplication: z.boolean().default(false),
+    /**
+     * After the switch completes, wait this long under load, then run `cutover rollback` over the
+     * reverse replication (needs reverseReplication: true). The rollback leg gets its own downtime,
+     * lost and split-brain figures. Unset: no rollback.
+     */
+    rollbackAfter: duration().nullable().default(null),
     dnsTtl: duration().prefault('1s'),
   })
-  .transform(({ dnsTtl, ...rest }) => ({ ...rest, dnsTtlMs: dnsTtl }));
+  .transform(({ dnsTtl, rollbackAfter, ...rest }) => ({ ...rest, dnsTtlMs: dnsTtl, rollbackAfterMs: rollbackAfter }));
 
 export const budgetsSchema = z
   .strictObject({

@@ -24,7 +24,7 @@ import { findTool, toolVersion } from '../tools.ts';
 import { CutoverError, describeError } from '../../migration/errors.ts';
 import { parseK6Json } from '../../load/outcomes.ts';
 import { checkRun } from '../../load/check.ts';
-import { measureRun, crashedRun, aggregate, verdict } from './measure-run.ts';
+import { measureRun, crashedRun, aggregate, verdict, rollbackSplitMs } from './measure-run.ts';
 import { notMeasured, valueOf, SCHEMA_VERSION, type Report, type Run, type DriftStage, type NotMeasured, type DriftFinding, type Replication } from '../../reports/model.ts';
 import { writeReports } from '../../reports/index.ts';
 import { LabAsyncDisposableStack } from '../disposable.ts';
@@ -226,6 +226,8 @@ async function runOnce(s: Scenario, golden: Golden, index: number, runs: number,
     // not known in advance); otherwise from the start of the load
     const t0 = duringSync ? replication.doneAtMs : load.startMs;
     const so = await switchoverStep(r, lab, load, t0 + s.load.switchAtMs);
+    // migration.rollbackAfter: back to the old primary under the same load, over the reverse replication
+    const rb = s.migration.rollbackAfterMs !== null && so.result?.outcome === 'completed' ? await switchoverStep(r, lab, load, Date.now() + s.migration.rollbackAfterMs, 'rollback') : undefined;
     // the load we stop ourselves runs on after the switch at least as long as the scenario planned
     // (a switchover that started late on a busy machine still gets watched to its end)
     const stopAt = Math.max(t0 + s.load.durationMs, Date.now() + s.load.durationMs - s.load.switchAtMs);
@@ -233,7 +235,7 @@ async function runOnce(s: Scenario, golden: Golden, index: number, runs: number,
     if (ctx.withDrift) out.driftAfter = await driftStep(r, lab, 'after');
     const { doneAtMs, ...rep } = replication;
     await detectFaultConflicts(r, lab, load.faults.applied);
-    out.run = await measureStep(r, lab, load, so, finished, { replication: rep, calmFromMs: duringSync ? doneAtMs : undefined, driftAfter: out.driftAfter });
+    out.run = await measureStep(r, lab, load, so, finished, { replication: rep, calmFromMs: duringSync ? doneAtMs : undefined, driftAfter: out.driftAfter, rollback: rb });
     return out as RunOutput;
   } catch (e) {
     const error = describeError(e).replace(/^error(\[\w+\])?: /, '').split('\n')[0];
@@ -252,16 +254,31 @@ async function measureStep(
   load: Load,
   so: SwitchoverStep,
   finished: Awaited<ReturnType<typeof finishLoad>>,
-  extra: { replication: Replication; calmFromMs?: number; driftAfter?: DriftFinding[] | NotMeasured },
+  extra: { replication: Replication; calmFromMs?: number; driftAfter?: DriftFinding[] | NotMeasured; rollback?: SwitchoverStep },
 ): Promise<Run> {
   enter(r, 'measure');
   const parsed = await parseK6Json(finished.k6.pointsFile);
   // A switchover that rolled back leaves the old primary serving: acknowledged writes are judged
   // there, and writes it took after the unfence are not split-brain but business as usual.
   const rolledBack = so.result?.outcome === 'rolled-back';
-  const ack = await checkRun({ ops: parsed.ops, newUrl: rolledBack ? lab.old.url : lab.new.url, oldUrl: rolledBack ? undefined : lab.old.url, fenceAtMs: rolledBack ? undefined : so.fenceAtMs, oldServerAddr: lab.old.record.host, runId: r.runId }).catch((e) =>
-    notMeasured(`the ${rolledBack ? 'old' : 'new'} primary could not be read for the acknowledged-write check: ${describeError(e).replace(/^error(\[\w+\])?: /, '').split('\n')[0]}`),
-  );
+  const why = (e: unknown) => describeError(e).replace(/^error(\[\w+\])?: /, '').split('\n')[0];
+  // with a rollback leg the forward check covers the writes before the split (after it, traffic
+  // went back to the old primary: its writes there are not split-brain, and the new one never saw them)
+  const rb = extra.rollback;
+  const split = rb ? rollbackSplitMs(so.phases, rb.phases) : undefined;
+  const fwdOps = split === undefined ? parsed.ops : parsed.ops.filter((o) => o.startMs < split);
+  const ack = await checkRun({ ops: fwdOps, newUrl: rolledBack ? lab.old.url : lab.new.url, oldUrl: rolledBack ? undefined : lab.old.url, fenceAtMs: rolledBack ? undefined : so.fenceAtMs, oldServerAddr: lab.old.record.host, runId: r.runId })
+    .then((a) => {
+      if (split === undefined) return a;
+      const later = new Set(parsed.ops.filter((o) => o.startMs >= split).map((o) => o.id));
+      return { ...a, splitBrain: a.splitBrain.filter((id) => !later.has(id)) };
+    })
+    .catch((e) => notMeasured(`the ${rolledBack ? 'old' : 'new'} primary could not be read for the acknowledged-write check: ${why(e)}`));
+  // the rollback leg: every acknowledged write of the run must be on the old primary at the end;
+  // split-brain = rows the new primary itself accepted after the rollback's fence
+  const rbAck = rb
+    ? await checkRun({ ops: parsed.ops, newUrl: lab.old.url, oldUrl: lab.new.url, fenceAtMs: rb.fenceAtMs, oldServerAddr: lab.new.record.host, runId: r.runId }).catch((e) => notMeasured(`the old primary could not be read for the rollback's acknowledged-write check: ${why(e)}`))
+    : undefined;
   const error = so.error ?? finished.error;
   // after the acknowledged-write check (dropping the subscription stops what is still in flight)
   const cleanup = await cleanupReplication(r, lab);
@@ -284,6 +301,7 @@ async function measureStep(
       replication: extra.replication,
       ...(load.clusterTimeline ? { clusterTimeline: load.clusterTimeline } : {}),
       cleanup,
+      ...(rb ? { rollback: { phases: rb.phases, ...(rbAck ? { ack: rbAck } : {}), ...(rb.error ? { error: rb.error } : {}) } } : {}),
       ...(extra.calmFromMs !== undefined ? { calmFromMs: extra.calmFromMs } : {}),
     },
     r.s,

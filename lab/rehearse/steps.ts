@@ -482,14 +482,19 @@ export interface SwitchoverStep extends SwitchoverRun {
   info?: Run['switchover'];
 }
 
-/** Wait until `atMs` (epoch), then run `cutover switchover` as a child; phase events arm faults. */
-export async function switchoverStep(r: RunState, lab: Lab, load: Load, atMs: number): Promise<SwitchoverStep> {
+/**
+ * Wait until `atMs` (epoch), then run `cutover switchover` as a child; phase events arm faults.
+ * `rollback`: `cutover rollback` with the same flags (the machine in reverse over the reverse
+ * replication), its own state file; phase-bound faults belong to the forward leg and do not fire again.
+ */
+export async function switchoverStep(r: RunState, lab: Lab, load: Load, atMs: number, direction: 'forward' | 'rollback' = 'forward'): Promise<SwitchoverStep> {
   await sleep(Math.max(0, atMs - Date.now()));
-  enter(r, 'switchover');
+  const forward = direction === 'forward';
+  enter(r, forward ? 'switchover' : 'rollback');
   const s = r.s;
   const sw = s.migration.switch;
   const { dns, pgb, oldFront, newFront } = load.front;
-  const stateFile = join(r.runDir, 'switchover.json');
+  const stateFile = join(r.runDir, forward ? 'switchover.json' : 'rollback.json');
   const args = [
     '--switch', sw,
     '--fence', s.migration.fence,
@@ -500,7 +505,7 @@ export async function switchoverStep(r: RunState, lab: Lab, load: Load, atMs: nu
     '--lag-timeout', String(s.migration.lag.timeoutMs),
     '--sequence-buffer', String(s.migration.sequenceBuffer),
     '--json',
-    ...(s.migration.reverseReplication ? ['--reverse'] : []),
+    ...(s.migration.reverseReplication && forward ? ['--reverse'] : []),
     // the record's addresses are the proxies in front of old and new, not the clusters themselves
     ...(sw === 'dns' ? ['--dns-admin', dns.adminUrl, '--dns-name', DB_NAME, '--dns-old-address', oldFront.host, '--dns-new-address', newFront.host] : []),
     ...(sw === 'proxy' ? ['--proxy-api', lab.toxiproxy!.record.apiUrl, '--proxy-name', 'app-old'] : []),
@@ -511,13 +516,14 @@ export async function switchoverStep(r: RunState, lab: Lab, load: Load, atMs: nu
   await own(r, load.sw, (h) => h.kill?.());
   const so = await runSwitchoverChild({
     args,
+    command: forward ? 'switchover' : 'rollback',
     env: { CUTOVER_SOURCE_URL: lab.old.url, CUTOVER_TARGET_URL: lab.new.url },
     stateFile,
-    onPhaseStart: (phase) => load.faults.onPhase(phase),
+    onPhaseStart: forward ? (phase) => load.faults.onPhase(phase) : async () => {},
     register: (kill) => (load.sw.kill = kill),
     log: r.log,
   });
-  r.phases = so.phases;
+  if (forward) r.phases = so.phases;
   const res = so.result;
   const info: Run['switchover'] = res
     ? {

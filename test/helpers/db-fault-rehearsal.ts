@@ -11,7 +11,7 @@ export async function rehearseShipped(file: string): Promise<{ r: RehearsalResul
   return { r, run: r.report.runs[0] };
 }
 
-/** Nothing acknowledged lost, nothing written on the old side after the fence, nothing left behind, a cluster timeline sampled. */
+/** Nothing acknowledged lost, nothing written on the old side after the fence, nothing left behind, a cluster timeline sampled (database-fault runs). */
 export function expectCleanFaultRun(run: Run): void {
   expect(run.lostWrites).toBe(0);
   expect(run.splitBrainWrites).toBe(0);

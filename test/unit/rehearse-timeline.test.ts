@@ -1,7 +1,7 @@
 /** The runner's side of the database faults and the cluster timeline, on hand-made inputs: specs, report entries, budgets, verdict. */
 import { describe, it, expect } from 'vitest';
 import { toFaultSpecs, toInjected } from '../../lab/rehearse/steps.ts';
-import { measureRun, crashedRun, clusterBudgets, verdict, type RunObservation } from '../../lab/rehearse/measure-run.ts';
+import { measureRun, crashedRun, clusterBudgets, verdict, rollbackSplitMs, type RunObservation } from '../../lab/rehearse/measure-run.ts';
 import { parseScenario } from '../../scenarios/load.ts';
 import type { ClusterTimelinePoint } from '../../reports/model.ts';
 import { describeInjected, clusterSummaryText } from '../../reports/format.ts';
@@ -126,5 +126,53 @@ describe('crashed runs', () => {
     const run = crashedRun({ index: 1, startedAt: new Date(T0).toISOString(), durationMs: 5000, step: 'switchover', error: 'boom', phases: [], faults: [], clusterTimeline: tl });
     expect(run.clusterTimeline).toEqual(tl);
     expect(crashedRun({ index: 1, startedAt: new Date(T0).toISOString(), durationMs: 5000, step: 'lab', error: 'boom', phases: [], faults: [] })).not.toHaveProperty('clusterTimeline');
+  });
+});
+
+describe('the rollback leg (migration.rollbackAfter)', () => {
+  // 20 s of writes every 100 ms; the forward cutover at 4–5.6 s, the rollback at 12–13.6 s;
+  // writes fail in [4.5, 5.0) (forward) and [12.5, 13.7) (rollback)
+  const log: OpOutcome[] = [];
+  for (let t = 0; t < 20_000; t += 100) {
+    const failing = (t >= 4_500 && t < 5_000) || (t >= 12_500 && t < 13_700);
+    log.push({ id: `w${t}`, kind: 'write', startMs: T0 + t, endMs: T0 + t + 5, status: failing ? 'fail' : 'ok' });
+  }
+  const rbPhases = [
+    { name: 'fence', startMs: T0 + 12_000, endMs: T0 + 12_500, outcome: 'ok' as const },
+    { name: 'switch', startMs: T0 + 12_500, endMs: T0 + 13_500, outcome: 'ok' as const },
+    { name: 'resume', startMs: T0 + 13_500, endMs: T0 + 13_600, outcome: 'ok' as const },
+  ];
+  const ackOf = (lost: string[], splitBrain: string[]) => ({ attempted: 0, acknowledged: 0, lost, unexpected: [], recovered: [], duplicates: [], splitBrain, indeterminateMissing: [], failedButPresent: [] });
+  const obs = (rb: NonNullable<RunObservation['rollback']>) =>
+    observation({ ops: log, loadEndMs: T0 + 20_000, presentIds: log.filter((x) => x.status === 'ok').map((x) => x.id), rollback: rb });
+
+  it('splits the client log between the two cutovers', () => {
+    expect(rollbackSplitMs(observation().phases, rbPhases)).toBe(T0 + (5_600 + 12_000) / 2);
+  });
+
+  it('each leg gets its own windows, losses and budgets', () => {
+    const run = measureRun(obs({ phases: rbPhases, ack: ackOf([], []) }), scenario());
+    expect(run.errorWindowMs).toBeLessThan(1_000);
+    expect(run.rollback).toMatchObject({ lostWrites: 0, splitBrainWrites: 0, phases: [{ name: 'fence', startMs: 12_000, endMs: 12_500 }, expect.anything(), expect.anything()] });
+    expect(run.rollback!.errorWindowMs).toBeGreaterThanOrEqual(1_100);
+    expect(run.rollback!.downtimeMs).toBe(Math.max(run.rollback!.errorWindowMs as number, run.rollback!.stallWindowMs as number));
+    expect(run.budgets.map((b) => b.name)).toEqual(expect.arrayContaining(['rollbackErrorWindowMs', 'rollbackStallMs', 'rollbackLostWrites', 'rollbackSplitBrainWrites']));
+    expect(run.pass).toBe(true);
+  });
+
+  it('a write lost on the way back, a split-brain write on the new side, or a failed rollback fail the run', () => {
+    const lost = measureRun(obs({ phases: rbPhases, ack: ackOf(['w13000'], ['w12100']) }), scenario());
+    expect(lost.rollback).toMatchObject({ lostWrites: 1, splitBrainWrites: 1 });
+    expect(lost.pass).toBe(false);
+    expect(verdict([lost], [], 'warning').reasons).toEqual(expect.arrayContaining(['run 1: rollbackLostWrites 1 > 0', 'run 1: rollbackSplitBrainWrites 1 > 0']));
+    const broken = measureRun(obs({ phases: rbPhases, ack: ackOf([], []), error: 'rolled-back: catch-up timed out' }), scenario());
+    expect(broken.pass).toBe(false);
+    expect(verdict([broken], [], 'warning').reasons).toContain('run 1: the rollback rolled-back: catch-up timed out');
+  });
+
+  it('a rollback the load did not outlast is not measured, and fails', () => {
+    const short = measureRun(observation({ ops: log.filter((x) => x.startMs < T0 + 13_800), loadEndMs: T0 + 13_800, presentIds: [], rollback: { phases: rbPhases, ack: ackOf([], []) } }), scenario());
+    expect(short.rollback!.errorWindowMs).toEqual({ notMeasured: expect.stringMatching(/before the rollback ended/) });
+    expect(short.pass).toBe(false);
   });
 });
