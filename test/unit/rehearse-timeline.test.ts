@@ -146,6 +146,14 @@ describe('the rollback leg (migration.rollbackAfter)', () => {
   const obs = (rb: NonNullable<RunObservation['rollback']>) =>
     observation({ ops: log, loadEndMs: T0 + 20_000, presentIds: log.filter((x) => x.status === 'ok').map((x) => x.id), rollback: rb });
 
+  it('the scenario: a duration, refused without the reverse replication or when the load ends first', () => {
+    const base = (mig: string, load = '{ duration: 60s, switchAt: 8s }') => parseScenario(`name: t\nclusters: { old: { major: 13 }, new: { major: 17 } }\nload: ${load}\nmigration: ${mig}`, 't.yaml');
+    expect(base('{ reverseReplication: true, rollbackAfter: 5s }').migration.rollbackAfterMs).toBe(5000);
+    expect(base('{}').migration.rollbackAfterMs).toBeNull();
+    expect(() => base('{ rollbackAfter: 5s }')).toThrow(/migration\.rollbackAfter.*reverse replication/s);
+    expect(() => base('{ reverseReplication: true, rollbackAfter: 60s }')).toThrow(/would start after the load ends/);
+  });
+
   it('splits the client log between the two cutovers', () => {
     expect(rollbackSplitMs(observation().phases, rbPhases)).toBe(T0 + (5_600 + 12_000) / 2);
   });
