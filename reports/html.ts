@@ -275,6 +275,8 @@ function clusterBlock(r: Run): string {
     `apply stopped ${stopped} of ${tl.length} s`,
     `CPU max old ${cpuOld !== undefined ? esc(cpuOld.toFixed(2)) : '—'} / new ${cpuNew !== undefined ? esc(cpuNew.toFixed(2)) : '—'} cores`,
   ];
+  const rev = tl.find((p) => p.replication === 'reverse');
+  if (rev) parts.push(`slot, lag and apply of the reverse replication (new → old) from ${esc(formatMs(rev.tMs))}`);
   return `
     <div class="cluster-caption">Clusters — ${parts.join(' · ')}</div>
     <div class="chart cluster" id="cluster-timeline-${r.index}" role="img" aria-label="cluster timeline of run ${r.index}: WAL retained, lag, apply state, xmin age, connections and CPU per side"></div>`;

@@ -273,6 +273,8 @@ export const ClusterTimelinePoint = z.strictObject({
   oldestXactSeconds: perSide(z.number()),
   /** cores used by each server's processes over the interval (1 = one core busy) */
   cpu: perSide(z.number().nonnegative()),
+  /** which replication the slot, lag and apply figures are of: `reverse` (new → old) once a switch with reverse replication completed; absent = forward */
+  replication: z.enum(['forward', 'reverse']).optional(),
 });
 
 export const BudgetResult = z.strictObject({

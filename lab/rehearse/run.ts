@@ -29,7 +29,7 @@ import { notMeasured, valueOf, SCHEMA_VERSION, type Report, type Run, type Drift
 import { writeReports } from '../../reports/index.ts';
 import { LabAsyncDisposableStack } from '../disposable.ts';
 import {
-  newRunState, enter, startRunLab, prepareOld, replicate, driftStep, startLoad, switchoverStep, finishLoad, toFaultSpecs, toInjected, faultsAsInjected, detectFaultConflicts, cleanupReplication,
+  newRunState, enter, startRunLab, prepareOld, replicate, driftStep, startLoad, switchoverStep, finishLoad, toFaultSpecs, toInjected, faultsAsInjected, detectFaultConflicts, cleanupReplication, followReverse,
   type RunContext, type RunState, type ProgressEvent, type Load, type SwitchoverStep,
 } from './steps.ts';
 
@@ -226,6 +226,7 @@ async function runOnce(s: Scenario, golden: Golden, index: number, runs: number,
     // not known in advance); otherwise from the start of the load
     const t0 = duringSync ? replication.doneAtMs : load.startMs;
     const so = await switchoverStep(r, lab, load, t0 + s.load.switchAtMs);
+    if (s.migration.reverseReplication && so.result?.outcome === 'completed') await followReverse(r, lab, load);
     // migration.rollbackAfter: back to the old primary under the same load, over the reverse replication
     const rb = s.migration.rollbackAfterMs !== null && so.result?.outcome === 'completed' ? await switchoverStep(r, lab, load, Date.now() + s.migration.rollbackAfterMs, 'rollback') : undefined;
     // the load we stop ourselves runs on after the switch at least as long as the scenario planned

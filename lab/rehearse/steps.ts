@@ -411,6 +411,43 @@ export interface Load {
   timeline: ClusterTimelineSampler;
   /** Its points, once the load is over (finishLoad). */
   clusterTimeline?: ClusterTimelinePoint[];
+  /** After a switch with reverse replication: the reverse replication's figures (followReverse). */
+  reverseTimeline?: ClusterTimelineSampler;
+}
+
+/**
+ * After a switch that set up the reverse replication (new → old), the forward slot is gone: sample
+ * the reverse one too, so the timeline goes on showing the slot, lag and apply that matter (the
+ * rollback's catch-up waits on them). finishLoad merges it into the timeline.
+ */
+export async function followReverse(r: RunState, lab: Lab, load: Load): Promise<void> {
+  const t = new ClusterTimelineSampler({
+    source: lab.new.url,
+    target: lab.old.url,
+    name: 'main_reverse',
+    t0: load.startMs,
+    pids: { old: () => undefined, new: () => undefined },
+  });
+  t.start();
+  load.reverseTimeline = t;
+  await own(r, t, (x) => x.stop());
+}
+
+/**
+ * The forward timeline with the reverse replication's slot, lag and apply figures in place of the
+ * forward ones from the first reverse sample on (the sides' own figures — connections, CPU, ages —
+ * stay the forward sampler's, whose old and new are the clusters' names).
+ */
+export function mergeReverse(forward: readonly ClusterTimelinePoint[], reverse: readonly ClusterTimelinePoint[]): ClusterTimelinePoint[] {
+  if (!reverse.length) return [...forward];
+  const from = reverse[0].tMs;
+  return forward.map((p) => {
+    if (p.tMs < from - 500) return p;
+    let best: ClusterTimelinePoint | undefined;
+    for (const q of reverse) if (Math.abs(q.tMs - p.tMs) <= 600 && (!best || Math.abs(q.tMs - p.tMs) < Math.abs(best.tMs - p.tMs))) best = q;
+    if (!best) return p;
+    return { ...p, walRetainedBytes: best.walRetainedBytes, lagBytes: best.lagBytes, lagSeconds: best.lagSeconds, applyState: best.applyState, applyErrorCount: best.applyErrorCount, xminAge: best.xminAge, replication: 'reverse' };
+  });
 }
 
 /** Front, app, faults and k6 — the load, with replication lag and commit rate sampled each second. */
@@ -548,6 +585,10 @@ export async function finishLoad(r: RunState, load: Load, stopAtMs?: number): Pr
     r.log(`cluster timeline: ${describeError(e)}`);
     return load.timeline.snapshot();
   });
+  if (load.reverseTimeline) {
+    const rev = load.reverseTimeline;
+    load.clusterTimeline = mergeReverse(load.clusterTimeline, await rev.stop().catch(() => rev.snapshot()));
+  }
   if (load.timeline.errors.length) r.log(`cluster timeline: ${load.timeline.errors.length} sample(s) failed, first: ${load.timeline.errors[0]}`);
   // faults "until the end of the run" (a server killed for good) hold while the run is measured;
   // the stack removes them at teardown

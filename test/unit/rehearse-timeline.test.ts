@@ -1,6 +1,6 @@
 /** The runner's side of the database faults and the cluster timeline, on hand-made inputs: specs, report entries, budgets, verdict. */
 import { describe, it, expect } from 'vitest';
-import { toFaultSpecs, toInjected } from '../../lab/rehearse/steps.ts';
+import { toFaultSpecs, toInjected, mergeReverse } from '../../lab/rehearse/steps.ts';
 import { measureRun, crashedRun, clusterBudgets, verdict, rollbackSplitMs, type RunObservation } from '../../lab/rehearse/measure-run.ts';
 import { parseScenario } from '../../scenarios/load.ts';
 import type { ClusterTimelinePoint } from '../../reports/model.ts';
@@ -117,6 +117,18 @@ describe('cluster timeline budgets', () => {
     expect(run.pass).toBe(false);
     expect(verdict([run], [], 'warning').reasons).toContain('run 1: maxWalRetainedBytes 3.0 MB (3145728 bytes) > 2.0 MB (2097152 bytes)');
     expect(clusterSummaryText(tl)).toMatch(/^WAL retained max 3\.0 MB · lag max 1\.5 MB \/ 0\.1 s · slot xmin age max 20 · apply stopped 0 of 2 s · CPU max old 0\.20 \/ new — cores$/);
+  });
+});
+
+describe('the reverse replication in the timeline', () => {
+  it('takes over the slot, lag and apply figures from its first sample; the sides stay the forward sampler\'s', () => {
+    const fwd = [point(0, 1000, 10), point(1000, null, null), point(2000, null, null)].map((p, i) => (i ? { ...p, applyState: 'missing' as const } : p));
+    const rev = [{ ...point(1010, 777, 5), connections: { old: 99, new: 99 } }, point(2020, 888, 6)];
+    const m = mergeReverse(fwd, rev);
+    expect(m[0]).toEqual(fwd[0]);
+    expect(m[1]).toMatchObject({ tMs: 1000, walRetainedBytes: 777, xminAge: 5, applyState: 'streaming', replication: 'reverse', connections: { old: 5, new: 0 } });
+    expect(m[2]).toMatchObject({ tMs: 2000, walRetainedBytes: 888, replication: 'reverse' });
+    expect(mergeReverse(fwd, [])).toEqual(fwd);
   });
 });
 
