@@ -4,6 +4,10 @@
  *   beside `pg_dump -Fc | pg_restore` of the same database (goal: ratio ≤ 1.0);
  * - `verify` (counts + chunk checksums on both sides) beside a plain count(*) of the same tables
  *   on both sides at once (goal: within 2×).
+ * - keys before the copy (shipped order) beside every key after it (the old order): the copy
+ *   phase (subscription created → all `r`) and the whole start, at BENCH_KEYS_ROWS rows
+ *   (default BENCH_ROWS; "1000000,10000000" adds the 10M figure, several minutes per order;
+ *   BENCH_KEYS_ONLY=1 BENCH_ROWS=10000000 measures only that);
  * Each figure is the median of BENCH_RUNS runs (default 3); every run uses a fresh target database.
  */
 import { spawn } from 'node:child_process';
@@ -22,9 +26,13 @@ const NEW = 17;
 const ROWS = Number(process.env.BENCH_ROWS ?? 1_000_000);
 const RUNS = Number(process.env.BENCH_RUNS ?? 3);
 
-async function seed(url: string): Promise<void> {
-  const orders = Math.round(ROWS * 0.6);
-  const events = ROWS - orders;
+// Keys before the copy, beside the old order (every key after the copy): the copy phase and the
+// whole start, per size. 10M rows takes several minutes per order here: BENCH_KEYS_ROWS=1000000,10000000.
+const KEYS_ROWS = (process.env.BENCH_KEYS_ROWS ?? String(ROWS)).split(',').map(Number).filter((n) => n > 0);
+
+async function seed(url: string, rows = ROWS): Promise<void> {
+  const orders = Math.round(rows * 0.6);
+  const events = rows - orders;
   await withClient(url, async (c) => {
     await c.query(`create table orders (id bigint primary key, customer_id int not null, amount numeric(12,2), status text, created_at timestamptz not null, note text)`);
     await c.query(`create table events (id bigserial primary key, order_id bigint not null, kind text not null, payload jsonb, at timestamptz not null default now())`);
@@ -65,7 +73,9 @@ export async function bench(): Promise<BenchResult[]> {
     const verifyMs: number[] = [];
     const countMs: number[] = [];
     const scanMs: number[] = [];
-    for (let i = 0; i < RUNS; i++) {
+    // BENCH_KEYS_ONLY=1: only the keys-first comparison (e.g. BENCH_ROWS=10000000 for the 10M figure)
+    const keysOnly = process.env.BENCH_KEYS_ONLY === '1';
+    for (let i = 0; i < (keysOnly ? 0 : RUNS); i++) {
       // alternate the order so cache warmth favours neither side
       const runRestore = async () => {
         const url = await newDb(`restore_${i}`);
@@ -97,6 +107,45 @@ export async function bench(): Promise<BenchResult[]> {
       if (i % 2 === 0) (await runRestore(), await runReplicate());
       else (await runReplicate(), await runRestore());
     }
+    const keyResults: BenchResult[] = [];
+    for (const rows of KEYS_ROWS) {
+      let srcUrl = o.url;
+      if (rows !== ROWS) {
+        await withClient(o.url, (c) => c.query(`drop database if exists keys_src`).then(() => c.query(`create database keys_src`)));
+        srcUrl = withDatabase(o.url, 'keys_src');
+        await seed(srcUrl, rows);
+      }
+      const copy = { first: [] as number[], after: [] as number[] };
+      const total = { first: [] as number[], after: [] as number[] };
+      for (let i = 0; i < RUNS; i++) {
+        for (const order of i % 2 === 0 ? (['first', 'after'] as const) : (['after', 'first'] as const)) {
+          const db = `keys_${order}_${i}`;
+          const url = await newDb(db);
+          const name = `keys_${order}_${i}`;
+          let copyMs = 0;
+          total[order].push(
+            await timeIt(async () => {
+              await copySchema({ source: srcUrl, target: url, section: 'pre-data', keys: order === 'first' });
+              copyMs = await timeIt(async () => {
+                await startReplication({ source: srcUrl, target: url, name, allowMissingTargetKeys: order === 'after' });
+                await waitForSync({ source: srcUrl, target: url, name, pollMs: 250 });
+              });
+              await copySchema({ source: srcUrl, target: url, section: 'post-data' });
+            }),
+          );
+          copy[order].push(copyMs);
+          await stopReplication({ source: srcUrl, target: url, name });
+          await dropDb(db);
+        }
+      }
+      const [cf, ca, tf, ta] = [median(copy.first), median(copy.after), median(total.first), median(total.after)];
+      keyResults.push(
+        { name: `initial copy with keys built first (${rows} rows)`, value: cf / 1000, unit: 's', baseline: { name: 'copy into bare heaps (old order)', value: ca / 1000 }, ratio: cf / ca },
+        { name: `replicate start, keys first: pre + copy + post (${rows} rows)`, value: tf / 1000, unit: 's', baseline: { name: 'old order: keys after the copy', value: ta / 1000 }, ratio: tf / ta },
+      );
+      if (rows !== ROWS) await withClient(o.url, (c) => c.query(`drop database if exists keys_src`));
+    }
+    if (keysOnly) return keyResults;
     const rep = median(replicate);
     const base = median(restore);
     const ver = median(verifyMs);
@@ -108,6 +157,7 @@ export async function bench(): Promise<BenchResult[]> {
       // count(*) never reads a column; a checksum must turn every row into text. This baseline shows
       // how much of verify's time is that unavoidable work and how much is chunking and bookkeeping.
       { name: `verify, beside one full-row hash scan`, value: ver / 1000, unit: 's', baseline: { name: 'sum(hashtextextended(row::text)) on both sides', value: scan / 1000 }, ratio: ver / scan },
+      ...keyResults,
     ];
   } finally {
     await Promise.allSettled([o.destroy(), n.destroy()]);

@@ -29,7 +29,7 @@ import type { ProgressMode } from '../migration/progress.ts';
 const GOLDEN_FORMAT = 1;
 
 /** Source files whose content changes the seeded data. */
-const GENERATOR_SOURCES = ['../scenarios/datasets/gen.ts', '../scenarios/datasets/payments.ts', '../scenarios/datasets/notifications.ts', '../scenarios/datasets/edge.ts', '../scenarios/datasets/custom.ts', './seed.ts'];
+const GENERATOR_SOURCES = ['../scenarios/datasets/gen.ts', '../scenarios/datasets/payments.ts', '../scenarios/datasets/notifications.ts', '../scenarios/datasets/edge.ts', '../scenarios/datasets/custom.ts', '../scenarios/datasets/check-expr.ts', '../scenarios/datasets/regex-gen.ts', './seed.ts', './seed-copy.ts'];
 
 export interface GoldenMeta {
   format: number;
@@ -67,6 +67,7 @@ export function clusterSpec(name: string, c: ClusterSettings): ClusterSpec {
     timezone: c.timezone,
     gucs: c.gucs,
     dataChecksums: c.dataChecksums ?? undefined,
+    image: c.image ?? undefined,
   };
 }
 

@@ -18,11 +18,14 @@ import { pipeline } from 'node:stream/promises';
 import { from as copyFrom } from 'pg-copy-streams';
 import { CutoverError } from '../migration/errors.ts';
 import { connect, describeTarget, qualified, quoteIdent, sqlError, withClient, type Client } from '../migration/pg.ts';
-import { dumpSchema } from '../migration/schema-copy.ts';
+import { dumpSchema, splitSql } from '../migration/schema-copy.ts';
+import { lexSql } from '../migration/sql-lexer.ts';
+import { copyBatches, copyLine } from './seed-copy.ts';
+import { GeneratorPool } from './seed-pool.ts';
 import type { Scenario } from '../scenarios/schema.ts';
 import { Progress, defaultProgressMode, type ProgressMode } from '../migration/progress.ts';
 import { applyOverrides, getPreset, type Dataset, type TableLoad, type Value } from '../scenarios/datasets/index.ts';
-import { buildCustom } from '../scenarios/datasets/custom.ts';
+import { buildCustom, probeDataset, type CustomDataset } from '../scenarios/datasets/custom.ts';
 
 export interface SeedOptions {
   url: string;
@@ -39,6 +42,8 @@ export interface SeedOptions {
   generators?: Record<string, string>;
   /** Connections loading at once (default: 2 × cores, at most 4, at least 2). */
   parallel?: number;
+  /** Generator threads (default: presets from 200k rows on more than 2 cores: cores − 1, at most 4; 0 = on the main thread). */
+  threads?: number;
   /** Progress output: tty line, JSON lines, or nothing (default: by terminal / json flag). */
   progress?: ProgressMode;
   json?: boolean;
@@ -66,6 +71,10 @@ export interface SeedResult {
   phases: { schemaMs: number; loadMs: number; keysMs: number; analyzeMs: number };
   rowsPerSec: number;
   mbPerSec: number;
+  /** What the plan decided that the user should know (rows capped by a one-to-one key, checks left to the server). */
+  notes: string[];
+  /** Worker threads that generated the rows (0: the main thread). */
+  generatorThreads: number;
 }
 
 export interface SeedChunk {
@@ -107,7 +116,10 @@ export function planSeed(ds: Dataset, opts: { parallel: number; fkDuringLoad: bo
   const out: SeedChunk[][] = waves.map((tables) => {
     const chunks: SeedChunk[] = [];
     for (const t of tables) {
-      const parts = t.rows >= 2 * CHUNK_MIN_ROWS ? Math.min(opts.parallel, Math.floor(t.rows / CHUNK_MIN_ROWS)) : 1;
+      // A self-referencing table with its FK in place loads in one COPY: the FK is checked at the end
+      // of the statement, which then sees every row it references.
+      const whole = opts.fkDuringLoad && t.selfReferencing;
+      const parts = !whole && t.rows >= 2 * CHUNK_MIN_ROWS ? Math.min(opts.parallel, Math.floor(t.rows / CHUNK_MIN_ROWS)) : 1;
       const size = Math.ceil(t.rows / parts);
       for (let from = 0; from < t.rows; from += size) chunks.push({ table: t, from, to: Math.min(t.rows, from + size) });
     }
@@ -117,46 +129,17 @@ export function planSeed(ds: Dataset, opts: { parallel: number; fkDuringLoad: bo
   return { waves: out, totalRows: ds.tables.reduce((n, t) => n + t.rows, 0) };
 }
 
-const ESCAPES: Record<string, string> = { '\\': '\\\\', '\t': '\\t', '\n': '\\n', '\r': '\\r' };
+export { copyLine, copyValue } from './seed-copy.ts';
 
-/** One value in COPY text format. */
-export function copyValue(v: Value): string {
-  if (v === null) return '\\N';
-  if (typeof v === 'number') return String(v);
-  if (typeof v === 'boolean') return v ? 't' : 'f';
-  return /[\\\t\n\r]/.test(v) ? v.replace(/[\\\t\n\r]/g, (c) => ESCAPES[c]) : v;
-}
-
-export function copyLine(values: Value[]): string {
-  let s = copyValue(values[0]);
-  for (let k = 1; k < values.length; k++) s += '\t' + copyValue(values[k]);
-  return s + '\n';
-}
-
-const BATCH_CHARS = 128 * 1024;
-
-async function copyChunk(client: Client, chunk: SeedChunk, onBatch: (rows: number, bytes: number) => void): Promise<void> {
+async function copyChunk(client: Client, chunk: SeedChunk, onBatch: (rows: number, bytes: number) => void, gen?: GeneratorPool): Promise<void> {
   const t = chunk.table;
   const sql = `copy ${qualified(t.schema, t.name)} (${t.columns.map(quoteIdent).join(', ')}) from stdin`;
   const stream = client.query(copyFrom(sql));
-  function* batches() {
-    let buf = '';
-    let rows = 0;
-    for (let i = chunk.from; i < chunk.to; i++) {
-      buf += copyLine(t.row(i));
-      rows++;
-      if (buf.length >= BATCH_CHARS) {
-        const b = Buffer.from(buf);
-        onBatch(rows, b.length);
-        yield b;
-        buf = '';
-        rows = 0;
-      }
-    }
-    if (buf) {
-      const b = Buffer.from(buf);
-      onBatch(rows, b.length);
-      yield b;
+  async function* batches() {
+    const source = gen ? gen.stream(chunk) : copyBatches(t, chunk.from, chunk.to);
+    for await (const { buf, rows } of source) {
+      onBatch(rows, buf.length);
+      yield buf;
     }
   }
   try {
@@ -278,8 +261,9 @@ export function postLoadWaves(postDdl: string, tables: { schema: string; name: s
   const own = new Map<string, string[]>();
   const fks = new Map<string, string[]>();
   const rest: string[] = [];
-  for (const raw of postDdl.split(/;\s*\n/)) {
-    const stmt = raw.replace(/^(\s*--[^\n]*\n)+/, '').trim().replace(/;$/, '');
+  // The one SQL lexer: a `;` inside a string, a dollar-quoted body or a comment does not end a statement.
+  for (const { sql } of splitSql(postDdl)) {
+    const stmt = sql.trim().replace(/;$/, '').trim();
     if (!stmt) continue;
     const t = tableOf(stmt);
     if (!t) rest.push(stmt);
@@ -338,7 +322,11 @@ export async function seed(opts: SeedOptions): Promise<SeedResult> {
     const before = await snapshot(admin);
 
     let ds: Dataset;
-    let fkDuringLoad = false;
+    let custom: CustomDataset | undefined;
+    const extensionNotes: string[] = [];
+    // Constraints and indexes the loader takes off the seeded tables and puts back after the data
+    // (custom schemas: FKs in any order — cycles, self references — and indexes built once).
+    let deferred: Deferred | undefined;
     if (preset === 'custom' && opts.fromUrl) {
       if (opts.ddl) throw new CutoverError('USAGE', 'give either a DDL file or a database to copy the schema from, not both', { exitCode: 2 });
       // The user's schema, the way pg_restore would build it: tables first, keys and indexes after the data.
@@ -349,7 +337,8 @@ export async function seed(opts: SeedOptions): Promise<SeedResult> {
       await applyDdl(admin, pre, `the schema of ${describeTarget(opts.fromUrl)}`);
       await admin.query('reset all');
       try {
-        ds = await withClient(opts.fromUrl, (source) => buildCustom(admin, ctx, { onlyNewSince: before.relations, constraintsFrom: source }), { role: 'schema source' });
+        ds = custom = await withClient(opts.fromUrl, (source) => buildCustom(admin, ctx, { onlyNewSince: before.relations, constraintsFrom: source, generators: opts.generators }), { role: 'schema source' });
+        await probeDataset(admin, custom, copyText, copyInto);
       } catch (e) {
         await dropCreated(admin, before);
         throw e;
@@ -363,30 +352,41 @@ export async function seed(opts: SeedOptions): Promise<SeedResult> {
         } catch (e: any) {
           throw new CutoverError('USAGE', `cannot read DDL file ${opts.ddl}: ${e.code === 'ENOENT' ? 'no such file' : e.message}`, { exitCode: 2, cause: e });
         }
+        extensionNotes.push(...(await provideExtensionFunctions(admin, ddlText, major)));
         await applyDdl(admin, ddlText, opts.ddl);
+        await admin.query('reset all');
       }
       try {
-        ds = await buildCustom(admin, ctx, { onlyNewSince: opts.ddl ? before.relations : undefined });
+        ds = custom = await buildCustom(admin, ctx, { onlyNewSince: opts.ddl ? before.relations : undefined, generators: opts.generators });
+        await probeDataset(admin, custom, copyText, copyInto);
+        // Only on tables this seed created: an existing schema's constraints are never taken off
+        // (a crash half-way would lose them); its tables load parent first instead.
+        if (opts.ddl) deferred = await deferConstraints(admin, custom);
       } catch (e) {
-        await dropCreated(admin, before);
+        if (opts.ddl) await dropCreated(admin, before);
         throw e;
       }
-      fkDuringLoad = true;
     } else {
       ds = getPreset(preset).build(ctx);
     }
-    try {
-      applyOverrides(ds, opts.generators ?? {}, seedValue);
-    } catch (e) {
-      if (preset === 'custom') await dropCreated(admin, before);
-      throw e;
-    }
+    if (!custom) applyOverrides(ds, opts.generators ?? {}, seedValue);
     if (preset !== 'custom') await applyDdl(admin, ds.preDdl, `preset ${preset}`);
+    const notes = [...extensionNotes, ...(custom?.notes ?? [])];
+    const mode = opts.progress ?? defaultProgressMode(opts.json);
+    if (mode !== 'silent') for (const n of notes) process.stderr.write(mode === 'json' ? JSON.stringify({ note: `seed: ${n}` }) + '\n' : `seed: ${n}\n`);
 
-    const plan = planSeed(ds, { parallel, fkDuringLoad });
-    const progress = new Progress(`seed ${preset}`, plan.totalRows, { mode: opts.progress ?? defaultProgressMode(opts.json) });
+    const plan = planSeed(ds, { parallel, fkDuringLoad: preset === 'custom' && !deferred && !opts.fromUrl });
+    const progress = new Progress(`seed ${preset}`, plan.totalRows, { mode });
     const perTable = new Map<TableLoad, TableResult>(ds.tables.map((t) => [t, { table: t.schema === 'public' ? t.name : `${t.schema}.${t.name}`, rows: 0, bytes: 0 }]));
     const loadStart = Date.now();
+    // Generation threads: only where the main thread is the bottleneck — presets (profiled: the main
+    // thread 100 % busy building COPY text), not custom schemas (server-bound, the main thread ~⅔ idle;
+    // threads measured slower there) — from a few hundred thousand rows (a thread starts in ~0.5 s), and
+    // with a core to spare for them: on 2 cores, threads and server backends only trade places (measured
+    // neutral), so the default there is none.
+    const cores = availableParallelism();
+    const threads = opts.threads ?? (!custom && plan.totalRows >= 200_000 && cores > 2 ? Math.min(4, cores - 1) : 0);
+    const gen = threads > 0 ? await GeneratorPool.create(ds, { preset, ctx, generators: opts.generators ?? {}, schema: custom?.schema }, threads) : undefined;
     try {
       for (const wave of plan.waves) {
         const queue = [...wave];
@@ -397,11 +397,16 @@ export async function seed(opts: SeedOptions): Promise<SeedResult> {
             await c.query('set synchronous_commit = off');
             for (let chunk = queue.shift(); chunk; chunk = queue.shift()) {
               const res = perTable.get(chunk.table)!;
-              await copyChunk(c, chunk, (rows, bytes) => {
-                res.rows += rows;
-                res.bytes += bytes;
-                progress.tick(rows, chunk!.table.name);
-              });
+              await copyChunk(
+                c,
+                chunk,
+                (rows, bytes) => {
+                  res.rows += rows;
+                  res.bytes += bytes;
+                  progress.tick(rows, chunk!.table.name);
+                },
+                gen,
+              );
             }
           } finally {
             await c.end().catch(() => {});
@@ -411,9 +416,14 @@ export async function seed(opts: SeedOptions): Promise<SeedResult> {
         const failed = settled.find((s) => s.status === 'rejected') as PromiseRejectedResult | undefined;
         if (failed) throw failed.reason;
       }
+      await gen?.close();
       const loadMs = Date.now() - loadStart;
       const keysStart = Date.now();
       progress.finish('building keys and indexes');
+      if (deferred) {
+        await runWaves(opts.url, deferred.restore, parallel, 'building the indexes and foreign keys of the custom schema');
+        deferred = undefined;
+      }
       await runWaves(opts.url, postLoadWaves(ds.postDdl, ds.tables), parallel, `building keys, foreign keys and indexes of preset ${preset}`);
       const keysMs = Date.now() - keysStart;
       await syncSequences(admin, ds.tables);
@@ -435,19 +445,126 @@ export async function seed(opts: SeedOptions): Promise<SeedResult> {
         phases: { schemaMs: loadStart - started, loadMs, keysMs, analyzeMs },
         rowsPerSec: Math.round((rows * 1000) / Math.max(1, elapsedMs)),
         mbPerSec: Math.round((bytes / 1048576 / Math.max(0.001, elapsedMs / 1000)) * 100) / 100,
+        notes,
+        generatorThreads: gen ? threads : 0,
       };
     } catch (e) {
+      await gen?.close();
       progress.finish('failed; dropping what the seed created');
       await dropCreated(admin, before).catch(() => {});
-      // Tables that existed before (custom without DDL): empty them again.
-      if (preset === 'custom' && !opts.ddl && !opts.fromUrl)
+      // Tables that existed before (custom without DDL): empty them again and give them back their constraints.
+      if (preset === 'custom' && !opts.ddl && !opts.fromUrl) {
         await admin.query(`truncate ${ds.tables.map((t) => qualified(t.schema, t.name)).join(', ')} cascade`).catch(() => {});
+        if (deferred) for (const group of deferred.restore.flat()) for (const stmt of group) await admin.query(stmt).catch(() => {});
+      }
       throw e;
     }
   } finally {
     await admin.end().catch(() => {});
   }
 }
+
+/**
+ * Functions a DDL calls that, on this major, only an extension provides: gen_random_uuid() is built
+ * in from 13 but pgcrypto's on 11 and 12; uuid_generate_v4() is always uuid-ossp's. A schema dumped
+ * from a newer server says neither. Creates the extension (when the DDL does not) so the DDL runs
+ * unedited, and says so.
+ */
+export function extensionsNeeded(ddl: string, major: number): string[] {
+  const code = lexSql(ddl)
+    .filter((s) => s.kind === 'code')
+    .map((s) => s.text.toLowerCase())
+    .join(' ');
+  const out: string[] = [];
+  const creates = (ext: string) => new RegExp(`create\\s+extension\\s+(if\\s+not\\s+exists\\s+)?"?${ext}"?`).test(lexSql(ddl).map((s) => (s.kind === 'ident' ? s.text.slice(1, -1) : s.kind === 'code' ? s.text : ' ')).join('').toLowerCase());
+  if (major < 13 && /\bgen_random_uuid\s*\(/.test(code) && !creates('pgcrypto')) out.push('pgcrypto');
+  if (/\buuid_generate_v[1345]\w*\s*\(/.test(code) && !creates('uuid-ossp')) out.push('uuid-ossp');
+  return out;
+}
+
+async function provideExtensionFunctions(c: Client, ddl: string, major: number): Promise<string[]> {
+  const notes: string[] = [];
+  for (const ext of extensionsNeeded(ddl, major)) {
+    try {
+      await c.query(`create extension if not exists ${quoteIdent(ext)}`);
+    } catch (e) {
+      throw sqlError(e, `creating extension ${ext}, which the DDL's ${ext === 'pgcrypto' ? 'gen_random_uuid()' : 'uuid_generate_v*()'} needs on PostgreSQL ${major}`);
+    }
+    notes.push(`created extension ${ext}: the DDL calls ${ext === 'pgcrypto' ? 'gen_random_uuid(), built in only from PostgreSQL 13' : 'uuid_generate_v*()'} and does not create it`);
+  }
+  return notes;
+}
+
+/** COPY text of rows (the probe's sample). */
+function copyText(rows: Value[][]): string {
+  let s = '';
+  for (const r of rows) s += copyLine(r);
+  return s;
+}
+
+async function copyInto(c: Client, sql: string, text: string): Promise<void> {
+  const stream = c.query(copyFrom(sql));
+  await pipeline(Readable.from([Buffer.from(text)]), stream);
+}
+
+interface Deferred {
+  /** Waves of statement groups that put everything back: indexes per table, then FKs per child table. */
+  restore: string[][][];
+}
+
+/**
+ * Take the FKs, keys and indexes off the tables about to be loaded, remembering their definitions,
+ * the way pg_restore builds a schema: FKs then hold in any load order (cycles, self references,
+ * parallel chunks of one table), and each key and index is built once over the data instead of
+ * row by row. Putting them back is Postgres validating the plan: every key rebuilt, every FK checked.
+ */
+async function deferConstraints(c: Client, ds: CustomDataset): Promise<Deferred> {
+  const oids = ds.schema.map((t) => t.oid);
+  const fks = await c.query<{ rel: string; name: string; def: string }>(
+    `select conrelid::regclass::text as rel, conname as name, pg_get_constraintdef(oid) as def
+       from pg_constraint where contype = 'f' and conparentid = 0 and (conrelid = any($1) or confrelid = any($1)) order by 1, 2`,
+    [oids],
+  );
+  // Primary keys and unique constraints too: the plan makes them distinct by construction (and the
+  // probe checked a sample), and one sort-and-build per key is far cheaper than a B-tree insert per row
+  // (random uuid keys split pages all over). Exclusion constraints stay: rare, and not re-addable cheaply.
+  const keys = await c.query<{ rel: string; name: string; def: string }>(
+    `select conrelid::regclass::text as rel, conname as name, pg_get_constraintdef(oid) as def
+       from pg_constraint where contype in ('p', 'u') and conparentid = 0 and conrelid = any($1) order by contype, 1, 2`,
+    [oids],
+  );
+  const idx = await c.query<{ rel: string; name: string; def: string }>(
+    `select i.indrelid::regclass::text as rel, ic.oid::regclass::text as name, pg_get_indexdef(i.indexrelid) as def
+       from pg_index i join pg_class ic on ic.oid = i.indexrelid
+      where i.indrelid = any($1) and not i.indisexclusion
+        and not exists (select 1 from pg_constraint k where k.conindid = i.indexrelid)
+        and not exists (select 1 from pg_inherits h where h.inhrelid = i.indexrelid)
+      order by 1, 2`,
+    [oids],
+  );
+  await c.query('begin');
+  try {
+    for (const f of fks.rows) await c.query(`alter table ${f.rel} drop constraint ${quoteIdent(f.name)}`);
+    for (const k of keys.rows) await c.query(`alter table ${k.rel} drop constraint ${quoteIdent(k.name)}`);
+    for (const x of idx.rows) await c.query(`drop index ${x.name}`);
+    await c.query('commit');
+  } catch (e) {
+    await c.query('rollback').catch(() => {});
+    throw sqlError(e, 'taking the foreign keys and indexes off the tables to load');
+  }
+  const group = (rows: { rel: string; def: string }[], stmt: (r: { rel: string; def: string; name?: string }) => string) => {
+    const m = new Map<string, string[]>();
+    for (const r of rows) m.set(r.rel, [...(m.get(r.rel) ?? []), stmt(r)]);
+    return [...m.values()];
+  };
+  return {
+    restore: [
+      group([...keys.rows.map((k) => ({ ...k, def: `alter table ${k.rel} add constraint ${quoteIdent(k.name)} ${k.def}` })), ...idx.rows], (r) => r.def),
+      group(fks.rows, (r: any) => `alter table ${r.rel} add constraint ${quoteIdent(r.name)} ${r.def}`),
+    ].filter((w) => w.length),
+  };
+}
+
 
 /** Seed options for a scenario's dataset (the seed step of a rehearsal). */
 export function seedOptionsFor(s: Pick<Scenario, 'dataset' | 'seed'>, url: string, extra: Partial<SeedOptions> = {}): SeedOptions {

@@ -10,6 +10,7 @@ import type pg from 'pg';
 import { CutoverError, redactSecrets } from './errors.ts';
 import { quoteIdent, quoteLiteral, sqlError } from './pg.ts';
 import type { Change } from './switchover/state.ts';
+import { checkGrace, drainWithGrace, type GraceReport } from './grace.ts';
 
 export type FenceStrategy = 'terminate' | 'read-only' | 'pause';
 
@@ -36,6 +37,11 @@ export interface FenceOptions {
    * that bypass the pooler are ended (they are not held by PAUSE); without it pause changes nothing.
    */
   poolerPids?: number[];
+  /**
+   * terminate: ms an in-flight transaction gets to end after NOLOGIN before it is terminated
+   * (idle sessions are ended at once). 0 or absent: every session is terminated at once.
+   */
+  grace?: number;
 }
 
 export interface FenceResult {
@@ -45,6 +51,8 @@ export interface FenceResult {
   /** App sessions still present after the deadline (0 on success). */
   remaining: number;
   ms: number;
+  /** terminate with `grace`: what the in-flight transactions did (held time, finished vs terminated). */
+  grace?: GraceReport;
 }
 
 async function roleSetting(client: pg.Client, role: string, setting: string, database?: string): Promise<string | null> {
@@ -97,6 +105,10 @@ export async function terminateSessions(
 
 export async function fence(client: pg.Client, strategy: FenceStrategy, opts: FenceOptions): Promise<FenceResult> {
   const t0 = Date.now();
+  if (opts.grace) {
+    if (strategy !== 'terminate') throw new CutoverError('USAGE', `a fence grace applies to the terminate fence only (got --fence ${strategy})`, { hint: 'use --fence terminate with --fence-grace, or drop --fence-grace' });
+    checkGrace(opts.grace, opts.timeoutMs ?? 10_000);
+  }
   if (strategy === 'pause') {
     if (!opts.poolerPids) return { strategy, roles: [...opts.roles], terminated: 0, remaining: 0, ms: 0 };
     try {
@@ -123,7 +135,9 @@ export async function fence(client: pg.Client, strategy: FenceStrategy, opts: Fe
         await opts.record({ kind: 'role-login', role, previous: r.rows[0].rolcanlogin });
         if (r.rows[0].rolcanlogin) await client.query(`alter role ${quoteIdent(role)} nologin`);
       }
+      const g = opts.grace ? await drainWithGrace(client, roles, { graceMs: opts.grace, record: opts.record, signal: opts.signal }) : undefined;
       const t = await terminateSessions(client, roles, { timeoutMs: opts.timeoutMs, record: opts.record, signal: opts.signal });
+      if (g) return { strategy, roles, ...t, terminated: t.terminated + g.terminated + g.idleTerminated, ms: Date.now() - t0, grace: g };
       return { strategy, roles, ...t, ms: Date.now() - t0 };
     }
     // read-only
@@ -227,8 +241,12 @@ export interface CoverageReport {
   alsoElsewhere: Array<{ role: string; databases: string[] }>;
 }
 
-/** Our own tools' sessions (this process and the lab's helpers), which are not application writers. */
-const OUR_APPS = `coalesce(a.application_name, '') in ('cutover-lab', 'cutover-check', 'cutover-verify', 'cutover-seed', 'cutover-switchover', 'cutover-switchover-lock')`;
+/**
+ * Our own tools' sessions (this process, the CLI, and the lab's helpers such as the rehearsal's
+ * fault injectors `cutover-fault-*`), which are not application writers: every application_name
+ * we set starts with `cutover-`.
+ */
+const OUR_APPS = `coalesce(a.application_name, '') like 'cutover-%'`;
 
 /** Everything a fence would miss or over-reach on this database. Read-only. */
 export async function fenceCoverage(client: pg.Client, roles: string[]): Promise<CoverageReport> {

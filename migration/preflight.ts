@@ -143,8 +143,9 @@ export async function gatherFacts(source: Client, target: Client, opts: { source
     noKey: await rows(
       source,
       `select ${REL_COLS}, c.relreplident::text as identity ${USER_REL} and c.relkind = 'r' and c.relpersistence = 'p'
-         and not exists (select 1 from pg_constraint k where k.conrelid = c.oid and k.contype = 'p')
-         and (c.relreplident in ('d','n') or (c.relreplident = 'i' and not exists (select 1 from pg_index i where i.indrelid = c.oid and i.indisreplident)))
+         and (c.relreplident = 'n'
+              or (not exists (select 1 from pg_constraint k where k.conrelid = c.oid and k.contype = 'p')
+                  and (c.relreplident = 'd' or (c.relreplident = 'i' and not exists (select 1 from pg_index i where i.indrelid = c.oid and i.indisreplident)))))
        order by 1, 2`,
     ),
     identityFull: await rows(source, `select ${REL_COLS} ${USER_REL} and c.relkind = 'r' and c.relreplident = 'f' and not exists (select 1 from pg_constraint k where k.conrelid = c.oid and k.contype = 'p') order by 1, 2`),
@@ -229,7 +230,9 @@ export function evaluate(f: Facts): Finding[] {
 
   // tables
   for (const t of S.noKey)
-    add('table.no_primary_key', 'error', `table ${displayName(t)} has no primary key and no replica identity: once published, UPDATE and DELETE on it fail on the source`, `add a primary key, or ALTER TABLE ${displayName(t)} REPLICA IDENTITY USING INDEX <unique index> (or FULL)`, displayName(t));
+    if (t.identity === 'n')
+      add('table.replica_identity_nothing', 'error', `table ${displayName(t)} has REPLICA IDENTITY NOTHING: once published, UPDATE and DELETE on it fail on the source`, `ALTER TABLE ${displayName(t)} REPLICA IDENTITY DEFAULT (with a primary key), USING INDEX <unique index> or FULL`, displayName(t));
+    else add('table.no_primary_key', 'error', `table ${displayName(t)} has no primary key and no replica identity: once published, UPDATE and DELETE on it fail on the source`, `add a primary key, or ALTER TABLE ${displayName(t)} REPLICA IDENTITY USING INDEX <unique index> (or FULL)`, displayName(t));
   for (const t of S.identityFull) add('table.replica_identity_full', 'warning', `table ${displayName(t)} replicates with REPLICA IDENTITY FULL: every UPDATE/DELETE scans it on the target`, 'add a primary key if the table is large', displayName(t));
   for (const t of S.unlogged) add('table.unlogged', 'warning', `table ${displayName(t)} is unlogged: logical replication does not carry its rows`, `copy it at cutover, or ALTER TABLE ${displayName(t)} SET LOGGED before starting`, displayName(t));
   for (const t of S.matviews) add('table.materialized_view', 'warning', `materialized view ${displayName(t)} is not replicated`, `REFRESH MATERIALIZED VIEW ${displayName(t)} on the target after the cutover`, displayName(t));

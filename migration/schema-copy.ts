@@ -1,8 +1,16 @@
 /**
  * Schema copy: the source schema taken with pg_dump and applied to the target in two halves.
- * Pre-data (types, tables, sequences, functions, views) goes before the initial copy; post-data
- * (primary keys, unique constraints, indexes, foreign keys, triggers) after it, so the full load
- * writes into bare heaps — the way the seed stories made their loads fast.
+ * Pre-data (types, tables, sequences, functions, views) goes before the initial copy, together with
+ * the *replication keys*: primary keys, the unique indexes used as REPLICA IDENTITY and the
+ * REPLICA IDENTITY settings themselves. The rest of post-data (other indexes, foreign keys,
+ * triggers) comes after the copy, so the bulk of the load still writes into lightly indexed heaps.
+ *
+ * Why keys first: an UPDATE or DELETE that reaches a table while it is still being copied (any
+ * live database takes them) is applied by finding the row on the target through its primary key
+ * or replica-identity index. Without one the apply worker stops with "logical replication target
+ * relation … has neither REPLICA IDENTITY index nor PRIMARY KEY" — the subscription is disabled
+ * (15+) or retries forever (before 15). The keys cost the copy some index maintenance (bench:
+ * bench/replicate.ts, notes/replication.md); a sync that cannot finish costs the night.
  *
  * Applying is idempotent: each statement runs on its own, and a statement that fails only because
  * its object already exists (duplicate_table, duplicate_object, …) is skipped and reported. A
@@ -172,13 +180,16 @@ async function runTool(path: string, args: string[], env: NodeJS.ProcessEnv, wha
 }
 
 /** The schema section as SQL text (pg_dump --schema-only --section=…). */
-export async function dumpSchema(sourceUrl: string, section: Section, opts: { owners?: boolean; tool?: DumpTool; schemas?: string[] } = {}): Promise<string> {
+export async function dumpSchema(sourceUrl: string, section: Section, opts: { owners?: boolean; tool?: DumpTool; schemas?: string[]; tables?: Array<{ schema: string; name: string }> } = {}): Promise<string> {
   const major = await withClient(sourceUrl, serverMajor, { role: 'source' });
   const tool = opts.tool ?? (await dumpTool(major, process.env, { sslRequired: urlRequiresSsl(sourceUrl) }));
   // Publications and subscriptions are replication plumbing (ours included), never schema to copy.
   const args = ['--schema-only', `--section=${section}`, '--no-password', '--no-publications', '--no-subscriptions'];
   if (!opts.owners) args.push('--no-owner', '--no-privileges');
   for (const s of opts.schemas ?? []) args.push('--schema', s);
+  // Exact names: inside double quotes pg_dump's pattern characters (* ? .) are literal.
+  for (const t of opts.tables ?? []) args.push('--table', dumpPattern(t));
+  if (opts.tables?.length) args.push('--strict-names');
   const sql = await runTool(tool.path, args, libpqEnv(sourceUrl), `pg_dump ${section} of the source at ${describeTarget(sourceUrl)}`);
   return tool.major > major ? await dropSettingsUnknownTo(sourceUrl, sql) : sql;
 }
@@ -199,11 +210,18 @@ export async function dropSettingsUnknownTo(sourceUrl: string, sql: string): Pro
   return sql.replace(SESSION_SET, (line, name: string) => (known.has(name) ? line : ''));
 }
 
+/** pg_dump -t pattern matching exactly this table (or sequence). */
+export function dumpPattern(t: { schema: string; name: string }): string {
+  return `${quoteIdent(t.schema)}.${quoteIdent(t.name)}`;
+}
+
 /** A dump split into statements, each tagged with the object it belongs to (from pg_dump's "-- Name:" headers). */
 export interface DumpStatement {
   sql: string;
   /** e.g. "TABLE public.Order Items" (from the header comment; "" when none) */
   object: string;
+  /** The header's parts, unquoted: type "CONSTRAINT", schema "public", name "accounts accounts_pkey". */
+  entry?: { type: string; schema: string; name: string };
 }
 
 /**
@@ -213,12 +231,13 @@ export interface DumpStatement {
 export function splitSql(text: string): DumpStatement[] {
   const out: DumpStatement[] = [];
   let object = '';
+  let entry: DumpStatement['entry'];
   let buf = '';
   let atLineStart = true;
   let metaCommand = false;
   const flush = () => {
     const sql = buf.trim();
-    if (sql && sql !== ';') out.push({ sql, object });
+    if (sql && sql !== ';') out.push(entry ? { sql, object, entry } : { sql, object });
     buf = '';
   };
   for (const seg of lexSql(text)) {
@@ -226,7 +245,10 @@ export function splitSql(text: string): DumpStatement[] {
     if (seg.kind === 'line-comment') {
       // pg_dump's "-- Name: …; Type: …; Schema: …;" header names the object of the next statement
       const m = /^-- Name: (.*?); Type: (.*?); Schema: (.*?);/.exec(seg.text);
-      if (m && buf.trim() === '') object = `${m[2]} ${m[3] === '-' ? '' : m[3] + '.'}${m[1]}`;
+      if (m && buf.trim() === '') {
+        object = `${m[2]} ${m[3] === '-' ? '' : m[3] + '.'}${m[1]}`;
+        entry = { type: m[2], schema: m[3], name: m[1] };
+      }
       continue;
     }
     if (seg.kind !== 'code') {
@@ -262,7 +284,7 @@ export function isAlreadyExists(e: { code?: string; message?: string }): boolean
 }
 
 export interface ApplyResult {
-  section: Section | 'roles' | 'settings';
+  section: Section | 'keys' | 'roles' | 'settings';
   statements: number;
   applied: number;
   /** Objects skipped because they already existed on the target. */
@@ -297,26 +319,99 @@ export interface SchemaCopyOptions {
   source: string;
   target: string;
   section: Section;
+  /**
+   * pre-data: also create the replication keys (primary keys, replica-identity indexes and their
+   * REPLICA IDENTITY settings) right after it, before any row is copied. Default true; false gives
+   * the old order (every key after the copy) and exists for the bench and for tables without
+   * UPDATE/DELETE during the sync.
+   */
+  keys?: boolean;
   /** Keep owners and grants (the roles must exist on the target: see copyRoles). */
   owners?: boolean;
   progress?: boolean;
   /** Only these schemas (pg_dump --schema). */
   schemas?: string[];
+  /** Only these tables/sequences (pg_dump --table, exact names); partitions are not implied. */
+  tables?: Array<{ schema: string; name: string }>;
 }
 
-/** Dump one section of the source schema and apply it to the target. Safe to re-run. */
-export async function copySchema(opts: SchemaCopyOptions): Promise<ApplyResult & { tool: { path: string; version: string } }> {
+export type SchemaCopyResult = ApplyResult & { tool: { path: string; version: string }; keys?: ApplyResult };
+
+/** One pg_dump TOC entry, as its header names it: "<type>\0<schema>\0<name>". */
+function entryKey(type: string, schema: string, name: string): string {
+  return `${type}\u0000${schema}\u0000${name}`;
+}
+
+/**
+ * The pg_dump post-data entries that carry a replication key, read from a server's catalog:
+ * PRIMARY KEY constraints, unique constraints or unique indexes marked as replica identity (their
+ * entry also holds the `ALTER TABLE … REPLICA IDENTITY USING INDEX`), and the INDEX ATTACH entries
+ * that hook a partition's key index to its partitioned parent's (the parent's key only becomes
+ * valid once every partition's is attached, which is how keys on a partitioned table cascade).
+ */
+export async function replicationKeyEntries(c: Client): Promise<Set<string>> {
+  const r = await c.query<{ type: string; schema: string; name: string }>(
+    `with k as (
+       select i.indexrelid as idx from pg_index i
+        where i.indisreplident or exists (select 1 from pg_constraint con where con.conindid = i.indexrelid and con.conrelid = i.indrelid and con.contype = 'p'))
+     select 'CONSTRAINT' as type, n.nspname as schema, t.relname || ' ' || con.conname as name
+       from pg_constraint con join k on k.idx = con.conindid join pg_class t on t.oid = con.conrelid join pg_namespace n on n.oid = t.relnamespace
+      where con.contype in ('p', 'u') and n.nspname not in ('pg_catalog', 'information_schema', 'pg_toast')
+     union all
+     select 'INDEX', n.nspname, ic.relname from k join pg_class ic on ic.oid = k.idx join pg_namespace n on n.oid = ic.relnamespace
+      where n.nspname not in ('pg_catalog', 'information_schema', 'pg_toast')
+        and not exists (select 1 from pg_constraint con where con.conindid = k.idx and con.contype in ('p', 'u', 'x'))
+     union all
+     select 'INDEX ATTACH', n.nspname, ic.relname from k join pg_inherits h on h.inhrelid = k.idx join pg_class ic on ic.oid = k.idx join pg_namespace n on n.oid = ic.relnamespace
+      where n.nspname not in ('pg_catalog', 'information_schema', 'pg_toast')`,
+  );
+  return new Set(r.rows.map((x) => entryKey(x.type, x.schema, x.name)));
+}
+
+/** Split post-data statements into the replication keys (by their TOC entry) and the rest, order kept. Pure. */
+export function splitKeys(statements: DumpStatement[], keyEntries: Set<string>): { keys: DumpStatement[]; rest: DumpStatement[] } {
+  const keys: DumpStatement[] = [];
+  const rest: DumpStatement[] = [];
+  for (const st of statements) (st.entry && keyEntries.has(entryKey(st.entry.type, st.entry.schema, st.entry.name)) ? keys : rest).push(st);
+  return { keys, rest };
+}
+
+/**
+ * Dump one section of the source schema and apply it to the target. Safe to re-run.
+ * pre-data is followed by the replication keys (unless keys: false); post-data leaves out the keys
+ * the target already has, so a key built before the copy is neither rebuilt nor reported as skipped.
+ */
+export async function copySchema(opts: SchemaCopyOptions): Promise<SchemaCopyResult> {
   const major = await withClient(opts.source, serverMajor, { role: 'source' });
   const tool = await dumpTool(major, process.env, { sslRequired: urlRequiresSsl(opts.source) });
-  const sql = await dumpSchema(opts.source, opts.section, { owners: opts.owners, tool, schemas: opts.schemas });
+  const dumpOpts = { owners: opts.owners, tool, schemas: opts.schemas, tables: opts.tables };
+  const sql = await dumpSchema(opts.source, opts.section, dumpOpts);
   const statements = splitSql(sql);
   const c = await connect(opts.target, { role: 'target' });
   try {
-    const r = await applyStatements(c, statements, opts.section, { progress: opts.progress });
+    if (opts.section === 'pre-data') {
+      const r = await applyStatements(c, statements, 'pre-data', { progress: opts.progress });
+      if (opts.keys === false) return { ...r, tool: { path: tool.path, version: tool.version } };
+      const keys = await copyKeys(opts.source, c, { ...dumpOpts, progress: opts.progress });
+      return { ...r, keys, tool: { path: tool.path, version: tool.version } };
+    }
+    const sourceKeys = await withClient(opts.source, replicationKeyEntries, { role: 'source' });
+    const targetKeys = await replicationKeyEntries(c);
+    const present = new Set([...sourceKeys].filter((k) => targetKeys.has(k)));
+    const { rest } = splitKeys(statements, present);
+    const r = await applyStatements(c, rest, 'post-data', { progress: opts.progress });
     return { ...r, tool: { path: tool.path, version: tool.version } };
   } finally {
     await c.end().catch(() => {});
   }
+}
+
+/** The replication keys alone (taken from post-data), applied to the target. Safe to re-run. */
+export async function copyKeys(source: string, target: Client, opts: { owners?: boolean; tool?: DumpTool; schemas?: string[]; tables?: Array<{ schema: string; name: string }>; progress?: boolean } = {}): Promise<ApplyResult> {
+  const post = splitSql(await dumpSchema(source, 'post-data', opts));
+  const entries = await withClient(source, replicationKeyEntries, { role: 'source' });
+  const { keys } = splitKeys(post, entries);
+  return await applyStatements(target, keys, 'keys', { progress: opts.progress });
 }
 
 /** Roles without passwords (pg_dumpall --roles-only --no-role-passwords), applied to the target. */
@@ -339,7 +434,8 @@ function quoteIdentIfNeeded(s: string): string {
   return /^[a-z_][a-z0-9_$]*$/.test(s) ? s : quoteIdent(s);
 }
 
-export function describeApply(r: ApplyResult): string {
+export function describeApply(r: ApplyResult & { keys?: ApplyResult }): string {
   const skipped = r.skipped.length ? `; skipped ${r.skipped.length} already present (${r.skipped.slice(0, 5).map((s) => s.object).join(', ')}${r.skipped.length > 5 ? ', …' : ''})` : '';
-  return `schema ${r.section}: ${r.applied}/${r.statements} statements applied in ${r.elapsedMs} ms${skipped}`;
+  const line = `schema ${r.section}: ${r.applied}/${r.statements} statements applied in ${r.elapsedMs} ms${skipped}`;
+  return r.keys ? `${line}\n${describeApply(r.keys)} (primary keys and replica identities, before the copy)` : line;
 }

@@ -184,7 +184,7 @@ interface TablePlan {
   utf8: boolean;
 }
 
-async function q<T = any>(c: Client, sql: string, params: unknown[] = [], context?: string): Promise<T[]> {
+export async function q<T = any>(c: Client, sql: string, params: unknown[] = [], context?: string): Promise<T[]> {
   try {
     return (await c.query(sql, params)).rows as T[];
   } catch (e) {
@@ -192,7 +192,7 @@ async function q<T = any>(c: Client, sql: string, params: unknown[] = [], contex
   }
 }
 
-async function columnsOf(c: Client, t: TableName): Promise<{ cols: Column[]; pk: Column[] } | undefined> {
+export async function columnsOf(c: Client, t: TableName): Promise<{ cols: Column[]; pk: Column[] } | undefined> {
   const rel = await q<{ oid: number }>(c, `select c.oid::int as oid from pg_class c join pg_namespace n on n.oid = c.relnamespace where n.nspname = $1 and c.relname = $2`, [t.schema, t.name]);
   if (!rel.length) return undefined;
   const cols = await q<Column & { attnum: number }>(
@@ -213,7 +213,7 @@ async function columnsOf(c: Client, t: TableName): Promise<{ cols: Column[]; pk:
   return { cols, pk };
 }
 
-function keyList(pk: Column[], collateC = false): string {
+export function keyList(pk: Column[], collateC = false): string {
   return pk.map((c) => quoteIdent(c.name) + (collateC && c.collatable ? ' COLLATE "C"' : '')).join(', ');
 }
 
@@ -451,7 +451,7 @@ async function sampleCompare(src: Client, tgt: Client, p: TablePlan, n: number, 
   return { rows: rows.length, differing };
 }
 
-async function openSide(url: string, role: string, settings: string[] = SESSION_SETTINGS): Promise<Client> {
+export async function openSide(url: string, role: string, settings: string[] = SESSION_SETTINGS): Promise<Client> {
   const c = await connect(url, { role, applicationName: 'cutover-verify' });
   for (const s of settings) await c.query(s);
   return c;

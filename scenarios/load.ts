@@ -4,12 +4,16 @@
  * (`clusters.new.major`), its line and column, what is wrong and how to fix it.
  */
 import { readFile } from 'node:fs/promises';
+import { existsSync } from 'node:fs';
+import { fileURLToPath } from 'node:url';
 import { resolve, dirname, isAbsolute } from 'node:path';
 import { LineCounter, parseDocument, isMap, isScalar, isSeq, type Node } from 'yaml';
 import type { z } from 'zod';
 import { CutoverError } from '../migration/errors.ts';
 import { scenarioSchema, MIN_MAJOR, MAX_MAJOR, type Scenario } from './schema.ts';
 import { crossFieldProblems, type Problem } from './rules.ts';
+
+const PROJECT_ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '..');
 
 export type { Scenario, Problem };
 
@@ -236,7 +240,33 @@ export function parseScenario(text: string, file = '<scenario>'): Scenario {
   // Relative dataset files are relative to the scenario file.
   if (scenario.dataset.ddl && file !== '<scenario>' && !isAbsolute(scenario.dataset.ddl)) scenario.dataset.ddl = resolve(dirname(file), scenario.dataset.ddl);
   if (file !== '<scenario>') scenario.file = resolve(file);
+  const fileProblems = pathProblems(scenario, file);
+  if (fileProblems.length) {
+    for (const p of fileProblems) Object.assign(p, position(doc, lc, p.path));
+    throw new ScenarioError(file, fileProblems);
+  }
   return scenario;
+}
+
+/**
+ * Files a scenario names must exist: the k6 script (relative to the scenario file, else to the
+ * project root) and the app's working directory (relative to the scenario file). Resolved to
+ * absolute paths here, once.
+ */
+function pathProblems(scenario: Scenario, file: string): Problem[] {
+  const problems: Problem[] = [];
+  const base = file === '<scenario>' ? process.cwd() : dirname(resolve(file));
+  const script = scenario.load.script;
+  const candidates = isAbsolute(script) ? [script] : [resolve(base, script), resolve(PROJECT_ROOT, script)];
+  const found = candidates.find((c) => existsSync(c));
+  if (found) scenario.load.script = found;
+  else problems.push({ path: 'load.script', message: `k6 script ${script} not found (looked in ${candidates.join(' and ')})`, hint: 'give the path relative to the scenario file (your own script) or the project root (load/writes.js)' });
+  if (scenario.app !== 'sample') {
+    const cwd = resolve(base, scenario.app.cwd);
+    if (!existsSync(cwd)) problems.push({ path: 'app.cwd', message: `app.cwd ${cwd} does not exist`, hint: 'app.cwd is relative to the scenario file' });
+    else scenario.app.cwd = cwd;
+  }
+  return problems;
 }
 
 export async function loadScenario(file: string): Promise<Scenario> {

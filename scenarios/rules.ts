@@ -57,6 +57,8 @@ function clusterRules(p: Problem[], role: 'old' | 'new', c: ClusterSettings, pro
     p.push({ path: at('encoding'), message: `encoding ${c.encoding} does not match locale ${c.locale} (a UTF-8 locale)`, hint: `use locale C (or a ${c.encoding} locale such as en_US.ISO-8859-1 for LATIN1), or encoding UTF8` });
   if (c.encoding === 'UTF8' && SINGLE_BYTE_LOCALE.test(c.locale))
     p.push({ path: at('encoding'), message: `encoding UTF8 does not match locale ${c.locale} (a single-byte locale)`, hint: 'use a .UTF-8 locale with UTF8, or the encoding of that locale (e.g. LATIN1)' });
+  if (c.image !== null && provider !== 'docker')
+    p.push({ path: at('image'), message: `image is only used with provider docker (provider is ${provider ?? 'embedded'})`, hint: 'set clusters.provider: docker, or remove image' });
   if (provider === 'external') {
     if (c.url === null) p.push({ path: at('url'), message: 'provider external needs the URL of each cluster', hint: `add url: postgres://user:password@host:5432/db under clusters.${role}` });
     else if (!/^postgres(ql)?:\/\//.test(c.url)) p.push({ path: at('url'), message: 'must be a postgres:// connection URL', hint: 'use the form postgres://user:password@host:5432/dbname' });
@@ -120,6 +122,20 @@ export function crossFieldProblems(raw: unknown): Problem[] {
         p.push({ path, message: `"${gen}" is not a faker method`, hint: 'use faker.<module>.<method> (e.g. faker.internet.email, faker.person.fullName) or null' });
     }
   }
+
+  const app = get(raw, 'app');
+  const userApp = app !== undefined && app !== 'sample';
+  const ack = get(raw, 'ack');
+  if (userApp && (ack === undefined || ack === null))
+    p.push({ path: 'ack', message: 'your own app needs an ack.query: the lab cannot know where it writes', hint: 'add ack: { query: "select id::text from orders where id::text = any($1)" } — $1 is the acknowledged keys as text[], one row per row found' });
+  if (typeof ack === 'object' && ack !== null && typeof (ack as any).query === 'string' && !/\$1\b/.test((ack as any).query))
+    p.push({ path: 'ack.query', message: 'ack.query must use $1 (the acknowledged keys, as text[])', hint: 'e.g. select id::text from orders where id::text = any($1)' });
+  if (userApp && get(raw, 'load', 'script') === undefined)
+    p.push({ path: 'load.script', message: "your own app needs your own k6 script (the lab's workloads call the sample app's endpoints)", hint: 'set load.script: orders.js (relative to the scenario file), written against the contract in load/lib/cutover.js' });
+
+  const migRaw = get(raw, "migration") as any;
+  if (migRaw && typeof migRaw === "object" && migRaw.fenceGrace !== undefined && migRaw.fenceGrace !== null && (migRaw.fence ?? "terminate") !== "terminate")
+    p.push({ path: "migration.fenceGrace", message: `a grace applies to the terminate fence (fence is ${migRaw.fence})`, hint: 'set migration.fence: terminate, or remove fenceGrace' });
 
   const load = section(loadSchema, get(raw, 'load'));
   if (load && load.switchAtMs >= load.durationMs)

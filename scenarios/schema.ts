@@ -122,6 +122,8 @@ export const clusterSchema = z.strictObject({
   icuLocale: z.string().min(1).nullable().default(null),
   timezone: z.string().min(1).default('UTC'),
   gucs: z.record(z.string(), gucValue).default({}),
+  /** provider docker: the image (default the official postgres:<major>-bookworm; `lab` builds one locally from Debian and the embedded binaries). */
+  image: z.string().min(1).nullable().default(null),
   /** Connection URL; only for provider external. */
   url: z.string().nullable().default(null),
   dataChecksums: z.boolean().nullable().default(null),
@@ -141,7 +143,7 @@ export const datasetSchema = z.strictObject({
 
 export const loadSchema = z
   .strictObject({
-    /** k6 script, relative to the project root. */
+    /** k6 script: relative to the scenario file (your own script), else to the project root (load/*.js). */
     script: z.string().min(1).default('load/writes.js'),
     /** Arrival rate, operations per second. */
     rate: z.number().positive({ error: 'must be greater than 0 operations per second' }).default(100),
@@ -187,6 +189,10 @@ export const migrationSchema = z
     /** Shell command for switch: command. */
     switchCommand: z.string().min(1).nullable().default(null),
     fence: z.enum(fenceStrategies).default('terminate'),
+    /** terminate fence: in-flight transactions get this long to finish before they are terminated (Knock gave 500 ms). */
+    fenceGrace: duration().nullable().default(null),
+    /** ANALYZE and warm the new side before the fence (the switchover's readiness phase). */
+    readiness: z.boolean().default(true),
     sequenceBuffer: z.int().min(0, { error: 'must be 0 or more' }).default(1000),
     lag: z
       .strictObject({
@@ -205,7 +211,7 @@ export const migrationSchema = z
     rollbackAfter: duration().nullable().default(null),
     dnsTtl: duration().prefault('1s'),
   })
-  .transform(({ dnsTtl, rollbackAfter, ...rest }) => ({ ...rest, dnsTtlMs: dnsTtl, rollbackAfterMs: rollbackAfter }));
+  .transform(({ dnsTtl, fenceGrace, rollbackAfter, ...rest }) => ({ ...rest, dnsTtlMs: dnsTtl, fenceGraceMs: fenceGrace, rollbackAfterMs: rollbackAfter }));
 
 export const budgetsSchema = z
   .strictObject({
@@ -228,6 +234,32 @@ export const budgetsSchema = z
     ...(maxXminAge !== undefined ? { maxXminAge } : {}),
   }));
 
+/**
+ * The application under rehearsal: `sample` (the lab's own app, load/app/server.ts) or your own,
+ * started by the lab with PORT, APP_URL, DATABASE_URL and the libpq variables (lab/app.ts).
+ */
+export const appSchema = z.union([
+  z.literal('sample'),
+  z
+    .strictObject({
+      /** Shell command that starts the app; it must listen on 127.0.0.1:$PORT. */
+      command: z.string().min(1),
+      /** Working directory, relative to the scenario file. */
+      cwd: z.string().min(1).default('.'),
+      env: z.record(z.string(), z.string()).default({}),
+      /** Answers 2xx once the app is ready. */
+      healthPath: z.string().regex(/^\//, { error: 'must start with /' }).default('/'),
+      readyTimeout: duration().prefault('60s'),
+    })
+    .transform(({ readyTimeout, ...rest }) => ({ ...rest, readyTimeoutMs: readyTimeout })),
+]);
+
+/** How acknowledged writes are found in your own tables: `$1` = the acknowledged keys as text[]. */
+export const ackSchema = z.strictObject({
+  /** One row per row found, the key (as text) first, e.g. `select id::text from orders where id::text = any($1)`. */
+  query: z.string().min(1),
+});
+
 export const scenarioSchema = z.strictObject({
   name: z.string().regex(/^[A-Za-z0-9][A-Za-z0-9._-]*$/, { error: 'must be letters, digits, ".", "_" or "-" (it names folders and reports)' }),
   description: z.string().default(''),
@@ -239,6 +271,8 @@ export const scenarioSchema = z.strictObject({
     new: clusterSchema,
   }),
   dataset: datasetSchema.prefault({}),
+  app: appSchema.default('sample'),
+  ack: ackSchema.nullable().default(null),
   load: loadSchema.prefault({}),
   faults: z.array(faultSchema).default([]),
   migration: migrationSchema.prefault({}),

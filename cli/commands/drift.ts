@@ -46,6 +46,8 @@ export function formatDrift(r: DriftResult): string {
   for (const f of sorted) {
     lines.push(`  ${f.severity.padEnd(7)} ${f.category.padEnd(15)} ${f.object}`);
     lines.push(`          ${f.message}`);
+    // A grouped finding: one cause, many objects (all of them, so the list can be acted on).
+    if (f.objects && f.objects.length > 1) for (const o of f.objects) lines.push(`            - ${o}`);
     if (f.severity !== 'info') lines.push(`          hint: ${f.hint}`);
   }
   for (const n of r.notes) lines.push(`  note: ${n}`);

@@ -1,11 +1,12 @@
 import type { Command } from 'commander';
 import { CutoverError } from '../../migration/errors.ts';
 import { copySchema, describeApply } from '../../migration/schema-copy.ts';
-import { displayName, replicationStatus, startReplication, stopReplication, waitForSync, type ReplicationStatus, type TableSpec } from '../../migration/replication.ts';
+import { addTables, displayName, replicationStatus, startReplication, stopReplication, waitForSync, type ReplicationStatus, type TableSpec } from '../../migration/replication.ts';
 import { checkBeforeStart } from '../../migration/start-checks.ts';
 import { emit, ExitCode, note } from '../output.ts';
-import { connectionOptions, flag, negatable, optionalConnection, parseOptions, replicationName, seconds, SOURCE, tables, TARGET } from '../options.ts';
+import { connectionOptions, flag, negatable, optionalConnection, parseOptions, replicationName, seconds, SOURCE, tables, TARGET, text } from '../options.ts';
 import { registerWatch } from './watch.ts';
+import { registerPlan } from './replicate-plan.ts';
 
 export function formatStatus(s: ReplicationStatus): string {
   const lines = [
@@ -31,6 +32,7 @@ export const startSchema = {
   ...commonSchema,
   tables: tables('--tables'),
   incremental: flag(),
+  allTables: flag(),
   skipCopy: tables('--skip-copy'),
   // the subscription's own conninfo: passfile=<path on the target host> keeps the password out of pg_subscription
   sourceConninfo: optionalConnection('--source-conninfo', 'CUTOVER_SOURCE_CONNINFO_URL', { forServer: true }),
@@ -39,16 +41,26 @@ export const startSchema = {
   timeout: seconds('--timeout', { default: 21600 }),
 };
 
+export const addTableSchema = {
+  ...commonSchema,
+  tables: tables('--tables'),
+  sequences: text('--sequences'),
+  schema: negatable(),
+  timeout: seconds('--timeout', { default: 21600 }),
+};
+
 export function register(program: Command): void {
-  const rep = program.command('replicate').description('logical replication from source to target: start, status, stop');
+  const rep = program.command('replicate').description('logical replication from source to target: plan, start, status, add-table, stop');
+  registerPlan(rep);
 
   common(rep.command('start'))
-    .description('copy the schema (pre-data), create publication/slot/subscription, wait for all tables to be ready, then apply post-data (indexes, keys, FKs)')
+    .description('copy the schema (pre-data and the primary keys / replica identities), create publication/slot/subscription, wait for all tables to be ready, then apply the rest of post-data (indexes, FKs)')
     .option('--tables <list>', 'comma-separated tables (default: all); schema."Table Name" allowed')
     .option('--incremental', 'add tables one at a time, each waited on until ready')
+    .option('--all-tables', 'publish FOR ALL TABLES (source superuser): tables created later are published at once; create them on the target with `replicate add-table`')
     .option('--skip-copy <list>', 'tables whose existing rows are not copied (append-only tables back-filled separately)')
     .option('--source-conninfo <url>', 'what the target uses to reach the source (through a proxy; or with passfile=<file on the target host> so pg_subscription holds no password); default --source')
-    .option('--no-schema', 'do not copy the schema (pre-data before, post-data after)')
+    .option('--no-schema', 'do not copy the schema (pre-data and keys before, post-data after); the target tables must have their keys')
     .option('--no-wait', 'return once the subscription exists (post-data is then not applied)')
     .option('--timeout <seconds>', 'how long to wait for the initial sync (default 21600)')
     .action(async (raw) => {
@@ -78,6 +90,7 @@ export function register(program: Command): void {
           name: opts.name,
           tables,
           mode: opts.incremental ? 'incremental' : 'all',
+          allTables: opts.allTables === true,
           sourceConninfoUrl: opts.sourceConninfo,
           signal: ac.signal,
           progress: true,
@@ -107,11 +120,51 @@ export function register(program: Command): void {
       }
     });
 
+  common(rep.command('add-table'))
+    .description('bring tables (and sequences) created on the source after start into the replication: their schema and keys on the target, publication, REFRESH PUBLICATION, copy until ready, then their indexes and FKs')
+    .option('--tables <list>', 'comma-separated tables; schema."Table Name" allowed')
+    .option('--sequences <list>', 'comma-separated standalone sequences to create on the target (owned sequences come with their table)')
+    .option('--no-schema', 'the tables already exist on the target with their keys: only publish, refresh and wait')
+    .option('--timeout <seconds>', 'how long to wait for the tables to be ready (default 21600)')
+    .action(async (raw) => {
+      const opts = parseOptions(addTableSchema, raw);
+      const ac = new AbortController();
+      const onSig = () => ac.abort(new CutoverError('STATE', 'interrupted by signal; run add-table again to finish (it is idempotent)'));
+      process.once('SIGINT', onSig);
+      process.once('SIGTERM', onSig);
+      try {
+        if (!opts.tables && !opts.sequences) throw new CutoverError('USAGE', 'add-table needs --tables and/or --sequences', { hint: 'e.g. --tables public.invoices (as `cutover replicate status` lists them)' });
+        const r = await addTables({
+          source: opts.source,
+          target: opts.target,
+          name: opts.name,
+          tables: opts.tables,
+          sequences: opts.sequences ? opts.sequences.split(',').map((x: string) => x.trim()).filter(Boolean) : undefined,
+          schema: opts.schema !== false,
+          timeoutMs: opts.timeout * 1000,
+          signal: ac.signal,
+          progress: true,
+          log: note,
+        });
+        emit(opts.json, r, () =>
+          [
+            r.tables.length ? `added ${r.tables.join(', ')} to replication ${r.name}: ready${r.alreadyPublished.length ? ` (already published: ${r.alreadyPublished.join(', ')})` : ''}` : '',
+            r.sequences.length ? `created sequence(s) ${r.sequences.join(', ')} on the target (set at cutover)` : '',
+          ]
+            .filter(Boolean)
+            .join('\n'),
+        );
+      } finally {
+        process.off('SIGINT', onSig);
+        process.off('SIGTERM', onSig);
+      }
+    });
+
   common(rep.command('status'))
     .description('per-table sync state, lag in bytes and seconds, slot health, errors (exit 1 when something is wrong)')
     .action(async (raw) => {
       const opts = parseOptions(commonSchema, raw);
-      const s = await replicationStatus({ source: opts.source, target: opts.target, name: opts.name });
+      const s = await replicationStatus({ source: opts.source, target: opts.target, name: opts.name, diagnose: 'always' });
       emit(opts.json, s, () => formatStatus(s));
       if (s.problems.length) throw new ExitCode(1);
     });

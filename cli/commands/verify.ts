@@ -1,6 +1,7 @@
 import type { Command } from 'commander';
 import { CutoverError } from '../../migration/errors.ts';
 import { verify, type VerifyResult } from '../../migration/verify.ts';
+import { formatQuickVerify, quickVerify } from '../../migration/verify-quick.ts';
 import { assertDistinctServers } from '../../migration/pg.ts';
 import { emit, ExitCode } from '../output.ts';
 import { connectionOptions, flag, integer, parseOptions, SOURCE, tables, TARGET } from '../options.ts';
@@ -36,8 +37,21 @@ export const verifySchema = {
   parallel: integer('--parallel', { min: 1, max: 64, default: 2 }),
   sample: integer('--sample', { min: 0, max: 1_000_000, default: 20 }),
   checkSequences: flag(),
+  quick: flag(),
+  exactMb: integer('--exact-mb', { min: 0, max: 1_000_000, default: 10, unit: 'MiB' }),
   json: flag(),
 };
+
+/** Options of the full verify that a quick check does not take: refused rather than silently ignored. */
+function quickConflicts(raw: Record<string, unknown>): void {
+  const bad = [
+    ['chunkRows', '--chunk-rows'],
+    ['parallel', '--parallel'],
+    ['checkSequences', '--check-sequences'],
+  ].filter(([k]) => raw[k] !== undefined);
+  if (bad.length) throw new CutoverError('USAGE', `--quick does not take ${bad.map((b) => b[1]).join(', ')} (no chunks, one session per side, no sequences)`, { hint: 'drop them, or run the full verify without --quick' });
+  if (raw.exactMb !== undefined && !raw.quick) throw new CutoverError('USAGE', '--exact-mb applies to --quick only', { hint: 'add --quick or drop --exact-mb' });
+}
 
 export function register(program: Command): void {
   connectionOptions(program.command('verify').description('compare source and target data: counts, chunk checksums, differing rows, samples, sequences (exit 1 on mismatch)'), {
@@ -48,12 +62,29 @@ export function register(program: Command): void {
     .option('--older-than <column:seconds>', 'only rows whose timestamp column is older than N seconds (live tables)')
     .option('--chunk-rows <n>', 'rows per checksum chunk (default 50000)')
     .option('--parallel <n>', 'connections per side (default 2)')
-    .option('--sample <n>', 'rows sampled per table (default 20)')
+    .option('--sample <n>', 'rows sampled per table (default 20; 100 with --quick)')
     .option('--check-sequences', 'fail when a target sequence is behind the source max key (after cutover)')
+    .option('--quick', 'a quick check in seconds on any size: exact counts of small tables, estimates and key ranges of large ones, sampled rows by key (not a full comparison)')
+    .option('--exact-mb <n>', '--quick: tables up to this size on disk are counted exactly (default 10)')
     .option('--json', 'print the result as JSON')
     .action(async (raw) => {
+      if (raw.quick || raw.exactMb !== undefined) quickConflicts(raw);
       const opts = parseOptions(verifySchema, raw);
       await assertDistinctServers(opts.source, opts.target);
+      if (opts.quick) {
+        const r = await quickVerify({
+          source: opts.source,
+          target: opts.target,
+          tables: opts.tables,
+          olderThan: opts.olderThan,
+          sampleRows: raw.sample === undefined ? 100 : opts.sample,
+          exactPages: Math.floor((opts.exactMb * 1024 * 1024) / 8192),
+          progress: true,
+        });
+        emit(opts.json, r, () => formatQuickVerify(r));
+        if (!r.ok) throw new ExitCode(1);
+        return;
+      }
       const r = await verify({
         source: opts.source,
         target: opts.target,

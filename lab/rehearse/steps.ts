@@ -5,10 +5,11 @@
  * (run.ts) only strings them together.
  */
 import { existsSync, readFileSync, copyFileSync, rmSync, mkdirSync } from 'node:fs';
-import { join } from 'node:path';
+import { dirname, join, resolve } from 'node:path';
 import { randomBytes } from 'node:crypto';
 import type { Scenario } from '../../scenarios/schema.ts';
 import { clusterSpec, type Golden } from '../golden.ts';
+import { seed, seedOptionsFor } from '../seed.ts';
 import { startLab, type Lab } from '../lab.ts';
 import { startDnsServer, type StartedDnsServer } from '../dns.ts';
 import { startPgbouncer, type StartedPgbouncer } from '../pgbouncer.ts';
@@ -16,7 +17,8 @@ import { runK6, type K6Result } from '../k6.ts';
 import { FaultInjector, detectConflict, conflictRecovery, type FaultSpec, type AppliedFault } from '../faults.ts';
 import { LabAsyncDisposableStack } from '../disposable.ts';
 import { paths, PROJECT_ROOT } from '../paths.ts';
-import { sleep, freePort } from '../net.ts';
+import { sleep, freePort, freeLoopbackAddress } from '../net.ts';
+import { startUserApp, type StartedUserApp } from '../app.ts';
 import { copySchema } from '../../migration/schema-copy.ts';
 import { startReplication, stopReplication, waitForSync, lag, objectNames } from '../../migration/replication.ts';
 import { ClusterTimelineSampler } from '../../migration/timeline.ts';
@@ -55,7 +57,10 @@ export interface RunContext {
 /** What every step of one run shares. */
 export interface RunState {
   s: Scenario;
-  golden: Golden;
+  /** The golden copy old is cloned from (embedded); undefined: old is seeded in the run (docker). */
+  golden?: Golden;
+  /** The old cluster's superuser password (the golden copy's, or the run's own). */
+  oldPassword: string;
   index: number;
   runs: number;
   ctx: RunContext;
@@ -75,7 +80,7 @@ export interface RunState {
   log: (line: string) => void;
 }
 
-export function newRunState(s: Scenario, golden: Golden, index: number, runs: number, ctx: RunContext): RunState {
+export function newRunState(s: Scenario, golden: Golden | undefined, index: number, runs: number, ctx: RunContext): RunState {
   const runDir = join(ctx.outDir, `run-${index}`);
   // a run directory holds the switchover's state file: an old one would be "resumed"
   rmSync(runDir, { recursive: true, force: true });
@@ -83,6 +88,7 @@ export function newRunState(s: Scenario, golden: Golden, index: number, runs: nu
   const startedMs = Date.now();
   return {
     s, golden, index, runs, ctx, runDir,
+    oldPassword: golden?.password ?? randomBytes(12).toString('hex'),
     runId: `r${index}x${randomBytes(3).toString('hex')}`,
     appPassword: randomBytes(12).toString('hex'),
     startedMs,
@@ -129,10 +135,10 @@ export async function startRunLab(r: RunState): Promise<{ lab: Lab; labDir: stri
   const lab = await startLab({
     name: `${r.s.name}-${r.index}`,
     dir: labDir,
-    provider: 'embedded',
-    old: { ...clusterSpec('old', r.s.clusters.old), password: r.golden.password },
+    provider: r.s.clusters.provider === 'docker' ? 'docker' : 'embedded',
+    old: { ...clusterSpec('old', r.s.clusters.old), password: r.oldPassword },
     new: clusterSpec('new', r.s.clusters.new),
-    oldFromDataDir: r.golden.dataDir,
+    oldFromDataDir: r.golden?.dataDir,
     log: r.log,
   });
   await own(r, lab, async (l) => {
@@ -142,6 +148,12 @@ export async function startRunLab(r: RunState): Promise<{ lab: Lab; labDir: stri
     }
     await l.down();
   });
+  if (!r.golden) {
+    // containers cannot be cloned from a stopped data directory: the dataset is seeded in each run
+    enter(r, 'seed');
+    const res = await seed(seedOptionsFor(r.s, lab.old.url, { progress: 'silent' }));
+    r.log(`seeded ${res.rows} rows into the old container`);
+  }
   return { lab, labDir, versions: { old: await serverVersion(lab.old.url), new: await serverVersion(lab.new.url) } };
 }
 
@@ -159,14 +171,22 @@ async function ensureAppRole(url: string, password: string): Promise<void> {
   });
 }
 
+/** The app role may read and write every table of the dataset, in every schema it uses. */
 async function grantApp(url: string): Promise<void> {
   await withClient(url, async (c) => {
     const role = quoteIdent(APP_ROLE);
-    await c.query(`grant usage on schema public to ${role}`);
-    await c.query(`grant select, insert, update, delete on all tables in schema public to ${role}`);
-    await c.query(`grant usage, select, update on all sequences in schema public to ${role}`);
+    const schemas = await c.query<{ n: string }>(`select nspname as n from pg_namespace where nspname not in ('pg_catalog', 'information_schema', 'pg_toast') and nspname !~ '^pg_'`);
+    for (const { n } of schemas.rows) {
+      const sch = quoteIdent(n);
+      await c.query(`grant usage on schema ${sch} to ${role}`);
+      await c.query(`grant select, insert, update, delete on all tables in schema ${sch} to ${role}`);
+      await c.query(`grant usage, select, update on all sequences in schema ${sch} to ${role}`);
+    }
   });
 }
+
+/** The scenario names its own application (not the sample app). */
+export const isUserApp = (s: Scenario): boolean => s.app !== 'sample';
 
 /**
  * The app role on both sides and the app's tables on old, before anything is copied: the tables
@@ -176,7 +196,8 @@ async function grantApp(url: string): Promise<void> {
 export async function prepareOld(r: RunState, lab: Lab): Promise<void> {
   enter(r, 'app schema');
   await ensureAppRole(lab.old.url, r.appPassword);
-  await withClient(lab.old.url, (c) => ensureAppSchema(c));
+  // the sample app's tables only for the sample app: a user app writes its own (the dataset's)
+  if (!isUserApp(r.s)) await withClient(lab.old.url, (c) => ensureAppSchema(c));
   await grantApp(lab.old.url);
   await ensureAppRole(lab.new.url, r.appPassword);
 }
@@ -188,7 +209,7 @@ export async function replicate(r: RunState, lab: Lab, underLoad: boolean): Prom
   await grantApp(lab.new.url);
   // A scenario that lists its tables still needs the sample app's tables replicated: they are
   // what the acknowledged-write check reads on the new primary.
-  const tables = r.s.migration.tables ? [...r.s.migration.tables, APP_WRITES_TABLE, ...APP_DOMAIN_TABLES] : undefined;
+  const tables = r.s.migration.tables ? [...r.s.migration.tables, ...(isUserApp(r.s) ? [] : [APP_WRITES_TABLE, ...APP_DOMAIN_TABLES])] : undefined;
   const t0 = Date.now();
   await startReplication({ source: lab.old.url, target: lab.new.url, sourceConninfoUrl: lab.proxiedUrl('replication'), mode: r.s.migration.publication, tables, log: r.log });
   await waitForSync({ source: lab.old.url, target: lab.new.url, timeoutMs: SYNC_TIMEOUT_MS, progress: false });
@@ -254,7 +275,14 @@ export interface Front {
 /** Lab DNS (db.lab.internal → old's proxy, or pgbouncer in front of it). */
 export async function startFront(r: RunState, lab: Lab, labDir: string): Promise<Front> {
   enter(r, 'app');
-  const dns = await own(r, await startDnsServer({ host: '127.0.0.1' }), (d) => d.close());
+  // A user app resolves db.lab.internal with its own resolver (libc, the JVM's), which only asks
+  // port 53: the lab DNS then listens on port 53 of a loopback address of its own (root only).
+  const userDns = isUserApp(r.s) && r.s.migration.switch === 'dns';
+  if (userDns && process.getuid?.() !== 0)
+    throw new CutoverError('CONFIG', `your own app behind the dns switch needs the lab DNS on port 53 and a private mount namespace for its resolv.conf: run the rehearsal as root`, {
+      hint: 'run as root, or use migration.switch: proxy or pgbouncer (the app then connects to an address, no name to resolve)',
+    });
+  const dns = await own(r, await startDnsServer(userDns ? { host: await freeLoopbackAddress(53), port: 53 } : { host: '127.0.0.1' }), (d) => d.close());
   const oldFront = lab.record.proxies['app-old' as never] as { host: string; port: number };
   const newFront = lab.record.proxies['app-new' as never] as { host: string; port: number };
   let front = oldFront;
@@ -264,7 +292,7 @@ export async function startFront(r: RunState, lab: Lab, labDir: string): Promise
       dir: join(labDir, 'pgbouncer'),
       alias: 'app',
       upstream: { host: oldFront.host, port: oldFront.port, dbname: 'app' },
-      users: { [APP_ROLE]: r.appPassword, postgres: r.golden.password },
+      users: { [APP_ROLE]: r.appPassword, postgres: r.oldPassword },
       port: oldFront.port,
     });
     pgb = await own(r, started, async (p) => {
@@ -281,7 +309,7 @@ export async function startFront(r: RunState, lab: Lab, labDir: string): Promise
 }
 
 export interface App {
-  current: AppProcess;
+  current: AppProcess | StartedUserApp;
   /** processes killed by a kill-app fault (their exit is not a finding) */
   killed: Set<AppProcess['child']>;
   restart(): Promise<void>;
@@ -289,6 +317,7 @@ export interface App {
 
 export async function startApp(r: RunState, f: Front): Promise<App> {
   const port = await freePort('127.0.0.1');
+  if (r.s.app !== 'sample') return startOwnApp(r, f, port, r.s.app);
   const args = ['--host', '127.0.0.1', '--port', String(port), '--db-host', DB_NAME, '--db-port', String(f.front.port), '--user', APP_ROLE, '--database', 'app', '--dns', `127.0.0.1:${f.dns.dnsPort}`, '--retry', r.s.load.retry, '--retries', String(r.s.load.retries), '--no-create-tables'];
   const env = { CUTOVER_APP_DB_PASSWORD: r.appPassword };
   const app: App = {
@@ -297,7 +326,7 @@ export async function startApp(r: RunState, f: Front): Promise<App> {
     restart: async () => void (app.current = await startAppProcess(args, env, join(r.runDir, 'app-restarted.log'))),
   };
   // registered on the app handle, not the process: a restarted app is the one stopped
-  await own(r, app, (a) => stopAppProcess(a.current));
+  await own(r, app, (a) => stopApp(a.current));
   return app;
 }
 
@@ -377,7 +406,9 @@ export async function armFaults(r: RunState, lab: Lab, app: App, sw: SwitchoverH
     {
       killApp: async () => {
         app.killed.add(app.current.child);
-        app.current.child.kill('SIGKILL');
+        // a user app is killed with its whole process group (its shell and everything it started)
+        if (isUser(app.current)) await app.current.kill();
+        else app.current.child.kill('SIGKILL');
       },
       restartApp: () => app.restart(),
       killSwitchover: async () => {
@@ -394,6 +425,27 @@ export async function armFaults(r: RunState, lab: Lab, app: App, sw: SwitchoverH
   r.faults = await own(r, faults, (f) => f.clear());
   return faults;
 }
+
+/** The scenario's own application (lab/app.ts): its database is what the switch moves. */
+async function startOwnApp(r: RunState, f: Front, port: number, spec: Exclude<Scenario['app'], 'sample'>): Promise<App> {
+  const host = r.s.migration.switch === 'dns' ? DB_NAME : f.front.host;
+  const start = (log: string) =>
+    startUserApp({
+      spec: { command: spec.command, cwd: spec.cwd, env: spec.env, healthPath: spec.healthPath, readyTimeoutMs: spec.readyTimeoutMs },
+      baseDir: r.s.file ? dirname(r.s.file) : process.cwd(),
+      port,
+      db: { host, port: f.front.port, user: APP_ROLE, password: r.appPassword, database: 'app' },
+      resolver: r.s.migration.switch === 'dns' ? f.dns.host : undefined,
+      logFile: join(r.runDir, log),
+      log: r.log,
+    });
+  const app: App = { current: await start('app.log'), killed: new Set(), restart: async () => void (app.current = await start('app-restarted.log')) };
+  await own(r, app, (a) => stopApp(a.current));
+  return app;
+}
+
+const isUser = (a: AppProcess | StartedUserApp): a is StartedUserApp => 'stop' in a;
+const stopApp = (a: AppProcess | StartedUserApp) => (isUser(a) ? a.stop() : stopAppProcess(a));
 
 export interface Load {
   k6: Promise<K6Result>;
@@ -467,7 +519,7 @@ export async function startLoad(r: RunState, lab: Lab, labDir: string, open: boo
   const startMs = Date.now();
   r.loadStartMs = startMs;
   const k6 = runK6({
-    script: join(PROJECT_ROOT, s.load.script),
+    script: resolve(PROJECT_ROOT, s.load.script),
     outDir: r.runDir,
     env: { APP_URL: app.current.url, RATE: s.load.rate, DURATION: `${Math.round(durationMs / 1000)}s`, READ_RATIO: s.load.readRatio, RUN_ID: r.runId, MAX_VUS: s.load.maxVus },
     signal: stopper.signal,
@@ -543,6 +595,8 @@ export async function switchoverStep(r: RunState, lab: Lab, load: Load, atMs: nu
     '--sequence-buffer', String(s.migration.sequenceBuffer),
     '--json',
     ...(s.migration.reverseReplication && forward ? ['--reverse'] : []),
+    ...(s.migration.fenceGraceMs ? ['--fence-grace', String(s.migration.fenceGraceMs)] : []),
+    ...(s.migration.readiness ? [] : ['--no-readiness']),
     // the record's addresses are the proxies in front of old and new, not the clusters themselves
     ...(sw === 'dns' ? ['--dns-admin', dns.adminUrl, '--dns-name', DB_NAME, '--dns-old-address', oldFront.host, '--dns-new-address', newFront.host] : []),
     ...(sw === 'proxy' ? ['--proxy-api', lab.toxiproxy!.record.apiUrl, '--proxy-name', 'app-old'] : []),
@@ -599,7 +653,7 @@ export async function finishLoad(r: RunState, load: Load, stopAtMs?: number): Pr
     await sleep(100);
     const logFile = join(r.runDir, 'app.log');
     const tail = existsSync(logFile) ? readFileSync(logFile, 'utf8').split('\n').filter((l) => /error|Error/.test(l)).slice(0, 3).join(' | ') : '';
-    return { k6, endMs, error: `the sample app exited during the load (code ${app.child.exitCode})${tail ? `: ${tail}` : ''}` };
+    return { k6, endMs, error: `the ${isUserApp(r.s) ? 'app' : 'sample app'} exited during the load (code ${app.child.exitCode})${tail ? `: ${tail}` : isUser(app) ? `: ${app.tail(3).replace(/\n/g, ' | ')}` : ''}` };
   }
   return { k6, endMs };
 }

@@ -12,7 +12,7 @@ import { checkCollation } from './collation.ts';
 import { checkData } from './data.ts';
 import { checkEncoding } from './encoding.ts';
 import { checkIncompatibility } from './incompatibility.ts';
-import { checkSchema } from './schema.ts';
+import { checkSchema, groupFindings } from './schema.ts';
 import { checkSettings } from './settings.ts';
 import { checkShadow, splitStatements, validateQueries } from './shadow.ts';
 import { checkTimezone } from './timezone.ts';
@@ -20,6 +20,11 @@ import { DRIFT_CATEGORIES, finding, type DriftCategory, type DriftContext, type 
 
 export type { DriftCategory, DriftFinding, Severity } from './types.ts';
 export { DRIFT_CATEGORIES } from './types.ts';
+/** Shadow reads as a library (rehearsals wire these in: notes/drift.md). */
+export {
+  SHADOW_CAUSES, SHADOW_CAUSE_TEXT, ShadowMirror, ShadowTally, shadowBlockSchema, shadowBudget, shadowCompare, shadowQueries, classifyMismatch, classifyValues,
+  type ShadowBlock, type ShadowBlockInput, type ShadowCause, type ShadowComparison, type ShadowSummary, type ShadowEvent, type ShadowQueryStats,
+} from './shadow-compare.ts';
 
 export interface DriftOptions {
   source: string;
@@ -130,7 +135,9 @@ export async function drift(opts: DriftOptions): Promise<DriftResult> {
         continue;
       }
       try {
-        findings.push(...(await CHECKS[cat](ctx)));
+        // One cause across many objects is one finding (schema groups its own, with resolution findings).
+        const found = await CHECKS[cat](ctx);
+        findings.push(...(cat === 'schema' ? found : groupFindings(found)));
       } catch (e: any) {
         if (e instanceof CutoverError) throw e;
         if (e?.code === '42501')

@@ -9,6 +9,7 @@ import { CutoverError } from '../errors.ts';
 import type { Client } from '../pg.ts';
 import { Progress } from '../progress.ts';
 import { lexSql } from '../sql-lexer.ts';
+import { classifyMismatch, SHADOW_CAUSE_TEXT } from './shadow-compare.ts';
 import { finding, type DriftContext, type DriftFinding, type Side } from './types.ts';
 
 /** Splits a file of `;`-terminated statements. Respects quotes, dollar quotes and comments; drops comment-only pieces. */
@@ -269,7 +270,9 @@ export async function checkShadow(ctx: DriftContext, opts: ShadowOptions = {}): 
     }
     const d = compareResults(a.rows, b.rows, ordered);
     if (!d.sameRows || !d.sameOrder) {
-      const cause = likelyCause(d, a.rows);
+      const m = classifyMismatch(d, a.rows, b.rows);
+      if (m) summary[summary.length - 1].cause = m.cause;
+      const cause = m ? m.causes.map((c) => `${c} (${SHADOW_CAUSE_TEXT[c]})`).join('; ') : likelyCause(d, a.rows);
       const detail = !d.sameRows
         ? `${d.onlySource.length} rows only on the source, ${d.onlyTarget.length} only on the target`
         : `same rows, different order from position ${d.firstDifference}`;
@@ -292,5 +295,9 @@ export async function checkShadow(ctx: DriftContext, opts: ShadowOptions = {}): 
   }
   progress?.finish();
   ctx.record('shadow', summary);
+  // Mismatches per cause (the same classes a rehearsal's shadow reads count).
+  const byCause: Record<string, number> = {};
+  for (const x of summary) if (x.cause) byCause[x.cause] = (byCause[x.cause] ?? 0) + 1;
+  ctx.record('shadowByCause', byCause);
   return out;
 }

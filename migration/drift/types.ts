@@ -22,6 +22,12 @@ export interface DriftFinding {
   message: string;
   /** What to do about it. */
   hint: string;
+  /**
+   * When one cause explains a difference on many objects, the finding is reported once and lists
+   * them all here (`object` then names the first, e.g. `column public.a.id (+42 more)`). Additive:
+   * consumers that ignore it still get the count and the first names in `message`.
+   */
+  objects?: string[];
 }
 
 export interface Side {

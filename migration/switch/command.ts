@@ -9,6 +9,7 @@
  * was stopped may or may not have, so the engine assumes it may have. Passwords are never passed.
  */
 import { spawn } from 'node:child_process';
+import { redactCommandRun, switchCommandEnv } from '../command-env.ts';
 import { CutoverError, redactSecrets } from '../errors.ts';
 import type { PlainSwitch, Side, SwitchContext } from './types.ts';
 
@@ -61,7 +62,9 @@ export function commandEnv(side: Side | undefined, ctx: SwitchContext): Record<s
 export function runCommand(command: string, env: Record<string, string>, timeoutMs: number, opts: { signal?: AbortSignal; killGraceMs?: number } = {}): Promise<CommandRun> {
   const t0 = Date.now();
   return new Promise((resolve) => {
-    const child = spawn('sh', ['-c', command], { env: { ...process.env, ...env }, stdio: ['ignore', 'pipe', 'pipe'], detached: true });
+    // the user's environment minus our connection secrets (CUTOVER_*_URL, PGPASSWORD, the passfile…),
+    // plus exactly the documented CUTOVER_* context
+    const child = spawn('sh', ['-c', command], { env: switchCommandEnv(env), stdio: ['ignore', 'pipe', 'pipe'], detached: true });
     let stdout = '';
     let stderr = '';
     let stopped: string | undefined;
@@ -91,9 +94,11 @@ export function runCommand(command: string, env: Record<string, string>, timeout
       opts.signal?.removeEventListener('abort', onAbort);
       // whatever the shell left behind in its group goes too: nothing of this switch runs on
       group('SIGKILL');
-      resolve({ command, ...run, ms: Date.now() - t0, ...(stopped ? { stopped } : {}) });
+      // what may be stored (state file, report, error detail): command line and output with every
+      // secret value of our environment masked, not only credential-shaped text
+      resolve(redactCommandRun({ command, ...run, ms: Date.now() - t0, ...(stopped ? { stopped } : {}) }));
     };
-    child.on('error', (e) => done({ exitCode: 127, signal: null, stdout, stderr: stderr + String(e) }));
+    child.on('error', (e) => done({ exitCode: 127, signal: null, stdout: redactSecrets(stdout), stderr: redactSecrets(stderr + String(e)) }));
     child.on('close', (code, signal) => done({ exitCode: code, signal, stdout: redactSecrets(stdout), stderr: redactSecrets(stderr) }));
   });
 }

@@ -13,7 +13,8 @@ export type SwitchConfig =
   /** A-record addresses when clients reach the sides through something else (proxies, a pooler). */
   | { strategy: 'dns'; adminUrl: string; name: string; ttl?: number; oldAddress?: string; newAddress?: string }
   | { strategy: 'proxy'; apiUrl: string; name: string; oldUpstream?: string; newUpstream?: string }
-  | { strategy: 'pgbouncer'; adminUrl: string; iniFile: string; database?: string }
+  /** maxHoldMs: the pause fence's bound on a held query (pgbouncer query_wait_timeout while paused). */
+  | { strategy: 'pgbouncer'; adminUrl: string; iniFile: string; database?: string; maxHoldMs?: number }
   | { strategy: 'command'; command: string; checkCommand?: string };
 
 export const SWITCH_STRATEGIES = ['dns', 'proxy', 'pgbouncer', 'command'] as const;
@@ -25,7 +26,7 @@ export function makeSwitch(c: SwitchConfig): SwitchStrategy {
     case 'proxy':
       return new ProxySwitch({ apiUrl: c.apiUrl, name: c.name, oldUpstream: c.oldUpstream, newUpstream: c.newUpstream });
     case 'pgbouncer':
-      return new PgbouncerSwitch({ adminUrl: c.adminUrl, iniFile: c.iniFile, database: c.database });
+      return new PgbouncerSwitch({ adminUrl: c.adminUrl, iniFile: c.iniFile, database: c.database, maxHoldMs: c.maxHoldMs });
     case 'command':
       return new CommandSwitch({ command: c.command, checkCommand: c.checkCommand });
   }
@@ -45,7 +46,7 @@ export function switchConfigFromFlags(name: string, f: Record<string, string | n
     case 'proxy':
       return { strategy: 'proxy', apiUrl: need('proxyApi', '--proxy-api <url>'), name: need('proxyName', '--proxy-name <name>'), oldUpstream: opt('proxyOldUpstream'), newUpstream: opt('proxyNewUpstream') };
     case 'pgbouncer':
-      return { strategy: 'pgbouncer', adminUrl: need('pgbouncerAdmin', '--pgbouncer-admin <url>'), iniFile: need('pgbouncerIni', '--pgbouncer-ini <file>'), database: opt('pgbouncerDb') };
+      return { strategy: 'pgbouncer', adminUrl: need('pgbouncerAdmin', '--pgbouncer-admin <url>'), iniFile: need('pgbouncerIni', '--pgbouncer-ini <file>'), database: opt('pgbouncerDb'), maxHoldMs: f.maxHold === undefined ? undefined : Number(f.maxHold) };
     case 'command':
       return { strategy: 'command', command: need('command', '--command <cmd>'), checkCommand: opt('checkCommand') };
     default:

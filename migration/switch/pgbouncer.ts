@@ -6,10 +6,11 @@
  * but not yet reloaded. An abort closes the admin connection (a PAUSE waiting for in-flight
  * queries is given up) and a pause this switch took is released again.
  */
-import { readFileSync, renameSync, writeFileSync } from 'node:fs';
+import { readFileSync } from 'node:fs';
 import pg from 'pg';
 import { CutoverError } from '../errors.ts';
 import { describeTarget } from '../pg.ts';
+import { pgbouncerServerPids, replaceFileKeepingMode, whilePaused } from '../pgbouncer-safety.ts';
 import type { Endpoint, PausableSwitch, Side, SwitchContext } from './types.ts';
 
 export interface PgbouncerSwitchOptions {
@@ -22,6 +23,11 @@ export interface PgbouncerSwitchOptions {
   /** Endpoints (default: from the source/target URLs). */
   oldEndpoint?: Endpoint;
   newEndpoint?: Endpoint;
+  /**
+   * While paused, a held query is released with an error after this long (query_wait_timeout is
+   * set for the pause and restored on resume): a stuck switchover never holds clients forever.
+   */
+  maxHoldMs?: number;
 }
 
 /** Replace host/port/dbname of `alias` in the [databases] section; other keys (user, pool_size…) are kept. Pure. */
@@ -75,6 +81,8 @@ export class PgbouncerSwitch implements PausableSwitch {
   readonly name = 'pgbouncer';
   readonly pausable = true;
   private paused = false;
+  /** query_wait_timeout as it was before our pause lowered it (restored by resume). */
+  private holdRestore: string | undefined;
   constructor(private readonly o: PgbouncerSwitchOptions) {}
 
   private alias(ctx: SwitchContext): string {
@@ -117,10 +125,38 @@ export class PgbouncerSwitch implements PausableSwitch {
   }
 
   async pause(ctx: SwitchContext): Promise<void> {
-    await this.admin([`PAUSE ${this.alias(ctx)}`], ctx.signal).catch((e) => {
-      if (!/already/i.test(e.message)) throw e;
-    });
+    await this.boundHold(ctx);
+    try {
+      await this.admin([`PAUSE ${this.alias(ctx)}`], ctx.signal).catch((e) => {
+        if (!/already/i.test(e.message)) throw e;
+      });
+    } catch (e) {
+      await this.restoreHold().catch(() => {});
+      throw e;
+    }
     this.paused = true;
+  }
+
+  /**
+   * Bound the hold before pausing: a query held longer than maxHoldMs is released by pgbouncer with
+   * an error ("query_wait_timeout") instead of waiting for a switchover that may never resume it.
+   * The previous value is kept for resume (a per-process memory: a killed run leaves the lower
+   * bound set, which only shortens waits).
+   */
+  private async boundHold(ctx: SwitchContext): Promise<void> {
+    if (!this.o.maxHoldMs || this.holdRestore !== undefined) return;
+    const rows = await this.admin(['SHOW CONFIG'], ctx.signal);
+    const prev = rows.find((r) => r.key === 'query_wait_timeout')?.value;
+    if (prev === undefined) return; // a pooler without it: nothing to bound with
+    // seconds, decimals allowed (as server_login_retry = 0.1); the admin console takes no parameters
+    await this.admin([`SET query_wait_timeout = '${(this.o.maxHoldMs / 1000).toFixed(3)}'`], ctx.signal);
+    this.holdRestore = String(prev).replace(/[^0-9.a-z]/gi, '');
+  }
+
+  private async restoreHold(): Promise<void> {
+    if (this.holdRestore === undefined) return;
+    await this.admin([`SET query_wait_timeout = '${this.holdRestore}'`]);
+    this.holdRestore = undefined;
   }
 
   async resume(ctx: SwitchContext): Promise<void> {
@@ -129,6 +165,12 @@ export class PgbouncerSwitch implements PausableSwitch {
       if (!/not paused/i.test(e.message)) throw e;
     });
     this.paused = false;
+    await this.restoreHold().catch((e) => ctx.log?.(`pgbouncer: could not restore query_wait_timeout (${e?.message ?? e}); it stays at ${this.o.maxHoldMs} ms`));
+  }
+
+  /** pgbouncer's own server connections (SHOW SERVERS remote_pid): every other app session bypasses the pause. */
+  serverPids(): Promise<number[]> {
+    return pgbouncerServerPids(this.o.adminUrl);
   }
 
   async switchTo(side: Side, ctx: SwitchContext): Promise<Record<string, unknown>> {
@@ -136,19 +178,19 @@ export class PgbouncerSwitch implements PausableSwitch {
     const to = this.ends(ctx)[side];
     const t0 = Date.now();
     const heldByUs = !this.paused;
-    if (heldByUs) await this.pause(ctx);
-    try {
-      ctx.signal?.throwIfAborted();
-      const ini = readFileSync(this.o.iniFile, 'utf8');
-      const next = rewriteDatabaseLine(ini, alias, to);
-      const tmp = `${this.o.iniFile}.cutover.tmp`;
-      writeFileSync(tmp, next);
-      renameSync(tmp, this.o.iniFile);
-      await this.admin(['RELOAD'], ctx.signal);
-    } finally {
-      // a pause fence keeps queries held until the resume phase; our own pause never outlives the call
-      if (heldByUs) await this.resume(ctx);
-    }
+    // RESUME always follows: a failed rewrite or RELOAD used to leave every client held. A pause
+    // fence's pause is left for the resume phase on success, and released at once on failure.
+    await whilePaused(
+      () => this.pause(ctx),
+      () => this.resume(ctx),
+      async () => {
+        ctx.signal?.throwIfAborted();
+        // keeps the ini's mode (0600: it may hold auth settings) and owner (the pgbouncer user)
+        replaceFileKeepingMode(this.o.iniFile, rewriteDatabaseLine(readFileSync(this.o.iniFile, 'utf8'), alias, to));
+        await this.admin(['RELOAD'], ctx.signal);
+      },
+      { alreadyPaused: !heldByUs },
+    );
     return { database: alias, to: side, host: to.host, port: to.port, heldMs: heldByUs ? Date.now() - t0 : undefined };
   }
 }

@@ -46,13 +46,19 @@ export interface PausableSwitch extends SwitchBase {
   pause(ctx: SwitchContext): Promise<void>;
   /** Release held queries. */
   resume(ctx: SwitchContext): Promise<void>;
+  /**
+   * The backend PIDs on the primary that are the pooler's own connections: every other app
+   * session bypasses the pause, and the pause fence ends it.
+   */
+  serverPids?(ctx: SwitchContext): Promise<number[]>;
 }
 
 export type SwitchStrategy = PlainSwitch | PausableSwitch;
 
 export function endpointOf(url: string): Endpoint {
   const u = new URL(url);
-  return { host: u.hostname, port: Number(u.port || 5432), database: decodeURIComponent(u.pathname.slice(1)) || 'postgres' };
+  // an IPv6 literal without its URL brackets: pgbouncer.ini, proxies and commands want the address
+  return { host: u.hostname.replace(/^\[(.*)\]$/, '$1'), port: Number(u.port || 5432), database: decodeURIComponent(u.pathname.slice(1)) || 'postgres' };
 }
 
 /** A sleep that ends early (rejecting with the abort reason) when `signal` aborts. */

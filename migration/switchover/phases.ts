@@ -6,13 +6,17 @@
  */
 import type pg from 'pg';
 import { CutoverError } from '../errors.ts';
-import { closeRoles, discoverAppRoles, fence as applyFence, openRoles, terminateSessions, unfence, isFenceChange, type FenceResult } from '../fence.ts';
+import { assertFenceCoverage, closeDatabase, closeRoles, discoverDatabaseAppRoles, fence as applyFence, openDatabase, terminateBypassingSessions, openRoles, terminateSessions, unfence, isFenceChange, type FenceResult } from '../fence.ts';
 import { preflight as migrationPreflight } from '../preflight.ts';
 import { qualified, quoteIdent, serverMajor } from '../pg.ts';
+import { describeCoverage, missingFromPublication } from '../replication.ts';
+import { applyCompat } from '../apply-compat.ts';
+import { checkGrace, describeGrace } from '../grace.ts';
 import { displayName, lag as replicationLag, objectNames, replicationStatus, startReplication, stopReplication } from '../replication.ts';
 import { ensureSentinel, sentinelRoundTrip } from '../sentinel.ts';
 import { syncSequences, verifySequences } from '../sequences.ts';
 import { prepareTarget, describeReadiness } from '../readiness.ts';
+import { judgePostverifyCounts, tableDeleteCounters, type PostverifyCount } from '../verify.ts';
 import type { Side, SwitchContext, SwitchStrategy } from '../switch/types.ts';
 import type { Clock, Phase, UndoStep } from './executor.ts';
 import type { FenceStrategyName, PhaseTimeouts } from './plan.ts';
@@ -28,7 +32,10 @@ export interface RunCtx {
   sw: SwitchStrategy;
   fence: FenceStrategyName;
   fenceScope?: 'roles' | 'database';
+  /** terminate fence: in-flight transactions get this long to finish (ms; 0/undefined: at once). */
+  fenceGrace?: number;
   appRoles?: string[];
+  allowUnfenced?: string[];
   lag: { maxBytes: number; maxSeconds: number; timeoutMs: number };
   sequenceBuffer: number;
   reverse: boolean;
@@ -91,7 +98,7 @@ async function waitSentinelReady(c: RunCtx, target: pg.Client, subscription: str
 const preflight: P = {
   name: 'preflight',
   plan: (p) => ({
-    action: `check both servers answer, subscription ${p.subscription} on the ${sideWords(p).tgt} is enabled and its slot active, take the switchover advisory lock on the ${sideWords(p).src}, resolve the ${p.appRoles?.length ? `app roles ${p.appRoles.join(', ')}` : 'app roles (discovered: every login role except superusers, replication roles and the admin role)'}`,
+    action: `check both servers answer, subscription ${p.subscription} on the ${sideWords(p).tgt} is enabled and its slot active, take the switchover advisory lock on the ${sideWords(p).src}, refuse when a role the fence does not reach (superuser, replication, the admin role, unlisted) has sessions there unless --allow-unfenced names it, resolve the ${p.appRoles?.length ? `app roles ${p.appRoles.join(', ')}` : 'app roles (discovered: the login roles that use this database, except superusers, replication roles and the admin role)'}`,
     undo: 'nothing to undo (read-only checks; the lock is released when the run ends)',
   }),
   timeoutMs: (c) => c.timeouts.preflight,
@@ -105,6 +112,22 @@ const preflight: P = {
     if (!st.slotHealth.exists) problems.push(`replication slot ${st.slot} is missing on the source`);
     if (st.subscriptionExists && !st.allReady) problems.push(`not every table is synchronized yet: ${st.tables.filter((t) => t.state !== 'r').slice(0, 5).map((t) => `${t.table} (${t.stateName})`).join(', ')}`);
     if (c.fence === 'pause' && !c.sw.pausable) problems.push(`the pause fence needs a switch that can hold queries (pgbouncer), not ${c.sw.name}`);
+    if (c.fenceGrace && c.fence !== 'terminate') problems.push(`--fence-grace applies to the terminate fence, not ${c.fence}`);
+    if (c.fenceGrace) {
+      try {
+        checkGrace(c.fenceGrace, c.timeouts.fence - 1000);
+      } catch (e: any) {
+        problems.push(e.message);
+      }
+    }
+    if (c.direction === 'forward' && st.subscriptionExists) {
+      // No table left behind: a table or sequence created on the source after replication
+      // started would be empty (or behind) on the new primary once traffic moves.
+      problems.push(...describeCoverage(await missingFromPublication(src, st.publication)));
+      // DDL is not replicated: a column the source has and the target lacks stops apply at the
+      // next change to that table, possibly inside the write-blocked window.
+      for (const f of await applyCompat({ source: c.source, target: c.target, publication: st.publication }).catch(() => [])) if (f.effect === 'breaks') problems.push(f.message);
+    }
     let findings: Array<{ id: string; severity: string; message: string }> = [];
     if (c.direction === 'forward') {
       // The migration preflight's errors still matter at cutover (e.g. a published table without a
@@ -119,7 +142,8 @@ const preflight: P = {
     if (problems.length) throw new CutoverError('PRECONDITION', `switchover preflight failed: ${problems.join('; ')}`, { hint: 'see `cutover replicate status`; nothing was changed', exitCode: 1 });
     // discovered roles are kept in the state: after the fence they are NOLOGIN and would not be found again
     const prev = phaseRecord(io.state(), 'preflight')?.detail?.appRoles as string[] | undefined;
-    const appRoles = c.appRoles ?? prev ?? (await discoverAppRoles(src));
+    const { appRoles, warnings: coverageWarnings } = await resolveAppRoles(src, c, prev);
+    signal.throwIfAborted();
     await io.detail({ appRoles });
     // The sentinel table joins the publication now, while writes still flow: adding it after the
     // fence would put a table sync (a new worker, a copy) inside the window clients cannot write.
@@ -129,9 +153,36 @@ const preflight: P = {
     const tables = await publishedTables(src, st.publication);
     await c.sw.prepare?.(c.switchCtx('preflight', signal));
     const current = await c.sw.current(c.switchCtx('preflight', signal)).catch(() => 'unknown' as const);
-    return { sourceMajor: sm, targetMajor: tm, appRoles, tables, switchCurrent: current, lagBytes: st.lagBytes, warnings: findings.filter((f) => f.severity === 'warning').map((f) => f.message) };
+    const warnings = [...coverageWarnings, ...findings.filter((f) => f.severity === 'warning').map((f) => f.message)];
+    for (const w of coverageWarnings) c.log(`preflight: warning: ${w}`);
+    return { sourceMajor: sm, targetMajor: tm, appRoles, tables, switchCurrent: current, lagBytes: st.lagBytes, warnings };
   },
 };
+
+/**
+ * The app roles to fence (given, recorded by an earlier attempt, or discovered on this database),
+ * and the refusal of a fence that would leave a writer: client sessions on the source of roles the
+ * fence does not reach (superusers, REPLICATION roles, the connecting role, unlisted roles), or an
+ * empty list — unless the operator accepted them by name (`--allow-unfenced`). Read-only; the dry
+ * run calls it too. Warnings: roles the (cluster-wide) fence also locks out of other databases,
+ * and the sessions that were let through.
+ */
+export async function resolveAppRoles(src: pg.Client, c: { appRoles?: string[]; allowUnfenced?: string[] }, recorded?: string[]): Promise<{ appRoles: string[]; warnings: string[] }> {
+  const warnings: string[] = [];
+  let appRoles = c.appRoles ?? recorded;
+  if (!appRoles) {
+    // roles of THIS database only: discoverAppRoles fenced every login role of the cluster
+    const d = await discoverDatabaseAppRoles(src);
+    appRoles = d.roles;
+  }
+  const allowEmpty = c.appRoles?.length === 0 && !!c.allowUnfenced?.includes('*');
+  const cov = await assertFenceCoverage(src, appRoles, { allowUnfenced: c.allowUnfenced, allowEmpty });
+  warnings.push(...cov.warnings);
+  for (const u of cov.unfenced)
+    warnings.push(`role ${u.role} (${u.kind}) keeps ${u.sessions} session(s) on the old primary that the fence does not reach (${u.applications.join(', ')}): accepted with --allow-unfenced ${u.role}; it must not write after the switch`);
+  if (!cov.roles.length) warnings.push('no application role is fenced (--app-roles empty, accepted with --allow-unfenced "*"): nothing stops writes on the old primary');
+  return { appRoles, warnings };
+}
 
 const catchup: P = {
   name: 'catchup',
@@ -139,7 +190,16 @@ const catchup: P = {
   timeoutMs: (c) => Math.max(c.timeouts.catchup, c.lag.timeoutMs + 5000),
   async run(c, signal) {
     const started = c.clock.now();
+    const subscription = names(c).fwd.subscription;
     for (;;) {
+      // Waiting for lag to drain is pointless once apply has stopped (disable_on_error after a
+      // conflict or DDL, a dropped subscription): refuse at once, before anything is fenced.
+      const sub = await (await c.db('target', signal)).query<{ enabled: boolean }>(`select subenabled as enabled from pg_subscription where subname = $1`, [subscription]);
+      if (!sub.rows.length || !sub.rows[0].enabled)
+        throw new CutoverError('PRECONDITION', `subscription ${subscription} is ${sub.rows.length ? 'disabled (apply stopped after an error)' : 'missing'} on the target: its lag can never drain`, {
+          hint: 'see `cutover replicate status` for the apply error and what to do; nothing was changed',
+          exitCode: 1,
+        });
       const l = await replicationLag({ source: c.source, name: c.name });
       const last = { bytes: l.bytes, seconds: l.seconds };
       if (l.bytes !== null && l.bytes <= c.lag.maxBytes && (l.seconds ?? 0) <= c.lag.maxSeconds) return { lag: last, waitedMs: c.clock.now() - started };
@@ -195,11 +255,11 @@ const fencePhase: P = {
   name: 'fence',
   plan: (p) => {
     const w = sideWords(p);
-    const who = p.appRoles?.length ? `app roles ${p.appRoles.join(', ')}` : 'app roles (discovered: every login role except superusers, replication roles and the admin role)';
+    const who = p.appRoles?.length ? `app roles ${p.appRoles.join(', ')}` : 'app roles (discovered: the login roles that use this database, except superusers, replication roles and the admin role)';
     const action = {
       terminate: `on the ${w.src}: ALTER ROLE … NOLOGIN for ${who} (previous rolcanlogin recorded), pg_terminate_backend their sessions, check that none is left`,
       'read-only': `on the ${w.src}: ALTER ROLE … SET default_transaction_read_only = on for ${who} (previous setting recorded), terminate their sessions so the setting applies, check that none is left`,
-      pause: `writes are held by the ${p.switch} switch (pooler PAUSE) — nothing is changed on the ${w.src}`,
+      pause: `writes are held by the ${p.switch} switch (pooler PAUSE; a held query is released with an error after --max-hold); app sessions on the ${w.src} that bypass the pooler are terminated, none may be left — no role is changed`,
     }[p.fence];
     return { action, undo: p.fence === 'pause' ? 'the switch resumes the pooler' : 'restore LOGIN / the previous setting for each role, as recorded' };
   },
@@ -213,13 +273,24 @@ const fencePhase: P = {
     if (c.fence === 'pause') {
       if (!c.sw.pausable) throw new CutoverError('USAGE', `the pause fence needs a pausable switch (pgbouncer), not ${c.sw.name}`);
       await c.sw.pause(c.switchCtx('fence', signal));
-      return { lagAtFence, roles: appRoles, paused: true };
+      if (!c.sw.serverPids) return { lagAtFence, roles: appRoles, paused: true };
+      // PAUSE holds only what goes through the pooler: app sessions connected to the old primary
+      // directly keep writing. End every app-role session that is not one of the pooler's own.
+      const poolerPids = await c.sw.serverPids(c.switchCtx('fence', signal));
+      const f = await applyFence(await c.db('source', signal), 'pause', { roles: appRoles, poolerPids, timeoutMs: c.timeouts.fence - 1000, record: io.record, signal });
+      if (f.remaining > 0)
+        throw new CutoverError('PRECONDITION', `${f.remaining} app session(s) connected to the old primary without the pooler are still there after the pause fence`, {
+          hint: 'they bypass pgbouncer and are not held by PAUSE: point them at the pooler, or use --fence terminate',
+          exitCode: 1,
+        });
+      return { lagAtFence, roles: appRoles, paused: true, terminated: f.terminated, remaining: f.remaining, poolerPids: poolerPids.length, fenceMs: f.ms };
     }
     const src = await c.db('source', signal);
-    const f: FenceResult = await applyFence(src, c.fence, { roles: appRoles, scope: c.fenceScope, timeoutMs: c.timeouts.fence - 1000, record: io.record, signal });
+    const f: FenceResult = await applyFence(src, c.fence, { roles: appRoles, scope: c.fenceScope, timeoutMs: c.timeouts.fence - 1000, record: io.record, signal, ...(c.fenceGrace ? { grace: c.fenceGrace } : {}) });
+    if (f.grace) c.log(describeGrace(f.grace));
     if (f.remaining > 0)
       throw new CutoverError('PRECONDITION', `${f.remaining} app session(s) are still connected to the old primary after the fence`, { hint: 'a role the app uses is not in --app-roles, or a session ignores termination', exitCode: 1 });
-    return { lagAtFence, roles: appRoles, terminated: f.terminated, remaining: f.remaining, fenceMs: f.ms };
+    return { lagAtFence, roles: appRoles, terminated: f.terminated, remaining: f.remaining, fenceMs: f.ms, ...(f.grace ? { grace: f.grace } : {}) };
   },
   async undo(c, changes) {
     if (c.fence === 'pause') return c.sw.pausable ? [await step({ kind: 'sessions-terminated', pids: [] }, async () => void (c.sw.pausable && (await c.sw.resume(c.switchCtx('abort')))))] : [];
@@ -245,7 +316,12 @@ const sentinel: P = {
     const [src, tgt] = [await c.db('source', signal), await c.db('target', signal)];
     const { fwd } = names(c);
     await ensureSentinel(src, tgt, { publication: fwd.publication, subscription: fwd.subscription, record: io.record });
-    if (c.fence !== 'pause') {
+    if (c.fence === 'pause' && c.sw.pausable && c.sw.serverPids) {
+      // the same look for the pause fence: a direct session that logged in since the fence goes too
+      const again = await terminateBypassingSessions(src, roles(io.state()), await c.sw.serverPids(c.switchCtx('sentinel', signal)), { timeoutMs: 5000, record: io.record, signal });
+      if (again.remaining) throw new CutoverError('PRECONDITION', `${again.remaining} app session(s) bypassing the pooler reappeared on the source after the fence`, { exitCode: 1 });
+      if (again.terminated) c.log(`sentinel: terminated ${again.terminated} app session(s) that bypass the pooler`);
+    } else if (c.fence !== 'pause') {
       // a write after the marker would be lost: look once more that no app session survived the fence
       const fencedAt = phaseRecord(io.state(), 'fence')?.startedAt;
       const again = await terminateSessions(src, roles(io.state()), { timeoutMs: 5000, cleanLooks: 1, record: io.record, signal, startedBefore: c.fence === 'read-only' && fencedAt ? new Date(fencedAt) : undefined });
@@ -276,6 +352,24 @@ const sequences: P = {
   },
 };
 
+/**
+ * The source URL for library calls that open their own sessions there (stopReplication,
+ * startReplication): after a `--fence-scope database` fence every new session on it is read-only
+ * (the database default applies to the admin too), and DROP/CREATE PUBLICATION failed with
+ * "cannot execute … in a read-only transaction". The session option overrides the default.
+ */
+export function readWriteUrl(url: string, scope: RunCtx['fenceScope']): string {
+  if (scope !== 'database') return url;
+  try {
+    const u = new URL(url);
+    const prev = u.searchParams.get('options');
+    u.searchParams.set('options', `${prev ? `${prev} ` : ''}-c default_transaction_read_only=off`);
+    return u.toString();
+  } catch {
+    return url;
+  }
+}
+
 /** Swap the replication direction before any traffic reaches the target (see the switch phase). */
 async function swapReplication(c: RunCtx, signal: AbortSignal, io: Parameters<P['run']>[2]): Promise<Row> {
   const { fwd, rev } = names(c);
@@ -284,18 +378,18 @@ async function swapReplication(c: RunCtx, signal: AbortSignal, io: Parameters<P[
   const forward = await replicationStatus({ source: c.source, target: c.target, name: c.name });
   if (forward.subscriptionExists || forward.publicationExists || forward.slotHealth.exists) {
     await io.record({ kind: 'forward-subscription-dropped', subscription: fwd.subscription, publication: fwd.publication, slot: fwd.slot });
-    const stop = await stopReplication({ source: c.source, target: c.target, name: c.name, log: c.log });
+    const stop = await stopReplication({ source: readWriteUrl(c.source, c.fenceScope), target: c.target, name: c.name, log: c.log });
     if (!stop.complete) throw new CutoverError('STATE', `could not remove the forward replication: ${stop.remaining.join('; ')}`, { exitCode: 1 });
   }
   signal.throwIfAborted();
   const rs = await replicationStatus({ source: c.target, target: c.source, name: c.reverseName });
   if (!(rs.subscriptionExists && rs.enabled && rs.slotHealth.exists)) {
-    if (rs.subscriptionExists || rs.publicationExists || rs.slotHealth.exists) await stopReplication({ source: c.target, target: c.source, name: c.reverseName, log: c.log });
+    if (rs.subscriptionExists || rs.publicationExists || rs.slotHealth.exists) await stopReplication({ source: c.target, target: readWriteUrl(c.source, c.fenceScope), name: c.reverseName, log: c.log });
     await io.record({ kind: 'reverse-subscription', subscription: rev.subscription });
     // Exactly the forward set, not "every table of the new side": a partitioned root published
     // from 13+ cannot be applied by an old subscriber (≤ 12 applies to plain tables only), and
     // tables that were never replicated forward must not start flowing backward.
-    await startReplication({ source: c.target, target: c.source, name: c.reverseName, tables: forwardTables(io.state()), copyData: false, allowNonEmptyTarget: true, allowDowngrade: true, log: c.log, signal });
+    await startReplication({ source: c.target, target: readWriteUrl(c.source, c.fenceScope), name: c.reverseName, tables: forwardTables(io.state()), copyData: false, allowNonEmptyTarget: true, allowDowngrade: true, log: c.log, signal });
   }
   return { reverse: rev };
 }
@@ -315,14 +409,26 @@ const switchPhase: P = {
     const detail: Row = c.reverse ? await swapReplication(c, signal, io) : {};
     // the target may still be fenced by an earlier run (a rollback's target is the old primary the
     // forward run fenced): open it for the app roles before traffic arrives
-    detail.opened = await openRoles(await c.db('target', signal), roles(io.state()), io.record);
+    const tgtDb = await c.db('target', signal);
+    detail.opened = await openRoles(tgtDb, roles(io.state()), io.record);
+    // …and its database, when a `--fence-scope database` run left it read-only for every new session
+    const dbOpened = await openDatabase(tgtDb, (d) => io.record({ kind: 'target-database-opened', ...d }));
+    if (dbOpened) {
+      detail.databaseOpened = dbOpened.database;
+      c.log(`switch: database ${dbOpened.database} on the ${sideWords(c).tgt} was read-only (an earlier --fence-scope database fence): opened`);
+    }
     signal.throwIfAborted();
     const recorded = phaseRecord(io.state(), 'switch')?.changes.find((x) => x.kind === 'switch');
     const from = recorded?.kind === 'switch' ? recorded.from : await c.sw.current(c.switchCtx('switch', signal)).catch(() => 'unknown' as const);
     // recorded BEFORE the call: from here on the run is past the point of no return
     await io.record({ kind: 'switch', strategy: c.sw.name, from: from === 'unknown' ? c.fromSide : from, to: c.toSide });
     const switched = await c.sw.switchTo(c.toSide, c.switchCtx('switch', signal));
-    return { ...detail, from, to: c.toSide, switched };
+    // from here the new side takes writes, DELETEs included: postverify excuses rows it lost to them
+    const deleteBaseline = await tableDeleteCounters(tgtDb, forwardTables(io.state()) ?? []).then(
+      (m) => Object.fromEntries(m),
+      () => undefined,
+    );
+    return { ...detail, from, to: c.toSide, switched, deleteBaseline };
   },
   async undo(c, changes, state) {
     const out: UndoStep[] = [];
@@ -331,7 +437,7 @@ const switchPhase: P = {
       else if (ch.kind === 'reverse-subscription')
         out.push(
           await step(ch, async () => {
-            const s = await stopReplication({ source: c.target, target: c.source, name: c.reverseName, log: c.log });
+            const s = await stopReplication({ source: c.target, target: readWriteUrl(c.source, c.fenceScope), name: c.reverseName, log: c.log });
             if (!s.complete) throw new Error(s.remaining.join('; '));
           }),
         );
@@ -340,11 +446,12 @@ const switchPhase: P = {
           await step(ch, async () => {
             // nothing was written on the fenced source since the sentinel: following from now on loses nothing
             const st = await replicationStatus({ source: c.source, target: c.target, name: c.name });
-            if (!st.subscriptionExists) await startReplication({ source: c.source, target: c.target, name: c.name, tables: forwardTables(state), copyData: false, allowNonEmptyTarget: true, log: c.log });
+            if (!st.subscriptionExists) await startReplication({ source: readWriteUrl(c.source, c.fenceScope), target: c.target, name: c.name, tables: forwardTables(state), copyData: false, allowNonEmptyTarget: true, log: c.log });
           }),
         );
     }
     if (changes.some((ch) => ch.kind === 'target-opened')) out.push(...(await closeRoles(await c.db('target'), changes)));
+    for (const ch of changes) if (ch.kind === 'target-database-opened') out.push(await step(ch, async () => closeDatabase(await c.db('target'), ch)));
     return out;
   },
 };
@@ -369,24 +476,34 @@ const resume: P = {
 
 const postverify: P = {
   name: 'postverify',
-  plan: (p) => ({ action: `compare row counts of the published tables and check sequences on the ${sideWords(p).tgt} ≥ the ${sideWords(p).src}`, undo: 'nothing to undo (read-only)' }),
+  plan: (p) => ({ action: `compare row counts of the published tables (the ${sideWords(p).tgt} may have fewer only by the DELETEs it counted since the switch) and check sequences on the ${sideWords(p).tgt} ≥ the ${sideWords(p).src}`, undo: 'nothing to undo (read-only)' }),
   timeoutMs: (c) => c.timeouts.postverify,
   async run(c, signal, io) {
     const [src, tgt] = [await c.db('source', signal), await c.db('target', signal)];
     const tables = (phaseRecord(io.state(), 'preflight')?.detail?.tables as Array<{ schema: string; name: string }>) ?? [];
-    const counts: Array<{ table: string; source: number; target: number; ok: boolean }> = [];
+    const baseline = phaseRecord(io.state(), 'switch')?.detail?.deleteBaseline as Record<string, number> | undefined;
+    const rowCounts: Array<{ table: string; source: number; target: number }> = [];
     for (const t of tables) {
       signal.throwIfAborted();
       const q = `select count(*)::int8 as n from ${qualified(t.schema, t.name)}`;
       const [a, b] = [(await src.query(q)).rows[0].n, (await tgt.query(q)).rows[0].n];
-      // the source is fenced: the target can only have more (new writes), never fewer
-      counts.push({ table: qualified(t.schema, t.name), source: a, target: b, ok: Number(b) >= Number(a) });
+      rowCounts.push({ table: qualified(t.schema, t.name), source: Number(a), target: Number(b) });
     }
+    // The source is fenced: the target can only have more rows (new writes), or fewer by the
+    // app's DELETEs on it since the switch (n_tup_del delta; without a baseline: not excused).
+    const judge = async () => {
+      const now = baseline && tables.length ? await tableDeleteCounters(tgt, tables) : undefined;
+      const counts: PostverifyCount[] = rowCounts.map((x) => ({ ...x, targetDeletes: now && baseline ? (now.get(x.table) ?? 0) - (baseline[x.table] ?? 0) : undefined }));
+      return { counts, ...judgePostverifyCounts(counts) };
+    };
+    let j = await judge();
+    // cumulative statistics reach pg_stat_user_tables up to ~1 s late: look again before failing
+    for (const until = c.clock.now() + 2000; !j.ok && baseline && c.clock.now() < until; j = await judge()) await c.clock.sleep(200, signal);
     const seq = await verifySequences(src, tgt);
-    const bad = counts.filter((x) => !x.ok);
-    if (bad.length || !seq.ok)
-      throw new CutoverError('PRECONDITION', `post-verify found differences: ${[...bad.map((b) => `${b.table} ${b.source} on the source vs ${b.target} on the target`), ...seq.checks.filter((x) => !x.ok).map((x) => `sequence ${x.sequence} behind`)].slice(0, 5).join('; ')}`, { exitCode: 1 });
-    return { tables: counts.length, counts, sequencesOk: seq.ok };
+    if (!j.ok || !seq.ok)
+      throw new CutoverError('PRECONDITION', `post-verify found differences: ${[...j.failures, ...seq.checks.filter((x) => !x.ok).map((x) => `sequence ${x.sequence} behind`)].slice(0, 5).join('; ')}`, { exitCode: 1 });
+    for (const w of j.warnings) c.log(`postverify: ${w}`);
+    return { tables: j.counts.length, counts: j.counts, sequencesOk: seq.ok, warnings: j.warnings };
   },
 };
 

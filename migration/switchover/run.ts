@@ -11,14 +11,13 @@
 import { randomUUID } from 'node:crypto';
 import type pg from 'pg';
 import { CutoverError, redactSecrets } from '../errors.ts';
-import { discoverAppRoles } from '../fence.ts';
-import { connect, redactUrl, withClient } from '../pg.ts';
+import { assertDistinctServers, connect, redactUrl, withClient } from '../pg.ts';
 import { lag as replicationLag, objectNames } from '../replication.ts';
 import { syncSequences, type SequenceMove } from '../sequences.ts';
 import { endpointOf, type Side, type SwitchStrategy } from '../switch/types.ts';
 import type { PhaseEvent } from './events.ts';
 import { execute, requestAbort, systemClock, type Clock, type Ending, type Host } from './executor.ts';
-import { SWITCHOVER_PHASES, retreat, type RunCtx } from './phases.ts';
+import { SWITCHOVER_PHASES, resolveAppRoles, retreat, type RunCtx } from './phases.ts';
 import { DEFAULT_TIMEOUTS, planSwitchover, type FenceStrategyName, type Plan, type PhaseTimeouts } from './plan.ts';
 import { PHASES, newState, noteError, phaseRecord, readState, reopen, resumeRefusal, writeState, type Outcome, type PhaseName, type SwitchoverState } from './state.ts';
 
@@ -32,7 +31,15 @@ export interface SwitchoverOptions {
   fence?: FenceStrategyName;
   /** read-only fence: per role (default) or for the whole database. */
   fenceScope?: 'roles' | 'database';
+  /** terminate fence: in-flight transactions get up to this many ms to finish (migration/grace.ts). */
+  fenceGrace?: number;
   appRoles?: string[];
+  /**
+   * Roles whose sessions on the source the fence does not reach (superusers, REPLICATION roles, the
+   * connecting role, unlisted roles) and that may stay: without them preflight refuses (split brain).
+   * With `appRoles: []`, a `'*'` here accepts an empty role list (nothing is fenced).
+   */
+  allowUnfenced?: string[];
   lag?: Partial<{ maxBytes: number; maxSeconds: number; timeoutMs: number }>;
   sequenceBuffer?: number;
   stateFile: string;
@@ -90,6 +97,8 @@ export interface SwitchoverResult {
   endedAt: string;
   durationMs: number;
   appRoles?: string[];
+  /** Preflight warnings (fence coverage: accepted unfenced sessions, roles that also use other databases; migration findings). */
+  warnings?: string[];
   fence: { strategy: FenceStrategyName; terminated?: number; remaining?: number };
   lagAtFence?: { bytes: number | null; seconds: number | null };
   sentinelLatencyMs?: number;
@@ -140,9 +149,15 @@ export async function switchover(o: SwitchoverOptions): Promise<SwitchoverResult
   const t0 = r.clock.now();
   let state = readState(o.stateFile);
   refuseContradictions(o, r, state);
-  if (o.dryRun) return dryRun(o, r, state, t0);
-  const early = state && endedAlready(o, r, state, t0);
+  const early = !o.dryRun && state && endedAlready(o, r, state, t0);
   if (early) return early;
+  // Before a state file is written or anything changed: the same server twice would fence its own
+  // target (ALTER ROLE is cluster-wide) and hang creating a slot on itself (USAGE, exit 2).
+  // (a dry run reports a server it cannot reach in its result, as before; it refuses the same server twice)
+  await assertDistinctServers(o.source, o.target).catch((e) => {
+    if (!o.dryRun || !(e instanceof CutoverError) || e.code === 'USAGE' || e.code === 'PRECONDITION') throw e;
+  });
+  if (o.dryRun) return dryRun(o, r, state, t0);
   const locks = await takeLocks(o);
   const sessions = new Sessions({ source: o.source, target: o.target });
   const log = o.log ?? (() => {});
@@ -250,7 +265,9 @@ function runCtx(o: SwitchoverOptions, r: Resolved, sessions: Sessions, log: (l: 
     target: o.target,
     sw: o.switch,
     fenceScope: o.fenceScope,
+    fenceGrace: o.fenceGrace,
     appRoles: o.appRoles,
+    allowUnfenced: o.allowUnfenced,
     log,
     db: (side, signal) => sessions.get(side, signal),
     switchCtx: (phase, signal) => ({ runId: runId(), phase, direction: r.direction, old: oldEp, new: newEp, signal, log }),
@@ -349,14 +366,17 @@ async function takeLocks(o: SwitchoverOptions): Promise<pg.Client[]> {
 
 /** The plan, plus read-only facts; nothing is written anywhere. */
 async function dryRun(o: SwitchoverOptions, r: Resolved, state: SwitchoverState | undefined, t0: number): Promise<SwitchoverResult> {
-  const facts: { appRoles?: string[]; lag?: any; sequences?: SequenceMove[]; from?: Side | 'unknown' } = {};
+  const facts: { appRoles?: string[]; lag?: any; sequences?: SequenceMove[]; from?: Side | 'unknown'; warnings?: string[] } = {};
   let error: SwitchoverResult['error'];
   try {
     const src = await connect(o.source, { role: 'source' });
     try {
       const tgt = await connect(o.target, { role: 'target' });
       try {
-        facts.appRoles = o.appRoles ?? (await discoverAppRoles(src));
+        // what the preflight phase will decide, shown now: a fence that leaves a writer is refused here too
+        const roles = await resolveAppRoles(src, o);
+        facts.appRoles = roles.appRoles;
+        facts.warnings = roles.warnings;
         facts.lag = await replicationLag({ source: o.source, name: r.name }).then((l) => ({ bytes: l.bytes, seconds: l.seconds })).catch((e) => ({ error: String(e.message) }));
         facts.sequences = await syncSequences(src, tgt, { buffer: r.sequenceBuffer, dryRun: true });
         const ep = [endpointOf(o.source), endpointOf(o.target)];
@@ -374,6 +394,7 @@ async function dryRun(o: SwitchoverOptions, r: Resolved, state: SwitchoverState 
   return result(o, r, state, t0, {
     outcome: 'planned',
     appRoles: facts.appRoles,
+    warnings: facts.warnings,
     sequences: facts.sequences,
     lagAtFence: facts.lag,
     switch: { strategy: o.switch.name, to: r.toSide, from: facts.from },
@@ -383,7 +404,8 @@ async function dryRun(o: SwitchoverOptions, r: Resolved, state: SwitchoverState 
 }
 
 function errInfo(e: unknown, phase?: PhaseName): NonNullable<SwitchoverResult['error']> {
-  if (e instanceof CutoverError) return { code: e.code, message: e.message, hint: e.hint, phase };
+  // stored in the state file and printed: a server's error text may quote a conninfo or a password
+  if (e instanceof CutoverError) return { code: e.code, message: redactSecrets(e.message), hint: e.hint === undefined ? undefined : redactSecrets(e.hint), phase };
   return { code: 'INTERNAL', message: redactSecrets(e instanceof Error ? e.message : String(e)), phase };
 }
 
@@ -422,6 +444,7 @@ function result(o: SwitchoverOptions, r: Resolved, state: SwitchoverState | unde
     endedAt: new Date(r.clock.now()).toISOString(),
     durationMs: r.clock.now() - t0,
     appRoles: (pf?.detail?.appRoles as string[] | undefined) ?? o.appRoles,
+    warnings: pf?.detail?.warnings as string[] | undefined,
     fence: { strategy: r.fence, terminated: fenceRec?.detail?.terminated as number | undefined, remaining: fenceRec?.detail?.remaining as number | undefined },
     lagAtFence: fenceRec?.detail?.lagAtFence as SwitchoverResult['lagAtFence'],
     sentinelLatencyMs: sen?.detail?.latencyMs as number | undefined,

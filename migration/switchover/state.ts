@@ -29,6 +29,12 @@ export type Change =
   | { kind: 'sessions-terminated'; pids: number[] }
   /** Rollback: an app role left fenced on the target by the forward run, opened again. */
   | { kind: 'target-opened'; role: string; previousLogin: boolean; previousReadOnly: string | null }
+  /**
+   * Rollback after `--fence-scope database`: the target's (old primary's) database default
+   * `default_transaction_read_only` lifted; an abort sets it back ON THE TARGET (not a
+   * `database-setting`: those are unfenced on the run's source).
+   */
+  | { kind: 'target-database-opened'; database: string; setting: 'default_transaction_read_only'; previous: string }
   | { kind: 'table-created'; side: Side; table: string }
   | { kind: 'publication-table-added'; publication: string; table: string }
   | { kind: 'subscription-refreshed'; subscription: string }
@@ -178,6 +184,8 @@ export function changeKey(c: Change): string {
       return `sessions-terminated:${c.pids.join(',')}`;
     case 'target-opened':
       return `target-opened:${c.role}`;
+    case 'target-database-opened':
+      return `target-database-opened:${c.database}:${c.setting}`;
     case 'table-created':
       return `table-created:${c.side}:${c.table}`;
     case 'publication-table-added':

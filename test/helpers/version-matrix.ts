@@ -80,7 +80,7 @@ export async function rehearsePair(oldMajor: number, newMajor: number, opts: { s
     // Writes after the initial sync: the catch-up phase must bring them over before the fence.
     await sql(src, `insert into public.accounts (email, full_name, currency) select 'late' || g || '@example.com', 'late ' || g, 'EUR' from generate_series(1, 25) g`);
     const [sw, switchoverMs] = await timed(() =>
-      switchover({ source: src, target: tgt, switch: new DnsSwitch({ adminUrl: dns.adminUrl, name: NAME }), stateFile: join(dir, 'state.json'), reverse: true, appRoles: [] }),
+      switchover({ source: src, target: tgt, switch: new DnsSwitch({ adminUrl: dns.adminUrl, name: NAME }), stateFile: join(dir, 'state.json'), reverse: true, appRoles: [], allowUnfenced: ['*'] }),
     );
     const resolver = new Resolver();
     resolver.setServers([`127.0.0.1:${dns.dnsPort}`]);

@@ -66,6 +66,22 @@ describe.skipIf(!engine.available)(`docker provider (${engine.reason})`, () => {
     expect(await withClient(old.url, async (c) => Number((await c.query('select count(*) from t')).rows[0].count))).toBe(500);
   });
 
+  it('rehearses the quickstart on containers (11 → 17, DNS switch): no acknowledged write lost, no container left', async () => {
+    const { rehearse } = await import('../../lab/rehearse/run.ts');
+    const { valueOf } = await import('../../reports/model.ts');
+    const r = await rehearse(join(import.meta.dirname, '..', '..', 'scenarios', 'quickstart-docker.yaml'), { runs: 1, outDir: join(dir, 'rehearsal'), formats: ['json'], drift: false });
+    const run = r.report.runs[0]!;
+    expect(run.error ?? '').toBe('');
+    expect(valueOf(run.lostWrites)).toBe(0);
+    expect(valueOf(run.splitBrainWrites)).toBe(0);
+    // both servers' logs came out of their containers into the run folder
+    expect(existsSync(join(dir, 'rehearsal', 'run-1', 'old-server.log'))).toBe(true);
+    const { execFileSync } = await import('node:child_process');
+    const left = execFileSync('docker', ['ps', '-aq', '--filter', 'label=cutover-lab.cluster'], { encoding: 'utf8' }).split('\n').filter(Boolean);
+    // only this file's own two containers (old/new above) remain
+    expect(left.length).toBe(2);
+  }, 600_000);
+
   it('keeps the server log with the run', async () => {
     await neu.stop();
     expect(existsSync(join(dir, 'new', 'server.log'))).toBe(true);

@@ -125,6 +125,7 @@ describe('planted drift', () => {
     expect(q1?.message).toMatch(/different order.*likely cause: collation/);
     const q3 = r.findings.find((f) => f.object === 'query #3' && f.severity === 'error');
     expect(q3?.message).toMatch(/likely cause: timezone/);
+    expect(r.fingerprints.shadowByCause).toMatchObject({ collation: 1, timezone: 1 });
     expect(r.findings.find((f) => f.object === 'query #2' && f.severity === 'error')).toBeUndefined();
     expect(r.findings.find((f) => f.object === 'query #4' && f.severity === 'error')).toBeUndefined();
   });

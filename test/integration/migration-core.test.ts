@@ -84,6 +84,12 @@ describe.each([
     expect(pre.applied).toBeGreaterThan(0);
     const again = await copySchema({ source: src, target: tgt, section: 'pre-data' });
     expect(again.skipped.map((s) => s.object).join('\n')).toContain('Order Items');
+    // keys before the copy: every primary key is on the target before a row is copied, nothing else of post-data
+    const pks = `select conrelid::regclass::text as t from pg_constraint where contype = 'p' and connamespace <> 'pg_catalog'::regnamespace order by 1`;
+    expect(pre.keys?.applied).toBeGreaterThan(0);
+    expect(await sql(tgt, pks)).toEqual(await sql(src, pks));
+    expect(await sql(tgt, `select 1 from pg_constraint where contype = 'f'`)).toEqual([]);
+    expect(await sql(tgt, `select 1 from pg_indexes where indexname = 'child_parent'`)).toEqual([]);
 
     const started = await startReplication({ source: src, target: tgt });
     expect(started.slot).toBe('cutover_main');

@@ -47,7 +47,9 @@ describe('reverse replication 15 → 11 with a partitioned table', () => {
       switch: new DnsSwitch({ adminUrl: dns.adminUrl, name: NAME }),
       stateFile: join(mkdtempSync(join(tmpdir(), 'reverse-parts-')), 's.json'),
       reverse: true,
+      // no application here: an empty role list is accepted explicitly (preflight refuses it otherwise)
       appRoles: [],
+      allowUnfenced: ['*'],
     });
     expect(r.error?.message).toBeUndefined();
     expect(r.outcome).toBe('completed');

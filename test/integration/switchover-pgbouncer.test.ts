@@ -5,7 +5,7 @@
  * without an error — while the database entry is repointed from old to new; a steady writer sees
  * no error and loses nothing; `current()` reads the running pooler (SHOW DATABASES).
  */
-import { chmodSync, existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { chmodSync, copyFileSync, existsSync, mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import pg from 'pg';
@@ -49,7 +49,49 @@ describe.skipIf(!existsSync(PGBOUNCER))('switchover with the pgbouncer switch (p
     if (dir) rmSync(dir, { recursive: true, force: true });
   });
 
-  it('holds queries instead of failing them, repoints to new, loses nothing', async () => {
+  const ctxOf = () => ({ runId: 'x', phase: 'probe', direction: 'forward' as const, old: { host: pair.old.record.host, port: pair.old.record.port, database: 'app' }, new: { host: pair.new.record.host, port: pair.new.record.port, database: 'app' } });
+  const paused = async (sw: PgbouncerSwitch) => Number((await sw.admin(['SHOW DATABASES'])).find((r) => r.name === 'app')?.paused);
+  const waitTimeout = async (sw: PgbouncerSwitch) => String((await sw.admin(['SHOW CONFIG'])).find((r) => r.key === 'query_wait_timeout')?.value);
+
+  it('a failed rewrite or RELOAD never leaves pgbouncer PAUSED (its own pause, and a pause fence\'s)', async () => {
+    // an ini without the alias: the rewrite fails while the pool is paused
+    const broken = join(dir, 'broken.ini');
+    writeFileSync(broken, readFileSync(bouncer.iniFile, 'utf8').replace(/^app\s*=.*$/m, ''));
+    const sw = new PgbouncerSwitch({ adminUrl: bouncer.adminUrl, iniFile: broken });
+    await expect(sw.switchTo('new', ctxOf())).rejects.toMatchObject({ code: 'CONFIG', detail: expect.stringMatching(/pgbouncer was resumed/) });
+    expect(await paused(sw)).toBe(0);
+    await sw.pause(ctxOf());
+    expect(await paused(sw)).toBe(1);
+    await expect(sw.switchTo('new', ctxOf())).rejects.toMatchObject({ code: 'CONFIG' });
+    expect(await paused(sw)).toBe(0);
+    expect(await sql(viaPool(), 'select 1 as ok')).toEqual([{ ok: 1 }]);
+    expect(await sw.current(ctxOf())).toBe('old');
+  });
+
+  it('a query held longer than maxHoldMs is released with an error, not held forever; query_wait_timeout is restored', async () => {
+    const sw = new PgbouncerSwitch({ adminUrl: bouncer.adminUrl, iniFile: bouncer.iniFile, maxHoldMs: 1500 });
+    const before = await waitTimeout(sw);
+    await sw.pause(ctxOf());
+    try {
+      expect(Number(await waitTimeout(sw))).toBeCloseTo(1.5, 1);
+      const held = await sql(viaPool(), 'select 1').then(
+        () => 'ran',
+        (e) => String(e.message),
+      );
+      expect(held).toMatch(/query_wait_timeout/);
+    } finally {
+      await sw.resume(ctxOf());
+    }
+    expect(await waitTimeout(sw)).toBe(before);
+    expect(await sql(viaPool(), 'select 1 as ok')).toEqual([{ ok: 1 }]);
+  });
+
+  it('holds queries instead of failing them, repoints to new, loses nothing; ends sessions that bypass the pooler; keeps the ini 0600', async () => {
+    chmodSync(bouncer.iniFile, 0o600);
+    // an app session straight to the old primary: PAUSE does not hold it, the fence must end it
+    const direct = new pg.Client({ connectionString: `postgres://app:app@${pair.old.record.host}:${pair.old.record.port}/app` });
+    const directGone = new Promise<string>((res) => direct.on('error', (e) => res(e.message)));
+    await direct.connect();
     const acked: Array<{ id: number }> = [];
     const errors: string[] = [];
     let stop = false;
@@ -78,6 +120,7 @@ describe.skipIf(!existsSync(PGBOUNCER))('switchover with the pgbouncer switch (p
     const res = await switchover({
       source: pair.old.url,
       target: pair.new.url,
+      appRoles: ['app'],
       fence: 'pause',
       switch: sw,
       stateFile: join(dir, 'state.json'),
@@ -99,6 +142,9 @@ describe.skipIf(!existsSync(PGBOUNCER))('switchover with the pgbouncer switch (p
     stop = true;
     await writer;
     expect(res.outcome, JSON.stringify(res.error)).toBe('completed');
+    expect(res.fence.terminated).toBeGreaterThanOrEqual(1);
+    expect(await directGone).toMatch(/terminat/);
+    expect(statSync(bouncer.iniFile).mode & 0o777).toBe(0o600);
     expect(seen.indexOf('held query sent')).toBeGreaterThan(seen.indexOf('start fence'));
     expect(seen.indexOf('held query done')).toBeGreaterThan(seen.indexOf('start resume'));
     expect(readFileSync(bouncer.iniFile, 'utf8')).toContain(`app = host=${pair.new.record.host} port=${pair.new.record.port} dbname=app`);

@@ -23,6 +23,9 @@ function which(cmd: string): string | undefined {
 }
 
 export async function setup(): Promise<void> {
+  // The suite's own images are always built locally (no registry needed, the same pinned binaries
+  // as the embedded provider), whichever engine runs them.
+  process.env.CUTOVER_DOCKER_IMAGE ??= 'lab';
   if ((await dockerEngine()).available) return;
   const dockerd = which('dockerd');
   if (process.env.CUTOVER_NO_DOCKERD || process.getuid?.() !== 0 || !dockerd || !which('docker')) return;
@@ -50,7 +53,6 @@ export async function setup(): Promise<void> {
     delete process.env.DOCKER_HOST;
     return;
   }
-  process.env.CUTOVER_DOCKER_IMAGE ??= 'lab';
   process.env.CUTOVER_TEST_DOCKERD = '1';
 }
 

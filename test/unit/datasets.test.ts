@@ -1,7 +1,7 @@
 /** Pure parts of seeding: COPY escaping, load planning, post-load waves, generator determinism. */
 import { describe, expect, it } from 'vitest';
 import { copyLine, copyValue, dependencyWaves, lineCol, planSeed, postLoadWaves } from '../../lab/seed.ts';
-import { applyOverrides, arrayLiteral, getPreset, isoAt, money, Rng, type TableLoad } from '../../scenarios/datasets/index.ts';
+import { applyOverrides, arrayLiteral, getPreset, hashString, isoAt, money, Rng, type TableLoad } from '../../scenarios/datasets/index.ts';
 import { stringsFor, TRICKY_STRINGS } from '../../scenarios/datasets/edge.ts';
 import { dropSpareWal, hashInputs } from '../../lab/golden.ts';
 import { mkdtempSync, mkdirSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
@@ -152,5 +152,164 @@ describe('golden copies', () => {
     dropSpareWal(dir, '000000010000000000000009');
     expect(readdirSync(join(dir, 'pg_wal')).sort()).toEqual(['000000010000000000000009', '00000001000000000000000A', 'archive_status']);
     rmSync(dir, { recursive: true, force: true });
+  });
+});
+
+// ---------------------------------------------------------------------------------------------
+// The custom seeder's plan (pure parts): CHECK expressions, regex generation, keys, caps.
+
+import { checkBody, compileCheck, deriveBounds, parseExpr } from '../../scenarios/datasets/check-expr.ts';
+import { compileRegexGen } from '../../scenarios/datasets/regex-gen.ts';
+import { planCustom, SeedPlanError, type ColumnInfo, type TableInfo } from '../../scenarios/datasets/custom.ts';
+import { productionShapedDdl } from '../../scenarios/datasets/production-shaped.ts';
+import { readFileSync } from 'node:fs';
+
+describe('CHECK expressions as pg_get_constraintdef renders them', () => {
+  const pass = (def: string, row: Record<string, any>) => compileCheck(checkBody(def))!.passes(row);
+  it('ranges, IN lists over varchar, lengths, regexes, IS NULL logic, NOT VALID', () => {
+    expect(pass('CHECK (((age >= 18) AND (age <= 120)))', { age: 30 })).toBe(true);
+    expect(pass('CHECK (((age >= 18) AND (age <= 120)))', { age: 12 })).toBe(false);
+    expect(pass('CHECK (((age >= 18) AND (age <= 120)))', { age: null })).toBe(true);
+    const inList = "CHECK (((level)::text = ANY ((ARRAY['debug'::character varying, 'info'::character varying])::text[])))";
+    expect(pass(inList, { level: 'info' })).toBe(true);
+    expect(pass(inList, { level: 'warn' })).toBe(false);
+    expect(pass("CHECK ((char_length(title) >= 5)) NOT VALID", { title: 'abcd' })).toBe(false);
+    expect(pass("CHECK ((zip ~ '^[0-9]{5}$'::text))", { zip: '12345' })).toBe(true);
+    expect(pass("CHECK ((zip ~ '^[0-9]{5}$'::text))", { zip: '1234x' })).toBe(false);
+    expect(pass('CHECK (((delivered_at IS NULL) OR (shipped_at IS NOT NULL)))', { delivered_at: '2024-01-01', shipped_at: null })).toBe(false);
+    expect(pass('CHECK ((ends_at > starts_at))', { starts_at: '2024-01-01T00:00:00.000Z', ends_at: '2024-01-01T01:00:00.000Z' })).toBe(true);
+    expect(pass('CHECK ((amount >= (0)::numeric))', { amount: '0.00' })).toBe(true);
+    expect(pass('CHECK ((amount >= (0)::numeric))', { amount: '-1.50' })).toBe(false);
+    expect(pass("CHECK ((line1 <> ''::text))", { line1: '' })).toBe(false);
+    // Unknown functions are the server's to judge.
+    expect(compileCheck('code_ok(code)')).toBeUndefined();
+  });
+  it('bounds a generator can honour up front', () => {
+    const b = deriveBounds(checkBody("CHECK (((score >= (0)::numeric) AND (score <= (100)::numeric) AND (char_length(code) = 3) AND (ends > starts) AND ((currency)::text = ANY ((ARRAY['EUR'::character varying, 'GBP'::character varying])::text[]))))"));
+    expect(b.bounds.get('score')).toMatchObject({ min: 0, max: 100, minExclusive: false, maxExclusive: false });
+    expect(b.bounds.get('code')).toMatchObject({ minLength: 3, maxLength: 3 });
+    expect(b.bounds.get('currency')?.values).toEqual(['EUR', 'GBP']);
+    expect(b.orders).toEqual([{ low: 'starts', high: 'ends', strict: true }]);
+    expect(deriveBounds('(VALUE > 0)', 'seats').bounds.get('seats')).toMatchObject({ min: 0, minExclusive: true });
+    expect(() => parseExpr('(a > (select 1))')).toThrow();
+  });
+  it('regular expressions → matching strings', () => {
+    for (const pat of ['^[A-Z]{2}$', '^[0-9]{5}$', '^[^@ ]+@[^@ ]+$', '^(GB|DE)[0-9]{2,4}-x?$', '^\\d{3}\\.\\w+$']) {
+      const g = compileRegexGen(pat)!;
+      const r = new Rng(1, 2, 3);
+      for (let k = 0; k < 200; k++) expect(g(() => r.float())).toMatch(new RegExp(pat));
+    }
+    expect(compileRegexGen('^(a)\\1$')).toBeUndefined();
+  });
+});
+
+function col(name: string, type: string, over: Partial<ColumnInfo> = {}): ColumnInfo {
+  const base = ({ integer: 'int4', bigint: 'int8', text: 'text', uuid: 'uuid', boolean: 'bool' } as Record<string, string>)[type] ?? type;
+  return { name, type, base, category: base === 'text' ? 'S' : base === 'bool' ? 'B' : 'N', elemBase: null, elemCategory: null, enumLabels: null, rangeSub: null, typmod: -1, domain: null, domainNotNull: false, domainChecks: [], baseType: type, notNull: true, identity: false, generated: false, serial: false, hasDefault: false, ...over };
+}
+function table(name: string, columns: ColumnInfo[], extra: Partial<TableInfo> = {}): TableInfo {
+  return { oid: hashString(name), schema: 'public', name, columns, checks: [], uniques: [], overlaps: [], fks: [], partition: null, ...extra };
+}
+const pk = (name: string, cols: string[]) => ({ name, cols, partial: false, kind: 'primary key' as const });
+const fk = (name: string, cols: string[], parent: string, parentCols: string[]) => ({ name, cols, parent: `public.${parent}`, parentCols, def: '' });
+
+describe('planCustom: keys, one-to-one, join tables, caps', () => {
+  const parents = [table('a', [col('id', 'integer', { serial: true })], { uniques: [pk('a_pkey', ['id'])] }), table('b', [col('id', 'uuid')], { uniques: [pk('b_pkey', ['id'])] })];
+  it('a UNIQUE foreign key takes distinct parents and caps the table at the parent count, and says so', () => {
+    const one = table('one', [col('id', 'integer', { serial: true }), col('a_id', 'integer')], { uniques: [pk('one_pkey', ['id']), { name: 'one_a_id_key', cols: ['a_id'], partial: false, kind: 'unique' }], fks: [fk('one_a_fk', ['a_id'], 'a', ['id'])] });
+    const ds = planCustom([parents[0], one], ctx, { rowsPerTable: 50 });
+    const a = ds.tables.find((t) => t.name === 'a')!;
+    const t = ds.tables.find((t) => t.name === 'one')!;
+    expect(a.rows).toBe(50);
+    const refs = Array.from({ length: t.rows }, (_, i) => t.row(i)[1]);
+    expect(new Set(refs).size).toBe(t.rows);
+    expect(refs.every((x) => typeof x === 'number' && x >= 1 && x <= 50)).toBe(true);
+    expect(ds.notes).toContain('public.one: one-to-one with public.a through one_a_id_key (a_id): each row takes a distinct parent');
+    // Ask for more rows than parents: capped.
+    const capped = planCustom([parents[0], one], ctx, { rowsPerTable: 50 });
+    expect(capped.tables.find((x) => x.name === 'one')!.rows).toBeLessThanOrEqual(50);
+  });
+  it('a join table (composite PK of two FKs) holds distinct pairs over both parents', () => {
+    const j = table('ab', [col('a_id', 'integer'), col('b_id', 'uuid')], { uniques: [pk('ab_pkey', ['a_id', 'b_id'])], fks: [fk('ab_a', ['a_id'], 'a', ['id']), fk('ab_b', ['b_id'], 'b', ['id'])] });
+    const ds = planCustom([...parents, j], ctx, { rowsPerTable: 40 });
+    const t = ds.tables.find((x) => x.name === 'ab')!;
+    const pairs = Array.from({ length: t.rows }, (_, i) => JSON.stringify(t.row(i)));
+    expect(new Set(pairs).size).toBe(t.rows);
+    const bIds = new Set(Array.from({ length: 40 }, (_, i) => ds.tables.find((x) => x.name === 'b')!.row(i)[0]));
+    expect(pairs.every((p) => bIds.has(JSON.parse(p)[1]))).toBe(true);
+    expect(new Set(pairs.map((p) => JSON.parse(p)[0])).size).toBeGreaterThan(1);
+    expect(new Set(pairs.map((p) => JSON.parse(p)[1])).size).toBeGreaterThan(1);
+  });
+  it('a key over a tiny domain caps the rows and says why', () => {
+    const tiny = table('tiny', [col('flag', 'boolean')], { uniques: [pk('tiny_pkey', ['flag'])] });
+    const ds = planCustom([tiny], ctx, { rowsPerTable: 10 });
+    expect(ds.tables[0].rows).toBe(2);
+    expect(ds.notes[0]).toBe('public.tiny: 10 rows asked, 2 loaded — primary key tiny_pkey (flag) allows at most flag values = 2');
+  });
+  it('a NOT NULL column of an unknown type without default is a planned error with the fix line', () => {
+    const t = table('shapes', [col('id', 'integer', { serial: true }), col('at', 'point', { category: 'G' })]);
+    const e = (() => {
+      try {
+        planCustom([t], ctx, {});
+      } catch (x) {
+        return x;
+      }
+    })() as SeedPlanError;
+    expect(e).toBeInstanceOf(SeedPlanError);
+    expect(e.problems[0].fix).toBe('dataset.generators: { "public.shapes.at": "const:(0,0)" }');
+    // The fix, applied, plans.
+    expect(planCustom([t], ctx, { generators: { 'shapes.at': 'const:(0,0)' } }).tables[0].row(0)).toEqual([1, '(0,0)']);
+  });
+});
+
+describe('the production-shaped scenario', () => {
+  const ddl = productionShapedDdl();
+  it('the committed DDL is the generator output', () => {
+    expect(readFileSync(new URL('../../scenarios/production-shaped.sql', import.meta.url), 'utf8')).toBe(ddl);
+  });
+  it('is production-shaped: ≥ 80 tables, ≥ 150 indexes, ≥ 100 FKs, uuid via pgcrypto, the constraint classes', () => {
+    const tables = (ddl.match(/^create table (?!\S+ partition of)/gm) ?? []).length;
+    const fks = (ddl.match(/\breferences\b/g) ?? []).length;
+    const pks = (ddl.match(/primary key/g) ?? []).length;
+    const uniques = (ddl.match(/\bunique\b/g) ?? []).length;
+    const indexes = (ddl.match(/^create (unique )?index/gm) ?? []).length;
+    expect(tables).toBeGreaterThanOrEqual(80);
+    expect(fks).toBeGreaterThanOrEqual(100);
+    expect(pks + uniques + indexes).toBeGreaterThanOrEqual(150);
+    expect(ddl).toMatch(/create extension if not exists pgcrypto/);
+    expect(ddl).toMatch(/uuid primary key default gen_random_uuid\(\)/);
+    expect(ddl).toMatch(/primary key \(\w+, \w+\)/);
+    expect(ddl).toMatch(/parent_id integer references categories \(id\)/);
+    expect(ddl).toMatch(/create type \w+ as enum/);
+    expect(ddl).toMatch(/create domain/);
+    expect(ddl).toMatch(/partition by range/);
+    expect(ddl).toMatch(/organisation_id uuid primary key references organisations/); // one-to-one, shared key
+  });
+});
+
+describe('post-load statements are split by the SQL lexer', () => {
+  it('a ;\\n inside a string, a dollar-quoted body or a comment does not end a statement', () => {
+    const post = `alter table only public.t add constraint t_pkey primary key (id);
+-- a comment with a ;
+create function public.f() returns text language sql as $$ select 'a;
+b' $$;
+comment on table public.t is 'semi;
+colon';
+create index t_x on public.t (x);
+`;
+    const waves = postLoadWaves(post, [{ schema: 'public', name: 't' }]);
+    expect(waves[0]).toEqual([['alter table only public.t add constraint t_pkey primary key (id)', 'create index t_x on public.t (x)']]);
+    expect(waves[1]).toEqual([["create function public.f() returns text language sql as $$ select 'a;\nb' $$", "comment on table public.t is 'semi;\ncolon'"]]);
+  });
+});
+
+describe('extension-provided functions a DDL needs on an old major', () => {
+  it('gen_random_uuid() needs pgcrypto before 13 unless the DDL creates it; uuid_generate_v4() always needs uuid-ossp', async () => {
+    const { extensionsNeeded } = await import('../../lab/seed.ts');
+    expect(extensionsNeeded('create table t (id uuid default gen_random_uuid())', 11)).toEqual(['pgcrypto']);
+    expect(extensionsNeeded('create table t (id uuid default gen_random_uuid())', 13)).toEqual([]);
+    expect(extensionsNeeded('CREATE EXTENSION IF NOT EXISTS pgcrypto WITH SCHEMA public;\ncreate table t (id uuid default public.gen_random_uuid())', 12)).toEqual([]);
+    expect(extensionsNeeded(`create table t (id uuid default uuid_generate_v4(), note text default 'gen_random_uuid()') -- gen_random_uuid()`, 11)).toEqual(['uuid-ossp']);
+    expect(extensionsNeeded('create extension "uuid-ossp";\ncreate table t (id uuid default uuid_generate_v4())', 11)).toEqual([]);
   });
 });

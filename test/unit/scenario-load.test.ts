@@ -47,10 +47,14 @@ describe('shipped scenarios', () => {
   });
   it('quickstart normalises durations to ms and fills defaults', async () => {
     const s = await loadScenario(join(SCENARIOS, 'quickstart.yaml'));
-    expect(s.load).toMatchObject({ durationMs: 20_000, switchAtMs: 8000, rate: 100, script: 'load/writes.js', retry: 'none' });
+    expect(s.load).toMatchObject({ durationMs: 20_000, switchAtMs: 8000, rate: 100, retry: 'none' });
+    // the script is resolved once, to an absolute path (the scenario's folder first, then the project root)
+    expect(s.load.script).toBe(join(SCENARIOS, '..', 'load', 'writes.js'));
+    expect(s.app).toBe('sample');
+    expect(s.ack).toBeNull();
     expect(s.migration).toMatchObject({ dnsTtlMs: 1000, switch: 'dns', fence: 'terminate', lag: { maxBytes: 1048576, maxSeconds: 5, timeoutMs: 60_000 } });
     expect(s.budgets).toMatchObject({ maxErrorWindowMs: 5000, maxStallMs: 5000, allowedDrift: 'warning' });
-    expect(s.clusters.old).toEqual({ major: 13, locale: 'C.UTF-8', encoding: 'UTF8', localeProvider: 'libc', icuLocale: null, timezone: 'UTC', gucs: {}, url: null, dataChecksums: null });
+    expect(s.clusters.old).toEqual({ major: 13, locale: 'C.UTF-8', encoding: 'UTF8', localeProvider: 'libc', icuLocale: null, timezone: 'UTC', gucs: {}, image: null, url: null, dataChecksums: null });
     expect(s.runs).toBe(3);
     expect(s.faults).toEqual([]);
   });
@@ -62,6 +66,12 @@ describe('defaults and durations', () => {
     expect(s).toMatchObject({ runs: 1, seed: 42, description: '', dataset: { preset: 'payments', scale: 1000, ddl: null, generators: {} } });
     expect(s.load.switchAtMs).toBe(10_000); // half of the default 20 s
     expect(s.migration).toMatchObject({ publication: 'all', tables: null, sequenceBuffer: 1000, reverseReplication: false, dnsTtlMs: 1000 });
+  });
+  it('a k6 script that exists neither beside the scenario nor in the project is named with both places', () => {
+    expect(problemsOf({ ...base(), load: { script: 'nope.js' } })[0]).toMatch(/^load\.script: k6 script nope\.js not found/);
+  });
+  it('image only with the docker provider', () => {
+    expect(problemsOf({ ...base(), clusters: { old: { major: 13, image: 'lab' }, new: { major: 17 } } })).toContain('clusters.old.image: image is only used with provider docker (provider is embedded)');
   });
   it('load.during: cutover by default, sync on request, nothing else', () => {
     expect(parseScenario(stringify(base())).load.during).toBe('cutover');

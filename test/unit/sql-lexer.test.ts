@@ -27,7 +27,7 @@ describe('splitters on the lexer', () => {
 
   it('pg_dump output: meta-commands dropped, statements tagged with their Name header', () => {
     const dump = `\\restrict abc\n--\n-- Name: Order Items; Type: TABLE; Schema: public; Owner: -\n--\nCREATE TABLE public."Order Items" (note text DEFAULT ';');\nCREATE FUNCTION f() RETURNS int AS $$ select 1; $$ LANGUAGE sql;\n\\unrestrict abc\n`;
-    expect(splitSql(dump)).toEqual([
+    expect(splitSql(dump)).toMatchObject([
       { sql: `CREATE TABLE public."Order Items" (note text DEFAULT ';');`, object: 'TABLE public.Order Items' },
       { sql: `CREATE FUNCTION f() RETURNS int AS $$ select 1; $$ LANGUAGE sql;`, object: 'TABLE public.Order Items' },
     ]);
