@@ -52,6 +52,8 @@ export interface AppliedFault {
   recovery?: string;
   /** Database faults: the measured result (long transaction's outcome, burst's rows, ddl findings). */
   outcome?: Record<string, unknown>;
+  /** conflict: what the subscriber showed when the run ended (the runner fills it: detectConflict). */
+  detection?: { detected: boolean; via: string[]; message?: string; finishLsn?: string };
 }
 
 export interface FaultHandlers {
@@ -187,7 +189,7 @@ export class FaultInjector {
         const r = await applyConflictFault({ oldUrl, newUrl, table: table(), mode: str('mode') as 'now' | 'ahead' | undefined, rows: num('rows') });
         rec.effect = r.effect;
         rec.recovery = r.recovery;
-        rec.outcome = { table: r.table, mode: r.mode, keys: r.keys, ...(logFile ? { logFile, logFromOffset } : {}) };
+        rec.outcome = { table: r.table, pk: r.pk, mode: r.mode, keys: r.keys, ...(logFile ? { logFile, logFromOffset } : {}) };
         // cleared after `duration`: the operator's lossless fix (remove the row, enable the subscription)
         return async () => {
           const t = parseTableName(r.table);
@@ -386,6 +388,8 @@ export async function applyDdlFault(opts: { oldUrl: string; newUrl: string; sql:
 
 export interface ConflictFaultResult {
   table: string;
+  /** The primary key column the keys are of. */
+  pk: string;
   mode: 'now' | 'ahead';
   /** Keys of the rows made on the new side. */
   keys: Array<string | number>;
@@ -434,7 +438,7 @@ export async function applyConflictFault(opts: { oldUrl: string; newUrl: string;
       keys = Array.from({ length: n }, (_, i) => last + 1 + i);
     }
     const recovery = conflictRecovery({ subscription: sub, table: t.display, pk: t.pk, keys, targetMajor: newMajor });
-    return { table: t.display, mode, keys, recovery, effect: `row(s) ${t.pk} = ${keys.length > 3 ? `${keys[0]}…${keys[keys.length - 1]}` : keys.join(', ')} made on the new side of ${t.display}: the next replicated insert with that key stops apply (unique violation)` };
+    return { table: t.display, pk: t.pk, mode, keys, recovery, effect: `row(s) ${t.pk} = ${keys.length > 3 ? `${keys[0]}…${keys[keys.length - 1]}` : keys.join(', ')} made on the new side of ${t.display}: the next replicated insert with that key stops apply (unique violation)` };
   } finally {
     await old.end().catch(() => {});
     await neu?.end().catch(() => {});
@@ -604,6 +608,9 @@ export async function startBurst(opts: { url: string; table: string; durationMs:
   const tick = opts.tickMs ?? 250;
   const perTick = Math.max(1, Math.round(opts.rate !== undefined ? (opts.rate * tick) / 1000 : (opts.rows! * tick) / opts.durationMs));
   const c = await connect(opts.url, { role: 'old primary', applicationName: 'cutover-fault-burst' });
+  // a fence that terminates the session: keep its message (the next query only says "not queryable")
+  let lost: string | undefined;
+  c.on('error', (e: any) => void (lost ??= redactSecrets(e?.message ?? String(e))));
   let t: CloneTarget;
   try {
     t = await cloneTarget(c, 'burst', opts.table);
@@ -634,7 +641,7 @@ export async function startBurst(opts: { url: string; table: string; durationMs:
         written += (await c.query(sql)).rowCount ?? 0;
       }
     } catch (e: any) {
-      error = redactSecrets(e?.message ?? String(e));
+      error = lost ?? redactSecrets(e?.message ?? String(e));
     } finally {
       await c.end().catch(() => {});
     }

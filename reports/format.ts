@@ -31,6 +31,7 @@ export function formatBytes(b: number): string {
 /** A budget value in its unit: ms budgets as durations, others as counts. */
 export function formatBudgetValue(name: string, v: number, unit?: string): string {
   if (unit === 'ms' || (!unit && /ms$/i.test(name))) return formatMs(v);
+  if (unit === 'bytes' || (!unit && /bytes$/i.test(name))) return formatBytes(v);
   return formatCount(v);
 }
 
@@ -64,8 +65,15 @@ export function saturatedRuns(report: Report): { index: number; text: string }[]
 }
 
 /** "latency on app-old at phase switch", "kill -9 switchover at 1.00 s" */
-export function describeInjected(f: Pick<InjectedFault, 'kind' | 'hop' | 'target' | 'phase' | 'atMs'>): string {
-  const what = f.kind === 'kill' ? `kill -9 ${f.target ?? '?'}` : `${f.kind} on ${f.hop ?? '?'}`;
+export function describeInjected(f: Pick<InjectedFault, 'kind' | 'hop' | 'target' | 'phase' | 'atMs'> & { attributes?: InjectedFault['attributes'] }): string {
+  const a = f.attributes ?? {};
+  const short = (v: unknown) => {
+    const t = String(v).replace(/\s+/g, ' ').trim();
+    return t.length > 60 ? t.slice(0, 57) + '…' : t;
+  };
+  // database faults have no hop: name the statement or the table
+  const what =
+    f.kind === 'kill' ? `kill -9 ${f.target ?? '?'}` : f.kind === 'ddl' ? `ddl "${short(a.sql ?? '')}" on old` : !f.hop && a.table !== undefined ? `${f.kind} on ${a.table}` : `${f.kind} on ${f.hop ?? '?'}`;
   return `${what} ${f.phase ? `at phase ${f.phase}` : `at ${formatMs(f.atMs)}`}`;
 }
 
@@ -131,6 +139,39 @@ export function findingValue(v: DriftFinding['old']): string {
   return String(v);
 }
 
+/** One line per database fault that did something: its effect, what the subscriber showed, the recovery. */
+export function faultNotes(f: InjectedFault): string[] {
+  const out: string[] = [];
+  if (f.effect) out.push(f.effect);
+  if (f.detection) out.push(f.detection.detected ? `detected via ${f.detection.via.join('; ')}${f.detection.message ? `: ${f.detection.message}` : ''}` : `not detected${f.detection.via.length ? ` (${f.detection.via.join('; ')})` : ''}`);
+  if (f.recovery) out.push(`recovery: ${f.recovery}`);
+  return out;
+}
+
+/** Worst values of a run's cluster timeline, one line ("WAL retained max 12.0 MB · …"), or undefined without one. */
+export function clusterSummaryText(tl: Report['runs'][number]['clusterTimeline']): string | undefined {
+  if (!tl?.length) return undefined;
+  const max = (xs: Array<number | null>) => {
+    const v = xs.filter((x): x is number => x !== null);
+    return v.length ? Math.max(...v) : undefined;
+  };
+  const wal = max(tl.map((p) => p.walRetainedBytes));
+  const lag = max(tl.map((p) => p.lagBytes));
+  const lagS = max(tl.map((p) => p.lagSeconds));
+  const xmin = max(tl.map((p) => p.xminAge));
+  // a subscription missing after the switch is the switch's doing; stopped apply is down or disabled
+  const off = tl.filter((p) => p.applyState === 'down' || p.applyState === 'disabled').length;
+  const cpu = (side: 'old' | 'new') => max(tl.map((p) => p.cpu[side]));
+  const c = (v: number | undefined) => (v === undefined ? '—' : v.toFixed(2));
+  return [
+    `WAL retained max ${wal === undefined ? '—' : formatBytes(wal)}`,
+    `lag max ${lag === undefined ? '—' : formatBytes(Math.max(0, lag))}${lagS === undefined ? '' : ` / ${trim(lagS, 1)} s`}`,
+    `slot xmin age max ${xmin === undefined ? '—' : formatCount(xmin)}`,
+    `apply stopped ${off} of ${tl.length} s`,
+    `CPU max old ${c(cpu('old'))} / new ${c(cpu('new'))} cores`,
+  ].join(' · ');
+}
+
 /** Budget names as people read them. */
 export const BUDGET_LABELS: Record<string, string> = {
   maxErrorWindowMs: 'error window',
@@ -140,6 +181,12 @@ export const BUDGET_LABELS: Record<string, string> = {
   splitBrainWrites: 'split-brain writes',
   driftAfterSwitch: 'drift after the switch',
   drift: 'drift',
+  maxWalRetainedBytes: 'WAL retained by the slot',
+  maxXminAge: 'slot xmin age',
+  rollbackErrorWindowMs: 'rollback error window',
+  rollbackStallMs: 'rollback stall window',
+  rollbackLostWrites: 'rollback lost writes',
+  rollbackSplitBrainWrites: 'rollback split-brain writes',
 };
 
 export function budgetLabel(name: string): string {

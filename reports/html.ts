@@ -247,9 +247,39 @@ function timelineBlock(r: Run): string {
       r.replication ? ` · sync ${esc(cellMeasured(r.replication.syncMs, formatMs))}, post-data ${esc(cellMeasured(r.replication.postDataMs, formatMs))}${r.replication.underLoad ? ' under load' : ''}` : ''
     }${
       lag !== undefined ? ` · lag at fence ${esc(formatBytes(lag))}` : ''
-    }${r.switchover?.sentinelMs !== undefined ? ` · sentinel ${esc(formatMs(r.switchover.sentinelMs))}` : ''}</figcaption>
-    <div class="chart timeline" id="timeline-${r.index}" role="img" aria-label="timeline of run ${r.index}"></div>
+    }${r.switchover?.sentinelMs !== undefined ? ` · sentinel ${esc(formatMs(r.switchover.sentinelMs))}` : ''}${
+      r.rollback
+        ? ` · rollback: downtime ${esc(cellMeasured(r.rollback.downtimeMs, formatMs))}, lost ${esc(cellMeasured(r.rollback.lostWrites, formatCount))}, split-brain ${esc(cellMeasured(r.rollback.splitBrainWrites, formatCount))}${r.rollback.error ? ` <span class="bad">${esc(r.rollback.error)}</span>` : ''}`
+        : ''
+    }</figcaption>
+    <div class="chart timeline" id="timeline-${r.index}" role="img" aria-label="timeline of run ${r.index}"></div>${clusterBlock(r)}
   </figure>`;
+}
+
+/** The clusters' own timeline under the client's (same x axis): WAL/lag, apply, xmin, connections, CPU. */
+function clusterBlock(r: Run): string {
+  const tl = r.clusterTimeline;
+  if (!tl?.length) return '';
+  const max = (xs: Array<number | null>) => {
+    const v = xs.filter((x): x is number => x !== null);
+    return v.length ? Math.max(...v) : undefined;
+  };
+  const wal = max(tl.map((p) => p.walRetainedBytes));
+  const xmin = max(tl.map((p) => p.xminAge));
+  const stopped = tl.filter((p) => p.applyState === 'down' || p.applyState === 'disabled').length;
+  const cpuOld = max(tl.map((p) => p.cpu.old));
+  const cpuNew = max(tl.map((p) => p.cpu.new));
+  const parts = [
+    `WAL retained max ${wal !== undefined ? esc(formatBytes(wal)) : '—'}`,
+    `slot xmin age max ${xmin !== undefined ? esc(String(xmin)) : '—'}`,
+    `apply stopped ${stopped} of ${tl.length} s`,
+    `CPU max old ${cpuOld !== undefined ? esc(cpuOld.toFixed(2)) : '—'} / new ${cpuNew !== undefined ? esc(cpuNew.toFixed(2)) : '—'} cores`,
+  ];
+  const rev = tl.find((p) => p.replication === 'reverse');
+  if (rev) parts.push(`slot, lag and apply of the reverse replication (new → old) from ${esc(formatMs(rev.tMs))}`);
+  return `
+    <div class="cluster-caption">Clusters — ${parts.join(' · ')}</div>
+    <div class="chart cluster" id="cluster-timeline-${r.index}" role="img" aria-label="cluster timeline of run ${r.index}: WAL retained, lag, apply state, xmin age, connections and CPU per side"></div>`;
 }
 
 function phaseTable(report: Report, colors: Record<string, string>): string {
@@ -330,6 +360,15 @@ function attrs(a: Record<string, string | number | boolean> | undefined): string
     .join(', ');
 }
 
+/** What a database fault did, what the subscriber showed, and how to recover (conflict). */
+function faultDetail(f: Run['faults'][number]): string {
+  const parts: string[] = [];
+  if (f.effect) parts.push(`<div class="fault-effect">${esc(f.effect)}</div>`);
+  if (f.detection) parts.push(`<div class="fault-detection">${f.detection.detected ? `detected via ${esc(f.detection.via.join('; '))}` : `<span class="bad">not detected</span>${f.detection.via.length ? ` (${esc(f.detection.via.join('; '))})` : ''}`}${f.detection.message ? `: <code>${esc(f.detection.message)}</code>` : ''}</div>`);
+  if (f.recovery) parts.push(`<div class="fault-recovery"><b>recovery:</b> ${esc(f.recovery)}</div>`);
+  return parts.join('');
+}
+
 function faultsSection(report: Report): string {
   const planned = report.scenario.faults;
   const injected = report.runs.flatMap((r) => r.faults.map((f) => ({ run: r.index, ...f })));
@@ -345,7 +384,7 @@ function faultsSection(report: Report): string {
     ? `<table class="wide"><thead><tr><th>run</th><th>kind</th><th>hop / target</th><th>at</th><th>for</th><th>settings</th><th>outcome</th></tr></thead><tbody>${injected
         .map(
           (f) =>
-            `<tr class="${f.error ? 'fail' : ''}"><td>${f.run}</td><td>${esc(f.kind)}</td><td>${esc(f.hop ?? f.target ?? '—')}</td><td>${f.phase ? `phase ${esc(f.phase)}, ` : ''}t = ${esc(formatMs(f.atMs))}</td><td>${f.durationMs !== undefined ? esc(formatMs(f.durationMs)) : '—'}</td><td>${attrs(f.attributes)}</td><td>${f.error ? `<span class="bad">could not be applied: ${esc(f.error)}</span>` : 'applied'}</td></tr>`,
+            `<tr class="${f.error ? 'fail' : ''}"><td>${f.run}</td><td>${esc(f.kind)}</td><td>${esc(f.hop ?? f.target ?? '—')}</td><td>${f.phase ? `phase ${esc(f.phase)}, ` : ''}t = ${esc(formatMs(f.atMs))}</td><td>${f.durationMs !== undefined ? esc(formatMs(f.durationMs)) : '—'}</td><td>${attrs(f.attributes)}</td><td>${f.error ? `<span class="bad">could not be applied: ${esc(f.error)}</span>` : 'applied'}${faultDetail(f)}</td></tr>`,
         )
         .join('')}</tbody></table>`
     : '<p>No faults were injected.</p>';
@@ -431,6 +470,8 @@ tr{break-inside:avoid}
 code{font:12px "DejaVu Sans Mono",monospace;background:var(--bg);padding:0 3px;border-radius:3px;word-break:break-all}
 .chart{width:100%;height:300px}
 .chart.timeline{height:280px}
+.chart.cluster{height:430px}
+.cluster-caption{font-size:12px;color:#455a64;margin:6px 0 0 4px}
 figure{margin:10px 0 18px;break-inside:avoid}
 figcaption{font-weight:600;margin-bottom:2px}
 .note{color:var(--dim);font-size:12.5px;margin:4px 0}
@@ -487,19 +528,25 @@ const CLIENT_JS = `(function () {
     var hasLag = tl.some(function (p) { return p.lagBytes !== undefined && p.lagBytes !== null; });
     var first = tl.length ? sec(tl[0].tMs) : 0, last = tl.length ? sec(tl[tl.length - 1].tMs) + 1 : 1;
     // Name a band on the chart only where it is wide enough to read; the legend above names them all.
-    var phases = run.phases.map(function (p) {
+    // the rollback leg's phases are shaded too, named as such
+    var allPhases = run.phases.concat((run.rollback ? run.rollback.phases : []).map(function (p) { return { name: 'rollback ' + p.name, base: p.name, startMs: p.startMs, endMs: p.endMs }; }));
+    var phases = allPhases.map(function (p) {
       var wide = (p.endMs - p.startMs) / 1000 >= (last - first) * 0.045;
-      return [{ name: p.name, xAxis: sec(p.startMs), itemStyle: { color: colors[p.name], opacity: 0.45 }, label: { show: wide } }, { xAxis: sec(Math.max(p.endMs, p.startMs + 1)) }];
+      return [{ name: p.name, xAxis: sec(p.startMs), itemStyle: { color: colors[p.base || p.name], opacity: 0.45 }, label: { show: wide } }, { xAxis: sec(Math.max(p.endMs, p.startMs + 1)) }];
     });
+    // the error window of each leg (the rollback's too, when the run had one)
+    var windows = [];
+    if (run.errorWindow) windows.push([{ name: 'error window ' + (num(run.errorWindowMs) === null ? '' : ms(run.errorWindowMs)), xAxis: sec(run.errorWindow.startMs) }, { xAxis: sec(run.errorWindow.endMs) }]);
+    if (run.rollback && run.rollback.errorWindow) windows.push([{ name: 'rollback error window ' + (num(run.rollback.errorWindowMs) === null ? '' : ms(run.rollback.errorWindowMs)), xAxis: sec(run.rollback.errorWindow.startMs) }, { xAxis: sec(run.rollback.errorWindow.endMs) }]);
     var series = [
       { name: 'ok writes/s', type: 'line', showSymbol: false, color: '#2e7d32', areaStyle: { opacity: 0.12 },
         data: tl.map(function (p) { return [sec(p.tMs), p.okPerSec]; }),
         markArea: { silent: true, label: { show: true, position: 'insideTop', fontSize: 10, color: '#37474f' }, data: phases } },
       { name: 'failed/s', type: 'bar', barMaxWidth: 8, color: '#c62828',
         data: tl.map(function (p) { return [sec(p.tMs), p.failPerSec]; }),
-        markArea: run.errorWindow ? { silent: true, itemStyle: { color: 'rgba(198,40,40,0.13)' },
+        markArea: windows.length ? { silent: true, itemStyle: { color: 'rgba(198,40,40,0.13)' },
           label: { show: true, position: 'insideBottom', color: '#c62828', fontSize: 10 },
-          data: [[{ name: 'error window ' + (num(run.errorWindowMs) === null ? '' : ms(run.errorWindowMs)), xAxis: sec(run.errorWindow.startMs) }, { xAxis: sec(run.errorWindow.endMs) }]] } : undefined },
+          data: windows } : undefined },
       { name: 'latency p99 (ms)', type: 'line', yAxisIndex: 1, showSymbol: false, color: '#1565c0', lineStyle: { width: 1.5 },
         data: tl.map(function (p) { return [sec(p.tMs), p.latencyP99Ms]; }) }
     ];
@@ -521,7 +568,72 @@ const CLIENT_JS = `(function () {
       yAxis: yAxis,
       series: series
     });
+    var cEl = document.getElementById('cluster-timeline-' + run.index);
+    if (cEl && run.clusterTimeline && run.clusterTimeline.length) {
+      // the client chart's bars widen its x axis by half a bar each side: use the extent it drew
+      // (inside its grid, not at the grid's edges), so the cluster panels span the same pixels
+      var ext = [first, last], rect = null;
+      try {
+        var client = charts[charts.length - 1];
+        ext = client.getModel().getComponent('xAxis', 0).axis.scale.getExtent();
+        var x0 = client.convertToPixel({ xAxisIndex: 0 }, ext[0]), x1 = client.convertToPixel({ xAxisIndex: 0 }, ext[1]);
+        if (isFinite(x0) && isFinite(x1) && x1 > x0) rect = { left: x0, right: client.getWidth() - x1 };
+      } catch (e) {}
+      drawCluster(cEl, run, ext[0], ext[1], phases, rect);
+    }
   });
+  // Three panels on one x axis (the client chart's): WAL retained and lag (bytes, with lag seconds
+  // and the apply state as a red band while apply is stopped), the slot's xmin age and the
+  // connections per side, and each server's CPU.
+  function drawCluster(el, run, first, last, phases, rect) {
+    var ct = run.clusterTimeline;
+    var sec = function (m) { return m / 1000; };
+    var mb = function (v) { return v === null || v === undefined ? null : v / 1048576; };
+    var pts = function (f) { return ct.map(function (p) { var v = f(p); return [sec(p.tMs), v === undefined ? null : v]; }); };
+    var stopped = [], from = null;
+    ct.forEach(function (p, i) {
+      var bad = p.applyState === 'down' || p.applyState === 'disabled';
+      if (bad && from === null) from = { t: sec(p.tMs), state: p.applyState };
+      var next = ct[i + 1];
+      if (from !== null && (!bad || !next)) {
+        stopped.push([{ name: 'apply ' + from.state, xAxis: from.t }, { xAxis: bad ? sec(p.tMs) + 1 : sec(p.tMs) }]);
+        from = null;
+      }
+    });
+    var band = phases.map(function (p) { return [Object.assign({}, p[0], { label: { show: false } }), p[1]]; });
+    var lr = rect ? { left: rect.left, right: rect.right, outerBoundsMode: 'none' } : { left: 52, right: 108 };
+    var grids = [{ top: 24, height: 110 }, { top: 180, height: 80 }, { top: 306, height: 70 }].map(function (g) { return Object.assign(g, lr); });
+    var xAxis = grids.map(function (g, i) { return { type: 'value', gridIndex: i, min: first, max: last, axisLabel: { show: i === 2, formatter: '{value} s' }, splitLine: { show: false } }; });
+    var yAxis = [
+      { type: 'value', gridIndex: 0, name: 'MB', splitLine: { lineStyle: { color: '#eef0f3' } } },
+      { type: 'value', gridIndex: 0, name: 'lag s', position: 'right', splitLine: { show: false } },
+      { type: 'value', gridIndex: 1, name: 'xmin age', splitLine: { lineStyle: { color: '#eef0f3' } } },
+      { type: 'value', gridIndex: 1, name: 'connections', position: 'right', minInterval: 1, splitLine: { show: false } },
+      { type: 'value', gridIndex: 2, name: 'CPU cores', min: 0, splitLine: { lineStyle: { color: '#eef0f3' } } }
+    ];
+    var line = function (name, color, xi, yi, data, extra) { return Object.assign({ name: name, type: 'line', showSymbol: false, connectNulls: false, color: color, xAxisIndex: xi, yAxisIndex: yi, lineStyle: { width: 1.5 }, data: data }, extra || {}); };
+    var series = [
+      line('WAL retained (MB)', '#6d4c41', 0, 0, pts(function (p) { return mb(p.walRetainedBytes); }), { areaStyle: { opacity: 0.1 },
+        markArea: { silent: true, data: band.concat(stopped.map(function (s) { return [Object.assign({}, s[0], { itemStyle: { color: 'rgba(198,40,40,0.22)' }, label: { show: true, position: 'insideTop', color: '#c62828', fontSize: 10 } }), s[1]]; })) } }),
+      line('lag (MB)', '#8e24aa', 0, 0, pts(function (p) { return mb(p.lagBytes); }), { lineStyle: { type: 'dashed', width: 1.5 } }),
+      line('lag (s)', '#f4511e', 0, 1, pts(function (p) { return p.lagSeconds; }), { lineStyle: { type: 'dotted', width: 1.5 } }),
+      line('slot xmin age', '#00897b', 1, 2, pts(function (p) { return p.xminAge; })),
+      line('connections old', '#1565c0', 1, 3, pts(function (p) { return p.connections.old; }), { step: 'end' }),
+      line('connections new', '#2e7d32', 1, 3, pts(function (p) { return p.connections.new; }), { step: 'end' }),
+      line('CPU old', '#1565c0', 2, 4, pts(function (p) { return p.cpu.old; }), { areaStyle: { opacity: 0.08 } }),
+      line('CPU new', '#2e7d32', 2, 4, pts(function (p) { return p.cpu.new; }), { areaStyle: { opacity: 0.08 } })
+    ];
+    draw(el, {
+      animation: false,
+      grid: grids,
+      legend: { bottom: 0, textStyle: { fontSize: 11 } },
+      tooltip: { trigger: 'axis', formatter: axisTooltip },
+      axisPointer: { link: [{ xAxisIndex: 'all' }] },
+      xAxis: xAxis,
+      yAxis: yAxis,
+      series: series
+    });
+  }
   var dEl = document.getElementById('downtime-chart');
   if (dEl) {
     var runs = report.runs, b = report.scenario.budgets, agg = report.aggregate.downtimeMs;

@@ -34,6 +34,8 @@ export function renderJunit(report: Report): string {
       const sat = valueOf(r.saturation);
       if (sat?.saturated) why.push(saturationText(sat));
       for (const f of r.faults) if (f.error) why.push(`fault ${describeInjected(f)} could not be applied: ${f.error}`);
+      if (r.rollback?.error) why.push(`the rollback ${r.rollback.error}`);
+      if (r.cleanup?.remaining.length) why.push(`replication objects left behind after the run: ${r.cleanup.remaining.join(', ')}`);
       const seen = new Set<string>();
       for (const u of unmeasured(r)) if (!u.figure.startsWith('budget ') && !seen.has(u.reason)) (seen.add(u.reason), why.push(`${u.figure} not measured, because ${u.reason}`));
       for (const b of r.budgets) {

@@ -3,7 +3,7 @@
  * is report.generatedAt), so `cutover report <dir> --format md` reproduces it byte for byte.
  */
 import { unmeasured, valueOf, type Report } from './model.ts';
-import { budgetLabel, budgetSummary, cellMeasured, describeInjected, driftStageNote, formatBudgetValue, formatCount, formatMs, groupFindings, findingValue, lostWritesUnmeasured, saturatedRuns, statText, totalLostWrites, severityCounts } from './format.ts';
+import { budgetLabel, clusterSummaryText, faultNotes, budgetSummary, cellMeasured, describeInjected, driftStageNote, formatBudgetValue, formatCount, formatMs, groupFindings, findingValue, lostWritesUnmeasured, saturatedRuns, statText, totalLostWrites, severityCounts } from './format.ts';
 
 /** Text safe inside a Markdown table cell: no pipes, no line breaks, no HTML. */
 export function mdCell(v: unknown): string {
@@ -30,6 +30,7 @@ function runNote(r: Report['runs'][number]): string {
   const nm = unmeasured(r).filter((u) => !u.figure.startsWith('budget '));
   if (nm.length) parts.push(`not measured: ${[...new Set(nm.map((u) => `${u.figure} (${u.reason})`))].join('; ')}`);
   if (r.faults.some((f) => f.error)) parts.push('a fault could not be applied');
+  if (r.cleanup?.remaining.length) parts.push('replication objects left behind');
   const missed = r.budgets.filter((b) => !b.pass && typeof b.actual === 'number').map((b) => budgetLabel(b.name));
   if (missed.length) parts.push(missed.join(', '));
   return parts.join(' · ');
@@ -102,6 +103,41 @@ export function renderMarkdown(report: Report): string {
     out.push('### Phase timings');
     out.push('');
     out.push(...table(['phase', 'median', 'p95', 'max'], phases.map(([n, st]) => [mdCell(n), formatMs(st.median), formatMs(st.p95), formatMs(st.max)])));
+    out.push('');
+  }
+  const legs = report.runs.filter((r) => r.rollback);
+  if (legs.length) {
+    out.push('### Rollback leg', '');
+    out.push(
+      ...table(
+        ['run', 'downtime', 'error window', 'stall', 'lost', 'split-brain', 'note'],
+        legs.map((r) => {
+          const b = r.rollback!;
+          return [String(r.index), cellMeasured(b.downtimeMs, formatMs), cellMeasured(b.errorWindowMs, formatMs), cellMeasured(b.stallWindowMs, formatMs), cellMeasured(b.lostWrites, formatCount), cellMeasured(b.splitBrainWrites, formatCount), mdCell(b.error ?? '')];
+        }),
+      ),
+    );
+    out.push('');
+  }
+  const faultLines = report.runs.flatMap((r) => r.faults.filter((f) => !f.error && faultNotes(f).length).map((f) => `run ${r.index}: ${describeInjected(f)} — ${faultNotes(f).join(' — ')}`));
+  if (faultLines.length) {
+    out.push('### What the database faults did', '');
+    for (const f of faultLines) out.push(`- ${mdCell(f)}`);
+    out.push('');
+  }
+  const clusters = report.runs.flatMap((r) => {
+    const t = clusterSummaryText(r.clusterTimeline);
+    return t ? [`run ${r.index}: ${t}`] : [];
+  });
+  if (clusters.length) {
+    out.push('### Clusters', '');
+    for (const c of clusters) out.push(`- ${mdCell(c)}`);
+    out.push('');
+  }
+  const leftovers = report.runs.flatMap((r) => (r.cleanup?.remaining.length ? [`run ${r.index}: ${r.cleanup.remaining.join(', ')}`] : []));
+  if (leftovers.length) {
+    out.push('### Replication objects left behind', '');
+    for (const l of leftovers) out.push(`- ${mdCell(l)}`);
     out.push('');
   }
   const faultErrors = report.runs.flatMap((r) => r.faults.filter((f) => f.error).map((f) => `run ${r.index}: ${describeInjected(f)}: ${f.error}`));

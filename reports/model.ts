@@ -18,6 +18,9 @@ import { summarise } from './stats.ts';
  * aggregate's Stats say how many runs entered them (`n`) and leave out crashed and saturated runs.
  */
 export const SCHEMA_VERSION = 2 as const;
+// Added within version 2 (optional, so no bump — reports/README.md "Schema and validation"): runs'
+// `clusterTimeline` and `cleanup`, injected faults' `effect`, `recovery`, `outcome`, `detection`,
+// scenario budgets `maxWalRetainedBytes` and `maxXminAge`.
 
 const ms = z.number().finite().nonnegative();
 const count = z.number().int().nonnegative();
@@ -114,6 +117,24 @@ export const InjectedFault = z.strictObject({
   attributes: attributes.optional(),
   /** it could not be applied (or removed): the run did not rehearse what the scenario asks */
   error: z.string().optional(),
+  /** database faults: what the fault did or found, one line ("column channel exists on the source only: apply stops …") */
+  effect: z.string().optional(),
+  /** conflict: how to get apply going again, the lossless way first */
+  recovery: z.string().optional(),
+  /** database faults: the measured result (long-transaction `{outcome, heldMs, …}`, burst `{rowsWritten, ms, rate}`, ddl `{breaksApply, findings}`, conflict `{table, mode, keys}`) */
+  outcome: z.record(z.string(), z.unknown()).optional(),
+  /** conflict: what the subscriber showed when the run ended */
+  detection: z
+    .strictObject({
+      detected: z.boolean(),
+      /** pg_stat_subscription_stats, a disabled subscription, the subscriber log */
+      via: z.array(z.string()),
+      /** the subscriber log's ERROR line */
+      message: z.string().optional(),
+      /** the failed remote transaction's finish LSN (for ALTER SUBSCRIPTION … SKIP) */
+      finishLsn: z.string().optional(),
+    })
+    .optional(),
 });
 
 export const Scenario = z.strictObject({
@@ -149,6 +170,10 @@ export const Scenario = z.strictObject({
     maxDuplicateWrites: count,
     /** the highest drift severity tolerated: 'none' fails on any finding, 'warning' fails on errors only */
     allowedDrift: z.enum(['none', 'info', 'warning', 'error']),
+    /** the most WAL the forward slot may retain on the old primary at any second of the run */
+    maxWalRetainedBytes: count.optional(),
+    /** the highest age (transactions) of the slot's xmin / catalog_xmin at any second of the run */
+    maxXminAge: count.optional(),
   }),
   faults: z.array(ScenarioFault),
 });
@@ -220,6 +245,38 @@ export const TimelinePoint = z.strictObject({
   lagBytes: z.number().nonnegative().nullable().optional(),
 });
 
+/** Apply worker state on the new side: `down` = enabled but no worker (it exits on each error and restarts). */
+export const ApplyState = z.enum(['streaming', 'syncing', 'down', 'disabled', 'missing', 'unknown']);
+
+const perSide = <T extends z.ZodType>(t: T) => z.strictObject({ old: t.nullable(), new: t.nullable() });
+
+/**
+ * One second of what the clusters went through (migration/timeline.ts samples it). `tMs` has the
+ * client timeline's origin (the load start), so both share the x axis. A side that did not answer
+ * (a kill fault) gives nulls.
+ */
+export const ClusterTimelinePoint = z.strictObject({
+  tMs: offsetMs,
+  /** WAL the forward slot keeps on the old primary (pg_current_wal_lsn − restart_lsn) */
+  walRetainedBytes: z.number().nonnegative().nullable(),
+  /** pg_current_wal_lsn − confirmed_flush_lsn (may be slightly negative across a sample) */
+  lagBytes: z.number().nullable(),
+  lagSeconds: z.number().nonnegative().nullable(),
+  applyState: ApplyState,
+  /** pg_stat_subscription_stats.apply_error_count (15+ subscriber) */
+  applyErrorCount: count.nullable(),
+  /** max(age(xmin), age(catalog_xmin)) of the slot */
+  xminAge: z.number().int().nullable(),
+  datfrozenxidAge: perSide(z.number().int()),
+  /** client connections per side */
+  connections: perSide(z.number().int()),
+  oldestXactSeconds: perSide(z.number()),
+  /** cores used by each server's processes over the interval (1 = one core busy) */
+  cpu: perSide(z.number().nonnegative()),
+  /** which replication the slot, lag and apply figures are of: `reverse` (new → old) once a switch with reverse replication completed; absent = forward */
+  replication: z.enum(['forward', 'reverse']).optional(),
+});
+
 export const BudgetResult = z.strictObject({
   /** maxErrorWindowMs | maxStallMs | maxLostWrites | maxDuplicateWrites | drift | … */
   name,
@@ -229,6 +286,25 @@ export const BudgetResult = z.strictObject({
   pass: z.boolean(),
   /** unit for display: ms | writes | findings */
   unit: z.string().optional(),
+});
+
+/**
+ * The rollback leg (`migration.rollbackAfter`): `cutover rollback` under load after the switch. Its
+ * windows come from the client log after the split between the two cutovers; `lostWrites` =
+ * acknowledged writes (of the whole run) missing on the old primary at the end; `splitBrainWrites`
+ * = rows the new primary itself accepted after the rollback's fence.
+ */
+export const RollbackLeg = z.strictObject({
+  downtimeMs: measured(ms),
+  errorWindowMs: measured(ms),
+  stallWindowMs: measured(ms),
+  errorWindow: z.strictObject({ startMs: offsetMs, endMs: offsetMs }).optional(),
+  lostWrites: measured(count),
+  splitBrainWrites: measured(count),
+  /** the rollback's phases (offsets from the load start) */
+  phases: z.array(Phase),
+  /** the rollback failed or rolled back itself: why */
+  error: z.string().optional(),
 });
 
 export const Run = z.strictObject({
@@ -258,6 +334,12 @@ export const Run = z.strictObject({
   timeline: z.array(TimelinePoint),
   faults: z.array(InjectedFault),
   budgets: z.array(BudgetResult),
+  /** the rollback leg, when the scenario sets migration.rollbackAfter and the switch completed */
+  rollback: RollbackLeg.optional(),
+  /** the clusters' own timeline (WAL retained, lag, apply, xmin, connections, CPU), per second */
+  clusterTimeline: z.array(ClusterTimelinePoint).optional(),
+  /** replication objects (slots, publications, subscriptions) removed after the run; `remaining` could not be */
+  cleanup: z.strictObject({ dropped: z.array(z.string()), remaining: z.array(z.string()), notes: z.array(z.string()).optional() }).optional(),
   switchover: z
     .strictObject({
       lagAtFenceBytes: z.number().nonnegative().optional(),
@@ -322,6 +404,9 @@ export type Phase = z.infer<typeof Phase>;
 export type LatencySummary = z.infer<typeof LatencySummary>;
 export type TimelinePoint = z.infer<typeof TimelinePoint>;
 export type BudgetResult = z.infer<typeof BudgetResult>;
+export type ClusterTimelinePoint = z.infer<typeof ClusterTimelinePoint>;
+export type RollbackLeg = z.infer<typeof RollbackLeg>;
+export type ApplyState = z.infer<typeof ApplyState>;
 export type Saturation = z.infer<typeof Saturation>;
 export type Dropped = z.infer<typeof Dropped>;
 export type Replication = z.infer<typeof Replication>;
@@ -349,6 +434,14 @@ function crossFieldRules(r: z.infer<z.ZodObject<any>>, ctx: Ctx): void {
       if (dt === undefined || Math.abs(dt - expected) > 0.5)
         issue(['runs', i, 'downtimeMs'], `downtimeMs must be max(errorWindowMs, stallWindowMs) = ${expected}, got ${JSON.stringify(run.downtimeMs)}`);
     } else if (isMeasured(run.downtimeMs)) issue(['runs', i, 'downtimeMs'], 'downtimeMs cannot be measured when the error or the stall window was not');
+    if (run.rollback) {
+      const rew = valueOf(run.rollback.errorWindowMs);
+      const rsw = valueOf(run.rollback.stallWindowMs);
+      const rdt = valueOf(run.rollback.downtimeMs);
+      if (rew !== undefined && rsw !== undefined && (rdt === undefined || Math.abs(rdt - Math.max(rew, rsw)) > 0.5))
+        issue(['runs', i, 'rollback', 'downtimeMs'], `downtimeMs must be max(errorWindowMs, stallWindowMs) = ${Math.max(rew, rsw)}, got ${JSON.stringify(run.rollback.downtimeMs)}`);
+      if (run.pass && run.rollback.error) issue(['runs', i, 'pass'], 'run passes although its rollback failed');
+    }
     const q = valueOf(run.requests);
     if (q && q.ok + q.failed + q.indeterminate !== q.total)
       issue(['runs', i, 'requests', 'total'], `total (${q.total}) must equal ok + failed + indeterminate (${q.ok + q.failed + q.indeterminate})`);
@@ -370,6 +463,7 @@ function crossFieldRules(r: z.infer<z.ZodObject<any>>, ctx: Ctx): void {
     const sat = valueOf(run.saturation);
     if (run.pass && sat?.saturated) issue(['runs', i, 'pass'], 'run passes although its lab was saturated');
     if (run.pass && run.faults.some((f) => f.error)) issue(['runs', i, 'pass'], 'run passes although a fault could not be applied');
+    if (run.pass && run.cleanup?.remaining.length) issue(['runs', i, 'pass'], `run passes although replication objects were left behind: ${run.cleanup.remaining.join(', ')}`);
   });
   for (const stage of ['before', 'after'] as const)
     if (report.verdict.pass && isNotMeasured(report.drift[stage])) issue(['verdict', 'pass'], `verdict passes although drift ${stage} the switch was not measured`);
@@ -452,6 +546,13 @@ export function unmeasured(run: Run): { figure: string; reason: string }[] {
   if (run.replication) {
     add('sync duration', run.replication.syncMs);
     add('post-data duration', run.replication.postDataMs);
+  }
+  if (run.rollback) {
+    add('rollback downtime', run.rollback.downtimeMs);
+    add('rollback error window', run.rollback.errorWindowMs);
+    add('rollback stall window', run.rollback.stallWindowMs);
+    add('rollback lost writes', run.rollback.lostWrites);
+    add('rollback split-brain writes', run.rollback.splitBrainWrites);
   }
   for (const b of run.budgets) add(`budget ${b.name}`, b.actual);
   return out;

@@ -171,6 +171,9 @@ export function crossFieldProblems(raw: unknown): Problem[] {
     if (mig.switch === 'command' && mig.switchCommand === null) p.push({ path: 'migration.switchCommand', message: 'switch: command needs the command to run', hint: 'add switchCommand: ./switch-dns.sh (it gets CUTOVER_OLD_URL and CUTOVER_NEW_URL)' });
     if (mig.switch !== 'command' && mig.switchCommand !== null) p.push({ path: 'migration.switchCommand', message: `switchCommand is only used with switch: command (switch is ${mig.switch})`, hint: 'remove switchCommand, or set switch: command' });
     if (mig.fence === 'pause' && mig.switch !== 'pgbouncer') p.push({ path: 'migration.fence', message: 'fence: pause holds writes in the pooler and needs switch: pgbouncer', hint: 'set switch: pgbouncer, or use fence: terminate | read-only' });
+    if (mig.rollbackAfterMs !== null && !mig.reverseReplication) p.push({ path: 'migration.rollbackAfter', message: 'a rollback needs the reverse replication the switchover sets up', hint: 'set migration.reverseReplication: true' });
+    if (mig.rollbackAfterMs !== null && load && load.switchAtMs + mig.rollbackAfterMs >= load.durationMs)
+      p.push({ path: 'migration.rollbackAfter', message: `the rollback (switchAt ${load.switchAtMs} ms + rollbackAfter ${mig.rollbackAfterMs} ms) would start after the load ends (${load.durationMs} ms)`, hint: 'lengthen load.duration: the load must outlast the switch, the wait and the rollback' });
     if (mig.publication === 'incremental' && mig.tables !== null && mig.tables.length === 0) p.push({ path: 'migration.tables', message: 'an incremental publication needs at least one table', hint: 'list the tables in the order to add them, or remove tables to add all of them one by one' });
   }
   return p;

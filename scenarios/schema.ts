@@ -27,6 +27,25 @@ export function durationToMs(v: number | string): number | undefined {
   return Math.round(n * unit);
 }
 
+export const BYTE_SIZE_RE = /^\s*(\d+(?:\.\d+)?)\s*(B|kB|KB|MB|GB|TB)\s*$/;
+
+/** "512MB" | "1.5GB" | "64kB" | number of bytes → bytes (1 kB = 1024 B, as PostgreSQL counts). */
+export function byteSizeToBytes(v: number | string): number | undefined {
+  if (typeof v === 'number') return Number.isInteger(v) && v >= 0 ? v : undefined;
+  const m = BYTE_SIZE_RE.exec(v);
+  if (!m) return undefined;
+  const mult = { B: 1, kB: 1024, KB: 1024, MB: 1024 ** 2, GB: 1024 ** 3, TB: 1024 ** 4 }[m[2] as 'B'];
+  return Math.round(Number(m[1]) * mult);
+}
+
+const BYTE_SIZE_MSG = 'must be a size such as "512MB", "1.5GB", "64kB" or a number of bytes';
+
+function byteSize() {
+  return z
+    .union([z.int({ error: BYTE_SIZE_MSG }).nonnegative({ error: 'must not be negative' }), z.string({ error: BYTE_SIZE_MSG }).regex(BYTE_SIZE_RE, { error: BYTE_SIZE_MSG })], { error: BYTE_SIZE_MSG })
+    .transform((v) => byteSizeToBytes(v)!);
+}
+
 const DURATION_MSG = 'must be a duration such as "500ms", "20s", "2m", "1h" or a number of milliseconds';
 
 /** A duration field: accepts the text or ms forms, yields ms. */
@@ -184,9 +203,15 @@ export const migrationSchema = z
       .transform(({ timeout, ...rest }) => ({ ...rest, timeoutMs: timeout }))
       .prefault({}),
     reverseReplication: z.boolean().default(false),
+    /**
+     * After the switch completes, wait this long under load, then run `cutover rollback` over the
+     * reverse replication (needs reverseReplication: true). The rollback leg gets its own downtime,
+     * lost and split-brain figures. Unset: no rollback.
+     */
+    rollbackAfter: duration().nullable().default(null),
     dnsTtl: duration().prefault('1s'),
   })
-  .transform(({ dnsTtl, fenceGrace, ...rest }) => ({ ...rest, dnsTtlMs: dnsTtl, fenceGraceMs: fenceGrace }));
+  .transform(({ dnsTtl, fenceGrace, rollbackAfter, ...rest }) => ({ ...rest, dnsTtlMs: dnsTtl, fenceGraceMs: fenceGrace, rollbackAfterMs: rollbackAfter }));
 
 export const budgetsSchema = z
   .strictObject({
@@ -196,8 +221,18 @@ export const budgetsSchema = z
     maxDuplicateWrites: z.int().min(0).default(0),
     /** Highest drift severity that still passes. */
     allowedDrift: z.enum(driftSeverities).default('warning'),
+    /** The most WAL the forward slot may retain on the old primary at any second ("1GB", "512MB" or bytes). Unset: not checked. */
+    maxWalRetained: byteSize().optional(),
+    /** The highest age (transactions) of the slot's xmin / catalog_xmin at any second. Unset: not checked. */
+    maxXminAge: z.int().min(0).optional(),
   })
-  .transform(({ maxErrorWindow, maxStall, ...rest }) => ({ ...rest, maxErrorWindowMs: maxErrorWindow, maxStallMs: maxStall }));
+  .transform(({ maxErrorWindow, maxStall, maxWalRetained, maxXminAge, ...rest }) => ({
+    ...rest,
+    maxErrorWindowMs: maxErrorWindow,
+    maxStallMs: maxStall,
+    ...(maxWalRetained !== undefined ? { maxWalRetainedBytes: maxWalRetained } : {}),
+    ...(maxXminAge !== undefined ? { maxXminAge } : {}),
+  }));
 
 /**
  * The application under rehearsal: `sample` (the lab's own app, load/app/server.ts) or your own,

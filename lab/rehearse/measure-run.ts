@@ -7,7 +7,7 @@
  * budget fails, and the verdict names it.
  */
 import { errorWindow, stallWindow, downtimeMs, switchVsCalm, checkAcknowledged, timeline, attributeDrops, saturation, DEFAULT_MARGIN_BEFORE_MS, DEFAULT_QUIET_MS, type OpOutcome, type AckCheck } from '../../load/measure.ts';
-import { notMeasured, isNotMeasured, valueOf, unmeasured, type Run, type BudgetResult, type DriftFinding, type Phase, type InjectedFault, type Measured, type NotMeasured, type Saturation, type Replication, type DriftStage } from '../../reports/model.ts';
+import { notMeasured, isNotMeasured, valueOf, unmeasured, type ClusterTimelinePoint, type Run, type BudgetResult, type DriftFinding, type Phase, type InjectedFault, type Measured, type NotMeasured, type Saturation, type Replication, type DriftStage } from '../../reports/model.ts';
 import type { Scenario } from '../../scenarios/schema.ts';
 import { saturationText, describeInjected } from '../../reports/format.ts';
 
@@ -48,6 +48,23 @@ export interface RunObservation {
   /** Epoch ms before which the load is not calm (load.during sync: the end of post-data). */
   calmFromMs?: number;
   replication?: Replication;
+  /** The clusters' own timeline (offsets from loadStartMs), when it was sampled. */
+  clusterTimeline?: ClusterTimelinePoint[];
+  /** Replication objects removed after the run, and those left behind. */
+  cleanup?: Run['cleanup'];
+  /** The rollback leg (migration.rollbackAfter): its phases, its acknowledged-write check (on the old primary, split-brain on the new), its error. */
+  rollback?: { phases: PhaseTiming[]; ack?: AckObservation | NotMeasured; error?: string };
+}
+
+/**
+ * Where the client log is split between the forward cutover and the rollback: half-way between the
+ * forward cutover's end and the rollback's (fence) start.
+ */
+export function rollbackSplitMs(forward: PhaseTiming[], rollback: PhaseTiming[]): number | undefined {
+  const f = cutoverInterval(forward);
+  const b = cutoverInterval(rollback);
+  if (!b) return undefined;
+  return f ? (f.endMs + b.startMs) / 2 : b.startMs - DEFAULT_MARGIN_BEFORE_MS;
 }
 
 /** The load's first seconds (k6 allocating VUs, the app's pool connecting) are not calm. */
@@ -77,6 +94,22 @@ export function driftBudget(findings: DriftFinding[] | NotMeasured, allowed: Sce
 
 function budget(name: string, limit: number, actual: Measured<number>, unit: string): BudgetResult {
   return { name, limit, actual, pass: typeof actual === 'number' && actual <= limit, unit };
+}
+
+/** The worst value of a cluster-timeline figure, or why there is none. */
+function worst(points: readonly ClusterTimelinePoint[] | undefined, pick: (p: ClusterTimelinePoint) => number | null, what: string): Measured<number> {
+  if (!points?.length) return notMeasured(`the cluster timeline was not sampled, so the ${what} is unknown`);
+  const v = points.map(pick).filter((x): x is number => x !== null);
+  if (!v.length) return notMeasured(`no sample of the cluster timeline had the ${what} (${points.length} sample(s); the slot or a side did not answer)`);
+  return Math.max(...v);
+}
+
+/** Budgets on what the clusters went through (only those the scenario sets). */
+export function clusterBudgets(points: readonly ClusterTimelinePoint[] | undefined, b: Pick<Scenario['budgets'], 'maxWalRetainedBytes' | 'maxXminAge'>): BudgetResult[] {
+  const out: BudgetResult[] = [];
+  if (b.maxWalRetainedBytes !== undefined) out.push(budget('maxWalRetainedBytes', b.maxWalRetainedBytes, worst(points, (p) => p.walRetainedBytes, 'WAL retained by the slot'), 'bytes'));
+  if (b.maxXminAge !== undefined) out.push(budget('maxXminAge', b.maxXminAge, worst(points, (p) => p.xminAge, "slot's xmin age"), 'transactions'));
+  return out;
 }
 
 /** A fault's effects outlast it a little (reconnects, retries): the calm interval keeps this far away. */
@@ -166,8 +199,11 @@ export function measureRun(o: RunObservation, scenario: Scenario): Run {
   const cut = cutoverInterval(o.phases);
   const rate = o.requestedPerSec ?? scenario.load.rate;
   const quietMs = Math.max(DEFAULT_QUIET_MS, rate > 0 ? 5000 / rate : DEFAULT_QUIET_MS);
-  const ew = errorWindow(o.ops, { cutoverStart: cut?.startMs, cutoverEnd: cut?.endMs, quietMs });
-  const sw = stallOf(o);
+  // with a rollback leg the forward windows come from the client log before the split
+  const split = o.rollback ? rollbackSplitMs(o.phases, o.rollback.phases) : undefined;
+  const fwd = split === undefined ? o : { ...o, ops: o.ops.filter((x) => x.startMs < split), loadEndMs: Math.min(o.loadEndMs, split) };
+  const ew = errorWindow(fwd.ops, { cutoverStart: cut?.startMs, cutoverEnd: cut?.endMs, quietMs });
+  const sw = stallOf(fwd);
   const ack = ackFigures(o);
   const lat = cut ? switchVsCalm(o.ops, cut) : undefined;
   const empty = { p50: 0, p99: 0, max: 0, count: 0 };
@@ -189,6 +225,15 @@ export function measureRun(o: RunObservation, scenario: Scenario): Run {
     budget('splitBrainWrites', 0, ack.splitBrain, 'writes'),
   ];
   if (o.driftAfter) budgets.push(driftBudget(o.driftAfter, b.allowedDrift));
+  const rb = o.rollback && split !== undefined ? rollbackLeg(o, o.rollback, split, quietMs) : undefined;
+  if (rb)
+    budgets.push(
+      budget('rollbackErrorWindowMs', b.maxErrorWindowMs, rb.errorWindowMs, 'ms'),
+      budget('rollbackStallMs', b.maxStallMs, rb.stallWindowMs, 'ms'),
+      budget('rollbackLostWrites', b.maxLostWrites, rb.lostWrites, 'writes'),
+      budget('rollbackSplitBrainWrites', 0, rb.splitBrainWrites, 'writes'),
+    );
+  budgets.push(...clusterBudgets(o.clusterTimeline, b));
   const sat = measureSaturation(o, cut?.startMs, rate);
   const run: Run = {
     index: o.index,
@@ -214,17 +259,49 @@ export function measureRun(o: RunObservation, scenario: Scenario): Run {
     timeline: timelineOf(o),
     faults: o.faults,
     budgets,
+    ...(rb ? { rollback: rb } : {}),
+    ...(o.clusterTimeline ? { clusterTimeline: o.clusterTimeline } : {}),
+    ...(o.cleanup ? { cleanup: o.cleanup } : {}),
     ...(o.switchover ? { switchover: o.switchover } : {}),
   };
-  run.pass = !o.error && budgets.every((x) => x.pass) && unmeasured(run).length === 0 && !valueOf(run.saturation)?.saturated && !o.faults.some((f) => f.error);
+  run.pass = !o.error && budgets.every((x) => x.pass) && unmeasured(run).length === 0 && !valueOf(run.saturation)?.saturated && !o.faults.some((f) => f.error) && !o.cleanup?.remaining.length && !rb?.error;
   return run;
+}
+
+/** The rollback leg's figures: windows from the client log after the split, losses from its own check. */
+function rollbackLeg(o: RunObservation, leg: NonNullable<RunObservation['rollback']>, split: number, quietMs: number): NonNullable<Run['rollback']> {
+  const rel = (t: number) => t - o.loadStartMs;
+  const cut = cutoverInterval(leg.phases)!;
+  const part = { ...o, ops: o.ops.filter((x) => x.startMs >= split), loadStartMs: split };
+  const ew = errorWindow(part.ops, { cutoverStart: cut.startMs, cutoverEnd: cut.endMs, quietMs });
+  const sw = stallOf(part);
+  const lastIssued = o.ops.reduce((m, x) => Math.max(m, x.startMs), -Infinity);
+  const unwatched =
+    lastIssued < cut.endMs + MIN_TAIL_MS
+      ? notMeasured(`the load stopped issuing requests ${Math.round(Math.max(0, cut.endMs - lastIssued) / 100) / 10} s before the rollback ended (needs ≥ ${MIN_TAIL_MS} ms of load after its resume): lengthen load.duration, or shorten migration.rollbackAfter`)
+      : undefined;
+  const errMs = unwatched ?? Math.round(ew.ms);
+  const stallMs = unwatched ?? Math.round(sw.ms);
+  const a = leg.ack ?? notMeasured('the rollback leg was not checked');
+  const lost: Measured<number> = isNotMeasured(a) ? a : a.lost.length;
+  const splitBrain: Measured<number> = isNotMeasured(a) ? a : a.oldError ? notMeasured(`the new primary could not be read for the rollback's split-brain check: ${a.oldError}`) : a.splitBrain.length;
+  return {
+    downtimeMs: typeof errMs === 'number' && typeof stallMs === 'number' ? downtimeMs(errMs, stallMs) : errMs,
+    errorWindowMs: errMs,
+    stallWindowMs: stallMs,
+    ...(!unwatched && ew.startMs !== undefined && ew.endMs !== undefined && ew.ms > 0 ? { errorWindow: { startMs: rel(ew.startMs), endMs: rel(ew.endMs) } } : {}),
+    lostWrites: lost,
+    splitBrainWrites: splitBrain,
+    phases: leg.phases.map((p) => ({ name: p.name, startMs: rel(p.startMs), endMs: rel(p.endMs), outcome: p.outcome, ...(p.detail ? { detail: p.detail } : {}) })),
+    ...(leg.error ? { error: leg.error } : {}),
+  };
 }
 
 /**
  * A run that crashed (in `step`): nothing of it was measured, so every figure says so and none
  * enters the aggregate. The phases and faults seen up to the crash are kept.
  */
-export function crashedRun(o: { index: number; startedAt: string; durationMs: number; step: string; error: string; phases: PhaseTiming[]; faults: InjectedFault[]; loadStartMs?: number }): Run {
+export function crashedRun(o: { index: number; startedAt: string; durationMs: number; step: string; error: string; phases: PhaseTiming[]; faults: InjectedFault[]; loadStartMs?: number; clusterTimeline?: ClusterTimelinePoint[] }): Run {
   const why = notMeasured(`the run crashed in step "${o.step}" before it was measured: ${o.error}`);
   const t0 = o.loadStartMs || o.phases[0]?.startMs || 0;
   return {
@@ -249,6 +326,8 @@ export function crashedRun(o: { index: number; startedAt: string; durationMs: nu
     timeline: [],
     faults: o.faults,
     budgets: [],
+    // the clusters' side of a crash is often the explanation: keep what was sampled
+    ...(o.clusterTimeline?.length ? { clusterTimeline: o.clusterTimeline } : {}),
   };
 }
 
@@ -262,7 +341,13 @@ export { aggregateRuns as aggregate } from '../../reports/model.ts';
 /** "lab saturated: 850 of 1000 req/s, 14324 dropped, p99 711 ms — downtime figures not trustworthy" */
 export { saturationText } from '../../reports/format.ts';
 
-const unit = (b: BudgetResult, v: number) => `${v}${b.unit === 'ms' ? ' ms' : ''}`;
+const unit = (b: BudgetResult, v: number) => (b.unit === 'bytes' ? bytesText(v) : `${v}${b.unit === 'ms' ? ' ms' : ''}`);
+
+function bytesText(n: number): string {
+  const u = [['GB', 1024 ** 3], ['MB', 1024 ** 2], ['kB', 1024]] as const;
+  for (const [name, size] of u) if (n >= size) return `${(n / size).toFixed(1)} ${name} (${n} bytes)`;
+  return `${n} bytes`;
+}
 
 /** One sentence per reason for a no-go; empty when every run passed and drift is within budget. */
 export function verdict(runs: Run[], driftBefore: DriftStage, allowed: Scenario['budgets']['allowedDrift']): { pass: boolean; reasons: string[] } {
@@ -274,6 +359,8 @@ export function verdict(runs: Run[], driftBefore: DriftStage, allowed: Scenario[
     }
     const sat = valueOf(r.saturation);
     if (sat?.saturated) reasons.push(`run ${r.index}: ${saturationText(sat)}`);
+    if (r.rollback?.error) reasons.push(`run ${r.index}: the rollback ${r.rollback.error}`);
+    if (r.cleanup?.remaining.length) reasons.push(`run ${r.index}: replication objects left behind after the run: ${r.cleanup.remaining.join(', ')}`);
     for (const f of r.faults) if (f.error) reasons.push(`run ${r.index}: fault ${describeInjected(f)} could not be applied: ${f.error} — the run did not rehearse what the scenario asks`);
     const figures = new Set<string>();
     for (const u of unmeasured(r)) {

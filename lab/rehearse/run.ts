@@ -24,12 +24,12 @@ import { findTool, toolVersion } from '../tools.ts';
 import { CutoverError, describeError } from '../../migration/errors.ts';
 import { parseK6Json, assertAcknowledgedWrites } from '../../load/outcomes.ts';
 import { checkRun, checkRunWithAckQuery } from '../../load/check.ts';
-import { measureRun, crashedRun, aggregate, verdict } from './measure-run.ts';
+import { measureRun, crashedRun, aggregate, verdict, rollbackSplitMs } from './measure-run.ts';
 import { notMeasured, valueOf, SCHEMA_VERSION, type Report, type Run, type DriftStage, type NotMeasured, type DriftFinding, type Replication } from '../../reports/model.ts';
 import { writeReports } from '../../reports/index.ts';
 import { LabAsyncDisposableStack } from '../disposable.ts';
 import {
-  newRunState, enter, startRunLab, prepareOld, replicate, driftStep, startLoad, switchoverStep, finishLoad, toFaultSpecs, toInjected, faultsAsInjected,
+  newRunState, enter, startRunLab, prepareOld, replicate, driftStep, startLoad, switchoverStep, finishLoad, toFaultSpecs, toInjected, faultsAsInjected, detectFaultConflicts, cleanupReplication, followReverse,
   type RunContext, type RunState, type ProgressEvent, type Load, type SwitchoverStep,
 } from './steps.ts';
 
@@ -139,6 +139,8 @@ function buildReport(scenario: Scenario, runs: number, results: Run[], drift: { 
         maxLostWrites: scenario.budgets.maxLostWrites,
         maxDuplicateWrites: scenario.budgets.maxDuplicateWrites,
         allowedDrift: scenario.budgets.allowedDrift,
+        ...(scenario.budgets.maxWalRetainedBytes !== undefined ? { maxWalRetainedBytes: scenario.budgets.maxWalRetainedBytes } : {}),
+        ...(scenario.budgets.maxXminAge !== undefined ? { maxXminAge: scenario.budgets.maxXminAge } : {}),
       },
       faults: toFaultSpecs(scenario).map((f) => ({
         kind: f.kind,
@@ -222,18 +224,22 @@ async function runOnce(s: Scenario, golden: Golden | undefined, index: number, r
     // not known in advance); otherwise from the start of the load
     const t0 = duringSync ? replication.doneAtMs : load.startMs;
     const so = await switchoverStep(r, lab, load, t0 + s.load.switchAtMs);
+    if (s.migration.reverseReplication && so.result?.outcome === 'completed') await followReverse(r, lab, load);
+    // migration.rollbackAfter: back to the old primary under the same load, over the reverse replication
+    const rb = s.migration.rollbackAfterMs !== null && so.result?.outcome === 'completed' ? await switchoverStep(r, lab, load, Date.now() + s.migration.rollbackAfterMs, 'rollback') : undefined;
     // the load we stop ourselves runs on after the switch at least as long as the scenario planned
     // (a switchover that started late on a busy machine still gets watched to its end)
     const stopAt = Math.max(t0 + s.load.durationMs, Date.now() + s.load.durationMs - s.load.switchAtMs);
     const finished = await finishLoad(r, load, duringSync ? stopAt : undefined);
     if (ctx.withDrift) out.driftAfter = await driftStep(r, lab, 'after');
     const { doneAtMs, ...rep } = replication;
-    out.run = await measureStep(r, lab, load, so, finished, { replication: rep, calmFromMs: duringSync ? doneAtMs : undefined, driftAfter: out.driftAfter });
+    await detectFaultConflicts(r, lab, load.faults.applied);
+    out.run = await measureStep(r, lab, load, so, finished, { replication: rep, calmFromMs: duringSync ? doneAtMs : undefined, driftAfter: out.driftAfter, rollback: rb });
     return out as RunOutput;
   } catch (e) {
     const error = describeError(e).replace(/^error(\[\w+\])?: /, '').split('\n')[0];
     r.log(`failed in step ${r.step}: ${error}`);
-    const run = crashedRun({ index, startedAt: r.startedAt, durationMs: Date.now() - r.startedMs, step: r.step, error, phases: r.phases, faults: r.faults?.applied.map(toInjected) ?? [], loadStartMs: r.loadStartMs });
+    const run = crashedRun({ index, startedAt: r.startedAt, durationMs: Date.now() - r.startedMs, step: r.step, error, phases: r.phases, faults: r.faults?.applied.map(toInjected) ?? [], loadStartMs: r.loadStartMs, clusterTimeline: r.timeline?.snapshot() });
     return { ...out, run };
   } finally {
     inProgress.delete(stack);
@@ -247,29 +253,42 @@ async function measureStep(
   load: Load,
   so: SwitchoverStep,
   finished: Awaited<ReturnType<typeof finishLoad>>,
-  extra: { replication: Replication; calmFromMs?: number; driftAfter?: DriftFinding[] | NotMeasured },
+  extra: { replication: Replication; calmFromMs?: number; driftAfter?: DriftFinding[] | NotMeasured; rollback?: SwitchoverStep },
 ): Promise<Run> {
   enter(r, 'measure');
   const parsed = await parseK6Json(finished.k6.pointsFile);
   // A switchover that rolled back leaves the old primary serving: acknowledged writes are judged
   // there, and writes it took after the unfence are not split-brain but business as usual.
   const rolledBack = so.result?.outcome === 'rolled-back';
-  const judged = { newUrl: rolledBack ? lab.old.url : lab.new.url, oldUrl: rolledBack ? undefined : lab.old.url, fenceAtMs: rolledBack ? undefined : so.fenceAtMs };
+  const why = (e: unknown) => describeError(e).replace(/^error(\[\w+\])?: /, '').split('\n')[0];
+  // with a rollback leg the forward check covers the writes before the split (after it, traffic
+  // went back to the old primary: its writes there are not split-brain, and the new one never saw them)
+  const rb = extra.rollback;
+  const split = rb ? rollbackSplitMs(so.phases, rb.phases) : undefined;
+  const fwdOps = split === undefined ? parsed.ops : parsed.ops.filter((o) => o.startMs < split);
+  const judged = { newUrl: rolledBack ? lab.old.url : lab.new.url, oldUrl: rolledBack ? undefined : lab.old.url, fenceAtMs: rolledBack ? undefined : so.fenceAtMs, oldServerAddr: lab.old.record.host };
   // The sample app's writes are found in its own tables; a user app's through the scenario's
   // ack.query, from the keys its k6 script acknowledged (the cutover_op/cutover_ack contract).
-  const check = (): Promise<Awaited<ReturnType<typeof checkRun>>> => {
-    if (r.s.app === 'sample') return checkRun({ ops: parsed.ops, ...judged, oldServerAddr: lab.old.record.host, runId: r.runId });
+  const check = (ops: typeof parsed.ops, j: typeof judged): Promise<Awaited<ReturnType<typeof checkRun>>> => {
+    if (r.s.app === 'sample') return checkRun({ ops, ...j, runId: r.runId });
     assertAcknowledgedWrites(parsed, r.s.load.script);
-    return checkRunWithAckQuery({ ops: parsed.ops, query: r.s.ack!.query, ...judged });
+    return checkRunWithAckQuery({ ops, query: r.s.ack!.query, newUrl: j.newUrl, oldUrl: j.oldUrl, fenceAtMs: j.fenceAtMs });
   };
-  const ack = await check().catch((e) =>
-    notMeasured(
-      e instanceof CutoverError && e.code === 'CONFIG'
-        ? `${describeError(e).replace(/^error(\[\w+\])?: /, '').split('\n')[0]}${e.hint ? ` — ${e.hint}` : ''}`
-        : `the ${rolledBack ? 'old' : 'new'} primary could not be read for the acknowledged-write check: ${describeError(e).replace(/^error(\[\w+\])?: /, '').split('\n')[0]}`,
-    ),
-  );
+  const ackError = (e: unknown, side: string) =>
+    notMeasured(e instanceof CutoverError && e.code === 'CONFIG' ? `${why(e)}${e.hint ? ` — ${e.hint}` : ''}` : `the ${side} primary could not be read for the acknowledged-write check: ${why(e)}`);
+  const ack = await check(fwdOps, judged)
+    .then((a) => {
+      if (split === undefined) return a;
+      const later = new Set(parsed.ops.filter((o) => o.startMs >= split).map((o) => o.id));
+      return { ...a, splitBrain: a.splitBrain.filter((id) => !later.has(id)) };
+    })
+    .catch((e) => ackError(e, rolledBack ? 'old' : 'new'));
+  // the rollback leg: every acknowledged write of the run must be on the old primary at the end;
+  // split-brain = rows the new primary itself accepted after the rollback's fence
+  const rbAck = rb ? await check(parsed.ops, { newUrl: lab.old.url, oldUrl: lab.new.url, fenceAtMs: rb.fenceAtMs, oldServerAddr: lab.new.record.host }).catch((e) => ackError(e, 'old')) : undefined;
   const error = so.error ?? finished.error;
+  // after the acknowledged-write check (dropping the subscription stops what is still in flight)
+  const cleanup = await cleanupReplication(r, lab);
   return measureRun(
     {
       index: r.index,
@@ -287,6 +306,9 @@ async function measureStep(
       ...(error ? { error } : {}),
       ...(extra.driftAfter ? { driftAfter: extra.driftAfter } : {}),
       replication: extra.replication,
+      ...(load.clusterTimeline ? { clusterTimeline: load.clusterTimeline } : {}),
+      cleanup,
+      ...(rb ? { rollback: { phases: rb.phases, ...(rbAck ? { ack: rbAck } : {}), ...(rb.error ? { error: rb.error } : {}) } } : {}),
       ...(extra.calmFromMs !== undefined ? { calmFromMs: extra.calmFromMs } : {}),
     },
     r.s,

@@ -14,18 +14,19 @@ import { startLab, type Lab } from '../lab.ts';
 import { startDnsServer, type StartedDnsServer } from '../dns.ts';
 import { startPgbouncer, type StartedPgbouncer } from '../pgbouncer.ts';
 import { runK6, type K6Result } from '../k6.ts';
-import { FaultInjector, type FaultSpec, type AppliedFault } from '../faults.ts';
+import { FaultInjector, detectConflict, conflictRecovery, type FaultSpec, type AppliedFault } from '../faults.ts';
 import { LabAsyncDisposableStack } from '../disposable.ts';
 import { paths, PROJECT_ROOT } from '../paths.ts';
 import { sleep, freePort, freeLoopbackAddress } from '../net.ts';
 import { startUserApp, type StartedUserApp } from '../app.ts';
 import { copySchema } from '../../migration/schema-copy.ts';
-import { startReplication, waitForSync, lag } from '../../migration/replication.ts';
+import { startReplication, stopReplication, waitForSync, lag, objectNames } from '../../migration/replication.ts';
+import { ClusterTimelineSampler } from '../../migration/timeline.ts';
 import { drift, type DriftCategory } from '../../migration/drift/index.ts';
 import { withClient, quoteIdent, quoteLiteral } from '../../migration/pg.ts';
 import { CutoverError, describeError } from '../../migration/errors.ts';
 import { ensureAppSchema, APP_WRITES_TABLE, APP_DOMAIN_TABLES } from '../../load/app/server.ts';
-import { notMeasured, type DriftFinding, type InjectedFault, type NotMeasured, type Replication, type Run } from '../../reports/model.ts';
+import { notMeasured, type ClusterTimelinePoint, type DriftFinding, type InjectedFault, type NotMeasured, type Replication, type Run } from '../../reports/model.ts';
 import { startAppProcess, stopAppProcess, type AppProcess } from './app-process.ts';
 import { runSwitchoverChild, type SwitchoverRun } from './switchover-child.ts';
 import type { PhaseTiming } from './measure-run.ts';
@@ -73,6 +74,8 @@ export interface RunState {
   stack: LabAsyncDisposableStack;
   phases: PhaseTiming[];
   faults?: FaultInjector;
+  /** The clusters' timeline sampler once the load started (a crashed run still shows what it saw). */
+  timeline?: ClusterTimelineSampler;
   loadStartMs?: number;
   log: (line: string) => void;
 }
@@ -335,7 +338,8 @@ export function toFaultSpecs(s: Scenario): FaultSpec[] {
     atMs: f.atMs ?? undefined,
     phase: f.phase ?? undefined,
     durationMs: f.durationMs > 0 ? f.durationMs : undefined,
-    attributes: Object.fromEntries(Object.entries(f.attributes).filter(([k, v]) => typeof v === 'number' && k !== 'stream')) as Record<string, number>,
+    // database faults take text (sql, table, mode); toxics keep only their numbers (FaultInjector.apply)
+    attributes: Object.fromEntries(Object.entries(f.attributes).filter(([k, v]) => k !== 'stream' && (typeof v === 'number' || typeof v === 'string' || typeof v === 'boolean'))) as Record<string, number | string | boolean>,
     stream: (f.attributes as any).stream === 'upstream' ? 'upstream' : 'downstream',
   }));
 }
@@ -350,7 +354,17 @@ export function toInjected(f: AppliedFault): InjectedFault {
     ...(f.durationMs !== undefined ? { durationMs: f.durationMs } : {}),
     ...(f.attributes && Object.keys(f.attributes).length ? { attributes: f.attributes } : {}),
     ...(f.error ? { error: f.error } : {}),
+    ...(f.effect ? { effect: f.effect } : {}),
+    ...(f.recovery ? { recovery: f.recovery } : {}),
+    // the subscriber log's path and offset are the lab's business, not the report's
+    ...(f.outcome ? { outcome: jsonSafe(Object.fromEntries(Object.entries(f.outcome).filter(([k]) => k !== 'logFile' && k !== 'logFromOffset'))) } : {}),
+    ...(f.detection ? { detection: f.detection } : {}),
   };
+}
+
+/** Plain JSON (no undefined, no class instances): what report.json can hold. */
+function jsonSafe(o: Record<string, unknown>): Record<string, unknown> {
+  return JSON.parse(JSON.stringify(o));
 }
 
 /**
@@ -377,6 +391,14 @@ export interface SwitchoverHandle {
   kill?: () => Promise<void>;
 }
 
+/** The app role's URL straight to the old cluster: long-transaction and burst run as a role the fence knows. */
+export function oldAppUrl(r: RunState, lab: Lab): string {
+  const u = new URL(lab.old.url);
+  u.username = APP_ROLE;
+  u.password = r.appPassword;
+  return u.toString();
+}
+
 export async function armFaults(r: RunState, lab: Lab, app: App, sw: SwitchoverHandle): Promise<FaultInjector> {
   const faults = new FaultInjector(
     lab,
@@ -394,6 +416,8 @@ export async function armFaults(r: RunState, lab: Lab, app: App, sw: SwitchoverH
         if (!sw.kill) throw new Error('the switchover is not running at this moment (schedule the kill at a phase, or after load.switchAt)');
         await sw.kill();
       },
+      oldAppUrl: oldAppUrl(r, lab),
+      loadRate: r.s.load.rate,
     },
     undefined,
     r.log,
@@ -435,6 +459,47 @@ export interface Load {
   sw: SwitchoverHandle;
   /** Last commit count sampled on both clusters (for the commits/s progress figure). */
   lastCommits?: { t: number; n: number };
+  /** The clusters' own timeline, sampled from the load start (same origin as the client's). */
+  timeline: ClusterTimelineSampler;
+  /** Its points, once the load is over (finishLoad). */
+  clusterTimeline?: ClusterTimelinePoint[];
+  /** After a switch with reverse replication: the reverse replication's figures (followReverse). */
+  reverseTimeline?: ClusterTimelineSampler;
+}
+
+/**
+ * After a switch that set up the reverse replication (new → old), the forward slot is gone: sample
+ * the reverse one too, so the timeline goes on showing the slot, lag and apply that matter (the
+ * rollback's catch-up waits on them). finishLoad merges it into the timeline.
+ */
+export async function followReverse(r: RunState, lab: Lab, load: Load): Promise<void> {
+  const t = new ClusterTimelineSampler({
+    source: lab.new.url,
+    target: lab.old.url,
+    name: 'main_reverse',
+    t0: load.startMs,
+    pids: { old: () => undefined, new: () => undefined },
+  });
+  t.start();
+  load.reverseTimeline = t;
+  await own(r, t, (x) => x.stop());
+}
+
+/**
+ * The forward timeline with the reverse replication's slot, lag and apply figures in place of the
+ * forward ones from the first reverse sample on (the sides' own figures — connections, CPU, ages —
+ * stay the forward sampler's, whose old and new are the clusters' names).
+ */
+export function mergeReverse(forward: readonly ClusterTimelinePoint[], reverse: readonly ClusterTimelinePoint[]): ClusterTimelinePoint[] {
+  if (!reverse.length) return [...forward];
+  const from = reverse[0].tMs;
+  return forward.map((p) => {
+    if (p.tMs < from - 500) return p;
+    let best: ClusterTimelinePoint | undefined;
+    for (const q of reverse) if (Math.abs(q.tMs - p.tMs) <= 600 && (!best || Math.abs(q.tMs - p.tMs) < Math.abs(best.tMs - p.tMs))) best = q;
+    if (!best) return p;
+    return { ...p, walRetainedBytes: best.walRetainedBytes, lagBytes: best.lagBytes, lagSeconds: best.lagSeconds, applyState: best.applyState, applyErrorCount: best.applyErrorCount, xminAge: best.xminAge, replication: 'reverse' };
+  });
 }
 
 /** Front, app, faults and k6 — the load, with replication lag and commit rate sampled each second. */
@@ -467,7 +532,17 @@ export async function startLoad(r: RunState, lab: Lab, labDir: string, open: boo
     await v.k6.catch(() => {});
   });
   faults.start(startMs);
-  const load: Load = { k6, stop: () => stopper.abort(), startMs, lagSamples: [], front, app, faults, sw };
+  const timeline = new ClusterTimelineSampler({
+    source: lab.old.url,
+    target: lab.new.url,
+    t0: startMs,
+    // asked at every sample: a postmaster restarted after a kill fault has a new pid
+    pids: { old: () => (lab.old.record.pid ? [lab.old.record.pid] : undefined), new: () => (lab.new.record.pid ? [lab.new.record.pid] : undefined) },
+  });
+  timeline.start();
+  r.timeline = timeline;
+  await own(r, timeline, (t) => t.stop());
+  const load: Load = { k6, stop: () => stopper.abort(), startMs, lagSamples: [], front, app, faults, sw, timeline };
   const timer = setInterval(() => void sampleLag(r, lab, load), 1000);
   await own(r, timer, (t) => clearInterval(t));
   return load;
@@ -496,14 +571,19 @@ export interface SwitchoverStep extends SwitchoverRun {
   info?: Run['switchover'];
 }
 
-/** Wait until `atMs` (epoch), then run `cutover switchover` as a child; phase events arm faults. */
-export async function switchoverStep(r: RunState, lab: Lab, load: Load, atMs: number): Promise<SwitchoverStep> {
+/**
+ * Wait until `atMs` (epoch), then run `cutover switchover` as a child; phase events arm faults.
+ * `rollback`: `cutover rollback` with the same flags (the machine in reverse over the reverse
+ * replication), its own state file; phase-bound faults belong to the forward leg and do not fire again.
+ */
+export async function switchoverStep(r: RunState, lab: Lab, load: Load, atMs: number, direction: 'forward' | 'rollback' = 'forward'): Promise<SwitchoverStep> {
   await sleep(Math.max(0, atMs - Date.now()));
-  enter(r, 'switchover');
+  const forward = direction === 'forward';
+  enter(r, forward ? 'switchover' : 'rollback');
   const s = r.s;
   const sw = s.migration.switch;
   const { dns, pgb, oldFront, newFront } = load.front;
-  const stateFile = join(r.runDir, 'switchover.json');
+  const stateFile = join(r.runDir, forward ? 'switchover.json' : 'rollback.json');
   const args = [
     '--switch', sw,
     '--fence', s.migration.fence,
@@ -514,7 +594,7 @@ export async function switchoverStep(r: RunState, lab: Lab, load: Load, atMs: nu
     '--lag-timeout', String(s.migration.lag.timeoutMs),
     '--sequence-buffer', String(s.migration.sequenceBuffer),
     '--json',
-    ...(s.migration.reverseReplication ? ['--reverse'] : []),
+    ...(s.migration.reverseReplication && forward ? ['--reverse'] : []),
     ...(s.migration.fenceGraceMs ? ['--fence-grace', String(s.migration.fenceGraceMs)] : []),
     ...(s.migration.readiness ? [] : ['--no-readiness']),
     // the record's addresses are the proxies in front of old and new, not the clusters themselves
@@ -527,13 +607,14 @@ export async function switchoverStep(r: RunState, lab: Lab, load: Load, atMs: nu
   await own(r, load.sw, (h) => h.kill?.());
   const so = await runSwitchoverChild({
     args,
+    command: forward ? 'switchover' : 'rollback',
     env: { CUTOVER_SOURCE_URL: lab.old.url, CUTOVER_TARGET_URL: lab.new.url },
     stateFile,
-    onPhaseStart: (phase) => load.faults.onPhase(phase),
+    onPhaseStart: forward ? (phase) => load.faults.onPhase(phase) : async () => {},
     register: (kill) => (load.sw.kill = kill),
     log: r.log,
   });
-  r.phases = so.phases;
+  if (forward) r.phases = so.phases;
   const res = so.result;
   const info: Run['switchover'] = res
     ? {
@@ -554,6 +635,15 @@ export async function finishLoad(r: RunState, load: Load, stopAtMs?: number): Pr
   }
   const k6 = await load.k6;
   const endMs = Date.now();
+  load.clusterTimeline = await load.timeline.stop().catch((e) => {
+    r.log(`cluster timeline: ${describeError(e)}`);
+    return load.timeline.snapshot();
+  });
+  if (load.reverseTimeline) {
+    const rev = load.reverseTimeline;
+    load.clusterTimeline = mergeReverse(load.clusterTimeline, await rev.stop().catch(() => rev.snapshot()));
+  }
+  if (load.timeline.errors.length) r.log(`cluster timeline: ${load.timeline.errors.length} sample(s) failed, first: ${load.timeline.errors[0]}`);
   // faults "until the end of the run" (a server killed for good) hold while the run is measured;
   // the stack removes them at teardown
   await load.faults.cancelPending();
@@ -566,4 +656,81 @@ export async function finishLoad(r: RunState, load: Load, stopAtMs?: number): Pr
     return { k6, endMs, error: `the ${isUserApp(r.s) ? 'app' : 'sample app'} exited during the load (code ${app.child.exitCode})${tail ? `: ${tail}` : isUser(app) ? `: ${app.tail(3).replace(/\n/g, ' | ')}` : ''}` };
   }
   return { k6, endMs };
+}
+
+// ---- after the load: what the faults left, and the replication objects --------------------------
+
+/**
+ * Conflict faults: what the subscriber shows now (stats, disabled subscription, its log's ERROR
+ * line and the failed transaction's finish LSN), and the recovery text with that LSN filled in.
+ * Run when the load is over, whether the switchover went through, aborted at catch-up or at the
+ * sentinel.
+ */
+export async function detectFaultConflicts(r: RunState, lab: Lab, applied: readonly AppliedFault[]): Promise<void> {
+  for (const f of applied) {
+    if (f.kind !== 'conflict' || f.error || !f.outcome) continue;
+    const o = f.outcome as { table?: string; pk?: string; keys?: Array<string | number>; logFile?: string; logFromOffset?: number };
+    try {
+      const d = await detectConflict({ oldUrl: lab.old.url, newUrl: lab.new.url, logFile: o.logFile, logFromOffset: o.logFromOffset });
+      f.detection = { detected: d.detected, via: d.via, ...(d.message ? { message: d.message } : {}), ...(d.finishLsn ? { finishLsn: d.finishLsn } : {}) };
+      if (o.table && o.pk && o.keys) f.recovery = conflictRecovery({ subscription: objectNames().subscription, table: o.table, pk: o.pk, keys: o.keys, targetMajor: r.s.clusters.new.major, finishLsn: d.finishLsn });
+      r.log(`conflict on ${o.table}: ${d.detected ? `detected via ${d.via.join(', ')}` : 'not detected'}${d.message ? ` (${d.message})` : ''}`);
+    } catch (e) {
+      f.detection = { detected: false, via: [`the subscriber could not be read: ${describeError(e).replace(/^error(\[\w+\])?: /, '').split('\n')[0]}`] };
+    }
+  }
+}
+
+/**
+ * Remove the forward replication (and the reverse one a switch set up), as `cutover replicate stop`
+ * does, and say what could not be removed: a fault that leaves a slot, publication or subscription
+ * behind (a slot held by a worker that never exits, a subscription that cannot be dropped) is a
+ * finding, whatever the lab's teardown would have hidden.
+ */
+export async function cleanupReplication(r: RunState, lab: Lab): Promise<NonNullable<Run['cleanup']>> {
+  enter(r, 'cleanup');
+  const dropped: string[] = [];
+  const remaining: string[] = [];
+  const notes: string[] = [];
+  // a side that does not answer (killed for good by a fault) cannot be cleaned or checked: say so
+  // at once rather than wait out stop's connect timeouts on it
+  const down: string[] = [];
+  for (const [side, url] of [['old', lab.old.url], ['new', lab.new.url]] as const)
+    if (!(await withClient(url, async () => true, { connectTimeoutMs: 3000 }).catch(() => false))) down.push(side);
+  if (down.length) {
+    for (const side of down) remaining.push(`not checked: the ${side} primary did not answer at the end of the run (its slots, publications and subscriptions may remain)`);
+    r.log(`cleanup: ${remaining.join('; ')}`);
+    return { dropped, remaining };
+  }
+  for (const leg of [
+    { name: 'main', source: lab.old.url, target: lab.new.url },
+    { name: 'main_reverse', source: lab.new.url, target: lab.old.url },
+  ]) {
+    try {
+      const res = await stopReplication({ source: leg.source, target: leg.target, name: leg.name });
+      dropped.push(...res.dropped);
+      remaining.push(...res.remaining);
+      notes.push(...res.notes);
+    } catch (e) {
+      remaining.push(`${leg.name}: ${describeError(e).replace(/^error(\[\w+\])?: /, '').split('\n')[0]}`);
+    }
+  }
+  // stop says what it removed; look for ourselves too (a name it did not know about)
+  for (const [side, url] of [['old', lab.old.url], ['new', lab.new.url]] as const) {
+    try {
+      const left = await withClient(url, async (c) => {
+        const q = async (sql: string) => (await c.query<{ n: string }>(sql)).rows.map((x) => x.n);
+        return [
+          ...(await q(`select 'slot ' || slot_name as n from pg_replication_slots where slot_name like 'cutover%' or slot_name like 'pg_%_sync_%'`)),
+          ...(await q(`select 'publication ' || pubname as n from pg_publication where pubname like 'cutover%'`)),
+          ...(await q(`select 'subscription ' || subname as n from pg_subscription where subname like 'cutover%'`)),
+        ];
+      });
+      for (const x of left) if (!remaining.includes(`${x} on ${side}`)) remaining.push(`${x} on ${side}`);
+    } catch (e) {
+      remaining.push(`the ${side} primary could not be checked: ${describeError(e).replace(/^error(\[\w+\])?: /, '').split('\n')[0]}`);
+    }
+  }
+  if (remaining.length) r.log(`cleanup: left behind: ${remaining.join(', ')}`);
+  return { dropped, remaining, ...(notes.length ? { notes } : {}) };
 }

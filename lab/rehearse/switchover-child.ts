@@ -30,6 +30,8 @@ export interface SwitchoverRun {
 
 export interface SwitchoverChildOptions {
   args: string[];
+  /** `cutover switchover` (default) or `cutover rollback` (same flags; the machine in reverse). */
+  command?: 'switchover' | 'rollback';
   env: Record<string, string>;
   stateFile: string;
   /** Called once per phase, on its first `phase-start` (a resumed phase does not re-fire its faults). */
@@ -65,8 +67,8 @@ export async function consumeEvents(stream: Readable, onEvent: (e: PhaseEvent) =
 
 type Mode = 'start' | 'resume' | 'abort';
 
-function spawnSwitchover(args: string[], env: Record<string, string>, mode: Mode): ChildProcess {
-  const child = spawn(process.execPath, [join(PROJECT_ROOT, 'bin', 'cutover.mjs'), 'switchover', ...args, '--events-fd', String(EVENTS_FD), ...(mode === 'start' ? [] : [`--${mode}`])], {
+function spawnSwitchover(args: string[], env: Record<string, string>, mode: Mode, command: 'switchover' | 'rollback' = 'switchover'): ChildProcess {
+  const child = spawn(process.execPath, [join(PROJECT_ROOT, 'bin', 'cutover.mjs'), command, ...args, '--events-fd', String(EVENTS_FD), ...(mode === 'start' ? [] : [`--${mode}`])], {
     stdio: ['ignore', 'pipe', 'pipe', 'pipe'],
     env: { ...process.env, ...env, CUTOVER_PROGRESS: 'silent' },
   });
@@ -77,8 +79,8 @@ function spawnSwitchover(args: string[], env: Record<string, string>, mode: Mode
 /** One attempt: the child runs to its end (or is killed); its stdout, stderr and events collected. */
 async function attempt(o: SwitchoverChildOptions, mode: Mode, seen: Set<string>, events: PhaseEvent[]) {
   const spawnedAt = Date.now();
-  const child = spawnSwitchover(o.args, o.env, mode);
-  o.log(`switchover process ${child.pid} started${mode === 'start' ? '' : ` (--${mode})`}`);
+  const child = spawnSwitchover(o.args, o.env, mode, o.command);
+  o.log(`${o.command ?? 'switchover'} process ${child.pid} started${mode === 'start' ? '' : ` (--${mode})`}`);
   let killedByFault = false;
   o.register(async () => {
     killedByFault = true;
@@ -93,7 +95,7 @@ async function attempt(o: SwitchoverChildOptions, mode: Mode, seen: Set<string>,
     events.push(e);
     if (e.type !== 'phase-start' || seen.has(e.phase)) return;
     seen.add(e.phase);
-    o.log(`switchover: phase ${e.phase}${seen.size === 1 ? ` (${Date.now() - spawnedAt} ms after the process started)` : ''}`);
+    o.log(`${o.command ?? 'switchover'}: phase ${e.phase}${seen.size === 1 ? ` (${Date.now() - spawnedAt} ms after the process started)` : ''}`);
     await o.onPhaseStart(e.phase);
   });
   const [code, { broken }] = await Promise.all([exited, consumed]);

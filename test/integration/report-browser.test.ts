@@ -53,6 +53,26 @@ describe('report.html in Chromium', () => {
     expect(canvases.length).toBeGreaterThanOrEqual(report.runs.length + 1);
     for (const c of canvases) expect(c.inked).toBeGreaterThan(500);
 
+    // each run's cluster timeline (WAL, lag, xmin, connections, CPU) is drawn under its client chart
+    const withCluster = report.runs.filter((r) => r.clusterTimeline?.length);
+    expect(withCluster.length).toBeGreaterThan(0);
+    const cluster = await page.evaluate(
+      (ids) =>
+        ids.map((id) => {
+          const el = document.getElementById(id);
+          const c = el?.querySelector('canvas') as HTMLCanvasElement | null;
+          if (!c) return { found: !!el, inked: 0, afterClient: false };
+          const { data } = c.getContext('2d')!.getImageData(0, 0, c.width, c.height);
+          let inked = 0;
+          for (let i = 0; i < data.length; i += 4) if (data[i + 3] > 0 && (data[i] < 240 || data[i + 1] < 240 || data[i + 2] < 240)) inked++;
+          const client = document.getElementById(id.replace('cluster-timeline-', 'timeline-'))!;
+          return { found: true, inked, afterClient: !!(client.compareDocumentPosition(el!) & Node.DOCUMENT_POSITION_FOLLOWING) };
+        }),
+      withCluster.map((r) => `cluster-timeline-${r.index}`),
+    );
+    for (const c of cluster) expect(c).toMatchObject({ found: true, afterClient: true });
+    for (const c of cluster) expect(c.inked).toBeGreaterThan(2000);
+
     const text = await page.evaluate(() => document.body.innerText);
     const a = valueOf(report.aggregate.downtimeMs)!;
     for (const v of [a.median, a.p95, a.max]) expect(text).toContain(formatMs(v));
