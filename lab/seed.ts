@@ -285,10 +285,19 @@ async function runWaves(url: string, waves: string[][][], parallel: number, cont
     };
     await poolEach(wave, parallel, { open, close: (c) => c.end() }, async (c, group) => {
       for (const stmt of group) {
-        try {
-          await c.query(stmt);
-        } catch (e) {
-          throw sqlError(e, `${context} (${stmt.split('\n')[0].slice(0, 100)})`);
+        // Foreign keys of a cycle (a → b, b → a) built at once lock both tables in opposite orders:
+        // Postgres aborts one as a deadlock; it succeeds once the other is done.
+        for (let attempt = 1; ; attempt++) {
+          try {
+            await c.query(stmt);
+            break;
+          } catch (e: any) {
+            if (e?.code === '40P01' && attempt < 5) {
+              await new Promise((r) => setTimeout(r, 50 * attempt + Math.random() * 100));
+              continue;
+            }
+            throw sqlError(e, `${context} (${stmt.split('\n')[0].slice(0, 100)})`);
+          }
         }
       }
     });

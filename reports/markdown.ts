@@ -156,7 +156,7 @@ export function renderMarkdown(report: Report): string {
   const groups = groupFindings(report);
   if (!groups.length) out.push(driftStageNote(report.drift.before) && driftStageNote(report.drift.after) ? '' : 'No drift findings before or after the switchover.');
   else {
-    const rows = groups.flatMap((g) => g.findings.filter((f) => f.severity !== 'info').map((f) => [mdCell(g.category), f.severity, f.stage, mdCell(f.object), mdCell(findingValue(f.old)), mdCell(findingValue(f.new)), mdCell(f.message), mdCell(f.hint ?? '')]));
+    const rows = groups.flatMap((g) => g.findings.filter((f) => f.severity !== 'info').map((f) => [mdCell(g.category), f.severity, f.stage, mdCell(f.objects && f.objects.length > 1 ? `${f.objects.length} objects: ${f.objects.slice(0, 8).join(', ')}${f.objects.length > 8 ? ', …' : ''}` : f.object), mdCell(findingValue(f.old)), mdCell(findingValue(f.new)), mdCell(f.message), mdCell(f.hint ?? '')]));
     if (rows.length) out.push(...table(['category', 'severity', 'when', 'object', 'old', 'new', 'finding', 'hint'], rows));
     const info = groups.reduce((n, g) => n + g.findings.filter((f) => f.severity === 'info').length, 0);
     if (info) out.push('', `${info} info finding(s) not listed here: see report.html.`);

@@ -87,6 +87,8 @@ export const DriftFinding = z.strictObject({
   new: scalar.optional(),
   message: z.string(),
   hint: z.string().optional(),
+  /** A grouped finding (one cause across many objects): every object it covers; `object` names the first. */
+  objects: z.array(z.string()).optional(),
 });
 
 const attributes = z.record(z.string(), z.union([z.string(), z.number(), z.boolean()]));

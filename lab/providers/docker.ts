@@ -110,6 +110,9 @@ class DockerCluster implements StartedCluster {
       return false;
     }
   }
+  async collectLog() {
+    await this.saveLog();
+  }
   /** Keep the server's log with the run (the lab copies record.logFile into the run folder). */
   private async saveLog() {
     if (!this.logDir || !this.record.logFile) return;

@@ -64,6 +64,8 @@ export interface StartedCluster {
   stop(): Promise<void>;
   /** Stop and remove everything the provider created for it. External clusters are never touched. */
   destroy(): Promise<void>;
+  /** Write the server's log to `record.logFile` now (containers: their output), when it is not a file the server writes itself. */
+  collectLog?(): Promise<void>;
   /** Kill the postmaster with SIGKILL (fault injection). */
   kill?(): Promise<void>;
   /** Restart after a stop or kill, same address and data. */

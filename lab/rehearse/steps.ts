@@ -143,6 +143,7 @@ export async function startRunLab(r: RunState): Promise<{ lab: Lab; labDir: stri
   });
   await own(r, lab, async (l) => {
     for (const side of ['old', 'new'] as const) {
+      await l[side].collectLog?.().catch(() => {});
       const f = l[side].record.logFile;
       if (f && existsSync(f)) copyFileSync(f, join(r.runDir, `${side}-server.log`));
     }
@@ -236,6 +237,7 @@ export function toReportFinding(f: any): DriftFinding {
   if (ov !== undefined) o.old = ov as any;
   if (nv !== undefined) o.new = nv as any;
   if (f.hint) o.hint = String(f.hint);
+  if (Array.isArray(f.objects) && f.objects.length) o.objects = f.objects.map(String);
   return o;
 }
 

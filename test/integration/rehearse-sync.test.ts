@@ -1,6 +1,6 @@
 /**
  * load.during: sync on a real rehearsal: the load starts before replication, so the initial copy,
- * post-data, catch-up and the switch run under (INSERT) load; the report carries the sync and
+ * post-data, catch-up and the switch run under the sample workload (INSERTs and UPDATEs); the report carries the sync and
  * post-data durations under load, and the writes acknowledged while the copy ran are on the new
  * primary afterwards (the loss check covers them like any other).
  */

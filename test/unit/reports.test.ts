@@ -74,6 +74,16 @@ describe('markdown', () => {
     for (const reason of r.verdict.reasons) expect(md).toContain(mdCell(reason));
   });
 
+  it('a grouped drift finding lists its objects (one cause, many objects)', () => {
+    const r = fixture();
+    const objects = Array.from({ length: 12 }, (_, i) => `index public.t${i}_idx`);
+    const grouped = { category: 'schema', severity: 'warning' as const, object: `${objects[0]} (+11 more)`, message: '12 indexes differ the same way', objects };
+    r.drift.before = [grouped];
+    const md = renderMarkdown(validateReport(JSON.parse(JSON.stringify(r)), 'grouped'));
+    expect(md).toContain(mdCell('12 objects: index public.t0_idx, index public.t1_idx'));
+    expect(md).toContain(', …');
+  });
+
   it('is deterministic (re-rendering reproduces it byte for byte)', () => {
     expect(renderMarkdown(fixture())).toBe(renderMarkdown(fixture()));
   });
