@@ -146,6 +146,25 @@ export function renderMarkdown(report: Report): string {
     for (const f of faultErrors) out.push(`- ${mdCell(f)}`);
     out.push('');
   }
+  const shadowRuns = report.runs.filter((r) => r.shadow);
+  if (shadowRuns.length) {
+    out.push('### Shadow reads (the same SELECTs on old and new while replication carried the load)', '');
+    for (const r of shadowRuns) {
+      const sh = r.shadow!;
+      if ('notMeasured' in sh) {
+        out.push(`- run ${r.index}: not measured, because ${mdCell(sh.notMeasured)}`);
+        continue;
+      }
+      const causes = Object.entries(sh.byCause).filter(([, n]) => n > 0).map(([c, n]) => `${c} ${n}`).join(', ');
+      out.push(`- run ${r.index}: ${sh.compared} compared, **${sh.mismatches} mismatch(es)**${causes ? ` by cause: ${mdCell(causes)}` : ''}; ${sh.settled} went away on a re-read (replication lag)`);
+      if (sh.perQuery.length) {
+        out.push('');
+        out.push(...table(['query', 'runs', 'mismatches', 'old p50 / p95', 'new p50 / p95'], sh.perQuery.map((q) => [mdCell(q.query), String(q.runs), String(q.mismatches), `${formatMs(q.source.p50)} / ${formatMs(q.source.p95)}`, `${formatMs(q.target.p50)} / ${formatMs(q.target.p95)}`])));
+      }
+      for (const e of sh.events.slice(0, 10)) out.push(`  - at ${formatMs(e.atMs)}: ${mdCell(e.cause)} — ${mdCell(e.detail)}`);
+    }
+    out.push('');
+  }
   const counts = severityCounts(report);
   out.push(`### Drift (${counts.error} error, ${counts.warning} warning, ${counts.info} info)`);
   out.push('');

@@ -340,6 +340,33 @@ export const Run = z.strictObject({
   rollback: RollbackLeg.optional(),
   /** the clusters' own timeline (WAL retained, lag, apply, xmin, connections, CPU), per second */
   clusterTimeline: z.array(ClusterTimelinePoint).optional(),
+  /**
+   * shadow reads (the scenario's queries file) run on both sides while replication carried the
+   * load: mismatches per cause, latency old vs new per query, an event per mismatch (offset from
+   * the load start); NotMeasured when they could not run
+   */
+  shadow: z
+    .union([
+      NotMeasured,
+      z.strictObject({
+        compared: z.number().int().nonnegative(),
+        mismatches: z.number().int().nonnegative(),
+        byCause: z.record(z.string(), z.number().int().nonnegative()),
+        settled: z.number().int().nonnegative(),
+        skipped: z.number().int().nonnegative(),
+        perQuery: z.array(
+          z.strictObject({
+            query: z.string(),
+            runs: z.number().int().nonnegative(),
+            mismatches: z.number().int().nonnegative(),
+            source: z.strictObject({ p50: z.number(), p95: z.number() }),
+            target: z.strictObject({ p50: z.number(), p95: z.number() }),
+          }),
+        ),
+        events: z.array(z.strictObject({ atMs: z.number(), query: z.string(), cause: z.string(), causes: z.array(z.string()), detail: z.string() })),
+      }),
+    ])
+    .optional(),
   /** replication objects (slots, publications, subscriptions) removed after the run; `remaining` could not be */
   cleanup: z.strictObject({ dropped: z.array(z.string()), remaining: z.array(z.string()), notes: z.array(z.string()).optional() }).optional(),
   switchover: z

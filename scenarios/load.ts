@@ -261,6 +261,11 @@ function pathProblems(scenario: Scenario, file: string): Problem[] {
   const found = candidates.find((c) => existsSync(c));
   if (found) scenario.load.script = found;
   else problems.push({ path: 'load.script', message: `k6 script ${script} not found (looked in ${candidates.join(' and ')})`, hint: 'give the path relative to the scenario file (your own script) or the project root (load/writes.js)' });
+  if (scenario.shadow?.queries) {
+    const q = resolve(base, scenario.shadow.queries);
+    if (!existsSync(q)) problems.push({ path: 'shadow.queries', message: `shadow-read queries file ${q} not found`, hint: 'a file of ;-terminated SELECT statements, relative to the scenario file' });
+    else scenario.shadow.queries = q;
+  }
   if (scenario.app !== 'sample') {
     const cwd = resolve(base, scenario.app.cwd);
     if (!existsSync(cwd)) problems.push({ path: 'app.cwd', message: `app.cwd ${cwd} does not exist`, hint: 'app.cwd is relative to the scenario file' });

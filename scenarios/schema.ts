@@ -11,6 +11,7 @@
  * scenarios/rules.ts, so every problem of a file is reported in one go.
  */
 import { z } from 'zod';
+import { shadowBlockSchema } from '../migration/drift/shadow-compare.ts';
 
 export const MIN_MAJOR = 11;
 export const MAX_MAJOR = 18;
@@ -219,6 +220,8 @@ export const budgetsSchema = z
     maxStall: duration().prefault('5s'),
     maxLostWrites: z.int().min(0).default(0),
     maxDuplicateWrites: z.int().min(0).default(0),
+    /** Shadow-read mismatches allowed (with a shadow: block; default 0 then). */
+    maxShadowMismatches: z.int().min(0).default(0),
     /** Highest drift severity that still passes. */
     allowedDrift: z.enum(driftSeverities).default('warning'),
     /** The most WAL the forward slot may retain on the old primary at any second ("1GB", "512MB" or bytes). Unset: not checked. */
@@ -273,6 +276,8 @@ export const scenarioSchema = z.strictObject({
   dataset: datasetSchema.prefault({}),
   app: appSchema.default('sample'),
   ack: ackSchema.nullable().default(null),
+  /** Shadow reads: a file of SELECTs run on both sides while replication carries the load (migration/drift/shadow-compare.ts). */
+  shadow: shadowBlockSchema.nullable().default(null),
   load: loadSchema.prefault({}),
   faults: z.array(faultSchema).default([]),
   migration: migrationSchema.prefault({}),

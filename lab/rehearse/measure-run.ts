@@ -52,6 +52,8 @@ export interface RunObservation {
   clusterTimeline?: ClusterTimelinePoint[];
   /** Replication objects removed after the run, and those left behind. */
   cleanup?: Run['cleanup'];
+  /** Shadow reads of the scenario's queries file, or why they could not run (undefined: none asked). */
+  shadow?: Run['shadow'];
   /** The rollback leg (migration.rollbackAfter): its phases, its acknowledged-write check (on the old primary, split-brain on the new), its error. */
   rollback?: { phases: PhaseTiming[]; ack?: AckObservation | NotMeasured; error?: string };
 }
@@ -234,6 +236,7 @@ export function measureRun(o: RunObservation, scenario: Scenario): Run {
       budget('rollbackSplitBrainWrites', 0, rb.splitBrainWrites, 'writes'),
     );
   budgets.push(...clusterBudgets(o.clusterTimeline, b));
+  if (o.shadow) budgets.push(budget('maxShadowMismatches', b.maxShadowMismatches, 'notMeasured' in o.shadow ? o.shadow : o.shadow.mismatches, 'mismatches'));
   const sat = measureSaturation(o, cut?.startMs, rate);
   const run: Run = {
     index: o.index,
@@ -262,6 +265,7 @@ export function measureRun(o: RunObservation, scenario: Scenario): Run {
     ...(rb ? { rollback: rb } : {}),
     ...(o.clusterTimeline ? { clusterTimeline: o.clusterTimeline } : {}),
     ...(o.cleanup ? { cleanup: o.cleanup } : {}),
+    ...(o.shadow ? { shadow: o.shadow } : {}),
     ...(o.switchover ? { switchover: o.switchover } : {}),
   };
   run.pass = !o.error && budgets.every((x) => x.pass) && unmeasured(run).length === 0 && !valueOf(run.saturation)?.saturated && !o.faults.some((f) => f.error) && !o.cleanup?.remaining.length && !rb?.error;

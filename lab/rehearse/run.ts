@@ -29,7 +29,7 @@ import { notMeasured, valueOf, SCHEMA_VERSION, type Report, type Run, type Drift
 import { writeReports } from '../../reports/index.ts';
 import { LabAsyncDisposableStack } from '../disposable.ts';
 import {
-  newRunState, enter, startRunLab, prepareOld, replicate, driftStep, startLoad, switchoverStep, finishLoad, toFaultSpecs, toInjected, faultsAsInjected, detectFaultConflicts, cleanupReplication, followReverse,
+  newRunState, enter, startRunLab, shadowStep, prepareOld, replicate, driftStep, startLoad, switchoverStep, finishLoad, toFaultSpecs, toInjected, faultsAsInjected, detectFaultConflicts, cleanupReplication, followReverse,
   type RunContext, type RunState, type ProgressEvent, type Load, type SwitchoverStep,
 } from './steps.ts';
 
@@ -223,6 +223,8 @@ async function runOnce(s: Scenario, golden: Golden | undefined, index: number, r
     // load.during sync: switchAt and duration count from the end of post-data (the sync's length is
     // not known in advance); otherwise from the start of the load
     const t0 = duringSync ? replication.doneAtMs : load.startMs;
+    // shadow reads while replication carries the load, before the switch
+    const shadow = await shadowStep(r, lab, load.startMs);
     const so = await switchoverStep(r, lab, load, t0 + s.load.switchAtMs);
     if (s.migration.reverseReplication && so.result?.outcome === 'completed') await followReverse(r, lab, load);
     // migration.rollbackAfter: back to the old primary under the same load, over the reverse replication
@@ -234,7 +236,7 @@ async function runOnce(s: Scenario, golden: Golden | undefined, index: number, r
     if (ctx.withDrift) out.driftAfter = await driftStep(r, lab, 'after');
     const { doneAtMs, ...rep } = replication;
     await detectFaultConflicts(r, lab, load.faults.applied);
-    out.run = await measureStep(r, lab, load, so, finished, { replication: rep, calmFromMs: duringSync ? doneAtMs : undefined, driftAfter: out.driftAfter, rollback: rb });
+    out.run = await measureStep(r, lab, load, so, finished, { replication: rep, calmFromMs: duringSync ? doneAtMs : undefined, driftAfter: out.driftAfter, rollback: rb, shadow });
     return out as RunOutput;
   } catch (e) {
     const error = describeError(e).replace(/^error(\[\w+\])?: /, '').split('\n')[0];
@@ -253,7 +255,7 @@ async function measureStep(
   load: Load,
   so: SwitchoverStep,
   finished: Awaited<ReturnType<typeof finishLoad>>,
-  extra: { replication: Replication; calmFromMs?: number; driftAfter?: DriftFinding[] | NotMeasured; rollback?: SwitchoverStep },
+  extra: { replication: Replication; calmFromMs?: number; driftAfter?: DriftFinding[] | NotMeasured; rollback?: SwitchoverStep; shadow?: Run['shadow'] },
 ): Promise<Run> {
   enter(r, 'measure');
   const parsed = await parseK6Json(finished.k6.pointsFile);
@@ -305,6 +307,7 @@ async function measureStep(
       switchover: so.info,
       ...(error ? { error } : {}),
       ...(extra.driftAfter ? { driftAfter: extra.driftAfter } : {}),
+      ...(extra.shadow ? { shadow: extra.shadow } : {}),
       replication: extra.replication,
       ...(load.clusterTimeline ? { clusterTimeline: load.clusterTimeline } : {}),
       cleanup,

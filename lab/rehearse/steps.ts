@@ -23,6 +23,7 @@ import { copySchema } from '../../migration/schema-copy.ts';
 import { startReplication, stopReplication, waitForSync, lag, objectNames } from '../../migration/replication.ts';
 import { ClusterTimelineSampler } from '../../migration/timeline.ts';
 import { drift, type DriftCategory } from '../../migration/drift/index.ts';
+import { ShadowTally, shadowQueries } from '../../migration/drift/shadow-compare.ts';
 import { withClient, quoteIdent, quoteLiteral } from '../../migration/pg.ts';
 import { CutoverError, describeError } from '../../migration/errors.ts';
 import { ensureAppSchema, APP_WRITES_TABLE, APP_DOMAIN_TABLES } from '../../load/app/server.ts';
@@ -184,6 +185,33 @@ async function grantApp(url: string): Promise<void> {
       await c.query(`grant usage, select, update on all sequences in schema ${sch} to ${role}`);
     }
   });
+}
+
+/**
+ * Shadow reads (scenario `shadow.queries`): every SELECT of the file on both primaries while
+ * replication carries the load, compared ordering-aware; a mismatch that goes away on a re-read
+ * after `settleMs` was replication lag, not drift. Mismatches are counted per cause (timezone,
+ * NULL → default, collation, encoding, float text, other), with latency old vs new per query and an
+ * event per mismatch on the run's timeline (offset from the load start).
+ */
+export async function shadowStep(r: RunState, lab: Lab, loadStartMs: number): Promise<Run['shadow']> {
+  const block = r.s.shadow;
+  if (!block?.queries) return undefined;
+  enter(r, 'shadow reads');
+  try {
+    const text = readFileSync(block.queries, 'utf8');
+    return await withClient(lab.old.url, (src) =>
+      withClient(lab.new.url, async (tgt) => {
+        const tally = new ShadowTally({ startedAt: loadStartMs });
+        await shadowQueries(src, tgt, { text }, tally, { statementTimeoutMs: block.statementTimeoutMs, settleMs: block.settleMs });
+        const sum = tally.summary();
+        r.log(`shadow reads: ${sum.compared} compared, ${sum.mismatches} mismatch(es)${sum.mismatches ? ` (${Object.entries(sum.byCause).filter(([, n]) => n).map(([c, n]) => `${c} ${n}`).join(', ')})` : ''}, ${sum.settled} settled on a re-read`);
+        return sum;
+      }, { role: 'new primary', applicationName: 'cutover-shadow' }),
+    { role: 'old primary', applicationName: 'cutover-shadow' });
+  } catch (e) {
+    return notMeasured(`the shadow reads could not run: ${describeError(e).replace(/^error(\[\w+\])?: /, '').split('\n')[0]}`);
+  }
 }
 
 /** The scenario names its own application (not the sample app). */
