@@ -5,6 +5,7 @@ import { defaultProgressMode, formatDuration } from '../../migration/progress.ts
 import { emit, ExitCode, note } from '../output.ts';
 import { isNotMeasured } from '../../reports/model.ts';
 import { saturatedRuns } from '../../reports/format.ts';
+import { parseFormats } from '../../reports/index.ts';
 
 export function headline(r: RehearsalResult): string {
   const a = r.report.aggregate;
@@ -46,8 +47,15 @@ function progressPrinter(json: boolean) {
 }
 
 export async function runRehearse(file: string, opts: { runs?: string; out?: string; json?: boolean; format?: string; drift?: boolean; quiet?: boolean }): Promise<RehearsalResult> {
+  // every option checked before a server starts: a typo in --format must not cost a whole rehearsal
   const runs = opts.runs === undefined ? undefined : Number(opts.runs);
   if (runs !== undefined && (!Number.isInteger(runs) || runs < 1)) throw new CutoverError('USAGE', `--runs must be a whole number ≥ 1 (got "${opts.runs}")`);
+  let formats: string[] | undefined;
+  try {
+    formats = opts.format === undefined ? undefined : parseFormats(opts.format);
+  } catch (e: any) {
+    throw new CutoverError('USAGE', `--format: ${e.message}`, { hint: e.hint });
+  }
   const ac = new AbortController();
   // Ctrl-C / SIGTERM: tear the run down in order (nothing left running, no lab folder left), then exit.
   // (`on`, not `once`: while this listener is registered the embedded provider's own signal hook
@@ -66,7 +74,7 @@ export async function runRehearse(file: string, opts: { runs?: string; out?: str
     return await rehearse(file, {
       runs,
       outDir: opts.out,
-      formats: opts.format ? opts.format.split(',').map((s) => s.trim()) : undefined,
+      formats,
       drift: opts.drift,
       log: opts.json || opts.quiet ? () => {} : (l) => note(process.stderr.isTTY ? `\r\x1b[2K${l}` : l),
       onProgress: progressPrinter(!!opts.json),

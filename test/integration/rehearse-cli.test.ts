@@ -46,6 +46,17 @@ describe('cutover rehearse (CLI)', () => {
     expect(res.stderr).toMatch(/colour/);
     expect(res.stderr).toMatch(/runs/);
   });
+
+  it('exits 2 on an unknown --format before any server starts', async () => {
+    const t0 = Date.now();
+    const res = await run(process.execPath, ['bin/cutover.mjs', 'rehearse', 'scenarios/quickstart.yaml', '--format', 'html,docx']).then(
+      () => ({ code: 0, stderr: '' }),
+      (e) => ({ code: e.code as number, stderr: e.stderr as string }),
+    );
+    expect(res.code).toBe(2);
+    expect(res.stderr).toMatch(/--format: unknown report format\(s\): docx/);
+    expect(Date.now() - t0).toBeLessThan(20_000);
+  });
 });
 
 describe('cutover rehearse (CLI), interrupted', () => {
