@@ -3,7 +3,7 @@
  *
  *   import { rehearse } from 'cutover-lab';
  *   const r = await rehearse('scenarios/quickstart.yaml', { runs: 3 });
- *   expect(r.downtime.p95Ms).toBeLessThan(2000);
+ *   expect(r.downtime?.p95Ms).toBeLessThan(2000); // undefined when no run could be trusted
  */
 export { rehearse, type RehearsalResult, type RehearseOptions } from './lab/rehearse/run.ts';
 export { loadScenario, parseScenario } from './scenarios/load.ts';
