@@ -13,7 +13,7 @@
  */
 import { CutoverError, redactSecrets } from './errors.ts';
 import { abortableSleep } from './concurrency.ts';
-import { connect, describeTarget, qualified, quoteIdent, quoteLiteral, serverMajor, sqlError, toConninfo, type Client } from './pg.ts';
+import { connect, describeTarget, qualified, quoteIdent, quoteIdentIfNeeded, quoteLiteral, serverMajor, sqlError, toConninfo, type Client } from './pg.ts';
 import { Progress, defaultProgressMode, formatDuration } from './progress.ts';
 import { describeApplyError, diagnoseSubscription, workerLabel, type ApplyError } from './apply-errors.ts';
 import { copySchema, type SchemaCopyResult } from './schema-copy.ts';
@@ -86,8 +86,7 @@ export function parseTableList(input: string): TableName[] {
 
 /** Human form: public.orders, public."Order Items". */
 export function displayName(t: TableName): string {
-  const q = (s: string) => (/^[a-z_][a-z0-9_]*$/.test(s) ? s : `"${s.replace(/"/g, '""')}"`);
-  return `${q(t.schema)}.${q(t.name)}`;
+  return `${quoteIdentIfNeeded(t.schema)}.${quoteIdentIfNeeded(t.name)}`;
 }
 
 export interface CatalogTable extends TableName {
@@ -1317,3 +1316,53 @@ class IdlePublisherTicker {
     await c?.end().catch(() => {});
   }
 }
+
+export interface DropTablesOptions {
+  source: string;
+  target: string;
+  name?: string;
+  tables: Array<string | TableSpec>;
+  log?: (line: string) => void;
+}
+
+/**
+ * Take tables out of a running replication (the other half of add-table): ALTER PUBLICATION …
+ * DROP TABLE on the source, REFRESH PUBLICATION on the target (which also ends their table-sync
+ * state). The target keeps each table and the rows it has — they simply stop being updated, so
+ * the switchover's preflight will name them as not replicated until they are added again or
+ * dropped on purpose. Idempotent: a table already out of the publication is reported, not an error.
+ */
+export async function dropTables(opts: DropTablesOptions): Promise<{ name: string; dropped: string[]; notPublished: string[] }> {
+  const names = objectNames(opts.name);
+  const log = opts.log ?? (() => {});
+  const src = await connect(opts.source, { role: 'source' });
+  let tgt: Client | undefined;
+  try {
+    tgt = await connect(opts.target, { role: 'target' });
+    const pub = await q<{ all: boolean }>(src, `select puballtables as all from pg_publication where pubname = $1`, [names.publication]);
+    if (!pub.length) throw new CutoverError('STATE', `replication "${names.name}" is not running (no publication ${names.publication} on the source)`, { hint: 'start it with `cutover replicate start`' });
+    if (pub[0].all) throw new CutoverError('USAGE', `publication ${names.publication} is FOR ALL TABLES: single tables cannot be taken out of it`, { hint: 'start the replication with an explicit table list (without --all-tables) to control tables one by one' });
+    const published = new Set((await q<{ schemaname: string; tablename: string }>(src, `select schemaname, tablename from pg_publication_tables where pubname = $1`, [names.publication])).map((r) => `${r.schemaname}\u0000${r.tablename}`));
+    const dropped: string[] = [];
+    const notPublished: string[] = [];
+    for (const spec of opts.tables.map(resolveSpec)) {
+      const t = { schema: spec.schema ?? 'public', name: spec.name };
+      const label = displayName(t);
+      if (!published.has(`${t.schema}\u0000${t.name}`)) {
+        notPublished.push(label);
+        continue;
+      }
+      await q(src, `ALTER PUBLICATION ${quoteIdent(names.publication)} DROP TABLE ${qualified(t.schema, t.name)}`, [], `dropping ${label} from the publication`);
+      dropped.push(label);
+      log(`dropped ${label} from publication ${names.publication}`);
+    }
+    if (dropped.length) {
+      await q(tgt, `ALTER SUBSCRIPTION ${quoteIdent(names.subscription)} REFRESH PUBLICATION WITH (copy_data = false)`, [], 'refreshing the subscription');
+      log(`refreshed subscription ${names.subscription}: ${dropped.join(', ')} no longer replicated (the target keeps the tables and their rows)`);
+    }
+    return { name: names.name, dropped, notPublished };
+  } finally {
+    await Promise.allSettled([src.end(), tgt?.end()]);
+  }
+}
+

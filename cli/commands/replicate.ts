@@ -1,7 +1,7 @@
 import type { Command } from 'commander';
 import { CutoverError } from '../../migration/errors.ts';
 import { copySchema, describeApply } from '../../migration/schema-copy.ts';
-import { addTables, displayName, replicationStatus, startReplication, stopReplication, waitForSync, type ReplicationStatus, type TableSpec } from '../../migration/replication.ts';
+import { addTables, displayName, dropTables, replicationStatus, startReplication, stopReplication, waitForSync, type ReplicationStatus, type TableSpec } from '../../migration/replication.ts';
 import { checkBeforeStart } from '../../migration/start-checks.ts';
 import { emit, ExitCode, note } from '../output.ts';
 import { connectionOptions, flag, negatable, optionalConnection, parseOptions, replicationName, seconds, SOURCE, tables, TARGET, text } from '../options.ts';
@@ -50,7 +50,7 @@ export const addTableSchema = {
 };
 
 export function register(program: Command): void {
-  const rep = program.command('replicate').description('logical replication from source to target: plan, start, status, add-table, stop');
+  const rep = program.command('replicate').description('logical replication from source to target: plan, start, status, add-table, drop-table, watch, stop');
   registerPlan(rep);
 
   common(rep.command('start'))
@@ -158,6 +158,18 @@ export function register(program: Command): void {
         process.off('SIGINT', onSig);
         process.off('SIGTERM', onSig);
       }
+    });
+
+  common(rep.command('drop-table'))
+    .description('take tables out of the running replication: dropped from the publication, the subscription refreshed; the target keeps the tables and their rows (no longer updated)')
+    .option('--tables <list>', 'comma-separated tables; schema."Table Name" allowed')
+    .action(async (raw) => {
+      const opts = parseOptions({ ...commonSchema, tables: tables('--tables') }, raw);
+      if (!opts.tables) throw new CutoverError('USAGE', 'drop-table needs --tables', { hint: 'e.g. --tables public.audit_log' });
+      const r = await dropTables({ source: opts.source, target: opts.target, name: opts.name, tables: opts.tables, log: note });
+      emit(opts.json, r, () =>
+        [r.dropped.length ? `dropped ${r.dropped.join(', ')} from replication ${r.name}` : '', r.notPublished.length ? `not in the publication (nothing to do): ${r.notPublished.join(', ')}` : ''].filter(Boolean).join('\n'),
+      );
     });
 
   common(rep.command('status'))

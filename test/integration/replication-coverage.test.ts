@@ -107,6 +107,27 @@ describe('tables and sequences created after replicate start (13 → 17)', () =>
     expect(v.tables.map((t) => t.table)).toEqual(expect.arrayContaining(['public."Invoices"', 'public.audit_2024', 'public.events_2025']));
   }, 120_000);
 
+  it('drop-table takes a table out while replication runs: the target keeps its rows, changes stop, the switchover would name it', async () => {
+    const before = (await sql(tgt, `select count(*)::int as n from "Invoices"`))[0].n;
+    const r = await cli(['replicate', 'drop-table', '--source', src, '--target', tgt, '--tables', 'public."Invoices",public.nosuch', '--json']).done;
+    expect(r.code, r.out).toBe(0);
+    expect(JSON.parse(r.stdout)).toMatchObject({ dropped: ['public."Invoices"'], notPublished: ['public.nosuch'] });
+    await sql(src, `insert into "Invoices" (account_id, total) values (2, 1.00); insert into accounts (name) values ('after drop')`);
+    await waitForSync({ source: src, target: tgt, maxLagBytes: 0, timeoutMs: 60_000 });
+    // other tables go on replicating; the dropped one keeps its rows and gets no new ones
+    expect((await sql(tgt, `select count(*)::int as n from accounts where name = 'after drop'`))[0].n).toBe(1);
+    expect((await sql(tgt, `select count(*)::int as n from "Invoices"`))[0].n).toBe(before);
+    const c = await connect(src);
+    try {
+      expect((await missingFromPublication(c, 'cutover_main')).tables.map((t) => t.table)).toEqual(['public."Invoices"']);
+    } finally {
+      await c.end();
+    }
+    // idempotent: a second drop has nothing to do
+    const again = await cli(['replicate', 'drop-table', '--source', src, '--target', tgt, '--tables', 'public."Invoices"', '--json']).done;
+    expect(JSON.parse(again.stdout)).toMatchObject({ dropped: [], notPublished: ['public."Invoices"'] });
+  }, 120_000);
+
   it('FOR ALL TABLES: a table created later stops apply on the target; status says so and add-table repairs it', async () => {
     await sql(src, `create database alltables`);
     await sql(tgt, `create database alltables`);
