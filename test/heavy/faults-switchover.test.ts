@@ -143,8 +143,10 @@ describe('database faults × switchover 13 → 17', () => {
       },
     });
     expect(r.outcome).toBe('rolled-back');
-    expect(r.error?.phase).toBe('sentinel');
-    expect(r.error?.message).toMatch(/sentinel row cannot arrive: subscription cutover_main is disabled/);
+    // apply stops while the catch-up gate polls (it now refuses a disabled subscription before the
+    // fence), or after it passed (the sentinel then says so at once): never a 60 s fence either way
+    expect(['catchup', 'sentinel']).toContain(r.error?.phase);
+    expect(r.error?.message).toMatch(r.error?.phase === 'catchup' ? /subscription cutover_main is disabled/ : /sentinel row cannot arrive: subscription cutover_main is disabled/);
     await until(async () => acked.length > n0 + 5, 20_000, 'app writes on the old primary after the rollback');
     await sql(pair.new.url, `alter table public.orders add column wrap boolean; alter subscription cutover_main enable`);
     await until(async () => (await sql(pair.new.url, `select count(*)::int as n from public.orders`))[0].n >= acked.length, 60_000, 'caught up after recovery');
@@ -156,7 +158,8 @@ describe('database faults × switchover 13 → 17', () => {
     // as the app role (a batch job of the app): the fence covers it
     const burst = await startBurst({ url: appUrl, table: 'orders', rows: 150_000, durationMs: 4000 });
     let lt: LongTransaction | undefined;
-    const maxBytes = 1024 * 1024;
+    // a gate low enough that the burst passes it on a quiet machine too (apply keeps up better there: ~250 kB peak)
+    const maxBytes = 64 * 1024;
     const r = await switchover({
       source: pair.old.url,
       target: pair.new.url,
