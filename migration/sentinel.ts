@@ -74,12 +74,13 @@ export async function sentinelRoundTrip(source: pg.Client, target: pg.Client, to
   } catch (e) {
     throw sqlError(e, 'writing the sentinel row on the old primary');
   }
-  const written = Date.now();
+  // sub-millisecond clock: on a quiet machine the marker can be visible within the first poll
+  const written = performance.now();
   const deadline = t0 + opts.timeoutMs;
   let lastApplyCheck = 0;
   for (;;) {
     const r = await target.query(`select 1 from public.${SENTINEL_TABLE} where token = $1`, [token]).catch(() => ({ rowCount: 0 }));
-    if (r.rowCount) return { token, latencyMs: Date.now() - written };
+    if (r.rowCount) return { token, latencyMs: Math.round((performance.now() - written) * 10) / 10 };
     // A stopped apply (disable_on_error after DDL on the old side or a conflicting row) can never
     // bring the marker: say so now instead of holding the fence until the timeout.
     if (Date.now() - lastApplyCheck >= 500) {
