@@ -691,18 +691,8 @@ export interface AddTablesResult extends ObjectNames {
  */
 export async function addTables(opts: AddTablesOptions): Promise<AddTablesResult> {
   const t0 = Date.now();
-  const names = objectNames(opts.name);
   const log = opts.log ?? (() => {});
-  const src = await connect(opts.source, { role: 'source' });
-  let tgt: Client | undefined;
-  try {
-    tgt = await connect(opts.target, { role: 'target' });
-    const sourceMajor = await serverMajor(src);
-    const targetMajor = await serverMajor(tgt);
-    const pub = await q<{ all: boolean }>(src, `select puballtables as all from pg_publication where pubname = $1`, [names.publication]);
-    const sub = await subscriptionRow(tgt, names.subscription, targetMajor);
-    if (!pub.length || !sub)
-      throw new CutoverError('STATE', `replication "${names.name}" is not running (${!pub.length ? `no publication ${names.publication} on the source` : `no subscription ${names.subscription} on the target`})`, { hint: 'start it with `cutover replicate start`' });
+  return withRunningReplication(opts, async ({ src, tgt, names, sourceMajor, targetMajor, pub, sub }) => {
     const catalog = await listTables(src);
     const specs = (opts.tables ?? []).map(resolveSpec);
     const plan = specs.length ? planTables(catalog, specs, { sourceMajor, copyData: true }) : { tables: [], problems: [] };
@@ -747,10 +737,10 @@ export async function addTables(opts: AddTablesOptions): Promise<AddTablesResult
     }
     if (plan.tables.length) {
       const pubOid = (await q<{ oid: number }>(src, `select oid::int as oid from pg_publication where pubname = $1`, [names.publication]))[0].oid;
-      const covered = pub[0].all ? new Set<number>() : await coveredOids(src, pubOid, sourceMajor);
+      const covered = pub.all ? new Set<number>() : await coveredOids(src, pubOid, sourceMajor);
       for (const t of plan.tables) {
         const c = catalog.find((x) => x.schema === t.schema && x.name === t.name)!;
-        if (pub[0].all || covered.has(c.oid)) {
+        if (pub.all || covered.has(c.oid)) {
           res.alreadyPublished.push(displayName(t));
           continue;
         }
@@ -778,10 +768,7 @@ export async function addTables(opts: AddTablesOptions): Promise<AddTablesResult
     await writeMeta(src, names.publication, meta);
     res.elapsedMs = Date.now() - t0;
     return res;
-  } finally {
-    await src.end().catch(() => {});
-    await tgt?.end().catch(() => {});
-  }
+  });
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -1333,15 +1320,9 @@ export interface DropTablesOptions {
  * dropped on purpose. Idempotent: a table already out of the publication is reported, not an error.
  */
 export async function dropTables(opts: DropTablesOptions): Promise<{ name: string; dropped: string[]; notPublished: string[] }> {
-  const names = objectNames(opts.name);
   const log = opts.log ?? (() => {});
-  const src = await connect(opts.source, { role: 'source' });
-  let tgt: Client | undefined;
-  try {
-    tgt = await connect(opts.target, { role: 'target' });
-    const pub = await q<{ all: boolean }>(src, `select puballtables as all from pg_publication where pubname = $1`, [names.publication]);
-    if (!pub.length) throw new CutoverError('STATE', `replication "${names.name}" is not running (no publication ${names.publication} on the source)`, { hint: 'start it with `cutover replicate start`' });
-    if (pub[0].all) throw new CutoverError('USAGE', `publication ${names.publication} is FOR ALL TABLES: single tables cannot be taken out of it`, { hint: 'start the replication with an explicit table list (without --all-tables) to control tables one by one' });
+  return withRunningReplication(opts, async ({ src, tgt, names, pub }) => {
+    if (pub.all) throw new CutoverError('USAGE', `publication ${names.publication} is FOR ALL TABLES: single tables cannot be taken out of it`, { hint: 'start the replication with an explicit table list (without --all-tables) to control tables one by one' });
     const published = new Set((await q<{ schemaname: string; tablename: string }>(src, `select schemaname, tablename from pg_publication_tables where pubname = $1`, [names.publication])).map((r) => `${r.schemaname}\u0000${r.tablename}`));
     const dropped: string[] = [];
     const notPublished: string[] = [];
@@ -1361,8 +1342,31 @@ export async function dropTables(opts: DropTablesOptions): Promise<{ name: strin
       log(`refreshed subscription ${names.subscription}: ${dropped.join(', ')} no longer replicated (the target keeps the tables and their rows)`);
     }
     return { name: names.name, dropped, notPublished };
+  });
+}
+
+/**
+ * Both sides of a running replication: its publication on the source and subscription on the
+ * target must exist (else STATE: it is not running); the sessions are closed afterwards.
+ */
+async function withRunningReplication<T>(
+  opts: { source: string; target: string; name?: string },
+  fn: (r: { src: Client; tgt: Client; names: ReturnType<typeof objectNames>; sourceMajor: number; targetMajor: number; pub: { all: boolean }; sub: NonNullable<Awaited<ReturnType<typeof subscriptionRow>>> }) => Promise<T>,
+): Promise<T> {
+  const names = objectNames(opts.name);
+  const src = await connect(opts.source, { role: 'source' });
+  let tgt: Client | undefined;
+  try {
+    tgt = await connect(opts.target, { role: 'target' });
+    const [sourceMajor, targetMajor] = [await serverMajor(src), await serverMajor(tgt)];
+    const pub = await q<{ all: boolean }>(src, `select puballtables as all from pg_publication where pubname = $1`, [names.publication]);
+    const sub = await subscriptionRow(tgt, names.subscription, targetMajor);
+    if (!pub.length || !sub)
+      throw new CutoverError('STATE', `replication "${names.name}" is not running (${!pub.length ? `no publication ${names.publication} on the source` : `no subscription ${names.subscription} on the target`})`, { hint: 'start it with `cutover replicate start`' });
+    return await fn({ src, tgt, names, sourceMajor, targetMajor, pub: pub[0], sub });
   } finally {
-    await Promise.allSettled([src.end(), tgt?.end()]);
+    await src.end().catch(() => {});
+    await tgt?.end().catch(() => {});
   }
 }
 
