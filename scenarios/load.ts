@@ -226,6 +226,8 @@ export function parseScenario(text: string, file = '<scenario>'): Scenario {
   const r = scenarioSchema.safeParse(raw);
   if (!r.success) for (const issue of r.error.issues) problems.push(...issueProblems(issue, raw));
   problems.push(...crossFieldProblems(raw));
+  // Files the scenario names are checked in the same pass: every problem of a file at once.
+  if (r.success) problems.push(...pathProblems(r.data, file));
   // One problem per path and message (a rule may restate what the schema said).
   const seen = new Set<string>();
   const unique = problems.filter((p) => {
@@ -240,11 +242,6 @@ export function parseScenario(text: string, file = '<scenario>'): Scenario {
   // Relative dataset files are relative to the scenario file.
   if (scenario.dataset.ddl && file !== '<scenario>' && !isAbsolute(scenario.dataset.ddl)) scenario.dataset.ddl = resolve(dirname(file), scenario.dataset.ddl);
   if (file !== '<scenario>') scenario.file = resolve(file);
-  const fileProblems = pathProblems(scenario, file);
-  if (fileProblems.length) {
-    for (const p of fileProblems) Object.assign(p, position(doc, lc, p.path));
-    throw new ScenarioError(file, fileProblems);
-  }
   return scenario;
 }
 

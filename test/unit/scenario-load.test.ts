@@ -70,6 +70,11 @@ describe('defaults and durations', () => {
   it('a k6 script that exists neither beside the scenario nor in the project is named with both places', () => {
     expect(problemsOf({ ...base(), load: { script: 'nope.js' } })[0]).toMatch(/^load\.script: k6 script nope\.js not found/);
   });
+  it('a missing script is reported together with the other problems of the file, not after them', () => {
+    const problems = problemsOf({ ...base(), app: { command: './x' }, load: { script: 'nope.js' } });
+    expect(problems.some((p) => p.startsWith('ack:'))).toBe(true);
+    expect(problems.some((p) => p.startsWith('load.script: k6 script nope.js not found'))).toBe(true);
+  });
   it('image only with the docker provider', () => {
     expect(problemsOf({ ...base(), clusters: { old: { major: 13, image: 'lab' }, new: { major: 17 } } })).toContain('clusters.old.image: image is only used with provider docker (provider is embedded)');
   });
