@@ -62,3 +62,21 @@ export function cli(args: string[], opts: { env?: NodeJS.ProcessEnv } = {}) {
   );
   return { child, done };
 }
+
+/**
+ * A pair with an application role `app` (password `app`) writing `public.items` on both sides, 50
+ * rows seeded on old, and the replication `main` started and in sync: the switchover tests' start.
+ */
+export async function startReplicatedItemsPair(oldMajor: number, newMajor: number): Promise<Pair> {
+  const pair = await startPair(oldMajor, newMajor);
+  for (const url of [pair.old.url, pair.new.url]) {
+    await sql(url, `create role app login password 'app'`);
+    await sql(url, `create table public.items (id bigserial primary key, note text)`);
+    await sql(url, `grant select, insert, update, delete on public.items to app; grant usage on all sequences in schema public to app`);
+  }
+  await sql(pair.old.url, `insert into public.items (note) select 'seed ' || g from generate_series(1, 50) g`);
+  const { startReplication, waitForSync } = await import('../../migration/replication.ts');
+  await startReplication({ source: pair.old.url, target: pair.new.url });
+  await waitForSync({ source: pair.old.url, target: pair.new.url, timeoutMs: 120_000 });
+  return pair;
+}

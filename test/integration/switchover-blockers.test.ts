@@ -9,11 +9,11 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { startReplication, waitForSync, objectNames } from '../../migration/replication.ts';
+import { waitForSync, objectNames } from '../../migration/replication.ts';
 import { CommandSwitch } from '../../migration/switch/command.ts';
 import { switchover } from '../../migration/switchover/run.ts';
 import { allChanges, readState } from '../../migration/switchover/state.ts';
-import { startPair, sql, type Pair } from '../helpers/clusters.ts';
+import { startReplicatedItemsPair, sql, type Pair } from '../helpers/clusters.ts';
 
 describe('switchover blockers (13 → 17)', () => {
   let pair: Pair;
@@ -23,15 +23,7 @@ describe('switchover blockers (13 → 17)', () => {
 
   beforeAll(async () => {
     dir = mkdtempSync(join(tmpdir(), 'switchover-blockers-'));
-    pair = await startPair(13, 17);
-    for (const url of [pair.old.url, pair.new.url]) {
-      await sql(url, `create role app login password 'app'`);
-      await sql(url, `create table public.items (id bigserial primary key, note text)`);
-      await sql(url, `grant select, insert, update, delete on public.items to app; grant usage on all sequences in schema public to app`);
-    }
-    await sql(pair.old.url, `insert into public.items (note) select 'seed ' || g from generate_series(1, 50) g`);
-    await startReplication({ source: pair.old.url, target: pair.new.url });
-    await waitForSync({ source: pair.old.url, target: pair.new.url, timeoutMs: 120_000 });
+    pair = await startReplicatedItemsPair(13, 17);
   });
   afterAll(async () => {
     await pair?.destroy();

@@ -11,11 +11,11 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { objectNames, startReplication, waitForSync } from '../../migration/replication.ts';
+import { objectNames } from '../../migration/replication.ts';
 import { CommandSwitch } from '../../migration/switch/command.ts';
 import { switchover } from '../../migration/switchover/run.ts';
 import { allChanges, readState } from '../../migration/switchover/state.ts';
-import { cli, startPair, sql, type Pair } from '../helpers/clusters.ts';
+import { cli, startReplicatedItemsPair, sql, type Pair } from '../helpers/clusters.ts';
 
 const TOKEN = 'tok-Secret-4711-value';
 
@@ -33,15 +33,7 @@ describe('switchover hardening wired in (issue 20), 11 → 17', () => {
 
   beforeAll(async () => {
     dir = mkdtempSync(join(tmpdir(), 'switchover-harden-'));
-    pair = await startPair(11, 17);
-    for (const url of [pair.old.url, pair.new.url]) {
-      await sql(url, `create role app login password 'app'`);
-      await sql(url, `create table public.items (id bigserial primary key, note text)`);
-      await sql(url, `grant select, insert, update, delete on public.items to app; grant usage on all sequences in schema public to app`);
-    }
-    await sql(pair.old.url, `insert into public.items (note) select 'seed ' || g from generate_series(1, 50) g`);
-    await startReplication({ source: pair.old.url, target: pair.new.url });
-    await waitForSync({ source: pair.old.url, target: pair.new.url, timeoutMs: 120_000 });
+    pair = await startReplicatedItemsPair(11, 17);
     rogue = new pg.Client({ connectionString: pair.old.url, application_name: 'billing-app' });
     rogue.on('error', () => {});
     await rogue.connect();
