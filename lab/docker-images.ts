@@ -16,14 +16,26 @@
  *
  * imported with `docker import` (no build daemon features, no base image pull). Images are tagged
  * by the exact binary version, so a new pin builds a new image and an old one is reused as is.
+ *
+ * For docker-compose.yml the other services get local images the same way (`toolImage`): the
+ * machine's own toxiproxy-server and k6 (.tools/bin), pgbouncer and node, each with the shared
+ * libraries the base lacks, at the paths and entrypoints of the public images the compose file
+ * defaults to. They are tagged by a hash of everything copied in, so they are built once per
+ * binary and only when asked:
+ *   node bin/run-ts.mjs lab/docker-images.ts --compose [--old 13 --new 17] > compose.env
+ * prints the CUTOVER_*_IMAGE variables for `docker-compose --env-file compose.env up -d`.
  */
 import { execFile } from 'node:child_process';
 import { promisify } from 'node:util';
-import { existsSync, mkdirSync, writeFileSync, chmodSync, rmSync, renameSync, cpSync, appendFileSync } from 'node:fs';
-import { join } from 'node:path';
+import { existsSync, mkdirSync, writeFileSync, chmodSync, rmSync, renameSync, cpSync, appendFileSync, readFileSync, realpathSync } from 'node:fs';
+import { createHash } from 'node:crypto';
+import { dirname, join, resolve } from 'node:path';
+import { pathToFileURL } from 'node:url';
+import { parseArgs } from 'node:util';
 import { labHome } from './paths.ts';
 import { ensureBinaries, checkMajor, PINNED_VERSIONS } from './binaries.ts';
 import { CutoverError } from '../migration/errors.ts';
+import { requireTool } from './tools.ts';
 
 const run = promisify(execFile);
 
@@ -126,24 +138,36 @@ export async function ensureLabImage(major: number, cli: DockerCli = {}): Promis
   const tag = labImageTag(major);
   if (await imageExists(tag, cli)) return tag;
   const bins = await ensureBinaries(major, cli.log);
-  const base = await ensureRootfsTarball(cli);
   cli.log?.(`building image ${tag} (debian minbase + PostgreSQL ${bins.version} binaries)…`);
-  const stage = join(labHome(), 'docker', `stage-${major}.${process.pid}`);
-  rmSync(stage, { recursive: true, force: true });
-  mkdirSync(stage, { recursive: true });
-  try {
-    await run('tar', ['-C', stage, '-xf', base], { maxBuffer: 16 << 20 });
+  const changes = ['ENTRYPOINT ["/usr/local/bin/docker-entrypoint.sh"]', 'CMD ["postgres"]', 'ENV PGDATA=/var/lib/postgresql/data', 'ENV PATH=/opt/pg/bin:/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin'];
+  // (`docker import` accepts no STOPSIGNAL; `docker stop` sends SIGTERM = Postgres's smart shutdown,
+  // and the provider stops with a timeout, then the runtime's SIGKILL.)
+  await importStaged(tag, changes, cli, (stage) => {
     cpSync(bins.root, join(stage, 'opt/pg'), { recursive: true, dereference: false, verbatimSymlinks: true });
     // The official image's user (uid/gid 999), so volumes and file modes look the same.
-    appendFileSync(join(stage, 'etc/passwd'), 'postgres:x:999:999:PostgreSQL:/var/lib/postgresql:/bin/sh\n');
-    appendFileSync(join(stage, 'etc/group'), 'postgres:x:999:\n');
+    addUser(stage, 'postgres', 999, '/var/lib/postgresql');
     mkdirSync(join(stage, 'var/lib/postgresql'), { recursive: true });
     const ep = join(stage, 'usr/local/bin/docker-entrypoint.sh');
     writeFileSync(ep, ENTRYPOINT);
     chmodSync(ep, 0o755);
-    const changes = ['ENTRYPOINT ["/usr/local/bin/docker-entrypoint.sh"]', 'CMD ["postgres"]', 'ENV PGDATA=/var/lib/postgresql/data', 'ENV PATH=/opt/pg/bin:/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin'];
-    // (`docker import` accepts no STOPSIGNAL; `docker stop` sends SIGTERM = Postgres's smart shutdown,
-    // and the provider stops with a timeout, then the runtime's SIGKILL.)
+  });
+  return tag;
+}
+
+function addUser(stage: string, name: string, id: number, home: string): void {
+  appendFileSync(join(stage, 'etc/passwd'), `${name}:x:${id}:${id}:${name}:${home}:/bin/sh\n`);
+  appendFileSync(join(stage, 'etc/group'), `${name}:x:${id}:\n`);
+}
+
+/** Unpack the base root filesystem, let `populate` add to it, and `docker import` it as `tag`. */
+async function importStaged(tag: string, changes: string[], cli: DockerCli, populate: (stage: string) => void): Promise<void> {
+  const base = await ensureRootfsTarball(cli);
+  const stage = join(labHome(), 'docker', `stage-${tag.replace(/[^A-Za-z0-9.-]/g, '_')}.${process.pid}`);
+  rmSync(stage, { recursive: true, force: true });
+  mkdirSync(stage, { recursive: true });
+  try {
+    await run('tar', ['-C', stage, '-xf', base], { maxBuffer: 16 << 20 });
+    populate(stage);
     // One shell pipeline: tar streams the staged tree straight into `docker import` (no 300 MB temp file).
     const q = (a: string) => `'${a.replace(/'/g, `'\\''`)}'`;
     const pipeline = `tar -C ${q(stage)} -c . | docker import ${changes.map((c) => `--change ${q(c)}`).join(' ')} - ${q(tag)}`;
@@ -155,5 +179,82 @@ export async function ensureLabImage(major: number, cli: DockerCli = {}): Promis
   } finally {
     rmSync(stage, { recursive: true, force: true });
   }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Images for docker-compose.yml's other services, from this machine's own binaries.
+
+export type ToolImageName = 'toxiproxy' | 'k6' | 'pgbouncer' | 'node';
+
+/** Where each binary goes and how the image starts, as in the public image the compose file defaults to. */
+const TOOL_IMAGES: Record<ToolImageName, { binary: () => string; to: string; changes: string[]; user?: [string, number] }> = {
+  // ghcr.io/shopify/toxiproxy: the server at /toxiproxy is the entrypoint.
+  toxiproxy: { binary: () => requireTool('toxiproxy-server'), to: '/toxiproxy', changes: ['ENTRYPOINT ["/toxiproxy"]'] },
+  // grafana/k6: `k6` is the entrypoint, an unprivileged user runs it.
+  k6: { binary: () => requireTool('k6'), to: '/usr/bin/k6', changes: ['ENTRYPOINT ["k6"]', 'USER 12345', 'WORKDIR /tmp'], user: ['k6', 12345] },
+  // The compose file starts it as `pgbouncer <ini>` with user 999 (pgbouncer refuses root).
+  pgbouncer: { binary: () => requireTool('pgbouncer'), to: '/usr/sbin/pgbouncer', changes: [], user: ['pgbouncer', 999] },
+  // node:20-bookworm-slim: `node` on PATH; the compose file mounts the checkout and runs it.
+  node: { binary: () => process.execPath, to: '/usr/local/bin/node', changes: [] },
+};
+
+/** The shared libraries a binary links (`ldd`), resolved to real files. */
+async function sharedLibraries(bin: string): Promise<string[]> {
+  const { stdout } = await run('ldd', [bin]).catch((e: any) => ({ stdout: String(e?.stdout ?? '') }));
+  return [...stdout.matchAll(/=>\s*(\/\S+)/g)].map((m) => m[1]!);
+}
+
+/**
+ * A local image for one of the compose file's non-Postgres services: the base root filesystem plus
+ * this machine's binary and whichever of its shared libraries the base lacks (copied to the same
+ * paths). Tagged by a hash of the binary, those libraries and the image settings.
+ */
+export async function toolImage(name: ToolImageName, cli: DockerCli = {}): Promise<string> {
+  const t = TOOL_IMAGES[name];
+  const bin = realpathSync(t.binary());
+  const base = await ensureRootfsTarball(cli);
+  const baseFiles = new Set((await run('tar', ['-tf', base], { maxBuffer: 64 << 20 })).stdout.split('\n').map((f) => f.replace(/^\.\//, '/')));
+  const libs = (await sharedLibraries(bin)).filter((l) => !baseFiles.has(l) && !baseFiles.has(l.replace(/^\/lib\//, '/usr/lib/')));
+  const h = createHash('sha256').update(JSON.stringify({ to: t.to, changes: t.changes, user: t.user, libs }));
+  for (const f of [bin, ...libs]) h.update(readFileSync(f));
+  const tag = `cutover-lab/${name}:${h.digest('hex').slice(0, 16)}`;
+  if (await imageExists(tag, cli)) return tag;
+  cli.log?.(`building image ${tag} (debian minbase + ${bin}${libs.length ? ` + ${libs.length} libraries` : ''})…`);
+  await importStaged(tag, [...t.changes, 'ENV PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin'], cli, (stage) => {
+    for (const [from, to] of [[bin, t.to], ...libs.map((l) => [l, l])] as const) {
+      // the base keeps /lib as a symlink to usr/lib: write through it, never over it
+      const dest = join(stage, to.replace(/^\/lib\//, '/usr/lib/'));
+      mkdirSync(dirname(dest), { recursive: true });
+      cpSync(from, dest, { dereference: true });
+    }
+    if (t.user) addUser(stage, t.user[0], t.user[1], '/tmp');
+  });
   return tag;
+}
+
+/**
+ * Every image docker-compose.yml names, built locally: the variables to substitute them
+ * (CUTOVER_OLD_IMAGE, CUTOVER_NEW_IMAGE, CUTOVER_TOXIPROXY_IMAGE, …). Sequential: they share the base.
+ */
+export async function composeImages(majors: { old: number; new: number } = { old: 13, new: 17 }, cli: DockerCli = {}): Promise<Record<string, string>> {
+  const env: Record<string, string> = {};
+  env.CUTOVER_OLD_IMAGE = await ensureLabImage(majors.old, cli);
+  env.CUTOVER_NEW_IMAGE = await ensureLabImage(majors.new, cli);
+  for (const name of Object.keys(TOOL_IMAGES) as ToolImageName[]) env[`CUTOVER_${name.toUpperCase()}_IMAGE`] = await toolImage(name, cli);
+  return env;
+}
+
+if (process.argv[1] && import.meta.url === pathToFileURL(resolve(process.argv[1])).href) {
+  const { values } = parseArgs({ options: { compose: { type: 'boolean' }, old: { type: 'string', default: '13' }, new: { type: 'string', default: '17' } }, strict: true });
+  if (!values.compose) {
+    process.stderr.write('usage: node bin/run-ts.mjs lab/docker-images.ts --compose [--old 13 --new 17]   (prints CUTOVER_*_IMAGE=… lines)\n');
+    process.exit(2);
+  }
+  try {
+    const env = await composeImages({ old: Number(values.old), new: Number(values.new) }, { log: (l) => process.stderr.write(l + '\n') });
+    for (const [k, v] of Object.entries(env)) process.stdout.write(`${k}=${v}\n`);
+  } catch (e: any) {
+    process.stderr.write(`${e.message}${e.hint ? `\n  fix: ${e.hint}` : ''}\n`);
+    process.exit(e.exitCode ?? 1);
+  }
 }

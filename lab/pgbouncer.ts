@@ -37,30 +37,25 @@ export interface StartedPgbouncer {
 
 export const PGBOUNCER_ADMIN = 'cutover_admin';
 
-export async function startPgbouncer(spec: PgbouncerSpec): Promise<StartedPgbouncer> {
-  const bin = requireTool('pgbouncer');
-  const user = serverUser();
-  mkdirFor(spec.dir, user, 0o700);
-  const port = spec.port ?? 6432;
-  const host = spec.host ?? (await freeLoopbackAddress(port));
-  const adminPassword = Math.random().toString(36).slice(2);
-  const users = { ...spec.users, [PGBOUNCER_ADMIN]: adminPassword };
-  const authFile = join(spec.dir, 'userlist.txt');
-  writeFileSync(authFile, Object.entries(users).map(([u, p]) => `"${u.replace(/"/g, '""')}" "${p.replace(/"/g, '""')}"`).join('\n') + '\n', { mode: 0o600 });
-  const iniFile = join(spec.dir, 'pgbouncer.ini');
-  const logFile = join(spec.dir, 'pgbouncer.log');
-  const ini = [
+/** The auth_file text: one `"user" "password"` line per user. */
+export function pgbouncerUserlist(users: Record<string, string>): string {
+  return Object.entries(users).map(([u, p]) => `"${u.replace(/"/g, '""')}" "${p.replace(/"/g, '""')}"`).join('\n') + '\n';
+}
+
+/** The lab's pgbouncer.ini (also written for docker-compose.yml by lab/compose/config.ts). No logfile: stderr. */
+export function pgbouncerIni(o: Pick<PgbouncerSpec, 'alias' | 'upstream' | 'poolMode'> & { host: string; port: number; authFile: string; logFile?: string; pidFile?: string }): string {
+  return [
     '[databases]',
-    `${spec.alias} = host=${spec.upstream.host} port=${spec.upstream.port} dbname=${spec.upstream.dbname}`,
+    `${o.alias} = host=${o.upstream.host} port=${o.upstream.port} dbname=${o.upstream.dbname}`,
     '',
     '[pgbouncer]',
-    `listen_addr = ${host}`,
-    `listen_port = ${port}`,
+    `listen_addr = ${o.host}`,
+    `listen_port = ${o.port}`,
     'unix_socket_dir =',
     'auth_type = md5',
-    `auth_file = ${authFile}`,
+    `auth_file = ${o.authFile}`,
     `admin_users = ${PGBOUNCER_ADMIN}`,
-    `pool_mode = ${spec.poolMode ?? 'transaction'}`,
+    `pool_mode = ${o.poolMode ?? 'transaction'}`,
     'max_client_conn = 2000',
     'default_pool_size = 40',
     // node-postgres sends statement_timeout as a startup parameter, which pgbouncer refuses unless told to ignore it
@@ -70,10 +65,25 @@ export async function startPgbouncer(spec: PgbouncerSpec): Promise<StartedPgboun
     // connection is tried for server_login_retry (default 15 s), and every client waits that long.
     // Seen in rehearsals as a 1.0 s hold with the value 1; 0.1 s keeps a retry storm impossible.
     'server_login_retry = 0.1',
-    `logfile = ${logFile}`,
-    `pidfile = ${join(spec.dir, 'pgbouncer.pid')}`,
+    ...(o.logFile ? [`logfile = ${o.logFile}`] : []),
+    ...(o.pidFile ? [`pidfile = ${o.pidFile}`] : []),
     '',
   ].join('\n');
+}
+
+export async function startPgbouncer(spec: PgbouncerSpec): Promise<StartedPgbouncer> {
+  const bin = requireTool('pgbouncer');
+  const user = serverUser();
+  mkdirFor(spec.dir, user, 0o700);
+  const port = spec.port ?? 6432;
+  const host = spec.host ?? (await freeLoopbackAddress(port));
+  const adminPassword = Math.random().toString(36).slice(2);
+  const users = { ...spec.users, [PGBOUNCER_ADMIN]: adminPassword };
+  const authFile = join(spec.dir, 'userlist.txt');
+  writeFileSync(authFile, pgbouncerUserlist(users), { mode: 0o600 });
+  const iniFile = join(spec.dir, 'pgbouncer.ini');
+  const logFile = join(spec.dir, 'pgbouncer.log');
+  const ini = pgbouncerIni({ ...spec, host, port, authFile, logFile, pidFile: join(spec.dir, 'pgbouncer.pid') });
   writeFileSync(iniFile, ini, { mode: 0o600 });
   writeFileSync(logFile, '');
   if (user) for (const f of [authFile, iniFile, logFile]) chownSync(f, user.uid, user.gid);
