@@ -53,23 +53,27 @@ else
   say "Debian packages present"
 fi
 
-# --- Docker engine for the docker provider's tests (optional) -----------------------------------
+# --- Docker engine for the docker provider's and docker-compose.yml's tests (optional) ---------
 # The suite starts its own engine (`dockerd --bridge=none --iptables=false`, host networking only) and
 # builds its images locally (debootstrap + the embedded binaries), so it needs Debian's docker.io and
-# debootstrap. Installing docker.io where systemd runs would start a daemon on the user's machine, so
-# setup installs them only on CI or where no systemd runs (containers, CI runners); elsewhere it says how.
+# debootstrap; test/integration/docker-compose.test.ts also needs a compose client: Debian's
+# docker-compose (bookworm: 1.29.2, which has the profiles and `service_completed_successfully` the
+# file uses), unless the compose v2 plugin already answers. Installing docker.io where systemd runs
+# would start a daemon on the user's machine, so setup installs them only on CI or where no systemd
+# runs (containers, CI runners); elsewhere it says how.
 DOCKER_PKGS=(docker.io debootstrap)
+docker compose version >/dev/null 2>&1 || DOCKER_PKGS+=(docker-compose)
 docker_missing=()
 for p in "${DOCKER_PKGS[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || docker_missing+=("$p")
 done
 if [ ${#docker_missing[@]} -gt 0 ]; then
   if [ "$(id -u)" -eq 0 ] && command -v apt-get >/dev/null && { [ "${CI:-}" = true ] || [ ! -d /run/systemd/system ]; }; then
-    say "installing Debian packages for the docker provider tests: ${docker_missing[*]}"
+    say "installing Debian packages for the docker tests: ${docker_missing[*]}"
     DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${docker_missing[@]}" >&2 \
-      || say "WARNING: apt-get install ${docker_missing[*]} failed; the docker provider tests will be skipped"
+      || say "WARNING: apt-get install ${docker_missing[*]} failed; the docker tests will be skipped"
   else
-    say "docker provider tests will be skipped (no ${docker_missing[*]}); to run them: sudo apt-get install -y ${docker_missing[*]}"
+    say "docker tests will be skipped (no ${docker_missing[*]}); to run them: sudo apt-get install -y ${docker_missing[*]}"
   fi
 fi
 
