@@ -11,8 +11,10 @@ import { describe, it, expect, beforeAll, afterAll } from 'vitest';
 import { execFile } from 'node:child_process';
 import { promisify } from 'node:util';
 import { Resolver } from 'node:dns/promises';
+import { mkdtempSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { dockerEngine } from '../../lab/tools.ts';
-import { composeImages } from '../../lab/docker-images.ts';
 import { PROXY_PORTS } from '../../lab/compose/config.ts';
 import { canBind, freeLoopbackAddress, releaseLoopbackAddress, sleep } from '../../lab/net.ts';
 import { withClient } from '../../migration/pg.ts';
@@ -38,12 +40,13 @@ if (!runs) console.warn(`[skip] docker-compose tests: ${compose.reason}`);
 
 describe.skipIf(!runs)(`docker-compose.yml on the engine (${compose.reason})`, () => {
   const project = `cutover-compose-${process.pid}`;
-  const env: NodeJS.ProcessEnv = { ...process.env, CUTOVER_K6_DURATION: '3s', CUTOVER_K6_RATE: '20' };
+  // The variables go in an env file, as README "Rehearse on containers" has them.
+  const envFile = join(mkdtempSync(join(tmpdir(), 'compose-')), 'compose.env');
   let old = '';
   let neu = '';
   let lab = '';
   const pg = (host: string, port = 5432) => `postgres://postgres:lab@${host}:${port}/app`;
-  const dc = (...args: string[]) => run(compose.cmd![0]!, [...compose.cmd!.slice(1), '-p', project, ...args], { cwd: PROJECT_ROOT, env, maxBuffer: 16 << 20 });
+  const dc = (...args: string[]) => run(compose.cmd![0]!, [...compose.cmd!.slice(1), '--env-file', envFile, '-p', project, ...args], { cwd: PROJECT_ROOT, maxBuffer: 16 << 20 });
   const containers = async () => (await run('docker', ['ps', '-aq', '--filter', `label=com.docker.compose.project=${project}`])).stdout.split('\n').filter(Boolean);
   const volumes = async () => (await run('docker', ['volume', 'ls', '-q', '--filter', `label=com.docker.compose.project=${project}`])).stdout.split('\n').filter(Boolean);
   /** State of each service's container: running/exited, health where it has a healthcheck. */
@@ -66,8 +69,9 @@ describe.skipIf(!runs)(`docker-compose.yml on the engine (${compose.reason})`, (
       releaseLoopbackAddress(a);
       avoid.push(a);
     }
-    Object.assign(env, { CUTOVER_OLD_HOST: old, CUTOVER_NEW_HOST: neu, CUTOVER_LAB_HOST: lab });
-    if (process.env.CUTOVER_DOCKER_IMAGE === 'lab') Object.assign(env, await composeImages({ old: 13, new: 17 }, { log: (l) => console.log(`[compose] ${l}`) }));
+    // Local images (no registry) when the suite uses them, through the README's command.
+    const images = process.env.CUTOVER_DOCKER_IMAGE === 'lab' ? (await run(process.execPath, ['bin/run-ts.mjs', 'lab/docker-images.ts', '--compose'], { cwd: PROJECT_ROOT, maxBuffer: 16 << 20 })).stdout : '';
+    writeFileSync(envFile, `${images}CUTOVER_OLD_HOST=${old}\nCUTOVER_NEW_HOST=${neu}\nCUTOVER_LAB_HOST=${lab}\nCUTOVER_K6_DURATION=3s\n`);
     await dc('up', '-d');
   }, 900_000);
 
