@@ -16,7 +16,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { dockerEngine } from '../../lab/tools.ts';
 import { PROXY_PORTS } from '../../lab/compose/config.ts';
-import { canBind, freeLoopbackAddress, releaseLoopbackAddress, sleep } from '../../lab/net.ts';
+import { canBind, sleep } from '../../lab/net.ts';
 import { withClient } from '../../migration/pg.ts';
 import { PROJECT_ROOT } from '../../lab/paths.ts';
 
@@ -59,16 +59,16 @@ describe.skipIf(!runs)(`docker-compose.yml on the engine (${compose.reason})`, (
 
   beforeAll(async () => {
     // Old and new on their own addresses at 5432; the other services share a third one, on ports
-    // the compose file fixes (8474, 15432-15434, 6432, 53, 8053, 3000).
-    old = await freeLoopbackAddress(5432);
-    neu = await freeLoopbackAddress(5432);
-    const labPorts = [8474, ...Object.values(PROXY_PORTS), 6432, 53, 8053, 3000];
-    for (const avoid: string[] = []; ; ) {
-      const a = await freeLoopbackAddress(3000, 2, avoid);
-      if ((await Promise.all(labPorts.map((p) => canBind(a, p)))).every(Boolean)) { lab = a; break; }
-      releaseLoopbackAddress(a);
-      avoid.push(a);
-    }
+    // the compose file fixes. Taken from a 127.<n>.<pid>.x block, away from the 127.0.0.x that
+    // every other lab on this machine probes: a container binds its address later than our probe.
+    const block = `127.${100 + (process.pid % 100)}.${process.pid % 250}`;
+    const free = async (ports: number[], from: number) => {
+      for (let x = from; x < 255; x++) if ((await Promise.all(ports.map((p) => canBind(`${block}.${x}`, p)))).every(Boolean)) return `${block}.${x}`;
+      throw new Error(`no free address in ${block}.0/24 for ports ${ports.join(', ')}`);
+    };
+    old = await free([5432], 1);
+    neu = await free([5432], Number(old.split('.')[3]) + 1);
+    lab = await free([8474, ...Object.values(PROXY_PORTS), 6432, 53, 8053, 3000], Number(neu.split('.')[3]) + 1);
     // Local images (no registry) when the suite uses them, through the README's command.
     const images = process.env.CUTOVER_DOCKER_IMAGE === 'lab' ? (await run(process.execPath, ['bin/run-ts.mjs', 'lab/docker-images.ts', '--compose'], { cwd: PROJECT_ROOT, maxBuffer: 16 << 20 })).stdout : '';
     writeFileSync(envFile, `${images}CUTOVER_OLD_HOST=${old}\nCUTOVER_NEW_HOST=${neu}\nCUTOVER_LAB_HOST=${lab}\nCUTOVER_K6_DURATION=3s\n`);
@@ -77,7 +77,6 @@ describe.skipIf(!runs)(`docker-compose.yml on the engine (${compose.reason})`, (
 
   afterAll(async () => {
     if (compose.cmd) await dc('down', '--volumes', '--remove-orphans').catch(() => {});
-    for (const a of [old, neu, lab]) if (a) releaseLoopbackAddress(a);
   });
 
   it('brings every service up healthy (the config job done, its files in place)', async () => {
@@ -87,6 +86,9 @@ describe.skipIf(!runs)(`docker-compose.yml on the engine (${compose.reason})`, (
       s = await states();
       if (['old', 'new', 'dns', 'app'].every((k) => s[k]?.health === 'healthy')) break;
     }
+    const bad = Object.entries(s).filter(([k, v]) => (k === 'config' ? v.code !== 0 : v.status !== 'running' || !['healthy', '-'].includes(v.health)));
+    const logs = await Promise.all(bad.map(async ([k]) => `--- ${k}:\n${(await dc('logs', '--tail', '8', k).catch((e) => e)).stdout}`));
+    expect(bad.map(([k]) => k), logs.join('\n')).toEqual([]);
     expect(s.config).toEqual({ status: 'exited', code: 0, health: '-' });
     for (const k of ['old', 'new', 'dns', 'app']) expect(s[k], k).toMatchObject({ status: 'running', health: 'healthy' });
     for (const k of ['toxiproxy', 'pgbouncer']) expect(s[k]?.status, k).toBe('running');
