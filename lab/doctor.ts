@@ -4,7 +4,7 @@
  */
 import { existsSync, realpathSync } from 'node:fs';
 import { join } from 'node:path';
-import { findTool, toolVersion, dockerEngine, FIX, PINNED_TOOLS, type ToolName, type PgClientName } from './tools.ts';
+import { findTool, toolVersion, dockerEngine, composeClient, FIX, PINNED_TOOLS, type ToolName, type PgClientName } from './tools.ts';
 import { SUPPORTED_MAJORS, PINNED_VERSIONS, platformPackage, cachedBinaries, cachedClientTools, CLIENT_TOOLS, clientToolsPlatform } from './binaries.ts';
 import { dumpTool } from '../migration/schema-copy.ts';
 import { serverUser } from './osuser.ts';
@@ -109,6 +109,8 @@ export async function doctor(): Promise<DoctorReport> {
   checks.push(await tool('chromium', false, ['--version']));
   const docker = await dockerEngine();
   checks.push({ name: 'docker engine', ok: docker.available, required: false, detail: docker.reason, fix: docker.available ? undefined : 'optional: start a Docker engine to use the docker provider' });
+  const compose = await composeClient();
+  checks.push({ name: 'compose client', ok: !!compose.cmd, required: false, detail: compose.cmd ? `${compose.cmd.join(' ')}: ${compose.reason}` : 'not found', fix: compose.cmd ? undefined : `optional, for docker-compose.yml: ${compose.reason.replace(/^no compose client: /, '')}` });
 
   const cached = SUPPORTED_MAJORS.filter((m) => cachedBinaries(m));
   const pkgDir = join(paths.binaries());

@@ -148,3 +148,14 @@ export function dockerEngine(timeoutMs = 2000): Promise<{ available: boolean; re
     req.end();
   });
 }
+
+/** A compose client for docker-compose.yml: Debian's `docker-compose` (v1) or the `docker compose` v2 plugin. */
+export async function composeClient(): Promise<{ cmd: string[]; reason: string } | { cmd?: undefined; reason: string }> {
+  for (const cmd of [['docker-compose'], ['docker', 'compose']]) {
+    try {
+      const { stdout } = await execFileP(cmd[0]!, [...cmd.slice(1), 'version'], { timeout: 10_000 });
+      return { cmd, reason: stdout.split('\n')[0]!.trim() };
+    } catch {}
+  }
+  return { reason: 'no compose client: apt-get install docker-compose (npm run setup does where it installs docker.io), or the compose v2 plugin' };
+}

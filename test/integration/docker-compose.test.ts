@@ -14,24 +14,13 @@ import { Resolver } from 'node:dns/promises';
 import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { dockerEngine } from '../../lab/tools.ts';
+import { dockerEngine, composeClient } from '../../lab/tools.ts';
 import { PROXY_PORTS } from '../../lab/compose/config.ts';
 import { canBind, sleep } from '../../lab/net.ts';
 import { withClient } from '../../migration/pg.ts';
 import { PROJECT_ROOT } from '../../lab/paths.ts';
 
 const run = promisify(execFile);
-
-/** `docker-compose` (v1, Debian's package) or `docker compose` (the v2 plugin), whichever answers. */
-async function composeClient(): Promise<{ cmd: string[]; reason: string } | { cmd?: undefined; reason: string }> {
-  for (const cmd of [['docker-compose'], ['docker', 'compose']]) {
-    try {
-      const { stdout } = await run(cmd[0]!, [...cmd.slice(1), 'version']);
-      return { cmd, reason: stdout.split('\n')[0]!.trim() };
-    } catch {}
-  }
-  return { reason: 'no compose client: apt-get install docker-compose (npm run setup does where it installs docker.io), or the compose v2 plugin' };
-}
 
 const engine = await dockerEngine();
 const compose = engine.available ? await composeClient() : { reason: engine.reason };
