@@ -11,9 +11,9 @@ import { describe, it, expect, beforeAll, afterAll } from 'vitest';
 import { execFile } from 'node:child_process';
 import { promisify } from 'node:util';
 import { Resolver } from 'node:dns/promises';
-import { mkdtempSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { dirname, join } from 'node:path';
 import { dockerEngine, composeClient } from '../../lab/tools.ts';
 import { PROXY_PORTS } from '../../lab/compose/config.ts';
 import { canBind, sleep } from '../../lab/net.ts';
@@ -34,6 +34,7 @@ describe.skipIf(!runs)(`docker-compose.yml on the engine (${compose.reason})`, (
   let old = '';
   let neu = '';
   let lab = '';
+  let upError = '';
   const pg = (host: string, port = 5432) => `postgres://postgres:lab@${host}:${port}/app`;
   const dc = (...args: string[]) => run(compose.cmd![0]!, [...compose.cmd!.slice(1), '--env-file', envFile, '-p', project, ...args], { cwd: PROJECT_ROOT, maxBuffer: 16 << 20 });
   const containers = async () => (await run('docker', ['ps', '-aq', '--filter', `label=com.docker.compose.project=${project}`])).stdout.split('\n').filter(Boolean);
@@ -61,11 +62,13 @@ describe.skipIf(!runs)(`docker-compose.yml on the engine (${compose.reason})`, (
     // Local images (no registry) when the suite uses them, through the README's command.
     const images = process.env.CUTOVER_DOCKER_IMAGE === 'lab' ? (await run(process.execPath, ['bin/run-ts.mjs', 'lab/docker-images.ts', '--compose'], { cwd: PROJECT_ROOT, maxBuffer: 16 << 20 })).stdout : '';
     writeFileSync(envFile, `${images}CUTOVER_OLD_HOST=${old}\nCUTOVER_NEW_HOST=${neu}\nCUTOVER_LAB_HOST=${lab}\nCUTOVER_K6_DURATION=3s\n`);
-    await dc('up', '-d');
+    // A service that never gets healthy fails `up`: the first test reports it with the logs.
+    upError = await dc('up', '-d').then(() => '', (e) => String(e.stderr ?? e.message));
   }, 900_000);
 
   afterAll(async () => {
     if (compose.cmd) await dc('down', '--volumes', '--remove-orphans').catch(() => {});
+    rmSync(dirname(envFile), { recursive: true, force: true });
   });
 
   it('brings every service up healthy (the config job done, its files in place)', async () => {
@@ -74,10 +77,11 @@ describe.skipIf(!runs)(`docker-compose.yml on the engine (${compose.reason})`, (
     for (; Date.now() < deadline; await sleep(500)) {
       s = await states();
       if (['old', 'new', 'dns', 'app'].every((k) => s[k]?.health === 'healthy')) break;
+      if (upError || Object.entries(s).some(([k, v]) => k !== 'config' && v.status === 'exited')) break;
     }
     const bad = Object.entries(s).filter(([k, v]) => (k === 'config' ? v.code !== 0 : v.status !== 'running' || !['healthy', '-'].includes(v.health)));
     const logs = await Promise.all(bad.map(async ([k]) => `--- ${k}:\n${(await dc('logs', '--tail', '8', k).catch((e) => e)).stdout}`));
-    expect(bad.map(([k]) => k), logs.join('\n')).toEqual([]);
+    expect(bad.map(([k]) => k), `${upError}\n${logs.join('\n')}`).toEqual([]);
     expect(s.config).toEqual({ status: 'exited', code: 0, health: '-' });
     for (const k of ['old', 'new', 'dns', 'app']) expect(s[k], k).toMatchObject({ status: 'running', health: 'healthy' });
     for (const k of ['toxiproxy', 'pgbouncer']) expect(s[k]?.status, k).toBe('running');
