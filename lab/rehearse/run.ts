@@ -28,6 +28,8 @@ import { measureRun, crashedRun, aggregate, verdict, rollbackSplitMs } from './m
 import { notMeasured, valueOf, SCHEMA_VERSION, type Report, type Run, type DriftStage, type NotMeasured, type DriftFinding, type Replication } from '../../reports/model.ts';
 import { writeReports } from '../../reports/index.ts';
 import { LabAsyncDisposableStack } from '../disposable.ts';
+import { sleep } from '../net.ts';
+import { resetServers } from './external.ts';
 import {
   newRunState, enter, startRunLab, shadowStep, prepareOld, replicate, driftStep, startLoad, switchoverStep, finishLoad, toFaultSpecs, toInjected, faultsAsInjected, detectFaultConflicts, cleanupReplication, followReverse,
   type RunContext, type RunState, type ProgressEvent, type Load, type SwitchoverStep,
@@ -64,9 +66,9 @@ export async function rehearse(scenarioOrFile: string | Scenario, opts: Rehearse
   const scenario = typeof scenarioOrFile === 'string' ? await loadScenario(scenarioOrFile) : scenarioOrFile;
   const runs = opts.runs ?? scenario.runs;
   if (!Number.isInteger(runs) || runs < 1) throw new CutoverError('USAGE', `--runs must be a whole number ≥ 1 (got ${opts.runs})`);
-  if (scenario.clusters.provider === 'external')
-    throw new CutoverError('CONFIG', `scenario ${scenario.name}: rehearsals on external servers are not supported yet (the lab would need a way back to the starting point between runs)`, {
-      hint: 'use the migration commands (preflight, replicate, verify, drift, switchover) against them, or rehearse on embedded or docker clusters with the same majors and settings',
+  if (scenario.clusters.provider === 'external' && runs > 1 && !scenario.clusters.reset)
+    throw new CutoverError('CONFIG', `scenario ${scenario.name}: ${runs} runs on external servers need a way back to the starting point between runs (the first run changes their data: the load's writes, the fence, the sequences)`, {
+      hint: 'add clusters.reset: { command: … } (restore a snapshot, re-create the databases from a template, truncate…), or rehearse with --runs 1',
     });
   const log = opts.log ?? (() => {});
   const outDir = resolve(opts.outDir ?? join('out', `${scenario.name}-${new Date().toISOString().replace(/[:.]/g, '-')}`));
@@ -81,7 +83,7 @@ export async function rehearse(scenarioOrFile: string | Scenario, opts: Rehearse
   const progress = (run: number, step: string, extra: Partial<ProgressEvent> = {}) => opts.onProgress?.({ run, runs, step, ...extra, etaMs: eta(run) });
 
   // Embedded clusters clone a golden copy (seeded once); containers are seeded in every run.
-  progress(0, scenario.clusters.provider === 'embedded' ? 'golden snapshot' : 'images');
+  progress(0, { embedded: 'golden snapshot', docker: 'images', external: 'external servers' }[scenario.clusters.provider]);
   const golden = scenario.clusters.provider === 'embedded' ? await ensureGolden(scenario, { log, progress: 'silent' }) : undefined;
   const results: Run[] = [];
   const skippedDrift = { skipped: opts.drift === false ? 'drift checks turned off (--no-drift)' : 'not run' };
@@ -197,21 +199,64 @@ interface RunOutput {
   versions?: { old: string; new: string };
 }
 
-/** Teardown stacks of the runs in progress, for `interruptRehearsals` (Ctrl-C). */
-const inProgress = new Set<LabAsyncDisposableStack>();
+/** The runs in progress (their teardown stacks, and when they have ended), for `interruptRehearsals` (Ctrl-C). */
+const inProgress = new Set<{ stack: LabAsyncDisposableStack; ended: Promise<unknown> }>();
 
-/** Stop every run in progress: faults removed, app, k6, servers, proxies and lab folders gone. */
+/**
+ * Stop every run in progress: faults removed, app, k6, servers, proxies and lab folders gone — and
+ * on external servers what the lab created there. Waits (up to 20 s) for the interrupted step to
+ * end, so an object it was creating meanwhile is removed too.
+ */
 export async function interruptRehearsals(): Promise<void> {
-  await Promise.allSettled([...inProgress].map((s) => s.disposeAsync()));
+  await Promise.allSettled([...inProgress].map(async (p) => {
+    await p.stack.disposeAsync();
+    await Promise.race([p.ended, sleep(20_000)]);
+  }));
 }
 
-/** One run: the steps in order; whatever they started is torn down when the stack goes out of scope. */
+/**
+ * One run, and on external servers what it made there removed (the sweep in its teardown; after
+ * an interruption once more when the interrupted step has ended). A run that leaves any of it
+ * behind fails.
+ */
 async function runOnce(s: Scenario, golden: Golden | undefined, index: number, runs: number, ctx: RunContext): Promise<RunOutput> {
   const r = newRunState(s, golden, index, runs, ctx);
+  const entry = { stack: r.stack, ended: Promise.resolve() as Promise<unknown> };
+  inProgress.add(entry);
+  // an abort (the library's signal, the CLI's Ctrl-C) tears the run down at once, as Ctrl-C does
+  const onAbort = () => void r.stack.disposeAsync().catch(() => {});
+  ctx.signal?.addEventListener('abort', onAbort, { once: true });
+  try {
+    const steps = runSteps(r, index);
+    entry.ended = steps.catch(() => {});
+    const out = await steps;
+    if (r.ledger && ctx.signal?.aborted) r.externalCleanup = mergeCleanup(await r.ledger.sweep(r.log), r.externalCleanup);
+    if (r.externalCleanup) {
+      const c = r.externalCleanup;
+      const remaining = c.remaining.filter((x) => !(out.run.cleanup?.remaining ?? []).includes(x));
+      out.run.cleanup = { dropped: [...(out.run.cleanup?.dropped ?? []), ...c.dropped], remaining: [...(out.run.cleanup?.remaining ?? []), ...remaining], ...(out.run.cleanup?.notes ? { notes: out.run.cleanup.notes } : {}) };
+      if (remaining.length) out.run.pass = false;
+    }
+    return out;
+  } finally {
+    ctx.signal?.removeEventListener('abort', onAbort);
+    inProgress.delete(entry);
+  }
+}
+
+const mergeCleanup = (late: { dropped: string[]; remaining: string[] }, first?: { dropped: string[]; remaining: string[] }) => ({ dropped: [...(first?.dropped ?? []), ...late.dropped], remaining: late.remaining });
+
+/** The steps in order; whatever they started is torn down when the stack goes out of scope. */
+async function runSteps(r: RunState, index: number): Promise<RunOutput> {
+  const { s, ctx } = r;
   await using stack = r.stack;
-  inProgress.add(stack);
   const out: Partial<RunOutput> = {};
   try {
+    // external servers: back to where the first run started (clusters.reset), before anything else
+    if (index > 1 && s.clusters.provider === 'external') {
+      enter(r, 'reset');
+      await resetServers(s, r.runDir, r.log, ctx.signal);
+    }
     const { lab, labDir, versions } = await startRunLab(r);
     out.versions = versions;
     await prepareOld(r, lab);
@@ -243,8 +288,6 @@ async function runOnce(s: Scenario, golden: Golden | undefined, index: number, r
     r.log(`failed in step ${r.step}: ${error}`);
     const run = crashedRun({ index, startedAt: r.startedAt, durationMs: Date.now() - r.startedMs, step: r.step, error, phases: r.phases, faults: r.faults?.applied.map(toInjected) ?? [], loadStartMs: r.loadStartMs, clusterTimeline: r.timeline?.snapshot() });
     return { ...out, run };
-  } finally {
-    inProgress.delete(stack);
   }
 }
 
