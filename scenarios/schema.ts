@@ -264,11 +264,12 @@ export const appSchema = z.union([
 /**
  * provider external, more than one run: a shell command that brings both servers back to where the
  * first run started (restore a snapshot, re-create the databases from a template, truncate…). It
- * runs before each run after the first, with CUTOVER_OLD_URL and CUTOVER_NEW_URL in its
+ * runs before each run after the first, in the scenario's folder, with CUTOVER_OLD_URL and CUTOVER_NEW_URL in its
  * environment; its output is kept (redacted) in the run folder.
  */
 export const resetSchema = z
   .strictObject({
+    /** Shell command, run in the scenario's folder. */
     command: z.string().min(1),
     timeout: duration().prefault('10m'),
   })

@@ -12,7 +12,7 @@
  * `clusters.reset.command` runs before each run after the first.
  */
 import { writeFileSync } from 'node:fs';
-import { join } from 'node:path';
+import { dirname, join } from 'node:path';
 import type { Scenario } from '../../scenarios/schema.ts';
 import { resolveClusterUrl } from '../../scenarios/rules.ts';
 import { withClient, quoteIdent } from '../../migration/pg.ts';
@@ -221,7 +221,7 @@ export async function resetServers(s: Scenario, runDir: string, log: (l: string)
   if (!reset) throw new CutoverError('CONFIG', `scenario ${s.name}: more than one run on external servers needs clusters.reset`, { hint: 'add clusters.reset: { command: … } that brings both servers back to where the first run started, or run once' });
   const urls = externalUrls(s);
   const passwords = Object.values(urls).map((u) => decodeURIComponent(new URL(u).password)).filter(Boolean);
-  const run = await runCommand(reset.command, { CUTOVER_OLD_URL: urls.old, CUTOVER_NEW_URL: urls.new }, reset.timeoutMs, { signal });
+  const run = await runCommand(reset.command, { CUTOVER_OLD_URL: urls.old, CUTOVER_NEW_URL: urls.new }, reset.timeoutMs, { signal, cwd: s.file ? dirname(s.file) : undefined });
   const mask = (t: string) => redactValues(t, passwords);
   writeFileSync(join(runDir, 'reset.log'), `$ ${mask(run.command)}\n${mask(run.stdout)}${mask(run.stderr)}\n# exit ${run.exitCode ?? run.signal} after ${run.ms} ms${run.stopped ? ` (${run.stopped})` : ''}\n`);
   log(`reset: exit ${run.exitCode ?? run.signal} after ${run.ms} ms (output in ${join(runDir, 'reset.log')})`);
