@@ -63,7 +63,7 @@ function clusterRules(p: Problem[], role: 'old' | 'new', c: ClusterSettings, pro
     if (c.url === null) p.push({ path: at('url'), message: 'provider external needs the URL of each cluster', hint: `add url: postgres://user:password@host:5432/db under clusters.${role}, or url: \${STAGING_${role.toUpperCase()}_URL} to take it from the environment` });
     else {
       const env = ENV_URL.exec(c.url);
-      if (env && !process.env[env[1]]) p.push({ path: at('url'), message: `names the environment variable ${env[1]}, which is not set`, hint: `export ${env[1]}=postgres://user:password@host:5432/db before running cutover` });
+      if (env && !process.env[env[1]]) p.push({ path: at('url'), message: `names the environment variable ${env[1]}, which is not set`, hint: `export ${env[1]}=<the server's postgres:// URL> before running cutover` });
       else if (!env && !/^postgres(ql)?:\/\//.test(c.url)) p.push({ path: at('url'), message: 'must be a postgres:// connection URL', hint: 'use the form postgres://user:password@host:5432/dbname, or ${NAME} for an environment variable' });
     }
   } else if (provider !== undefined && c.url !== null) {

@@ -223,7 +223,8 @@ export async function resetServers(s: Scenario, runDir: string, log: (l: string)
   const passwords = Object.values(urls).map((u) => decodeURIComponent(new URL(u).password)).filter(Boolean);
   const run = await runCommand(reset.command, { CUTOVER_OLD_URL: urls.old, CUTOVER_NEW_URL: urls.new }, reset.timeoutMs, { signal, cwd: s.file ? dirname(s.file) : undefined });
   const mask = (t: string) => redactValues(t, passwords);
-  writeFileSync(join(runDir, 'reset.log'), `$ ${mask(run.command)}\n${mask(run.stdout)}${mask(run.stderr)}\n# exit ${run.exitCode ?? run.signal} after ${run.ms} ms${run.stopped ? ` (${run.stopped})` : ''}\n`);
+  const output = mask(run.stdout + run.stderr).trimEnd();
+  writeFileSync(join(runDir, 'reset.log'), [`$ ${mask(run.command)}`, ...(output ? [output] : []), `# exit ${run.exitCode ?? run.signal} after ${run.ms} ms${run.stopped ? ` (${run.stopped})` : ''}`].join('\n') + '\n');
   log(`reset: exit ${run.exitCode ?? run.signal} after ${run.ms} ms (output in ${join(runDir, 'reset.log')})`);
   if (run.exitCode !== 0)
     throw new CutoverError('CONFIG', `clusters.reset.command ${run.stopped ? `was stopped: ${run.stopped}` : `exited with ${run.exitCode ?? run.signal}`}: ${mask(run.command)}`, {

@@ -230,7 +230,10 @@ async function runOnce(s: Scenario, golden: Golden | undefined, index: number, r
     const steps = runSteps(r, index);
     entry.ended = steps.catch(() => {});
     const out = await steps;
-    if (r.ledger && ctx.signal?.aborted) r.externalCleanup = mergeCleanup(await r.ledger.sweep(r.log), r.externalCleanup);
+    if (r.ledger && ctx.signal?.aborted) {
+      r.externalCleanup = mergeCleanup(await r.ledger.sweep(r.log), r.externalCleanup);
+      r.ledger.write(join(r.runDir, 'external-ledger.json'), r.externalCleanup);
+    }
     if (r.externalCleanup) {
       const c = r.externalCleanup;
       const remaining = c.remaining.filter((x) => !(out.run.cleanup?.remaining ?? []).includes(x));
@@ -284,7 +287,9 @@ async function runSteps(r: RunState, index: number): Promise<RunOutput> {
     out.run = await measureStep(r, lab, load, so, finished, { replication: rep, calmFromMs: duringSync ? doneAtMs : undefined, driftAfter: out.driftAfter, rollback: rb, shadow });
     return out as RunOutput;
   } catch (e) {
-    const error = describeError(e).replace(/^error(\[\w+\])?: /, '').split('\n')[0];
+    const why = describeError(e).replace(/^error(\[\w+\])?: /, '').split('\n')[0];
+    // after an interruption a step fails because its lab went away under it: the interruption is the cause
+    const error = ctx.signal?.aborted ? `interrupted: the run was stopped and torn down (then: ${why})` : why;
     r.log(`failed in step ${r.step}: ${error}`);
     const run = crashedRun({ index, startedAt: r.startedAt, durationMs: Date.now() - r.startedMs, step: r.step, error, phases: r.phases, faults: r.faults?.applied.map(toInjected) ?? [], loadStartMs: r.loadStartMs, clusterTimeline: r.timeline?.snapshot() });
     return { ...out, run };

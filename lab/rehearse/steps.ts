@@ -28,6 +28,7 @@ import { ShadowTally, shadowQueries } from '../../migration/drift/shadow-compare
 import { withClient, quoteIdent, quoteLiteral } from '../../migration/pg.ts';
 import { CutoverError, describeError } from '../../migration/errors.ts';
 import { ensureAppSchema, APP_WRITES_TABLE, APP_DOMAIN_TABLES } from '../../load/app/server.ts';
+import { readAckKeys } from '../../load/check.ts';
 import { notMeasured, type ClusterTimelinePoint, type DriftFinding, type InjectedFault, type NotMeasured, type Replication, type Run } from '../../reports/model.ts';
 import { startAppProcess, stopAppProcess, type AppProcess } from './app-process.ts';
 import { runSwitchoverChild, type SwitchoverRun } from './switchover-child.ts';
@@ -278,6 +279,9 @@ export async function prepareOld(r: RunState, lab: Lab): Promise<void> {
     await grantApp(lab.old.url);
     await ensureAppRole(lab.new.url, r.appPassword);
   });
+  // A broken ack.query would only show after the whole run: try it now on the old primary, whose
+  // tables it reads (no keys yet, so it finds nothing), and stop the run with its error.
+  if (isUserApp(r.s) && r.s.ack) await readAckKeys(lab.old.url, r.s.ack.query, [], 'old primary');
 }
 
 /** Schema pre-data, publication/subscription, initial sync, post-data — timed. */
@@ -733,11 +737,15 @@ export async function finishLoad(r: RunState, load: Load, stopAtMs?: number): Pr
   await load.faults.cancelPending();
   // The app dying on its own (not by a kill fault) is a finding in itself, whatever k6 saw.
   const app = load.app.current;
-  if (app.child.exitCode !== null && !load.app.killed.has(app.child)) {
+  // (a process killed by a signal has no exit code: its signal says how it ended)
+  const { exitCode, signalCode } = app.child;
+  if ((exitCode !== null || signalCode !== null) && !load.app.killed.has(app.child)) {
     await sleep(100);
+    const how = exitCode !== null ? `code ${exitCode}` : `signal ${signalCode}`;
+    if (isUser(app)) return { k6, endMs, error: `the app exited during the load (${how}); its last output lines: ${app.tail(5).replace(/\n/g, ' | ') || '(none)'}` };
     const logFile = join(r.runDir, 'app.log');
     const tail = existsSync(logFile) ? readFileSync(logFile, 'utf8').split('\n').filter((l) => /error|Error/.test(l)).slice(0, 3).join(' | ') : '';
-    return { k6, endMs, error: `the ${isUserApp(r.s) ? 'app' : 'sample app'} exited during the load (code ${app.child.exitCode})${tail ? `: ${tail}` : isUser(app) ? `: ${app.tail(3).replace(/\n/g, ' | ')}` : ''}` };
+    return { k6, endMs, error: `the sample app exited during the load (${how})${tail ? `: ${tail}` : ''}` };
   }
   return { k6, endMs };
 }

@@ -42,7 +42,7 @@ async function catalog(url: string): Promise<Record<string, string[]>> {
     subscriptions: await list(`select subname from pg_subscription`),
     slots: await list(`select slot_name from pg_replication_slots`),
     origins: await list(`select roname from pg_replication_origin`),
-    relations: await list(`select n.nspname, c.relname, c.relkind, coalesce(c.relacl, acldefault('r', c.relowner))::text from pg_class c join pg_namespace n on n.oid = c.relnamespace where n.nspname not in ('pg_catalog', 'information_schema') and n.nspname !~ '^pg_'`),
+    relations: await list(`select n.nspname, c.relname, c.relkind, coalesce(c.relacl, acldefault(case c.relkind when 'S' then 's'::"char" else 'r'::"char" end, c.relowner))::text from pg_class c join pg_namespace n on n.oid = c.relnamespace where n.nspname not in ('pg_catalog', 'information_schema') and n.nspname !~ '^pg_'`),
     functions: await list(`select p.oid::regprocedure::text from pg_proc p join pg_namespace n on n.oid = p.pronamespace where n.nspname not in ('pg_catalog', 'information_schema')`),
     types: await list(`select t.typname from pg_type t join pg_namespace n on n.oid = t.typnamespace where n.nspname not in ('pg_catalog', 'information_schema') and n.nspname !~ '^pg_'`),
     extensions: await list(`select extname, extversion from pg_extension`),
@@ -76,6 +76,8 @@ describe('rehearsing on external servers (provider external, 13 → 17)', () => 
     await sql(pair.old.url, `create database shop template shop_template`);
     await sql(pair.new.url, `create database shop`);
     env = { STAGING_OLD_URL: withDb(pair.old.url, 'shop'), STAGING_NEW_URL: withDb(pair.new.url, 'shop') };
+    // the library reads them from this process's environment (the CLI runs get them passed)
+    Object.assign(process.env, env);
     before = await snapshot();
   }, 180_000);
   afterAll(async () => {
@@ -123,9 +125,10 @@ describe('rehearsing on external servers (provider external, 13 → 17)', () => 
 
   it('an interrupted rehearsal (abort signal) leaves nothing behind', async () => {
     const ac = new AbortController();
+    const out = mkdtempSync(join(tmpdir(), 'staging-abort-'));
     const r = await rehearse(SCENARIO, {
       runs: 1,
-      outDir: mkdtempSync(join(tmpdir(), 'staging-abort-')),
+      outDir: out,
       formats: ['json'],
       drift: false,
       signal: ac.signal,
@@ -136,6 +139,10 @@ describe('rehearsing on external servers (provider external, 13 → 17)', () => 
     expect(r.pass).toBe(false);
     expect(r.report.runs[0]!.error).toMatch(/interrupted/);
     expect(r.report.runs[0]!.cleanup?.remaining ?? []).toEqual([]);
+    // it was interrupted with the lab's objects in place: the replication and the schema copy were removed
+    const ledger = JSON.parse(readFileSync(join(out, 'run-1', 'external-ledger.json'), 'utf8'));
+    expect(ledger.removed).toEqual(expect.arrayContaining(['role cutover_app on old', 'publication cutover_main on the source', 'table public.customers on new']));
+    expect(ledger.remaining).toEqual([]);
     const after = await snapshot();
     expect(after.old).toEqual(before.old);
     expect(after.new).toEqual(before.new);
