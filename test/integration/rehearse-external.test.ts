@@ -148,6 +148,37 @@ describe('rehearsing on external servers (provider external, 13 → 17)', () => 
     expect(after.new).toEqual(before.new);
     expect(after.data).toEqual(before.data);
   }, 300_000);
+
+  /** The shipped scenario, once, with a dataset asked for (and other URLs when given). */
+  const withDataset = (urls?: { old: string; new: string }) => {
+    let text = readFileSync(SCENARIO, 'utf8').replace(/^runs: 2$/m, 'runs: 1') + 'dataset: { preset: payments, scale: 500 }\n';
+    if (urls) text = text.replace('"${STAGING_OLD_URL}"', `"${urls.old}"`).replace('"${STAGING_NEW_URL}"', `"${urls.new}"`);
+    return parseScenario(text, SCENARIO);
+  };
+
+  it('a dataset is never seeded into a database that holds data: refused, nothing touched', async () => {
+    const r = await rehearse(withDataset(), { runs: 1, outDir: mkdtempSync(join(tmpdir(), 'staging-seed-')), formats: ['json'], drift: false });
+    expect(r.report.runs[0]!.error).toMatch(/asks to seed dataset payments into the old server, whose database already holds 2 table\(s\) \(public\.customers, public\.orders\)/);
+    expect(r.pass).toBe(false);
+    const after = await snapshot();
+    expect(after.old).toEqual(before.old);
+    expect(after.new).toEqual(before.new);
+    expect(after.data).toEqual(before.data);
+  }, 120_000);
+
+  it('asked for, a dataset is seeded into an empty database — and removed with the rest of what the lab made', async () => {
+    for (const url of [pair.old.url, pair.new.url]) await sql(url, `create database empty_db`);
+    const urls = { old: withDb(pair.old.url, 'empty_db'), new: withDb(pair.new.url, 'empty_db') };
+    const empty = { old: await catalog(urls.old), new: await catalog(urls.new) };
+    const out = mkdtempSync(join(tmpdir(), 'staging-seeded-'));
+    const r = await rehearse(withDataset(urls), { runs: 1, outDir: out, formats: ['json'], drift: false });
+    const run = r.report.runs[0]!;
+    expect(run.error ?? '').toBe('');
+    expect(valueOf(run.lostWrites)).toBe(0);
+    const ledger = JSON.parse(readFileSync(join(out, 'run-1', 'external-ledger.json'), 'utf8'));
+    expect(ledger.old.createdByTheLab).toEqual(expect.arrayContaining(['table public.accounts', 'table public.payments']));
+    expect({ old: await catalog(urls.old), new: await catalog(urls.new) }).toEqual(empty);
+  }, 300_000);
 });
 
 describe('scenario check and rehearse refuse what the lab cannot do on external servers', () => {
