@@ -22,6 +22,7 @@ import { ensureGolden, type Golden } from '../golden.ts';
 import type { Lab } from '../lab.ts';
 import { findTool, toolVersion } from '../tools.ts';
 import { CutoverError, describeError } from '../../migration/errors.ts';
+import { withClient } from '../../migration/pg.ts';
 import { parseK6Json, assertAcknowledgedWrites } from '../../load/outcomes.ts';
 import { checkRun, checkRunWithAckQuery } from '../../load/check.ts';
 import { measureRun, crashedRun, aggregate, verdict, rollbackSplitMs } from './measure-run.ts';
@@ -296,6 +297,16 @@ async function runSteps(r: RunState, index: number): Promise<RunOutput> {
   }
 }
 
+/**
+ * The address a server sees itself on (`inet_server_addr()`, what the sample app writes into
+ * written_on): the lab's own clusters listen on their record's address; an external server's URL
+ * may name a host, so it is asked (undefined when it cannot say: every row then counts as its own).
+ */
+async function serverAddress(r: RunState, lab: Lab, side: 'old' | 'new'): Promise<string | undefined> {
+  if (r.s.clusters.provider !== 'external') return lab[side].record.host;
+  return withClient(lab[side].url, async (c) => (await c.query<{ a: string | null }>(`select host(inet_server_addr()) as a`)).rows[0].a ?? undefined).catch(() => undefined);
+}
+
 /** The client's log and what the databases hold → the run's figures (measure-run.ts). */
 async function measureStep(
   r: RunState,
@@ -316,7 +327,7 @@ async function measureStep(
   const rb = extra.rollback;
   const split = rb ? rollbackSplitMs(so.phases, rb.phases) : undefined;
   const fwdOps = split === undefined ? parsed.ops : parsed.ops.filter((o) => o.startMs < split);
-  const judged = { newUrl: rolledBack ? lab.old.url : lab.new.url, oldUrl: rolledBack ? undefined : lab.old.url, fenceAtMs: rolledBack ? undefined : so.fenceAtMs, oldServerAddr: lab.old.record.host };
+  const judged = { newUrl: rolledBack ? lab.old.url : lab.new.url, oldUrl: rolledBack ? undefined : lab.old.url, fenceAtMs: rolledBack ? undefined : so.fenceAtMs, oldServerAddr: await serverAddress(r, lab, 'old') };
   // The sample app's writes are found in its own tables; a user app's through the scenario's
   // ack.query, from the keys its k6 script acknowledged (the cutover_op/cutover_ack contract).
   const check = (ops: typeof parsed.ops, j: typeof judged): Promise<Awaited<ReturnType<typeof checkRun>>> => {
@@ -335,7 +346,7 @@ async function measureStep(
     .catch((e) => ackError(e, rolledBack ? 'old' : 'new'));
   // the rollback leg: every acknowledged write of the run must be on the old primary at the end;
   // split-brain = rows the new primary itself accepted after the rollback's fence
-  const rbAck = rb ? await check(parsed.ops, { newUrl: lab.old.url, oldUrl: lab.new.url, fenceAtMs: rb.fenceAtMs, oldServerAddr: lab.new.record.host }).catch((e) => ackError(e, 'old')) : undefined;
+  const rbAck = rb ? await check(parsed.ops, { newUrl: lab.old.url, oldUrl: lab.new.url, fenceAtMs: rb.fenceAtMs, oldServerAddr: await serverAddress(r, lab, 'new') }).catch((e) => ackError(e, 'old')) : undefined;
   const error = so.error ?? finished.error;
   // after the acknowledged-write check (dropping the subscription stops what is still in flight)
   const cleanup = await cleanupReplication(r, lab);

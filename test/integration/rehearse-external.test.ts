@@ -91,6 +91,7 @@ describe('rehearsing on external servers (provider external, 13 → 17)', () => 
     expect(check.stdout).toContain('url: ${STAGING_OLD_URL}');
 
     const p = await cli(['rehearse', SCENARIO, '--out', out, '--format', 'json,md'], { env }).done;
+    console.info(`[staging rehearsal] exit ${p.code}\n${p.stdout.split('\n').slice(0, 4).join('\n')}`);
     const report = JSON.parse(readFileSync(join(out, 'report.json'), 'utf8'));
     expect(report.runs).toHaveLength(2);
     for (const run of report.runs) {
