@@ -205,8 +205,8 @@ const inProgress = new Set<{ stack: LabAsyncDisposableStack; ended: Promise<unkn
 
 /**
  * Stop every run in progress: faults removed, app, k6, servers, proxies and lab folders gone — and
- * on external servers what the lab created there. Waits (up to 20 s) for the interrupted step to
- * end, so an object it was creating meanwhile is removed too.
+ * on external servers what the lab created there. Waits (up to 20 s) for the interrupted run to
+ * end, so an object its step was creating meanwhile is removed too (runOnce sweeps once more).
  */
 export async function interruptRehearsals(): Promise<void> {
   await Promise.allSettled([...inProgress].map(async (p) => {
@@ -222,15 +222,14 @@ export async function interruptRehearsals(): Promise<void> {
  */
 async function runOnce(s: Scenario, golden: Golden | undefined, index: number, runs: number, ctx: RunContext): Promise<RunOutput> {
   const r = newRunState(s, golden, index, runs, ctx);
-  const entry = { stack: r.stack, ended: Promise.resolve() as Promise<unknown> };
+  let ended!: () => void;
+  const entry = { stack: r.stack, ended: new Promise<void>((res) => (ended = res)) };
   inProgress.add(entry);
   // an abort (the library's signal, the CLI's Ctrl-C) tears the run down at once, as Ctrl-C does
   const onAbort = () => void r.stack.disposeAsync().catch(() => {});
   ctx.signal?.addEventListener('abort', onAbort, { once: true });
   try {
-    const steps = runSteps(r, index);
-    entry.ended = steps.catch(() => {});
-    const out = await steps;
+    const out = await runSteps(r, index);
     if (r.ledger && ctx.signal?.aborted) {
       r.externalCleanup = mergeCleanup(await r.ledger.sweep(r.log), r.externalCleanup);
       r.ledger.write(join(r.runDir, 'external-ledger.json'), r.externalCleanup);
@@ -245,6 +244,7 @@ async function runOnce(s: Scenario, golden: Golden | undefined, index: number, r
   } finally {
     ctx.signal?.removeEventListener('abort', onAbort);
     inProgress.delete(entry);
+    ended();
   }
 }
 

@@ -150,6 +150,25 @@ describe('rehearsing on external servers (provider external, 13 → 17)', () => 
     expect(after.data).toEqual(before.data);
   }, 300_000);
 
+  it('SIGTERM under load (CLI): exit 143, and nothing of the lab left on the servers', async () => {
+    const run = cli(['rehearse', SCENARIO, '--runs', '1', '--no-drift', '--out', mkdtempSync(join(tmpdir(), 'staging-term-')), '--format', 'json'], { env: { ...env, CI: '1' } });
+    let err = '';
+    run.child.stderr.on('data', (d) => (err += d));
+    const t0 = Date.now();
+    while (!/"step":"load"/.test(err) && run.child.exitCode === null && Date.now() - t0 < 180_000) await new Promise((r) => setTimeout(r, 100));
+    expect(err).toMatch(/"step":"load"/);
+    // the app role, the sample app's tables, the replication and the schema copy are all in place now
+    expect((await sql(env.STAGING_OLD_URL, `select count(*)::int as n from pg_publication where pubname = 'cutover_main'`))[0].n).toBe(1);
+    run.child.kill('SIGTERM');
+    const { code } = await run.done;
+    expect(code, err.slice(-1500)).toBe(143);
+    expect(err).toMatch(/interrupted \(SIGTERM\): tearing the lab down/);
+    const after = await snapshot();
+    expect(after.old).toEqual(before.old);
+    expect(after.new).toEqual(before.new);
+    expect(after.data).toEqual(before.data);
+  }, 300_000);
+
   /** The shipped scenario, once, with a dataset asked for (and other URLs when given). */
   const withDataset = (urls?: { old: string; new: string }) => {
     let text = readFileSync(SCENARIO, 'utf8').replace(/^runs: 2$/m, 'runs: 1') + 'dataset: { preset: payments, scale: 500 }\n';
