@@ -234,18 +234,21 @@ async function runOnce(s: Scenario, golden: Golden | undefined, index: number, r
       r.externalCleanup = mergeCleanup(await r.ledger.sweep(r.log), r.externalCleanup);
       r.ledger.write(join(r.runDir, 'external-ledger.json'), r.externalCleanup);
     }
-    if (r.externalCleanup) {
-      const c = r.externalCleanup;
-      const remaining = c.remaining.filter((x) => !(out.run.cleanup?.remaining ?? []).includes(x));
-      out.run.cleanup = { dropped: [...(out.run.cleanup?.dropped ?? []), ...c.dropped], remaining: [...(out.run.cleanup?.remaining ?? []), ...remaining], ...(out.run.cleanup?.notes ? { notes: out.run.cleanup.notes } : {}) };
-      if (remaining.length) out.run.pass = false;
-    }
+    if (r.externalCleanup) addCleanup(out.run, r.externalCleanup);
     return out;
   } finally {
     ctx.signal?.removeEventListener('abort', onAbort);
     inProgress.delete(entry);
     ended();
   }
+}
+
+/** What the teardown removed from external servers goes into the run's cleanup; anything left fails the run. */
+function addCleanup(run: Run, c: { dropped: string[]; remaining: string[] }): void {
+  const had = run.cleanup ?? { dropped: [], remaining: [] };
+  const remaining = c.remaining.filter((x) => !had.remaining.includes(x));
+  run.cleanup = { ...had, dropped: [...had.dropped, ...c.dropped], remaining: [...had.remaining, ...remaining] };
+  if (remaining.length) run.pass = false;
 }
 
 const mergeCleanup = (late: { dropped: string[]; remaining: string[] }, first?: { dropped: string[]; remaining: string[] }) => ({ dropped: [...(first?.dropped ?? []), ...late.dropped], remaining: late.remaining });

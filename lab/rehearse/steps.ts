@@ -291,13 +291,13 @@ export async function replicate(r: RunState, lab: Lab, underLoad: boolean): Prom
   // A scenario that lists its tables still needs the sample app's tables replicated: they are
   // what the acknowledged-write check reads on the new primary.
   const tables = r.s.migration.tables ? [...r.s.migration.tables, ...(isUserApp(r.s) ? [] : [APP_WRITES_TABLE, ...APP_DOMAIN_TABLES])] : undefined;
-  let t0 = 0;
   await labMade(r, async () => {
     await copySchema({ source: lab.old.url, target: lab.new.url, section: 'pre-data' });
     await grantApp(lab.new.url);
-    t0 = Date.now();
-    await startReplication({ source: lab.old.url, target: lab.new.url, sourceConninfoUrl: lab.proxiedUrl('replication'), mode: r.s.migration.publication, tables, log: r.log, signal });
   });
+  // (its publication, slot and subscription are cutover_*: the ledger knows them by name)
+  const t0 = Date.now();
+  await startReplication({ source: lab.old.url, target: lab.new.url, sourceConninfoUrl: lab.proxiedUrl('replication'), mode: r.s.migration.publication, tables, log: r.log, signal });
   await waitForSync({ source: lab.old.url, target: lab.new.url, timeoutMs: SYNC_TIMEOUT_MS, progress: false, signal });
   const t1 = Date.now();
   enter(r, underLoad ? 'post-data (under load)' : 'post-data');
@@ -379,7 +379,8 @@ export async function startFront(r: RunState, lab: Lab, labDir: string): Promise
       dir: join(labDir, 'pgbouncer'),
       alias: 'app',
       upstream: { host: oldFront.host, port: oldFront.port, dbname: appDatabase(lab) },
-      users: { [APP_ROLE]: r.appPassword, postgres: r.oldPassword },
+      // the app role, and the old server's own admin role (the lab's postgres, or the external URL's user)
+      users: { [APP_ROLE]: r.appPassword, [decodeURIComponent(new URL(lab.old.url).username) || 'postgres']: decodeURIComponent(new URL(lab.old.url).password) || r.oldPassword },
       port: oldFront.port,
     });
     pgb = await own(r, started, async (p) => {
