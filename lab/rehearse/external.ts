@@ -152,6 +152,8 @@ export class ExternalLedger {
   async sweep(log: (l: string) => void = () => {}): Promise<LedgerResult> {
     const dropped: string[] = [];
     const remaining: string[] = [];
+    // what the switchover child made (known by name) goes into the ledger too, before it goes
+    for (const side of ['old', 'new'] as const) for (const o of await this.present(side).catch(() => [])) this.sides[side].created.add(o);
     for (const [name, source, target] of [['main', 'old', 'new'], ['main_reverse', 'new', 'old']] as const) {
       const res = await stopReplication({ source: this.sides[source].url, target: this.sides[target].url, name }).catch(() => undefined);
       if (res) dropped.push(...res.dropped);
