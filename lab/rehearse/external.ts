@@ -71,7 +71,7 @@ function kindOf(o: string): { kind: (typeof REMOVAL_ORDER)[number]; name: string
   return { kind, name: o.slice(kind.length + 1) };
 }
 
-function dropStatements(kind: (typeof REMOVAL_ORDER)[number], names: string[]): string[] {
+function dropStatements(kind: (typeof REMOVAL_ORDER)[number] | string, names: string[]): string[] {
   switch (kind) {
     case 'subscription':
       // detach the slot first: its publisher may be gone, and the slot is in the ledger of that side
@@ -84,6 +84,17 @@ function dropStatements(kind: (typeof REMOVAL_ORDER)[number], names: string[]): 
     default:
       return [`drop ${kind} ${names.join(', ')}`];
   }
+}
+
+/**
+ * The plan for removing objects (pure): one step per kind, in REMOVAL_ORDER, each with the
+ * statements that drop all of its objects at once — never CASCADE, so nothing else can go with them.
+ */
+export function removalPlan(objects: readonly string[]): Array<{ kind: string; names: string[]; statements: string[] }> {
+  return REMOVAL_ORDER.flatMap((kind) => {
+    const names = objects.filter((o) => kindOf(o).kind === kind).map((o) => kindOf(o).name);
+    return names.length ? [{ kind, names, statements: dropStatements(kind, names) }] : [];
+  });
 }
 
 export interface LedgerResult {
@@ -170,12 +181,10 @@ export class ExternalLedger {
       const errors = new Map<string, string>();
       // a few passes: an object another pass could not drop yet (a function a table default uses) goes next time
       for (let pass = 0; pass < 3 && left.length; pass++) {
-        for (const kind of REMOVAL_ORDER) {
-          const names = left.filter((o) => kindOf(o).kind === kind).map((o) => kindOf(o).name);
-          if (!names.length) continue;
+        for (const { kind, names, statements } of removalPlan(left)) {
           await withClient(l.url, async (c) => {
             try {
-              for (const sql of dropStatements(kind, names)) await c.query(sql);
+              for (const sql of statements) await c.query(sql);
             } catch {
               // one at a time, so one object that cannot go does not keep the others
               for (const n of names)
