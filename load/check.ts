@@ -135,7 +135,8 @@ export async function readAckKeys(url: string, query: string, keys: readonly str
       try {
         r = await c.query({ text: query, values: [batch], rowMode: 'array' });
       } catch (e: any) {
-        throw new CutoverError('CONFIG', `the scenario's ack.query failed on the ${role} at ${describeTarget(url)}: ${e?.message ?? e}`, {
+        const pgCode = e?.code ? ` (SQLSTATE ${e.code})` : '';
+        throw new CutoverError('CONFIG', `the scenario's ack.query \`${query.replace(/\s+/g, ' ').trim()}\` failed on the ${role} at ${describeTarget(url)}: ${e?.message ?? e}${pgCode}`, {
           hint: 'ack.query gets the acknowledged keys as text[] in $1 and returns one row per row found, the key first, e.g. `select id::text from orders where id::text = any($1)`',
           cause: e,
         });

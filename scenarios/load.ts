@@ -10,7 +10,7 @@ import { resolve, dirname, isAbsolute } from 'node:path';
 import { LineCounter, parseDocument, isMap, isScalar, isSeq, type Node } from 'yaml';
 import type { z } from 'zod';
 import { CutoverError } from '../migration/errors.ts';
-import { scenarioSchema, MIN_MAJOR, MAX_MAJOR, type Scenario } from './schema.ts';
+import { scenarioSchema, scenarioSchemaWithDefaults, MIN_MAJOR, MAX_MAJOR, type Scenario } from './schema.ts';
 import { crossFieldProblems, type Problem } from './rules.ts';
 
 const PROJECT_ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '..');
@@ -223,7 +223,7 @@ export function parseScenario(text: string, file = '<scenario>'): Scenario {
     throw new ScenarioError(file, [{ path: '', message: `the file must be a YAML mapping (got ${typeName(raw)})`, hint: 'start with name: my-scenario, then clusters:, dataset:, …' }]);
   }
   const problems: Problem[] = [];
-  const r = scenarioSchema.safeParse(raw);
+  const r = scenarioSchemaWithDefaults.safeParse(raw);
   if (!r.success) for (const issue of r.error.issues) problems.push(...issueProblems(issue, raw));
   problems.push(...crossFieldProblems(raw));
   // Files the scenario names are checked in the same pass: every problem of a file at once.

@@ -60,11 +60,58 @@ function clusterRules(p: Problem[], role: 'old' | 'new', c: ClusterSettings, pro
   if (c.image !== null && provider !== 'docker')
     p.push({ path: at('image'), message: `image is only used with provider docker (provider is ${provider ?? 'embedded'})`, hint: 'set clusters.provider: docker, or remove image' });
   if (provider === 'external') {
-    if (c.url === null) p.push({ path: at('url'), message: 'provider external needs the URL of each cluster', hint: `add url: postgres://user:password@host:5432/db under clusters.${role}` });
-    else if (!/^postgres(ql)?:\/\//.test(c.url)) p.push({ path: at('url'), message: 'must be a postgres:// connection URL', hint: 'use the form postgres://user:password@host:5432/dbname' });
+    if (c.url === null) p.push({ path: at('url'), message: 'provider external needs the URL of each cluster', hint: `add url: postgres://user:password@host:5432/db under clusters.${role}, or url: \${STAGING_${role.toUpperCase()}_URL} to take it from the environment` });
+    else {
+      const env = ENV_URL.exec(c.url);
+      if (env && !process.env[env[1]]) p.push({ path: at('url'), message: `names the environment variable ${env[1]}, which is not set`, hint: `export ${env[1]}=<the server's postgres:// URL> before running cutover` });
+      else if (!env && !/^postgres(ql)?:\/\//.test(c.url)) p.push({ path: at('url'), message: 'must be a postgres:// connection URL', hint: 'use the form postgres://user:password@host:5432/dbname, or ${NAME} for an environment variable' });
+    }
   } else if (provider !== undefined && c.url !== null) {
     p.push({ path: at('url'), message: `url is only used with provider external (provider is ${provider})`, hint: 'remove url, or set clusters.provider: external' });
   }
+}
+
+/** `${NAME}`: a cluster URL taken from the environment variable NAME. */
+export const ENV_URL = /^\$\{([A-Za-z_][A-Za-z0-9_]*)\}$/;
+
+/** A cluster URL as the rehearsal uses it: `${NAME}` read from the environment. */
+export function resolveClusterUrl(url: string, env: NodeJS.ProcessEnv = process.env): string {
+  const m = ENV_URL.exec(url);
+  if (!m) return url;
+  const v = env[m[1]];
+  if (!v) throw new Error(`the environment variable ${m[1]} (a cluster URL) is not set`);
+  return v;
+}
+
+/** The database a URL names (postgres when it names none), or undefined when it cannot be read. */
+function urlDatabase(url: string | null): string | undefined {
+  if (url === null) return undefined;
+  try {
+    return decodeURIComponent(new URL(resolveClusterUrl(url)).pathname.slice(1)) || 'postgres';
+  } catch {
+    return undefined;
+  }
+}
+
+/**
+ * provider external: what the lab cannot do on someone else's servers. It does not run them (no
+ * kill of old/new), and it has no copy to start the next run from (more runs need clusters.reset).
+ */
+function externalRules(p: Problem[], raw: unknown, oldC: ClusterSettings | undefined, newC: ClusterSettings | undefined): void {
+  const runs = get(raw, 'runs');
+  const reset = get(raw, 'clusters', 'reset');
+  if (typeof runs === 'number' && runs > 1 && (reset === undefined || reset === null))
+    p.push({ path: 'runs', message: `${runs} runs on external servers need a way back to the starting point between runs: the first run changes their data (the load's writes, the switchover's fence and sequences)`, hint: 'add clusters.reset: { command: ./reset.sh } (restore a snapshot, re-create the databases from a template, truncate…), or runs: 1' });
+  const faults = get(raw, 'faults');
+  if (Array.isArray(faults))
+    faults.forEach((f, i) => {
+      const target = get(f, 'target');
+      if (get(f, 'kind') === 'kill' && (target === 'old' || target === 'new'))
+        p.push({ path: `faults.${i}.target`, message: `a kill of the ${target} server stops a Postgres process: with provider external the lab does not run the servers, so it cannot kill or restart them`, hint: 'use a network fault on its hop instead (partition, reset_peer on app-old / app-new / replication), kill target app or switchover, or rehearse kills on embedded or docker clusters' });
+    });
+  const [od, nd] = [urlDatabase(oldC?.url ?? null), urlDatabase(newC?.url ?? null)];
+  if (od && nd && od !== nd)
+    p.push({ path: 'clusters.new.url', message: `names database ${nd}, the old URL names ${od}: the app keeps its database name when the switch moves it`, hint: `point both URLs at a database of the same name (e.g. ${od} on both servers)` });
 }
 
 type ParsedFault = NonNullable<ReturnType<typeof faultSchema.safeParse>['data']>;
@@ -102,11 +149,16 @@ export function crossFieldProblems(raw: unknown): Problem[] {
   const newC = section(clusterSchema, get(raw, 'clusters', 'new') ?? null);
   if (oldC) clusterRules(p, 'old', oldC, provider);
   if (newC) clusterRules(p, 'new', newC, provider);
+  if (provider === 'external') externalRules(p, raw, oldC, newC);
+  else if (get(raw, 'clusters', 'reset') !== undefined && get(raw, 'clusters', 'reset') !== null)
+    p.push({ path: 'clusters.reset', message: `reset is only used with provider external (provider is ${provider ?? 'embedded'}): the lab's own clusters start fresh in every run`, hint: 'remove clusters.reset, or set clusters.provider: external' });
   if (oldC && newC && newC.major < oldC.major)
     p.push({ path: 'clusters.new.major', message: `the new cluster (${newC.major}) is older than the old one (${oldC.major})`, hint: 'a cutover goes to the same or a newer major; swap old and new' });
 
   const ds = section(datasetSchema, get(raw, 'dataset'));
   if (ds) {
+    if (ds.preset === 'none' && provider !== 'external')
+      p.push({ path: 'dataset.preset', message: `preset none seeds nothing: it is for provider external, whose servers hold their own data (provider is ${provider ?? 'embedded'})`, hint: 'use a preset (payments, notifications, edge) or custom with your DDL' });
     if (ds.preset === 'custom' && ds.ddl === null && ds.fromUrl === null)
       p.push({ path: 'dataset.ddl', message: 'preset custom needs a DDL file or an existing database', hint: 'set dataset.ddl: schema.sql (relative to the scenario) or dataset.fromUrl: postgres://…' });
     if (ds.preset !== 'custom' && ds.ddl !== null)

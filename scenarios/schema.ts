@@ -66,7 +66,8 @@ export const serverEncodings = [
   'WIN1250', 'WIN1251', 'WIN1252', 'WIN1253', 'WIN1254', 'WIN1255', 'WIN1256', 'WIN1257', 'WIN1258', 'WIN866', 'WIN874',
   'EUC_JP', 'EUC_CN', 'EUC_KR', 'EUC_TW', 'EUC_JIS_2004', 'ISO_8859_5', 'ISO_8859_6', 'ISO_8859_7', 'ISO_8859_8', 'KOI8R', 'KOI8U', 'MULE_INTERNAL',
 ] as const;
-export const presets = ['payments', 'notifications', 'edge', 'custom'] as const;
+/** `none`: nothing is seeded (provider external: the user's own data is the dataset). */
+export const presets = ['payments', 'notifications', 'edge', 'custom', 'none'] as const;
 /** Database faults (lab/faults.ts): inside the clusters rather than on the network; no hop, no target. */
 export const dbFaultKinds = ['ddl', 'conflict', 'long-transaction', 'burst'] as const;
 export const faultKinds = ['latency', 'bandwidth', 'timeout', 'reset_peer', 'slicer', 'limit_data', 'partition', 'kill', ...dbFaultKinds] as const;
@@ -125,7 +126,10 @@ export const clusterSchema = z.strictObject({
   gucs: z.record(z.string(), gucValue).default({}),
   /** provider docker: the image (default the official postgres:<major>-bookworm; `lab` builds one locally from Debian and the embedded binaries). */
   image: z.string().min(1).nullable().default(null),
-  /** Connection URL; only for provider external. */
+  /**
+   * Connection URL; only for provider external. `${NAME}` takes it from the environment variable
+   * NAME when the rehearsal starts (keeps the password out of the file and of `scenario check`).
+   */
   url: z.string().nullable().default(null),
   dataChecksums: z.boolean().nullable().default(null),
 });
@@ -257,6 +261,20 @@ export const appSchema = z.union([
     .transform(({ readyTimeout, ...rest }) => ({ ...rest, readyTimeoutMs: readyTimeout })),
 ]);
 
+/**
+ * provider external, more than one run: a shell command that brings both servers back to where the
+ * first run started (restore a snapshot, re-create the databases from a template, truncate…). It
+ * runs before each run after the first, in the scenario's folder, with CUTOVER_OLD_URL and CUTOVER_NEW_URL in its
+ * environment; its output is kept (redacted) in the run folder.
+ */
+export const resetSchema = z
+  .strictObject({
+    /** Shell command, run in the scenario's folder. */
+    command: z.string().min(1),
+    timeout: duration().prefault('10m'),
+  })
+  .transform(({ timeout, ...rest }) => ({ ...rest, timeoutMs: timeout }));
+
 /** How acknowledged writes are found in your own tables: `$1` = the acknowledged keys as text[]. */
 export const ackSchema = z.strictObject({
   /** One row per row found, the key (as text) first, e.g. `select id::text from orders where id::text = any($1)`. */
@@ -272,8 +290,11 @@ export const scenarioSchema = z.strictObject({
     provider: z.enum(providerKinds).default('embedded'),
     old: clusterSchema,
     new: clusterSchema,
+    /** provider external: how to get back to the starting point before each run after the first. */
+    reset: resetSchema.nullable().default(null),
   }),
-  dataset: datasetSchema.prefault({}),
+  /** Omitted with provider external: preset none (the servers' own data is the dataset). */
+  dataset: datasetSchema.optional(),
   app: appSchema.default('sample'),
   ack: ackSchema.nullable().default(null),
   /** Shadow reads: a file of SELECTs run on both sides while replication carries the load (migration/drift/shadow-compare.ts). */
@@ -284,10 +305,19 @@ export const scenarioSchema = z.strictObject({
   budgets: budgetsSchema.prefault({}),
 });
 
+/**
+ * Defaults that depend on another field: with provider external an omitted dataset seeds nothing
+ * (the lab never writes a dataset into someone's database unless the scenario asks for one).
+ */
+export const scenarioSchemaWithDefaults = scenarioSchema.transform(({ dataset, ...rest }) => ({
+  ...rest,
+  dataset: dataset ?? datasetSchema.parse(rest.clusters.provider === 'external' ? { preset: 'none' } : {}),
+}));
+
 /** A scenario as written (durations as text, defaults optional). */
 export type ScenarioInput = z.input<typeof scenarioSchema>;
 /** A normalised scenario: every default filled, durations in ms (`*Ms`). */
-export type Scenario = z.output<typeof scenarioSchema> & { /** absolute path of the file it came from */ file?: string };
+export type Scenario = z.output<typeof scenarioSchemaWithDefaults> & { /** absolute path of the file it came from */ file?: string };
 export type ClusterSettings = Scenario['clusters']['old'];
 export type DatasetSettings = Scenario['dataset'];
 export type LoadSettings = Scenario['load'];

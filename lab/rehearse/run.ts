@@ -22,12 +22,15 @@ import { ensureGolden, type Golden } from '../golden.ts';
 import type { Lab } from '../lab.ts';
 import { findTool, toolVersion } from '../tools.ts';
 import { CutoverError, describeError } from '../../migration/errors.ts';
+import { withClient } from '../../migration/pg.ts';
 import { parseK6Json, assertAcknowledgedWrites } from '../../load/outcomes.ts';
 import { checkRun, checkRunWithAckQuery } from '../../load/check.ts';
 import { measureRun, crashedRun, aggregate, verdict, rollbackSplitMs } from './measure-run.ts';
 import { notMeasured, valueOf, SCHEMA_VERSION, type Report, type Run, type DriftStage, type NotMeasured, type DriftFinding, type Replication } from '../../reports/model.ts';
 import { writeReports } from '../../reports/index.ts';
 import { LabAsyncDisposableStack } from '../disposable.ts';
+import { sleep } from '../net.ts';
+import { resetServers } from './external.ts';
 import {
   newRunState, enter, startRunLab, shadowStep, prepareOld, replicate, driftStep, startLoad, switchoverStep, finishLoad, toFaultSpecs, toInjected, faultsAsInjected, detectFaultConflicts, cleanupReplication, followReverse,
   type RunContext, type RunState, type ProgressEvent, type Load, type SwitchoverStep,
@@ -64,9 +67,9 @@ export async function rehearse(scenarioOrFile: string | Scenario, opts: Rehearse
   const scenario = typeof scenarioOrFile === 'string' ? await loadScenario(scenarioOrFile) : scenarioOrFile;
   const runs = opts.runs ?? scenario.runs;
   if (!Number.isInteger(runs) || runs < 1) throw new CutoverError('USAGE', `--runs must be a whole number ≥ 1 (got ${opts.runs})`);
-  if (scenario.clusters.provider === 'external')
-    throw new CutoverError('CONFIG', `scenario ${scenario.name}: rehearsals on external servers are not supported yet (the lab would need a way back to the starting point between runs)`, {
-      hint: 'use the migration commands (preflight, replicate, verify, drift, switchover) against them, or rehearse on embedded or docker clusters with the same majors and settings',
+  if (scenario.clusters.provider === 'external' && runs > 1 && !scenario.clusters.reset)
+    throw new CutoverError('CONFIG', `scenario ${scenario.name}: ${runs} runs on external servers need a way back to the starting point between runs (the first run changes their data: the load's writes, the fence, the sequences)`, {
+      hint: 'add clusters.reset: { command: … } (restore a snapshot, re-create the databases from a template, truncate…), or rehearse with --runs 1',
     });
   const log = opts.log ?? (() => {});
   const outDir = resolve(opts.outDir ?? join('out', `${scenario.name}-${new Date().toISOString().replace(/[:.]/g, '-')}`));
@@ -81,7 +84,7 @@ export async function rehearse(scenarioOrFile: string | Scenario, opts: Rehearse
   const progress = (run: number, step: string, extra: Partial<ProgressEvent> = {}) => opts.onProgress?.({ run, runs, step, ...extra, etaMs: eta(run) });
 
   // Embedded clusters clone a golden copy (seeded once); containers are seeded in every run.
-  progress(0, scenario.clusters.provider === 'embedded' ? 'golden snapshot' : 'images');
+  progress(0, { embedded: 'golden snapshot', docker: 'images', external: 'external servers' }[scenario.clusters.provider]);
   const golden = scenario.clusters.provider === 'embedded' ? await ensureGolden(scenario, { log, progress: 'silent' }) : undefined;
   const results: Run[] = [];
   const skippedDrift = { skipped: opts.drift === false ? 'drift checks turned off (--no-drift)' : 'not run' };
@@ -197,21 +200,70 @@ interface RunOutput {
   versions?: { old: string; new: string };
 }
 
-/** Teardown stacks of the runs in progress, for `interruptRehearsals` (Ctrl-C). */
-const inProgress = new Set<LabAsyncDisposableStack>();
+/** The runs in progress (their teardown stacks, and when they have ended), for `interruptRehearsals` (Ctrl-C). */
+const inProgress = new Set<{ stack: LabAsyncDisposableStack; ended: Promise<unknown> }>();
 
-/** Stop every run in progress: faults removed, app, k6, servers, proxies and lab folders gone. */
+/**
+ * Stop every run in progress: faults removed, app, k6, servers, proxies and lab folders gone — and
+ * on external servers what the lab created there. Waits (up to 20 s) for the interrupted run to
+ * end, so an object its step was creating meanwhile is removed too (runOnce sweeps once more).
+ */
 export async function interruptRehearsals(): Promise<void> {
-  await Promise.allSettled([...inProgress].map((s) => s.disposeAsync()));
+  await Promise.allSettled([...inProgress].map(async (p) => {
+    await p.stack.disposeAsync();
+    await Promise.race([p.ended, sleep(20_000)]);
+  }));
 }
 
-/** One run: the steps in order; whatever they started is torn down when the stack goes out of scope. */
+/**
+ * One run, and on external servers what it made there removed (the sweep in its teardown; after
+ * an interruption once more when the interrupted step has ended). A run that leaves any of it
+ * behind fails.
+ */
 async function runOnce(s: Scenario, golden: Golden | undefined, index: number, runs: number, ctx: RunContext): Promise<RunOutput> {
   const r = newRunState(s, golden, index, runs, ctx);
+  let ended!: () => void;
+  const entry = { stack: r.stack, ended: new Promise<void>((res) => (ended = res)) };
+  inProgress.add(entry);
+  // an abort (the library's signal, the CLI's Ctrl-C) tears the run down at once, as Ctrl-C does
+  const onAbort = () => void r.stack.disposeAsync().catch(() => {});
+  ctx.signal?.addEventListener('abort', onAbort, { once: true });
+  try {
+    const out = await runSteps(r, index);
+    if (r.ledger && ctx.signal?.aborted) {
+      r.externalCleanup = mergeCleanup(await r.ledger.sweep(r.log), r.externalCleanup);
+      r.ledger.write(join(r.runDir, 'external-ledger.json'), r.externalCleanup);
+    }
+    if (r.externalCleanup) addCleanup(out.run, r.externalCleanup);
+    return out;
+  } finally {
+    ctx.signal?.removeEventListener('abort', onAbort);
+    inProgress.delete(entry);
+    ended();
+  }
+}
+
+/** What the teardown removed from external servers goes into the run's cleanup; anything left fails the run. */
+function addCleanup(run: Run, c: { dropped: string[]; remaining: string[] }): void {
+  const had = run.cleanup ?? { dropped: [], remaining: [] };
+  const remaining = c.remaining.filter((x) => !had.remaining.includes(x));
+  run.cleanup = { ...had, dropped: [...had.dropped, ...c.dropped], remaining: [...had.remaining, ...remaining] };
+  if (remaining.length) run.pass = false;
+}
+
+const mergeCleanup = (late: { dropped: string[]; remaining: string[] }, first?: { dropped: string[]; remaining: string[] }) => ({ dropped: [...(first?.dropped ?? []), ...late.dropped], remaining: late.remaining });
+
+/** The steps in order; whatever they started is torn down when the stack goes out of scope. */
+async function runSteps(r: RunState, index: number): Promise<RunOutput> {
+  const { s, ctx } = r;
   await using stack = r.stack;
-  inProgress.add(stack);
   const out: Partial<RunOutput> = {};
   try {
+    // external servers: back to where the first run started (clusters.reset), before anything else
+    if (index > 1 && s.clusters.provider === 'external') {
+      enter(r, 'reset');
+      await resetServers(s, r.runDir, r.log, ctx.signal);
+    }
     const { lab, labDir, versions } = await startRunLab(r);
     out.versions = versions;
     await prepareOld(r, lab);
@@ -239,13 +291,23 @@ async function runOnce(s: Scenario, golden: Golden | undefined, index: number, r
     out.run = await measureStep(r, lab, load, so, finished, { replication: rep, calmFromMs: duringSync ? doneAtMs : undefined, driftAfter: out.driftAfter, rollback: rb, shadow });
     return out as RunOutput;
   } catch (e) {
-    const error = describeError(e).replace(/^error(\[\w+\])?: /, '').split('\n')[0];
+    const why = describeError(e).replace(/^error(\[\w+\])?: /, '').split('\n')[0];
+    // after an interruption a step fails because its lab went away under it: the interruption is the cause
+    const error = ctx.signal?.aborted ? `interrupted: the run was stopped and torn down (then: ${why})` : why;
     r.log(`failed in step ${r.step}: ${error}`);
     const run = crashedRun({ index, startedAt: r.startedAt, durationMs: Date.now() - r.startedMs, step: r.step, error, phases: r.phases, faults: r.faults?.applied.map(toInjected) ?? [], loadStartMs: r.loadStartMs, clusterTimeline: r.timeline?.snapshot() });
     return { ...out, run };
-  } finally {
-    inProgress.delete(stack);
   }
+}
+
+/**
+ * The address a server sees itself on (`inet_server_addr()`, what the sample app writes into
+ * written_on): the lab's own clusters listen on their record's address; an external server's URL
+ * may name a host, so it is asked (undefined when it cannot say: every row then counts as its own).
+ */
+async function serverAddress(r: RunState, lab: Lab, side: 'old' | 'new'): Promise<string | undefined> {
+  if (r.s.clusters.provider !== 'external') return lab[side].record.host;
+  return withClient(lab[side].url, async (c) => (await c.query<{ a: string | null }>(`select host(inet_server_addr()) as a`)).rows[0].a ?? undefined).catch(() => undefined);
 }
 
 /** The client's log and what the databases hold → the run's figures (measure-run.ts). */
@@ -268,7 +330,7 @@ async function measureStep(
   const rb = extra.rollback;
   const split = rb ? rollbackSplitMs(so.phases, rb.phases) : undefined;
   const fwdOps = split === undefined ? parsed.ops : parsed.ops.filter((o) => o.startMs < split);
-  const judged = { newUrl: rolledBack ? lab.old.url : lab.new.url, oldUrl: rolledBack ? undefined : lab.old.url, fenceAtMs: rolledBack ? undefined : so.fenceAtMs, oldServerAddr: lab.old.record.host };
+  const judged = { newUrl: rolledBack ? lab.old.url : lab.new.url, oldUrl: rolledBack ? undefined : lab.old.url, fenceAtMs: rolledBack ? undefined : so.fenceAtMs, oldServerAddr: await serverAddress(r, lab, 'old') };
   // The sample app's writes are found in its own tables; a user app's through the scenario's
   // ack.query, from the keys its k6 script acknowledged (the cutover_op/cutover_ack contract).
   const check = (ops: typeof parsed.ops, j: typeof judged): Promise<Awaited<ReturnType<typeof checkRun>>> => {
@@ -287,7 +349,7 @@ async function measureStep(
     .catch((e) => ackError(e, rolledBack ? 'old' : 'new'));
   // the rollback leg: every acknowledged write of the run must be on the old primary at the end;
   // split-brain = rows the new primary itself accepted after the rollback's fence
-  const rbAck = rb ? await check(parsed.ops, { newUrl: lab.old.url, oldUrl: lab.new.url, fenceAtMs: rb.fenceAtMs, oldServerAddr: lab.new.record.host }).catch((e) => ackError(e, 'old')) : undefined;
+  const rbAck = rb ? await check(parsed.ops, { newUrl: lab.old.url, oldUrl: lab.new.url, fenceAtMs: rb.fenceAtMs, oldServerAddr: await serverAddress(r, lab, 'new') }).catch((e) => ackError(e, 'old')) : undefined;
   const error = so.error ?? finished.error;
   // after the acknowledged-write check (dropping the subscription stops what is still in flight)
   const cleanup = await cleanupReplication(r, lab);

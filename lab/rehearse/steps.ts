@@ -7,6 +7,7 @@
 import { existsSync, readFileSync, copyFileSync, rmSync, mkdirSync } from 'node:fs';
 import { dirname, join, resolve } from 'node:path';
 import { randomBytes } from 'node:crypto';
+import { setTimeout as delay } from 'node:timers/promises';
 import type { Scenario } from '../../scenarios/schema.ts';
 import { clusterSpec, type Golden } from '../golden.ts';
 import { seed, seedOptionsFor } from '../seed.ts';
@@ -27,10 +28,12 @@ import { ShadowTally, shadowQueries } from '../../migration/drift/shadow-compare
 import { withClient, quoteIdent, quoteLiteral } from '../../migration/pg.ts';
 import { CutoverError, describeError } from '../../migration/errors.ts';
 import { ensureAppSchema, APP_WRITES_TABLE, APP_DOMAIN_TABLES } from '../../load/app/server.ts';
+import { readAckKeys } from '../../load/check.ts';
 import { notMeasured, type ClusterTimelinePoint, type DriftFinding, type InjectedFault, type NotMeasured, type Replication, type Run } from '../../reports/model.ts';
 import { startAppProcess, stopAppProcess, type AppProcess } from './app-process.ts';
 import { runSwitchoverChild, type SwitchoverRun } from './switchover-child.ts';
 import type { PhaseTiming } from './measure-run.ts';
+import { ExternalLedger, externalUrls, assertEmptyForSeed, type LedgerResult } from './external.ts';
 
 export const DB_NAME = 'db.lab.internal';
 export const APP_ROLE = 'cutover_app';
@@ -78,6 +81,10 @@ export interface RunState {
   /** The clusters' timeline sampler once the load started (a crashed run still shows what it saw). */
   timeline?: ClusterTimelineSampler;
   loadStartMs?: number;
+  /** provider external: what the servers held at the start and what the lab created on them. */
+  ledger?: ExternalLedger;
+  /** provider external: what the teardown removed of it, and what it could not. */
+  externalCleanup?: LedgerResult;
   log: (line: string) => void;
 }
 
@@ -101,7 +108,18 @@ export function newRunState(s: Scenario, golden: Golden | undefined, index: numb
   };
 }
 
+const interrupted = (r: RunState, step: string) => new CutoverError('STATE', `run ${r.index} was interrupted before step "${step}"`);
+
+/** Wait until `atMs` (epoch); an interrupted run stops waiting. */
+async function waitUntil(r: RunState, atMs: number, next: string): Promise<void> {
+  await delay(Math.max(0, atMs - Date.now()), undefined, { signal: r.ctx.signal }).catch(() => {
+    throw interrupted(r, next);
+  });
+}
+
 export function enter(r: RunState, step: string, extra: Partial<ProgressEvent> = {}): void {
+  // an interrupted run starts nothing new: its teardown is already under way
+  if (r.ctx.signal?.aborted) throw interrupted(r, step);
   r.step = step;
   r.ctx.progress(r.index, step, extra);
 }
@@ -128,17 +146,33 @@ export async function own<T extends object>(r: RunState, value: T, dispose: (v: 
 
 // ---- lab and replication ------------------------------------------------------------------------
 
-/** Fresh clusters (old cloned from the golden copy) and Toxiproxy; server logs kept on teardown. */
+/** provider external: the servers are someone else's, and the lab keeps a ledger of what it makes there. */
+export const isExternal = (s: Scenario): boolean => s.clusters.provider === 'external';
+
+/**
+ * Run a step that creates objects on the servers; on external servers whatever appears on either
+ * side meanwhile is recorded in the run's ledger as the lab's (and removed at the end of the run).
+ */
+export function labMade<T>(r: RunState, step: () => Promise<T>): Promise<T> {
+  const l = r.ledger;
+  return l ? l.sides.new.around(() => l.sides.old.around(step)) : step();
+}
+
+/** The database the app and the replication use: `app` on the lab's clusters, the URL's on external ones. */
+export const appDatabase = (lab: Lab): string => lab.old.record.database;
+
+/** Fresh clusters (old cloned from the golden copy), or the external servers, and Toxiproxy; server logs kept on teardown. */
 export async function startRunLab(r: RunState): Promise<{ lab: Lab; labDir: string; versions: { old: string; new: string } }> {
   enter(r, 'lab');
   const labDir = join(paths.labs(), `rehearse-${r.s.name}-${process.pid}-${r.index}`);
   rmSync(labDir, { recursive: true, force: true });
+  const urls = isExternal(r.s) ? externalUrls(r.s) : undefined;
   const lab = await startLab({
     name: `${r.s.name}-${r.index}`,
     dir: labDir,
-    provider: r.s.clusters.provider === 'docker' ? 'docker' : 'embedded',
-    old: { ...clusterSpec('old', r.s.clusters.old), password: r.oldPassword },
-    new: clusterSpec('new', r.s.clusters.new),
+    provider: r.s.clusters.provider,
+    old: { ...clusterSpec('old', r.s.clusters.old), password: r.oldPassword, ...(urls ? { url: urls.old } : {}) },
+    new: { ...clusterSpec('new', r.s.clusters.new), ...(urls ? { url: urls.new } : {}) },
     oldFromDataDir: r.golden?.dataDir,
     log: r.log,
   });
@@ -150,7 +184,21 @@ export async function startRunLab(r: RunState): Promise<{ lab: Lab; labDir: stri
     }
     await l.down();
   });
-  if (!r.golden) {
+  if (urls) {
+    // taken before the lab changes anything; the sweep is torn down before the lab (Toxiproxy) goes
+    const ledger = await ExternalLedger.open(r.s, urls, APP_ROLE);
+    r.ledger = ledger;
+    await own(r, ledger, async (l) => {
+      r.externalCleanup = await l.sweep(r.log);
+      l.write(join(r.runDir, 'external-ledger.json'), r.externalCleanup);
+    });
+    if (r.s.dataset.preset !== 'none') {
+      enter(r, 'seed');
+      await assertEmptyForSeed(r.s, lab.old.url);
+      const res = await labMade(r, () => seed(seedOptionsFor(r.s, lab.old.url, { progress: 'silent' })));
+      r.log(`seeded ${res.rows} rows into the old server's empty database (the scenario asked for dataset ${r.s.dataset.preset})`);
+    }
+  } else if (!r.golden) {
     // containers cannot be cloned from a stopped data directory: the dataset is seeded in each run
     enter(r, 'seed');
     const res = await seed(seedOptionsFor(r.s, lab.old.url, { progress: 'silent' }));
@@ -224,27 +272,36 @@ export const isUserApp = (s: Scenario): boolean => s.app !== 'sample';
  */
 export async function prepareOld(r: RunState, lab: Lab): Promise<void> {
   enter(r, 'app schema');
-  await ensureAppRole(lab.old.url, r.appPassword);
-  // the sample app's tables only for the sample app: a user app writes its own (the dataset's)
-  if (!isUserApp(r.s)) await withClient(lab.old.url, (c) => ensureAppSchema(c));
-  await grantApp(lab.old.url);
-  await ensureAppRole(lab.new.url, r.appPassword);
+  await labMade(r, async () => {
+    await ensureAppRole(lab.old.url, r.appPassword);
+    // the sample app's tables only for the sample app: a user app writes its own (the dataset's)
+    if (!isUserApp(r.s)) await withClient(lab.old.url, (c) => ensureAppSchema(c));
+    await grantApp(lab.old.url);
+    await ensureAppRole(lab.new.url, r.appPassword);
+  });
+  // A broken ack.query would only show after the whole run: try it now on the old primary, whose
+  // tables it reads (no keys yet, so it finds nothing), and stop the run with its error.
+  if (isUserApp(r.s) && r.s.ack) await readAckKeys(lab.old.url, r.s.ack.query, [], 'old primary');
 }
 
 /** Schema pre-data, publication/subscription, initial sync, post-data — timed. */
 export async function replicate(r: RunState, lab: Lab, underLoad: boolean): Promise<Replication & { doneAtMs: number }> {
   enter(r, underLoad ? 'replication (under load)' : 'replication');
-  await copySchema({ source: lab.old.url, target: lab.new.url, section: 'pre-data' });
-  await grantApp(lab.new.url);
+  const signal = r.ctx.signal;
   // A scenario that lists its tables still needs the sample app's tables replicated: they are
   // what the acknowledged-write check reads on the new primary.
   const tables = r.s.migration.tables ? [...r.s.migration.tables, ...(isUserApp(r.s) ? [] : [APP_WRITES_TABLE, ...APP_DOMAIN_TABLES])] : undefined;
-  const t0 = Date.now();
-  await startReplication({ source: lab.old.url, target: lab.new.url, sourceConninfoUrl: lab.proxiedUrl('replication'), mode: r.s.migration.publication, tables, log: r.log });
-  await waitForSync({ source: lab.old.url, target: lab.new.url, timeoutMs: SYNC_TIMEOUT_MS, progress: false });
+  await labMade(r, async () => {
+    await copySchema({ source: lab.old.url, target: lab.new.url, section: 'pre-data' });
+    await grantApp(lab.new.url);
+  });
+  // (on external servers the ledger's look after it — a few ms — counts into the sync time)
+  let t0 = 0;
+  await labMade(r, () => ((t0 = Date.now()), startReplication({ source: lab.old.url, target: lab.new.url, sourceConninfoUrl: lab.proxiedUrl('replication'), mode: r.s.migration.publication, tables, log: r.log, signal })));
+  await waitForSync({ source: lab.old.url, target: lab.new.url, timeoutMs: SYNC_TIMEOUT_MS, progress: false, signal });
   const t1 = Date.now();
   enter(r, underLoad ? 'post-data (under load)' : 'post-data');
-  await copySchema({ source: lab.old.url, target: lab.new.url, section: 'post-data' });
+  await labMade(r, () => copySchema({ source: lab.old.url, target: lab.new.url, section: 'post-data' }));
   const t2 = Date.now();
   r.log(`sync ${t1 - t0} ms, post-data ${t2 - t1} ms${underLoad ? ' (under load)' : ''}`);
   return { underLoad, syncMs: t1 - t0, postDataMs: t2 - t1, doneAtMs: t2 };
@@ -321,8 +378,9 @@ export async function startFront(r: RunState, lab: Lab, labDir: string): Promise
     const started = await startPgbouncer({
       dir: join(labDir, 'pgbouncer'),
       alias: 'app',
-      upstream: { host: oldFront.host, port: oldFront.port, dbname: 'app' },
-      users: { [APP_ROLE]: r.appPassword, postgres: r.oldPassword },
+      upstream: { host: oldFront.host, port: oldFront.port, dbname: appDatabase(lab) },
+      // the app role, and the old server's own admin role (the lab's postgres, or the external URL's user)
+      users: { [APP_ROLE]: r.appPassword, [decodeURIComponent(new URL(lab.old.url).username) || 'postgres']: decodeURIComponent(new URL(lab.old.url).password) || r.oldPassword },
       port: oldFront.port,
     });
     pgb = await own(r, started, async (p) => {
@@ -345,10 +403,10 @@ export interface App {
   restart(): Promise<void>;
 }
 
-export async function startApp(r: RunState, f: Front): Promise<App> {
+export async function startApp(r: RunState, f: Front, database: string): Promise<App> {
   const port = await freePort('127.0.0.1');
-  if (r.s.app !== 'sample') return startOwnApp(r, f, port, r.s.app);
-  const args = ['--host', '127.0.0.1', '--port', String(port), '--db-host', DB_NAME, '--db-port', String(f.front.port), '--user', APP_ROLE, '--database', 'app', '--dns', `127.0.0.1:${f.dns.dnsPort}`, '--retry', r.s.load.retry, '--retries', String(r.s.load.retries), '--no-create-tables'];
+  if (r.s.app !== 'sample') return startOwnApp(r, f, port, r.s.app, database);
+  const args = ['--host', '127.0.0.1', '--port', String(port), '--db-host', DB_NAME, '--db-port', String(f.front.port), '--user', APP_ROLE, '--database', database, '--dns', `127.0.0.1:${f.dns.dnsPort}`, '--retry', r.s.load.retry, '--retries', String(r.s.load.retries), '--no-create-tables'];
   const env = { CUTOVER_APP_DB_PASSWORD: r.appPassword };
   const app: App = {
     current: await startAppProcess(args, env, join(r.runDir, 'app.log')),
@@ -457,14 +515,14 @@ export async function armFaults(r: RunState, lab: Lab, app: App, sw: SwitchoverH
 }
 
 /** The scenario's own application (lab/app.ts): its database is what the switch moves. */
-async function startOwnApp(r: RunState, f: Front, port: number, spec: Exclude<Scenario['app'], 'sample'>): Promise<App> {
+async function startOwnApp(r: RunState, f: Front, port: number, spec: Exclude<Scenario['app'], 'sample'>, database: string): Promise<App> {
   const host = r.s.migration.switch === 'dns' ? DB_NAME : f.front.host;
   const start = (log: string) =>
     startUserApp({
       spec: { command: spec.command, cwd: spec.cwd, env: spec.env, healthPath: spec.healthPath, readyTimeoutMs: spec.readyTimeoutMs },
       baseDir: r.s.file ? dirname(r.s.file) : process.cwd(),
       port,
-      db: { host, port: f.front.port, user: APP_ROLE, password: r.appPassword, database: 'app' },
+      db: { host, port: f.front.port, user: APP_ROLE, password: r.appPassword, database },
       resolver: r.s.migration.switch === 'dns' ? f.dns.host : undefined,
       logFile: join(r.runDir, log),
       log: r.log,
@@ -535,7 +593,8 @@ export function mergeReverse(forward: readonly ClusterTimelinePoint[], reverse: 
 /** Front, app, faults and k6 — the load, with replication lag and commit rate sampled each second. */
 export async function startLoad(r: RunState, lab: Lab, labDir: string, open: boolean): Promise<Load> {
   const front = await startFront(r, lab, labDir);
-  const app = await startApp(r, front);
+  // through pgbouncer the app names its alias `app`; otherwise the database itself
+  const app = await startApp(r, front, r.s.migration.switch === 'pgbouncer' ? 'app' : appDatabase(lab));
   const sw: SwitchoverHandle = {};
   const faults = await armFaults(r, lab, app, sw);
   enter(r, 'load');
@@ -607,7 +666,7 @@ export interface SwitchoverStep extends SwitchoverRun {
  * replication), its own state file; phase-bound faults belong to the forward leg and do not fire again.
  */
 export async function switchoverStep(r: RunState, lab: Lab, load: Load, atMs: number, direction: 'forward' | 'rollback' = 'forward'): Promise<SwitchoverStep> {
-  await sleep(Math.max(0, atMs - Date.now()));
+  await waitUntil(r, atMs, direction === 'forward' ? 'switchover' : 'rollback');
   const forward = direction === 'forward';
   enter(r, forward ? 'switchover' : 'rollback');
   const s = r.s;
@@ -660,7 +719,7 @@ export async function switchoverStep(r: RunState, lab: Lab, load: Load, atMs: nu
 export async function finishLoad(r: RunState, load: Load, stopAtMs?: number): Promise<{ k6: K6Result; endMs: number; error?: string }> {
   enter(r, 'load (after switch)');
   if (stopAtMs !== undefined) {
-    await sleep(Math.max(0, stopAtMs - Date.now()));
+    await waitUntil(r, stopAtMs, 'load (after switch)').catch(() => {});
     load.stop();
   }
   const k6 = await load.k6;
@@ -679,11 +738,15 @@ export async function finishLoad(r: RunState, load: Load, stopAtMs?: number): Pr
   await load.faults.cancelPending();
   // The app dying on its own (not by a kill fault) is a finding in itself, whatever k6 saw.
   const app = load.app.current;
-  if (app.child.exitCode !== null && !load.app.killed.has(app.child)) {
+  // (a process killed by a signal has no exit code: its signal says how it ended)
+  const { exitCode, signalCode } = app.child;
+  if ((exitCode !== null || signalCode !== null) && !load.app.killed.has(app.child)) {
     await sleep(100);
+    const how = exitCode !== null ? `code ${exitCode}` : `signal ${signalCode}`;
+    if (isUser(app)) return { k6, endMs, error: `the app exited during the load (${how}); its last output lines: ${app.tail(5).replace(/\n/g, ' | ') || '(none)'}` };
     const logFile = join(r.runDir, 'app.log');
     const tail = existsSync(logFile) ? readFileSync(logFile, 'utf8').split('\n').filter((l) => /error|Error/.test(l)).slice(0, 3).join(' | ') : '';
-    return { k6, endMs, error: `the ${isUserApp(r.s) ? 'app' : 'sample app'} exited during the load (code ${app.child.exitCode})${tail ? `: ${tail}` : isUser(app) ? `: ${app.tail(3).replace(/\n/g, ' | ')}` : ''}` };
+    return { k6, endMs, error: `the sample app exited during the load (${how})${tail ? `: ${tail}` : ''}` };
   }
   return { k6, endMs };
 }

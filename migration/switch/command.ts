@@ -59,12 +59,12 @@ export function commandEnv(side: Side | undefined, ctx: SwitchContext): Record<s
  * SIGTERM, then SIGKILL after `killGraceMs`; the promise settles only once the shell has exited and
  * its output pipes closed (every process holding them is gone), so "settled" means "stopped".
  */
-export function runCommand(command: string, env: Record<string, string>, timeoutMs: number, opts: { signal?: AbortSignal; killGraceMs?: number } = {}): Promise<CommandRun> {
+export function runCommand(command: string, env: Record<string, string>, timeoutMs: number, opts: { signal?: AbortSignal; killGraceMs?: number; cwd?: string } = {}): Promise<CommandRun> {
   const t0 = Date.now();
   return new Promise((resolve) => {
     // the user's environment minus our connection secrets (CUTOVER_*_URL, PGPASSWORD, the passfile…),
     // plus exactly the documented CUTOVER_* context
-    const child = spawn('sh', ['-c', command], { env: switchCommandEnv(env), stdio: ['ignore', 'pipe', 'pipe'], detached: true });
+    const child = spawn('sh', ['-c', command], { env: switchCommandEnv(env), cwd: opts.cwd, stdio: ['ignore', 'pipe', 'pipe'], detached: true });
     let stdout = '';
     let stderr = '';
     let stopped: string | undefined;

@@ -44,3 +44,42 @@ describe.skipIf(!!why)('rehearsing your own app (Python + psycopg2, DNS switch)'
     expect(paths).toContain('load.script');
   });
 });
+
+// Bad input at rehearsal level. The proxy switch needs no name resolution, so no root either.
+const whyBad = !existsSync('/usr/lib/python3/dist-packages/psycopg2') ? 'python3-psycopg2 is not installed (npm run setup installs it)' : '';
+if (whyBad) console.warn(`[skip] own-app bad-input rehearsals: ${whyBad}`);
+
+describe.skipIf(!!whyBad)('rehearsing your own app: bad input (Python + psycopg2, proxy switch)', () => {
+  const fixture = (f: string) => join(REPO, 'test', 'fixtures', 'scenarios', f);
+  const labDirs = async () => {
+    const { paths } = await import('../../lab/paths.ts');
+    const { readdirSync } = await import('node:fs');
+    return existsSync(paths.labs()) ? readdirSync(paths.labs()).filter((d) => d.includes(`-${process.pid}-`)) : [];
+  };
+
+  it('an app that exits during the run: reported as such with its last output lines, NO-GO, nothing left running', async () => {
+    const out = join(REPO, 'out', 'test-own-app-exits');
+    const r = await rehearse(fixture('own-app-exits.yaml'), { runs: 1, outDir: out, formats: ['json', 'md'], drift: false });
+    const run = r.report.runs[0]!;
+    expect(run.error).toMatch(/^the app exited during the load \(signal SIGKILL\); its last output lines: .*order service: fatal: simulated crash/);
+    expect(run.pass).toBe(false);
+    expect(r.pass).toBe(false);
+    expect(r.report.verdict.reasons.join('\n')).toMatch(/run 1 the app exited during the load/);
+    expect(readFileSync(join(out, 'report.md'), 'utf8')).toMatch(/the app exited during the load/);
+    expect(run.cleanup?.remaining).toEqual([]);
+    expect(await labDirs()).toEqual([]);
+  }, 300_000);
+
+  it('an ack.query with a syntax error: the run stops before the load with the query and the Postgres message, not measured, nothing left behind', async () => {
+    const out = join(REPO, 'out', 'test-own-app-bad-ack');
+    const r = await rehearse(fixture('own-app-bad-ack.yaml'), { runs: 1, outDir: out, formats: ['json'], drift: false });
+    const run = r.report.runs[0]!;
+    expect(run.error).toMatch(/^crashed in step "app schema": the scenario's ack\.query `select id::text frm orders where id::text = any\(\$1\)` failed on the old primary at [\d.]+:\d+\/app: syntax error at or near "orders" \(SQLSTATE 42601\)/);
+    expect(r.pass).toBe(false);
+    expect(valueOf(run.lostWrites)).toBeUndefined();
+    expect(JSON.stringify(run.lostWrites)).toMatch(/not measured|ack\.query/);
+    // k6 never started: the load did not run for a check that could not have judged it
+    expect(existsSync(join(out, 'run-1', 'app.log'))).toBe(false);
+    expect(await labDirs()).toEqual([]);
+  }, 300_000);
+});

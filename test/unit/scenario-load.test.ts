@@ -178,7 +178,7 @@ describe('schema errors', () => {
   });
   it('rejects values outside an enum, listing the allowed ones', () => {
     expect(problemsOf({ ...base(), dataset: { preset: 'paymentz' } })).toEqual(['dataset.preset: "paymentz" is not one of the allowed values']);
-    expect(hintsOf({ ...base(), dataset: { preset: 'paymentz' } })['dataset.preset']).toBe('use one of: payments, notifications, edge, custom');
+    expect(hintsOf({ ...base(), dataset: { preset: 'paymentz' } })['dataset.preset']).toBe('use one of: payments, notifications, edge, custom, none');
     expect(problemsOf({ ...base(), clusters: { old: { major: 13, encoding: 'KLINGON' }, new: { major: 17 } } })).toEqual(['clusters.old.encoding: "KLINGON" is not one of the allowed values']);
     expect(problemsOf({ ...base(), budgets: { allowedDrift: 'some' } })).toEqual(['budgets.allowedDrift: "some" is not one of the allowed values']);
   });

@@ -1,0 +1,257 @@
+/**
+ * Rehearsing on someone else's servers (`clusters.provider: external`, e.g. a staging clone of
+ * production). The lab does not own these servers, so it keeps a ledger per side: what the
+ * database held when the run started, and every object the lab itself created there — by
+ * inventory around each step that creates objects (seed, app role and tables, schema copy,
+ * replication) and by the names the switchover gives its own (`cutover_*` publications, slots and
+ * subscriptions, the sentinel table, the app role). At the end of the run (also after a failure,
+ * Ctrl-C or an abort) exactly those are removed, and nothing else: the user's tables, roles and
+ * functions are never dropped. What could not be removed is named, and fails the run.
+ *
+ * More than one run needs the servers back where the first run started: the scenario's
+ * `clusters.reset.command` runs before each run after the first.
+ */
+import { writeFileSync } from 'node:fs';
+import { dirname, join } from 'node:path';
+import type { Scenario } from '../../scenarios/schema.ts';
+import { resolveClusterUrl } from '../../scenarios/rules.ts';
+import { withClient, quoteIdent } from '../../migration/pg.ts';
+import { CutoverError, describeError, redactValues } from '../../migration/errors.ts';
+import { stopReplication } from '../../migration/replication.ts';
+import { SENTINEL_TABLE } from '../../migration/sentinel.ts';
+import { runCommand } from '../../migration/switch/command.ts';
+import { APP_WRITES_TABLE, APP_DOMAIN_TABLES } from '../../load/app/server.ts';
+
+export type Side = 'old' | 'new';
+
+/** The objects of one database (and the cluster's roles), as `kind name` strings. */
+const INVENTORY_SQL = `
+with ext as (select objid, classid from pg_depend where deptype = 'e'),
+     db as (select current_database() as name)
+select 'role ' || quote_ident(rolname) as o from pg_roles where rolname !~ '^pg_'
+union all select 'publication ' || quote_ident(pubname) from pg_publication
+union all select 'subscription ' || quote_ident(subname) from pg_subscription where subdbid = (select oid from pg_database where datname = (select name from db))
+union all select 'slot ' || quote_ident(slot_name) from pg_replication_slots where database = (select name from db) and slot_name !~ '^pg_\\d+_sync_'
+union all select 'extension ' || quote_ident(extname) from pg_extension
+union all select 'schema ' || quote_ident(nspname) from pg_namespace n
+  where nspname !~ '^pg_' and nspname <> 'information_schema' and not exists (select 1 from ext where ext.objid = n.oid and ext.classid = 'pg_namespace'::regclass)
+union all select case c.relkind when 'v' then 'view ' when 'm' then 'materialized view ' when 'S' then 'sequence ' when 'f' then 'foreign table ' else 'table ' end
+    || format('%I.%I', n.nspname, c.relname)
+  from pg_class c join pg_namespace n on n.oid = c.relnamespace
+  where c.relkind in ('r', 'p', 'v', 'm', 'S', 'f') and not c.relispartition and n.nspname !~ '^pg_' and n.nspname <> 'information_schema'
+    and not exists (select 1 from ext where ext.objid = c.oid and ext.classid = 'pg_class'::regclass)
+union all select case p.prokind when 'a' then 'aggregate ' when 'p' then 'procedure ' else 'function ' end
+    || format('%I.%I(%s)', n.nspname, p.proname, pg_get_function_identity_arguments(p.oid))
+  from pg_proc p join pg_namespace n on n.oid = p.pronamespace
+  where n.nspname !~ '^pg_' and n.nspname <> 'information_schema'
+    and not exists (select 1 from ext where ext.objid = p.oid and ext.classid = 'pg_proc'::regclass)
+union all select case t.typtype when 'd' then 'domain ' else 'type ' end || format('%I.%I', n.nspname, t.typname)
+  from pg_type t join pg_namespace n on n.oid = t.typnamespace
+  where t.typtype in ('d', 'e', 'r', 'c') and (t.typrelid = 0 or (select relkind from pg_class where oid = t.typrelid) = 'c')
+    and n.nspname !~ '^pg_' and n.nspname <> 'information_schema'
+    and not exists (select 1 from ext where ext.objid = t.oid and ext.classid = 'pg_type'::regclass)`;
+
+export async function inventory(url: string): Promise<Set<string>> {
+  return withClient(url, async (c) => new Set((await c.query<{ o: string }>(INVENTORY_SQL)).rows.map((r) => r.o)), { applicationName: 'cutover-ledger', connectTimeoutMs: 5000 });
+}
+
+/** The names the lab (and the switchover it runs) give their own objects. */
+function labNamed(o: string, s: Scenario, appRole: string): boolean {
+  if (o === `role ${quoteIdent(appRole)}`) return true;
+  if (/^(publication|subscription|slot) "?cutover_/.test(o)) return true;
+  if (o === `table public.${SENTINEL_TABLE}`) return true;
+  return s.app === 'sample' && [APP_WRITES_TABLE, ...APP_DOMAIN_TABLES].some((t) => o === `table public.${t}`);
+}
+
+/** Order of removal: what depends on something goes before it (a view before its table, a table before its type). */
+const REMOVAL_ORDER = ['subscription', 'publication', 'slot', 'view', 'materialized view', 'table', 'foreign table', 'sequence', 'aggregate', 'procedure', 'function', 'domain', 'type', 'extension', 'schema', 'role'] as const;
+
+function kindOf(o: string): { kind: (typeof REMOVAL_ORDER)[number]; name: string } {
+  const kind = REMOVAL_ORDER.find((k) => o.startsWith(`${k} `))!;
+  return { kind, name: o.slice(kind.length + 1) };
+}
+
+function dropStatements(kind: (typeof REMOVAL_ORDER)[number] | string, names: string[]): string[] {
+  switch (kind) {
+    case 'subscription':
+      // detach the slot first: its publisher may be gone, and the slot is in the ledger of that side
+      return names.flatMap((n) => [`alter subscription ${n} disable`, `alter subscription ${n} set (slot_name = none)`, `drop subscription ${n}`]);
+    case 'slot':
+      return names.map((n) => `select pg_drop_replication_slot(slot_name) from pg_replication_slots where quote_ident(slot_name) = '${n.replace(/'/g, "''")}'`);
+    case 'role':
+      // the privileges it was granted on the user's tables go with it (DROP OWNED revokes them)
+      return names.flatMap((n) => [`drop owned by ${n}`, `drop role ${n}`]);
+    default:
+      return [`drop ${kind} ${names.join(', ')}`];
+  }
+}
+
+/**
+ * The plan for removing objects (pure): one step per kind, in REMOVAL_ORDER, each with the
+ * statements that drop all of its objects at once — never CASCADE, so nothing else can go with them.
+ */
+export function removalPlan(objects: readonly string[]): Array<{ kind: string; names: string[]; statements: string[] }> {
+  return REMOVAL_ORDER.flatMap((kind) => {
+    const names = objects.filter((o) => kindOf(o).kind === kind).map((o) => kindOf(o).name);
+    return names.length ? [{ kind, names, statements: dropStatements(kind, names) }] : [];
+  });
+}
+
+export interface LedgerResult {
+  dropped: string[];
+  remaining: string[];
+}
+
+/** What one side held at the start of the run, and what the lab created on it since. */
+export class SideLedger {
+  readonly created = new Set<string>();
+  constructor(
+    readonly side: Side,
+    readonly url: string,
+    readonly atStart: ReadonlySet<string>,
+  ) {}
+
+  /** Run `step`; whatever appeared on this side meanwhile is the lab's (recorded even when the step fails). */
+  async around<T>(step: () => Promise<T>): Promise<T> {
+    const before = await inventory(this.url);
+    try {
+      return await step();
+    } finally {
+      const after = await inventory(this.url).catch(() => new Set<string>());
+      for (const o of after) if (!before.has(o) && !this.atStart.has(o)) this.created.add(o);
+    }
+  }
+}
+
+export class ExternalLedger {
+  private constructor(
+    readonly s: Scenario,
+    readonly appRole: string,
+    readonly sides: Record<Side, SideLedger>,
+  ) {}
+
+  /**
+   * Take stock of both servers before the lab touches them. Refused when a name the lab gives its
+   * own objects is already taken there: it would be used (and then removed) as if it were the lab's.
+   */
+  static async open(s: Scenario, urls: Record<Side, string>, appRole: string): Promise<ExternalLedger> {
+    const sides = {} as Record<Side, SideLedger>;
+    for (const side of ['old', 'new'] as const) {
+      const inv = await inventory(urls[side]);
+      const taken = [...inv].filter((o) => labNamed(o, s, appRole));
+      if (taken.length)
+        throw new CutoverError('CONFIG', `the ${side} server already has object(s) with the names the lab gives its own: ${taken.join(', ')}`, {
+          hint: `the lab would use and then remove them; if an interrupted rehearsal left them (kill -9), drop them (cutover replicate stop removes cutover_* replication objects), or reset the server with clusters.reset`,
+        });
+      sides[side] = new SideLedger(side, urls[side], inv);
+    }
+    return new ExternalLedger(s, appRole, sides);
+  }
+
+  /** The objects the lab created on a side that are there now. */
+  private async present(side: Side): Promise<string[]> {
+    const l = this.sides[side];
+    const now = await inventory(l.url);
+    return [...now].filter((o) => !l.atStart.has(o) && (l.created.has(o) || labNamed(o, this.s, this.appRole)));
+  }
+
+  /**
+   * Remove what the lab created, on both sides: the replication first (as `cutover replicate stop`,
+   * both legs), then every recorded object, in dependency order, never with CASCADE (so nothing the
+   * lab did not create can go with it). Idempotent: a second sweep finds nothing to do.
+   */
+  async sweep(log: (l: string) => void = () => {}): Promise<LedgerResult> {
+    const dropped: string[] = [];
+    const remaining: string[] = [];
+    // what the switchover child made (known by name) goes into the ledger too, before it goes
+    for (const side of ['old', 'new'] as const) for (const o of await this.present(side).catch(() => [])) this.sides[side].created.add(o);
+    for (const [name, source, target] of [['main', 'old', 'new'], ['main_reverse', 'new', 'old']] as const) {
+      const res = await stopReplication({ source: this.sides[source].url, target: this.sides[target].url, name }).catch(() => undefined);
+      if (res) dropped.push(...res.dropped);
+    }
+    for (const side of ['old', 'new'] as const) {
+      const l = this.sides[side];
+      let left: string[];
+      try {
+        left = await this.present(side);
+      } catch (e) {
+        remaining.push(`the ${side} server could not be checked: ${describeError(e).split('\n')[0]}`);
+        continue;
+      }
+      const errors = new Map<string, string>();
+      // a few passes: an object another pass could not drop yet (a function a table default uses) goes next time
+      for (let pass = 0; pass < 3 && left.length; pass++) {
+        for (const { kind, names, statements } of removalPlan(left)) {
+          await withClient(l.url, async (c) => {
+            try {
+              for (const sql of statements) await c.query(sql);
+            } catch {
+              // one at a time, so one object that cannot go does not keep the others
+              for (const n of names)
+                for (const sql of dropStatements(kind, [n]))
+                  await c.query(sql).catch((e: any) => {
+                    errors.set(`${kind} ${n}`, e?.message ?? String(e));
+                  });
+            }
+          }, { applicationName: 'cutover-ledger' }).catch((e) => errors.set(`${kind} (all)`, describeError(e).split('\n')[0]));
+        }
+        const now = await this.present(side).catch(() => left);
+        dropped.push(...left.filter((o) => !now.includes(o)).map((o) => `${o} on ${side}`));
+        left = now;
+      }
+      for (const o of left) remaining.push(`${o} on ${side}${errors.has(o) ? ` (${errors.get(o)})` : ''}`);
+    }
+    if (dropped.length) log(`external servers: removed what the lab created: ${dropped.join(', ')}`);
+    if (remaining.length) log(`external servers: could not remove: ${remaining.join(', ')}`);
+    return { dropped, remaining };
+  }
+
+  /** The ledger as it may be kept in the run folder (object names only, no connection details). */
+  write(file: string, result?: LedgerResult): void {
+    const side = (s: Side) => ({ atStart: [...this.sides[s].atStart].sort(), createdByTheLab: [...this.sides[s].created].sort() });
+    writeFileSync(file, JSON.stringify({ old: side('old'), new: side('new'), ...(result ? { removed: result.dropped, remaining: result.remaining } : {}) }, null, 2) + '\n');
+  }
+}
+
+/** The scenario's cluster URLs, `${NAME}` read from the environment. */
+export function externalUrls(s: Scenario): Record<Side, string> {
+  try {
+    return { old: resolveClusterUrl(s.clusters.old.url ?? ''), new: resolveClusterUrl(s.clusters.new.url ?? '') };
+  } catch (e: any) {
+    throw new CutoverError('CONFIG', `scenario ${s.name}: ${e.message}`, { hint: 'export it before the rehearsal (cutover scenario check names it too)' });
+  }
+}
+
+/**
+ * Back to the starting point before a run after the first: the scenario's reset command, with
+ * CUTOVER_OLD_URL and CUTOVER_NEW_URL in its environment. Its output (passwords masked) is kept in
+ * the run folder; a command that fails stops the rehearsal before anything else touches the servers.
+ */
+export async function resetServers(s: Scenario, runDir: string, log: (l: string) => void, signal?: AbortSignal): Promise<void> {
+  const reset = s.clusters.reset;
+  if (!reset) throw new CutoverError('CONFIG', `scenario ${s.name}: more than one run on external servers needs clusters.reset`, { hint: 'add clusters.reset: { command: … } that brings both servers back to where the first run started, or run once' });
+  const urls = externalUrls(s);
+  const passwords = Object.values(urls).map((u) => decodeURIComponent(new URL(u).password)).filter(Boolean);
+  const run = await runCommand(reset.command, { CUTOVER_OLD_URL: urls.old, CUTOVER_NEW_URL: urls.new }, reset.timeoutMs, { signal, cwd: s.file ? dirname(s.file) : undefined });
+  const mask = (t: string) => redactValues(t, passwords);
+  const output = mask(run.stdout + run.stderr).trimEnd();
+  writeFileSync(join(runDir, 'reset.log'), [`$ ${mask(run.command)}`, ...(output ? [output] : []), `# exit ${run.exitCode ?? run.signal} after ${run.ms} ms${run.stopped ? ` (${run.stopped})` : ''}`].join('\n') + '\n');
+  log(`reset: exit ${run.exitCode ?? run.signal} after ${run.ms} ms (output in ${join(runDir, 'reset.log')})`);
+  if (run.exitCode !== 0)
+    throw new CutoverError('CONFIG', `clusters.reset.command ${run.stopped ? `was stopped: ${run.stopped}` : `exited with ${run.exitCode ?? run.signal}`}: ${mask(run.command)}`, {
+      detail: mask((run.stderr || run.stdout).trim().split('\n').slice(-5).join('\n')),
+      hint: `its output is in ${join(runDir, 'reset.log')}; the run was not started`,
+    });
+}
+
+/**
+ * The lab seeds an external server only when the scenario asks for a dataset, and only into a
+ * database that holds no tables of its own: the user's data is never written over.
+ */
+export async function assertEmptyForSeed(s: Scenario, url: string): Promise<void> {
+  const tables = [...(await inventory(url))].filter((o) => o.startsWith('table '));
+  if (tables.length)
+    throw new CutoverError('CONFIG', `scenario ${s.name} asks to seed dataset ${s.dataset.preset} into the old server, whose database already holds ${tables.length} table(s) (${tables.slice(0, 5).map((t) => t.slice(6)).join(', ')}${tables.length > 5 ? ', …' : ''})`, {
+      hint: 'the lab never seeds into a database with data: remove the dataset block (the server\'s own data is the dataset), or point clusters.old.url at an empty database',
+    });
+}
