@@ -24,6 +24,7 @@ import { promisify } from 'node:util';
 import { CutoverError, redactSecrets } from './errors.ts';
 import { connect, describeTarget, quoteIdent, serverMajor, sqlError, withClient, type Client, quoteIdentIfNeeded } from './pg.ts';
 import { Progress, defaultProgressMode } from './progress.ts';
+import { describePrivilegeCopy, isPrivilegeStatement, rolesNamed, type PrivilegeCopy } from './privileges.ts';
 
 const execFileP = promisify(execFile);
 
@@ -302,7 +303,9 @@ export async function applyStatements(c: Client, statements: DumpStatement[], se
       await c.query(st.sql);
       res.applied++;
     } catch (e: any) {
-      if (isAlreadyExists(e)) {
+      // A grant or owner the connecting role may not set (a managed service's non-superuser
+      // target) is left out and listed, like an object that exists: drift then shows what is missing.
+      if (isAlreadyExists(e) || (e.code === '42501' && isPrivilegeStatement(st.sql))) {
         res.skipped.push({ object: st.object || st.sql.split('\n')[0].slice(0, 120), reason: redactSecrets(e.message) });
       } else {
         throw sqlError(e, `applying ${section} schema to the target (${st.object || st.sql.split('\n')[0].slice(0, 120)})`);
@@ -326,8 +329,13 @@ export interface SchemaCopyOptions {
    * UPDATE/DELETE during the sync.
    */
   keys?: boolean;
-  /** Keep owners and grants (the roles must exist on the target: see copyRoles). */
-  owners?: boolean;
+  /**
+   * Owners and grants (ALTER … OWNER TO, GRANT/REVOKE, default privileges): 'auto' (the default)
+   * keeps them when every role they name exists on the target and otherwise leaves them out and
+   * says which roles are missing (see copyRoles and migration/privileges.ts); true always keeps,
+   * false always drops them.
+   */
+  owners?: boolean | 'auto';
   progress?: boolean;
   /** Only these schemas (pg_dump --schema). */
   schemas?: string[];
@@ -335,7 +343,7 @@ export interface SchemaCopyOptions {
   tables?: Array<{ schema: string; name: string }>;
 }
 
-export type SchemaCopyResult = ApplyResult & { tool: { path: string; version: string }; keys?: ApplyResult };
+export type SchemaCopyResult = ApplyResult & { tool: { path: string; version: string }; keys?: ApplyResult; privileges: PrivilegeCopy };
 
 /** One pg_dump TOC entry, as its header names it: "<type>\0<schema>\0<name>". */
 function entryKey(type: string, schema: string, name: string): string {
@@ -384,26 +392,39 @@ export function splitKeys(statements: DumpStatement[], keyEntries: Set<string>):
 export async function copySchema(opts: SchemaCopyOptions): Promise<SchemaCopyResult> {
   const major = await withClient(opts.source, serverMajor, { role: 'source' });
   const tool = await dumpTool(major, process.env, { sslRequired: urlRequiresSsl(opts.source) });
-  const dumpOpts = { owners: opts.owners, tool, schemas: opts.schemas, tables: opts.tables };
+  const owners = opts.owners ?? 'auto';
+  const dumpOpts = { owners: owners !== false, tool, schemas: opts.schemas, tables: opts.tables };
   const sql = await dumpSchema(opts.source, opts.section, dumpOpts);
-  const statements = splitSql(sql);
   const c = await connect(opts.target, { role: 'target' });
   try {
+    const { statements, privileges } = await withPrivilegesIfRolesExist(c, splitSql(sql), owners);
+    const done = { tool: { path: tool.path, version: tool.version }, privileges };
     if (opts.section === 'pre-data') {
       const r = await applyStatements(c, statements, 'pre-data', { progress: opts.progress });
-      if (opts.keys === false) return { ...r, tool: { path: tool.path, version: tool.version } };
+      if (opts.keys === false) return { ...r, ...done };
       const keys = await copyKeys(opts.source, c, { ...dumpOpts, progress: opts.progress });
-      return { ...r, keys, tool: { path: tool.path, version: tool.version } };
+      return { ...r, keys, ...done };
     }
     const sourceKeys = await withClient(opts.source, replicationKeyEntries, { role: 'source' });
     const targetKeys = await replicationKeyEntries(c);
     const present = new Set([...sourceKeys].filter((k) => targetKeys.has(k)));
     const { rest } = splitKeys(statements, present);
     const r = await applyStatements(c, rest, 'post-data', { progress: opts.progress });
-    return { ...r, tool: { path: tool.path, version: tool.version } };
+    return { ...r, ...done };
   } finally {
     await c.end().catch(() => {});
   }
+}
+
+/** Owners and grants stay when every role they name exists on the target ('auto'); otherwise they all go, and the missing roles are named. */
+async function withPrivilegesIfRolesExist(target: Client, statements: DumpStatement[], owners: boolean | 'auto'): Promise<{ statements: DumpStatement[]; privileges: PrivilegeCopy }> {
+  if (owners !== 'auto') return { statements, privileges: { kept: owners, missingRoles: [] } };
+  const named = [...new Set(statements.filter((s) => isPrivilegeStatement(s.sql)).flatMap((s) => rolesNamed(s.sql)))];
+  if (!named.length) return { statements, privileges: { kept: true, missingRoles: [] } };
+  const have = new Set((await target.query<{ rolname: string }>('select rolname from pg_roles where rolname = any($1)', [named])).rows.map((r) => r.rolname));
+  const missingRoles = named.filter((n) => !have.has(n)).sort();
+  if (!missingRoles.length) return { statements, privileges: { kept: true, missingRoles } };
+  return { statements: statements.filter((s) => !isPrivilegeStatement(s.sql)), privileges: { kept: false, missingRoles } };
 }
 
 /** The replication keys alone (taken from post-data), applied to the target. Safe to re-run. */
@@ -431,8 +452,9 @@ function escapeRe(s: string): string {
   return s.replace(/[.*+?^${}()|[\]\\]/g, '\\$&');
 }
 
-export function describeApply(r: ApplyResult & { keys?: ApplyResult }): string {
-  const skipped = r.skipped.length ? `; skipped ${r.skipped.length} already present (${r.skipped.slice(0, 5).map((s) => s.object).join(', ')}${r.skipped.length > 5 ? ', …' : ''})` : '';
-  const line = `schema ${r.section}: ${r.applied}/${r.statements} statements applied in ${r.elapsedMs} ms${skipped}`;
+export function describeApply(r: ApplyResult & { keys?: ApplyResult; privileges?: PrivilegeCopy }): string {
+  const skipped = r.skipped.length ? `; skipped ${r.skipped.length} already present or not permitted (${r.skipped.slice(0, 5).map((s) => s.object).join(', ')}${r.skipped.length > 5 ? ', …' : ''})` : '';
+  const priv = r.privileges ? describePrivilegeCopy(r.privileges) : undefined;
+  const line = `schema ${r.section}: ${r.applied}/${r.statements} statements applied in ${r.elapsedMs} ms${skipped}${priv ? `\n${priv}` : ''}`;
   return r.keys ? `${line}\n${describeApply(r.keys)} (primary keys and replica identities, before the copy)` : line;
 }

@@ -1,6 +1,6 @@
 import type { Command } from 'commander';
 import { CutoverError } from '../../migration/errors.ts';
-import { copySchema, describeApply } from '../../migration/schema-copy.ts';
+import { copyRoles, copySchema, describeApply } from '../../migration/schema-copy.ts';
 import { addTables, displayName, dropTables, replicationStatus, startReplication, stopReplication, waitForSync, type ReplicationStatus, type TableSpec } from '../../migration/replication.ts';
 import { checkBeforeStart } from '../../migration/start-checks.ts';
 import { emit, ExitCode, note } from '../output.ts';
@@ -34,6 +34,7 @@ export const startSchema = {
   incremental: flag(),
   allTables: flag(),
   skipCopy: tables('--skip-copy'),
+  copyRoles: flag(),
   // the subscription's own conninfo: passfile=<path on the target host> keeps the password out of pg_subscription
   sourceConninfo: optionalConnection('--source-conninfo', 'CUTOVER_SOURCE_CONNINFO_URL', { forServer: true }),
   schema: negatable(),
@@ -60,6 +61,7 @@ export function register(program: Command): void {
     .option('--all-tables', 'publish FOR ALL TABLES (source superuser): tables created later are published at once; create them on the target with `replicate add-table`')
     .option('--skip-copy <list>', 'tables whose existing rows are not copied (append-only tables back-filled separately)')
     .option('--source-conninfo <url>', 'what the target uses to reach the source (through a proxy; or with passfile=<file on the target host> so pg_subscription holds no password); default --source')
+    .option('--copy-roles', 'first create the source\'s roles on the target (pg_dumpall --roles-only, no passwords), so that owners and grants are copied with the schema')
     .option('--no-schema', 'do not copy the schema (pre-data and keys before, post-data after); the target tables must have their keys')
     .option('--no-wait', 'return once the subscription exists (post-data is then not applied)')
     .option('--timeout <seconds>', 'how long to wait for the initial sync (default 21600)')
@@ -79,6 +81,7 @@ export function register(program: Command): void {
         // Before the schema copy: a typo in --tables, wal_level or a full target must leave the target untouched.
         await checkBeforeStart({ source: opts.source, target: opts.target, tables: opts.tables, skipCopy: noCopy });
         const out: Record<string, unknown> = {};
+        if (opts.copyRoles) note(describeApply(await copyRoles({ source: opts.source, target: opts.target })));
         if (opts.schema !== false) {
           const pre = await copySchema({ source: opts.source, target: opts.target, section: 'pre-data' });
           note(describeApply(pre));

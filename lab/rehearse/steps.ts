@@ -20,7 +20,8 @@ import { LabAsyncDisposableStack } from '../disposable.ts';
 import { paths, PROJECT_ROOT } from '../paths.ts';
 import { sleep, freePort, freeLoopbackAddress } from '../net.ts';
 import { startUserApp, type StartedUserApp } from '../app.ts';
-import { copySchema } from '../../migration/schema-copy.ts';
+import { copyRoles, copySchema } from '../../migration/schema-copy.ts';
+import { describePrivilegeCopy } from '../../migration/privileges.ts';
 import { startReplication, stopReplication, waitForSync, lag, objectNames } from '../../migration/replication.ts';
 import { ClusterTimelineSampler } from '../../migration/timeline.ts';
 import { drift, type DriftCategory } from '../../migration/drift/index.ts';
@@ -292,7 +293,13 @@ export async function replicate(r: RunState, lab: Lab, underLoad: boolean): Prom
   // what the acknowledged-write check reads on the new primary.
   const tables = r.s.migration.tables ? [...r.s.migration.tables, ...(isUserApp(r.s) ? [] : [APP_WRITES_TABLE, ...APP_DOMAIN_TABLES])] : undefined;
   await labMade(r, async () => {
-    await copySchema({ source: lab.old.url, target: lab.new.url, section: 'pre-data' });
+    // Roles first, as a real migration does, so that owners and grants come with the schema (a
+    // target without them is "permission denied" after the switch; on external servers the roles
+    // the lab creates are in its ledger and removed with the rest).
+    await copyRoles({ source: lab.old.url, target: lab.new.url });
+    const pre = await copySchema({ source: lab.old.url, target: lab.new.url, section: 'pre-data' });
+    const priv = describePrivilegeCopy(pre.privileges);
+    if (priv) r.log(priv);
     await grantApp(lab.new.url);
   });
   // (on external servers the ledger's look after it — a few ms — counts into the sync time)
