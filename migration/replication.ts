@@ -173,6 +173,8 @@ export interface StartOptions {
   mode?: 'all' | 'incremental';
   /** Default for tables that don't say (true). */
   copyData?: boolean;
+  /** Row filters (publisher and subscriber 15+) for tables of the plan, also without an explicit table list. */
+  rowFilters?: RowFilter[];
   /**
    * Publish FOR ALL TABLES (superuser on the source): a table created later is published at once,
    * but the target still needs it before its first row arrives (`replicate add-table` creates it
@@ -256,7 +258,7 @@ function resolveSpec(t: string | TableSpec): TableSpec {
 export function planTables(
   catalog: CatalogTable[],
   requested: TableSpec[] | undefined,
-  opts: { sourceMajor: number; copyData: boolean },
+  opts: { sourceMajor: number; copyData: boolean; rowFilters?: RowFilter[] },
 ): { tables: ResolvedTable[]; problems: string[] } {
   const problems: string[] = [];
   const viaRoot = opts.sourceMajor >= 13;
@@ -286,7 +288,9 @@ export function planTables(
       problems.push(`table ${displayName(t)} has no primary key and no replica identity: once published, UPDATE and DELETE on it fail on the source`);
     }
   }
-  const tables = chosen.map(({ t, spec }) => ({ schema: t.schema, name: t.name, copyData: spec?.copyData ?? opts.copyData, rowFilter: spec?.rowFilter }));
+  const filterOf = (t: TableName) => opts.rowFilters?.find((f) => f.schema === t.schema && f.name === t.name)?.where;
+  for (const f of opts.rowFilters ?? []) if (!chosen.some(({ t }) => t.schema === f.schema && t.name === f.name)) problems.push(`row filter for ${displayName(f)}: the table is not replicated (not on the source, or left out by the table list)`);
+  const tables = chosen.map(({ t, spec }) => ({ schema: t.schema, name: t.name, copyData: spec?.copyData ?? opts.copyData, rowFilter: spec?.rowFilter ?? filterOf(t) }));
   return { tables, problems };
 }
 
@@ -315,6 +319,83 @@ export async function targetTablesWithoutKey(tgt: Client, tables: TableName[]): 
 
 function pubTableSql(t: ResolvedTable): string {
   return `${qualified(t.schema, t.name)}${t.rowFilter ? ` WHERE (${t.rowFilter})` : ''}`;
+}
+
+// ---------------------------------------------------------------------------------------------
+// Row filters (shards): CREATE PUBLICATION … FOR TABLE t WHERE (…), publisher and subscriber 15+
+// ---------------------------------------------------------------------------------------------
+
+export interface RowFilter extends TableName {
+  /** An SQL boolean expression over the table's columns (without the WHERE). */
+  where: string;
+}
+
+/** `table:where-clause` as given to --row-filter (the first colon outside quotes splits). */
+export function parseRowFilter(input: string): RowFilter {
+  let q = false;
+  for (let i = 0; i < input.length; i++) {
+    if (input[i] === '"') q = !q;
+    if (input[i] === ':' && !q) {
+      const where = input.slice(i + 1).trim();
+      if (!where) break;
+      return { ...parseTableName(input.slice(0, i)), where };
+    }
+  }
+  throw new CutoverError('USAGE', `--row-filter expects table:where-clause (got ${JSON.stringify(input)})`, { hint: `e.g. --row-filter "public.orders:region = 'eu'"` });
+}
+
+export function assertRowFilterMajors(sourceMajor: number, targetMajor: number): void {
+  if (sourceMajor < 15)
+    throw new CutoverError('PRECONDITION', `row filters need a PostgreSQL 15+ publisher; the source runs ${sourceMajor}`, { hint: 'replicate whole tables (leave out --row-filter / migration.rowFilters), or upgrade the source to 15+ first' });
+  if (targetMajor < 15)
+    throw new CutoverError('PRECONDITION', `row filters need a PostgreSQL 15+ subscriber (its initial copy applies the filter); the target runs ${targetMajor}`, { hint: 'leave out the row filters' });
+}
+
+/**
+ * Let Postgres judge each filter before anything exists: inside a transaction that is rolled
+ * back, a scratch publication with the filter (the same rules CREATE PUBLICATION applies: columns
+ * of the table, immutable built-in functions only) and an UPDATE … WHERE false on the table (an
+ * UPDATE or DELETE on a table whose filter uses a column outside the replica identity fails on
+ * the source — the check runs when the statement starts, so it finds that with no row touched).
+ */
+export async function checkRowFilters(src: Client, tables: Array<TableName & { rowFilter?: string }>): Promise<void> {
+  const problems: string[] = [];
+  for (const t of tables) {
+    const scratch = quoteIdent(`cutover_filter_check_${process.pid}`);
+    try {
+      await src.query('BEGIN');
+      try {
+        await src.query(`CREATE PUBLICATION ${scratch} FOR TABLE ${pubTableSql({ ...t, copyData: true })}`);
+      } catch (e: any) {
+        problems.push(`row filter of ${displayName(t)} (${t.rowFilter}): ${e?.message ?? e}`);
+        continue;
+      }
+      const col = await q<{ c: string }>(src, `select attname as c from pg_attribute where attrelid = $1::regclass and attnum > 0 and not attisdropped and attgenerated = '' order by attnum limit 1`, [qualified(t.schema, t.name)]);
+      try {
+        if (col[0]) await src.query(`UPDATE ${qualified(t.schema, t.name)} SET ${quoteIdent(col[0].c)} = ${quoteIdent(col[0].c)} WHERE false`);
+      } catch (e: any) {
+        // without UPDATE privilege the check cannot run: Postgres will then say it at the first UPDATE
+        if (e?.code !== '42501') problems.push(`row filter of ${displayName(t)} (${t.rowFilter}): ${e?.message ?? e}${e?.detail ? ` (${e.detail})` : ''}`);
+      }
+    } finally {
+      await src.query('ROLLBACK').catch(() => {});
+    }
+  }
+  if (problems.length)
+    throw new CutoverError('USAGE', `row filter(s) refused by the source, nothing was created: ${problems.join('; ')}`, {
+      hint: 'a filter may use only the table\'s columns and immutable built-in functions; for a table that gets UPDATE or DELETE its columns must be in the replica identity (the primary key, or REPLICA IDENTITY FULL)',
+    });
+}
+
+function withFilter(filters: RowFilter[], t: TableName): { rowFilter?: string } {
+  const f = filters.find((x) => x.schema === t.schema && x.name === t.name);
+  return f ? { rowFilter: f.where } : {};
+}
+
+/** The row filters a publication applies, by table (PostgreSQL 15+; empty before). */
+export async function publicationRowFilters(src: Client, publication: string): Promise<RowFilter[]> {
+  if ((await serverMajor(src)) < 15) return [];
+  return await q<RowFilter>(src, `select schemaname as schema, tablename as name, rowfilter as "where" from pg_publication_tables where pubname = $1 and rowfilter is not null order by 1, 2`, [publication]);
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -364,7 +445,7 @@ export async function startReplication(opts: StartOptions): Promise<StartResult>
 
     const specs = opts.tables?.map(resolveSpec);
     const catalog = await listTables(src);
-    const plan = planTables(catalog, specs, { sourceMajor, copyData: opts.copyData ?? true });
+    const plan = planTables(catalog, specs, { sourceMajor, copyData: opts.copyData ?? true, rowFilters: opts.rowFilters });
     if (plan.problems.length)
       throw new CutoverError('PRECONDITION', `cannot publish: ${plan.problems.join('; ')}`, {
         hint: 'add a primary key (or ALTER TABLE … REPLICA IDENTITY FULL / USING INDEX), or leave the table out with --tables',
@@ -372,8 +453,12 @@ export async function startReplication(opts: StartOptions): Promise<StartResult>
     if (plan.tables.length === 0) throw new CutoverError('PRECONDITION', 'no tables to replicate on the source', { hint: 'check the source URL (database name) and --tables' });
     if (opts.allTables && (specs?.length || mode === 'incremental'))
       throw new CutoverError('USAGE', 'allTables (FOR ALL TABLES) publishes every table at once: it cannot be combined with a table list or incremental mode', { hint: 'drop --tables/--incremental, or drop --all-tables' });
-    if (plan.tables.some((t) => t.rowFilter) && sourceMajor < 15)
-      throw new CutoverError('PRECONDITION', `row filters need a PostgreSQL 15+ source (the source runs ${sourceMajor})`, { hint: 'replicate the whole table instead' });
+    const filtered = plan.tables.filter((t) => t.rowFilter);
+    if (filtered.length) {
+      if (opts.allTables) throw new CutoverError('USAGE', 'row filters need a table list: a FOR ALL TABLES publication cannot filter rows', { hint: 'drop --all-tables, or drop --row-filter' });
+      assertRowFilterMajors(sourceMajor, targetMajor);
+      await checkRowFilters(src, filtered);
+    }
 
     // The target must have every table (schema copy pre-data) and, where we copy, no rows yet.
     const targetTables = new Set((await listTables(tgt)).map((t) => `${t.schema}\u0000${t.name}`));
@@ -924,6 +1009,8 @@ export interface TableStatus {
   rowsCopied: number | null;
   /** The source's row estimate (pg_class.reltuples), for progress and ETA. */
   sourceRowsEstimate: number | null;
+  /** The publication's row filter for this table (a shard), when it has one. */
+  rowFilter?: string;
 }
 
 export interface SlotStatus {
@@ -1035,6 +1122,7 @@ export async function replicationStatus(opts: { source: string; target: string; 
       const est = new Map<string, number>();
       for (const r of await q<any>(src, `select n.nspname as schema, c.relname as name, greatest(c.reltuples,0)::float8 as est from pg_class c join pg_namespace n on n.oid = c.relnamespace where c.relkind in ('r','p') and ${SYSTEM_SCHEMA_FILTER}`))
         est.set(`${r.schema}\u0000${r.name}`, r.est);
+      const filters = publicationExists ? await publicationRowFilters(src, names.publication) : [];
       tables = rel.map((r: any) => ({
         table: displayName(r),
         schema: r.schema,
@@ -1043,6 +1131,7 @@ export async function replicationStatus(opts: { source: string; target: string; 
         stateName: subStateName(r.state),
         rowsCopied: r.state === 'd' || r.state === 'i' ? (r.copying ?? 0) : Math.max(r.live ?? 0, r.est ?? 0),
         sourceRowsEstimate: est.get(`${r.schema}\u0000${r.name}`) ?? null,
+        ...withFilter(filters, r),
       }));
       const w = await q<any>(tgt, `select pid, received_lsn::text as lsn, last_msg_receipt_time::text as at from pg_stat_subscription where subid = $1 and relid is null`, [sub.oid]);
       worker = w[0] ? { pid: w[0].pid, receivedLsn: w[0].lsn, lastMessageAt: w[0].at } : { pid: null, receivedLsn: null, lastMessageAt: null };

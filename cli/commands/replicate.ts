@@ -4,7 +4,7 @@ import { copySchema, describeApply } from '../../migration/schema-copy.ts';
 import { addTables, displayName, dropTables, replicationStatus, startReplication, stopReplication, waitForSync, type ReplicationStatus, type TableSpec } from '../../migration/replication.ts';
 import { checkBeforeStart } from '../../migration/start-checks.ts';
 import { emit, ExitCode, note } from '../output.ts';
-import { connectionOptions, flag, negatable, optionalConnection, parseOptions, replicationName, seconds, SOURCE, tables, TARGET, text } from '../options.ts';
+import { connectionOptions, flag, negatable, optionalConnection, parseOptions, replicationName, rowFilters, seconds, SOURCE, tables, TARGET, text } from '../options.ts';
 import { registerWatch } from './watch.ts';
 import { registerPlan } from './replicate-plan.ts';
 
@@ -13,7 +13,7 @@ export function formatStatus(s: ReplicationStatus): string {
     `replication ${s.name}: publication ${s.publicationExists ? 'present' : 'absent'}, subscription ${s.subscriptionExists ? (s.enabled ? 'enabled' : 'DISABLED') : 'absent'}, slot ${s.slotHealth.exists ? (s.slotHealth.active ? 'active' : 'INACTIVE') : 'absent'}`,
   ];
   if (s.slotHealth.exists) lines.push(`lag ${s.lagBytes ?? '?'} bytes, ${s.lagSeconds ?? '?'} s; WAL retained by the slot ${s.slotHealth.walRetainedBytes ?? '?'} bytes${s.slotHealth.walStatus ? ` (${s.slotHealth.walStatus})` : ''}`);
-  for (const t of s.tables) lines.push(`  ${t.state} ${t.stateName.padEnd(18)} ${t.table}${t.rowsCopied !== null ? `  ${t.rowsCopied} rows` : ''}`);
+  for (const t of s.tables) lines.push(`  ${t.state} ${t.stateName.padEnd(18)} ${t.table}${t.rowsCopied !== null ? `  ${t.rowsCopied} rows` : ''}${t.rowFilter ? `  WHERE ${t.rowFilter}` : ''}`);
   if (s.tables.length) lines.push(`${s.tables.filter((t) => t.state === 'r').length}/${s.tables.length} tables ready`);
   for (const p of s.problems) lines.push(`PROBLEM: ${p}`);
   return lines.join('\n');
@@ -34,6 +34,7 @@ export const startSchema = {
   incremental: flag(),
   allTables: flag(),
   skipCopy: tables('--skip-copy'),
+  rowFilter: rowFilters('--row-filter'),
   // the subscription's own conninfo: passfile=<path on the target host> keeps the password out of pg_subscription
   sourceConninfo: optionalConnection('--source-conninfo', 'CUTOVER_SOURCE_CONNINFO_URL', { forServer: true }),
   schema: negatable(),
@@ -59,6 +60,7 @@ export function register(program: Command): void {
     .option('--incremental', 'add tables one at a time, each waited on until ready')
     .option('--all-tables', 'publish FOR ALL TABLES (source superuser): tables created later are published at once; create them on the target with `replicate add-table`')
     .option('--skip-copy <list>', 'tables whose existing rows are not copied (append-only tables back-filled separately)')
+    .option('--row-filter <table:where>', "publish only the rows of a table that match (PostgreSQL 15+ both sides; repeatable), e.g. \"orders:region = 'eu'\"", (v: string, prev: string[] = []) => [...prev, v])
     .option('--source-conninfo <url>', 'what the target uses to reach the source (through a proxy; or with passfile=<file on the target host> so pg_subscription holds no password); default --source')
     .option('--no-schema', 'do not copy the schema (pre-data and keys before, post-data after); the target tables must have their keys')
     .option('--no-wait', 'return once the subscription exists (post-data is then not applied)')
@@ -77,7 +79,7 @@ export function register(program: Command): void {
         const stray = noCopy.filter((n) => !tables!.some((t) => t.schema === n.schema && t.name === n.name));
         if (stray.length) throw new CutoverError('USAGE', `--skip-copy names table(s) not in --tables: ${stray.map(displayName).join(', ')}`, { hint: 'every --skip-copy table must also be listed in --tables' });
         // Before the schema copy: a typo in --tables, wal_level or a full target must leave the target untouched.
-        await checkBeforeStart({ source: opts.source, target: opts.target, tables: opts.tables, skipCopy: noCopy });
+        await checkBeforeStart({ source: opts.source, target: opts.target, tables: opts.tables, skipCopy: noCopy, rowFilters: opts.rowFilter });
         const out: Record<string, unknown> = {};
         if (opts.schema !== false) {
           const pre = await copySchema({ source: opts.source, target: opts.target, section: 'pre-data' });
@@ -89,6 +91,7 @@ export function register(program: Command): void {
           target: opts.target,
           name: opts.name,
           tables,
+          rowFilters: opts.rowFilter,
           mode: opts.incremental ? 'incremental' : 'all',
           allTables: opts.allTables === true,
           sourceConninfoUrl: opts.sourceConninfo,

@@ -20,7 +20,7 @@ import { paths, PROJECT_ROOT } from '../paths.ts';
 import { sleep, freePort, freeLoopbackAddress } from '../net.ts';
 import { startUserApp, type StartedUserApp } from '../app.ts';
 import { copySchema } from '../../migration/schema-copy.ts';
-import { startReplication, stopReplication, waitForSync, lag, objectNames } from '../../migration/replication.ts';
+import { startReplication, stopReplication, waitForSync, lag, objectNames, parseTableName } from '../../migration/replication.ts';
 import { ClusterTimelineSampler } from '../../migration/timeline.ts';
 import { drift, type DriftCategory } from '../../migration/drift/index.ts';
 import { ShadowTally, shadowQueries } from '../../migration/drift/shadow-compare.ts';
@@ -240,7 +240,8 @@ export async function replicate(r: RunState, lab: Lab, underLoad: boolean): Prom
   // what the acknowledged-write check reads on the new primary.
   const tables = r.s.migration.tables ? [...r.s.migration.tables, ...(isUserApp(r.s) ? [] : [APP_WRITES_TABLE, ...APP_DOMAIN_TABLES])] : undefined;
   const t0 = Date.now();
-  await startReplication({ source: lab.old.url, target: lab.new.url, sourceConninfoUrl: lab.proxiedUrl('replication'), mode: r.s.migration.publication, tables, log: r.log });
+  const rowFilters = Object.entries(r.s.migration.rowFilters).map(([table, where]) => ({ ...parseTableName(table), where }));
+  await startReplication({ source: lab.old.url, target: lab.new.url, sourceConninfoUrl: lab.proxiedUrl('replication'), mode: r.s.migration.publication, tables, rowFilters, log: r.log });
   await waitForSync({ source: lab.old.url, target: lab.new.url, timeoutMs: SYNC_TIMEOUT_MS, progress: false });
   const t1 = Date.now();
   enter(r, underLoad ? 'post-data (under load)' : 'post-data');
