@@ -18,6 +18,7 @@ import { Progress, defaultProgressMode, formatDuration } from './progress.ts';
 import { describeApplyError, diagnoseSubscription, workerLabel, type ApplyError } from './apply-errors.ts';
 import { copySchema, type SchemaCopyResult } from './schema-copy.ts';
 import { SENTINEL_TABLE } from './sentinel.ts';
+import { backfillFromSnapshot, createSlotWithSnapshot, type BackfillResult, type SnapshotSlot } from './backfill.ts';
 
 // ---------------------------------------------------------------------------------------------
 // Table names
@@ -176,6 +177,13 @@ export interface StartOptions {
   /** Row filters (publisher and subscriber 15+) for tables of the plan, also without an explicit table list. */
   rowFilters?: RowFilter[];
   /**
+   * Tables (with a primary key) subscribed without an initial copy and back-filled from the slot's
+   * exported snapshot in key chunks (`--skip-copy`): migration/backfill.ts.
+   */
+  backfill?: TableName[];
+  /** Rows per back-fill chunk (default 10 000). */
+  backfillChunkRows?: number;
+  /**
    * Publish FOR ALL TABLES (superuser on the source): a table created later is published at once,
    * but the target still needs it before its first row arrives (`replicate add-table` creates it
    * and refreshes the subscription; status lists such tables). Not with `tables` or incremental.
@@ -209,8 +217,10 @@ export interface StartResult extends ObjectNames {
   targetMajor: number;
   subscriptionOid: number;
   mode: 'all' | 'incremental';
-  tables: Array<{ table: string; schema: string; name: string; copyData: boolean; rowFilter?: string }>;
+  tables: Array<{ table: string; schema: string; name: string; copyData: boolean; rowFilter?: string; backfill?: boolean }>;
   options: { disableOnError: boolean; streaming: boolean; publishViaPartitionRoot: boolean };
+  /** The back-fill of the `backfill` tables, with its count check per table. */
+  backfill?: BackfillResult;
   elapsedMs: number;
 }
 
@@ -219,6 +229,8 @@ interface ResolvedTable {
   name: string;
   copyData: boolean;
   rowFilter?: string;
+  /** Not copied by the subscription: back-filled from the slot's snapshot. */
+  backfill?: boolean;
 }
 
 /** A sleep an abort ends early, with replication's own abort error. */
@@ -258,7 +270,7 @@ function resolveSpec(t: string | TableSpec): TableSpec {
 export function planTables(
   catalog: CatalogTable[],
   requested: TableSpec[] | undefined,
-  opts: { sourceMajor: number; copyData: boolean; rowFilters?: RowFilter[] },
+  opts: { sourceMajor: number; copyData: boolean; rowFilters?: RowFilter[]; backfill?: TableName[] },
 ): { tables: ResolvedTable[]; problems: string[] } {
   const problems: string[] = [];
   const viaRoot = opts.sourceMajor >= 13;
@@ -290,7 +302,15 @@ export function planTables(
   }
   const filterOf = (t: TableName) => opts.rowFilters?.find((f) => f.schema === t.schema && f.name === t.name)?.where;
   for (const f of opts.rowFilters ?? []) if (!chosen.some(({ t }) => t.schema === f.schema && t.name === f.name)) problems.push(`row filter for ${displayName(f)}: the table is not replicated (not on the source, or left out by the table list)`);
-  const tables = chosen.map(({ t, spec }) => ({ schema: t.schema, name: t.name, copyData: spec?.copyData ?? opts.copyData, rowFilter: spec?.rowFilter ?? filterOf(t) }));
+  const backfilled = (t: TableName) => opts.backfill?.some((b) => b.schema === t.schema && b.name === t.name) ?? false;
+  for (const b of opts.backfill ?? []) {
+    const c = chosen.find(({ t }) => t.schema === b.schema && t.name === b.name)?.t;
+    if (!c) problems.push(`--skip-copy ${displayName(b)}: the table is not replicated (not on the source, or left out by the table list)`);
+    else if (!c.hasPk) problems.push(`--skip-copy ${displayName(b)}: the table has no primary key, which the back-fill needs (INSERT … ON CONFLICT by key, in key chunks)`);
+  }
+  const tables = chosen.map(({ t, spec }) =>
+    backfilled(t) ? { schema: t.schema, name: t.name, copyData: false, rowFilter: spec?.rowFilter ?? filterOf(t), backfill: true } : { schema: t.schema, name: t.name, copyData: spec?.copyData ?? opts.copyData, rowFilter: spec?.rowFilter ?? filterOf(t) },
+  );
   return { tables, problems };
 }
 
@@ -415,6 +435,7 @@ export async function startReplication(opts: StartOptions): Promise<StartResult>
   const src = await connect(opts.source, { role: 'source' });
   let tgt: Client | undefined;
   let created = false;
+  let snapshotSlot: SnapshotSlot | undefined;
   try {
     // secretStatements: CREATE SUBSCRIPTION carries the source password; keep it out of the target's log
     tgt = await connect(opts.target, { role: 'target', secretStatements: true });
@@ -445,7 +466,7 @@ export async function startReplication(opts: StartOptions): Promise<StartResult>
 
     const specs = opts.tables?.map(resolveSpec);
     const catalog = await listTables(src);
-    const plan = planTables(catalog, specs, { sourceMajor, copyData: opts.copyData ?? true, rowFilters: opts.rowFilters });
+    const plan = planTables(catalog, specs, { sourceMajor, copyData: opts.copyData ?? true, rowFilters: opts.rowFilters, backfill: opts.backfill });
     if (plan.problems.length)
       throw new CutoverError('PRECONDITION', `cannot publish: ${plan.problems.join('; ')}`, {
         hint: 'add a primary key (or ALTER TABLE … REPLICA IDENTITY FULL / USING INDEX), or leave the table out with --tables',
@@ -453,6 +474,8 @@ export async function startReplication(opts: StartOptions): Promise<StartResult>
     if (plan.tables.length === 0) throw new CutoverError('PRECONDITION', 'no tables to replicate on the source', { hint: 'check the source URL (database name) and --tables' });
     if (opts.allTables && (specs?.length || mode === 'incremental'))
       throw new CutoverError('USAGE', 'allTables (FOR ALL TABLES) publishes every table at once: it cannot be combined with a table list or incremental mode', { hint: 'drop --tables/--incremental, or drop --all-tables' });
+    const backfill = plan.tables.filter((t) => t.backfill);
+    if (backfill.length && opts.allTables) throw new CutoverError('USAGE', 'a back-fill (--skip-copy) needs a table list: a FOR ALL TABLES publication copies every table', { hint: 'drop --all-tables, or drop --skip-copy' });
     const filtered = plan.tables.filter((t) => t.rowFilter);
     if (filtered.length) {
       if (opts.allTables) throw new CutoverError('USAGE', 'row filters need a table list: a FOR ALL TABLES publication cannot filter rows', { hint: 'drop --all-tables, or drop --row-filter' });
@@ -495,8 +518,10 @@ export async function startReplication(opts: StartOptions): Promise<StartResult>
 
     // ---- from here on, objects exist: every failure path cleans up ----
     created = true;
-    const first = opts.allTables ? plan.tables : mode === 'all' ? plan.tables.filter((t) => t.copyData) : [];
-    const later = opts.allTables ? [] : mode === 'all' ? plan.tables.filter((t) => !t.copyData) : plan.tables;
+    // With a back-fill, the back-filled tables alone are in the publication when the slot is made
+    // (their rows after its snapshot must stream), and the others are added after it, copied.
+    const first = opts.allTables ? plan.tables : backfill.length ? backfill : mode === 'all' ? plan.tables.filter((t) => t.copyData) : [];
+    const later = opts.allTables ? [] : backfill.length ? plan.tables.filter((t) => !t.backfill) : mode === 'all' ? plan.tables.filter((t) => !t.copyData) : plan.tables;
     try {
       await q(
         src,
@@ -511,7 +536,11 @@ export async function startReplication(opts: StartOptions): Promise<StartResult>
     }
     log(`created publication ${names.publication} on the source (${first.length} table(s))`);
     const conninfo = toConninfo(opts.sourceConninfoUrl ?? opts.source);
-    const withOpts = [`slot_name = ${quoteLiteral(names.slot)}`, 'create_slot = true', `copy_data = ${first.length > 0}`, 'enabled = true'];
+    if (backfill.length) {
+      snapshotSlot = await createSlotWithSnapshot(opts.source, names.slot);
+      log(`created slot ${names.slot} at ${snapshotSlot.consistentPoint} with its snapshot, for the back-fill of ${backfill.map(displayName).join(', ')}`);
+    }
+    const withOpts = [`slot_name = ${quoteLiteral(names.slot)}`, `create_slot = ${!snapshotSlot}`, `copy_data = ${first.length > 0 && !snapshotSlot}`, 'enabled = true'];
     if (disableOnError) withOpts.push('disable_on_error = true');
     if (streaming) withOpts.push('streaming = on');
     try {
@@ -531,6 +560,18 @@ export async function startReplication(opts: StartOptions): Promise<StartResult>
     await writeMeta(src, names.publication, meta);
     log(`created subscription ${names.subscription} (oid ${sub.oid}) and slot ${names.slot}`);
 
+    // all at once: the other tables' copies run while the back-fill does; one by one: back-fill first
+    // (its snapshot holds back the source's xmin for as long as it is open)
+    let backfilled: BackfillResult | undefined;
+    const runBackfill = async () => {
+      if (!snapshotSlot) return;
+      try {
+        backfilled = await backfillFromSnapshot(snapshotSlot, { target: opts.target, tables: backfill, chunkRows: opts.backfillChunkRows, progress: opts.progress, signal: opts.signal, log });
+      } finally {
+        await snapshotSlot.close();
+      }
+    };
+    if (mode === 'incremental') await runBackfill();
     const total = later.length;
     let done = 0;
     for (const t of later) {
@@ -542,17 +583,20 @@ export async function startReplication(opts: StartOptions): Promise<StartResult>
         await waitForSync({ source: opts.source, target: opts.target, name: names.name, tables: [t], timeoutMs: opts.tableTimeoutMs, signal: opts.signal, progress: opts.progress, label: `sync ${displayName(t)} (${++done}/${total})` });
       }
     }
+    if (mode === 'all') await runBackfill();
     return {
       ...names,
       sourceMajor,
       targetMajor,
       subscriptionOid: sub.oid,
       mode,
-      tables: plan.tables.map((t) => ({ table: displayName(t), schema: t.schema, name: t.name, copyData: t.copyData, rowFilter: t.rowFilter })),
+      tables: plan.tables.map((t) => ({ table: displayName(t), schema: t.schema, name: t.name, copyData: t.copyData, rowFilter: t.rowFilter, ...(t.backfill ? { backfill: true } : {}) })),
       options: { disableOnError, streaming, publishViaPartitionRoot },
+      ...(backfilled ? { backfill: backfilled } : {}),
       elapsedMs: Date.now() - t0,
     };
   } catch (e) {
+    await snapshotSlot?.close();
     if (created) {
       await src.end().catch(() => {});
       await tgt?.end().catch(() => {});

@@ -88,6 +88,15 @@ export async function checkBeforeStart(o: StartChecks): Promise<void> {
         if (p.length) hints.add('fix --tables (names are schema.table; quote mixed case: public."Order Items")');
         problems.push(...p);
       }
+      if (o.skipCopy?.length && !problems.length) {
+        const catalog = await listTables(c);
+        for (const t of o.skipCopy) {
+          const x = catalog.find((y) => y.schema === t.schema && y.name === t.name);
+          if (!x) problems.push(`--skip-copy ${displayName(t)}: no such table on the source`);
+          else if (!x.hasPk) problems.push(`--skip-copy ${displayName(t)}: the table has no primary key, which the back-fill needs (INSERT … ON CONFLICT by key, in key chunks)`);
+        }
+        if (problems.length) hints.add('give --skip-copy only tables with a primary key (or copy the others normally)');
+      }
       if (o.rowFilters?.length && !problems.length) await checkFilters(c, o);
     },
     { role: 'source' },

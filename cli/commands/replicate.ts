@@ -59,7 +59,7 @@ export function register(program: Command): void {
     .option('--tables <list>', 'comma-separated tables (default: all); schema."Table Name" allowed')
     .option('--incremental', 'add tables one at a time, each waited on until ready')
     .option('--all-tables', 'publish FOR ALL TABLES (source superuser): tables created later are published at once; create them on the target with `replicate add-table`')
-    .option('--skip-copy <list>', 'tables whose existing rows are not copied (append-only tables back-filled separately)')
+    .option('--skip-copy <list>', 'tables (with a primary key; append-only ones, see `replicate plan`) subscribed without the initial copy and back-filled from the slot\'s snapshot in key chunks (INSERT … ON CONFLICT DO NOTHING), then counted')
     .option('--row-filter <table:where>', "publish only the rows of a table that match (PostgreSQL 15+ both sides; repeatable), e.g. \"orders:region = 'eu'\"", (v: string, prev: string[] = []) => [...prev, v])
     .option('--source-conninfo <url>', 'what the target uses to reach the source (through a proxy; or with passfile=<file on the target host> so pg_subscription holds no password); default --source')
     .option('--no-schema', 'do not copy the schema (pre-data and keys before, post-data after); the target tables must have their keys')
@@ -73,10 +73,8 @@ export function register(program: Command): void {
       process.once('SIGTERM', onSig);
       try {
         const noCopy = opts.skipCopy ?? [];
-        const isNoCopy = (t: { schema: string; name: string }) => noCopy.some((n) => n.schema === t.schema && n.name === t.name);
-        const tables: TableSpec[] | undefined = opts.tables?.map((t) => ({ ...t, copyData: !isNoCopy(t) }));
-        if (!tables && noCopy.length) throw new CutoverError('USAGE', '--skip-copy needs --tables listing every table to replicate', { hint: 'e.g. --tables orders,events --skip-copy events' });
-        const stray = noCopy.filter((n) => !tables!.some((t) => t.schema === n.schema && t.name === n.name));
+        const tables: TableSpec[] | undefined = opts.tables;
+        const stray = tables ? noCopy.filter((n) => !tables.some((t) => t.schema === n.schema && t.name === n.name)) : [];
         if (stray.length) throw new CutoverError('USAGE', `--skip-copy names table(s) not in --tables: ${stray.map(displayName).join(', ')}`, { hint: 'every --skip-copy table must also be listed in --tables' });
         // Before the schema copy: a typo in --tables, wal_level or a full target must leave the target untouched.
         await checkBeforeStart({ source: opts.source, target: opts.target, tables: opts.tables, skipCopy: noCopy, rowFilters: opts.rowFilter });
@@ -92,6 +90,7 @@ export function register(program: Command): void {
           name: opts.name,
           tables,
           rowFilters: opts.rowFilter,
+          backfill: noCopy,
           mode: opts.incremental ? 'incremental' : 'all',
           allTables: opts.allTables === true,
           sourceConninfoUrl: opts.sourceConninfo,
@@ -116,7 +115,13 @@ export function register(program: Command): void {
             out.postData = post;
           }
         }
-        emit(opts.json, out, () => `replication ${started.name} started: ${started.tables.length} table(s)${out.status ? ', all ready' : ''}; objects ${started.publication} (publication, slot, subscription)`);
+        emit(opts.json, out, () =>
+          [
+            ...(started.backfill?.tables ?? []).map((b) => `back-fill ${b.table}: ${b.snapshotRows} row(s) in the snapshot, ${b.inserted} inserted, ${b.alreadyPresent} already there, ${b.presentOnTarget} present on the target — count check ${b.ok ? 'ok' : 'FAILED'} (${b.rowsPerSec} rows/s, ${b.chunks} chunk(s))`),
+            `replication ${started.name} started: ${started.tables.length} table(s)${out.status ? ', all ready' : ''}; objects ${started.publication} (publication, slot, subscription)`,
+          ].join('\n'),
+        );
+        if (started.backfill && !started.backfill.ok) throw new ExitCode(1);
       } finally {
         process.off('SIGINT', onSig);
         process.off('SIGTERM', onSig);

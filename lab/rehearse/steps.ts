@@ -241,7 +241,9 @@ export async function replicate(r: RunState, lab: Lab, underLoad: boolean): Prom
   const tables = r.s.migration.tables ? [...r.s.migration.tables, ...(isUserApp(r.s) ? [] : [APP_WRITES_TABLE, ...APP_DOMAIN_TABLES])] : undefined;
   const t0 = Date.now();
   const rowFilters = Object.entries(r.s.migration.rowFilters).map(([table, where]) => ({ ...parseTableName(table), where }));
-  await startReplication({ source: lab.old.url, target: lab.new.url, sourceConninfoUrl: lab.proxiedUrl('replication'), mode: r.s.migration.publication, tables, rowFilters, log: r.log });
+  const backfill = r.s.migration.skipCopy.map((t) => parseTableName(t));
+  const started = await startReplication({ source: lab.old.url, target: lab.new.url, sourceConninfoUrl: lab.proxiedUrl('replication'), mode: r.s.migration.publication, tables, rowFilters, backfill, log: r.log });
+  if (started.backfill && !started.backfill.ok) throw new CutoverError('STATE', `back-fill count check failed: ${started.backfill.tables.filter((b) => !b.ok).map((b) => `${b.table} ${b.read}/${b.snapshotRows} read, ${b.presentOnTarget} on the target`).join('; ')}`);
   await waitForSync({ source: lab.old.url, target: lab.new.url, timeoutMs: SYNC_TIMEOUT_MS, progress: false });
   const t1 = Date.now();
   enter(r, underLoad ? 'post-data (under load)' : 'post-data');
