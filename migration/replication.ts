@@ -361,7 +361,7 @@ export function parseRowFilter(input: string): RowFilter {
       return { ...parseTableName(input.slice(0, i)), where };
     }
   }
-  throw new CutoverError('USAGE', `--row-filter expects table:where-clause (got ${JSON.stringify(input)})`, { hint: `e.g. --row-filter "public.orders:region = 'eu'"` });
+  throw new CutoverError('USAGE', `row filter ${JSON.stringify(input)}: expected table:where-clause`, { hint: `e.g. --row-filter "public.orders:region = 'eu'"` });
 }
 
 export function assertRowFilterMajors(sourceMajor: number, targetMajor: number): void {

@@ -115,13 +115,10 @@ export function register(program: Command): void {
             out.postData = post;
           }
         }
-        emit(opts.json, out, () =>
-          [
-            ...(started.backfill?.tables ?? []).map((b) => `back-fill ${b.table}: ${b.snapshotRows} row(s) in the snapshot, ${b.inserted} inserted, ${b.alreadyPresent} already there, ${b.presentOnTarget} present on the target — count check ${b.ok ? 'ok' : 'FAILED'} (${b.rowsPerSec} rows/s, ${b.chunks} chunk(s))`),
-            `replication ${started.name} started: ${started.tables.length} table(s)${out.status ? ', all ready' : ''}; objects ${started.publication} (publication, slot, subscription)`,
-          ].join('\n'),
-        );
-        if (started.backfill && !started.backfill.ok) throw new ExitCode(1);
+        // the back-fill's own lines (counts, count check, rate) were noted as it finished
+        const bf = started.backfill;
+        emit(opts.json, out, () => `replication ${started.name} started: ${started.tables.length} table(s)${out.status ? ', all ready' : ''}${bf ? `, ${bf.tables.length} back-filled (count check ${bf.ok ? 'ok' : 'FAILED'})` : ''}; objects ${started.publication} (publication, slot, subscription)`);
+        if (bf && !bf.ok) throw new ExitCode(1);
       } finally {
         process.off('SIGINT', onSig);
         process.off('SIGTERM', onSig);
