@@ -185,7 +185,8 @@ async function backfillTable(src: Client, tgt: Client, t: TableName & { rowFilte
   const [{ n: snapshotRows }] = await q<{ n: number }>(src, `select count(*)::float8 as n from ${tbl} where ${filter}`, [], 'counting the snapshot');
   const progress = opts.progress ? new Progress(`back-fill ${label}`, snapshotRows, { mode: defaultProgressMode() }) : undefined;
   const colList = cols.map(quoteIdent).join(', ');
-  const insert = `insert into ${tbl} (${colList}) select ${colList} from json_populate_recordset(null::${tbl}, $1::json) on conflict do nothing`;
+  // OVERRIDING SYSTEM VALUE: a GENERATED ALWAYS identity column takes the source's values, as the apply worker's do
+  const insert = `insert into ${tbl} (${colList}) overriding system value select ${colList} from json_populate_recordset(null::${tbl}, $1::json) on conflict do nothing`;
   const present = `select count(*)::int as n from ${tbl} t join json_populate_recordset(null::${tbl}, $1::json) j on ${pk.map((k) => `t.${quoteIdent(k.name)} = j.${quoteIdent(k.name)}`).join(' and ')}`;
   let last: string[] | null = null;
   let read = 0;

@@ -18,8 +18,8 @@ beforeAll(async () => {
   pair = await startPair(13, 17);
   await sql(
     pair.old.url,
-    `create table events (id bigint primary key, kind text, payload jsonb, amount float8, at timestamptz, raw bytea);
-     insert into events select g, 'k' || (g % 7), jsonb_build_object('n', g), g / 3.0, timestamptz '2026-01-01' + g * interval '1 s', decode(md5(g::text), 'hex') from generate_series(1, ${ROWS}) g;
+    `create table events (id bigint generated always as identity primary key, kind text, payload jsonb, amount float8, at timestamptz, raw bytea);
+     insert into events (kind, payload, amount, at, raw) select 'k' || (g % 7), jsonb_build_object('n', g), g / 3.0, timestamptz '2026-01-01' + g * interval '1 s', decode(md5(g::text), 'hex') from generate_series(1, ${ROWS}) g;
      create table accounts (id int primary key, name text);
      insert into accounts select g, 'a' || g from generate_series(1, 100) g;
      create table audit (at timestamptz, line text)`,
@@ -46,7 +46,7 @@ describe('--skip-copy back-fill (13 → 17)', () => {
     let written = 0;
     const writer = withClient(pair.old.url, async (c) => {
       while (!stop) {
-        await c.query(`insert into events (id, kind, payload, amount, at, raw) values ($1, 'live', '{"live": true}', 0.1, now(), '\\x00ff')`, [ROWS + 1 + written]);
+        await c.query(`insert into events (kind, payload, amount, at, raw) values ('live', '{"live": true}', 0.1, now(), '\\x00ff')`);
         await c.query(`update accounts set name = name || '.' where id = $1`, [1 + (written % 100)]);
         written++;
       }
