@@ -374,7 +374,7 @@ export function assertRowFilterMajors(sourceMajor: number, targetMajor: number):
 /**
  * Let Postgres judge each filter before anything exists: inside a transaction that is rolled
  * back, a scratch publication with the filter (the same rules CREATE PUBLICATION applies: columns
- * of the table, immutable built-in functions only) and an UPDATE … WHERE false on the table (an
+ * of the table, immutable built-in functions only) and a DELETE … WHERE false on the table (an
  * UPDATE or DELETE on a table whose filter uses a column outside the replica identity fails on
  * the source — the check runs when the statement starts, so it finds that with no row touched).
  */
@@ -390,11 +390,11 @@ export async function checkRowFilters(src: Client, tables: Array<TableName & { r
         problems.push(`row filter of ${displayName(t)} (${t.rowFilter}): ${e?.message ?? e}`);
         continue;
       }
-      const col = await q<{ c: string }>(src, `select attname as c from pg_attribute where attrelid = $1::regclass and attnum > 0 and not attisdropped and attgenerated = '' order by attnum limit 1`, [qualified(t.schema, t.name)]);
       try {
-        if (col[0]) await src.query(`UPDATE ${qualified(t.schema, t.name)} SET ${quoteIdent(col[0].c)} = ${quoteIdent(col[0].c)} WHERE false`);
+        // UPDATE and DELETE are refused alike when the filter reaches outside the replica identity
+        await src.query(`DELETE FROM ${qualified(t.schema, t.name)} WHERE false`);
       } catch (e: any) {
-        // without UPDATE privilege the check cannot run: Postgres will then say it at the first UPDATE
+        // without DELETE privilege the check cannot run: Postgres will then say it at the first UPDATE or DELETE
         if (e?.code !== '42501') problems.push(`row filter of ${displayName(t)} (${t.rowFilter}): ${e?.message ?? e}${e?.detail ? ` (${e.detail})` : ''}`);
       }
     } finally {
