@@ -81,6 +81,7 @@ export function register(program: Command): void {
           olderThan: opts.olderThan,
           sampleRows: raw.sample === undefined ? 100 : opts.sample,
           exactPages: Math.floor((opts.exactMb * 1024 * 1024) / 8192),
+          name: opts.name,
           progress: true,
         });
         emit(opts.json, r, () => formatQuickVerify(r));
