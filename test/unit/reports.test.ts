@@ -156,6 +156,16 @@ describe('html', () => {
     expect(html).toContain('&lt;script&gt;alert(1)&lt;/script&gt;');
   });
 
+  it('shows the first 10 s after the switch per run and over runs', () => {
+    const html = renderHtml(fixture());
+    const section = html.slice(html.indexOf('<section id="after-switch">'), html.indexOf('</section>', html.indexOf('<section id="after-switch">')));
+    expect(section).toContain('<tr data-run="1"><td>1</td><td>on</td><td>10.0 s after resume</td>');
+    expect(section).toContain('×1.00 / ×1.25 / ×1.50');
+    expect(section).toMatch(/<td>p99<\/td><td>×2\.00<\/td><td>×2\.50<\/td><td>×2\.50<\/td>/);
+    // run 3 has no figure (a report from before it existed): no row for it
+    expect(section).not.toContain('data-run="3"');
+  });
+
   it('is self-contained: no external resources', () => {
     const html = renderHtml(fixture());
     expect(html).not.toMatch(/<(script|link|img)[^>]+(src|href)=["']https?:/i);
