@@ -91,4 +91,21 @@ describe('--skip-copy back-fill (13 → 17)', () => {
       await stopReplication({ source: pair.old.url, target: pair.new.url });
     }
   });
+
+  it('the CLI back-fills in incremental mode too (first, then the other tables one by one), and verify agrees', async () => {
+    await sql(pair.new.url, `drop schema public cascade; create schema public`);
+    const r = await cli(['replicate', 'start', '--source', pair.old.url, '--target', pair.new.url, '--incremental', '--tables', 'accounts,events', '--skip-copy', 'events']).done;
+    try {
+      expect(r.code, r.out).toBe(0);
+      expect(r.stderr).toMatch(/created slot cutover_main at [0-9A-F]+\/[0-9A-F]+ with its snapshot, for the back-fill of public\.events/);
+      expect(r.stderr).toMatch(/back-fill public\.events: (\d+) of \1 snapshot row\(s\) read, \1 inserted, 0 already there; count check ok \(\1 on the target\)/);
+      expect(r.stderr).toMatch(/"progress":"back-fill public\.events".*"ratePerSec":\d+/);
+      expect(r.stdout).toMatch(/replication main started: 2 table\(s\), all ready, 1 back-filled \(count check ok\)/);
+      expect(r.stderr.indexOf('back-fill public.events:')).toBeLessThan(r.stderr.indexOf('added public.accounts'));
+      const v = await verify({ source: pair.old.url, target: pair.new.url, tables: ['events', 'accounts'] });
+      expect(v.ok).toBe(true);
+    } finally {
+      await stopReplication({ source: pair.old.url, target: pair.new.url });
+    }
+  });
 });
