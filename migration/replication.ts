@@ -385,7 +385,8 @@ export async function checkRowFilters(src: Client, tables: Array<TableName & { r
     try {
       await src.query('BEGIN');
       try {
-        await src.query(`CREATE PUBLICATION ${scratch} FOR TABLE ${pubTableSql({ ...t, copyData: true })}`);
+        // via the partition root, as the real publication does when it carries a partitioned table (a filter on one needs it)
+        await src.query(`CREATE PUBLICATION ${scratch} FOR TABLE ${pubTableSql({ ...t, copyData: true })} WITH (publish_via_partition_root = true)`);
       } catch (e: any) {
         problems.push(`row filter of ${displayName(t)} (${t.rowFilter}): ${e?.message ?? e}`);
         continue;
@@ -412,10 +413,23 @@ function withFilter(filters: RowFilter[], t: TableName): { rowFilter?: string } 
   return f ? { rowFilter: f.where } : {};
 }
 
-/** The row filters a publication applies, by table (PostgreSQL 15+; empty before). */
+/**
+ * The row filters a publication applies, by table (PostgreSQL 15+; empty before). A partitioned
+ * table's filter is listed for its partitions too (verify compares partitions one by one).
+ */
 export async function publicationRowFilters(src: Client, publication: string): Promise<RowFilter[]> {
   if ((await serverMajor(src)) < 15) return [];
-  return await q<RowFilter>(src, `select schemaname as schema, tablename as name, rowfilter as "where" from pg_publication_tables where pubname = $1 and rowfilter is not null order by 1, 2`, [publication]);
+  return await q<RowFilter>(
+    src,
+    `with recursive t as (
+       select format('%I.%I', schemaname, tablename)::regclass::oid as oid, rowfilter from pg_publication_tables where pubname = $1 and rowfilter is not null
+       union
+       select h.inhrelid, t.rowfilter from pg_inherits h join t on h.inhparent = t.oid)
+     select n.nspname as schema, c.relname as name, t.rowfilter as "where"
+       from t join pg_class c on c.oid = t.oid join pg_namespace n on n.oid = c.relnamespace
+      order by 1, 2`,
+    [publication],
+  );
 }
 
 // ---------------------------------------------------------------------------------------------

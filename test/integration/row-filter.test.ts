@@ -15,7 +15,10 @@ import { quickVerify } from '../../migration/verify-quick.ts';
 let pair: Pair;
 const SCHEMA = `create table orders (id bigint primary key, region text not null, amount int);
   create table notes (id int primary key, body text);
-  create table tickets (id int generated always as identity primary key, body text)`;
+  create table tickets (id int generated always as identity primary key, body text);
+  create table readings (id int, region text, v int, primary key (id, region)) partition by list (region);
+  create table readings_eu partition of readings for values in ('eu');
+  create table readings_us partition of readings for values in ('us')`;
 
 async function untilOnTarget(sqlText: string, want: number): Promise<void> {
   const until = Date.now() + 30_000;
@@ -36,7 +39,8 @@ beforeAll(async () => {
   await sql(pair.old.url, SCHEMA);
   await sql(pair.old.url, `insert into orders select g, case when g % 4 = 0 then 'eu' else 'us' end, g from generate_series(1, 2000) g;
     insert into notes select g, 'note ' || g from generate_series(1, 10) g;
-    insert into tickets (body) select 't' || g from generate_series(1, 20) g`);
+    insert into tickets (body) select 't' || g from generate_series(1, 20) g;
+    insert into readings select g, case when g % 2 = 0 then 'eu' else 'us' end, g from generate_series(1, 40) g`);
 }, 240_000);
 afterAll(async () => {
   await pair?.destroy();
@@ -58,13 +62,15 @@ describe('row-filter shards (16 → 18)', () => {
 
   it('replicates, shows and verifies only the shard', async () => {
     await sql(pair.old.url, `alter table orders replica identity full`);
-    // two filters; the second on a GENERATED ALWAYS identity key (the identity check must not trip over it)
-    const r = await cli(['replicate', 'start', '--source', pair.old.url, '--target', pair.new.url, '--row-filter', `orders:region = 'eu'`, '--row-filter', 'tickets:id % 2 = 0']).done;
+    // three filters: one on a GENERATED ALWAYS identity key (the identity check must not trip over
+    // it), one on a partitioned table (published through its root)
+    const r = await cli(['replicate', 'start', '--source', pair.old.url, '--target', pair.new.url, '--row-filter', `orders:region = 'eu'`, '--row-filter', 'tickets:id % 2 = 0', '--row-filter', `readings:id <= 10`]).done;
     expect(r.code, r.out).toBe(0);
     try {
       expect(await sql(pair.new.url, `select region, count(*)::int as n from orders group by 1`)).toEqual([{ region: 'eu', n: 500 }]);
       expect(await sql(pair.new.url, `select count(*)::int as n from notes`)).toEqual([{ n: 10 }]);
       expect(await sql(pair.new.url, `select count(*)::int as n, min(id) as lo from tickets`)).toEqual([{ n: 10, lo: 2 }]);
+      expect(await sql(pair.new.url, `select count(*)::int as n, max(id) as hi from readings`)).toEqual([{ n: 10, hi: 10 }]);
       // changes follow the filter: a new eu row arrives, a us row does not, a row leaving the shard is deleted
       await sql(pair.old.url, `insert into orders values (3001, 'eu', 1), (3002, 'us', 1); update orders set region = 'us' where id = 4`);
       await untilOnTarget(`select count(*)::int as n from orders`, 500);
