@@ -9,7 +9,7 @@ import { existsSync, statSync } from 'node:fs';
 import { Option, type Command } from 'commander';
 import { CutoverError } from '../migration/errors.ts';
 import { resolveConnection } from '../migration/pg.ts';
-import { objectNames, parseTableList, type TableName } from '../migration/replication.ts';
+import { objectNames, parseRowFilter, parseTableList, type RowFilter, type TableName } from '../migration/replication.ts';
 
 export type Parser<T> = (raw: unknown, env: NodeJS.ProcessEnv) => T;
 export type Schema = Record<string, Parser<unknown>>;
@@ -140,6 +140,28 @@ export function tables(flagName: string): Parser<TableName[] | undefined> {
       throw e;
     }
     if (!list.length) throw new OptionError(`${flagName} is empty`, `list tables: ${flagName} orders,public."Order Items"`);
+    return list;
+  };
+}
+
+/** A repeatable `table:where-clause` option (commander collects the values into an array). */
+export function rowFilters(flagName: string): Parser<RowFilter[] | undefined> {
+  return (raw) => {
+    if (raw === undefined) return undefined;
+    const list = (Array.isArray(raw) ? raw : [raw]).map((x) => {
+      try {
+        return parseRowFilter(String(x));
+      } catch (e) {
+        if (e instanceof CutoverError) throw new OptionError(`${flagName}: ${e.message}`, e.hint);
+        throw e;
+      }
+    });
+    const seen = new Set<string>();
+    for (const f of list) {
+      const k = `${f.schema}\u0000${f.name}`;
+      if (seen.has(k)) throw new OptionError(`${flagName}: two filters for ${f.schema}.${f.name}`, 'combine them into one clause with AND / OR');
+      seen.add(k);
+    }
     return list;
   };
 }

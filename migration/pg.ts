@@ -111,6 +111,8 @@ export interface ConnectOptions {
   connectTimeoutMs?: number;
   /** Extra libpq-style options (e.g. statement_timeout) set after connecting. */
   statementTimeoutMs?: number;
+  /** A walsender session (replication commands such as CREATE_REPLICATION_SLOT, simple queries only). */
+  replication?: boolean;
 }
 
 /** Map a driver error to a CutoverError that names the place and the fix. */
@@ -149,6 +151,7 @@ export async function connect(url: string, opts: ConnectOptions = {}): Promise<p
     application_name: opts.applicationName ?? 'cutover-lab',
     connectionTimeoutMillis: opts.connectTimeoutMs ?? 10_000,
     statement_timeout: opts.statementTimeoutMs,
+    ...(opts.replication ? { replication: 'database' } : {}),
   });
   // An idle client whose server goes away emits 'error'; without a listener that kills the process.
   client.on('error', () => {});

@@ -18,6 +18,7 @@ import { Progress, defaultProgressMode, formatDuration } from './progress.ts';
 import { describeApplyError, diagnoseSubscription, workerLabel, type ApplyError } from './apply-errors.ts';
 import { copySchema, type SchemaCopyResult } from './schema-copy.ts';
 import { SENTINEL_TABLE } from './sentinel.ts';
+import { backfillFromSnapshot, createSlotWithSnapshot, type BackfillResult, type SnapshotSlot } from './backfill.ts';
 
 // ---------------------------------------------------------------------------------------------
 // Table names
@@ -173,6 +174,15 @@ export interface StartOptions {
   mode?: 'all' | 'incremental';
   /** Default for tables that don't say (true). */
   copyData?: boolean;
+  /** Row filters (publisher and subscriber 15+) for tables of the plan, also without an explicit table list. */
+  rowFilters?: RowFilter[];
+  /**
+   * Tables (with a primary key) subscribed without an initial copy and back-filled from the slot's
+   * exported snapshot in key chunks (`--skip-copy`): migration/backfill.ts.
+   */
+  backfill?: TableName[];
+  /** Rows per back-fill chunk (default 10 000). */
+  backfillChunkRows?: number;
   /**
    * Publish FOR ALL TABLES (superuser on the source): a table created later is published at once,
    * but the target still needs it before its first row arrives (`replicate add-table` creates it
@@ -207,8 +217,10 @@ export interface StartResult extends ObjectNames {
   targetMajor: number;
   subscriptionOid: number;
   mode: 'all' | 'incremental';
-  tables: Array<{ table: string; schema: string; name: string; copyData: boolean; rowFilter?: string }>;
+  tables: Array<{ table: string; schema: string; name: string; copyData: boolean; rowFilter?: string; backfill?: boolean }>;
   options: { disableOnError: boolean; streaming: boolean; publishViaPartitionRoot: boolean };
+  /** The back-fill of the `backfill` tables, with its count check per table. */
+  backfill?: BackfillResult;
   elapsedMs: number;
 }
 
@@ -217,6 +229,8 @@ interface ResolvedTable {
   name: string;
   copyData: boolean;
   rowFilter?: string;
+  /** Not copied by the subscription: back-filled from the slot's snapshot. */
+  backfill?: boolean;
 }
 
 /** A sleep an abort ends early, with replication's own abort error. */
@@ -256,7 +270,7 @@ function resolveSpec(t: string | TableSpec): TableSpec {
 export function planTables(
   catalog: CatalogTable[],
   requested: TableSpec[] | undefined,
-  opts: { sourceMajor: number; copyData: boolean },
+  opts: { sourceMajor: number; copyData: boolean; rowFilters?: RowFilter[]; backfill?: TableName[] },
 ): { tables: ResolvedTable[]; problems: string[] } {
   const problems: string[] = [];
   const viaRoot = opts.sourceMajor >= 13;
@@ -286,7 +300,17 @@ export function planTables(
       problems.push(`table ${displayName(t)} has no primary key and no replica identity: once published, UPDATE and DELETE on it fail on the source`);
     }
   }
-  const tables = chosen.map(({ t, spec }) => ({ schema: t.schema, name: t.name, copyData: spec?.copyData ?? opts.copyData, rowFilter: spec?.rowFilter }));
+  const filterOf = (t: TableName) => opts.rowFilters?.find((f) => f.schema === t.schema && f.name === t.name)?.where;
+  for (const f of opts.rowFilters ?? []) if (!chosen.some(({ t }) => t.schema === f.schema && t.name === f.name)) problems.push(`row filter for ${displayName(f)}: the table is not replicated (not on the source, or left out by the table list)`);
+  const backfilled = (t: TableName) => opts.backfill?.some((b) => b.schema === t.schema && b.name === t.name) ?? false;
+  for (const b of opts.backfill ?? []) {
+    const c = chosen.find(({ t }) => t.schema === b.schema && t.name === b.name)?.t;
+    if (!c) problems.push(`--skip-copy ${displayName(b)}: the table is not replicated (not on the source, or left out by the table list)`);
+    else if (!c.hasPk) problems.push(`--skip-copy ${displayName(b)}: the table has no primary key, which the back-fill needs (INSERT … ON CONFLICT by key, in key chunks)`);
+  }
+  const tables = chosen.map(({ t, spec }) =>
+    backfilled(t) ? { schema: t.schema, name: t.name, copyData: false, rowFilter: spec?.rowFilter ?? filterOf(t), backfill: true } : { schema: t.schema, name: t.name, copyData: spec?.copyData ?? opts.copyData, rowFilter: spec?.rowFilter ?? filterOf(t) },
+  );
   return { tables, problems };
 }
 
@@ -318,6 +342,97 @@ function pubTableSql(t: ResolvedTable): string {
 }
 
 // ---------------------------------------------------------------------------------------------
+// Row filters (shards): CREATE PUBLICATION … FOR TABLE t WHERE (…), publisher and subscriber 15+
+// ---------------------------------------------------------------------------------------------
+
+export interface RowFilter extends TableName {
+  /** An SQL boolean expression over the table's columns (without the WHERE). */
+  where: string;
+}
+
+/** `table:where-clause` as given to --row-filter (the first colon outside quotes splits). */
+export function parseRowFilter(input: string): RowFilter {
+  let q = false;
+  for (let i = 0; i < input.length; i++) {
+    if (input[i] === '"') q = !q;
+    if (input[i] === ':' && !q) {
+      const where = input.slice(i + 1).trim();
+      if (!where) break;
+      return { ...parseTableName(input.slice(0, i)), where };
+    }
+  }
+  throw new CutoverError('USAGE', `row filter ${JSON.stringify(input)}: expected table:where-clause`, { hint: `e.g. --row-filter "public.orders:region = 'eu'"` });
+}
+
+export function assertRowFilterMajors(sourceMajor: number, targetMajor: number): void {
+  if (sourceMajor < 15)
+    throw new CutoverError('PRECONDITION', `row filters need a PostgreSQL 15+ publisher; the source runs ${sourceMajor}`, { hint: 'replicate whole tables (leave out --row-filter / migration.rowFilters), or upgrade the source to 15+ first' });
+  if (targetMajor < 15)
+    throw new CutoverError('PRECONDITION', `row filters need a PostgreSQL 15+ subscriber (its initial copy applies the filter); the target runs ${targetMajor}`, { hint: 'leave out the row filters' });
+}
+
+/**
+ * Let Postgres judge each filter before anything exists: inside a transaction that is rolled
+ * back, a scratch publication with the filter (the same rules CREATE PUBLICATION applies: columns
+ * of the table, immutable built-in functions only) and a DELETE … WHERE false on the table (an
+ * UPDATE or DELETE on a table whose filter uses a column outside the replica identity fails on
+ * the source — the check runs when the statement starts, so it finds that with no row touched).
+ */
+export async function checkRowFilters(src: Client, tables: Array<TableName & { rowFilter?: string }>): Promise<void> {
+  const problems: string[] = [];
+  for (const t of tables) {
+    const scratch = quoteIdent(`cutover_filter_check_${process.pid}`);
+    try {
+      await src.query('BEGIN');
+      try {
+        // via the partition root, as the real publication does when it carries a partitioned table (a filter on one needs it)
+        await src.query(`CREATE PUBLICATION ${scratch} FOR TABLE ${pubTableSql({ ...t, copyData: true })} WITH (publish_via_partition_root = true)`);
+      } catch (e: any) {
+        problems.push(`row filter of ${displayName(t)} (${t.rowFilter}): ${e?.message ?? e}`);
+        continue;
+      }
+      try {
+        // UPDATE and DELETE are refused alike when the filter reaches outside the replica identity
+        await src.query(`DELETE FROM ${qualified(t.schema, t.name)} WHERE false`);
+      } catch (e: any) {
+        // without DELETE privilege the check cannot run: Postgres will then say it at the first UPDATE or DELETE
+        if (e?.code !== '42501') problems.push(`row filter of ${displayName(t)} (${t.rowFilter}): ${e?.message ?? e}${e?.detail ? ` (${e.detail})` : ''}`);
+      }
+    } finally {
+      await src.query('ROLLBACK').catch(() => {});
+    }
+  }
+  if (problems.length)
+    throw new CutoverError('USAGE', `row filter(s) refused by the source, nothing was created: ${problems.join('; ')}`, {
+      hint: 'a filter may use only the table\'s columns and immutable built-in functions; for a table that gets UPDATE or DELETE its columns must be in the replica identity (the primary key, or REPLICA IDENTITY FULL)',
+    });
+}
+
+function withFilter(filters: RowFilter[], t: TableName): { rowFilter?: string } {
+  const f = filters.find((x) => x.schema === t.schema && x.name === t.name);
+  return f ? { rowFilter: f.where } : {};
+}
+
+/**
+ * The row filters a publication applies, by table (PostgreSQL 15+; empty before). A partitioned
+ * table's filter is listed for its partitions too (verify compares partitions one by one).
+ */
+export async function publicationRowFilters(src: Client, publication: string): Promise<RowFilter[]> {
+  if ((await serverMajor(src)) < 15) return [];
+  return await q<RowFilter>(
+    src,
+    `with recursive t as (
+       select format('%I.%I', schemaname, tablename)::regclass::oid as oid, rowfilter from pg_publication_tables where pubname = $1 and rowfilter is not null
+       union
+       select h.inhrelid, t.rowfilter from pg_inherits h join t on h.inhparent = t.oid)
+     select n.nspname as schema, c.relname as name, t.rowfilter as "where"
+       from t join pg_class c on c.oid = t.oid join pg_namespace n on n.oid = c.relnamespace
+      order by 1, 2`,
+    [publication],
+  );
+}
+
+// ---------------------------------------------------------------------------------------------
 // start
 // ---------------------------------------------------------------------------------------------
 
@@ -334,6 +449,7 @@ export async function startReplication(opts: StartOptions): Promise<StartResult>
   const src = await connect(opts.source, { role: 'source' });
   let tgt: Client | undefined;
   let created = false;
+  let snapshotSlot: SnapshotSlot | undefined;
   try {
     // secretStatements: CREATE SUBSCRIPTION carries the source password; keep it out of the target's log
     tgt = await connect(opts.target, { role: 'target', secretStatements: true });
@@ -364,7 +480,7 @@ export async function startReplication(opts: StartOptions): Promise<StartResult>
 
     const specs = opts.tables?.map(resolveSpec);
     const catalog = await listTables(src);
-    const plan = planTables(catalog, specs, { sourceMajor, copyData: opts.copyData ?? true });
+    const plan = planTables(catalog, specs, { sourceMajor, copyData: opts.copyData ?? true, rowFilters: opts.rowFilters, backfill: opts.backfill });
     if (plan.problems.length)
       throw new CutoverError('PRECONDITION', `cannot publish: ${plan.problems.join('; ')}`, {
         hint: 'add a primary key (or ALTER TABLE … REPLICA IDENTITY FULL / USING INDEX), or leave the table out with --tables',
@@ -372,8 +488,14 @@ export async function startReplication(opts: StartOptions): Promise<StartResult>
     if (plan.tables.length === 0) throw new CutoverError('PRECONDITION', 'no tables to replicate on the source', { hint: 'check the source URL (database name) and --tables' });
     if (opts.allTables && (specs?.length || mode === 'incremental'))
       throw new CutoverError('USAGE', 'allTables (FOR ALL TABLES) publishes every table at once: it cannot be combined with a table list or incremental mode', { hint: 'drop --tables/--incremental, or drop --all-tables' });
-    if (plan.tables.some((t) => t.rowFilter) && sourceMajor < 15)
-      throw new CutoverError('PRECONDITION', `row filters need a PostgreSQL 15+ source (the source runs ${sourceMajor})`, { hint: 'replicate the whole table instead' });
+    const backfill = plan.tables.filter((t) => t.backfill);
+    if (backfill.length && opts.allTables) throw new CutoverError('USAGE', 'a back-fill (--skip-copy) needs a table list: a FOR ALL TABLES publication copies every table', { hint: 'drop --all-tables, or drop --skip-copy' });
+    const filtered = plan.tables.filter((t) => t.rowFilter);
+    if (filtered.length) {
+      if (opts.allTables) throw new CutoverError('USAGE', 'row filters need a table list: a FOR ALL TABLES publication cannot filter rows', { hint: 'drop --all-tables, or drop --row-filter' });
+      assertRowFilterMajors(sourceMajor, targetMajor);
+      await checkRowFilters(src, filtered);
+    }
 
     // The target must have every table (schema copy pre-data) and, where we copy, no rows yet.
     const targetTables = new Set((await listTables(tgt)).map((t) => `${t.schema}\u0000${t.name}`));
@@ -410,8 +532,10 @@ export async function startReplication(opts: StartOptions): Promise<StartResult>
 
     // ---- from here on, objects exist: every failure path cleans up ----
     created = true;
-    const first = opts.allTables ? plan.tables : mode === 'all' ? plan.tables.filter((t) => t.copyData) : [];
-    const later = opts.allTables ? [] : mode === 'all' ? plan.tables.filter((t) => !t.copyData) : plan.tables;
+    // With a back-fill, the back-filled tables alone are in the publication when the slot is made
+    // (their rows after its snapshot must stream), and the others are added after it, copied.
+    const first = opts.allTables ? plan.tables : backfill.length ? backfill : mode === 'all' ? plan.tables.filter((t) => t.copyData) : [];
+    const later = opts.allTables ? [] : backfill.length ? plan.tables.filter((t) => !t.backfill) : mode === 'all' ? plan.tables.filter((t) => !t.copyData) : plan.tables;
     try {
       await q(
         src,
@@ -426,7 +550,11 @@ export async function startReplication(opts: StartOptions): Promise<StartResult>
     }
     log(`created publication ${names.publication} on the source (${first.length} table(s))`);
     const conninfo = toConninfo(opts.sourceConninfoUrl ?? opts.source);
-    const withOpts = [`slot_name = ${quoteLiteral(names.slot)}`, 'create_slot = true', `copy_data = ${first.length > 0}`, 'enabled = true'];
+    if (backfill.length) {
+      snapshotSlot = await createSlotWithSnapshot(opts.source, names.slot);
+      log(`created slot ${names.slot} at ${snapshotSlot.consistentPoint} with its snapshot, for the back-fill of ${backfill.map(displayName).join(', ')}`);
+    }
+    const withOpts = [`slot_name = ${quoteLiteral(names.slot)}`, `create_slot = ${!snapshotSlot}`, `copy_data = ${first.length > 0 && !snapshotSlot}`, 'enabled = true'];
     if (disableOnError) withOpts.push('disable_on_error = true');
     if (streaming) withOpts.push('streaming = on');
     try {
@@ -446,6 +574,18 @@ export async function startReplication(opts: StartOptions): Promise<StartResult>
     await writeMeta(src, names.publication, meta);
     log(`created subscription ${names.subscription} (oid ${sub.oid}) and slot ${names.slot}`);
 
+    // all at once: the other tables' copies run while the back-fill does; one by one: back-fill first
+    // (its snapshot holds back the source's xmin for as long as it is open)
+    let backfilled: BackfillResult | undefined;
+    const runBackfill = async () => {
+      if (!snapshotSlot) return;
+      try {
+        backfilled = await backfillFromSnapshot(snapshotSlot, { target: opts.target, tables: backfill, chunkRows: opts.backfillChunkRows, progress: opts.progress, signal: opts.signal, log });
+      } finally {
+        await snapshotSlot.close();
+      }
+    };
+    if (mode === 'incremental') await runBackfill();
     const total = later.length;
     let done = 0;
     for (const t of later) {
@@ -457,17 +597,20 @@ export async function startReplication(opts: StartOptions): Promise<StartResult>
         await waitForSync({ source: opts.source, target: opts.target, name: names.name, tables: [t], timeoutMs: opts.tableTimeoutMs, signal: opts.signal, progress: opts.progress, label: `sync ${displayName(t)} (${++done}/${total})` });
       }
     }
+    if (mode === 'all') await runBackfill();
     return {
       ...names,
       sourceMajor,
       targetMajor,
       subscriptionOid: sub.oid,
       mode,
-      tables: plan.tables.map((t) => ({ table: displayName(t), schema: t.schema, name: t.name, copyData: t.copyData, rowFilter: t.rowFilter })),
+      tables: plan.tables.map((t) => ({ table: displayName(t), schema: t.schema, name: t.name, copyData: t.copyData, rowFilter: t.rowFilter, ...(t.backfill ? { backfill: true } : {}) })),
       options: { disableOnError, streaming, publishViaPartitionRoot },
+      ...(backfilled ? { backfill: backfilled } : {}),
       elapsedMs: Date.now() - t0,
     };
   } catch (e) {
+    await snapshotSlot?.close();
     if (created) {
       await src.end().catch(() => {});
       await tgt?.end().catch(() => {});
@@ -924,6 +1067,8 @@ export interface TableStatus {
   rowsCopied: number | null;
   /** The source's row estimate (pg_class.reltuples), for progress and ETA. */
   sourceRowsEstimate: number | null;
+  /** The publication's row filter for this table (a shard), when it has one. */
+  rowFilter?: string;
 }
 
 export interface SlotStatus {
@@ -1035,6 +1180,7 @@ export async function replicationStatus(opts: { source: string; target: string; 
       const est = new Map<string, number>();
       for (const r of await q<any>(src, `select n.nspname as schema, c.relname as name, greatest(c.reltuples,0)::float8 as est from pg_class c join pg_namespace n on n.oid = c.relnamespace where c.relkind in ('r','p') and ${SYSTEM_SCHEMA_FILTER}`))
         est.set(`${r.schema}\u0000${r.name}`, r.est);
+      const filters = publicationExists ? await publicationRowFilters(src, names.publication) : [];
       tables = rel.map((r: any) => ({
         table: displayName(r),
         schema: r.schema,
@@ -1043,6 +1189,7 @@ export async function replicationStatus(opts: { source: string; target: string; 
         stateName: subStateName(r.state),
         rowsCopied: r.state === 'd' || r.state === 'i' ? (r.copying ?? 0) : Math.max(r.live ?? 0, r.est ?? 0),
         sourceRowsEstimate: est.get(`${r.schema}\u0000${r.name}`) ?? null,
+        ...withFilter(filters, r),
       }));
       const w = await q<any>(tgt, `select pid, received_lsn::text as lsn, last_msg_receipt_time::text as at from pg_stat_subscription where subid = $1 and relid is null`, [sub.oid]);
       worker = w[0] ? { pid: w[0].pid, receivedLsn: w[0].lsn, lastMessageAt: w[0].at } : { pid: null, receivedLsn: null, lastMessageAt: null };

@@ -6,8 +6,8 @@
  * exists; checking them here first means a typo leaves the target untouched.
  */
 import { CutoverError } from './errors.ts';
-import { assertDistinctServers, withClient, type Client } from './pg.ts';
-import { displayName, listTables, type TableName } from './replication.ts';
+import { assertDistinctServers, serverMajor, withClient, type Client } from './pg.ts';
+import { assertRowFilterMajors, checkRowFilters, displayName, listTables, type RowFilter, type TableName } from './replication.ts';
 
 const KIND: Record<string, string> = {
   v: 'a view',
@@ -54,6 +54,18 @@ export interface StartChecks {
   /** Tables whose rows are not copied (they may hold rows on the target). */
   skipCopy?: TableName[];
   allowNonEmptyTarget?: boolean;
+  /** Row filters: both sides 15+, each table replicated, each clause accepted by the source. */
+  rowFilters?: RowFilter[];
+}
+
+/** Row filters before anything exists: majors (throws), tables in the list, clauses Postgres accepts (throws USAGE). */
+async function checkFilters(src: Client, o: StartChecks): Promise<void> {
+  const targetMajor = await withClient(o.target, serverMajor, { role: 'target' });
+  assertRowFilterMajors(await serverMajor(src), targetMajor);
+  const listed = (f: TableName) => !o.tables || o.tables.some((t) => t.schema === f.schema && t.name === f.name);
+  const stray = o.rowFilters!.filter((f) => !listed(f));
+  if (stray.length) throw new CutoverError('USAGE', `--row-filter names table(s) not in --tables: ${stray.map(displayName).join(', ')}`, { hint: 'list every filtered table in --tables too (or leave out --tables to replicate all)' });
+  await checkRowFilters(src, o.rowFilters!.map((f) => ({ ...f, rowFilter: f.where })));
 }
 
 /** Throws USAGE/PRECONDITION with what to fix; returns nothing when start may go ahead. */
@@ -76,6 +88,16 @@ export async function checkBeforeStart(o: StartChecks): Promise<void> {
         if (p.length) hints.add('fix --tables (names are schema.table; quote mixed case: public."Order Items")');
         problems.push(...p);
       }
+      if (o.skipCopy?.length && !problems.length) {
+        const catalog = await listTables(c);
+        for (const t of o.skipCopy) {
+          const x = catalog.find((y) => y.schema === t.schema && y.name === t.name);
+          if (!x) problems.push(`--skip-copy ${displayName(t)}: no such table on the source`);
+          else if (!x.hasPk) problems.push(`--skip-copy ${displayName(t)}: the table has no primary key, which the back-fill needs (INSERT … ON CONFLICT by key, in key chunks)`);
+        }
+        if (problems.length) hints.add('give --skip-copy only tables with a primary key (or copy the others normally)');
+      }
+      if (o.rowFilters?.length && !problems.length) await checkFilters(c, o);
     },
     { role: 'source' },
   );

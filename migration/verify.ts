@@ -25,7 +25,7 @@ import { CutoverError } from './errors.ts';
 import { connect, qualified, quoteIdent, quoteLiteral, sameServerReason, serverIdentity, serverMajor, sqlError, type Client } from './pg.ts';
 import { Progress, defaultProgressMode } from './progress.ts';
 import { poolEach } from './concurrency.ts';
-import { displayName, listTables, parseTableName, type TableName } from './replication.ts';
+import { displayName, listTables, objectNames, parseTableName, publicationRowFilters, type RowFilter, type TableName } from './replication.ts';
 
 export interface VerifyOptions {
   source: string;
@@ -43,6 +43,13 @@ export interface VerifyOptions {
   narrowChunks?: number;
   /** Count a sequence not ahead of the source's max key as a mismatch (after cutover). */
   checkSequences?: boolean;
+  /**
+   * Row-filtered tables (shards): only the source rows that match are compared, and a target row
+   * outside the filter is a mismatch. Default: the filters of the replication's publication.
+   */
+  rowFilters?: RowFilter[];
+  /** The replication whose publication's row filters apply (default main). */
+  name?: string;
   progress?: boolean;
   signal?: AbortSignal;
 }
@@ -75,6 +82,8 @@ export interface TableVerification {
   differingRows: DifferingRow[];
   sample: { rows: number; differing: number };
   problems: string[];
+  /** The row filter the comparison applied (a shard), with the target rows outside it. */
+  rowFilter?: { where: string; targetRowsOutside: number };
   ok: boolean;
   elapsedMs: number;
 }
@@ -183,6 +192,7 @@ interface TablePlan {
   hash64: boolean;
   /** The databases' encodings differ: digest the UTF-8 bytes of the row text, not the server's. */
   utf8: boolean;
+  rowFilter?: string;
 }
 
 export async function q<T = any>(c: Client, sql: string, params: unknown[] = [], context?: string): Promise<T[]> {
@@ -312,6 +322,11 @@ async function planTable(src: Client, tgt: Client, t: TableName, opts: VerifyOpt
   if (opts.olderThan && cutoff) {
     if (!s.cols.some((c) => c.name === opts.olderThan!.column)) problems.push(`column ${opts.olderThan.column} (olderThan) not in ${displayName(t)}: all rows compared`);
     else base.filter = `${quoteIdent(opts.olderThan.column)} < ${quoteLiteral(cutoff)}::timestamptz`;
+  }
+  const rowFilter = opts.rowFilters?.find((f) => f.schema === t.schema && f.name === t.name)?.where;
+  if (rowFilter) {
+    base.rowFilter = rowFilter;
+    base.filter = `${base.filter} and coalesce((${rowFilter}), false)`;
   }
   if (!s.pk.length) return base; // whole-table: sorted by the row text itself
   const tbl = qualified(t.schema, t.name);
@@ -492,7 +507,8 @@ export async function verify(opts: VerifyOptions): Promise<VerifyResult> {
       : (await listTables(src)).filter((t) => !t.partitioned).map((t) => ({ schema: t.schema, name: t.name }));
     const plans: TablePlan[] = [];
     const hash64 = sourceMajor >= 11 && targetMajor >= 11;
-    for (const t of names) plans.push(await planTable(src, tgt, t, opts, cutoff, hash64, utf8));
+    const withFilters = { ...opts, rowFilters: opts.rowFilters ?? (await publicationRowFilters(src, objectNames(opts.name).publication)) };
+    for (const t of names) plans.push(await planTable(src, tgt, t, withFilters, cutoff, hash64, utf8));
     for (let i = 1; i < parallel; i++) {
       srcs.push(await openSide(opts.source, 'source', settings));
       tgts.push(await openSide(opts.target, 'target', settings));
@@ -553,7 +569,10 @@ export async function verify(opts: VerifyOptions): Promise<VerifyResult> {
       const targetRows = r.reduce((a, x) => a + x.tn, 0);
       const sample = missingTable ? { rows: 0, differing: [] } : await sampleCompare(src, tgt, p, opts.sampleRows ?? 20, sourceRows);
       for (const d of sample.differing) if (!differingRows.some((x) => JSON.stringify(x.key) === JSON.stringify(d.key))) differingRows.push(d);
-      const ok = !missingTable && mismatches.length === 0 && sample.differing.length === 0 && sourceRows === targetRows && !p.problems.some((x) => x.startsWith('column(s) missing'));
+      // a shard: the target must hold no row the filter leaves out (the filters compare only rows inside it)
+      const outside = p.rowFilter && !missingTable ? Number((await q(tgt, `select count(*)::int8 as n from ${qualified(p.t.schema, p.t.name)} where not coalesce((${p.rowFilter}), false)`, [], `rows outside the row filter of ${displayName(p.t)} on the target`))[0].n) : 0;
+      if (outside) p.problems.push(`${outside} row(s) on the target are outside the row filter (${p.rowFilter})`);
+      const ok = !missingTable && mismatches.length === 0 && sample.differing.length === 0 && sourceRows === targetRows && !outside && !p.problems.some((x) => x.startsWith('column(s) missing'));
       tables.push({
         table: displayName(p.t),
         schema: p.t.schema,
@@ -566,6 +585,7 @@ export async function verify(opts: VerifyOptions): Promise<VerifyResult> {
         differingRows,
         sample: { rows: sample.rows, differing: sample.differing.length },
         problems: p.problems,
+        ...(p.rowFilter ? { rowFilter: { where: p.rowFilter, targetRowsOutside: outside } } : {}),
         ok,
         elapsedMs: Date.now() - ts,
       });

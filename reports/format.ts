@@ -2,7 +2,7 @@
  * Number and text formatting shared by the renderers, so that HTML, Markdown and JUnit say the same
  * "1.51 s" for the same model value (and tests can compute the expected text from the model).
  */
-import { isNotMeasured, valueOf, type DriftFinding, type DriftStage, type InjectedFault, type Measured, type Report, type Saturation, type Severity } from './model.ts';
+import { isNotMeasured, valueOf, type AfterSwitch, type DriftFinding, type DriftStage, type InjectedFault, type Measured, type Report, type Saturation, type Severity } from './model.ts';
 
 /** 850 → "850 ms", 1510 → "1.51 s", 93_000 → "93.0 s", 0 → "0 ms". */
 export function formatMs(ms: number): string {
@@ -224,4 +224,27 @@ export function lostWritesUnmeasured(report: Report): number {
 /** A Stat's figure, or "not measured" / "not measured (why)". */
 export function statText(v: Measured<{ median: number; p95: number; max: number }>, key: 'median' | 'p95' | 'max', fmt: (x: number) => string = formatMs): string {
   return isNotMeasured(v) ? 'not measured' : fmt(v[key]);
+}
+
+/** "×1.42" for a ratio, "—" where the calm figure was 0 ms. */
+export function formatRatio(r: number | null): string {
+  return r === null ? '—' : `×${r.toFixed(2)}`;
+}
+
+/** The cells of one run's first-10-s figure: window, first p50/p95/p99, calm p50/p95/p99, ratios. */
+export function afterSwitchCells(a: AfterSwitch): { window: string; first: string; calm: string; ratio: string; readiness: string } {
+  const three = (x: AfterSwitch['first']) => `${formatMs(x.p50)} / ${formatMs(x.p95)} / ${formatMs(x.p99)} (${formatCount(x.count)})`;
+  return {
+    window: `${formatMs(a.window.endMs - a.window.startMs)} after resume`,
+    first: three(a.first),
+    calm: three(a.calm),
+    ratio: `${formatRatio(a.ratio.p50)} / ${formatRatio(a.ratio.p95)} / ${formatRatio(a.ratio.p99)}`,
+    readiness: a.readiness ? 'on' : 'off',
+  };
+}
+
+/** One sentence: "first 10.0 s after resume p50/p95/p99 … vs calm …: ×… (readiness on)". */
+export function afterSwitchText(a: AfterSwitch): string {
+  const c = afterSwitchCells(a);
+  return `first ${c.window}: p50/p95/p99 ${c.first} vs calm ${c.calm}: ${c.ratio} (readiness ${c.readiness})`;
 }

@@ -15,6 +15,8 @@ import { readFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { unmeasured, valueOf, isNotMeasured, type Measured, type Report, type Run } from './model.ts';
 import {
+  afterSwitchCells,
+  formatRatio,
   cellMeasured,
   describeInjected,
   driftStageNote,
@@ -124,6 +126,7 @@ export function renderHtml(report: Report): string {
 <main>
 ${headline(report)}
 ${runsTable(report)}
+${afterSwitchSection(report)}
 <section id="timelines">
   <h2>Timeline of each run</h2>
   <p class="note">Successful writes per second, failures, latency p99 and replication lag, measured from the client side. Shaded bands are the switchover phases; the red band is the error window.</p>
@@ -235,6 +238,39 @@ function runsTable(report: Report): string {
     <thead><tr><th>run</th><th>verdict</th><th>downtime</th><th>error window</th><th>stall</th><th>lost</th><th>unexpected</th><th>recovered</th><th>duplicate</th><th>split-brain</th><th>dropped</th><th>ok / failed / indeterminate</th><th>switch p99</th><th>calm load</th></tr></thead>
     <tbody>
     ${rows}
+    </tbody>
+  </table>
+</section>`;
+}
+
+/** The first 10 s after the switch beside the calm interval, per run (statistics and warm-up show here). */
+function afterSwitchSection(report: Report): string {
+  const runs = report.runs.filter((r) => r.afterSwitch);
+  if (!runs.length) return '';
+  const a = report.aggregate;
+  const agg = (label: string, v: (typeof a)['afterSwitchRatioP99']) =>
+    `<tr><td>${esc(label)}</td><td>${esc(statText(v, 'median', formatRatio))}</td><td>${esc(statText(v, 'p95', formatRatio))}</td><td>${esc(statText(v, 'max', formatRatio))}</td></tr>`;
+  const rows = runs.map((r) => {
+    const v = valueOf(r.afterSwitch);
+    if (!v) return `<tr class="fail" data-run="${r.index}"><td>${r.index}</td><td colspan="5">not measured, because ${esc((r.afterSwitch as { notMeasured: string }).notMeasured)}</td></tr>`;
+    const c = afterSwitchCells(v);
+    return `<tr data-run="${r.index}"><td>${r.index}</td><td>${esc(c.readiness)}</td><td>${esc(c.window)}</td><td>${esc(c.first)}</td><td>${esc(c.calm)}</td><td class="ratio">${esc(c.ratio)}</td></tr>`;
+  });
+  return `<section id="after-switch">
+  <h2>First 10 s after the switch</h2>
+  <p class="note">Latency of the successful requests that started in the first 10 s after resume (fewer when the load ended sooner) beside the calm interval before the cutover. Statistics are not replicated: without the readiness phase (ANALYZE, warm-up) the first queries on the new primary can get worse plans.</p>
+  <table class="wide">
+    <thead><tr><th>run</th><th>readiness</th><th>window</th><th>first p50 / p95 / p99 (requests)</th><th>calm p50 / p95 / p99 (requests)</th><th>ratio p50 / p95 / p99</th></tr></thead>
+    <tbody>
+    ${rows.join('\n    ')}
+    </tbody>
+  </table>
+  <table id="after-switch-aggregate">
+    <thead><tr><th>first 10 s ÷ calm</th><th>median</th><th>p95</th><th>max</th></tr></thead>
+    <tbody>
+    ${agg('p50', a.afterSwitchRatioP50)}
+    ${agg('p95', a.afterSwitchRatioP95)}
+    ${agg('p99', a.afterSwitchRatioP99)}
     </tbody>
   </table>
 </section>`;

@@ -3,7 +3,7 @@
  * runs), failures carrying the reason. Every value is XML-escaped.
  */
 import { unmeasured, valueOf, isNotMeasured, type Report } from './model.ts';
-import { budgetLabel, budgetSummary, cellMeasured, describeInjected, driftStageNote, formatBudgetValue, formatCount, formatMs, driftOverBudget, saturationText } from './format.ts';
+import { afterSwitchText, budgetLabel, budgetSummary, cellMeasured, describeInjected, driftStageNote, formatBudgetValue, formatCount, formatMs, driftOverBudget, saturationText } from './format.ts';
 
 export function xmlEscape(v: unknown): string {
   return String(v ?? '')
@@ -59,6 +59,16 @@ export function renderJunit(report: Report): string {
               body: `error window ${cellMeasured(r.errorWindowMs, formatMs)}, stall ${cellMeasured(r.stallWindowMs, formatMs)}, lost ${cellMeasured(r.lostWrites, formatCount)}, split-brain ${cellMeasured(r.splitBrainWrites, formatCount)}, duplicates ${cellMeasured(r.duplicateWrites, formatCount)}`,
             },
           }),
+    });
+  }
+  for (const r of report.runs) {
+    if (!r.afterSwitch) continue;
+    const v = valueOf(r.afterSwitch);
+    cases.push({
+      name: `run ${r.index}: first 10 s after the switch vs calm${v ? ` — ${afterSwitchText(v)}` : ''}`,
+      classname: `${suite}.afterSwitch`,
+      timeS: 0,
+      ...(v ? {} : { failure: { message: `not measured, because ${(r.afterSwitch as { notMeasured: string }).notMeasured}`, body: 'the first seconds on the new primary were not compared with the calm interval' } }),
     });
   }
   for (const b of budgetSummary(report)) {

@@ -3,7 +3,7 @@
  * is report.generatedAt), so `cutover report <dir> --format md` reproduces it byte for byte.
  */
 import { unmeasured, valueOf, type Report } from './model.ts';
-import { budgetLabel, clusterSummaryText, faultNotes, budgetSummary, cellMeasured, describeInjected, driftStageNote, formatBudgetValue, formatCount, formatMs, groupFindings, findingValue, lostWritesUnmeasured, saturatedRuns, statText, totalLostWrites, severityCounts } from './format.ts';
+import { afterSwitchCells, formatRatio, budgetLabel, clusterSummaryText, faultNotes, budgetSummary, cellMeasured, describeInjected, driftStageNote, formatBudgetValue, formatCount, formatMs, groupFindings, findingValue, lostWritesUnmeasured, saturatedRuns, statText, totalLostWrites, severityCounts } from './format.ts';
 
 /** Text safe inside a Markdown table cell: no pipes, no line breaks, no HTML. */
 export function mdCell(v: unknown): string {
@@ -48,6 +48,7 @@ export function renderMarkdown(report: Report): string {
   const sat = saturatedRuns(report);
   for (const x of sat) out.push(`> ⚠ **run ${x.index}: ${mdCell(x.text)}**`, '');
   const row = (label: string, v: (typeof a)['downtimeMs']) => [label, statText(v, 'median'), statText(v, 'p95'), statText(v, 'max')];
+  const ratioRow = (label: string, v: (typeof a)['downtimeMs']) => [label, statText(v, 'median', formatRatio), statText(v, 'p95', formatRatio), statText(v, 'max', formatRatio)];
   out.push(
     ...table(
       ['', 'median', 'p95', 'max'],
@@ -56,6 +57,8 @@ export function renderMarkdown(report: Report): string {
         row('error window', a.errorWindowMs),
         row('stall window', a.stallWindowMs),
         row('switch latency p99', a.switchLatencyP99Ms),
+        ratioRow('first 10 s ÷ calm, p50', a.afterSwitchRatioP50),
+        ratioRow('first 10 s ÷ calm, p99', a.afterSwitchRatioP99),
         ...(valueOf(a.syncMs) ? [row('sync (copy + catch-up)', a.syncMs), row('post-data', a.postDataMs)] : []),
       ],
     ),
@@ -98,6 +101,22 @@ export function renderMarkdown(report: Report): string {
     ),
   );
   out.push('');
+  const after = report.runs.filter((r) => r.afterSwitch);
+  if (after.length) {
+    out.push('### First 10 s after the switch', '');
+    out.push(
+      ...table(
+        ['run', 'readiness', 'window', 'first p50 / p95 / p99 (requests)', 'calm p50 / p95 / p99 (requests)', 'ratio p50 / p95 / p99'],
+        after.map((r) => {
+          const v = valueOf(r.afterSwitch);
+          if (!v) return [String(r.index), '', '', mdCell(`not measured, because ${(r.afterSwitch as { notMeasured: string }).notMeasured}`), '', ''];
+          const c = afterSwitchCells(v);
+          return [String(r.index), c.readiness, c.window, c.first, c.calm, c.ratio];
+        }),
+      ),
+    );
+    out.push('');
+  }
   const phases = Object.entries(a.phaseMs);
   if (phases.length) {
     out.push('### Phase timings');

@@ -226,6 +226,25 @@ export const Saturation = z.strictObject({
   reasons: z.array(z.string()),
 });
 
+const Percentiles = z.strictObject({ p50: ms, p95: ms, p99: ms, count });
+
+/**
+ * The first seconds on the new primary (issue 19: statistics are not replicated, so the first
+ * queries after the switch can get bad plans): latency of the successful requests that started in
+ * the first 10 s after resume (fewer when the load ended sooner) beside the calm interval before
+ * the cutover (the saturation's), and their ratio per percentile.
+ */
+export const AfterSwitch = z.strictObject({
+  /** the window measured, offsets from the load start: resume → resume + 10 s (or the load's last request) */
+  window: z.strictObject({ startMs: offsetMs, endMs: offsetMs }),
+  first: Percentiles,
+  calm: Percentiles,
+  /** first ÷ calm per percentile; null where the calm figure is 0 ms */
+  ratio: z.strictObject({ p50: z.number().nonnegative().nullable(), p95: z.number().nonnegative().nullable(), p99: z.number().nonnegative().nullable() }),
+  /** the switchover's readiness phase (ANALYZE, warm-up) was on for this run */
+  readiness: z.boolean(),
+});
+
 /** k6 iterations that could not start, split by whether they cluster in the cutover (reports/README.md). */
 export const Dropped = z.strictObject({ total: count, cutover: count, background: count });
 
@@ -331,6 +350,8 @@ export const Run = z.strictObject({
   requests: measured(z.strictObject({ total: count, ok: count, failed: count, indeterminate: count })),
   latency: measured(z.strictObject({ switch: LatencySummary, calm: LatencySummary })),
   saturation: measured(Saturation),
+  /** the first 10 s after the switch vs the calm interval (absent in reports written before it existed) */
+  afterSwitch: measured(AfterSwitch).optional(),
   replication: Replication.optional(),
   phases: z.array(Phase),
   timeline: z.array(TimelinePoint),
@@ -397,6 +418,10 @@ export const Aggregate = z.strictObject({
   droppedIterations: AggStat,
   droppedInCutover: AggStat,
   switchLatencyP99Ms: AggStat,
+  /** first 10 s after the switch ÷ calm, per percentile, over the runs */
+  afterSwitchRatioP50: AggStat,
+  afterSwitchRatioP95: AggStat,
+  afterSwitchRatioP99: AggStat,
   syncMs: AggStat,
   postDataMs: AggStat,
   /** duration (endMs − startMs) of each phase name across the runs that had it */
@@ -437,6 +462,7 @@ export type ClusterTimelinePoint = z.infer<typeof ClusterTimelinePoint>;
 export type RollbackLeg = z.infer<typeof RollbackLeg>;
 export type ApplyState = z.infer<typeof ApplyState>;
 export type Saturation = z.infer<typeof Saturation>;
+export type AfterSwitch = z.infer<typeof AfterSwitch>;
 export type Dropped = z.infer<typeof Dropped>;
 export type Replication = z.infer<typeof Replication>;
 export type Skipped = z.infer<typeof Skipped>;
@@ -572,6 +598,7 @@ export function unmeasured(run: Run): { figure: string; reason: string }[] {
   add('requests', run.requests);
   add('latency', run.latency);
   add('saturation', run.saturation);
+  if (run.afterSwitch) add('first 10 s after the switch', run.afterSwitch);
   if (run.replication) {
     add('sync duration', run.replication.syncMs);
     add('post-data duration', run.replication.postDataMs);
@@ -590,6 +617,14 @@ export function unmeasured(run: Run): { figure: string; reason: string }[] {
 /** A run whose downtime figures can be trusted: it did not crash and its lab kept up with the load. */
 export function trustworthy(run: Run): boolean {
   return !run.error && valueOf(run.saturation)?.saturated !== true;
+}
+
+/** A run's first-10-s ratio at one percentile, or why there is none. */
+function ratioOf(r: Run, p: 'p50' | 'p95' | 'p99'): Measured<number> | undefined {
+  if (!r.afterSwitch) return undefined;
+  const a = valueOf(r.afterSwitch);
+  if (!a) return r.afterSwitch as NotMeasured;
+  return a.ratio[p] ?? notMeasured(`the calm ${p} was 0 ms`);
 }
 
 /** The aggregate block computed from runs, as `cutover rehearse` writes it. */
@@ -624,6 +659,9 @@ export function aggregateRuns(runs: readonly Run[]): Aggregate {
     droppedIterations: of(alive, (r) => valueOf(r.droppedIterations)?.total),
     droppedInCutover: of(alive, (r) => valueOf(r.droppedIterations)?.cutover),
     switchLatencyP99Ms: of(good, (r) => valueOf(r.latency)?.switch.p99),
+    afterSwitchRatioP50: of(good, (r) => ratioOf(r, 'p50')),
+    afterSwitchRatioP95: of(good, (r) => ratioOf(r, 'p95')),
+    afterSwitchRatioP99: of(good, (r) => ratioOf(r, 'p99')),
     syncMs: of(alive, (r) => r.replication?.syncMs),
     postDataMs: of(alive, (r) => r.replication?.postDataMs),
     phaseMs,

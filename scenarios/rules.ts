@@ -226,6 +226,8 @@ export function crossFieldProblems(raw: unknown): Problem[] {
     if (mig.rollbackAfterMs !== null && !mig.reverseReplication) p.push({ path: 'migration.rollbackAfter', message: 'a rollback needs the reverse replication the switchover sets up', hint: 'set migration.reverseReplication: true' });
     if (mig.rollbackAfterMs !== null && load && load.switchAtMs + mig.rollbackAfterMs >= load.durationMs)
       p.push({ path: 'migration.rollbackAfter', message: `the rollback (switchAt ${load.switchAtMs} ms + rollbackAfter ${mig.rollbackAfterMs} ms) would start after the load ends (${load.durationMs} ms)`, hint: 'lengthen load.duration: the load must outlast the switch, the wait and the rollback' });
+    if (Object.keys(mig.rowFilters).length && oldC && oldC.major < 15)
+      p.push({ path: 'migration.rowFilters', message: `row filters need a PostgreSQL 15+ publisher (clusters.old.major is ${oldC.major})`, hint: 'remove migration.rowFilters, or rehearse from a 15+ old cluster' });
     if (mig.publication === 'incremental' && mig.tables !== null && mig.tables.length === 0) p.push({ path: 'migration.tables', message: 'an incremental publication needs at least one table', hint: 'list the tables in the order to add them, or remove tables to add all of them one by one' });
   }
   return p;

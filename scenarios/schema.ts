@@ -190,6 +190,10 @@ export const migrationSchema = z
     publication: z.enum(publicationModes).default('all'),
     /** Restrict to these tables (schema.table or table); for incremental, the order they are added in. */
     tables: z.array(z.string().min(1)).nullable().default(null),
+    /** Row-filter shards (PostgreSQL 15+ on both sides): table → SQL condition; only matching rows are replicated and verified. */
+    rowFilters: z.record(z.string().min(1), z.string().min(1, { error: 'must be an SQL condition' })).default({}),
+    /** Tables whose existing rows are not copied but back-filled from the slot's snapshot (append-only tables with a primary key). */
+    skipCopy: z.array(z.string().min(1)).default([]),
     switch: z.enum(switchStrategies).default('dns'),
     /** Shell command for switch: command. */
     switchCommand: z.string().min(1).nullable().default(null),

@@ -4,7 +4,7 @@ import { copyRoles, copySchema, describeApply } from '../../migration/schema-cop
 import { addTables, displayName, dropTables, replicationStatus, startReplication, stopReplication, waitForSync, type ReplicationStatus, type TableSpec } from '../../migration/replication.ts';
 import { checkBeforeStart } from '../../migration/start-checks.ts';
 import { emit, ExitCode, note } from '../output.ts';
-import { connectionOptions, flag, negatable, optionalConnection, parseOptions, replicationName, seconds, SOURCE, tables, TARGET, text } from '../options.ts';
+import { connectionOptions, flag, negatable, optionalConnection, parseOptions, replicationName, rowFilters, seconds, SOURCE, tables, TARGET, text } from '../options.ts';
 import { registerWatch } from './watch.ts';
 import { registerPlan } from './replicate-plan.ts';
 
@@ -13,7 +13,7 @@ export function formatStatus(s: ReplicationStatus): string {
     `replication ${s.name}: publication ${s.publicationExists ? 'present' : 'absent'}, subscription ${s.subscriptionExists ? (s.enabled ? 'enabled' : 'DISABLED') : 'absent'}, slot ${s.slotHealth.exists ? (s.slotHealth.active ? 'active' : 'INACTIVE') : 'absent'}`,
   ];
   if (s.slotHealth.exists) lines.push(`lag ${s.lagBytes ?? '?'} bytes, ${s.lagSeconds ?? '?'} s; WAL retained by the slot ${s.slotHealth.walRetainedBytes ?? '?'} bytes${s.slotHealth.walStatus ? ` (${s.slotHealth.walStatus})` : ''}`);
-  for (const t of s.tables) lines.push(`  ${t.state} ${t.stateName.padEnd(18)} ${t.table}${t.rowsCopied !== null ? `  ${t.rowsCopied} rows` : ''}`);
+  for (const t of s.tables) lines.push(`  ${t.state} ${t.stateName.padEnd(18)} ${t.table}${t.rowsCopied !== null ? `  ${t.rowsCopied} rows` : ''}${t.rowFilter ? `  WHERE ${t.rowFilter}` : ''}`);
   if (s.tables.length) lines.push(`${s.tables.filter((t) => t.state === 'r').length}/${s.tables.length} tables ready`);
   for (const p of s.problems) lines.push(`PROBLEM: ${p}`);
   return lines.join('\n');
@@ -35,6 +35,7 @@ export const startSchema = {
   allTables: flag(),
   skipCopy: tables('--skip-copy'),
   copyRoles: flag(),
+  rowFilter: rowFilters('--row-filter'),
   // the subscription's own conninfo: passfile=<path on the target host> keeps the password out of pg_subscription
   sourceConninfo: optionalConnection('--source-conninfo', 'CUTOVER_SOURCE_CONNINFO_URL', { forServer: true }),
   schema: negatable(),
@@ -59,7 +60,8 @@ export function register(program: Command): void {
     .option('--tables <list>', 'comma-separated tables (default: all); schema."Table Name" allowed')
     .option('--incremental', 'add tables one at a time, each waited on until ready')
     .option('--all-tables', 'publish FOR ALL TABLES (source superuser): tables created later are published at once; create them on the target with `replicate add-table`')
-    .option('--skip-copy <list>', 'tables whose existing rows are not copied (append-only tables back-filled separately)')
+    .option('--skip-copy <list>', 'tables (with a primary key; append-only ones, see `replicate plan`) subscribed without the initial copy and back-filled from the slot\'s snapshot in key chunks (INSERT … ON CONFLICT DO NOTHING), then counted')
+    .option('--row-filter <table:where>', "publish only the rows of a table that match (PostgreSQL 15+ both sides; repeatable), e.g. \"orders:region = 'eu'\"", (v: string, prev: string[] = []) => [...prev, v])
     .option('--source-conninfo <url>', 'what the target uses to reach the source (through a proxy; or with passfile=<file on the target host> so pg_subscription holds no password); default --source')
     .option('--copy-roles', 'first create the source\'s roles on the target (pg_dumpall --roles-only, no passwords), so that owners and grants are copied with the schema')
     .option('--no-schema', 'do not copy the schema (pre-data and keys before, post-data after); the target tables must have their keys')
@@ -73,13 +75,11 @@ export function register(program: Command): void {
       process.once('SIGTERM', onSig);
       try {
         const noCopy = opts.skipCopy ?? [];
-        const isNoCopy = (t: { schema: string; name: string }) => noCopy.some((n) => n.schema === t.schema && n.name === t.name);
-        const tables: TableSpec[] | undefined = opts.tables?.map((t) => ({ ...t, copyData: !isNoCopy(t) }));
-        if (!tables && noCopy.length) throw new CutoverError('USAGE', '--skip-copy needs --tables listing every table to replicate', { hint: 'e.g. --tables orders,events --skip-copy events' });
-        const stray = noCopy.filter((n) => !tables!.some((t) => t.schema === n.schema && t.name === n.name));
+        const tables: TableSpec[] | undefined = opts.tables;
+        const stray = tables ? noCopy.filter((n) => !tables.some((t) => t.schema === n.schema && t.name === n.name)) : [];
         if (stray.length) throw new CutoverError('USAGE', `--skip-copy names table(s) not in --tables: ${stray.map(displayName).join(', ')}`, { hint: 'every --skip-copy table must also be listed in --tables' });
         // Before the schema copy: a typo in --tables, wal_level or a full target must leave the target untouched.
-        await checkBeforeStart({ source: opts.source, target: opts.target, tables: opts.tables, skipCopy: noCopy });
+        await checkBeforeStart({ source: opts.source, target: opts.target, tables: opts.tables, skipCopy: noCopy, rowFilters: opts.rowFilter });
         const out: Record<string, unknown> = {};
         if (opts.copyRoles) note(describeApply(await copyRoles({ source: opts.source, target: opts.target })));
         if (opts.schema !== false) {
@@ -92,6 +92,8 @@ export function register(program: Command): void {
           target: opts.target,
           name: opts.name,
           tables,
+          rowFilters: opts.rowFilter,
+          backfill: noCopy,
           mode: opts.incremental ? 'incremental' : 'all',
           allTables: opts.allTables === true,
           sourceConninfoUrl: opts.sourceConninfo,
@@ -116,7 +118,10 @@ export function register(program: Command): void {
             out.postData = post;
           }
         }
-        emit(opts.json, out, () => `replication ${started.name} started: ${started.tables.length} table(s)${out.status ? ', all ready' : ''}; objects ${started.publication} (publication, slot, subscription)`);
+        // the back-fill's own lines (counts, count check, rate) were noted as it finished
+        const bf = started.backfill;
+        emit(opts.json, out, () => `replication ${started.name} started: ${started.tables.length} table(s)${out.status ? ', all ready' : ''}${bf ? `, ${bf.tables.length} back-filled (count check ${bf.ok ? 'ok' : 'FAILED'})` : ''}; objects ${started.publication} (publication, slot, subscription)`);
+        if (bf && !bf.ok) throw new ExitCode(1);
       } finally {
         process.off('SIGINT', onSig);
         process.off('SIGTERM', onSig);

@@ -4,12 +4,12 @@ import { verify, type VerifyResult } from '../../migration/verify.ts';
 import { formatQuickVerify, quickVerify } from '../../migration/verify-quick.ts';
 import { assertDistinctServers } from '../../migration/pg.ts';
 import { emit, ExitCode } from '../output.ts';
-import { connectionOptions, flag, integer, parseOptions, SOURCE, tables, TARGET } from '../options.ts';
+import { connectionOptions, flag, integer, parseOptions, replicationName, SOURCE, tables, TARGET } from '../options.ts';
 
 export function formatVerify(r: VerifyResult): string {
   const lines: string[] = [];
   for (const t of r.tables) {
-    lines.push(`${t.ok ? 'ok      ' : 'MISMATCH'} ${t.table}: ${t.sourceRows} / ${t.targetRows} rows, ${t.chunks} chunk(s) (${t.strategy}), ${t.mismatches.length} differing chunk(s), sample ${t.sample.rows} row(s)`);
+    lines.push(`${t.ok ? 'ok      ' : 'MISMATCH'} ${t.table}: ${t.sourceRows} / ${t.targetRows} rows${t.rowFilter ? ` WHERE ${t.rowFilter.where}` : ''}, ${t.chunks} chunk(s) (${t.strategy}), ${t.mismatches.length} differing chunk(s), sample ${t.sample.rows} row(s)`);
     for (const p of t.problems) lines.push(`         ${p}`);
     for (const d of t.differingRows.slice(0, 20)) lines.push(`         ${d.kind} ${JSON.stringify(d.key)}${d.source !== undefined ? `\n           source: ${d.source}` : ''}${d.target !== undefined ? `\n           target: ${d.target}` : ''}`);
   }
@@ -38,6 +38,7 @@ export const verifySchema = {
   sample: integer('--sample', { min: 0, max: 1_000_000, default: 20 }),
   checkSequences: flag(),
   quick: flag(),
+  name: replicationName(),
   exactMb: integer('--exact-mb', { min: 0, max: 1_000_000, default: 10, unit: 'MiB' }),
   json: flag(),
 };
@@ -64,6 +65,7 @@ export function register(program: Command): void {
     .option('--parallel <n>', 'connections per side (default 2)')
     .option('--sample <n>', 'rows sampled per table (default 20; 100 with --quick)')
     .option('--check-sequences', 'fail when a target sequence is behind the source max key (after cutover)')
+    .option('--name <name>', 'the replication whose publication row filters apply: filtered tables compare only the rows inside the filter (default main)')
     .option('--quick', 'a quick check in seconds on any size: exact counts of small tables, estimates and key ranges of large ones, sampled rows by key (not a full comparison)')
     .option('--exact-mb <n>', '--quick: tables up to this size on disk are counted exactly (default 10)')
     .option('--json', 'print the result as JSON')
@@ -79,6 +81,7 @@ export function register(program: Command): void {
           olderThan: opts.olderThan,
           sampleRows: raw.sample === undefined ? 100 : opts.sample,
           exactPages: Math.floor((opts.exactMb * 1024 * 1024) / 8192),
+          name: opts.name,
           progress: true,
         });
         emit(opts.json, r, () => formatQuickVerify(r));
@@ -94,6 +97,7 @@ export function register(program: Command): void {
         parallel: opts.parallel,
         sampleRows: opts.sample,
         checkSequences: opts.checkSequences,
+        name: opts.name,
         progress: true,
       });
       emit(opts.json, r, () => formatVerify(r));

@@ -7,7 +7,8 @@
  * budget fails, and the verdict names it.
  */
 import { errorWindow, stallWindow, downtimeMs, switchVsCalm, checkAcknowledged, timeline, attributeDrops, saturation, DEFAULT_MARGIN_BEFORE_MS, DEFAULT_QUIET_MS, type OpOutcome, type AckCheck } from '../../load/measure.ts';
-import { notMeasured, isNotMeasured, valueOf, unmeasured, type ClusterTimelinePoint, type Run, type BudgetResult, type DriftFinding, type Phase, type InjectedFault, type Measured, type NotMeasured, type Saturation, type Replication, type DriftStage } from '../../reports/model.ts';
+import { percentile } from '../../reports/stats.ts';
+import { notMeasured, isNotMeasured, valueOf, unmeasured, type AfterSwitch, type ClusterTimelinePoint, type Run, type BudgetResult, type DriftFinding, type Phase, type InjectedFault, type Measured, type NotMeasured, type Saturation, type Replication, type DriftStage } from '../../reports/model.ts';
 import type { Scenario } from '../../scenarios/schema.ts';
 import { saturationText, describeInjected } from '../../reports/format.ts';
 
@@ -152,6 +153,37 @@ export function measureSaturation(o: RunObservation, cutStart: number | undefine
   return { calm: { startMs: startMs - o.loadStartMs, endMs: endMs - o.loadStartMs }, ...s };
 }
 
+/** How long after resume the first seconds on the new primary are measured. */
+export const AFTER_SWITCH_MS = 10_000;
+
+/**
+ * Latency of the successful requests that started in the first 10 s after resume (up to the
+ * load's last request, or `untilMs`) beside those of the calm interval, p50/p95/p99 and ratios.
+ */
+export function measureAfterSwitch(o: RunObservation, cut: { startMs: number; endMs: number } | undefined, sat: Measured<Saturation>, readiness: boolean, untilMs = Infinity): Measured<AfterSwitch> {
+  if (!cut) return notMeasured('the switchover reported no phases, so there is no "after the switch" to measure');
+  const calm = valueOf(sat);
+  if (!calm) return notMeasured(`there is no calm interval to compare with (${(sat as NotMeasured).notMeasured})`);
+  const lastIssued = o.ops.reduce((m, x) => (x.startMs < untilMs ? Math.max(m, x.startMs) : m), -Infinity);
+  const from = cut.endMs;
+  const to = Math.min(from + AFTER_SWITCH_MS, lastIssued);
+  const okIn = (a: number, b: number) =>
+    o.ops
+      .filter((x) => x.status === 'ok' && x.startMs >= a && x.startMs <= b)
+      .map((x) => x.endMs - x.startMs)
+      .sort((x, y) => x - y);
+  const first = to > from ? okIn(from, to) : [];
+  if (!first.length) return notMeasured(to > from ? `no request succeeded in the ${Math.round((to - from) / 100) / 10} s after resume` : 'the load issued no request after resume');
+  const base = okIn(o.loadStartMs + calm.calm.startMs, o.loadStartMs + calm.calm.endMs);
+  const pct = (d: number[]) => ({ p50: round1(percentile(d, 50)), p95: round1(percentile(d, 95)), p99: round1(percentile(d, 99)), count: d.length });
+  const f = pct(first);
+  const c = pct(base);
+  const ratio = (p: 'p50' | 'p95' | 'p99') => (c[p] > 0 ? Math.round((f[p] / c[p]) * 100) / 100 : null);
+  return { window: { startMs: from - o.loadStartMs, endMs: to - o.loadStartMs }, first: f, calm: c, ratio: { p50: ratio('p50'), p95: ratio('p95'), p99: ratio('p99') }, readiness };
+}
+
+const round1 = (v: number) => Math.round(v * 10) / 10;
+
 /** Acknowledged-write figures, or why each could not be had. */
 function ackFigures(o: RunObservation) {
   const a: AckObservation | NotMeasured = o.ack ?? checkAcknowledged({ ops: o.ops, presentIds: o.presentIds ?? [], duplicateCounts: o.duplicateCounts, oldPrimaryIdsAfterFence: o.oldPrimaryIdsAfterFence });
@@ -238,6 +270,7 @@ export function measureRun(o: RunObservation, scenario: Scenario): Run {
   budgets.push(...clusterBudgets(o.clusterTimeline, b));
   if (o.shadow) budgets.push(budget('maxShadowMismatches', b.maxShadowMismatches, 'notMeasured' in o.shadow ? o.shadow : o.shadow.mismatches, 'mismatches'));
   const sat = measureSaturation(o, cut?.startMs, rate);
+  const afterSwitch = unwatched ?? measureAfterSwitch(o, cut, sat, scenario.migration.readiness, split);
   const run: Run = {
     index: o.index,
     startedAt: o.startedAt,
@@ -257,6 +290,7 @@ export function measureRun(o: RunObservation, scenario: Scenario): Run {
     requests: { total: o.ops.length, ok: count('ok'), failed: count('fail'), indeterminate: count('indeterminate') },
     latency: { switch: lat ? pick(lat.during) : empty, calm: lat ? pick(lat.calm) : empty },
     saturation: sat,
+    afterSwitch,
     ...(o.replication ? { replication: o.replication } : {}),
     phases: o.phases.map((p) => ({ name: p.name, startMs: rel(p.startMs), endMs: rel(p.endMs), outcome: p.outcome, ...(p.detail ? { detail: p.detail } : {}) })),
     timeline: timelineOf(o),
@@ -326,6 +360,7 @@ export function crashedRun(o: { index: number; startedAt: string; durationMs: nu
     requests: why,
     latency: why,
     saturation: why,
+    afterSwitch: why,
     phases: o.phases.map((p) => ({ name: p.name, startMs: p.startMs - t0, endMs: Math.max(p.startMs, p.endMs) - t0, outcome: p.outcome, ...(p.detail ? { detail: p.detail } : {}) })),
     timeline: [],
     faults: o.faults,

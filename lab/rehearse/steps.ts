@@ -22,7 +22,7 @@ import { sleep, freePort, freeLoopbackAddress } from '../net.ts';
 import { startUserApp, type StartedUserApp } from '../app.ts';
 import { copyRoles, copySchema } from '../../migration/schema-copy.ts';
 import { describePrivilegeCopy } from '../../migration/privileges.ts';
-import { startReplication, stopReplication, waitForSync, lag, objectNames } from '../../migration/replication.ts';
+import { startReplication, stopReplication, waitForSync, lag, objectNames, parseTableName } from '../../migration/replication.ts';
 import { ClusterTimelineSampler } from '../../migration/timeline.ts';
 import { drift, type DriftCategory } from '../../migration/drift/index.ts';
 import { ShadowTally, shadowQueries } from '../../migration/drift/shadow-compare.ts';
@@ -304,7 +304,10 @@ export async function replicate(r: RunState, lab: Lab, underLoad: boolean): Prom
   });
   // (on external servers the ledger's look after it — a few ms — counts into the sync time)
   let t0 = 0;
-  await labMade(r, () => ((t0 = Date.now()), startReplication({ source: lab.old.url, target: lab.new.url, sourceConninfoUrl: lab.proxiedUrl('replication'), mode: r.s.migration.publication, tables, log: r.log, signal })));
+  const rowFilters = Object.entries(r.s.migration.rowFilters).map(([table, where]) => ({ ...parseTableName(table), where }));
+  const backfill = r.s.migration.skipCopy.map((t) => parseTableName(t));
+  const started = await labMade(r, () => ((t0 = Date.now()), startReplication({ source: lab.old.url, target: lab.new.url, sourceConninfoUrl: lab.proxiedUrl('replication'), mode: r.s.migration.publication, tables, rowFilters, backfill, log: r.log, signal })));
+  if (started.backfill && !started.backfill.ok) throw new CutoverError('STATE', `back-fill count check failed: ${started.backfill.tables.filter((b) => !b.ok).map((b) => `${b.table} ${b.read}/${b.snapshotRows} read, ${b.presentOnTarget} on the target`).join('; ')}`);
   await waitForSync({ source: lab.old.url, target: lab.new.url, timeoutMs: SYNC_TIMEOUT_MS, progress: false, signal });
   const t1 = Date.now();
   enter(r, underLoad ? 'post-data (under load)' : 'post-data');

@@ -456,6 +456,14 @@ export async function startApp(opts: AppOptions): Promise<RunningApp> {
       const r = await read((pool) => pool.query<{ balance: string }>(`select coalesce(sum(amount_cents), 0)::text as balance from ${t('app_ledger_entries')} where account_id = $1`, [account]));
       return [200, { account, balanceCents: Number(r.rows[0].balance) }];
     }
+    if (m === 'GET' && p.length === 3 && p[0] === 'accounts' && p[2] === 'recent') {
+      // the account's latest ledger entries: a query whose plan needs statistics (on a table with
+      // few rows per account, the planner without them walks the primary key backwards instead of
+      // using the account index — the readiness phase's ANALYZE is what prevents that)
+      const account = int(p[1], -1);
+      const r = await read((pool) => pool.query(`select id, amount_cents, created_at from ${t('app_ledger_entries')} where account_id = $1 order by id desc limit 10`, [account]));
+      return [200, { account, entries: r.rows }];
+    }
     throw new HttpError(404, `no route ${m} ${url.pathname}`);
   }
 

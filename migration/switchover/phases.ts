@@ -12,7 +12,7 @@ import { qualified, quoteIdent, serverMajor } from '../pg.ts';
 import { describeCoverage, missingFromPublication } from '../replication.ts';
 import { applyCompat } from '../apply-compat.ts';
 import { checkGrace, describeGrace } from '../grace.ts';
-import { displayName, lag as replicationLag, objectNames, replicationStatus, startReplication, stopReplication } from '../replication.ts';
+import { displayName, lag as replicationLag, objectNames, publicationRowFilters, replicationStatus, startReplication, stopReplication } from '../replication.ts';
 import { ensureSentinel, sentinelRoundTrip } from '../sentinel.ts';
 import { syncSequences, verifySequences } from '../sequences.ts';
 import { prepareTarget, describeReadiness } from '../readiness.ts';
@@ -75,9 +75,14 @@ async function step(change: Change, fn: () => Promise<unknown>): Promise<UndoSte
   }
 }
 
-async function publishedTables(source: pg.Client, publication: string) {
+/** The publication's tables, each with its row filter when it has one (a shard: post-verify counts only its rows). */
+async function publishedTables(source: pg.Client, publication: string): Promise<Array<{ schema: string; name: string; rowFilter?: string }>> {
   const r = await source.query<{ schemaname: string; tablename: string }>(`select schemaname, tablename from pg_publication_tables where pubname = $1 order by 1, 2`, [publication]);
-  return r.rows.map((x) => ({ schema: x.schemaname, name: x.tablename }));
+  const filters = await publicationRowFilters(source, publication);
+  return r.rows.map((x) => {
+    const f = filters.find((y) => y.schema === x.schemaname && y.name === x.tablename);
+    return { schema: x.schemaname, name: x.tablename, ...(f ? { rowFilter: f.where } : {}) };
+  });
 }
 
 /** Wait until the subscription has the sentinel table in state `r` (ready). */
@@ -480,13 +485,15 @@ const postverify: P = {
   timeoutMs: (c) => c.timeouts.postverify,
   async run(c, signal, io) {
     const [src, tgt] = [await c.db('source', signal), await c.db('target', signal)];
-    const tables = (phaseRecord(io.state(), 'preflight')?.detail?.tables as Array<{ schema: string; name: string }>) ?? [];
+    const tables = (phaseRecord(io.state(), 'preflight')?.detail?.tables as Array<{ schema: string; name: string; rowFilter?: string }>) ?? [];
     const baseline = phaseRecord(io.state(), 'switch')?.detail?.deleteBaseline as Record<string, number> | undefined;
     const rowCounts: Array<{ table: string; source: number; target: number }> = [];
     for (const t of tables) {
       signal.throwIfAborted();
       const q = `select count(*)::int8 as n from ${qualified(t.schema, t.name)}`;
-      const [a, b] = [(await src.query(q)).rows[0].n, (await tgt.query(q)).rows[0].n];
+      // a row-filtered table (a shard) holds on the target only the source rows inside its filter
+      const onSource = t.rowFilter ? `${q} where coalesce((${t.rowFilter}), false)` : q;
+      const [a, b] = [(await src.query(onSource)).rows[0].n, (await tgt.query(q)).rows[0].n];
       rowCounts.push({ table: qualified(t.schema, t.name), source: Number(a), target: Number(b) });
     }
     // The source is fenced: the target can only have more rows (new writes), or fewer by the

@@ -208,3 +208,42 @@ describe('the calm interval keeps away from the scenario\'s own faults', () => {
     expect(r.saturation).toMatchObject({ notMeasured: expect.stringMatching(/away from the faults.*or the faults earlier/) });
   });
 });
+
+describe('first 10 s after the switch', () => {
+  /** Writes every 100 ms; those that start in [slowFrom, slowTo) take `slowMs`, the others 5 ms. */
+  function timed(slowFrom: number, slowTo: number, slowMs: number, untilMs = 20_000): OpOutcome[] {
+    const out: OpOutcome[] = [];
+    for (let t = 0; t < untilMs; t += 100) out.push({ id: `w${t}`, kind: 'write', startMs: T0 + t, endMs: T0 + t + (t >= slowFrom && t < slowTo ? slowMs : 5), status: 'ok' });
+    return out;
+  }
+
+  it('compares the successful requests of the 10 s after resume with the calm interval, per percentile', () => {
+    // slow for the first 2 s after resume (5.6 s): 20 of the 100 requests of the window
+    const r = measureRun(observation({ ops: timed(5_600, 7_600, 50), loadEndMs: T0 + 20_000 }), scenario);
+    expect(r.afterSwitch).toEqual({
+      window: { startMs: 5_600, endMs: 15_600 },
+      first: { p50: 5, p95: 50, p99: 50, count: 101 },
+      calm: { p50: 5, p95: 5, p99: 5, count: 11 },
+      ratio: { p50: 1, p95: 10, p99: 10 },
+      readiness: true,
+    });
+    expect(r.pass).toBe(true);
+  });
+
+  it('measures a shorter window when the load ends sooner, and says so when no request succeeded after resume', () => {
+    const short = measureRun(observation({}), scenario);
+    expect(short.afterSwitch).toMatchObject({ window: { startMs: 5_600, endMs: 9_900 }, ratio: { p50: 1 } });
+    const failing = measureRun(observation({ ops: ops(5_000, 10_000) }), scenario);
+    expect(failing.afterSwitch).toEqual({ notMeasured: 'no request succeeded in the 4.3 s after resume' });
+    // without a calm interval there is nothing to compare with
+    const noCalm = measureRun(observation({ calmFromMs: T0 + 4_000 }), scenario);
+    expect(noCalm.afterSwitch).toMatchObject({ notMeasured: expect.stringMatching(/^there is no calm interval to compare with/) });
+  });
+
+  it('enters the aggregate as ratios over the runs', () => {
+    const runs = [measureRun(observation({ ops: timed(5_600, 7_600, 50), loadEndMs: T0 + 20_000 }), scenario), measureRun(observation({ index: 2, ops: timed(0, 0, 0), loadEndMs: T0 + 20_000 }), scenario)];
+    const a = aggregate(runs);
+    expect(a.afterSwitchRatioP99).toMatchObject({ median: 5.5, max: 10, min: 1, n: 2 });
+    expect(a.afterSwitchRatioP50).toMatchObject({ median: 1, n: 2 });
+  });
+});

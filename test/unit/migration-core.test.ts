@@ -79,6 +79,28 @@ describe('planTables', () => {
     expect(planTables(catalog, [{ name: 'root' }], { sourceMajor: 11, copyData: true }).problems[0]).toContain('partitioned');
     expect(planTables(catalog, [{ name: 'missing' }], { sourceMajor: 16, copyData: true }).problems[0]).toContain('missing');
   });
+
+  it('marks back-filled tables (not copied) and attaches row filters, also without a table list', () => {
+    const p = planTables([t('a'), t('b'), t('c')], undefined, { sourceMajor: 16, copyData: true, backfill: [{ schema: 'public', name: 'b' }], rowFilters: [{ schema: 'public', name: 'c', where: 'id > 5' }] });
+    expect(p.problems).toEqual([]);
+    expect(p.tables).toEqual([
+      { schema: 'public', name: 'a', copyData: true, rowFilter: undefined },
+      { schema: 'public', name: 'b', copyData: false, rowFilter: undefined, backfill: true },
+      { schema: 'public', name: 'c', copyData: true, rowFilter: 'id > 5' },
+    ]);
+  });
+
+  it('refuses a back-fill without a primary key, and a filter or back-fill for a table not replicated', () => {
+    const p = planTables(catalog, [{ name: 'a' }], { sourceMajor: 16, copyData: true, backfill: [{ schema: 'public', name: 'full' }, { schema: 'public', name: 'zz' }], rowFilters: [{ schema: 'public', name: 'full', where: 'true' }] });
+    expect(p.problems).toEqual([
+      'row filter for public.full: the table is not replicated (not on the source, or left out by the table list)',
+      '--skip-copy public.full: the table is not replicated (not on the source, or left out by the table list)',
+      '--skip-copy public.zz: the table is not replicated (not on the source, or left out by the table list)',
+    ]);
+    expect(planTables(catalog, undefined, { sourceMajor: 16, copyData: true, backfill: [{ schema: 'public', name: 'full' }] }).problems).toContain(
+      '--skip-copy public.full: the table has no primary key, which the back-fill needs (INSERT … ON CONFLICT by key, in key chunks)',
+    );
+  });
 });
 
 describe('chunk planning', () => {

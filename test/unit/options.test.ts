@@ -3,7 +3,7 @@ import { chmodSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
-import { integer, parseOptions, replicationName, replicationNameProblem, seconds, tables, wordList } from '../../cli/options.ts';
+import { integer, parseOptions, replicationName, replicationNameProblem, rowFilters, seconds, tables, wordList } from '../../cli/options.ts';
 import { checkServerVersion, checkUrl, parseConninfo, resolveConnection, sameServerReason, toConninfo, type ServerIdentity } from '../../migration/pg.ts';
 import { objectNames } from '../../migration/replication.ts';
 import { CutoverError } from '../../migration/errors.ts';
@@ -184,5 +184,20 @@ describe('a Unix-socket host', () => {
     const url = resolveConnection('host=/var/run/postgresql port=5433 dbname=app user=u', 's', { HOME: '/nonexistent' } as NodeJS.ProcessEnv);
     expect(new URL(url).searchParams.get('host')).toBe('/var/run/postgresql');
     expect(parseConninfo(toConninfo(url))).toMatchObject({ host: '/var/run/postgresql', port: '5433', dbname: 'app', user: 'u' });
+  });
+});
+
+describe('--row-filter table:where', () => {
+  const schema = { f: rowFilters('--row-filter') };
+  it('splits at the first colon outside quotes, repeatable', () => {
+    expect(parseOptions(schema, { f: [`orders:region = 'eu:west'`, `"Odd:Name".t: id > 0`] }).f).toEqual([
+      { schema: 'public', name: 'orders', where: `region = 'eu:west'` },
+      { schema: 'Odd:Name', name: 't', where: 'id > 0' },
+    ]);
+    expect(parseOptions(schema, {}).f).toBeUndefined();
+  });
+  it('refuses a missing clause and two filters for one table', () => {
+    expect(usage(() => parseOptions(schema, { f: ['orders'] }))).toMatch(/--row-filter: row filter "orders": expected table:where-clause/);
+    expect(usage(() => parseOptions(schema, { f: ['orders: a > 1', 'public.orders: b > 1'] }))).toMatch(/two filters for public\.orders/);
   });
 });

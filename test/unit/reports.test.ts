@@ -102,8 +102,9 @@ describe('junit', () => {
     const suite = doc.testsuites.testsuite;
     const cases = Array.isArray(suite.testcase) ? suite.testcase : [suite.testcase];
     const budgets = new Set(r.runs.flatMap((x) => x.budgets.map((b) => b.name)));
-    // one per run, one per budget, drift, and whether the lab sustained the load
-    expect(cases.length).toBe(r.runs.length + budgets.size + 2);
+    // one per run, one per budget, drift, whether the lab sustained the load, and each run's first 10 s after the switch
+    expect(cases.length).toBe(r.runs.length + budgets.size + 2 + r.runs.filter((x) => x.afterSwitch).length);
+    expect(cases.filter((c: any) => c.classname.endsWith('.afterSwitch')).map((c: any) => c.name)[0]).toMatch(/^run 1: first 10 s after the switch vs calm — first 10.0 s after resume: p50\/p95\/p99 4 ms \/ 8.8 ms \/ 15 ms \(1,990\) vs calm 4 ms \/ 7 ms \/ 10 ms \(3,270\): ×1.00 \/ ×1.25 \/ ×1.50 \(readiness on\)$/);
     const failing = cases.filter((c: any) => c.failure);
     expect(Number(suite.failures)).toBe(failing.length);
     expect(failing.filter((c: any) => c.classname.endsWith('.runs')).length).toBe(r.runs.filter((x) => !x.pass).length);
@@ -153,6 +154,16 @@ describe('html', () => {
     // the only script elements are ours (echarts, the data island, the chart code)
     expect(html).not.toContain('<script>alert(1)</script>');
     expect(html).toContain('&lt;script&gt;alert(1)&lt;/script&gt;');
+  });
+
+  it('shows the first 10 s after the switch per run and over runs', () => {
+    const html = renderHtml(fixture());
+    const section = html.slice(html.indexOf('<section id="after-switch">'), html.indexOf('</section>', html.indexOf('<section id="after-switch">')));
+    expect(section).toContain('<tr data-run="1"><td>1</td><td>on</td><td>10.0 s after resume</td>');
+    expect(section).toContain('×1.00 / ×1.25 / ×1.50');
+    expect(section).toMatch(/<td>p99<\/td><td>×2\.00<\/td><td>×2\.50<\/td><td>×2\.50<\/td>/);
+    // run 3 has no figure (a report from before it existed): no row for it
+    expect(section).not.toContain('data-run="3"');
   });
 
   it('is self-contained: no external resources', () => {

@@ -291,3 +291,13 @@ describe('JSON Schema', () => {
     expect(js.properties.clusters.properties.old.properties.major).toMatchObject({ type: 'integer', minimum: 11, maximum: 18 });
   });
 });
+
+describe('migration.rowFilters and migration.skipCopy', () => {
+  it('row filters need a 15+ old cluster, and are carried through normalised', () => {
+    expect(problemsOf({ ...base(), migration: { rowFilters: { orders: "region = 'eu'" } } })).toEqual(['migration.rowFilters: row filters need a PostgreSQL 15+ publisher (clusters.old.major is 13)']);
+    const s = parseScenario(stringify({ name: 't', clusters: { old: { major: 16 }, new: { major: 18 } }, migration: { rowFilters: { orders: "region = 'eu'" }, skipCopy: ['events'] } }), 't.yaml');
+    expect(s.migration.rowFilters).toEqual({ orders: "region = 'eu'" });
+    expect(s.migration.skipCopy).toEqual(['events']);
+    expect(problemsOf({ ...base(), migration: { rowFilters: { orders: '' } } })[0]).toMatch(/^migration\.rowFilters\.orders: must be an SQL condition/);
+  });
+});
