@@ -1,7 +1,13 @@
 /**
- * Data verification between source and target: exact counts, NULL-safe checksums per primary-key
- * chunk computed on both sides at once, the first differing chunk narrowed to its differing rows,
- * a sampled row comparison, and sequences.
+ * Data verification between source and target: exact counts and NULL-safe checksums computed on
+ * both sides at once, the first differing chunk narrowed to its differing rows, a sampled row
+ * comparison, and sequences.
+ *
+ * Both servers 11+: one order-independent checksum of the whole table per side first (a plain
+ * scan, no sort, no row leaves the server: about the cost of one full-row hash scan). Only a table
+ * whose count or checksum differs is read again in primary-key chunks (integer ranges, key ranges
+ * or hash buckets) to locate the difference; key-range boundaries are planned only then. Before 11
+ * the checksum is an md5 over rows in key order, taken per chunk from the start.
  *
  * Row text must render identically on two different majors, so each session pins the settings
  * that change text output (TimeZone, DateStyle, IntervalStyle, bytea_output, extra_float_digits,
@@ -33,7 +39,7 @@ export interface VerifyOptions {
   tables?: Array<string | TableName>;
   /** Live tables: only rows whose `column` is older than `seconds` (cutoff taken once from the source clock). */
   olderThan?: { column: string; seconds: number };
-  /** Rows per checksum chunk (default 50 000). */
+  /** Rows per checksum chunk, for a table whose whole-table checksum differs (default 50 000). */
   chunkRows?: number;
   /** Connections per side (default 2). */
   parallel?: number;
