@@ -56,7 +56,7 @@ function dumpRestore(sourceUrl: string, targetUrl: string, dumpPath: string): Pr
   });
 }
 
-type VerifyTimes = { verify: number[]; count: number[]; scan: number[] };
+type VerifyTimes = { verify: number[]; count: number[]; scan: number[]; mismatch: number[] };
 
 /**
  * `verify` (no samples) on a synced copy, beside a plain count(*) of the same tables and one
@@ -77,13 +77,29 @@ async function measureVerify(source: string, target: string, run: number, into: 
   for (const step of run % 2 === 0 ? steps : [...steps].reverse()) await step();
 }
 
+/** `verify` with one row changed on the target: the whole-table pass, the chunk pass of that table, one chunk narrowed. */
+async function measureMismatch(source: string, target: string, into: VerifyTimes): Promise<void> {
+  const id = Math.round(ROWS * 0.3);
+  await withClient(target, (c) => c.query(`update orders set note = 'bench: changed' where id = $1`, [id]));
+  try {
+    into.mismatch.push(await timeIt(async () => {
+      const r = await verify({ source, target, sampleRows: 0 });
+      const found = r.tables.flatMap((t) => t.differingRows.map((d) => `${t.name} ${JSON.stringify(d.key)}`));
+      if (found.join() !== `orders {"id":${id}}`) throw new Error(`bench verify: expected orders {"id":${id}} to differ, found ${found.join(', ') || 'nothing'}`);
+    }));
+  } finally {
+    await withClient(target, (c) => c.query(`update orders o set note = s.note from (select case when $1::int8 % 5 = 0 then null else md5($1::text) end as note) s where o.id = $1`, [id]));
+  }
+}
+
 function verifyResults(t: VerifyTimes): BenchResult[] {
-  const [ver, cnt, scan] = [median(t.verify), median(t.count), median(t.scan)];
+  const [ver, cnt, scan, mis] = [median(t.verify), median(t.count), median(t.scan), median(t.mismatch)];
   return [
     { name: `verify counts + checksums (${ROWS} rows)`, value: ver / 1000, unit: 's', baseline: { name: 'count(*) on both sides', value: cnt / 1000 }, ratio: ver / cnt, goal: 'ratio ≤ 2.0' },
     // count(*) never reads a column; a checksum must turn every row into text. This baseline shows
     // how much of verify's time is that unavoidable work and how much is planning and bookkeeping.
     { name: `verify, beside one full-row hash scan`, value: ver / 1000, unit: 's', baseline: { name: 'sum(hashtextextended(row::text)) on both sides', value: scan / 1000 }, ratio: ver / scan, goal: 'ratio ≤ 1.2' },
+    { name: `verify with one row changed: located and narrowed`, value: mis / 1000, unit: 's', baseline: { name: 'one full-row hash scan', value: scan / 1000 }, ratio: mis / scan },
   ];
 }
 
@@ -102,7 +118,7 @@ export async function bench(): Promise<BenchResult[]> {
 
     const replicate: number[] = [];
     const restore: number[] = [];
-    const verifyTimes: VerifyTimes = { verify: [], count: [], scan: [] };
+    const verifyTimes: VerifyTimes = { verify: [], count: [], scan: [], mismatch: [] };
     // BENCH_KEYS_ONLY=1: only the keys-first comparison (e.g. BENCH_ROWS=10000000 for the 10M figure)
     const keysOnly = process.env.BENCH_KEYS_ONLY === '1';
     // BENCH_VERIFY_ONLY=1: one replicated copy, verify beside its baselines BENCH_RUNS times
@@ -114,6 +130,7 @@ export async function bench(): Promise<BenchResult[]> {
       await copySchema({ source: o.url, target: url, section: 'post-data' });
       await stopReplication({ source: o.url, target: url, name: 'bench_verify' });
       for (let i = 0; i < RUNS; i++) await measureVerify(o.url, url, i, verifyTimes);
+      for (let i = 0; i < RUNS; i++) await measureMismatch(o.url, url, verifyTimes);
       return verifyResults(verifyTimes);
     }
     for (let i = 0; i < (keysOnly ? 0 : RUNS); i++) {
@@ -135,6 +152,7 @@ export async function bench(): Promise<BenchResult[]> {
         );
         await stopReplication({ source: o.url, target: url, name: `bench_${i}` });
         await measureVerify(o.url, url, i, verifyTimes);
+        await measureMismatch(o.url, url, verifyTimes);
         await dropDb(`repl_${i}`);
       };
       if (i % 2 === 0) (await runRestore(), await runReplicate());
