@@ -71,8 +71,10 @@ async function measureVerify(source: string, target: string, run: number, into: 
       if (!r.ok) throw new Error(`bench verify found mismatches: ${r.tables.filter((t) => !t.ok).map((t) => t.table).join(', ')}`);
     })),
     async () => into.count.push(await timeIt(() => both((t) => `select count(*) from ${t}`))),
-    // The floor for any content checksum: read every row as text and hash it once, no chunks.
-    async () => into.scan.push(await timeIt(() => both((t) => `select sum(hashtextextended(${t}::text, 0)) from ${t}`))),
+    // The floor for any content checksum: read every row as text and hash it once, no chunks; the
+    // tables at once on each side, as verify's two session pairs do (on a busy machine more
+    // backends get more of it: a sequential baseline would flatter verify).
+    async () => into.scan.push(await timeIt(() => Promise.all([source, target].flatMap((u) => ['orders', 'events'].map((t) => withClient(u, (c) => c.query(`select sum(hashtextextended(${t}::text, 0)) from ${t}`))))))),
   ];
   for (const step of run % 2 === 0 ? steps : [...steps].reverse()) await step();
 }
@@ -98,7 +100,7 @@ function verifyResults(t: VerifyTimes): BenchResult[] {
     { name: `verify counts + checksums (${ROWS} rows)`, value: ver / 1000, unit: 's', baseline: { name: 'count(*) on both sides', value: cnt / 1000 }, ratio: ver / cnt, goal: 'ratio ≤ 2.0' },
     // count(*) never reads a column; a checksum must turn every row into text. This baseline shows
     // how much of verify's time is that unavoidable work and how much is planning and bookkeeping.
-    { name: `verify, beside one full-row hash scan`, value: ver / 1000, unit: 's', baseline: { name: 'sum(hashtextextended(row::text)) on both sides', value: scan / 1000 }, ratio: ver / scan, goal: 'ratio ≤ 1.2' },
+    { name: `verify, beside one full-row hash scan`, value: ver / 1000, unit: 's', baseline: { name: 'sum(hashtextextended(row::text)), all tables at once, both sides', value: scan / 1000 }, ratio: ver / scan, goal: 'ratio ≤ 1.2' },
     { name: `verify with one row changed: located and narrowed`, value: mis / 1000, unit: 's', baseline: { name: 'one full-row hash scan', value: scan / 1000 }, ratio: mis / scan },
   ];
 }
