@@ -16,7 +16,9 @@ const DDL = `
   create table typed (id int8 primary key, f8 float8, f4 float4, ts timestamptz, d date, iv interval, b bytea, m money, n numeric, j jsonb);
   create table uu (id uuid primary key, v text);
   create table comp (a int, b int, v text, primary key (a, b));
-  create table names (k text primary key, v int);`;
+  create table names (k text primary key, v int);
+  create table wide (id int primary key, v text);
+  create table bag (a int, t text);`;
 const DATA = `
   insert into typed select g, g / 10.0, g / 3.0, '2026-01-01 00:00:00+00'::timestamptz + g * interval '1 hour', '2026-01-01'::date + g,
     make_interval(days => g, secs => g * 1.5), decode(md5(g::text), 'hex'), (g * 1.25)::numeric::money, g / 7.0, jsonb_build_object('g', g, 'f', g / 3.0)
@@ -24,6 +26,8 @@ const DATA = `
   insert into uu select md5(g::text)::uuid, 'u' || g from generate_series(1, 2000) g;
   insert into comp select g % 40, g / 40, 'c' || g from generate_series(1, 2000) g;
   insert into names select (array['a', 'B', 'ä', 'Z', 'é', '_'])[1 + g % 6] || g, g from generate_series(1, 2000) g;
+  insert into wide select g, 'w' || g from generate_series(1, 20000) g;
+  insert into bag select g % 500, 'dup ' || (g % 500) from generate_series(1, 6000) g;
   analyze;`;
 // Per-database defaults that change how values print, different on each side; verify pins its own.
 const defaults = (url: string, s: string) => sql(url, `alter database ${quoteIdent(new URL(url).pathname.slice(1))} set ${s}`);
@@ -98,7 +102,7 @@ describe('full verify: one checksum per table, chunks only on a mismatch (11 →
       { kind: 'missing_on_target', key: { k: 'B1' } },
       { kind: 'extra_on_target', key: { k: 'Ö extra' } },
     ]));
-    for (const x of Object.values(by)) {
+    for (const x of ['typed', 'uu', 'comp', 'names'].map((n) => by[n])) {
       expect([x.name, x.ok, x.checksum]).toEqual([x.name, false, 'chunks']);
       expect([x.sourceRows, x.targetRows]).toEqual([2000, 2000]);
       expect(x.chunks).toBeGreaterThan(5); // the key-range boundaries were planned once the checksum differed
@@ -111,5 +115,24 @@ describe('full verify: one checksum per table, chunks only on a mismatch (11 →
     // the same table named alone: the others are not read
     const one = await verify({ source: pair.old.url, target: t, ...OPTS, tables: ['public.comp'] });
     expect(one.tables.map((x) => [x.name, x.ok, x.differingRows.length])).toEqual([['comp', false, 3]]);
+  });
+
+  it('a large differing chunk is split by a hash of the key first, and still every row is named (with and without a key)', async () => {
+    const t = pair.new.url;
+    await sql(t, `update wide set v = 'changed' where id = 7777; delete from wide where id = 15000; insert into wide values (30000, 'extra')`);
+    // without a key the rows are a multiset: one of twelve equal rows gone, one new
+    await sql(t, `delete from bag where ctid = (select ctid from bag where a = 42 limit 1); insert into bag values (-1, 'new')`);
+    const v = await verify({ source: pair.old.url, target: t, sampleRows: 0, tables: ['public.wide', 'public.bag'] });
+    const by = Object.fromEntries(v.tables.map((x) => [x.name, x]));
+    expect(by.wide.mismatches.map((m) => [m.sourceRows, m.targetRows])).toEqual([[20000, 20000]]); // one chunk of 20,000 rows
+    expect(kinds(by.wide.differingRows)).toEqual(kinds([
+      { kind: 'different', key: { id: 7777 } },
+      { kind: 'missing_on_target', key: { id: 15000 } },
+      { kind: 'extra_on_target', key: { id: 30000 } },
+    ]));
+    expect(by.bag.differingRows.map((d) => [d.kind, d.source ?? d.target]).sort()).toEqual([
+      ['extra_on_target', '(-1,new)'],
+      ['missing_on_target', '(42,"dup 42")'],
+    ]);
   });
 });
