@@ -2,8 +2,9 @@
  * Migration core figures on ≥ 1M rows, same two clusters (11 → 17), same run:
  * - `replicate start` (pre-data, publication/subscription, initial sync to all `r`, post-data)
  *   beside `pg_dump -Fc | pg_restore` of the same database (goal: ratio ≤ 1.0);
- * - `verify` (counts + chunk checksums on both sides) beside a plain count(*) of the same tables
- *   on both sides at once (goal: within 2×).
+ * - `verify` (counts + checksums on both sides) beside a plain count(*) of the same tables
+ *   on both sides at once (goal: within 2×), and beside one full-row hash scan of both sides
+ *   (goal: within 1.2×); BENCH_VERIFY_ONLY=1 measures only these, on one replicated copy;
  * - keys before the copy (shipped order) beside every key after it (the old order): the copy
  *   phase (subscription created → all `r`) and the whole start, at BENCH_KEYS_ROWS rows
  *   (default BENCH_ROWS; "1000000,10000000" adds the 10M figure, several minutes per order;
@@ -55,6 +56,55 @@ function dumpRestore(sourceUrl: string, targetUrl: string, dumpPath: string): Pr
   });
 }
 
+type VerifyTimes = { verify: number[]; count: number[]; scan: number[]; mismatch: number[] };
+
+/**
+ * `verify` (no samples) on a synced copy, beside a plain count(*) of the same tables and one
+ * full-row hash scan, each on both sides at once; the order alternates per run so that cache
+ * warmth (and hint bits set by the first reader) favours neither.
+ */
+async function measureVerify(source: string, target: string, run: number, into: VerifyTimes): Promise<void> {
+  const both = (sql: (t: string) => string) => Promise.all([source, target].map((u) => withClient(u, async (c) => { for (const t of ['orders', 'events']) await c.query(sql(t)); })));
+  const steps = [
+    async () => into.verify.push(await timeIt(async () => {
+      const r = await verify({ source, target, sampleRows: 0 });
+      if (!r.ok) throw new Error(`bench verify found mismatches: ${r.tables.filter((t) => !t.ok).map((t) => t.table).join(', ')}`);
+    })),
+    async () => into.count.push(await timeIt(() => both((t) => `select count(*) from ${t}`))),
+    // The floor for any content checksum: read every row as text and hash it once, no chunks; the
+    // tables at once on each side, as verify's two session pairs do (on a busy machine more
+    // backends get more of it: a sequential baseline would flatter verify).
+    async () => into.scan.push(await timeIt(() => Promise.all([source, target].flatMap((u) => ['orders', 'events'].map((t) => withClient(u, (c) => c.query(`select sum(hashtextextended(${t}::text, 0)) from ${t}`))))))),
+  ];
+  for (const step of run % 2 === 0 ? steps : [...steps].reverse()) await step();
+}
+
+/** `verify` with one row changed on the target: the whole-table pass, the chunk pass of that table, one chunk narrowed. */
+async function measureMismatch(source: string, target: string, into: VerifyTimes): Promise<void> {
+  const id = Math.round(ROWS * 0.3);
+  await withClient(target, (c) => c.query(`update orders set note = 'bench: changed' where id = $1`, [id]));
+  try {
+    into.mismatch.push(await timeIt(async () => {
+      const r = await verify({ source, target, sampleRows: 0 });
+      const found = r.tables.flatMap((t) => t.differingRows.map((d) => `${t.name} ${JSON.stringify(d.key)}`));
+      if (found.join() !== `orders {"id":${id}}`) throw new Error(`bench verify: expected orders {"id":${id}} to differ, found ${found.join(', ') || 'nothing'}`);
+    }));
+  } finally {
+    await withClient(target, (c) => c.query(`update orders o set note = s.note from (select case when $1::int8 % 5 = 0 then null else md5($1::text) end as note) s where o.id = $1`, [id]));
+  }
+}
+
+function verifyResults(t: VerifyTimes): BenchResult[] {
+  const [ver, cnt, scan, mis] = [median(t.verify), median(t.count), median(t.scan), median(t.mismatch)];
+  return [
+    { name: `verify counts + checksums (${ROWS} rows)`, value: ver / 1000, unit: 's', baseline: { name: 'count(*) on both sides', value: cnt / 1000 }, ratio: ver / cnt, goal: 'ratio ≤ 2.0' },
+    // count(*) never reads a column; a checksum must turn every row into text. This baseline shows
+    // how much of verify's time is that unavoidable work and how much is planning and bookkeeping.
+    { name: `verify, beside one full-row hash scan`, value: ver / 1000, unit: 's', baseline: { name: 'sum(hashtextextended(row::text)), all tables at once, both sides', value: scan / 1000 }, ratio: ver / scan, goal: 'ratio ≤ 1.2' },
+    { name: `verify with one row changed: located and narrowed`, value: mis / 1000, unit: 's', baseline: { name: 'one full-row hash scan', value: scan / 1000 }, ratio: mis / scan },
+  ];
+}
+
 export async function bench(): Promise<BenchResult[]> {
   const dir = mkdtempSync(join(tmpdir(), 'cutover-bench-repl-'));
   const p = new EmbeddedProvider();
@@ -70,11 +120,21 @@ export async function bench(): Promise<BenchResult[]> {
 
     const replicate: number[] = [];
     const restore: number[] = [];
-    const verifyMs: number[] = [];
-    const countMs: number[] = [];
-    const scanMs: number[] = [];
+    const verifyTimes: VerifyTimes = { verify: [], count: [], scan: [], mismatch: [] };
     // BENCH_KEYS_ONLY=1: only the keys-first comparison (e.g. BENCH_ROWS=10000000 for the 10M figure)
     const keysOnly = process.env.BENCH_KEYS_ONLY === '1';
+    // BENCH_VERIFY_ONLY=1: one replicated copy, verify beside its baselines BENCH_RUNS times
+    if (process.env.BENCH_VERIFY_ONLY === '1') {
+      const url = await newDb('verify_only');
+      await copySchema({ source: o.url, target: url, section: 'pre-data' });
+      await startReplication({ source: o.url, target: url, name: 'bench_verify' });
+      await waitForSync({ source: o.url, target: url, name: 'bench_verify', pollMs: 250 });
+      await copySchema({ source: o.url, target: url, section: 'post-data' });
+      await stopReplication({ source: o.url, target: url, name: 'bench_verify' });
+      for (let i = 0; i < RUNS; i++) await measureVerify(o.url, url, i, verifyTimes);
+      for (let i = 0; i < RUNS; i++) await measureMismatch(o.url, url, verifyTimes);
+      return verifyResults(verifyTimes);
+    }
     for (let i = 0; i < (keysOnly ? 0 : RUNS); i++) {
       // alternate the order so cache warmth favours neither side
       const runRestore = async () => {
@@ -93,15 +153,8 @@ export async function bench(): Promise<BenchResult[]> {
           }),
         );
         await stopReplication({ source: o.url, target: url, name: `bench_${i}` });
-        // verification on the synced copy, beside a plain count(*) of the same tables on both sides at once
-        const v = await timeIt(async () => {
-          const r = await verify({ source: o.url, target: url, sampleRows: 0 });
-          if (!r.ok) throw new Error(`bench verify found mismatches: ${r.tables.filter((t) => !t.ok).map((t) => t.table).join(', ')}`);
-        });
-        verifyMs.push(v);
-        countMs.push(await timeIt(() => Promise.all([o.url, url].map((u) => withClient(u, async (c) => { for (const t of ['orders', 'events']) await c.query(`select count(*) from ${t}`); })))));
-        // The floor for any content checksum: read every row as text and hash it once, no chunks.
-        scanMs.push(await timeIt(() => Promise.all([o.url, url].map((u) => withClient(u, async (c) => { for (const t of ['orders', 'events']) await c.query(`select sum(hashtextextended(${t}::text, 0)) from ${t}`); })))));
+        await measureVerify(o.url, url, i, verifyTimes);
+        await measureMismatch(o.url, url, verifyTimes);
         await dropDb(`repl_${i}`);
       };
       if (i % 2 === 0) (await runRestore(), await runReplicate());
@@ -148,15 +201,9 @@ export async function bench(): Promise<BenchResult[]> {
     if (keysOnly) return keyResults;
     const rep = median(replicate);
     const base = median(restore);
-    const ver = median(verifyMs);
-    const cnt = median(countMs);
-    const scan = median(scanMs);
     return [
       { name: `replicate start → all r + post-data (${ROWS} rows, ${OLD}→${NEW})`, value: rep / 1000, unit: 's', baseline: { name: 'pg_dump -Fc | pg_restore', value: base / 1000 }, ratio: rep / base, goal: 'ratio ≤ 1.0' },
-      { name: `verify counts + chunk checksums (${ROWS} rows)`, value: ver / 1000, unit: 's', baseline: { name: 'count(*) on both sides', value: cnt / 1000 }, ratio: ver / cnt, goal: 'ratio ≤ 2.0' },
-      // count(*) never reads a column; a checksum must turn every row into text. This baseline shows
-      // how much of verify's time is that unavoidable work and how much is chunking and bookkeeping.
-      { name: `verify, beside one full-row hash scan`, value: ver / 1000, unit: 's', baseline: { name: 'sum(hashtextextended(row::text)) on both sides', value: scan / 1000 }, ratio: ver / scan },
+      ...verifyResults(verifyTimes),
       ...keyResults,
     ];
   } finally {

@@ -1,7 +1,13 @@
 /**
- * Data verification between source and target: exact counts, NULL-safe checksums per primary-key
- * chunk computed on both sides at once, the first differing chunk narrowed to its differing rows,
- * a sampled row comparison, and sequences.
+ * Data verification between source and target: exact counts and NULL-safe checksums computed on
+ * both sides at once, the first differing chunk narrowed to its differing rows, a sampled row
+ * comparison, and sequences.
+ *
+ * Both servers 11+: one order-independent checksum of the whole table per side first (a plain
+ * scan, no sort, no row leaves the server: about the cost of one full-row hash scan). Only a table
+ * whose count or checksum differs is read again in primary-key chunks (integer ranges, key ranges
+ * or hash buckets) to locate the difference; key-range boundaries are planned only then. Before 11
+ * the checksum is an md5 over rows in key order, taken per chunk from the start.
  *
  * Row text must render identically on two different majors, so each session pins the settings
  * that change text output (TimeZone, DateStyle, IntervalStyle, bytea_output, extra_float_digits,
@@ -33,7 +39,7 @@ export interface VerifyOptions {
   tables?: Array<string | TableName>;
   /** Live tables: only rows whose `column` is older than `seconds` (cutoff taken once from the source clock). */
   olderThan?: { column: string; seconds: number };
-  /** Rows per checksum chunk (default 50 000). */
+  /** Rows per checksum chunk, for a table whose whole-table checksum differs (default 50 000). */
   chunkRows?: number;
   /** Connections per side (default 2). */
   parallel?: number;
@@ -75,8 +81,11 @@ export interface TableVerification {
   schema: string;
   name: string;
   strategy: 'integer-range' | 'key-range' | 'hash-bucket' | 'whole-table';
+  /** What was compared: one checksum of the whole table (it matched), or checksums per chunk (it differed, or a server is older than 11). */
+  checksum: 'table' | 'chunks';
   sourceRows: number;
   targetRows: number;
+  /** Chunks the table is split into to locate a difference (key-range boundaries: 1 until a mismatch needed them). */
   chunks: number;
   mismatches: ChunkMismatch[];
   differingRows: DifferingRow[];
@@ -185,6 +194,8 @@ interface TablePlan {
   pk: Column[];
   strategy: TableVerification['strategy'];
   chunks: KeyChunk[];
+  /** Estimated rows (pg_class.reltuples on the source). */
+  est: number;
   buckets: number;
   filter: string;
   problems: string[];
@@ -253,13 +264,15 @@ function bucketExpr(pk: Column[], buckets: number, utf8 = false): string {
 }
 
 /**
- * Aggregate of one chunk: count plus a checksum. With both sides on 11+ the checksum is two sums of
- * the halves of hashtextextended(row text) — a 64-bit order-independent digest, about 3× cheaper
+ * Aggregate of one chunk: count plus a checksum. With both sides on 11+ the checksum is the exact
+ * (numeric) sum of hashtextextended(row text) — a 64-bit order-independent digest, about 3× cheaper
  * than md5 over the ordered concatenation, and stable across majors because hash partitioning
  * depends on that hash surviving pg_upgrade. Older servers use md5(string_agg(… order by key)).
+ * The hash is referenced once: the planner inlines the subquery's column into every reference, so
+ * the former sum(h >> 32), sum(h & 4294967295) rendered and hashed every row twice.
  */
 function hashAggregate(row: string, utf8: boolean): string {
-  return `count(*)::int8 as n, (sum(h >> 32)::text || ':' || sum(h & 4294967295)::text) as h from (select ${rowHash(row, utf8)} as h`;
+  return `count(*)::int8 as n, sum(h)::text as h from (select ${rowHash(row, utf8)} as h`;
 }
 
 /** 64-bit hash of a row's text; over its UTF-8 bytes when the encodings differ (hashtextextended hashes server bytes). */
@@ -272,15 +285,21 @@ function md5Aggregate(row: string, order: string, utf8: boolean): string {
   return utf8 ? `md5(string_agg(convert_to(${row}, 'UTF8'), '|'::bytea order by ${order}))` : `md5(string_agg(${row}, '|' order by ${order}))`;
 }
 
-function chunkQuery(p: TablePlan, chunkIndex: number, params: unknown[]): string {
+type Sums = { sn: number; tn: number; sh: string | null; th: string | null };
+type Job = { plan: number; scope: Scope };
+
+/** What one checksum job covers: the whole table, every bucket of a bucketed table at once, or one key chunk. */
+type Scope = 'table' | 'buckets' | number;
+
+function chunkQuery(p: TablePlan, scope: Scope, params: unknown[]): string {
   const tbl = qualified(p.t.schema, p.t.name);
   const row = rowExpr(p.cols);
-  if (p.strategy === 'whole-table') {
+  if (scope === 'table' || p.strategy === 'whole-table') {
     if (p.hash64) return `select ${hashAggregate(row, p.utf8)} from ${tbl} where ${p.filter}) s`;
     return `select count(*)::int8 as n, ${md5Aggregate('r', 'r collate "C"', p.utf8)} as h from (select ${row} as r from ${tbl} where ${p.filter}) s`;
   }
-  if (p.strategy === 'hash-bucket') return bucketsQuery(p);
-  const where = rangePredicate(p.pk, p.chunks[chunkIndex], params);
+  if (scope === 'buckets') return bucketsQuery(p);
+  const where = rangePredicate(p.pk, p.chunks[scope], params);
   if (p.hash64) return `select ${hashAggregate(row, p.utf8)} from ${tbl} where ${where} and ${p.filter}) s`;
   return `select count(*)::int8 as n, ${md5Aggregate(row, keyList(p.pk), p.utf8)} as h from ${tbl} where ${where} and ${p.filter}`;
 }
@@ -296,7 +315,7 @@ function bucketsQuery(p: TablePlan): string {
   // Order-independent sums per bucket (no string_agg: grouped, that would hold the whole table in
   // the server's memory). Before 11 there is no hashtextextended: 64 bits of the row's md5 instead.
   const h = p.hash64 ? rowHash(row, p.utf8) : `('x' || substr(md5(${p.utf8 ? `convert_to(${row}, 'UTF8')` : row}), 1, 16))::bit(64)::int8`;
-  return `select b, count(*)::int8 as n, (sum(h >> 32)::text || ':' || sum(h & 4294967295)::text) as h from (select ${b} as b, ${h} as h from ${tbl} where ${p.filter}) s group by b`;
+  return `select b, count(*)::int8 as n, sum(h)::text as h from (select ${b} as b, ${h} as h from ${tbl} where ${p.filter}) s group by b`;
 }
 
 function chunkWhere(p: TablePlan, chunkIndex: number, params: unknown[]): string {
@@ -305,12 +324,13 @@ function chunkWhere(p: TablePlan, chunkIndex: number, params: unknown[]): string
 }
 
 async function planTable(src: Client, tgt: Client, t: TableName, opts: VerifyOptions, cutoff: string | undefined, hash64: boolean, utf8 = false): Promise<TablePlan> {
-  const chunkRows = opts.chunkRows ?? 50_000;
   const s = await columnsOf(src, t);
   const g = await columnsOf(tgt, t);
   const problems: string[] = [];
   if (!s) throw new CutoverError('USAGE', `table ${displayName(t)} does not exist on the source`, { hint: 'check --tables' });
-  const base: TablePlan = { t, cols: s.cols, pk: s.pk, strategy: 'whole-table', chunks: [{ lower: null, upper: null }], buckets: 1, filter: 'true', problems, hash64, utf8 };
+  const tbl = qualified(t.schema, t.name);
+  const [{ est }] = await q<{ est: number }>(src, `select greatest(reltuples, 0)::float8 as est from pg_class where oid = ${quoteLiteral(tbl)}::regclass`);
+  const base: TablePlan = { t, cols: s.cols, pk: s.pk, strategy: 'whole-table', chunks: [{ lower: null, upper: null }], est, buckets: 1, filter: 'true', problems, hash64, utf8 };
   if (!g) {
     problems.push(`table ${displayName(t)} is missing on the target`);
     return base;
@@ -329,36 +349,36 @@ async function planTable(src: Client, tgt: Client, t: TableName, opts: VerifyOpt
     base.filter = `${base.filter} and coalesce((${rowFilter}), false)`;
   }
   if (!s.pk.length) return base; // whole-table: sorted by the row text itself
-  const tbl = qualified(t.schema, t.name);
-  if (s.pk.length === 1 && ['int2', 'int4', 'int8'].includes(s.pk[0].base)) {
-    const k = quoteIdent(s.pk[0].name);
-    const [r] = await q<{ lo: string | null; hi: string | null; est: number }>(
-      src,
-      `select min(${k})::text as lo, max(${k})::text as hi, (select greatest(reltuples, 0)::float8 from pg_class where oid = ${quoteLiteral(tbl)}::regclass) as est from ${tbl}`,
-    );
-    let rows = r.est;
-    if (!rows && r.lo !== null) rows = Number(r.hi) - Number(r.lo) + 1;
-    base.strategy = 'integer-range';
-    base.chunks = r.lo === null ? [{ lower: null, upper: null }] : planIntegerChunks(BigInt(r.lo), BigInt(r.hi!), rows, chunkRows);
-    return base;
-  }
-  const [{ est }] = await q<{ est: number }>(src, `select greatest(reltuples, 0)::float8 as est from pg_class where oid = ${quoteLiteral(tbl)}::regclass`);
-  if (s.pk.some((c) => c.collatable)) {
-    // text keys sort differently under different collations: bucket by a hash of the key instead
-    base.strategy = 'hash-bucket';
-    base.buckets = Math.max(1, Math.ceil((est || 1) / chunkRows));
-    base.chunks = Array.from({ length: base.buckets }, () => ({ lower: null, upper: null }));
-    return base;
-  }
-  base.strategy = 'key-range';
-  if ((est || 0) <= chunkRows) return base;
-  const kl = keyList(s.pk);
-  const bounds = await q<{ k: string[] }>(
-    src,
-    `select array[${s.pk.map((c) => `${quoteIdent(c.name)}::text`).join(', ')}] as k from (select ${kl}, row_number() over (order by ${kl}) as rn from ${tbl}) s where rn % ${chunkRows} = 1 and rn > 1 order by rn`,
-  );
-  base.chunks = chunksFromBoundaries(bounds.map((b) => b.k));
+  if (s.pk.length === 1 && ['int2', 'int4', 'int8'].includes(s.pk[0].base)) base.strategy = 'integer-range';
+  // text keys sort differently under different collations: bucket by a hash of the key instead
+  else if (s.pk.some((c) => c.collatable)) base.strategy = 'hash-bucket';
+  else base.strategy = 'key-range';
+  // Integer ranges (two index probes) and buckets (the estimate) cost no scan: planned now. Key-range
+  // boundaries take a scan of the key: on 11+ only when the table's checksum differed.
+  if (!(base.strategy === 'key-range' && hash64)) await planChunks(src, base, opts.chunkRows ?? 50_000);
   return base;
+}
+
+/** The key chunks of a keyed table, about chunkRows rows each (sets p.chunks, p.buckets). */
+async function planChunks(src: Client, p: TablePlan, chunkRows: number): Promise<void> {
+  const tbl = qualified(p.t.schema, p.t.name);
+  if (p.strategy === 'integer-range') {
+    const k = quoteIdent(p.pk[0].name);
+    const [r] = await q<{ lo: string | null; hi: string | null }>(src, `select min(${k})::text as lo, max(${k})::text as hi from ${tbl}`);
+    let rows = p.est;
+    if (!rows && r.lo !== null) rows = Number(r.hi) - Number(r.lo) + 1;
+    p.chunks = r.lo === null ? [{ lower: null, upper: null }] : planIntegerChunks(BigInt(r.lo), BigInt(r.hi!), rows, chunkRows);
+  } else if (p.strategy === 'hash-bucket') {
+    p.buckets = Math.max(1, Math.ceil((p.est || 1) / chunkRows));
+    p.chunks = Array.from({ length: p.buckets }, () => ({ lower: null, upper: null }));
+  } else if (p.strategy === 'key-range' && (p.est || 0) > chunkRows) {
+    const kl = keyList(p.pk);
+    const bounds = await q<{ k: string[] }>(
+      src,
+      `select array[${p.pk.map((c) => `${quoteIdent(c.name)}::text`).join(', ')}] as k from (select ${kl}, row_number() over (order by ${kl}) as rn from ${tbl}) s where rn % ${chunkRows} = 1 and rn > 1 order by rn`,
+    );
+    p.chunks = chunksFromBoundaries(bounds.map((b) => b.k));
+  }
 }
 
 /** Code-point order: what ORDER BY … COLLATE "C" gives for UTF-8 (and LATIN1) text. */
@@ -393,20 +413,64 @@ async function* cursorRows(c: Client, sql: string, params: unknown[], batch = 20
   }
 }
 
+/** What narrowing orders and merges by: the key's text, or the row text for a table without a key. */
+function narrowKey(p: TablePlan): string {
+  return p.pk.length ? `ROW(${keyList(p.pk)})::text` : rowExpr(p.cols);
+}
+
+function narrowWhere(p: TablePlan, chunkIndex: number, params: unknown[]): string {
+  return `${p.strategy === 'whole-table' ? 'true' : chunkWhere(p, chunkIndex, params)} and ${p.filter}`;
+}
+
+/** Rows per sub-bucket that narrowing aims for. */
+const NARROW_ROWS = 1000;
+
+/**
+ * A differing chunk split by a hash of its narrowing key (11+): one grouped scan of the chunk per
+ * side, both at once, and the sub-buckets whose count or checksum differ — so that narrowing
+ * renders, sorts and streams only their rows (a 50,000-row chunk streamed whole took longer than
+ * the checksum of the whole table). Undefined: stream the whole chunk (small, or older than 11).
+ */
+async function differingSubBuckets(src: Client, tgt: Client, p: TablePlan, chunkIndex: number, rows: number): Promise<{ mask: number; buckets: number[] } | undefined> {
+  if (!p.hash64 || rows <= 2 * NARROW_ROWS) return undefined;
+  const mask = 2 ** Math.min(12, Math.ceil(Math.log2(rows / NARROW_ROWS))) - 1;
+  const keyed = p.pk.length > 0;
+  const params: unknown[] = [];
+  const where = narrowWhere(p, chunkIndex, params);
+  // offset 0 keeps the inner query whole: each hash is computed once per row (see hashAggregate)
+  const inner = `select ${keyed ? `${rowHash(narrowKey(p), p.utf8)} as kh, ` : ''}${rowHash(rowExpr(p.cols), p.utf8)} as h from ${qualified(p.t.schema, p.t.name)} where ${where} offset 0`;
+  const sql = `select (${keyed ? 'kh' : 'h'} & ${mask})::int as sb, count(*)::int8 as n, sum(h)::text as h from (${inner}) s group by 1`;
+  const [a, b] = await Promise.all([src, tgt].map((c, i) => q<{ sb: number; n: number; h: string }>(c, sql, params, `sub-buckets of a chunk of ${displayName(p.t)} on the ${i ? 'target' : 'source'}`)));
+  const sums = new Map<number, string>();
+  for (const x of a) sums.set(x.sb, `${x.n}:${x.h}`);
+  const differ = new Set<number>();
+  for (const x of b) if (sums.get(x.sb) !== `${x.n}:${x.h}`) differ.add(x.sb);
+  const onTarget = new Set(b.map((x) => x.sb));
+  for (const x of a) if (!onTarget.has(x.sb)) differ.add(x.sb);
+  return { mask, buckets: [...differ] };
+}
+
 /**
  * The differing rows of one chunk: both sides streamed in the same order (key text, or the row
- * text for a table without a key) and merged, never more than a batch per side in memory.
+ * text for a table without a key) and merged, never more than a batch per side in memory; on 11+
+ * only the rows of the chunk's differing sub-buckets.
  */
-async function narrow(src: Client, tgt: Client, p: TablePlan, chunkIndex: number, limit = 50): Promise<DifferingRow[]> {
+async function narrow(src: Client, tgt: Client, p: TablePlan, m: ChunkMismatch, limit = 50): Promise<DifferingRow[]> {
   const tbl = qualified(p.t.schema, p.t.name);
   const keyed = p.pk.length > 0;
   const keyObj = keyed ? `json_build_object(${p.pk.map((c) => `${quoteLiteral(c.name)}, ${quoteIdent(c.name)}`).join(', ')})` : `'{}'::json`;
   const row = rowExpr(p.cols);
+  const k = narrowKey(p);
+  const sub = await differingSubBuckets(src, tgt, p, m.chunk, Math.max(m.sourceRows, m.targetRows));
+  if (sub && !sub.buckets.length) return []; // the chunk no longer differs (a live table moved on)
   const open = (c: Client) => {
     const params: unknown[] = [];
-    const where = p.strategy === 'whole-table' ? 'true' : chunkWhere(p, chunkIndex, params);
-    const k = keyed ? `ROW(${keyList(p.pk)})::text` : row;
-    return cursorRows(c, `select * from (select ${k} as k, ${keyObj} as key, ${row} as r from ${tbl} where ${where} and ${p.filter}) s order by k collate "C"`, params);
+    let where = narrowWhere(p, m.chunk, params);
+    if (sub) {
+      params.push(sub.buckets);
+      where += ` and (${rowHash(k, p.utf8)} & ${sub.mask})::int = any($${params.length}::int[])`;
+    }
+    return cursorRows(c, `select * from (select ${k} as k, ${keyObj} as key, ${row} as r from ${tbl} where ${where}) s order by k collate "C"`, params);
   };
   const a = open(src);
   const b = open(tgt);
@@ -514,27 +578,20 @@ export async function verify(opts: VerifyOptions): Promise<VerifyResult> {
       tgts.push(await openSide(opts.target, 'target', settings));
     }
 
-    // one job per chunk, spread over `parallel` pairs of sessions; each job queries both sides at once
-    type Job = { plan: number; chunk: number };
-    const jobs: Job[] = [];
-    plans.forEach((p, i) => {
-      if (p.problems.some((x) => x.includes('missing on the target'))) return;
-      if (p.strategy === 'hash-bucket') jobs.push({ plan: i, chunk: -1 });
-      else p.chunks.forEach((_, c) => jobs.push({ plan: i, chunk: c }));
-    });
-    const results = plans.map((p) => p.chunks.map(() => ({ sn: 0, tn: 0, sh: null as string | null, th: null as string | null })));
-    const progress = opts.progress ? new Progress('verify', jobs.length, { unit: 'scans', mode: defaultProgressMode() }) : undefined;
+    const whole = new Map<number, Sums>(); // pass 1: plan index → whole-table sums
+    const chunked = new Map<number, Sums[]>(); // chunk passes: plan index → sums per chunk
+    // Each job queries both sides at once; worker w always queries srcs[w] and tgts[w].
     const sessionSeqscan: string[] = srcs.map(() => 'on');
-    // one worker per pair of sessions (source, target): worker w always queries srcs[w] and tgts[w]
-    await poolEach(jobs, srcs.length, { open: async (w) => w }, async (w, job) => {
-      {
+    const checksums = async (jobs: Job[], unit: string) => {
+      const progress = opts.progress ? new Progress('verify', jobs.length, { unit, mode: defaultProgressMode() }) : undefined;
+      await poolEach(jobs, srcs.length, { open: async (w) => w }, async (w, job) => {
         if (opts.signal?.aborted) throw new CutoverError('STATE', 'verification aborted');
         const p = plans[job.plan];
         const ps: unknown[] = [];
-        const sql = chunkQuery(p, job.chunk, ps);
+        const sql = chunkQuery(p, job.scope, ps);
         // A key-range chunk must be read through the key index: without an ORDER BY the planner
-        // may pick a full scan per chunk. Bucketed and whole-table chunks need the full scan.
-        const seq = p.strategy === 'integer-range' || p.strategy === 'key-range' ? 'off' : 'on';
+        // may pick a full scan per chunk. Whole tables and buckets need the full scan.
+        const seq = typeof job.scope === 'number' && (p.strategy === 'integer-range' || p.strategy === 'key-range') ? 'off' : 'on';
         if (sessionSeqscan[w] !== seq) {
           await Promise.all([srcs[w].query(`set enable_seqscan = ${seq}`), tgts[w].query(`set enable_seqscan = ${seq}`)]);
           sessionSeqscan[w] = seq;
@@ -543,41 +600,65 @@ export async function verify(opts: VerifyOptions): Promise<VerifyResult> {
           q<{ b?: number; n: number; h: string | null }>(srcs[w], sql, ps, `checksum of ${displayName(p.t)} on the source`),
           q<{ b?: number; n: number; h: string | null }>(tgts[w], sql, ps, `checksum of ${displayName(p.t)} on the target`),
         ]);
-        if (job.chunk === -1) {
-          // all buckets at once; a bucket with no row on one side is simply absent from its result
-          for (const x of a) Object.assign(results[job.plan][x.b!], { sn: x.n, sh: x.h });
-          for (const x of b) Object.assign(results[job.plan][x.b!], { tn: x.n, th: x.h });
-        } else results[job.plan][job.chunk] = { sn: a[0].n, tn: b[0].n, sh: a[0].h, th: b[0].h };
+        if (job.scope === 'table') whole.set(job.plan, { sn: a[0].n, tn: b[0].n, sh: a[0].h, th: b[0].h });
+        else {
+          const r = chunked.get(job.plan) ?? p.chunks.map(() => ({ sn: 0, tn: 0, sh: null, th: null }));
+          chunked.set(job.plan, r);
+          if (job.scope === 'buckets') {
+            // all buckets at once; a bucket with no row on one side is simply absent from its result
+            for (const x of a) Object.assign(r[x.b!], { sn: x.n, sh: x.h });
+            for (const x of b) Object.assign(r[x.b!], { tn: x.n, th: x.h });
+          } else r[job.scope] = { sn: a[0].n, tn: b[0].n, sh: a[0].h, th: b[0].h };
+        }
         progress?.tick(1, displayName(p.t));
-      }
-    });
-    progress?.finish();
+      });
+      progress?.finish();
+    };
+
+    // Pass 1: on 11+ one checksum of the whole table per side (a plain scan, both sides at once,
+    // tables spread over the session pairs, the largest first). Only a table whose checksum or count
+    // differs is read again in key chunks (pass 2) to locate the difference, and only the first
+    // differing chunks are narrowed to rows. Before 11 the checksum is an ordered md5: chunks at once.
+    const missingTable = plans.map((p) => p.problems.some((x) => x.includes('missing on the target')));
+    const chunkJobs = (i: number): Job[] => (plans[i].strategy === 'hash-bucket' ? [{ plan: i, scope: 'buckets' }] : plans[i].chunks.map((_, c) => ({ plan: i, scope: c })));
+    const order = plans.map((_, i) => i).filter((i) => !missingTable[i]).sort((x, y) => plans[y].est - plans[x].est);
+    const tableFirst = (p: TablePlan) => p.hash64 || p.strategy === 'whole-table';
+    await checksums(order.flatMap((i): Job[] => (tableFirst(plans[i]) ? [{ plan: i, scope: 'table' }] : chunkJobs(i))), 'checksums');
+    const differs = (x: Sums) => x.sn !== x.tn || x.sh !== x.th;
+    const again = order.filter((i) => whole.has(i) && differs(whole.get(i)!) && plans[i].strategy !== 'whole-table');
+    for (const i of again) {
+      // planned again from the exact count just taken (the estimate may be stale or missing)
+      plans[i].est = Math.max(plans[i].est, whole.get(i)!.sn, whole.get(i)!.tn);
+      await planChunks(src, plans[i], opts.chunkRows ?? 50_000);
+    }
+    if (again.length) await checksums(again.flatMap(chunkJobs), 'chunks of differing tables');
 
     const tables: TableVerification[] = [];
     for (let i = 0; i < plans.length; i++) {
       const p = plans[i];
       const ts = Date.now();
-      const r = results[i];
-      const missingTable = p.problems.some((x) => x.includes('missing on the target'));
+      // the finest level read: the chunks when pass 2 ran, else the whole table as one chunk
+      const r = chunked.get(i) ?? (whole.has(i) ? [whole.get(i)!] : []);
       const mismatches: ChunkMismatch[] = [];
       r.forEach((x, c) => {
-        if (!missingTable && (x.sn !== x.tn || x.sh !== x.th)) mismatches.push({ chunk: c, lower: p.chunks[c].lower, upper: p.chunks[c].upper, sourceRows: x.sn, targetRows: x.tn });
+        if (differs(x)) mismatches.push({ chunk: c, lower: chunked.has(i) ? p.chunks[c].lower : null, upper: chunked.has(i) ? p.chunks[c].upper : null, sourceRows: x.sn, targetRows: x.tn });
       });
       let differingRows: DifferingRow[] = [];
-      for (const m of mismatches.slice(0, opts.narrowChunks ?? 1)) differingRows = differingRows.concat(await narrow(src, tgt, p, m.chunk));
-      const sourceRows = missingTable ? Number((await q(src, `select count(*)::int8 as n from ${qualified(p.t.schema, p.t.name)} where ${p.filter}`))[0].n) : r.reduce((a, x) => a + x.sn, 0);
+      for (const m of mismatches.slice(0, opts.narrowChunks ?? 1)) differingRows = differingRows.concat(await narrow(src, tgt, p, m));
+      const sourceRows = missingTable[i] ? Number((await q(src, `select count(*)::int8 as n from ${qualified(p.t.schema, p.t.name)} where ${p.filter}`))[0].n) : r.reduce((a, x) => a + x.sn, 0);
       const targetRows = r.reduce((a, x) => a + x.tn, 0);
-      const sample = missingTable ? { rows: 0, differing: [] } : await sampleCompare(src, tgt, p, opts.sampleRows ?? 20, sourceRows);
+      const sample = missingTable[i] ? { rows: 0, differing: [] } : await sampleCompare(src, tgt, p, opts.sampleRows ?? 20, sourceRows);
       for (const d of sample.differing) if (!differingRows.some((x) => JSON.stringify(x.key) === JSON.stringify(d.key))) differingRows.push(d);
       // a shard: the target must hold no row the filter leaves out (the filters compare only rows inside it)
-      const outside = p.rowFilter && !missingTable ? Number((await q(tgt, `select count(*)::int8 as n from ${qualified(p.t.schema, p.t.name)} where not coalesce((${p.rowFilter}), false)`, [], `rows outside the row filter of ${displayName(p.t)} on the target`))[0].n) : 0;
+      const outside = p.rowFilter && !missingTable[i] ? Number((await q(tgt, `select count(*)::int8 as n from ${qualified(p.t.schema, p.t.name)} where not coalesce((${p.rowFilter}), false)`, [], `rows outside the row filter of ${displayName(p.t)} on the target`))[0].n) : 0;
       if (outside) p.problems.push(`${outside} row(s) on the target are outside the row filter (${p.rowFilter})`);
-      const ok = !missingTable && mismatches.length === 0 && sample.differing.length === 0 && sourceRows === targetRows && !outside && !p.problems.some((x) => x.startsWith('column(s) missing'));
+      const ok = !missingTable[i] && mismatches.length === 0 && sample.differing.length === 0 && sourceRows === targetRows && !outside && !p.problems.some((x) => x.startsWith('column(s) missing'));
       tables.push({
         table: displayName(p.t),
         schema: p.t.schema,
         name: p.t.name,
         strategy: p.strategy,
+        checksum: chunked.has(i) || !tableFirst(p) ? 'chunks' : 'table',
         sourceRows,
         targetRows,
         chunks: p.chunks.length,

@@ -9,7 +9,8 @@ import { connectionOptions, flag, integer, parseOptions, replicationName, SOURCE
 export function formatVerify(r: VerifyResult): string {
   const lines: string[] = [];
   for (const t of r.tables) {
-    lines.push(`${t.ok ? 'ok      ' : 'MISMATCH'} ${t.table}: ${t.sourceRows} / ${t.targetRows} rows${t.rowFilter ? ` WHERE ${t.rowFilter.where}` : ''}, ${t.chunks} chunk(s) (${t.strategy}), ${t.mismatches.length} differing chunk(s), sample ${t.sample.rows} row(s)`);
+    const compared = t.checksum === 'table' ? `one checksum of the whole table (${t.strategy})` : `${t.chunks} chunk(s) (${t.strategy}), ${t.mismatches.length} differing chunk(s)`;
+    lines.push(`${t.ok ? 'ok      ' : 'MISMATCH'} ${t.table}: ${t.sourceRows} / ${t.targetRows} rows${t.rowFilter ? ` WHERE ${t.rowFilter.where}` : ''}, ${compared}, sample ${t.sample.rows} row(s)`);
     for (const p of t.problems) lines.push(`         ${p}`);
     for (const d of t.differingRows.slice(0, 20)) lines.push(`         ${d.kind} ${JSON.stringify(d.key)}${d.source !== undefined ? `\n           source: ${d.source}` : ''}${d.target !== undefined ? `\n           target: ${d.target}` : ''}`);
   }
@@ -55,13 +56,13 @@ function quickConflicts(raw: Record<string, unknown>): void {
 }
 
 export function register(program: Command): void {
-  connectionOptions(program.command('verify').description('compare source and target data: counts, chunk checksums, differing rows, samples, sequences (exit 1 on mismatch)'), {
+  connectionOptions(program.command('verify').description('compare source and target data: counts, a checksum per table (per key chunk where it differs), differing rows, samples, sequences (exit 1 on mismatch)'), {
     source: 'old primary',
     target: 'new primary',
   })
     .option('--tables <list>', 'comma-separated tables (schema.table, quotes allowed)')
     .option('--older-than <column:seconds>', 'only rows whose timestamp column is older than N seconds (live tables)')
-    .option('--chunk-rows <n>', 'rows per checksum chunk (default 50000)')
+    .option('--chunk-rows <n>', 'rows per checksum chunk when a table differs (default 50000)')
     .option('--parallel <n>', 'connections per side (default 2)')
     .option('--sample <n>', 'rows sampled per table (default 20; 100 with --quick)')
     .option('--check-sequences', 'fail when a target sequence is behind the source max key (after cutover)')
