@@ -582,8 +582,11 @@ export async function verify(opts: VerifyOptions): Promise<VerifyResult> {
     const chunked = new Map<number, Sums[]>(); // chunk passes: plan index → sums per chunk
     // Each job queries both sides at once; worker w always queries srcs[w] and tgts[w].
     const sessionSeqscan: string[] = srcs.map(() => 'on');
-    const checksums = async (jobs: Job[], unit: string) => {
-      const progress = opts.progress ? new Progress('verify', jobs.length, { unit, mode: defaultProgressMode() }) : undefined;
+    // Progress in (estimated) rows, not jobs: one whole-table checksum of the largest table is most of
+    // the work, and the rate and ETA should say so.
+    const rowsOf = (job: Job) => Math.max(1, Math.round(plans[job.plan].est / (job.scope === 'table' || job.scope === 'buckets' ? 1 : plans[job.plan].chunks.length)));
+    const checksums = async (jobs: Job[], what: string) => {
+      const progress = opts.progress ? new Progress(`verify ${what}`, jobs.reduce((a, j) => a + rowsOf(j), 0), { unit: 'rows (est.)', mode: defaultProgressMode() }) : undefined;
       await poolEach(jobs, srcs.length, { open: async (w) => w }, async (w, job) => {
         if (opts.signal?.aborted) throw new CutoverError('STATE', 'verification aborted');
         const p = plans[job.plan];
@@ -610,7 +613,7 @@ export async function verify(opts: VerifyOptions): Promise<VerifyResult> {
             for (const x of b) Object.assign(r[x.b!], { tn: x.n, th: x.h });
           } else r[job.scope] = { sn: a[0].n, tn: b[0].n, sh: a[0].h, th: b[0].h };
         }
-        progress?.tick(1, displayName(p.t));
+        progress?.tick(rowsOf(job), displayName(p.t));
       });
       progress?.finish();
     };
