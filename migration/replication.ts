@@ -210,6 +210,22 @@ export interface StartResult extends ObjectNames {
   tables: Array<{ table: string; schema: string; name: string; copyData: boolean; rowFilter?: string }>;
   options: { disableOnError: boolean; streaming: boolean; publishViaPartitionRoot: boolean };
   elapsedMs: number;
+  /** How the target got its rows: the logical initial copy, or a physical clone at `clone.lsn`. */
+  initialSync: 'copy' | 'clone';
+  clone?: { lsn: string; timings: Record<string, number> };
+}
+
+/**
+ * Builds the target from a physical copy of the source for clone-then-follow (the lab's is
+ * lab/clone.ts; in production it is a snapshot restore or pg_basebackup + pg_upgrade by hand).
+ */
+export interface CloneBuilder {
+  /** Take the physical copy. Runs before the logical slot exists: recovery can stop only after the copy's own end. */
+  backup(): Promise<void>;
+  /** Recover the copy to exactly `lsn`, upgrade it to the target major and start it as the target. */
+  finish(lsn: string): Promise<{ timings: Record<string, number> }>;
+  /** Remove what backup() made (a physical slot, scratch files); runs after success and failure alike. */
+  cleanup(): Promise<void>;
 }
 
 interface ResolvedTable {
@@ -322,6 +338,110 @@ function pubTableSql(t: ResolvedTable): string {
 // ---------------------------------------------------------------------------------------------
 
 /**
+ * What every start checks on the source before anything exists: wal_level, the names are free
+ * (never adopt or later drop another run's objects), and which tables to publish.
+ */
+async function planOnSource(src: Client, sourceMajor: number, names: ObjectNames, opts: StartOptions, alsoExisting: string[] = []) {
+  const mode = opts.mode ?? 'all';
+  const [{ wal_level }] = await q<{ wal_level: string }>(src, `select current_setting('wal_level') as wal_level`);
+  if (wal_level !== 'logical') {
+    const rds = await q<{ v: string | null }>(src, `select current_setting('rds.logical_replication', true) as v`);
+    throw new CutoverError('PRECONDITION', `wal_level on the source is ${wal_level}; logical replication needs logical`, {
+      hint: rds[0]?.v !== null && rds[0]?.v !== undefined ? 'set rds.logical_replication = 1 in the parameter group and reboot the instance' : 'set wal_level = logical in postgresql.conf and restart the source',
+    });
+  }
+
+  // Names must be free: never adopt (or later drop) objects of another run.
+  const existing: string[] = [...alsoExisting];
+  if ((await q(src, `select 1 from pg_publication where pubname = $1`, [names.publication])).length) existing.push(`publication ${names.publication} on the source`);
+  if ((await q(src, `select 1 from pg_replication_slots where slot_name = $1`, [names.slot])).length) existing.push(`replication slot ${names.slot} on the source`);
+  if (existing.length)
+    throw new CutoverError('STATE', `replication "${names.name}" already exists: ${existing.join(', ')}`, {
+      hint: `see it with \`cutover replicate status --name ${names.name}\`, remove it with \`cutover replicate stop --name ${names.name}\`, or start another with --name`,
+    });
+
+  const specs = opts.tables?.map(resolveSpec);
+  const catalog = await listTables(src);
+  const plan = planTables(catalog, specs, { sourceMajor, copyData: opts.copyData ?? true });
+  if (plan.problems.length)
+    throw new CutoverError('PRECONDITION', `cannot publish: ${plan.problems.join('; ')}`, {
+      hint: 'add a primary key (or ALTER TABLE … REPLICA IDENTITY FULL / USING INDEX), or leave the table out with --tables',
+    });
+  if (plan.tables.length === 0) throw new CutoverError('PRECONDITION', 'no tables to replicate on the source', { hint: 'check the source URL (database name) and --tables' });
+  if (opts.allTables && (specs?.length || mode === 'incremental'))
+    throw new CutoverError('USAGE', 'allTables (FOR ALL TABLES) publishes every table at once: it cannot be combined with a table list or incremental mode', { hint: 'drop --tables/--incremental, or drop --all-tables' });
+  if (plan.tables.some((t) => t.rowFilter) && sourceMajor < 15)
+    throw new CutoverError('PRECONDITION', `row filters need a PostgreSQL 15+ source (the source runs ${sourceMajor})`, { hint: 'replicate the whole table instead' });
+  return { specs, catalog, plan };
+}
+
+/** CREATE PUBLICATION with `tables` (or FOR ALL TABLES). */
+async function createPublication(src: Client, names: ObjectNames, opts: StartOptions, first: ResolvedTable[], sourceMajor: number, publishViaPartitionRoot: boolean): Promise<void> {
+  try {
+    await q(
+      src,
+      `CREATE PUBLICATION ${quoteIdent(names.publication)}${opts.allTables ? ' FOR ALL TABLES' : first.length ? ' FOR TABLE ' + first.map(pubTableSql).join(', ') : ''}${sourceMajor >= 13 ? ` WITH (publish_via_partition_root = ${publishViaPartitionRoot})` : ''}`,
+      [],
+      'creating the publication on the source',
+    );
+  } catch (e) {
+    if (opts.allTables && e instanceof CutoverError && /must be superuser/i.test(e.message))
+      throw new CutoverError('PRIVILEGE', e.message, { hint: 'a FOR ALL TABLES publication needs a superuser on the source; leave out allTables (--all-tables) to publish the tables one by one', cause: e });
+    throw e;
+  }
+}
+
+/** CREATE SUBSCRIPTION; its CONNECTION carries the source password, which no error may repeat. */
+async function createSubscription(tgt: Client, names: ObjectNames, opts: StartOptions, withOpts: string[]): Promise<void> {
+  const conninfo = toConninfo(opts.sourceConninfoUrl ?? opts.source);
+  try {
+    await tgt.query(`CREATE SUBSCRIPTION ${quoteIdent(names.subscription)} CONNECTION ${quoteLiteral(conninfo)} PUBLICATION ${quoteIdent(names.publication)} WITH (${withOpts.join(', ')})`);
+  } catch (e: any) {
+    // The message can quote the conninfo: never let the password through.
+    const err = sqlError({ ...e, message: redactSecrets(e?.message ?? String(e)) }, `creating the subscription on the target (it connects to the source at ${describeTarget(opts.sourceConninfoUrl ?? opts.source)})`);
+    throw err;
+  }
+}
+
+/**
+ * What this replication carries besides the publication's tables, kept in the publication's
+ * comment: the sequences the target has now (sequences are not replicated; one created later must
+ * be brought over, see missingFromPublication) and the tables an explicit list left out on purpose.
+ */
+async function recordMeta(src: Client, tgt: Client, names: ObjectNames, subOid: number, opts: StartOptions, p: { sourceMajor: number; catalog: CatalogTable[]; plan: { tables: ResolvedTable[] }; specs?: TableSpec[] }): Promise<void> {
+  const { sourceMajor, catalog, plan, specs } = p;
+  const chosen = new Set(plan.tables.map((t) => `${t.schema}\u0000${t.name}`));
+  const excluded = specs?.length ? planTables(catalog, undefined, { sourceMajor, copyData: true }).tables.filter((t) => !chosen.has(`${t.schema}\u0000${t.name}`)).map(displayName) : [];
+  const meta: PublicationMeta = { tool: 'cutover-lab', subscriptionOid: subOid, target: describeTarget(opts.target), created: new Date().toISOString(), sequences: await sequencesOnBoth(src, tgt), excluded };
+  await writeMeta(src, names.publication, meta);
+}
+
+/** A start failed after it created something: drop it all (stopReplication) and say so in the error. */
+async function cleanedUp(e: unknown, opts: StartOptions, names: ObjectNames): Promise<CutoverError> {
+  let cleanup: StopResult | undefined;
+  let cleanupError: unknown;
+  try {
+    cleanup = await stopReplication({ source: opts.source, target: opts.target, name: names.name });
+  } catch (ce) {
+    cleanupError = ce;
+  }
+  const note = cleanup
+    ? cleanup.complete
+      ? `cleaned up: ${cleanup.dropped.join(', ') || 'nothing was left'}`
+      : `CLEANUP INCOMPLETE, still present: ${cleanup.remaining.join(', ')}`
+    : `cleanup failed: ${cleanupError instanceof Error ? redactSecrets(cleanupError.message) : String(cleanupError)}`;
+  if (e instanceof CutoverError) {
+    return new CutoverError(e.code, e.message, {
+      hint: [e.hint, cleanup?.complete ? undefined : `run \`cutover replicate stop --name ${names.name}\` once both servers answer`].filter(Boolean).join('; ') || undefined,
+      detail: [e.detail, note].filter(Boolean).join('; '),
+      cause: e,
+      exitCode: e.exitCode,
+    });
+  }
+  return new CutoverError('INTERNAL', `replication start failed: ${redactSecrets(e instanceof Error ? e.message : String(e))}`, { detail: note, cause: e });
+}
+
+/**
  * Create publication, slot and subscription. In `incremental` mode tables are added one at a
  * time, each waited on until `r` before the next. Any failure (or abort via `signal`) after the
  * first object was created drops everything again before the error is thrown.
@@ -344,37 +464,8 @@ export async function startReplication(opts: StartOptions): Promise<StartResult>
     if (sourceMajor > targetMajor && !opts.allowDowngrade)
       throw new CutoverError('PRECONDITION', `the source (PostgreSQL ${sourceMajor}) is newer than the target (PostgreSQL ${targetMajor})`, { hint: 'swap --source and --target, or pass allowDowngrade if you really mean to move to an older major' });
 
-    const [{ wal_level }] = await q<{ wal_level: string }>(src, `select current_setting('wal_level') as wal_level`);
-    if (wal_level !== 'logical') {
-      const rds = await q<{ v: string | null }>(src, `select current_setting('rds.logical_replication', true) as v`);
-      throw new CutoverError('PRECONDITION', `wal_level on the source is ${wal_level}; logical replication needs logical`, {
-        hint: rds[0]?.v !== null && rds[0]?.v !== undefined ? 'set rds.logical_replication = 1 in the parameter group and reboot the instance' : 'set wal_level = logical in postgresql.conf and restart the source',
-      });
-    }
-
-    // Names must be free: never adopt (or later drop) objects of another run.
-    const existing: string[] = [];
-    if ((await q(src, `select 1 from pg_publication where pubname = $1`, [names.publication])).length) existing.push(`publication ${names.publication} on the source`);
-    if ((await q(src, `select 1 from pg_replication_slots where slot_name = $1`, [names.slot])).length) existing.push(`replication slot ${names.slot} on the source`);
-    if (await subscriptionRow(tgt, names.subscription, targetMajor)) existing.push(`subscription ${names.subscription} on the target`);
-    if (existing.length)
-      throw new CutoverError('STATE', `replication "${names.name}" already exists: ${existing.join(', ')}`, {
-        hint: `see it with \`cutover replicate status --name ${names.name}\`, remove it with \`cutover replicate stop --name ${names.name}\`, or start another with --name`,
-      });
-
-    const specs = opts.tables?.map(resolveSpec);
-    const catalog = await listTables(src);
-    const plan = planTables(catalog, specs, { sourceMajor, copyData: opts.copyData ?? true });
-    if (plan.problems.length)
-      throw new CutoverError('PRECONDITION', `cannot publish: ${plan.problems.join('; ')}`, {
-        hint: 'add a primary key (or ALTER TABLE … REPLICA IDENTITY FULL / USING INDEX), or leave the table out with --tables',
-      });
-    if (plan.tables.length === 0) throw new CutoverError('PRECONDITION', 'no tables to replicate on the source', { hint: 'check the source URL (database name) and --tables' });
-    if (opts.allTables && (specs?.length || mode === 'incremental'))
-      throw new CutoverError('USAGE', 'allTables (FOR ALL TABLES) publishes every table at once: it cannot be combined with a table list or incremental mode', { hint: 'drop --tables/--incremental, or drop --all-tables' });
-    if (plan.tables.some((t) => t.rowFilter) && sourceMajor < 15)
-      throw new CutoverError('PRECONDITION', `row filters need a PostgreSQL 15+ source (the source runs ${sourceMajor})`, { hint: 'replicate the whole table instead' });
-
+    const existingSub = (await subscriptionRow(tgt, names.subscription, targetMajor)) ? [`subscription ${names.subscription} on the target`] : [];
+    const { specs, catalog, plan } = await planOnSource(src, sourceMajor, names, opts, existingSub);
     // The target must have every table (schema copy pre-data) and, where we copy, no rows yet.
     const targetTables = new Set((await listTables(tgt)).map((t) => `${t.schema}\u0000${t.name}`));
     const missing = plan.tables.filter((t) => !targetTables.has(`${t.schema}\u0000${t.name}`));
@@ -412,38 +503,14 @@ export async function startReplication(opts: StartOptions): Promise<StartResult>
     created = true;
     const first = opts.allTables ? plan.tables : mode === 'all' ? plan.tables.filter((t) => t.copyData) : [];
     const later = opts.allTables ? [] : mode === 'all' ? plan.tables.filter((t) => !t.copyData) : plan.tables;
-    try {
-      await q(
-        src,
-        `CREATE PUBLICATION ${quoteIdent(names.publication)}${opts.allTables ? ' FOR ALL TABLES' : first.length ? ' FOR TABLE ' + first.map(pubTableSql).join(', ') : ''}${sourceMajor >= 13 ? ` WITH (publish_via_partition_root = ${publishViaPartitionRoot})` : ''}`,
-        [],
-        'creating the publication on the source',
-      );
-    } catch (e) {
-      if (opts.allTables && e instanceof CutoverError && /must be superuser/i.test(e.message))
-        throw new CutoverError('PRIVILEGE', e.message, { hint: 'a FOR ALL TABLES publication needs a superuser on the source; leave out allTables (--all-tables) to publish the tables one by one', cause: e });
-      throw e;
-    }
+    await createPublication(src, names, opts, first, sourceMajor, publishViaPartitionRoot);
     log(`created publication ${names.publication} on the source (${first.length} table(s))`);
-    const conninfo = toConninfo(opts.sourceConninfoUrl ?? opts.source);
     const withOpts = [`slot_name = ${quoteLiteral(names.slot)}`, 'create_slot = true', `copy_data = ${first.length > 0}`, 'enabled = true'];
     if (disableOnError) withOpts.push('disable_on_error = true');
     if (streaming) withOpts.push('streaming = on');
-    try {
-      await tgt.query(`CREATE SUBSCRIPTION ${quoteIdent(names.subscription)} CONNECTION ${quoteLiteral(conninfo)} PUBLICATION ${quoteIdent(names.publication)} WITH (${withOpts.join(', ')})`);
-    } catch (e: any) {
-      // The message can quote the conninfo: never let the password through.
-      const err = sqlError({ ...e, message: redactSecrets(e?.message ?? String(e)) }, `creating the subscription on the target (it connects to the source at ${describeTarget(opts.sourceConninfoUrl ?? opts.source)})`);
-      throw err;
-    }
+    await createSubscription(tgt, names, opts, withOpts);
     const sub = await subscriptionRow(tgt, names.subscription, targetMajor);
-    // What this replication carries besides the publication's tables: the sequences the target
-    // has now (sequences are not replicated; one created later must be brought over, see
-    // missingFromPublication) and the tables an explicit list left out on purpose.
-    const chosen = new Set(plan.tables.map((t) => `${t.schema}\u0000${t.name}`));
-    const excluded = specs?.length ? planTables(catalog, undefined, { sourceMajor, copyData: true }).tables.filter((t) => !chosen.has(`${t.schema}\u0000${t.name}`)).map(displayName) : [];
-    const meta: PublicationMeta = { tool: 'cutover-lab', subscriptionOid: sub.oid, target: describeTarget(opts.target), created: new Date().toISOString(), sequences: await sequencesOnBoth(src, tgt), excluded };
-    await writeMeta(src, names.publication, meta);
+    await recordMeta(src, tgt, names, sub.oid, opts, { sourceMajor, catalog, plan, specs });
     log(`created subscription ${names.subscription} (oid ${sub.oid}) and slot ${names.slot}`);
 
     const total = later.length;
@@ -466,37 +533,93 @@ export async function startReplication(opts: StartOptions): Promise<StartResult>
       tables: plan.tables.map((t) => ({ table: displayName(t), schema: t.schema, name: t.name, copyData: t.copyData, rowFilter: t.rowFilter })),
       options: { disableOnError, streaming, publishViaPartitionRoot },
       elapsedMs: Date.now() - t0,
+      initialSync: 'copy',
     };
   } catch (e) {
     if (created) {
       await src.end().catch(() => {});
       await tgt?.end().catch(() => {});
-      let cleanup: StopResult | undefined;
-      let cleanupError: unknown;
-      try {
-        cleanup = await stopReplication({ source: opts.source, target: opts.target, name: names.name });
-      } catch (ce) {
-        cleanupError = ce;
-      }
-      const note = cleanup
-        ? cleanup.complete
-          ? `cleaned up: ${cleanup.dropped.join(', ') || 'nothing was left'}`
-          : `CLEANUP INCOMPLETE, still present: ${cleanup.remaining.join(', ')}`
-        : `cleanup failed: ${cleanupError instanceof Error ? redactSecrets(cleanupError.message) : String(cleanupError)}`;
-      if (e instanceof CutoverError) {
-        throw new CutoverError(e.code, e.message, {
-          hint: [e.hint, cleanup?.complete ? undefined : `run \`cutover replicate stop --name ${names.name}\` once both servers answer`].filter(Boolean).join('; ') || undefined,
-          detail: [e.detail, note].filter(Boolean).join('; '),
-          cause: e,
-          exitCode: e.exitCode,
-        });
-      }
-      throw new CutoverError('INTERNAL', `replication start failed: ${redactSecrets(e instanceof Error ? e.message : String(e))}`, { detail: note, cause: e });
+      throw await cleanedUp(e, opts, names);
     }
     throw e;
   } finally {
     await src.end().catch(() => {});
     await tgt?.end().catch(() => {});
+  }
+}
+
+/**
+ * Clone-then-follow: no logical initial copy. The builder takes a physical copy of the source;
+ * then the publication and the logical slot are created (the slot's consistent point is L); the
+ * builder recovers the copy to exactly L, upgrades it and starts it as the target; the
+ * subscription is created on the existing slot with copy_data = false, disabled, its replication
+ * origin advanced to L, and only then enabled: the target holds every transaction committed
+ * before L (from the copy) and gets every one after L (from the slot), none twice. The copy
+ * brought the source's publication along: it is dropped on the target. Any failure drops the
+ * slot, publication and subscription (stopReplication) and the builder's own leftovers.
+ */
+export async function startCloneReplication(opts: StartOptions & { clone: CloneBuilder }): Promise<StartResult> {
+  const t0 = Date.now();
+  const names = objectNames(opts.name);
+  const log = opts.log ?? (() => {});
+  if (opts.mode === 'incremental') throw new CutoverError('USAGE', 'clone-then-follow brings every table at once (from the copy): it cannot be combined with incremental mode', { hint: 'drop --incremental, or use --initial-sync copy' });
+  const src = await connect(opts.source, { role: 'source' });
+  let tgt: Client | undefined;
+  let created = false;
+  try {
+    const sourceMajor = await serverMajor(src);
+    if (sourceMajor < 10) throw new CutoverError('PRECONDITION', `the source runs PostgreSQL ${sourceMajor}; logical replication needs 10 or newer`, { hint: 'upgrade the source in place first, or use dump/restore' });
+    const { specs, catalog, plan } = await planOnSource(src, sourceMajor, names, opts);
+    if (plan.tables.some((t) => t.rowFilter || !t.copyData))
+      throw new CutoverError('USAGE', 'clone-then-follow copies every row of the source: row filters and skip-copy tables do not apply', { hint: 'drop them, or use --initial-sync copy' });
+    const publishViaPartitionRoot = sourceMajor >= 13 && plan.tables.some((t) => catalog.find((c) => c.schema === t.schema && c.name === t.name)?.partitioned);
+
+    created = true;
+    await opts.clone.backup();
+    await createPublication(src, names, opts, plan.tables, sourceMajor, publishViaPartitionRoot);
+    const [{ lsn }] = await q<{ lsn: string }>(src, `select lsn::text from pg_create_logical_replication_slot($1, 'pgoutput')`, [names.slot], 'creating the logical replication slot on the source');
+    log(`created publication ${names.publication} and slot ${names.slot} on the source (consistent point ${lsn})`);
+    const built = await opts.clone.finish(lsn);
+
+    tgt = await connect(opts.target, { role: 'target', secretStatements: true });
+    const targetMajor = await serverMajor(tgt);
+    if (sourceMajor > targetMajor) throw new CutoverError('PRECONDITION', `the clone target runs PostgreSQL ${targetMajor}, older than the source (${sourceMajor})`);
+    await q(tgt, `DROP PUBLICATION IF EXISTS ${quoteIdent(names.publication)}`, [], 'dropping the publication the copy brought along');
+    const disableOnError = (opts.disableOnError ?? true) && targetMajor >= 15;
+    const streaming = (opts.streaming ?? true) && sourceMajor >= 14 && targetMajor >= 14;
+    const withOpts = [`slot_name = ${quoteLiteral(names.slot)}`, 'create_slot = false', 'copy_data = false', 'enabled = false'];
+    if (disableOnError) withOpts.push('disable_on_error = true');
+    if (streaming) withOpts.push('streaming = on');
+    await createSubscription(tgt, names, opts, withOpts);
+    const sub = await subscriptionRow(tgt, names.subscription, targetMajor);
+    await q(tgt, `select pg_replication_origin_advance($1, $2::pg_lsn)`, [`pg_${sub.oid}`, lsn], 'advancing the subscription\'s replication origin to the clone point');
+    await q(tgt, `ALTER SUBSCRIPTION ${quoteIdent(names.subscription)} ENABLE`, [], 'enabling the subscription');
+    await recordMeta(src, tgt, names, sub.oid, opts, { sourceMajor, catalog, plan, specs });
+    log(`created subscription ${names.subscription} (oid ${sub.oid}) on slot ${names.slot}, origin pg_${sub.oid} advanced to ${lsn}, enabled`);
+    return {
+      ...names,
+      sourceMajor,
+      targetMajor,
+      subscriptionOid: sub.oid,
+      mode: 'all',
+      tables: plan.tables.map((t) => ({ table: displayName(t), schema: t.schema, name: t.name, copyData: false })),
+      options: { disableOnError, streaming, publishViaPartitionRoot },
+      elapsedMs: Date.now() - t0,
+      initialSync: 'clone',
+      clone: { lsn, timings: built.timings },
+    };
+  } catch (e) {
+    if (created) {
+      await src.end().catch(() => {});
+      await tgt?.end().catch(() => {});
+      await opts.clone.cleanup().catch((ce) => log(`clone cleanup: ${ce instanceof Error ? ce.message : ce}`));
+      throw await cleanedUp(e, opts, names);
+    }
+    throw e;
+  } finally {
+    await src.end().catch(() => {});
+    await tgt?.end().catch(() => {});
+    await opts.clone.cleanup().catch(() => {});
   }
 }
 
