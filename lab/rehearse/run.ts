@@ -19,6 +19,7 @@ import { cpus, totalmem, platform, release } from 'node:os';
 import { loadScenario } from '../../scenarios/load.ts';
 import type { Scenario } from '../../scenarios/schema.ts';
 import { ensureGolden, type Golden } from '../golden.ts';
+import { cloneSupport } from '../clone.ts';
 import type { Lab } from '../lab.ts';
 import { findTool, toolVersion } from '../tools.ts';
 import { CutoverError, describeError } from '../../migration/errors.ts';
@@ -68,6 +69,8 @@ export async function rehearse(scenarioOrFile: string | Scenario, opts: Rehearse
     throw new CutoverError('CONFIG', `scenario ${scenario.name}: rehearsals on external servers are not supported yet (the lab would need a way back to the starting point between runs)`, {
       hint: 'use the migration commands (preflight, replicate, verify, drift, switchover) against them, or rehearse on embedded or docker clusters with the same majors and settings',
     });
+  // clone-then-follow: refuse a pair without its pg_upgrade / old control tools before anything starts
+  if (scenario.migration.initialSync === 'clone') cloneSupport(scenario.clusters.old.major, scenario.clusters.new.major);
   const log = opts.log ?? (() => {});
   const outDir = resolve(opts.outDir ?? join('out', `${scenario.name}-${new Date().toISOString().replace(/[:.]/g, '-')}`));
   mkdirSync(outDir, { recursive: true });

@@ -20,7 +20,8 @@ import { paths, PROJECT_ROOT } from '../paths.ts';
 import { sleep, freePort, freeLoopbackAddress } from '../net.ts';
 import { startUserApp, type StartedUserApp } from '../app.ts';
 import { copySchema } from '../../migration/schema-copy.ts';
-import { startReplication, stopReplication, waitForSync, lag, objectNames } from '../../migration/replication.ts';
+import { startReplication, startCloneReplication, stopReplication, waitForSync, lag, objectNames } from '../../migration/replication.ts';
+import { labCloneBuilder } from '../clone.ts';
 import { ClusterTimelineSampler } from '../../migration/timeline.ts';
 import { drift, type DriftCategory } from '../../migration/drift/index.ts';
 import { ShadowTally, shadowQueries } from '../../migration/drift/shadow-compare.ts';
@@ -231,16 +232,22 @@ export async function prepareOld(r: RunState, lab: Lab): Promise<void> {
   await ensureAppRole(lab.new.url, r.appPassword);
 }
 
+/**
+ * A scenario that lists its tables still needs the sample app's tables replicated: they are what
+ * the acknowledged-write check reads on the new primary.
+ */
+function replicatedTables(s: Scenario): string[] | undefined {
+  return s.migration.tables ? [...s.migration.tables, ...(isUserApp(s) ? [] : [APP_WRITES_TABLE, ...APP_DOMAIN_TABLES])] : undefined;
+}
+
 /** Schema pre-data, publication/subscription, initial sync, post-data — timed. */
 export async function replicate(r: RunState, lab: Lab, underLoad: boolean): Promise<Replication & { doneAtMs: number }> {
   enter(r, underLoad ? 'replication (under load)' : 'replication');
+  if (r.s.migration.initialSync === 'clone') return cloneAndFollow(r, lab, underLoad);
   await copySchema({ source: lab.old.url, target: lab.new.url, section: 'pre-data' });
   await grantApp(lab.new.url);
-  // A scenario that lists its tables still needs the sample app's tables replicated: they are
-  // what the acknowledged-write check reads on the new primary.
-  const tables = r.s.migration.tables ? [...r.s.migration.tables, ...(isUserApp(r.s) ? [] : [APP_WRITES_TABLE, ...APP_DOMAIN_TABLES])] : undefined;
   const t0 = Date.now();
-  await startReplication({ source: lab.old.url, target: lab.new.url, sourceConninfoUrl: lab.proxiedUrl('replication'), mode: r.s.migration.publication, tables, log: r.log });
+  await startReplication({ source: lab.old.url, target: lab.new.url, sourceConninfoUrl: lab.proxiedUrl('replication'), mode: r.s.migration.publication, tables: replicatedTables(r.s), log: r.log });
   await waitForSync({ source: lab.old.url, target: lab.new.url, timeoutMs: SYNC_TIMEOUT_MS, progress: false });
   const t1 = Date.now();
   enter(r, underLoad ? 'post-data (under load)' : 'post-data');
@@ -248,6 +255,29 @@ export async function replicate(r: RunState, lab: Lab, underLoad: boolean): Prom
   const t2 = Date.now();
   r.log(`sync ${t1 - t0} ms, post-data ${t2 - t1} ms${underLoad ? ' (under load)' : ''}`);
   return { underLoad, syncMs: t1 - t0, postDataMs: t2 - t1, doneAtMs: t2 };
+}
+
+/**
+ * initialSync: clone — the new cluster becomes old's physical copy at the slot's consistent point,
+ * upgraded with pg_upgrade (lab/clone.ts), and follows from there: no schema copy and no post-data
+ * (the copy has the schema, the indexes and the app role), no logical initial copy.
+ */
+async function cloneAndFollow(r: RunState, lab: Lab, underLoad: boolean): Promise<Replication & { doneAtMs: number }> {
+  const t0 = Date.now();
+  const clone = labCloneBuilder({ old: lab.old, target: lab.new, slot: objectNames().slot, log: r.log });
+  const res = await startCloneReplication({ source: lab.old.url, target: lab.new.url, sourceConninfoUrl: lab.proxiedUrl('replication'), tables: replicatedTables(r.s), clone, log: r.log });
+  await waitForSync({ source: lab.old.url, target: lab.new.url, timeoutMs: SYNC_TIMEOUT_MS, progress: false });
+  const t1 = Date.now();
+  const t = res.clone!.timings;
+  r.log(`clone-then-follow ${t1 - t0} ms (basebackup ${t.basebackup} ms, recovery to ${res.clone!.lsn} ${t.recover} ms, pg_upgrade ${t.upgrade} ms, start ${t.start} ms)${underLoad ? ' (under load)' : ''}`);
+  return {
+    underLoad,
+    syncMs: t1 - t0,
+    postDataMs: 0,
+    initialSync: 'clone',
+    clone: { lsn: res.clone!.lsn, basebackupMs: t.basebackup ?? 0, recoverMs: t.recover ?? 0, upgradeMs: t.upgrade ?? 0, startMs: t.start ?? 0 },
+    doneAtMs: t1,
+  };
 }
 
 // ---- drift ----------------------------------------------------------------------------------------
