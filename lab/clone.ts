@@ -164,6 +164,9 @@ export function labCloneBuilder(opts: LabCloneOptions): CloneBuilder & { timings
     },
 
     async finish(lsn: string) {
+      // Recovery stops after the first record at or past the LSN: on an idle source the next one
+      // could be a quarter of a minute away (the background writer's running-xacts record).
+      await withClient(oldRec.url, (c) => c.query(`select pg_logical_emit_message(false, 'cutover_clone', $1)`, [lsn]));
       await timed('recover', () => recoverTo(lsn));
       await timed('upgrade', () => upgrade());
       await timed('start', () => swapIntoTarget());

@@ -403,15 +403,18 @@ async function createSubscription(tgt: Client, names: ObjectNames, opts: StartOp
   }
 }
 
+/** Source tables a replication leaves out (an explicit table list, or a clone's publication). */
+function excludedTables(catalog: CatalogTable[], chosen: TableName[], sourceMajor: number): string[] {
+  const keep = new Set(chosen.map((t) => `${t.schema}\u0000${t.name}`));
+  return planTables(catalog, undefined, { sourceMajor, copyData: true }).tables.filter((t) => !keep.has(`${t.schema}\u0000${t.name}`)).map(displayName);
+}
+
 /**
  * What this replication carries besides the publication's tables, kept in the publication's
  * comment: the sequences the target has now (sequences are not replicated; one created later must
- * be brought over, see missingFromPublication) and the tables an explicit list left out on purpose.
+ * be brought over, see missingFromPublication) and the tables left out on purpose.
  */
-async function recordMeta(src: Client, tgt: Client, names: ObjectNames, subOid: number, opts: StartOptions, p: { sourceMajor: number; catalog: CatalogTable[]; plan: { tables: ResolvedTable[] }; specs?: TableSpec[] }): Promise<void> {
-  const { sourceMajor, catalog, plan, specs } = p;
-  const chosen = new Set(plan.tables.map((t) => `${t.schema}\u0000${t.name}`));
-  const excluded = specs?.length ? planTables(catalog, undefined, { sourceMajor, copyData: true }).tables.filter((t) => !chosen.has(`${t.schema}\u0000${t.name}`)).map(displayName) : [];
+async function recordMeta(src: Client, tgt: Client, names: ObjectNames, subOid: number, opts: StartOptions, excluded: string[]): Promise<void> {
   const meta: PublicationMeta = { tool: 'cutover-lab', subscriptionOid: subOid, target: describeTarget(opts.target), created: new Date().toISOString(), sequences: await sequencesOnBoth(src, tgt), excluded };
   await writeMeta(src, names.publication, meta);
 }
@@ -510,7 +513,7 @@ export async function startReplication(opts: StartOptions): Promise<StartResult>
     if (streaming) withOpts.push('streaming = on');
     await createSubscription(tgt, names, opts, withOpts);
     const sub = await subscriptionRow(tgt, names.subscription, targetMajor);
-    await recordMeta(src, tgt, names, sub.oid, opts, { sourceMajor, catalog, plan, specs });
+    await recordMeta(src, tgt, names, sub.oid, opts, specs?.length ? excludedTables(catalog, plan.tables, sourceMajor) : []);
     log(`created subscription ${names.subscription} (oid ${sub.oid}) and slot ${names.slot}`);
 
     const total = later.length;
@@ -548,42 +551,98 @@ export async function startReplication(opts: StartOptions): Promise<StartResult>
   }
 }
 
+// ---------------------------------------------------------------------------------------------
+// clone-then-follow
+// ---------------------------------------------------------------------------------------------
+
+export interface CloneSlot extends ObjectNames {
+  /** The logical slot's consistent point: the copy must hold every transaction committed before it. */
+  lsn: string;
+  sourceMajor: number;
+  tables: string[];
+}
+
 /**
- * Clone-then-follow: no logical initial copy. The builder takes a physical copy of the source;
- * then the publication and the logical slot are created (the slot's consistent point is L); the
- * builder recovers the copy to exactly L, upgrades it and starts it as the target; the
- * subscription is created on the existing slot with copy_data = false, disabled, its replication
- * origin advanced to L, and only then enabled: the target holds every transaction committed
- * before L (from the copy) and gets every one after L (from the slot), none twice. The copy
- * brought the source's publication along: it is dropped on the target. Any failure drops the
- * slot, publication and subscription (stopReplication) and the builder's own leftovers.
+ * Step 1 of clone-then-follow: the publication and the logical slot, whose consistent point is
+ * returned. `beforeSlot` runs once the source checks passed, before anything exists on the source
+ * except what it makes itself (the lab takes its physical copy there). Nothing is left behind on a
+ * failure. In production this is `cutover replicate start --initial-sync clone --slot-only`.
  */
-export async function startCloneReplication(opts: StartOptions & { clone: CloneBuilder }): Promise<StartResult> {
-  const t0 = Date.now();
+export async function createCloneSlot(opts: StartOptions & { beforeSlot?: () => Promise<void> }): Promise<CloneSlot> {
   const names = objectNames(opts.name);
-  const log = opts.log ?? (() => {});
   if (opts.mode === 'incremental') throw new CutoverError('USAGE', 'clone-then-follow brings every table at once (from the copy): it cannot be combined with incremental mode', { hint: 'drop --incremental, or use --initial-sync copy' });
   const src = await connect(opts.source, { role: 'source' });
-  let tgt: Client | undefined;
   let created = false;
   try {
     const sourceMajor = await serverMajor(src);
     if (sourceMajor < 10) throw new CutoverError('PRECONDITION', `the source runs PostgreSQL ${sourceMajor}; logical replication needs 10 or newer`, { hint: 'upgrade the source in place first, or use dump/restore' });
-    const { specs, catalog, plan } = await planOnSource(src, sourceMajor, names, opts);
+    const { catalog, plan } = await planOnSource(src, sourceMajor, names, opts);
     if (plan.tables.some((t) => t.rowFilter || !t.copyData))
       throw new CutoverError('USAGE', 'clone-then-follow copies every row of the source: row filters and skip-copy tables do not apply', { hint: 'drop them, or use --initial-sync copy' });
     const publishViaPartitionRoot = sourceMajor >= 13 && plan.tables.some((t) => catalog.find((c) => c.schema === t.schema && c.name === t.name)?.partitioned);
-
+    await opts.beforeSlot?.();
     created = true;
-    await opts.clone.backup();
     await createPublication(src, names, opts, plan.tables, sourceMajor, publishViaPartitionRoot);
     const [{ lsn }] = await q<{ lsn: string }>(src, `select lsn::text from pg_create_logical_replication_slot($1, 'pgoutput')`, [names.slot], 'creating the logical replication slot on the source');
-    log(`created publication ${names.publication} and slot ${names.slot} on the source (consistent point ${lsn})`);
-    const built = await opts.clone.finish(lsn);
+    opts.log?.(`created publication ${names.publication} (${plan.tables.length} table(s)) and slot ${names.slot} on the source; consistent point ${lsn}`);
+    return { ...names, lsn, sourceMajor, tables: plan.tables.map(displayName) };
+  } catch (e) {
+    if (created) {
+      await src.end().catch(() => {});
+      throw await cleanedUp(e, opts, names);
+    }
+    throw e;
+  } finally {
+    await src.end().catch(() => {});
+  }
+}
 
+/**
+ * Step 2: the target is a copy of the source holding exactly the transactions committed before
+ * `lsn` (≥ the slot's consistent point), upgraded to the target major. The subscription is created
+ * on the existing slot with copy_data = false and disabled, its replication origin advanced to
+ * `lsn`, then enabled: every transaction after `lsn` comes from the slot, none twice. The copy
+ * brought the source's publication along; it is dropped on the target. A failure drops the
+ * slot, publication and subscription. In production: `--initial-sync clone --from-lsn <lsn>`.
+ */
+export async function followClone(opts: StartOptions & { lsn: string; /** drop the slot and publication on any failure, a refusal too (they were made in the same call) */ ownsSlot?: boolean }): Promise<StartResult> {
+  const t0 = Date.now();
+  const names = objectNames(opts.name);
+  const log = opts.log ?? (() => {});
+  let created = opts.ownsSlot === true;
+  let src: Client | undefined;
+  let tgt: Client | undefined;
+  try {
+    src = await connect(opts.source, { role: 'source' });
     tgt = await connect(opts.target, { role: 'target', secretStatements: true });
+    const sourceMajor = await serverMajor(src);
     const targetMajor = await serverMajor(tgt);
     if (sourceMajor > targetMajor) throw new CutoverError('PRECONDITION', `the clone target runs PostgreSQL ${targetMajor}, older than the source (${sourceMajor})`);
+    const [slot] = await q<{ plugin: string | null; confirmed: string | null; behind: boolean }>(
+      src,
+      `select plugin, confirmed_flush_lsn::text as confirmed, confirmed_flush_lsn > $2::pg_lsn as behind from pg_replication_slots where slot_name = $1 and database = current_database()`,
+      [names.slot, opts.lsn],
+      'reading the clone slot on the source',
+    );
+    const pub = await q<{ viaRoot: boolean }>(src, `select ${sourceMajor >= 13 ? 'pubviaroot' : 'false'} as "viaRoot" from pg_publication where pubname = $1`, [names.publication]);
+    if (!slot || slot.plugin !== 'pgoutput' || !pub.length)
+      throw new CutoverError('STATE', `clone-then-follow "${names.name}": the source has no ${!pub.length ? `publication ${names.publication}` : `logical slot ${names.slot}`}`, {
+        hint: `create them first, before the copy is taken: \`cutover replicate start --initial-sync clone --slot-only --name ${names.name}\``,
+      });
+    // A copy older than the slot misses what was committed in between: the slot cannot give it back.
+    if (slot.behind)
+      throw new CutoverError('PRECONDITION', `the copy's LSN ${opts.lsn} is before the slot's consistent point ${slot.confirmed}: transactions committed in between would be missing on the target`, {
+        hint: 'take (or recover) the copy to a point at or after the slot was created; its LSN is the "redo done at" / "recovery stopping" position in its server log',
+      });
+    if (await subscriptionRow(tgt, names.subscription, targetMajor))
+      throw new CutoverError('STATE', `replication "${names.name}" already exists: subscription ${names.subscription} on the target`, { hint: `remove it with \`cutover replicate stop --name ${names.name}\`` });
+    const published = await q<{ schema: string; name: string }>(src, `select schemaname as schema, tablename as name from pg_publication_tables where pubname = $1 order by 1, 2`, [names.publication]);
+    const targetTables = new Set((await listTables(tgt)).map((t) => `${t.schema}\u0000${t.name}`));
+    const missing = published.filter((t) => !targetTables.has(`${t.schema}\u0000${t.name}`));
+    if (missing.length)
+      throw new CutoverError('PRECONDITION', `the target lacks ${missing.length} published table(s): ${missing.slice(0, 10).map(displayName).join(', ')}; it is not a copy of the source`, { hint: 'check --target: it must be the upgraded copy of the source' });
+
+    created = true;
     await q(tgt, `DROP PUBLICATION IF EXISTS ${quoteIdent(names.publication)}`, [], 'dropping the publication the copy brought along');
     const disableOnError = (opts.disableOnError ?? true) && targetMajor >= 15;
     const streaming = (opts.streaming ?? true) && sourceMajor >= 14 && targetMajor >= 14;
@@ -592,34 +651,57 @@ export async function startCloneReplication(opts: StartOptions & { clone: CloneB
     if (streaming) withOpts.push('streaming = on');
     await createSubscription(tgt, names, opts, withOpts);
     const sub = await subscriptionRow(tgt, names.subscription, targetMajor);
-    await q(tgt, `select pg_replication_origin_advance($1, $2::pg_lsn)`, [`pg_${sub.oid}`, lsn], 'advancing the subscription\'s replication origin to the clone point');
+    await q(tgt, `select pg_replication_origin_advance($1, $2::pg_lsn)`, [`pg_${sub.oid}`, opts.lsn], "advancing the subscription's replication origin to the copy's LSN");
     await q(tgt, `ALTER SUBSCRIPTION ${quoteIdent(names.subscription)} ENABLE`, [], 'enabling the subscription');
-    await recordMeta(src, tgt, names, sub.oid, opts, { sourceMajor, catalog, plan, specs });
-    log(`created subscription ${names.subscription} (oid ${sub.oid}) on slot ${names.slot}, origin pg_${sub.oid} advanced to ${lsn}, enabled`);
+    await recordMeta(src, tgt, names, sub.oid, opts, excludedTables(await listTables(src), published, sourceMajor));
+    log(`created subscription ${names.subscription} (oid ${sub.oid}) on slot ${names.slot}, origin pg_${sub.oid} advanced to ${opts.lsn}, enabled`);
     return {
       ...names,
       sourceMajor,
       targetMajor,
       subscriptionOid: sub.oid,
       mode: 'all',
-      tables: plan.tables.map((t) => ({ table: displayName(t), schema: t.schema, name: t.name, copyData: false })),
-      options: { disableOnError, streaming, publishViaPartitionRoot },
+      tables: published.map((t) => ({ table: displayName(t), schema: t.schema, name: t.name, copyData: false })),
+      options: { disableOnError, streaming, publishViaPartitionRoot: pub[0].viaRoot },
       elapsedMs: Date.now() - t0,
       initialSync: 'clone',
-      clone: { lsn, timings: built.timings },
+      clone: { lsn: opts.lsn, timings: {} },
     };
   } catch (e) {
     if (created) {
-      await src.end().catch(() => {});
+      await src?.end().catch(() => {});
       await tgt?.end().catch(() => {});
-      await opts.clone.cleanup().catch((ce) => log(`clone cleanup: ${ce instanceof Error ? ce.message : ce}`));
       throw await cleanedUp(e, opts, names);
     }
     throw e;
   } finally {
-    await src.end().catch(() => {});
+    await src?.end().catch(() => {});
     await tgt?.end().catch(() => {});
-    await opts.clone.cleanup().catch(() => {});
+  }
+}
+
+/**
+ * Clone-then-follow in one call, with a builder that makes the target (the lab's: lab/clone.ts):
+ * the physical copy first (recovery can stop only after the copy's own end), then the slot, then
+ * the copy recovered to exactly the slot's consistent point, upgraded and started as the target,
+ * then followClone at that point. Any failure drops the slot, publication and subscription and
+ * the builder's own leftovers (cleanup runs on success too).
+ */
+export async function startCloneReplication(opts: StartOptions & { clone: CloneBuilder }): Promise<StartResult> {
+  const t0 = Date.now();
+  const names = objectNames(opts.name);
+  try {
+    const slot = await createCloneSlot({ ...opts, beforeSlot: () => opts.clone.backup() });
+    let built: { timings: Record<string, number> };
+    try {
+      built = await opts.clone.finish(slot.lsn);
+    } catch (e) {
+      throw await cleanedUp(e, opts, names);
+    }
+    const res = await followClone({ ...opts, lsn: slot.lsn, ownsSlot: true });
+    return { ...res, elapsedMs: Date.now() - t0, clone: { lsn: slot.lsn, timings: built.timings } };
+  } finally {
+    await opts.clone.cleanup().catch((e) => opts.log?.(`clone cleanup: ${e instanceof Error ? e.message : e}`));
   }
 }
 
