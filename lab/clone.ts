@@ -60,6 +60,23 @@ export function cloneSupport(oldMajor: number, newMajor: number): OldControlTool
   });
 }
 
+/** For `cutover doctor`: which old majors clone-then-follow to the lab's pg_upgrade major supports, and with what. */
+export function cloneSupportSummary(oldMajors: readonly number[]): string {
+  const by = new Map<string, number[]>();
+  const refused: string[] = [];
+  for (const m of oldMajors.filter((x) => x < CLIENT_TOOLS.major)) {
+    try {
+      const t = cloneSupport(m, CLIENT_TOOLS.major);
+      const key = t.kind === 'install' ? t.bin : "the lab's pg_control reader";
+      by.set(key, [...(by.get(key) ?? []), m]);
+    } catch (e: any) {
+      refused.push(`${m} (${e.hint ?? e.message})`);
+    }
+  }
+  const ok = [...by].map(([how, ms]) => `${ms.join(', ')} (pg_controldata/pg_resetwal: ${how})`).join('; ');
+  return `to ${CLIENT_TOOLS.major} only (pg_upgrade ${CLIENT_TOOLS.major} of the client tools): from ${ok || 'none'}${refused.length ? `; not from ${refused.join('; ')}` : ''}`;
+}
+
 /** postgres and pg_ctl of the old major from the lab's cache; pg_controldata/pg_resetwal as cloneSupport found them. */
 async function oldBindir(dir: string, oldMajor: number, tools: OldControlTools, log: (s: string) => void): Promise<string> {
   const bins = await ensureBinaries(oldMajor, log);

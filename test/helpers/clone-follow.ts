@@ -10,7 +10,7 @@ import pg from 'pg';
 import { startPair, sql, type Pair } from './clusters.ts';
 import { writeLoop } from './under-load.ts';
 import { seed } from '../../lab/seed.ts';
-import { labCloneBuilder } from '../../lab/clone.ts';
+import { cloneSupport, labCloneBuilder } from '../../lab/clone.ts';
 import { objectNames, replicationStatus, startCloneReplication, stopReplication, waitForSync } from '../../migration/replication.ts';
 import { verify } from '../../migration/verify.ts';
 
@@ -63,7 +63,8 @@ export function cloneFollowSuite(oldMajor: number, newMajor: number): void {
       expect(res.initialSync).toBe('clone');
       expect(res.clone!.lsn).toMatch(/^[0-9A-F]+\/[0-9A-F]+$/);
       expect(res.targetMajor).toBe(newMajor);
-      expect(lines.join('\n')).toContain(`pg_upgrade`);
+      const tools = cloneSupport(oldMajor, newMajor);
+      expect(lines.join('\n')).toContain(`pg_upgrade 18 ${oldMajor} → ${newMajor} (--link; old's pg_controldata/pg_resetwal: ${tools.kind === 'install' ? tools.bin : "the lab's pg_control reader"}`);
       expect(lines.join('\n')).toMatch(/stopped recovery at [0-9A-F]+\/[0-9A-F]+/);
       // writes went on through the whole clone
       expect(load.done.updates).toBeGreaterThan(10);
