@@ -19,7 +19,7 @@
  * major's own full install when one is on the machine (Debian: /usr/lib/postgresql/<major>/bin),
  * else at the lab's pg_control reader (lab/pg-control.ts) where it has a verified layout.
  */
-import { execFile, spawn } from 'node:child_process';
+import { execFile, execFileSync, spawn } from 'node:child_process';
 import { promisify } from 'node:util';
 import { existsSync, mkdirSync, rmSync, writeFileSync, appendFileSync, symlinkSync, renameSync, chownSync, readFileSync, openSync, closeSync } from 'node:fs';
 import { join } from 'node:path';
@@ -115,7 +115,7 @@ export interface LabCloneOptions {
   old: StartedCluster;
   /** The lab's new cluster: stopped, its data replaced by the upgraded copy, started again (same address and password). */
   target: StartedCluster;
-  /** Replication name (the physical slot is `<slot>_phys`). */
+  /** Replication name (its slot; the physical slot is `<slot>_phys`). */
   slot: string;
   log?: (line: string) => void;
 }
@@ -195,11 +195,12 @@ export function labCloneBuilder(opts: LabCloneOptions): CloneBuilder & { timings
         await withClient(oldRec.url, (c) => c.query(`select pg_drop_replication_slot(slot_name) from pg_replication_slots where slot_name = $1`, [physSlot])).catch((e) => log(`clone: could not drop the physical slot ${physSlot} on old: ${e?.message ?? e}`));
         slotCreated = false;
       }
-      if (existsSync(logFile)) {
-        try {
-          appendFileSync(join(newRec.dataDir!, '..', 'clone.log'), readFileSync(logFile));
-        } catch {}
-      }
+      // what is worth keeping once the scratch folder goes: our log and pg_upgrade's own (after a failure)
+      const upgradeLogs = join(upgradedDir, 'pg_upgrade_output.d');
+      try {
+        if (existsSync(upgradeLogs)) execFileSync('sh', ['-c', `tail -n 40 "$0"/*/log/*.log >> "$1" 2>/dev/null`, upgradeLogs, logFile]);
+        if (existsSync(logFile)) appendFileSync(join(newRec.dataDir!, '..', 'clone.log'), readFileSync(logFile));
+      } catch {}
       rmSync(workDir, { recursive: true, force: true });
     },
   };
