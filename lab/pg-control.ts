@@ -13,7 +13,7 @@
  * listed here is also checked field by field against the server's own reading of the same file
  * (pg_control_system/checkpoint/init) and, for 1300, line by line against Debian's real
  * pg_resetwal -n / pg_controldata 15 (test/integration/clone-pg-control.test.ts). Any other
- * pg_control_version is refused with the reason.
+ * pg_control_version (18's 1800, a future major's) is refused with the reason.
  */
 import { readFileSync, readdirSync } from 'node:fs';
 import { join } from 'node:path';
@@ -55,6 +55,9 @@ export const CONTROL_LAYOUTS: Record<number, { majors: number[]; fields: Field[]
   1100: { majors: [11], fields: controlFile({ fullXid: false, maxWalSenders: false, float4ByVal: true }) },
   1201: { majors: [12], fields: controlFile({ fullXid: true, maxWalSenders: true, float4ByVal: true }) },
   1300: { majors: [13, 14, 15, 16], fields: controlFile({ fullXid: true, maxWalSenders: true, float4ByVal: false }) },
+  // 17 bumped the version without moving a field pg_upgrade reads: same size, same CRC offset, and
+  // every field equal to the server's own reading (the test below); read with 1300's struct.
+  1700: { majors: [17], fields: controlFile({ fullXid: true, maxWalSenders: true, float4ByVal: false }) },
 };
 
 /** Field offsets (dotted names for nested structs), laid out like the C compiler does on x86-64/arm64 Linux. */
