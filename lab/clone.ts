@@ -211,7 +211,10 @@ export function labCloneBuilder(opts: LabCloneOptions): CloneBuilder & { timings
       `primary_conninfo = ${quoteLiteral(`host=${oldRec.host} port=${oldRec.port} user=${superuser} passfile=${passfile} application_name=cutover_clone`)}`,
       `primary_slot_name = ${quoteLiteral(physSlot)}`,
       `recovery_target_lsn = ${quoteLiteral(lsn)}`,
-      `recovery_target_inclusive = on`,
+      // off: replay every record that starts before the LSN and stop at the first one at or after
+      // it. The walsender sends every commit whose record starts at or after the origin's LSN, so
+      // with "on" a commit starting exactly there would be in the copy and sent again.
+      `recovery_target_inclusive = off`,
       `recovery_target_action = 'promote'`,
       `hot_standby = off`,
     ];
@@ -229,6 +232,9 @@ export function labCloneBuilder(opts: LabCloneOptions): CloneBuilder & { timings
     const child = spawn(bins.postgres, ['-D', copyDir, '-c', `listen_addresses=`, '-c', `unix_socket_directories=${workDir}`, '-c', `port=${oldRec.port}`], { uid: user?.uid, gid: user?.gid, env: serverEnv(), stdio: ['ignore', fd, fd] });
     closeSync(fd);
     child.on('error', () => {});
+    // a process that exits mid-recovery (Ctrl-C) must not leave the copy's postmaster behind
+    const killCopy = () => void (child.exitCode === null && child.kill('SIGQUIT'));
+    process.once('exit', killCopy);
     log(`clone: recovering the copy to ${lsn}…`);
     const deadline = Date.now() + 300_000;
     try {
@@ -246,6 +252,7 @@ export function labCloneBuilder(opts: LabCloneOptions): CloneBuilder & { timings
       // SIGINT = fast shutdown: a shutdown checkpoint, so pg_upgrade finds it "shut down"
       if (child.pid && pidAlive(child.pid)) child.kill('SIGINT');
       while (child.pid && pidAlive(child.pid)) await sleep(50);
+      process.off('exit', killCopy);
       appendFileSync(logFile, readFileSync(serverLog, 'utf8'));
     }
     const state = readControlFile(copyDir).state;
