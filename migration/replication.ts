@@ -632,7 +632,7 @@ export async function followClone(opts: StartOptions & { lsn: string; /** drop t
     // A copy older than the slot misses what was committed in between: the slot cannot give it back.
     if (slot.behind)
       throw new CutoverError('PRECONDITION', `the copy's LSN ${opts.lsn} is before the slot's consistent point ${slot.confirmed}: transactions committed in between would be missing on the target`, {
-        hint: 'take (or recover) the copy to a point at or after the slot was created; its LSN is the "redo done at" / "recovery stopping" position in its server log',
+        hint: 'recover the copy to the slot\'s LSN (recovery_target_lsn, recovery_target_inclusive = off: its log says "recovery stopping before WAL location"), or take it after the slot was created (an Aurora clone: aurora_volume_logical_start_lsn())',
       });
     if (await subscriptionRow(tgt, names.subscription, targetMajor))
       throw new CutoverError('STATE', `replication "${names.name}" already exists: subscription ${names.subscription} on the target`, { hint: `remove it with \`cutover replicate stop --name ${names.name}\`` });

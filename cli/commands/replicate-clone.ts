@@ -35,7 +35,7 @@ export async function cloneStart(opts: StartOpts, signal: AbortSignal): Promise<
       hint: 'in the lab: --lab <name> (it copies, recovers and upgrades old itself); in production: --slot-only first, then take the copy and pg_upgrade it, then --from-lsn <the copy\'s LSN>',
     });
   if (opts.incremental || opts.skipCopy) throw new CutoverError('USAGE', 'clone-then-follow brings every row from the copy: --incremental and --skip-copy do not apply', { hint: 'drop them, or use --initial-sync copy' });
-  if (opts.fromLsn !== undefined && !LSN.test(opts.fromLsn)) throw new CutoverError('USAGE', `--from-lsn "${opts.fromLsn}" is not an LSN`, { hint: 'an LSN looks like 0/3005628 (the "recovery stopping" or "redo done at" position in the copy\'s server log)' });
+  if (opts.fromLsn !== undefined && !LSN.test(opts.fromLsn)) throw new CutoverError('USAGE', `--from-lsn "${opts.fromLsn}" is not an LSN`, { hint: 'an LSN looks like 0/3005628: the position the copy holds everything before (the "recovery stopping before WAL location" of its log, or aurora_volume_logical_start_lsn() on an Aurora clone)' });
   const base = { source: opts.source, target: opts.target, name: opts.name, tables: opts.tables, allTables: opts.allTables === true, sourceConninfoUrl: opts.sourceConninfo, signal, log: note };
 
   if (opts.slotOnly) {
@@ -43,7 +43,7 @@ export async function cloneStart(opts: StartOpts, signal: AbortSignal): Promise<
     emit(opts.json, slot, () =>
       [
         `publication ${slot.publication} (${slot.tables.length} table(s)) and slot ${slot.slot} created; consistent point ${slot.lsn}`,
-        `next: a copy of the source holding every transaction up to ${slot.lsn} (a snapshot restored after this moment, or a pg_basebackup taken before it and recovered with recovery_target_lsn = '${slot.lsn}'),`,
+        `next: a copy of the source holding every transaction up to ${slot.lsn} (a pg_basebackup taken before this command, recovered with recovery_target_lsn = '${slot.lsn}' and recovery_target_inclusive = off; or an Aurora clone made after it),`,
         `      pg_upgrade it to the new major, start it, then: cutover replicate start --initial-sync clone --from-lsn <the copy's LSN> --source … --target <the copy>`,
         `      (the slot retains WAL on the source until then; \`cutover replicate stop --name ${slot.name}\` removes it)`,
       ].join('\n'),
