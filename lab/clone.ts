@@ -23,6 +23,7 @@ import { execFile, execFileSync, spawn } from 'node:child_process';
 import { promisify } from 'node:util';
 import { existsSync, mkdirSync, rmSync, writeFileSync, appendFileSync, symlinkSync, renameSync, chownSync, readFileSync, openSync, closeSync } from 'node:fs';
 import { join } from 'node:path';
+import { createServer, type Server } from 'node:net';
 import { ensureBinaries, ensureClientTools, CLIENT_TOOLS } from './binaries.ts';
 import { CONTROL_LAYOUTS, readControlFile } from './pg-control.ts';
 import { serverUser, mkdirFor, ensureTraversable, type OsUser } from './osuser.ts';
@@ -75,6 +76,21 @@ export function cloneSupportSummary(oldMajors: readonly number[]): string {
   }
   const ok = [...by].map(([how, ms]) => `${ms.join(', ')} (pg_controldata/pg_resetwal: ${how})`).join('; ');
   return `to ${CLIENT_TOOLS.major} only (pg_upgrade ${CLIENT_TOOLS.major} of the client tools): from ${ok || 'none'}${refused.length ? `; not from ${refused.join('; ')}` : ''}`;
+}
+
+/** Listen on host:port as soon as nothing else does (a stopping postmaster lets go), for at most `timeoutMs`. */
+async function holdAddress(host: string, port: number, timeoutMs: number): Promise<Server | undefined> {
+  const deadline = Date.now() + timeoutMs;
+  while (Date.now() < deadline) {
+    const server = createServer();
+    const bound = await new Promise<boolean>((res) => {
+      server.once('error', () => res(false));
+      server.listen(port, host, () => res(true));
+    });
+    if (bound) return server;
+    await sleep(5);
+  }
+  return undefined;
 }
 
 /** postgres and pg_ctl of the old major from the lab's cache; pg_controldata/pg_resetwal as cloneSupport found them. */
@@ -278,13 +294,35 @@ export function labCloneBuilder(opts: LabCloneOptions): CloneBuilder & { timings
     });
   }
 
-  /** The upgraded data directory becomes the lab's new cluster (same address, same password). */
+  /**
+   * The upgraded data directory becomes the lab's new cluster (same address, same password). While
+   * no postmaster listens there, other labs on this machine pick free addresses by trying to bind:
+   * the address is held by a placeholder socket from the moment the old postmaster lets go until
+   * just before the new one starts, and the swap itself is two renames.
+   */
   async function swapIntoTarget(): Promise<void> {
+    const restart = opts.target.restart?.bind(opts.target);
+    if (!restart) throw new CutoverError('INTERNAL', 'the new cluster cannot be restarted by its provider');
+    const holding = holdAddress(newRec.host, newRec.port, 40_000);
     await opts.target.stop();
-    rmSync(newRec.dataDir!, { recursive: true, force: true });
+    const hold = await holding;
+    const aside = join(workDir, 'replaced-data');
+    renameSync(newRec.dataDir!, aside);
     renameSync(upgradedDir, newRec.dataDir!);
-    if (!opts.target.restart) throw new CutoverError('INTERNAL', 'the new cluster cannot be restarted by its provider');
-    await opts.target.restart();
+    await new Promise<void>((res) => (hold ? hold.close(() => res()) : res()));
+    for (let attempt = 0; ; attempt++) {
+      try {
+        await restart();
+        break;
+      } catch (e) {
+        if (!(e instanceof CutoverError && e.code === 'PORT_IN_USE') || attempt >= 10)
+          throw e instanceof CutoverError && e.code === 'PORT_IN_USE'
+            ? new CutoverError('PORT_IN_USE', `another process took the new cluster's address ${newRec.host}:${newRec.port} while the upgraded copy was swapped in`, { hint: 'run the rehearsal (or lab up) again; on a busy machine fewer labs at once', cause: e })
+            : e;
+        await sleep(300);
+      }
+    }
+    rmSync(aside, { recursive: true, force: true });
     log(`clone: new cluster started from the upgraded copy (PostgreSQL ${opts.target.record.versionNum})`);
   }
 }
