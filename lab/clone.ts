@@ -33,7 +33,7 @@ import { PROJECT_ROOT } from './paths.ts';
 import { sleep, pidAlive } from './net.ts';
 import { CutoverError } from '../migration/errors.ts';
 import { withClient, quoteIdent, quoteLiteral } from '../migration/pg.ts';
-import type { CloneBuilder } from '../migration/replication.ts';
+import { clonePhysicalSlot, type CloneBuilder } from '../migration/replication.ts';
 
 const execFileP = promisify(execFile);
 
@@ -149,7 +149,7 @@ export function labCloneBuilder(opts: LabCloneOptions): CloneBuilder & { timings
   const copyDir = join(workDir, 'copy');
   const upgradedDir = join(workDir, 'upgraded');
   const logFile = join(workDir, 'clone.log');
-  const physSlot = `${opts.slot}_phys`.slice(0, 63);
+  const physSlot = clonePhysicalSlot(opts.slot);
   const u = new URL(oldRec.url);
   const password = decodeURIComponent(u.password);
   const superuser = decodeURIComponent(u.username);
@@ -197,8 +197,8 @@ export function labCloneBuilder(opts: LabCloneOptions): CloneBuilder & { timings
     },
 
     async finish(lsn: string) {
-      // Recovery stops after the first record at or past the LSN: on an idle source the next one
-      // could be a quarter of a minute away (the background writer's running-xacts record).
+      // Recovery stops when it reads the first record at or past the LSN: on an idle source the
+      // next one could be a quarter of a minute away (the background writer's running-xacts record).
       await withClient(oldRec.url, (c) => c.query(`select pg_logical_emit_message(false, 'cutover_clone', $1)`, [lsn]));
       await timed('recover', () => recoverTo(lsn));
       await timed('upgrade', () => upgrade());

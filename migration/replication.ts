@@ -149,6 +149,14 @@ export function subStateName(state: string | null | undefined): string {
   return SUBSTATE_NAMES[state] ?? `unknown (${state})`;
 }
 
+/**
+ * The physical slot a clone-then-follow's copy streams its WAL through (lab/clone.ts): `stop`
+ * drops it too, so a clone killed half-way leaves nothing retaining WAL on the source.
+ */
+export function clonePhysicalSlot(slot: string): string {
+  return `${slot}_phys`.slice(0, 63);
+}
+
 /** Patterns of the table-sync slots a subscription with this oid creates on the publisher. */
 export function syncSlotPatterns(subscription: string, subOid: number): string[] {
   // subscriber 14+: pg_<suboid>_sync_<relid>_<sysid>; ≤ 13: <subname>_<suboid>_sync_<relid> (temporary)
@@ -1068,8 +1076,9 @@ export async function stopReplication(opts: StopOptions): Promise<StopResult> {
       const slots = await q<{ slot_name: string }>(
         s.c,
         `select slot_name from pg_replication_slots
-          where database = current_database() and (slot_name = $1 or slot_name like any($2::text[]))`,
-        [names.slot, patterns],
+          where (database = current_database() and (slot_name = $1 or slot_name like any($2::text[])))
+             or (slot_type = 'physical' and slot_name = $3)`,
+        [names.slot, patterns, clonePhysicalSlot(names.slot)],
       );
       for (const { slot_name } of slots) {
         try {

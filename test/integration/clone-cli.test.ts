@@ -44,6 +44,17 @@ describe('replicate start --initial-sync clone (13 → 18)', () => {
     expect(await sql(pair.old.url, `select pubname from pg_publication`)).toEqual([]);
   });
 
+  it('a clone killed after its copy (no cleanup ran): replicate stop drops its physical slot as well', async () => {
+    const builder = labCloneBuilder({ old: pair.old, target: pair.new, slot: objectNames().slot });
+    await builder.backup();
+    expect((await slots()).map((r) => `${r.slot_name} ${r.slot_type}`)).toEqual(['cutover_main_phys physical']);
+    const r = await cli(['replicate', 'stop', '--source', pair.old.url, '--target', pair.new.url]).done;
+    expect(r.code, r.out).toBe(0);
+    expect(r.out).toContain('dropped replication slot cutover_main_phys');
+    expect(await slots()).toEqual([]);
+    await builder.cleanup();
+  });
+
   it('--slot-only, a copy made elsewhere, --from-lsn: follows with nothing lost; an older copy is refused and the slot kept', async () => {
     const builder = labCloneBuilder({ old: pair.old, target: pair.new, slot: objectNames().slot });
     let lsn = '';
