@@ -288,7 +288,7 @@ export function labCloneBuilder(opts: LabCloneOptions): CloneBuilder & { timings
     log(`clone: pg_upgrade ${CLIENT_TOOLS.major} ${oldRec.major} → ${newRec.major} (--link; old's pg_controldata/pg_resetwal: ${tools.kind === 'install' ? tools.bin : `the lab's pg_control reader, layout ${tools.controlVersion}`})…`);
     await runAs(user, client.path('pg_upgrade'), ['-b', oldBin, '-B', client.bin, '-d', copyDir, '-D', upgradedDir, '-U', superuser, '--link', '--no-sync'], { cwd: workDir, what: `pg_upgrade ${oldRec.major} → ${newRec.major}`, logFile });
     // pg_upgrade brings old's roles, passwords included: the new cluster keeps its own superuser password
-    await runAs(user, join(client.bin, 'postgres'), ['--single', '-D', upgradedDir, '-c', 'log_min_messages=fatal', 'postgres'], {
+    await runAs(user, join(client.bin, 'postgres'), ['--single', '-D', upgradedDir, '-c', 'log_min_messages=fatal', '-c', 'log_min_error_statement=panic', 'postgres'], {
       input: `ALTER ROLE ${quoteIdent(superuser)} PASSWORD ${quoteLiteral(newPassword)};\n`,
       what: 'setting the new cluster\'s superuser password',
     });
