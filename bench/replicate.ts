@@ -31,7 +31,8 @@ const RUNS = Number(process.env.BENCH_RUNS ?? 3);
 // whole start, per size. 10M rows takes several minutes per order here: BENCH_KEYS_ROWS=1000000,10000000.
 const KEYS_ROWS = (process.env.BENCH_KEYS_ROWS ?? String(ROWS)).split(',').map(Number).filter((n) => n > 0);
 
-async function seed(url: string, rows = ROWS): Promise<void> {
+/** orders (60 %) and events (40 %) with two indexes and an FK: the replicate and clone benches' dataset. */
+export async function seed(url: string, rows = ROWS): Promise<void> {
   const orders = Math.round(rows * 0.6);
   const events = rows - orders;
   await withClient(url, async (c) => {

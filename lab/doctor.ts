@@ -2,6 +2,7 @@
  * `cutover doctor`: what is present, what is missing, and the exact command that fixes it.
  * `ok` is true when everything the embedded lab needs is present (Docker is optional).
  */
+import { cloneSupportSummary } from './clone.ts';
 import { existsSync, realpathSync } from 'node:fs';
 import { join } from 'node:path';
 import { findTool, toolVersion, dockerEngine, composeClient, FIX, PINNED_TOOLS, type ToolName, type PgClientName } from './tools.ts';
@@ -92,7 +93,7 @@ export async function doctor(): Promise<DoctorReport> {
     ['psql', 'tests and by-hand checks'],
     ['pgbench', 'bench baseline (seed vs pgbench -i)'],
     ['pg_restore', 'bench baseline (pg_dump | pg_restore)'],
-    ['pg_upgrade', 'not used by the lab (in-place upgrade, for comparison)'],
+    ['pg_upgrade', 'clone-then-follow (initialSync: clone) upgrades the physical copy with it'],
   ];
   const pgTools: DoctorReport['pgTools'] = [];
   for (const [name, what] of usedFor) {
@@ -105,6 +106,7 @@ export async function doctor(): Promise<DoctorReport> {
         : { name, ok: false, required: false, detail: `not found: ${what}`, fix: FIX[name] },
     );
   }
+  checks.push({ name: 'clone-then-follow', ok: true, required: false, detail: cloneSupportSummary(SUPPORTED_MAJORS) });
   checks.push(await tool('pgbouncer', false, ['--version']));
   checks.push(await tool('chromium', false, ['--version']));
   const docker = await dockerEngine();

@@ -200,8 +200,13 @@ export async function labUp(spec: LabSpec): Promise<LabRecord> {
     await lab.down().catch(() => {});
     throw e;
   }
-  writeFileSync(recordFile(spec.name), JSON.stringify(lab.record, null, 2) + '\n', { mode: 0o600 });
+  saveLab(lab.record);
   return lab.record;
+}
+
+/** Write lab.json (mode 600: it holds the lab passwords), e.g. after a cluster was restarted with a new pid. */
+export function saveLab(record: LabRecord): void {
+  writeFileSync(recordFile(record.name), JSON.stringify(record, null, 2) + '\n', { mode: 0o600 });
 }
 
 export interface LabStatus {

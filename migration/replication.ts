@@ -150,6 +150,14 @@ export function subStateName(state: string | null | undefined): string {
   return SUBSTATE_NAMES[state] ?? `unknown (${state})`;
 }
 
+/**
+ * The physical slot a clone-then-follow's copy streams its WAL through (lab/clone.ts): `stop`
+ * drops it too, so a clone killed half-way leaves nothing retaining WAL on the source.
+ */
+export function clonePhysicalSlot(slot: string): string {
+  return `${slot}_phys`.slice(0, 63);
+}
+
 /** Patterns of the table-sync slots a subscription with this oid creates on the publisher. */
 export function syncSlotPatterns(subscription: string, subOid: number): string[] {
   // subscriber 14+: pg_<suboid>_sync_<relid>_<sysid>; ≤ 13: <subname>_<suboid>_sync_<relid> (temporary)
@@ -222,6 +230,22 @@ export interface StartResult extends ObjectNames {
   /** The back-fill of the `backfill` tables, with its count check per table. */
   backfill?: BackfillResult;
   elapsedMs: number;
+  /** How the target got its rows: the logical initial copy, or a physical clone at `clone.lsn`. */
+  initialSync: 'copy' | 'clone';
+  clone?: { lsn: string; timings: Record<string, number> };
+}
+
+/**
+ * Builds the target from a physical copy of the source for clone-then-follow (the lab's is
+ * lab/clone.ts; in production it is a snapshot restore or pg_basebackup + pg_upgrade by hand).
+ */
+export interface CloneBuilder {
+  /** Take the physical copy. Runs before the logical slot exists: recovery can stop only after the copy's own end. */
+  backup(): Promise<void>;
+  /** Recover the copy to exactly `lsn`, upgrade it to the target major and start it as the target. */
+  finish(lsn: string): Promise<{ timings: Record<string, number> }>;
+  /** Remove what backup() made (a physical slot, scratch files); runs after success and failure alike. */
+  cleanup(): Promise<void>;
 }
 
 interface ResolvedTable {
@@ -437,6 +461,119 @@ export async function publicationRowFilters(src: Client, publication: string): P
 // ---------------------------------------------------------------------------------------------
 
 /**
+ * What every start checks on the source before anything exists: wal_level, the names are free
+ * (never adopt or later drop another run's objects), and which tables to publish.
+ */
+async function planOnSource(src: Client, sourceMajor: number, targetMajor: number | undefined, names: ObjectNames, opts: StartOptions, alsoExisting: string[] = []) {
+  const mode = opts.mode ?? 'all';
+  const [{ wal_level }] = await q<{ wal_level: string }>(src, `select current_setting('wal_level') as wal_level`);
+  if (wal_level !== 'logical') {
+    const rds = await q<{ v: string | null }>(src, `select current_setting('rds.logical_replication', true) as v`);
+    throw new CutoverError('PRECONDITION', `wal_level on the source is ${wal_level}; logical replication needs logical`, {
+      hint: rds[0]?.v !== null && rds[0]?.v !== undefined ? 'set rds.logical_replication = 1 in the parameter group and reboot the instance' : 'set wal_level = logical in postgresql.conf and restart the source',
+    });
+  }
+
+  // Names must be free: never adopt (or later drop) objects of another run.
+  const existing: string[] = [...alsoExisting];
+  if ((await q(src, `select 1 from pg_publication where pubname = $1`, [names.publication])).length) existing.push(`publication ${names.publication} on the source`);
+  if ((await q(src, `select 1 from pg_replication_slots where slot_name = $1`, [names.slot])).length) existing.push(`replication slot ${names.slot} on the source`);
+  if (existing.length)
+    throw new CutoverError('STATE', `replication "${names.name}" already exists: ${existing.join(', ')}`, {
+      hint: `see it with \`cutover replicate status --name ${names.name}\`, remove it with \`cutover replicate stop --name ${names.name}\`, or start another with --name`,
+    });
+
+  const specs = opts.tables?.map(resolveSpec);
+  const catalog = await listTables(src);
+  const plan = planTables(catalog, specs, { sourceMajor, copyData: opts.copyData ?? true, rowFilters: opts.rowFilters, backfill: opts.backfill });
+  if (plan.problems.length)
+    throw new CutoverError('PRECONDITION', `cannot publish: ${plan.problems.join('; ')}`, {
+      hint: 'add a primary key (or ALTER TABLE … REPLICA IDENTITY FULL / USING INDEX), or leave the table out with --tables',
+    });
+  if (plan.tables.length === 0) throw new CutoverError('PRECONDITION', 'no tables to replicate on the source', { hint: 'check the source URL (database name) and --tables' });
+  if (opts.allTables && (specs?.length || mode === 'incremental'))
+    throw new CutoverError('USAGE', 'allTables (FOR ALL TABLES) publishes every table at once: it cannot be combined with a table list or incremental mode', { hint: 'drop --tables/--incremental, or drop --all-tables' });
+  const backfill = plan.tables.filter((t) => t.backfill);
+  if (backfill.length && opts.allTables) throw new CutoverError('USAGE', 'a back-fill (--skip-copy) needs a table list: a FOR ALL TABLES publication copies every table', { hint: 'drop --all-tables, or drop --skip-copy' });
+  const filtered = plan.tables.filter((t) => t.rowFilter);
+  if (filtered.length) {
+    if (opts.allTables) throw new CutoverError('USAGE', 'row filters need a table list: a FOR ALL TABLES publication cannot filter rows', { hint: 'drop --all-tables, or drop --row-filter' });
+    if (targetMajor !== undefined) assertRowFilterMajors(sourceMajor, targetMajor);
+    await checkRowFilters(src, filtered);
+  }
+  return { specs, catalog, plan, backfill };
+}
+
+/** CREATE PUBLICATION with `tables` (or FOR ALL TABLES). */
+async function createPublication(src: Client, names: ObjectNames, opts: StartOptions, first: ResolvedTable[], sourceMajor: number, publishViaPartitionRoot: boolean): Promise<void> {
+  try {
+    await q(
+      src,
+      `CREATE PUBLICATION ${quoteIdent(names.publication)}${opts.allTables ? ' FOR ALL TABLES' : first.length ? ' FOR TABLE ' + first.map(pubTableSql).join(', ') : ''}${sourceMajor >= 13 ? ` WITH (publish_via_partition_root = ${publishViaPartitionRoot})` : ''}`,
+      [],
+      'creating the publication on the source',
+    );
+  } catch (e) {
+    if (opts.allTables && e instanceof CutoverError && /must be superuser/i.test(e.message))
+      throw new CutoverError('PRIVILEGE', e.message, { hint: 'a FOR ALL TABLES publication needs a superuser on the source; leave out allTables (--all-tables) to publish the tables one by one', cause: e });
+    throw e;
+  }
+}
+
+/** CREATE SUBSCRIPTION; its CONNECTION carries the source password, which no error may repeat. */
+async function createSubscription(tgt: Client, names: ObjectNames, opts: StartOptions, withOpts: string[]): Promise<void> {
+  const conninfo = toConninfo(opts.sourceConninfoUrl ?? opts.source);
+  try {
+    await tgt.query(`CREATE SUBSCRIPTION ${quoteIdent(names.subscription)} CONNECTION ${quoteLiteral(conninfo)} PUBLICATION ${quoteIdent(names.publication)} WITH (${withOpts.join(', ')})`);
+  } catch (e: any) {
+    // The message can quote the conninfo: never let the password through.
+    const err = sqlError({ ...e, message: redactSecrets(e?.message ?? String(e)) }, `creating the subscription on the target (it connects to the source at ${describeTarget(opts.sourceConninfoUrl ?? opts.source)})`);
+    throw err;
+  }
+}
+
+/** Source tables a replication leaves out (an explicit table list, or a clone's publication). */
+function excludedTables(catalog: CatalogTable[], chosen: TableName[], sourceMajor: number): string[] {
+  const keep = new Set(chosen.map((t) => `${t.schema}\u0000${t.name}`));
+  return planTables(catalog, undefined, { sourceMajor, copyData: true }).tables.filter((t) => !keep.has(`${t.schema}\u0000${t.name}`)).map(displayName);
+}
+
+/**
+ * What this replication carries besides the publication's tables, kept in the publication's
+ * comment: the sequences the target has now (sequences are not replicated; one created later must
+ * be brought over, see missingFromPublication) and the tables left out on purpose.
+ */
+async function recordMeta(src: Client, tgt: Client, names: ObjectNames, subOid: number, opts: StartOptions, excluded: string[]): Promise<void> {
+  const meta: PublicationMeta = { tool: 'cutover-lab', subscriptionOid: subOid, target: describeTarget(opts.target), created: new Date().toISOString(), sequences: await sequencesOnBoth(src, tgt), excluded };
+  await writeMeta(src, names.publication, meta);
+}
+
+/** A start failed after it created something: drop it all (stopReplication) and say so in the error. */
+async function cleanedUp(e: unknown, opts: StartOptions, names: ObjectNames): Promise<CutoverError> {
+  let cleanup: StopResult | undefined;
+  let cleanupError: unknown;
+  try {
+    cleanup = await stopReplication({ source: opts.source, target: opts.target, name: names.name });
+  } catch (ce) {
+    cleanupError = ce;
+  }
+  const note = cleanup
+    ? cleanup.complete
+      ? `cleaned up: ${cleanup.dropped.join(', ') || 'nothing was left'}`
+      : `CLEANUP INCOMPLETE, still present: ${cleanup.remaining.join(', ')}`
+    : `cleanup failed: ${cleanupError instanceof Error ? redactSecrets(cleanupError.message) : String(cleanupError)}`;
+  if (e instanceof CutoverError) {
+    return new CutoverError(e.code, e.message, {
+      hint: [e.hint, cleanup?.complete ? undefined : `run \`cutover replicate stop --name ${names.name}\` once both servers answer`].filter(Boolean).join('; ') || undefined,
+      detail: [e.detail, note].filter(Boolean).join('; '),
+      cause: e,
+      exitCode: e.exitCode,
+    });
+  }
+  return new CutoverError('INTERNAL', `replication start failed: ${redactSecrets(e instanceof Error ? e.message : String(e))}`, { detail: note, cause: e });
+}
+
+/**
  * Create publication, slot and subscription. In `incremental` mode tables are added one at a
  * time, each waited on until `r` before the next. Any failure (or abort via `signal`) after the
  * first object was created drops everything again before the error is thrown.
@@ -460,43 +597,8 @@ export async function startReplication(opts: StartOptions): Promise<StartResult>
     if (sourceMajor > targetMajor && !opts.allowDowngrade)
       throw new CutoverError('PRECONDITION', `the source (PostgreSQL ${sourceMajor}) is newer than the target (PostgreSQL ${targetMajor})`, { hint: 'swap --source and --target, or pass allowDowngrade if you really mean to move to an older major' });
 
-    const [{ wal_level }] = await q<{ wal_level: string }>(src, `select current_setting('wal_level') as wal_level`);
-    if (wal_level !== 'logical') {
-      const rds = await q<{ v: string | null }>(src, `select current_setting('rds.logical_replication', true) as v`);
-      throw new CutoverError('PRECONDITION', `wal_level on the source is ${wal_level}; logical replication needs logical`, {
-        hint: rds[0]?.v !== null && rds[0]?.v !== undefined ? 'set rds.logical_replication = 1 in the parameter group and reboot the instance' : 'set wal_level = logical in postgresql.conf and restart the source',
-      });
-    }
-
-    // Names must be free: never adopt (or later drop) objects of another run.
-    const existing: string[] = [];
-    if ((await q(src, `select 1 from pg_publication where pubname = $1`, [names.publication])).length) existing.push(`publication ${names.publication} on the source`);
-    if ((await q(src, `select 1 from pg_replication_slots where slot_name = $1`, [names.slot])).length) existing.push(`replication slot ${names.slot} on the source`);
-    if (await subscriptionRow(tgt, names.subscription, targetMajor)) existing.push(`subscription ${names.subscription} on the target`);
-    if (existing.length)
-      throw new CutoverError('STATE', `replication "${names.name}" already exists: ${existing.join(', ')}`, {
-        hint: `see it with \`cutover replicate status --name ${names.name}\`, remove it with \`cutover replicate stop --name ${names.name}\`, or start another with --name`,
-      });
-
-    const specs = opts.tables?.map(resolveSpec);
-    const catalog = await listTables(src);
-    const plan = planTables(catalog, specs, { sourceMajor, copyData: opts.copyData ?? true, rowFilters: opts.rowFilters, backfill: opts.backfill });
-    if (plan.problems.length)
-      throw new CutoverError('PRECONDITION', `cannot publish: ${plan.problems.join('; ')}`, {
-        hint: 'add a primary key (or ALTER TABLE … REPLICA IDENTITY FULL / USING INDEX), or leave the table out with --tables',
-      });
-    if (plan.tables.length === 0) throw new CutoverError('PRECONDITION', 'no tables to replicate on the source', { hint: 'check the source URL (database name) and --tables' });
-    if (opts.allTables && (specs?.length || mode === 'incremental'))
-      throw new CutoverError('USAGE', 'allTables (FOR ALL TABLES) publishes every table at once: it cannot be combined with a table list or incremental mode', { hint: 'drop --tables/--incremental, or drop --all-tables' });
-    const backfill = plan.tables.filter((t) => t.backfill);
-    if (backfill.length && opts.allTables) throw new CutoverError('USAGE', 'a back-fill (--skip-copy) needs a table list: a FOR ALL TABLES publication copies every table', { hint: 'drop --all-tables, or drop --skip-copy' });
-    const filtered = plan.tables.filter((t) => t.rowFilter);
-    if (filtered.length) {
-      if (opts.allTables) throw new CutoverError('USAGE', 'row filters need a table list: a FOR ALL TABLES publication cannot filter rows', { hint: 'drop --all-tables, or drop --row-filter' });
-      assertRowFilterMajors(sourceMajor, targetMajor);
-      await checkRowFilters(src, filtered);
-    }
-
+    const existingSub = (await subscriptionRow(tgt, names.subscription, targetMajor)) ? [`subscription ${names.subscription} on the target`] : [];
+    const { specs, catalog, plan, backfill } = await planOnSource(src, sourceMajor, targetMajor, names, opts, existingSub);
     // The target must have every table (schema copy pre-data) and, where we copy, no rows yet.
     const targetTables = new Set((await listTables(tgt)).map((t) => `${t.schema}\u0000${t.name}`));
     const missing = plan.tables.filter((t) => !targetTables.has(`${t.schema}\u0000${t.name}`));
@@ -536,20 +638,8 @@ export async function startReplication(opts: StartOptions): Promise<StartResult>
     // (their rows after its snapshot must stream), and the others are added after it, copied.
     const first = opts.allTables ? plan.tables : backfill.length ? backfill : mode === 'all' ? plan.tables.filter((t) => t.copyData) : [];
     const later = opts.allTables ? [] : backfill.length ? plan.tables.filter((t) => !t.backfill) : mode === 'all' ? plan.tables.filter((t) => !t.copyData) : plan.tables;
-    try {
-      await q(
-        src,
-        `CREATE PUBLICATION ${quoteIdent(names.publication)}${opts.allTables ? ' FOR ALL TABLES' : first.length ? ' FOR TABLE ' + first.map(pubTableSql).join(', ') : ''}${sourceMajor >= 13 ? ` WITH (publish_via_partition_root = ${publishViaPartitionRoot})` : ''}`,
-        [],
-        'creating the publication on the source',
-      );
-    } catch (e) {
-      if (opts.allTables && e instanceof CutoverError && /must be superuser/i.test(e.message))
-        throw new CutoverError('PRIVILEGE', e.message, { hint: 'a FOR ALL TABLES publication needs a superuser on the source; leave out allTables (--all-tables) to publish the tables one by one', cause: e });
-      throw e;
-    }
+    await createPublication(src, names, opts, first, sourceMajor, publishViaPartitionRoot);
     log(`created publication ${names.publication} on the source (${first.length} table(s))`);
-    const conninfo = toConninfo(opts.sourceConninfoUrl ?? opts.source);
     if (backfill.length) {
       snapshotSlot = await createSlotWithSnapshot(opts.source, names.slot);
       log(`created slot ${names.slot} at ${snapshotSlot.consistentPoint} with its snapshot, for the back-fill of ${backfill.map(displayName).join(', ')}`);
@@ -557,21 +647,9 @@ export async function startReplication(opts: StartOptions): Promise<StartResult>
     const withOpts = [`slot_name = ${quoteLiteral(names.slot)}`, `create_slot = ${!snapshotSlot}`, `copy_data = ${first.length > 0 && !snapshotSlot}`, 'enabled = true'];
     if (disableOnError) withOpts.push('disable_on_error = true');
     if (streaming) withOpts.push('streaming = on');
-    try {
-      await tgt.query(`CREATE SUBSCRIPTION ${quoteIdent(names.subscription)} CONNECTION ${quoteLiteral(conninfo)} PUBLICATION ${quoteIdent(names.publication)} WITH (${withOpts.join(', ')})`);
-    } catch (e: any) {
-      // The message can quote the conninfo: never let the password through.
-      const err = sqlError({ ...e, message: redactSecrets(e?.message ?? String(e)) }, `creating the subscription on the target (it connects to the source at ${describeTarget(opts.sourceConninfoUrl ?? opts.source)})`);
-      throw err;
-    }
+    await createSubscription(tgt, names, opts, withOpts);
     const sub = await subscriptionRow(tgt, names.subscription, targetMajor);
-    // What this replication carries besides the publication's tables: the sequences the target
-    // has now (sequences are not replicated; one created later must be brought over, see
-    // missingFromPublication) and the tables an explicit list left out on purpose.
-    const chosen = new Set(plan.tables.map((t) => `${t.schema}\u0000${t.name}`));
-    const excluded = specs?.length ? planTables(catalog, undefined, { sourceMajor, copyData: true }).tables.filter((t) => !chosen.has(`${t.schema}\u0000${t.name}`)).map(displayName) : [];
-    const meta: PublicationMeta = { tool: 'cutover-lab', subscriptionOid: sub.oid, target: describeTarget(opts.target), created: new Date().toISOString(), sequences: await sequencesOnBoth(src, tgt), excluded };
-    await writeMeta(src, names.publication, meta);
+    await recordMeta(src, tgt, names, sub.oid, opts, specs?.length ? excludedTables(catalog, plan.tables, sourceMajor) : []);
     log(`created subscription ${names.subscription} (oid ${sub.oid}) and slot ${names.slot}`);
 
     // all at once: the other tables' copies run while the back-fill does; one by one: back-fill first
@@ -608,38 +686,176 @@ export async function startReplication(opts: StartOptions): Promise<StartResult>
       options: { disableOnError, streaming, publishViaPartitionRoot },
       ...(backfilled ? { backfill: backfilled } : {}),
       elapsedMs: Date.now() - t0,
+      initialSync: 'copy',
     };
   } catch (e) {
     await snapshotSlot?.close();
     if (created) {
       await src.end().catch(() => {});
       await tgt?.end().catch(() => {});
-      let cleanup: StopResult | undefined;
-      let cleanupError: unknown;
-      try {
-        cleanup = await stopReplication({ source: opts.source, target: opts.target, name: names.name });
-      } catch (ce) {
-        cleanupError = ce;
-      }
-      const note = cleanup
-        ? cleanup.complete
-          ? `cleaned up: ${cleanup.dropped.join(', ') || 'nothing was left'}`
-          : `CLEANUP INCOMPLETE, still present: ${cleanup.remaining.join(', ')}`
-        : `cleanup failed: ${cleanupError instanceof Error ? redactSecrets(cleanupError.message) : String(cleanupError)}`;
-      if (e instanceof CutoverError) {
-        throw new CutoverError(e.code, e.message, {
-          hint: [e.hint, cleanup?.complete ? undefined : `run \`cutover replicate stop --name ${names.name}\` once both servers answer`].filter(Boolean).join('; ') || undefined,
-          detail: [e.detail, note].filter(Boolean).join('; '),
-          cause: e,
-          exitCode: e.exitCode,
-        });
-      }
-      throw new CutoverError('INTERNAL', `replication start failed: ${redactSecrets(e instanceof Error ? e.message : String(e))}`, { detail: note, cause: e });
+      throw await cleanedUp(e, opts, names);
     }
     throw e;
   } finally {
     await src.end().catch(() => {});
     await tgt?.end().catch(() => {});
+  }
+}
+
+// ---------------------------------------------------------------------------------------------
+// clone-then-follow
+// ---------------------------------------------------------------------------------------------
+
+export interface CloneSlot extends ObjectNames {
+  /** The logical slot's consistent point: the copy must hold every transaction committed before it. */
+  lsn: string;
+  sourceMajor: number;
+  tables: string[];
+}
+
+/**
+ * Step 1 of clone-then-follow: the publication and the logical slot, whose consistent point is
+ * returned. `beforeSlot` runs once the source checks passed, before anything exists on the source
+ * except what it makes itself (the lab takes its physical copy there). Nothing is left behind on a
+ * failure. In production this is `cutover replicate start --initial-sync clone --slot-only`.
+ */
+export async function createCloneSlot(opts: StartOptions & { beforeSlot?: () => Promise<void> }): Promise<CloneSlot> {
+  const names = objectNames(opts.name);
+  if (opts.mode === 'incremental') throw new CutoverError('USAGE', 'clone-then-follow brings every table at once (from the copy): it cannot be combined with incremental mode', { hint: 'drop --incremental, or use --initial-sync copy' });
+  const src = await connect(opts.source, { role: 'source' });
+  let created = false;
+  try {
+    const sourceMajor = await serverMajor(src);
+    if (sourceMajor < 10) throw new CutoverError('PRECONDITION', `the source runs PostgreSQL ${sourceMajor}; logical replication needs 10 or newer`, { hint: 'upgrade the source in place first, or use dump/restore' });
+    if (opts.rowFilters?.length || opts.backfill?.length)
+      throw new CutoverError('USAGE', 'clone-then-follow copies every row of the source: row filters and skip-copy tables do not apply', { hint: 'drop them, or use --initial-sync copy' });
+    // the target does not exist yet (it will be the upgraded copy)
+    const { catalog, plan } = await planOnSource(src, sourceMajor, undefined, names, opts);
+    if (plan.tables.some((t) => t.rowFilter || !t.copyData))
+      throw new CutoverError('USAGE', 'clone-then-follow copies every row of the source: row filters and skip-copy tables do not apply', { hint: 'drop them, or use --initial-sync copy' });
+    const publishViaPartitionRoot = sourceMajor >= 13 && plan.tables.some((t) => catalog.find((c) => c.schema === t.schema && c.name === t.name)?.partitioned);
+    await opts.beforeSlot?.();
+    created = true;
+    await createPublication(src, names, opts, plan.tables, sourceMajor, publishViaPartitionRoot);
+    const [{ lsn }] = await q<{ lsn: string }>(src, `select lsn::text from pg_create_logical_replication_slot($1, 'pgoutput')`, [names.slot], 'creating the logical replication slot on the source');
+    opts.log?.(`created publication ${names.publication} (${plan.tables.length} table(s)) and slot ${names.slot} on the source; consistent point ${lsn}`);
+    return { ...names, lsn, sourceMajor, tables: plan.tables.map(displayName) };
+  } catch (e) {
+    if (created) {
+      await src.end().catch(() => {});
+      throw await cleanedUp(e, opts, names);
+    }
+    throw e;
+  } finally {
+    await src.end().catch(() => {});
+  }
+}
+
+/**
+ * Step 2: the target is a copy of the source holding exactly the transactions committed before
+ * `lsn` (≥ the slot's consistent point), upgraded to the target major. The subscription is created
+ * on the existing slot with copy_data = false and disabled, its replication origin advanced to
+ * `lsn`, then enabled: every transaction after `lsn` comes from the slot, none twice. The copy
+ * brought the source's publication along; it is dropped on the target. A failure drops the
+ * slot, publication and subscription. In production: `--initial-sync clone --from-lsn <lsn>`.
+ */
+export async function followClone(opts: StartOptions & { lsn: string; /** drop the slot and publication on any failure, a refusal too (they were made in the same call) */ ownsSlot?: boolean }): Promise<StartResult> {
+  const t0 = Date.now();
+  const names = objectNames(opts.name);
+  const log = opts.log ?? (() => {});
+  let created = opts.ownsSlot === true;
+  let src: Client | undefined;
+  let tgt: Client | undefined;
+  try {
+    src = await connect(opts.source, { role: 'source' });
+    tgt = await connect(opts.target, { role: 'target', secretStatements: true });
+    const sourceMajor = await serverMajor(src);
+    const targetMajor = await serverMajor(tgt);
+    if (sourceMajor > targetMajor) throw new CutoverError('PRECONDITION', `the clone target runs PostgreSQL ${targetMajor}, older than the source (${sourceMajor})`);
+    const [slot] = await q<{ plugin: string | null; confirmed: string | null; behind: boolean }>(
+      src,
+      `select plugin, confirmed_flush_lsn::text as confirmed, confirmed_flush_lsn > $2::pg_lsn as behind from pg_replication_slots where slot_name = $1 and database = current_database()`,
+      [names.slot, opts.lsn],
+      'reading the clone slot on the source',
+    );
+    const pub = await q<{ viaRoot: boolean }>(src, `select ${sourceMajor >= 13 ? 'pubviaroot' : 'false'} as "viaRoot" from pg_publication where pubname = $1`, [names.publication]);
+    if (!slot || slot.plugin !== 'pgoutput' || !pub.length)
+      throw new CutoverError('STATE', `clone-then-follow "${names.name}": the source has no ${!pub.length ? `publication ${names.publication}` : `logical slot ${names.slot}`}`, {
+        hint: `create them first, before the copy is taken: \`cutover replicate start --initial-sync clone --slot-only --name ${names.name}\``,
+      });
+    // A copy older than the slot misses what was committed in between: the slot cannot give it back.
+    if (slot.behind)
+      throw new CutoverError('PRECONDITION', `the copy's LSN ${opts.lsn} is before the slot's consistent point ${slot.confirmed}: transactions committed in between would be missing on the target`, {
+        hint: 'recover the copy to the slot\'s LSN (recovery_target_lsn, recovery_target_inclusive = off: its log says "recovery stopping before WAL location"), or take it after the slot was created (an Aurora clone: aurora_volume_logical_start_lsn())',
+      });
+    if (await subscriptionRow(tgt, names.subscription, targetMajor))
+      throw new CutoverError('STATE', `replication "${names.name}" already exists: subscription ${names.subscription} on the target`, { hint: `remove it with \`cutover replicate stop --name ${names.name}\`` });
+    const published = await q<{ schema: string; name: string }>(src, `select schemaname as schema, tablename as name from pg_publication_tables where pubname = $1 order by 1, 2`, [names.publication]);
+    const targetTables = new Set((await listTables(tgt)).map((t) => `${t.schema}\u0000${t.name}`));
+    const missing = published.filter((t) => !targetTables.has(`${t.schema}\u0000${t.name}`));
+    if (missing.length)
+      throw new CutoverError('PRECONDITION', `the target lacks ${missing.length} published table(s): ${missing.slice(0, 10).map(displayName).join(', ')}; it is not a copy of the source`, { hint: 'check --target: it must be the upgraded copy of the source' });
+
+    created = true;
+    await q(tgt, `DROP PUBLICATION IF EXISTS ${quoteIdent(names.publication)}`, [], 'dropping the publication the copy brought along');
+    const disableOnError = (opts.disableOnError ?? true) && targetMajor >= 15;
+    const streaming = (opts.streaming ?? true) && sourceMajor >= 14 && targetMajor >= 14;
+    const withOpts = [`slot_name = ${quoteLiteral(names.slot)}`, 'create_slot = false', 'copy_data = false', 'enabled = false'];
+    if (disableOnError) withOpts.push('disable_on_error = true');
+    if (streaming) withOpts.push('streaming = on');
+    await createSubscription(tgt, names, opts, withOpts);
+    const sub = await subscriptionRow(tgt, names.subscription, targetMajor);
+    await q(tgt, `select pg_replication_origin_advance($1, $2::pg_lsn)`, [`pg_${sub.oid}`, opts.lsn], "advancing the subscription's replication origin to the copy's LSN");
+    await q(tgt, `ALTER SUBSCRIPTION ${quoteIdent(names.subscription)} ENABLE`, [], 'enabling the subscription');
+    await recordMeta(src, tgt, names, sub.oid, opts, excludedTables(await listTables(src), published, sourceMajor));
+    log(`created subscription ${names.subscription} (oid ${sub.oid}) on slot ${names.slot}, origin pg_${sub.oid} advanced to ${opts.lsn}, enabled`);
+    return {
+      ...names,
+      sourceMajor,
+      targetMajor,
+      subscriptionOid: sub.oid,
+      mode: 'all',
+      tables: published.map((t) => ({ table: displayName(t), schema: t.schema, name: t.name, copyData: false })),
+      options: { disableOnError, streaming, publishViaPartitionRoot: pub[0].viaRoot },
+      elapsedMs: Date.now() - t0,
+      initialSync: 'clone',
+      clone: { lsn: opts.lsn, timings: {} },
+    };
+  } catch (e) {
+    if (created) {
+      await src?.end().catch(() => {});
+      await tgt?.end().catch(() => {});
+      throw await cleanedUp(e, opts, names);
+    }
+    throw e;
+  } finally {
+    await src?.end().catch(() => {});
+    await tgt?.end().catch(() => {});
+  }
+}
+
+/**
+ * Clone-then-follow in one call, with a builder that makes the target (the lab's: lab/clone.ts):
+ * the physical copy first (recovery can stop only after the copy's own end), then the slot, then
+ * the copy recovered to exactly the slot's consistent point, upgraded and started as the target,
+ * then followClone at that point. Any failure drops the slot, publication and subscription and
+ * the builder's own leftovers (cleanup runs on success too).
+ */
+export async function startCloneReplication(opts: StartOptions & { clone: CloneBuilder }): Promise<StartResult> {
+  const t0 = Date.now();
+  const names = objectNames(opts.name);
+  try {
+    const slot = await createCloneSlot({ ...opts, beforeSlot: () => opts.clone.backup() });
+    let built: { timings: Record<string, number> };
+    try {
+      built = await opts.clone.finish(slot.lsn);
+    } catch (e) {
+      throw await cleanedUp(e, opts, names);
+    }
+    const res = await followClone({ ...opts, lsn: slot.lsn, ownsSlot: true });
+    return { ...res, elapsedMs: Date.now() - t0, clone: { lsn: slot.lsn, timings: built.timings } };
+  } finally {
+    await opts.clone.cleanup().catch((e) => opts.log?.(`clone cleanup: ${e instanceof Error ? e.message : e}`));
   }
 }
 
@@ -1006,8 +1222,9 @@ export async function stopReplication(opts: StopOptions): Promise<StopResult> {
       const slots = await q<{ slot_name: string }>(
         s.c,
         `select slot_name from pg_replication_slots
-          where database = current_database() and (slot_name = $1 or slot_name like any($2::text[]))`,
-        [names.slot, patterns],
+          where (database = current_database() and (slot_name = $1 or slot_name like any($2::text[])))
+             or (slot_type = 'physical' and slot_name = $3)`,
+        [names.slot, patterns, clonePhysicalSlot(names.slot)],
       );
       for (const { slot_name } of slots) {
         try {

@@ -280,7 +280,7 @@ function timelineBlock(r: Run): string {
   const lag = r.switchover?.lagAtFenceBytes;
   return `<figure class="run-timeline" data-run="${r.index}">
     <figcaption>Run ${r.index} — ${r.pass ? '<span class="ok">within budget</span>' : '<span class="bad">no-go</span>'} · downtime ${esc(cellMeasured(r.downtimeMs, formatMs))} · error window ${esc(cellMeasured(r.errorWindowMs, formatMs))} · stall ${esc(cellMeasured(r.stallWindowMs, formatMs))}${
-      r.replication ? ` · sync ${esc(cellMeasured(r.replication.syncMs, formatMs))}, post-data ${esc(cellMeasured(r.replication.postDataMs, formatMs))}${r.replication.underLoad ? ' under load' : ''}` : ''
+      r.replication ? ` · sync ${esc(cellMeasured(r.replication.syncMs, formatMs))}, post-data ${esc(cellMeasured(r.replication.postDataMs, formatMs))}${r.replication.underLoad ? ' under load' : ''}${r.replication.clone ? ` · clone-then-follow at ${esc(r.replication.clone.lsn)} (basebackup ${esc(formatMs(r.replication.clone.basebackupMs))}, recovery ${esc(formatMs(r.replication.clone.recoverMs))}, pg_upgrade ${esc(formatMs(r.replication.clone.upgradeMs))})` : ''}` : ''
     }${
       lag !== undefined ? ` · lag at fence ${esc(formatBytes(lag))}` : ''
     }${r.switchover?.sentinelMs !== undefined ? ` · sentinel ${esc(formatMs(r.switchover.sentinelMs))}` : ''}${

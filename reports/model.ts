@@ -253,8 +253,12 @@ export const Replication = z.strictObject({
   underLoad: z.boolean(),
   /** replication start → every table synchronised (initial copy and catch-up) */
   syncMs: measured(ms),
-  /** indexes, constraints and the rest of post-data on the new side */
+  /** indexes, constraints and the rest of post-data on the new side (clone: 0, the copy brought them) */
   postDataMs: measured(ms),
+  /** copy: a fresh new cluster filled by the logical initial copy; clone: clone-then-follow (absent: copy) */
+  initialSync: z.enum(['copy', 'clone']).optional(),
+  /** clone-then-follow's steps, inside syncMs: the slot's consistent point and how long each step took */
+  clone: z.strictObject({ lsn: z.string(), basebackupMs: ms, recoverMs: ms, upgradeMs: ms, startMs: ms }).optional(),
 });
 
 export const TimelinePoint = z.strictObject({

@@ -141,6 +141,21 @@ function dbFaultRules(p: Problem[], at: (k: string) => string, f: ParsedFault): 
   }
 }
 
+/** initialSync: clone builds the new cluster from old's data directory and pg_upgrade 18 (lab/clone.ts). */
+function cloneRules(p: Problem[], mig: { publication: string; tables: string[] | null }, oldC: ClusterSettings | undefined, newC: ClusterSettings | undefined, provider: string | undefined): void {
+  const at = 'migration.initialSync';
+  if (provider !== undefined && provider !== 'embedded')
+    p.push({ path: at, message: `clone-then-follow builds the new cluster from the old one's physical copy in the lab: it needs provider embedded (provider is ${provider})`, hint: 'set clusters.provider: embedded, or initialSync: copy' });
+  if (newC && newC.major !== 18)
+    p.push({ path: at, message: `clone-then-follow upgrades the copy with pg_upgrade ${newC.major}; the lab has PostgreSQL 18's only`, hint: 'set clusters.new.major: 18, or initialSync: copy' });
+  if (oldC && newC && oldC.major >= newC.major) p.push({ path: at, message: `clone-then-follow upgrades the copy: old (${oldC.major}) must be older than new (${newC.major})`, hint: 'use initialSync: copy' });
+  if (mig.publication === 'incremental') p.push({ path: at, message: 'clone-then-follow brings every table at once (from the copy): it cannot be combined with publication: incremental', hint: 'set publication: all, or initialSync: copy' });
+  if (oldC && newC)
+    for (const k of ['locale', 'encoding', 'localeProvider', 'icuLocale', 'dataChecksums'] as const)
+      if (newC[k] !== oldC[k] && !(k === 'dataChecksums' && newC[k] === null))
+        p.push({ path: `clusters.new.${k}`, message: `with initialSync: clone the new cluster is old's copy: its ${k} is old's (${JSON.stringify(oldC[k])}), not ${JSON.stringify(newC[k])}`, hint: `remove clusters.new.${k} (or make it old's), or use initialSync: copy` });
+}
+
 export function crossFieldProblems(raw: unknown): Problem[] {
   const p: Problem[] = [];
   const providerRaw = get(raw, 'clusters', 'provider') ?? 'embedded';
@@ -228,6 +243,7 @@ export function crossFieldProblems(raw: unknown): Problem[] {
       p.push({ path: 'migration.rollbackAfter', message: `the rollback (switchAt ${load.switchAtMs} ms + rollbackAfter ${mig.rollbackAfterMs} ms) would start after the load ends (${load.durationMs} ms)`, hint: 'lengthen load.duration: the load must outlast the switch, the wait and the rollback' });
     if (Object.keys(mig.rowFilters).length && oldC && oldC.major < 15)
       p.push({ path: 'migration.rowFilters', message: `row filters need a PostgreSQL 15+ publisher (clusters.old.major is ${oldC.major})`, hint: 'remove migration.rowFilters, or rehearse from a 15+ old cluster' });
+    if (mig.initialSync === 'clone') cloneRules(p, mig, oldC, newC, provider);
     if (mig.publication === 'incremental' && mig.tables !== null && mig.tables.length === 0) p.push({ path: 'migration.tables', message: 'an incremental publication needs at least one table', hint: 'list the tables in the order to add them, or remove tables to add all of them one by one' });
   }
   return p;

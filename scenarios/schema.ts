@@ -78,6 +78,8 @@ export const killTargets = ['old', 'new', 'app', 'switchover'] as const;
 /** The switchover's phases (migration/switchover/state.ts PHASES): a fault can fire when one starts. */
 export const phases = ['preflight', 'catchup', 'fence', 'sentinel', 'sequences', 'switch', 'resume', 'postverify', 'reverse'] as const;
 export const publicationModes = ['all', 'incremental'] as const;
+/** How the new side gets its rows: the logical initial copy, or clone-then-follow (a physical copy at the slot's LSN, pg_upgraded; lab/clone.ts). */
+export const initialSyncModes = ['copy', 'clone'] as const;
 export const switchStrategies = ['dns', 'proxy', 'pgbouncer', 'command'] as const;
 export const fenceStrategies = ['terminate', 'read-only', 'pause'] as const;
 /** The sample app's retry policy: none, or bounded retries with the same request id (idempotent). */
@@ -188,6 +190,8 @@ export const faultSchema = z
 export const migrationSchema = z
   .strictObject({
     publication: z.enum(publicationModes).default('all'),
+    /** copy: a fresh new cluster filled by the logical initial copy; clone: the new cluster is old's physical copy at the slot's LSN, upgraded with pg_upgrade 18, then followed. */
+    initialSync: z.enum(initialSyncModes).default('copy'),
     /** Restrict to these tables (schema.table or table); for incremental, the order they are added in. */
     tables: z.array(z.string().min(1)).nullable().default(null),
     /** Row-filter shards (PostgreSQL 15+ on both sides): table → SQL condition; only matching rows are replicated and verified. */

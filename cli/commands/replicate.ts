@@ -4,7 +4,8 @@ import { copyRoles, copySchema, describeApply } from '../../migration/schema-cop
 import { addTables, displayName, dropTables, replicationStatus, startReplication, stopReplication, waitForSync, type ReplicationStatus, type TableSpec } from '../../migration/replication.ts';
 import { checkBeforeStart } from '../../migration/start-checks.ts';
 import { emit, ExitCode, note } from '../output.ts';
-import { connectionOptions, flag, negatable, optionalConnection, parseOptions, replicationName, rowFilters, seconds, SOURCE, tables, TARGET, text } from '../options.ts';
+import { connectionOptions, flag, negatable, oneOf, optionalConnection, parseOptions, replicationName, rowFilters, seconds, SOURCE, tables, TARGET, text } from '../options.ts';
+import { cloneStart } from './replicate-clone.ts';
 import { registerWatch } from './watch.ts';
 import { registerPlan } from './replicate-plan.ts';
 
@@ -41,6 +42,10 @@ export const startSchema = {
   schema: negatable(),
   wait: negatable(),
   timeout: seconds('--timeout', { default: 21600 }),
+  initialSync: oneOf('--initial-sync', ['copy', 'clone'] as const, 'copy'),
+  lab: text('--lab'),
+  slotOnly: flag(),
+  fromLsn: text('--from-lsn'),
 };
 
 export const addTableSchema = {
@@ -67,6 +72,10 @@ export function register(program: Command): void {
     .option('--no-schema', 'do not copy the schema (pre-data and keys before, post-data after); the target tables must have their keys')
     .option('--no-wait', 'return once the subscription exists (post-data is then not applied)')
     .option('--timeout <seconds>', 'how long to wait for the initial sync (default 21600)')
+    .option('--initial-sync <copy|clone>', 'copy (default): the logical initial copy; clone: clone-then-follow, the target is a physical copy of the source at the slot\'s LSN, upgraded (below)')
+    .option('--lab <name>', 'clone: the lab (`lab up`) whose new cluster is rebuilt from a pg_basebackup of old, recovered to the slot\'s LSN and pg_upgraded to 18')
+    .option('--slot-only', 'clone, production step 1: create the publication and the slot, print the LSN the copy must reach; nothing on the target')
+    .option('--from-lsn <lsn>', 'clone, production step 2: the target is the upgraded copy holding everything before <lsn>; subscribe there with copy_data = false')
     .action(async (raw) => {
       const opts = parseOptions(startSchema, raw);
       const ac = new AbortController();
@@ -74,6 +83,7 @@ export function register(program: Command): void {
       process.once('SIGINT', onSig);
       process.once('SIGTERM', onSig);
       try {
+        if (opts.initialSync === 'clone' || opts.lab || opts.slotOnly || opts.fromLsn) return await cloneStart(opts, ac.signal);
         const noCopy = opts.skipCopy ?? [];
         const tables: TableSpec[] | undefined = opts.tables;
         const stray = tables ? noCopy.filter((n) => !tables.some((t) => t.schema === n.schema && t.name === n.name)) : [];

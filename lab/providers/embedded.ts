@@ -99,7 +99,7 @@ export function initdbArgs(spec: ClusterSpec, dataDir: string, pwfile: string): 
   return args;
 }
 
-function serverEnv(): NodeJS.ProcessEnv {
+export function serverEnv(): NodeJS.ProcessEnv {
   return { PATH: process.env.PATH, LANG: 'C.UTF-8', LC_ALL: 'C.UTF-8', TZ: process.env.TZ ?? 'UTC' };
 }
 
@@ -294,7 +294,8 @@ export class EmbeddedProvider implements ClusterProvider {
   }
 }
 
-async function initdb(bins: Binaries, spec: ClusterSpec, dir: string, dataDir: string, password: string, user: OsUser | undefined, logFile: string): Promise<void> {
+/** initdb as the server user, then the lab's settings and pg_hba (also the fresh new cluster pg_upgrade fills, lab/clone.ts). */
+export async function initdb(bins: Pick<Binaries, 'initdb'>, spec: ClusterSpec, dir: string, dataDir: string, password: string, user: OsUser | undefined, logFile: string): Promise<void> {
   const pwfile = join(dir, '.pwfile');
   writeFileSync(pwfile, password + '\n', { mode: 0o600 });
   if (user) chownSync(pwfile, user.uid, user.gid);

@@ -19,6 +19,7 @@ import { cpus, totalmem, platform, release } from 'node:os';
 import { loadScenario } from '../../scenarios/load.ts';
 import type { Scenario } from '../../scenarios/schema.ts';
 import { ensureGolden, type Golden } from '../golden.ts';
+import { cloneSupport } from '../clone.ts';
 import type { Lab } from '../lab.ts';
 import { findTool, toolVersion } from '../tools.ts';
 import { CutoverError, describeError } from '../../migration/errors.ts';
@@ -71,6 +72,8 @@ export async function rehearse(scenarioOrFile: string | Scenario, opts: Rehearse
     throw new CutoverError('CONFIG', `scenario ${scenario.name}: ${runs} runs on external servers need a way back to the starting point between runs (the first run changes their data: the load's writes, the fence, the sequences)`, {
       hint: 'add clusters.reset: { command: … } (restore a snapshot, re-create the databases from a template, truncate…), or rehearse with --runs 1',
     });
+  // clone-then-follow: refuse a pair without its pg_upgrade / old control tools before anything starts
+  if (scenario.migration.initialSync === 'clone') cloneSupport(scenario.clusters.old.major, scenario.clusters.new.major);
   const log = opts.log ?? (() => {});
   const outDir = resolve(opts.outDir ?? join('out', `${scenario.name}-${new Date().toISOString().replace(/[:.]/g, '-')}`));
   mkdirSync(outDir, { recursive: true });

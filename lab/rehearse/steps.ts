@@ -22,7 +22,8 @@ import { sleep, freePort, freeLoopbackAddress } from '../net.ts';
 import { startUserApp, type StartedUserApp } from '../app.ts';
 import { copyRoles, copySchema } from '../../migration/schema-copy.ts';
 import { describePrivilegeCopy } from '../../migration/privileges.ts';
-import { startReplication, stopReplication, waitForSync, lag, objectNames, parseTableName } from '../../migration/replication.ts';
+import { startReplication, startCloneReplication, stopReplication, waitForSync, lag, objectNames, parseTableName } from '../../migration/replication.ts';
+import { labCloneBuilder } from '../clone.ts';
 import { ClusterTimelineSampler } from '../../migration/timeline.ts';
 import { drift, type DriftCategory } from '../../migration/drift/index.ts';
 import { ShadowTally, shadowQueries } from '../../migration/drift/shadow-compare.ts';
@@ -285,13 +286,19 @@ export async function prepareOld(r: RunState, lab: Lab): Promise<void> {
   if (isUserApp(r.s) && r.s.ack) await readAckKeys(lab.old.url, r.s.ack.query, [], 'old primary');
 }
 
+/**
+ * A scenario that lists its tables still needs the sample app's tables replicated: they are what
+ * the acknowledged-write check reads on the new primary.
+ */
+function replicatedTables(s: Scenario): string[] | undefined {
+  return s.migration.tables ? [...s.migration.tables, ...(isUserApp(s) ? [] : [APP_WRITES_TABLE, ...APP_DOMAIN_TABLES])] : undefined;
+}
+
 /** Schema pre-data, publication/subscription, initial sync, post-data — timed. */
 export async function replicate(r: RunState, lab: Lab, underLoad: boolean): Promise<Replication & { doneAtMs: number }> {
   enter(r, underLoad ? 'replication (under load)' : 'replication');
+  if (r.s.migration.initialSync === 'clone') return cloneAndFollow(r, lab, underLoad);
   const signal = r.ctx.signal;
-  // A scenario that lists its tables still needs the sample app's tables replicated: they are
-  // what the acknowledged-write check reads on the new primary.
-  const tables = r.s.migration.tables ? [...r.s.migration.tables, ...(isUserApp(r.s) ? [] : [APP_WRITES_TABLE, ...APP_DOMAIN_TABLES])] : undefined;
   await labMade(r, async () => {
     // Roles first, as a real migration does, so that owners and grants come with the schema (a
     // target without them is "permission denied" after the switch; on external servers the roles
@@ -306,7 +313,7 @@ export async function replicate(r: RunState, lab: Lab, underLoad: boolean): Prom
   let t0 = 0;
   const rowFilters = Object.entries(r.s.migration.rowFilters).map(([table, where]) => ({ ...parseTableName(table), where }));
   const backfill = r.s.migration.skipCopy.map((t) => parseTableName(t));
-  const started = await labMade(r, () => ((t0 = Date.now()), startReplication({ source: lab.old.url, target: lab.new.url, sourceConninfoUrl: lab.proxiedUrl('replication'), mode: r.s.migration.publication, tables, rowFilters, backfill, log: r.log, signal })));
+  const started = await labMade(r, () => ((t0 = Date.now()), startReplication({ source: lab.old.url, target: lab.new.url, sourceConninfoUrl: lab.proxiedUrl('replication'), mode: r.s.migration.publication, tables: replicatedTables(r.s), rowFilters, backfill, log: r.log, signal })));
   if (started.backfill && !started.backfill.ok) throw new CutoverError('STATE', `back-fill count check failed: ${started.backfill.tables.filter((b) => !b.ok).map((b) => `${b.table} ${b.read}/${b.snapshotRows} read, ${b.presentOnTarget} on the target`).join('; ')}`);
   await waitForSync({ source: lab.old.url, target: lab.new.url, timeoutMs: SYNC_TIMEOUT_MS, progress: false, signal });
   const t1 = Date.now();
@@ -315,6 +322,29 @@ export async function replicate(r: RunState, lab: Lab, underLoad: boolean): Prom
   const t2 = Date.now();
   r.log(`sync ${t1 - t0} ms, post-data ${t2 - t1} ms${underLoad ? ' (under load)' : ''}`);
   return { underLoad, syncMs: t1 - t0, postDataMs: t2 - t1, doneAtMs: t2 };
+}
+
+/**
+ * initialSync: clone — the new cluster becomes old's physical copy at the slot's consistent point,
+ * upgraded with pg_upgrade (lab/clone.ts), and follows from there: no schema copy and no post-data
+ * (the copy has the schema, the indexes and the app role), no logical initial copy.
+ */
+async function cloneAndFollow(r: RunState, lab: Lab, underLoad: boolean): Promise<Replication & { doneAtMs: number }> {
+  const t0 = Date.now();
+  const clone = labCloneBuilder({ old: lab.old, target: lab.new, slot: objectNames().slot, log: r.log });
+  const res = await startCloneReplication({ source: lab.old.url, target: lab.new.url, sourceConninfoUrl: lab.proxiedUrl('replication'), tables: replicatedTables(r.s), clone, log: r.log, signal: r.ctx.signal });
+  await waitForSync({ source: lab.old.url, target: lab.new.url, timeoutMs: SYNC_TIMEOUT_MS, progress: false });
+  const t1 = Date.now();
+  const t = res.clone!.timings;
+  r.log(`clone-then-follow ${t1 - t0} ms (basebackup ${t.basebackup} ms, recovery to ${res.clone!.lsn} ${t.recover} ms, pg_upgrade ${t.upgrade} ms, start ${t.start} ms)${underLoad ? ' (under load)' : ''}`);
+  return {
+    underLoad,
+    syncMs: t1 - t0,
+    postDataMs: 0,
+    initialSync: 'clone',
+    clone: { lsn: res.clone!.lsn, basebackupMs: t.basebackup ?? 0, recoverMs: t.recover ?? 0, upgradeMs: t.upgrade ?? 0, startMs: t.start ?? 0 },
+    doneAtMs: t1,
+  };
 }
 
 // ---- drift ----------------------------------------------------------------------------------------

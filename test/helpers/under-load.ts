@@ -18,7 +18,7 @@ import { verify } from '../../migration/verify.ts';
 import { withDatabase } from '../../migration/pg.ts';
 
 /** UPDATEs and DELETEs on accounts and payments every few ms until stopped; counts what it did. */
-function writeLoop(url: string) {
+export function writeLoop(url: string) {
   let stop = false;
   const done = { updates: 0, deletes: 0 };
   const run = (async () => {
