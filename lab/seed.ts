@@ -21,7 +21,7 @@ import { connect, describeTarget, qualified, quoteIdent, sqlError, withClient, t
 import { dumpSchema, splitSql } from '../migration/schema-copy.ts';
 import { lexSql } from '../migration/sql-lexer.ts';
 import { poolEach } from '../migration/concurrency.ts';
-import { copyBatches, copyLine } from './seed-copy.ts';
+import { EncodeError, copyBatches, copyFormat, copyLine } from './seed-copy.ts';
 import { GeneratorPool } from './seed-pool.ts';
 import type { Scenario } from '../scenarios/schema.ts';
 import { Progress, defaultProgressMode, type ProgressMode } from '../migration/progress.ts';
@@ -45,6 +45,8 @@ export interface SeedOptions {
   parallel?: number;
   /** Generator threads (default: presets from 200k rows on more than 2 cores: cores − 1, at most 4; 0 = on the main thread). */
   threads?: number;
+  /** COPY format: binary (default) for every table whose column types all have a binary encoder, text for the others; `text`: every table as text. */
+  copyFormat?: 'binary' | 'text';
   /** Progress output: tty line, JSON lines, or nothing (default: by terminal / json flag). */
   progress?: ProgressMode;
   json?: boolean;
@@ -53,8 +55,10 @@ export interface SeedOptions {
 export interface TableResult {
   table: string;
   rows: number;
-  /** Bytes of COPY text sent for this table. */
+  /** Bytes of COPY data sent for this table. */
   bytes: number;
+  /** The COPY format the rows went in (binary unless a column type or a value has no binary encoding). */
+  format: 'binary' | 'text';
 }
 
 export interface SeedResult {
@@ -112,14 +116,18 @@ export function dependencyWaves(tables: TableLoad[]): TableLoad[][] {
   return waves;
 }
 
-export function planSeed(ds: Dataset, opts: { parallel: number; fkDuringLoad: boolean }): SeedPlan {
+/**
+ * `frozen`: tables loaded by one COPY … (FREEZE) each (see copyChunk), so they are not cut into row
+ * ranges: a frozen COPY needs the table truncated in its own transaction, which one connection holds.
+ */
+export function planSeed(ds: Dataset, opts: { parallel: number; fkDuringLoad: boolean; frozen?: ReadonlySet<TableLoad> }): SeedPlan {
   const waves = opts.fkDuringLoad ? dependencyWaves(ds.tables) : [ds.tables];
   const out: SeedChunk[][] = waves.map((tables) => {
     const chunks: SeedChunk[] = [];
     for (const t of tables) {
       // A self-referencing table with its FK in place loads in one COPY: the FK is checked at the end
       // of the statement, which then sees every row it references.
-      const whole = opts.fkDuringLoad && t.selfReferencing;
+      const whole = (opts.fkDuringLoad && t.selfReferencing) || opts.frozen?.has(t);
       const parts = !whole && t.rows >= 2 * CHUNK_MIN_ROWS ? Math.min(opts.parallel, Math.floor(t.rows / CHUNK_MIN_ROWS)) : 1;
       const size = Math.ceil(t.rows / parts);
       for (let from = 0; from < t.rows; from += size) chunks.push({ table: t, from, to: Math.min(t.rows, from + size) });
@@ -132,20 +140,50 @@ export function planSeed(ds: Dataset, opts: { parallel: number; fkDuringLoad: bo
 
 export { copyLine, copyValue } from './seed-copy.ts';
 
-async function copyChunk(client: Client, chunk: SeedChunk, onBatch: (rows: number, bytes: number) => void, gen?: GeneratorPool): Promise<void> {
+/**
+ * One chunk, one COPY, in binary when the table's column types allow (`types`), else text. A value
+ * the binary encoder cannot write exactly loads the chunk again as text (the failed COPY left no
+ * row). `freeze` (a whole table the seed created and nobody else sees yet): in one transaction,
+ * TRUNCATE the empty table then COPY … (FREEZE), the way `pgbench -i` loads: the rows are written
+ * frozen, with their hint bits set and the pages all-visible, so the index builds, FK checks and
+ * ANALYZE that read them next do not dirty and write every page of the table again.
+ */
+async function copyChunk(client: Client, chunk: SeedChunk, onBatch: (rows: number, bytes: number) => void, opts: { gen?: GeneratorPool; freeze: boolean; types?: string[] }): Promise<'binary' | 'text'> {
+  const format = copyFormat(opts.types);
+  try {
+    await copyOnce(client, chunk, onBatch, opts);
+    return format;
+  } catch (e) {
+    if (!(e instanceof EncodeError)) throw e;
+    await copyOnce(client, chunk, onBatch, { ...opts, types: undefined });
+    return 'text';
+  }
+}
+
+async function copyOnce(client: Client, chunk: SeedChunk, onBatch: (rows: number, bytes: number) => void, opts: { gen?: GeneratorPool; freeze: boolean; types?: string[] }): Promise<void> {
   const t = chunk.table;
-  const sql = `copy ${qualified(t.schema, t.name)} (${t.columns.map(quoteIdent).join(', ')}) from stdin`;
+  const options = [copyFormat(opts.types) === 'binary' ? 'format binary' : '', opts.freeze ? 'freeze' : ''].filter(Boolean);
+  const sql = `copy ${qualified(t.schema, t.name)} (${t.columns.map(quoteIdent).join(', ')}) from stdin${options.length ? ` (${options.join(', ')})` : ''}`;
+  if (opts.freeze) await client.query(`begin; truncate only ${qualified(t.schema, t.name)}`);
   const stream = client.query(copyFrom(sql));
+  const sent = { rows: 0, bytes: 0 };
   async function* batches() {
-    const source = gen ? gen.stream(chunk) : copyBatches(t, chunk.from, chunk.to);
+    const source = opts.gen ? opts.gen.stream(chunk, opts.types) : copyBatches(t, chunk.from, chunk.to, opts.types);
     for await (const { buf, rows } of source) {
+      sent.rows += rows;
+      sent.bytes += buf.length;
       onBatch(rows, buf.length);
       yield buf;
     }
   }
   try {
     await pipeline(Readable.from(batches(), { objectMode: false }), stream);
+    if (opts.freeze) await client.query('commit');
   } catch (e: any) {
+    if (opts.freeze) await client.query('rollback').catch(() => {});
+    // What this attempt counted is not loaded.
+    onBatch(-sent.rows, -sent.bytes);
+    if (e instanceof EncodeError) throw e;
     const err = sqlError(e, `loading ${t.schema}.${t.name}`);
     throw new CutoverError(err.code, err.message, {
       detail: err.detail,
@@ -223,6 +261,34 @@ async function dropCreated(c: Client, before: Snapshot): Promise<void> {
     const r = await c.query<{ n: string }>(`select oid::regprocedure::text as n from pg_proc where oid = $1`, [oid]);
     if (r.rows[0]) await c.query(`drop routine if exists ${r.rows[0].n} cascade`).catch(() => {});
   }
+}
+
+/** The tables that are plain heaps (relkind r: not partitioned parents, not foreign tables). */
+async function plainTables(c: Client, tables: TableLoad[]): Promise<Set<TableLoad>> {
+  const r = await c.query<{ k: string }>(`select relkind as k from unnest($1::text[]) with ordinality u(n, i) join pg_class c on c.oid = u.n::regclass order by i`, [tables.map((t) => qualified(t.schema, t.name))]);
+  return new Set(tables.filter((_, i) => r.rows[i]?.k === 'r'));
+}
+
+/**
+ * The base type of every loaded column, in COPY order: domains resolved to the type under them,
+ * enums as `enum`, anything else by its name (arrays `_int4`, ranges, composites: no binary encoder).
+ */
+async function columnTypes(c: Client, tables: TableLoad[]): Promise<Map<TableLoad, string[]>> {
+  const r = await c.query<{ i: string; col: string; base: string }>(
+    `with recursive cols as (
+       select u.i, a.attname, a.atttypid from unnest($1::text[]) with ordinality u(n, i)
+         join pg_attribute a on a.attrelid = u.n::regclass and a.attnum > 0 and not a.attisdropped),
+     d(oid, cur) as (
+       select distinct atttypid, atttypid from cols
+       union all
+       select d.oid, t.typbasetype from d join pg_type t on t.oid = d.cur where t.typtype = 'd')
+     select cols.i, cols.attname as col, case b.typtype when 'e' then 'enum' else b.typname end as base
+       from cols join d on d.oid = cols.atttypid join pg_type b on b.oid = d.cur and b.typtype <> 'd'`,
+    [tables.map((t) => qualified(t.schema, t.name))],
+  );
+  const byTable = new Map<number, Map<string, string>>();
+  for (const row of r.rows) byTable.set(Number(row.i), (byTable.get(Number(row.i)) ?? new Map()).set(row.col, row.base));
+  return new Map(tables.map((t, k) => [t, t.columns.map((col) => byTable.get(k + 1)?.get(col) ?? '?')]));
 }
 
 /** Move every sequence behind a loaded column past the loaded values. */
@@ -378,9 +444,14 @@ export async function seed(opts: SeedOptions): Promise<SeedResult> {
     const mode = opts.progress ?? defaultProgressMode(opts.json);
     if (mode !== 'silent') for (const n of notes) process.stderr.write(mode === 'json' ? JSON.stringify({ note: `seed: ${n}` }) + '\n' : `seed: ${n}\n`);
 
-    const plan = planSeed(ds, { parallel, fkDuringLoad: preset === 'custom' && !deferred && !opts.fromUrl });
+    // Tables this seed created (preset, DDL, copied schema) load frozen; plain tables only (a
+    // partitioned parent cannot be COPY FREEZE'd). Existing tables of a custom seed never are.
+    const created = preset !== 'custom' || !!opts.ddl || !!opts.fromUrl;
+    const frozen = created ? await plainTables(admin, ds.tables) : new Set<TableLoad>();
+    const plan = planSeed(ds, { parallel, fkDuringLoad: preset === 'custom' && !deferred && !opts.fromUrl, frozen });
     const progress = new Progress(`seed ${preset}`, plan.totalRows, { mode });
-    const perTable = new Map<TableLoad, TableResult>(ds.tables.map((t) => [t, { table: t.schema === 'public' ? t.name : `${t.schema}.${t.name}`, rows: 0, bytes: 0 }]));
+    const perTable = new Map<TableLoad, TableResult>(ds.tables.map((t) => [t, { table: t.schema === 'public' ? t.name : `${t.schema}.${t.name}`, rows: 0, bytes: 0, format: 'binary' }]));
+    const types = opts.copyFormat === 'text' ? new Map<TableLoad, string[]>() : await columnTypes(admin, ds.tables);
     const loadStart = Date.now();
     // Generation threads: only where the main thread is the bottleneck — presets (profiled: the main
     // thread 100 % busy building COPY text), not custom schemas (server-bound, the main thread ~⅔ idle;
@@ -400,7 +471,7 @@ export async function seed(opts: SeedOptions): Promise<SeedResult> {
         };
         await poolEach(wave, parallel, { open, close: (c) => c.end() }, async (c, chunk) => {
           const res = perTable.get(chunk.table)!;
-          await copyChunk(
+          const format = await copyChunk(
             c,
             chunk,
             (rows, bytes) => {
@@ -408,8 +479,9 @@ export async function seed(opts: SeedOptions): Promise<SeedResult> {
               res.bytes += bytes;
               progress.tick(rows, chunk.table.name);
             },
-            gen,
+            { gen, freeze: frozen.has(chunk.table), types: types.get(chunk.table) },
           );
+          if (format === 'text') res.format = 'text';
         });
       }
       await gen?.close();
