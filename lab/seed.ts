@@ -311,12 +311,27 @@ const QNAME = `(${IDENT}(?:\\.${IDENT})?)`;
 const unquote = (q: string) => (q.match(new RegExp(IDENT, 'g')) ?? []).map((p) => (p.startsWith('"') ? p.slice(1, -1).replace(/""/g, '"') : p.toLowerCase()));
 
 /**
+ * What to build after the data: each table's own keys and indexes (`own`, by "schema.name": built as
+ * soon as that table is loaded, while the others still load), then the waves of `later` in order.
+ */
+export interface KeyPlan {
+  own: Map<string, string[]>;
+  later: string[][][];
+}
+
+/**
  * Cut a post-load DDL script into waves of groups that may run in parallel: first each table's own
  * keys and indexes (one group per table), then foreign keys (one group per child table; a foreign
  * key locks its child, then its parent, so an acyclic FK graph cannot deadlock), then everything
  * else in order (materialized views, sequences).
  */
 export function postLoadWaves(postDdl: string, tables: { schema: string; name: string }[]): string[][][] {
+  const { own, later } = postLoadPlan(postDdl, tables);
+  return [[...own.values()], ...later].filter((w) => w.length);
+}
+
+/** The same cut as postLoadWaves, with the own keys and indexes by table. */
+export function postLoadPlan(postDdl: string, tables: { schema: string; name: string }[]): KeyPlan {
   const known = new Set(tables.map((t) => `${t.schema}.${t.name}`));
   const tableOf = (stmt: string): string | undefined => {
     const m = new RegExp(`^alter\\s+table\\s+(?:only\\s+)?${QNAME}`, 'i').exec(stmt) ?? new RegExp(`^create\\s+(?:unique\\s+)?index\\s+(?:${IDENT}\\s+)?on\\s+(?:only\\s+)?${QNAME}`, 'i').exec(stmt);
@@ -337,37 +352,39 @@ export function postLoadWaves(postDdl: string, tables: { schema: string; name: s
     else if (/\bforeign\s+key\b/i.test(stmt)) fks.set(t, [...(fks.get(t) ?? []), stmt]);
     else own.set(t, [...(own.get(t) ?? []), stmt]);
   }
-  return [[...own.values()], [...fks.values()], rest.length ? [rest] : []].filter((w) => w.length);
+  return { own, later: [[...fks.values()], rest.length ? [rest] : []].filter((w) => w.length) };
+}
+
+/** A connection for building keys: index builds sort in memory instead of spilling to disk. */
+async function keysConnection(url: string): Promise<Client> {
+  const c = await connect(url, { role: 'seed target', applicationName: 'cutover-seed' });
+  await c.query(`set maintenance_work_mem = '256MB'`).catch(async (e) => (await c.end().catch(() => {}), Promise.reject(e)));
+  return c;
+}
+
+/** The statements of one group, in order, on one connection. */
+async function runGroup(c: Client, group: string[], context: string): Promise<void> {
+  for (const stmt of group) {
+    // Foreign keys of a cycle (a → b, b → a) built at once lock both tables in opposite orders:
+    // Postgres aborts one as a deadlock; it succeeds once the other is done.
+    for (let attempt = 1; ; attempt++) {
+      try {
+        await c.query(stmt);
+        break;
+      } catch (e: any) {
+        if (e?.code === '40P01' && attempt < 5) {
+          await new Promise((r) => setTimeout(r, 50 * attempt + Math.random() * 100));
+          continue;
+        }
+        throw sqlError(e, `${context} (${stmt.split('\n')[0].slice(0, 100)})`);
+      }
+    }
+  }
 }
 
 /** Run waves of statement groups: groups of a wave in parallel (one connection each), statements of a group in order. */
 async function runWaves(url: string, waves: string[][][], parallel: number, context: string): Promise<void> {
-  for (const wave of waves) {
-    const open = async () => {
-      const c = await connect(url, { role: 'seed target', applicationName: 'cutover-seed' });
-      // Index builds sort in memory instead of spilling to disk.
-      await c.query(`set maintenance_work_mem = '256MB'`).catch(async (e) => (await c.end().catch(() => {}), Promise.reject(e)));
-      return c;
-    };
-    await poolEach(wave, parallel, { open, close: (c) => c.end() }, async (c, group) => {
-      for (const stmt of group) {
-        // Foreign keys of a cycle (a → b, b → a) built at once lock both tables in opposite orders:
-        // Postgres aborts one as a deadlock; it succeeds once the other is done.
-        for (let attempt = 1; ; attempt++) {
-          try {
-            await c.query(stmt);
-            break;
-          } catch (e: any) {
-            if (e?.code === '40P01' && attempt < 5) {
-              await new Promise((r) => setTimeout(r, 50 * attempt + Math.random() * 100));
-              continue;
-            }
-            throw sqlError(e, `${context} (${stmt.split('\n')[0].slice(0, 100)})`);
-          }
-        }
-      }
-    });
-  }
+  for (const wave of waves) await poolEach(wave, parallel, { open: () => keysConnection(url), close: (c) => c.end() }, (c, group) => runGroup(c, group, context));
 }
 
 export function defaultParallel(): number {
@@ -461,10 +478,18 @@ export async function seed(opts: SeedOptions): Promise<SeedResult> {
     const cores = availableParallelism();
     const threads = opts.threads ?? (!custom && plan.totalRows >= 200_000 && cores > 2 ? Math.min(4, cores - 1) : 0);
     const gen = threads > 0 ? await GeneratorPool.create(ds, { preset, ctx, generators: opts.generators ?? {}, schema: custom?.schema }, threads) : undefined;
+    // Each table's own keys and indexes are built by the connection that loaded its last chunk, right
+    // after it, while the other connections still load: the load is bound by the generating thread,
+    // so a backend building an index uses a core that would otherwise wait.
+    const keys = mergeKeyPlans(deferred, postLoadPlan(ds.postDdl, ds.tables));
+    const context = preset === 'custom' ? 'building the indexes and foreign keys of the custom schema' : `building keys, foreign keys and indexes of preset ${preset}`;
+    const chunksLeft = new Map<TableLoad, number>();
+    for (const chunk of plan.waves.flat()) chunksLeft.set(chunk.table, (chunksLeft.get(chunk.table) ?? 0) + 1);
+    let copyEnd = loadStart;
     try {
       for (const wave of plan.waves) {
         const open = async () => {
-          const c = await connect(opts.url, { role: 'seed target', applicationName: 'cutover-seed' });
+          const c = await keysConnection(opts.url);
           // Loaded data is recreated on demand; skip the WAL flush wait per commit.
           await c.query('set synchronous_commit = off').catch(async (e) => (await c.end().catch(() => {}), Promise.reject(e)));
           return c;
@@ -482,17 +507,23 @@ export async function seed(opts: SeedOptions): Promise<SeedResult> {
             { gen, freeze: frozen.has(chunk.table), types: types.get(chunk.table) },
           );
           if (format === 'text') res.format = 'text';
+          copyEnd = Math.max(copyEnd, Date.now());
+          const left = chunksLeft.get(chunk.table)! - 1;
+          chunksLeft.set(chunk.table, left);
+          const own = keys.own.get(`${chunk.table.schema}.${chunk.table.name}`);
+          if (left === 0 && own) {
+            keys.own.delete(`${chunk.table.schema}.${chunk.table.name}`);
+            await runGroup(c, own, context);
+          }
         });
       }
       await gen?.close();
-      const loadMs = Date.now() - loadStart;
-      const keysStart = Date.now();
+      const loadMs = copyEnd - loadStart;
+      const keysStart = copyEnd;
       progress.finish('building keys and indexes');
-      if (deferred) {
-        await runWaves(opts.url, deferred.restore, parallel, 'building the indexes and foreign keys of the custom schema');
-        deferred = undefined;
-      }
-      await runWaves(opts.url, postLoadWaves(ds.postDdl, ds.tables), parallel, `building keys, foreign keys and indexes of preset ${preset}`);
+      // What is left: own keys of tables no chunk loaded (none, or a DDL's other tables), FKs, the rest.
+      await runWaves(opts.url, [[...keys.own.values()], ...keys.later].filter((w) => w.length), parallel, context);
+      deferred = undefined;
       const keysMs = Date.now() - keysStart;
       await syncSequences(admin, ds.tables);
       await runWaves(opts.url, [ds.tables.map((t) => [`analyze ${qualified(t.schema, t.name)}`])], parallel, 'analyze');
@@ -523,7 +554,7 @@ export async function seed(opts: SeedOptions): Promise<SeedResult> {
       // Tables that existed before (custom without DDL): empty them again and give them back their constraints.
       if (preset === 'custom' && !opts.ddl && !opts.fromUrl) {
         await admin.query(`truncate ${ds.tables.map((t) => qualified(t.schema, t.name)).join(', ')} cascade`).catch(() => {});
-        if (deferred) for (const group of deferred.restore.flat()) for (const stmt of group) await admin.query(stmt).catch(() => {});
+        if (deferred) for (const group of [...deferred.own.values(), ...deferred.later.flat()]) for (const stmt of group) await admin.query(stmt).catch(() => {});
       }
       throw e;
     }
@@ -575,9 +606,15 @@ async function copyInto(c: Client, sql: string, text: string): Promise<void> {
   await pipeline(Readable.from([Buffer.from(text)]), stream);
 }
 
-interface Deferred {
-  /** Waves of statement groups that put everything back: indexes per table, then FKs per child table. */
-  restore: string[][][];
+/** What puts everything back: keys and indexes per table (own), then FKs per child table (later). */
+type Deferred = KeyPlan;
+
+/** Two key plans as one: own keys of a table together, the later waves one after the other. */
+function mergeKeyPlans(a: KeyPlan | undefined, b: KeyPlan): KeyPlan {
+  if (!a) return b;
+  const own = new Map(a.own);
+  for (const [t, stmts] of b.own) own.set(t, [...(own.get(t) ?? []), ...stmts]);
+  return { own, later: [...a.later, ...b.later] };
 }
 
 /**
@@ -620,19 +657,18 @@ async function deferConstraints(c: Client, ds: CustomDataset): Promise<Deferred>
     await c.query('rollback').catch(() => {});
     throw sqlError(e, 'taking the foreign keys and indexes off the tables to load');
   }
-  const group = (rows: { rel: string; def: string }[], stmt: (r: { rel: string; def: string; name?: string }) => string) => {
-    const m = new Map<string, string[]>();
-    for (const r of rows) m.set(r.rel, [...(m.get(r.rel) ?? []), stmt(r)]);
-    return [...m.values()];
-  };
-  return {
-    restore: [
-      group([...keys.rows.map((k) => ({ ...k, def: `alter table ${k.rel} add constraint ${quoteIdent(k.name)} ${k.def}` })), ...idx.rows], (r) => r.def),
-      group(fks.rows, (r: any) => `alter table ${r.rel} add constraint ${quoteIdent(r.name)} ${r.def}`),
-    ].filter((w) => w.length),
-  };
+  // Keyed the way the loader names its tables (schema.name), whatever search_path renders in regclass.
+  const names = await c.query<{ rel: string; key: string }>(`select c.oid::regclass::text as rel, n.nspname || '.' || c.relname as key from pg_class c join pg_namespace n on n.oid = c.relnamespace where c.oid = any($1)`, [oids]);
+  const keyOf = new Map(names.rows.map((r) => [r.rel, r.key]));
+  const own = new Map<string, string[]>();
+  for (const r of [...keys.rows.map((k) => ({ rel: k.rel, def: `alter table ${k.rel} add constraint ${quoteIdent(k.name)} ${k.def}` })), ...idx.rows]) {
+    const key = keyOf.get(r.rel) ?? r.rel;
+    own.set(key, [...(own.get(key) ?? []), r.def]);
+  }
+  const fkGroups = new Map<string, string[]>();
+  for (const f of fks.rows) fkGroups.set(f.rel, [...(fkGroups.get(f.rel) ?? []), `alter table ${f.rel} add constraint ${quoteIdent(f.name)} ${f.def}`]);
+  return { own, later: fkGroups.size ? [[...fkGroups.values()]] : [] };
 }
-
 
 /** Seed options for a scenario's dataset (the seed step of a rehearsal). */
 export function seedOptionsFor(s: Pick<Scenario, 'dataset' | 'seed'>, url: string, extra: Partial<SeedOptions> = {}): SeedOptions {
