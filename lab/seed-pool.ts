@@ -1,9 +1,8 @@
 /**
- * Seed generator threads, main side. Profiling a preset seed showed the main thread busy 100 % of
- * the time building COPY text (custom schemas are the other way round: the server is the bottleneck
- * and the main thread idles); so rows can be generated in worker threads (lab/seed-worker.ts) and the
+ * Seed generator threads, main side. Profiling a preset seed showed the main thread busy for the
+ * whole load building COPY data (custom schemas: the server's share is larger); so rows can be generated in worker threads (lab/seed-worker.ts) and the
  * main thread only moves buffers into the COPY streams. Which seeds use them: see `threads` in seed(). Each chunk is
- * streamed with credits (at most CREDITS batches of ~128 KB in flight), so memory stays bounded
+ * streamed with credits (at most CREDITS batches of 128–256 KB in flight), so memory stays bounded
  * however far generation runs ahead of the server.
  */
 import { Worker } from 'node:worker_threads';

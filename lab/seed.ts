@@ -3,8 +3,10 @@
  *
  * Plan, then apply: `planSeed` decides the tables, their row counts and how they are cut into
  * chunks (pure); `seed` runs it. Speed comes from doing what pg_restore and pgbench -i do:
- * create bare tables, COPY into them on several connections at once (a large table is cut into
- * row ranges loaded in parallel), then build keys, FKs and indexes once over the loaded data.
+ * create bare tables, COPY into them on several connections at once (COPY binary where the column
+ * types allow, see lab/seed-copy.ts; a table the seed created in one COPY FREEZE; a table it did not
+ * create cut into row ranges loaded in parallel), then build keys and indexes once over the loaded
+ * data — each table's own right after its load, while the others still load — then the FKs.
  * When the DDL already carries FKs (a user's own schema), tables load in dependency waves,
  * parents before children.
  *
@@ -470,11 +472,12 @@ export async function seed(opts: SeedOptions): Promise<SeedResult> {
     const perTable = new Map<TableLoad, TableResult>(ds.tables.map((t) => [t, { table: t.schema === 'public' ? t.name : `${t.schema}.${t.name}`, rows: 0, bytes: 0, format: 'binary' }]));
     const types = opts.copyFormat === 'text' ? new Map<TableLoad, string[]>() : await columnTypes(admin, ds.tables);
     const loadStart = Date.now();
-    // Generation threads: only where the main thread is the bottleneck — presets (profiled: the main
-    // thread 100 % busy building COPY text), not custom schemas (server-bound, the main thread ~⅔ idle;
-    // threads measured slower there) — from a few hundred thousand rows (a thread starts in ~0.5 s), and
-    // with a core to spare for them: on 2 cores, threads and server backends only trade places (measured
-    // neutral), so the default there is none.
+    // Generation threads: only where the main thread is the bottleneck — presets (profiled: with COPY
+    // binary the server's share of the load halved and the main thread is the load's bound), not custom
+    // schemas (threads measured slower there) — from a few hundred thousand rows (a thread starts in
+    // ~0.5 s), and with a core to spare for them: on 2 cores, threads and server backends only trade
+    // places (measured: 1 or 2 threads added 0.8–1.4 s of CPU to a 1M-row payments seed and no speed),
+    // so the default there is none.
     const cores = availableParallelism();
     const threads = opts.threads ?? (!custom && plan.totalRows >= 200_000 && cores > 2 ? Math.min(4, cores - 1) : 0);
     const gen = threads > 0 ? await GeneratorPool.create(ds, { preset, ctx, generators: opts.generators ?? {}, schema: custom?.schema }, threads) : undefined;
