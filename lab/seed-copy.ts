@@ -101,6 +101,12 @@ function fail(v: Value, type: string): never {
   throw new EncodeError(`${JSON.stringify(v)} is not written as binary ${type}`);
 }
 
+/** The digit at s[k], or 100 000 when it is not one (which puts any number built from it out of its range). */
+function dig(s: string, k: number): number {
+  const c = s.charCodeAt(k) - 48;
+  return c >= 0 && c <= 9 ? c : 100_000;
+}
+
 /** Digits s[from, from+n) as a number, or -1 when one is not a digit. */
 function digits(s: string, from: number, n: number): number {
   let x = 0;
@@ -119,8 +125,11 @@ function timestampMicros(v: Value, zoned: boolean): number {
   if (typeof v !== 'string') fail(v, 'timestamp');
   // The seeders' own form (isoAt): 2024-01-02T03:04:05.678Z.
   if (v.length === 24 && v.charCodeAt(10) === 84 && v.charCodeAt(23) === 90 && v.charCodeAt(19) === 46) {
-    const y = digits(v, 0, 4), mo = digits(v, 5, 2), d = digits(v, 8, 2), h = digits(v, 11, 2), mi = digits(v, 14, 2), s = digits(v, 17, 2), ms = digits(v, 20, 3);
-    if ((y | mo | d | h | mi | s | ms) < 0 || v.charCodeAt(4) !== 45 || v.charCodeAt(7) !== 45 || v.charCodeAt(13) !== 58 || v.charCodeAt(16) !== 58 || mo < 1 || mo > 12 || d < 1 || d > 31 || h > 23 || mi > 59 || s > 59) fail(v, 'timestamp');
+    const y = dig(v, 0) * 1000 + dig(v, 1) * 100 + dig(v, 2) * 10 + dig(v, 3);
+    const mo = dig(v, 5) * 10 + dig(v, 6), d = dig(v, 8) * 10 + dig(v, 9);
+    const h = dig(v, 11) * 10 + dig(v, 12), mi = dig(v, 14) * 10 + dig(v, 15), s = dig(v, 17) * 10 + dig(v, 18);
+    const ms = dig(v, 20) * 100 + dig(v, 21) * 10 + dig(v, 22);
+    if (y > 9999 || ms > 999 || v.charCodeAt(4) !== 45 || v.charCodeAt(7) !== 45 || v.charCodeAt(13) !== 58 || v.charCodeAt(16) !== 58 || mo < 1 || mo > 12 || d < 1 || d > 31 || h > 23 || mi > 59 || s > 59) fail(v, 'timestamp');
     return (daysFromCivil(y, mo, d) - PG_EPOCH_DAYS) * DAY_US + ((h * 60 + mi) * 60 + s) * 1e6 + ms * 1000;
   }
   const m = TS.exec(v);
@@ -150,20 +159,29 @@ class BinaryWriter {
     this.buf.copy(next, 0, 0, this.pos);
     this.buf = next;
   }
+  // Big-endian by hand: Buffer#writeInt32BE's range checks were a tenth of the encoding time, and
+  // every caller has checked its range already (a typed array store keeps the low 8 bits).
   int16(x: number): void {
-    this.buf.writeInt16BE(x, this.pos);
-    this.pos += 2;
+    const b = this.buf;
+    const p = this.pos;
+    b[p] = x >> 8;
+    b[p + 1] = x;
+    this.pos = p + 2;
   }
   int32(x: number): void {
-    this.buf.writeInt32BE(x, this.pos);
-    this.pos += 4;
+    const b = this.buf;
+    const p = this.pos;
+    b[p] = x >> 24;
+    b[p + 1] = x >> 16;
+    b[p + 2] = x >> 8;
+    b[p + 3] = x;
+    this.pos = p + 4;
   }
   /** An int64 from a safe integer (the high word by floor division, so negatives too). */
   int64(x: number): void {
     const hi = Math.floor(x / 4294967296);
-    this.buf.writeInt32BE(hi, this.pos);
-    this.buf.writeUInt32BE(x - hi * 4294967296, this.pos + 4);
-    this.pos += 8;
+    this.int32(hi);
+    this.int32((x - hi * 4294967296) | 0);
   }
   /** A length-prefixed UTF-8 string (`prefix`: a leading version byte, for jsonb). */
   text(s: string, prefix = -1): void {
