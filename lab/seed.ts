@@ -166,8 +166,6 @@ async function copyOnce(client: Client, chunk: SeedChunk, onBatch: (rows: number
   const t = chunk.table;
   const options = [copyFormat(opts.types) === 'binary' ? 'format binary' : '', opts.freeze ? 'freeze' : ''].filter(Boolean);
   const sql = `copy ${qualified(t.schema, t.name)} (${t.columns.map(quoteIdent).join(', ')}) from stdin${options.length ? ` (${options.join(', ')})` : ''}`;
-  if (opts.freeze) await client.query(`begin; truncate only ${qualified(t.schema, t.name)}`);
-  const stream = client.query(copyFrom(sql));
   const sent = { rows: 0, bytes: 0 };
   async function* batches() {
     const source = opts.gen ? opts.gen.stream(chunk, opts.types) : copyBatches(t, chunk.from, chunk.to, opts.types);
@@ -179,7 +177,8 @@ async function copyOnce(client: Client, chunk: SeedChunk, onBatch: (rows: number
     }
   }
   try {
-    await pipeline(Readable.from(batches(), { objectMode: false }), stream);
+    if (opts.freeze) await client.query(`begin; truncate only ${qualified(t.schema, t.name)}`);
+    await pipeline(Readable.from(batches(), { objectMode: false }), client.query(copyFrom(sql)));
     if (opts.freeze) await client.query('commit');
   } catch (e: any) {
     if (opts.freeze) await client.query('rollback').catch(() => {});
@@ -514,10 +513,11 @@ export async function seed(opts: SeedOptions): Promise<SeedResult> {
           copyEnd = Math.max(copyEnd, Date.now());
           const left = chunksLeft.get(chunk.table)! - 1;
           chunksLeft.set(chunk.table, left);
-          const own = keys.own.get(`${chunk.table.schema}.${chunk.table.name}`);
           if (left > 0) return;
+          const key = `${chunk.table.schema}.${chunk.table.name}`;
+          const own = keys.own.get(key);
           if (own) {
-            keys.own.delete(`${chunk.table.schema}.${chunk.table.name}`);
+            keys.own.delete(key);
             await runGroup(c, own, context);
           }
           // Its statistics too, while the load still leaves a core free (the FKs built later only read).
