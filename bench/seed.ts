@@ -1,8 +1,12 @@
 /**
  * Seed figures, on one PostgreSQL 17 cluster in the same run:
  *  - the payments preset at 1M rows (DDL, COPY on parallel connections, keys/FKs/indexes, ANALYZE)
- *    beside `pgbench -i -s 10` (1M pgbench_accounts rows: its own client-side COPY, vacuum, primary
- *    keys) — rows/s and MB/s of table data written;
+ *    beside `pgbench -i -s 10` (1M pgbench_accounts rows: its own client-side COPY FREEZE, vacuum
+ *    analyze, primary keys) — rows/s and MB/s of table data written (pg_table_size: heap + TOAST, no
+ *    indexes, the same definition for both);
+ *  - the same seed with COPY text (the seeder before its binary encoder), and the CPU each side
+ *    spent, server (the cluster's processes) and client (Node, or the pgbench process): what bounds
+ *    the rate on this machine;
  *  - the COPY phase alone beside pgbench's generate step alone (-I dtg), in rows/s and in MB/s of
  *    COPY text streamed (pgbench's rows are ~20 bytes of text, ours ~80: rows/s alone flatters it);
  *  - starting a run from the golden clone versus starting a fresh cluster and seeding again.
@@ -12,7 +16,7 @@
  * (the one place the baseline command lives).
  */
 import { execFile } from 'node:child_process';
-import { existsSync, mkdtempSync, rmSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync, readdirSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
@@ -55,6 +59,56 @@ export function pgbenchPath(): string | undefined {
 /** Bytes of table data (heap + TOAST, no indexes) of the user tables matching `like`, partitions included. */
 export async function tableBytes(url: string, like: string): Promise<number> {
   return withClient(url, async (c) => Number((await c.query(`select coalesce(sum(pg_table_size(c.oid)), 0) as b from pg_class c join pg_namespace n on n.oid = c.relnamespace where n.nspname = 'public' and c.relkind = 'r' and c.relname like $1`, [like])).rows[0].b));
+}
+
+/** utime + stime (+ the reaped children's, `withChildren`) of a process, in ms; undefined without /proc. */
+function procCpuMs(pid: number | 'self', withChildren = false): number | undefined {
+  try {
+    const st = readFileSync(`/proc/${pid}/stat`, 'utf8');
+    const f = st.slice(st.lastIndexOf(')') + 2).split(' ');
+    return ((Number(f[11]) + Number(f[12]) + (withChildren ? Number(f[13]) + Number(f[14]) : 0)) * 1000) / 100;
+  } catch {
+    return undefined;
+  }
+}
+
+/**
+ * CPU ms spent so far by a local cluster's server processes: the postmaster with the backends it
+ * has reaped, plus the live ones. Undefined where /proc cannot tell (then "not measured").
+ */
+export async function serverCpu(url: string): Promise<() => number | undefined> {
+  // The backend's parent, read while the backend is alive.
+  const postmaster = await withClient(url, async (c) => {
+    const backend = Number((await c.query('select pg_backend_pid() as p')).rows[0].p);
+    try {
+      return Number(readFileSync(`/proc/${backend}/stat`, 'utf8').split(') ')[1].split(' ')[1]);
+    } catch {
+      return undefined;
+    }
+  });
+  if (postmaster === undefined) return () => undefined;
+  return () => {
+    let ms = procCpuMs(postmaster, true);
+    if (ms === undefined) return undefined;
+    for (const d of readdirSync('/proc')) {
+      if (!/^\d+$/.test(d)) continue;
+      try {
+        const st = readFileSync(`/proc/${d}/stat`, 'utf8');
+        if (Number(st.slice(st.lastIndexOf(')') + 2).split(' ')[1]) === postmaster) ms += procCpuMs(Number(d)) ?? 0;
+      } catch {
+        // exited while we looked: its time is in the postmaster's reaped children now
+      }
+    }
+    return ms;
+  };
+}
+
+/** CPU ms of this process, its threads and the children it has waited for (pgbench). */
+function clientCpuMs(): number | undefined {
+  const own = process.cpuUsage();
+  const children = procCpuMs('self', true);
+  const self = procCpuMs('self');
+  return children === undefined || self === undefined ? undefined : (own.user + own.system) / 1000 + (children - self);
 }
 
 /**
@@ -107,24 +161,36 @@ export async function bench(): Promise<BenchResult[]> {
     // 1,000,110 rows), interleaved run by run: on a shared machine the load changes by the minute, and
     // measuring one side after the other would compare two machines.
     const pgbench = pgbenchPath();
-    const ours: { rate: number; mb: number; copyRate: number; copyMb: number }[] = [];
+    const cpu = await serverCpu(cluster.url);
+    /** Wall ms and CPU ms (server, client) of one step. */
+    const measured = async (fn: () => Promise<unknown>) => {
+      const [s0, c0, t0] = [cpu(), clientCpuMs(), performance.now()];
+      await fn();
+      const [s1, c1] = [cpu(), clientCpuMs()];
+      return { ms: performance.now() - t0, serverMs: s0 === undefined || s1 === undefined ? NaN : s1 - s0, clientMs: c0 === undefined || c1 === undefined ? NaN : c1 - c0 };
+    };
+    type Run = { rate: number; mb: number; copyRate: number; copyMb: number; loadMb: number; serverMs: number; clientMs: number };
+    const ours: Run[] = [];
+    const text: Run[] = [];
     const wide: { rate: number; mb: number }[] = [];
-    const runs: { rate: number; mb: number; copyRate: number; copyMb: number }[] = [];
+    const runs: Run[] = [];
     for (let i = 0; i < RUNS; i++) {
-      {
+      for (const [copyFormat, into] of [['binary', ours], ['text', text]] as const) {
         const url = await db(`seed${i}`);
-        const r = await seed({ url, preset: 'payments', scale: ROWS, seed: 42, progress: 'silent' });
+        let r!: Awaited<ReturnType<typeof seed>>;
+        const m = await measured(async () => (r = await seed({ url, preset: 'payments', scale: ROWS, seed: 42, progress: 'silent', copyFormat })));
         const bytes = await tableBytes(url, '%');
-        ours.push({ rate: (r.rows * 1000) / r.elapsedMs, mb: bytes / 1048576 / (r.elapsedMs / 1000), copyRate: (r.rows * 1000) / r.loadMs, copyMb: r.bytes / 1048576 / (r.loadMs / 1000) });
+        into.push({ rate: (r.rows * 1000) / r.elapsedMs, mb: bytes / 1048576 / (r.elapsedMs / 1000), copyRate: (r.rows * 1000) / r.loadMs, copyMb: r.bytes / 1048576 / (r.loadMs / 1000), loadMb: bytes / 1048576 / (r.loadMs / 1000), serverMs: m.serverMs, clientMs: m.clientMs });
         await withClient(cluster.url, (c) => c.query(`drop database ${quoteIdent(`seed${i}`)}`));
       }
       if (pgbench) {
         const url = await db('pgbench');
         const rows = PGBENCH.rows;
-        const full = await timeIt(() => execFileP(pgbench, [...PGBENCH.full, url]));
+        const full = await measured(() => execFileP(pgbench, [...PGBENCH.full, url]));
         const bytes = await tableBytes(url, 'pgbench%');
         const gen = await timeIt(() => execFileP(pgbench, [...PGBENCH.generate, url]));
-        runs.push({ rate: (rows * 1000) / full, mb: bytes / 1048576 / (full / 1000), copyRate: (rows * 1000) / gen, copyMb: pgbenchCopyBytes(PGBENCH.scale) / 1048576 / (gen / 1000) });
+        const genBytes = await tableBytes(url, 'pgbench%');
+        runs.push({ rate: (rows * 1000) / full.ms, mb: bytes / 1048576 / (full.ms / 1000), copyRate: (rows * 1000) / gen, copyMb: pgbenchCopyBytes(PGBENCH.scale) / 1048576 / (gen / 1000), loadMb: genBytes / 1048576 / (gen / 1000), serverMs: full.serverMs, clientMs: full.clientMs });
         await withClient(cluster.url, (c) => c.query(`drop database pgbench`));
       }
       {
@@ -136,16 +202,22 @@ export async function bench(): Promise<BenchResult[]> {
         await withClient(cluster.url, (c) => c.query(`drop database ${quoteIdent(`wide${i}`)}`));
       }
     }
-    const base = runs.length ? { rate: median(runs.map((r) => r.rate)), mb: median(runs.map((r) => r.mb)), copyRate: median(runs.map((r) => r.copyRate)), copyMb: median(runs.map((r) => r.copyMb)) } : undefined;
-    const rate = median(ours.map((o) => o.rate));
-    const mb = median(ours.map((o) => o.mb));
-    const copyRate = median(ours.map((o) => o.copyRate));
+    // NaN (not measured) when no run measured it, not the 0 the median of nothing is.
+    const med = (xs: Run[], k: keyof Run) => (xs.some((x) => Number.isFinite(x[k])) ? median(xs.map((x) => x[k])) : NaN);
+    const base = runs.length ? { rate: med(runs, 'rate'), mb: med(runs, 'mb'), copyRate: med(runs, 'copyRate'), copyMb: med(runs, 'copyMb'), loadMb: med(runs, 'loadMb'), serverMs: med(runs, 'serverMs'), clientMs: med(runs, 'clientMs') } : undefined;
     const cmp = (name: string, value: number, unit: string, b: number | undefined, bname: string, goal?: string): BenchResult =>
       b === undefined ? { name, value, unit, goal: goal && `${goal} (pgbench not found: npx cutover doctor --fetch client)` } : { name, value, unit, baseline: { name: bname, value: b }, ratio: value / b, goal };
-    results.push(cmp(`seed payments ${ROWS / 1e6}M rows, whole (PG ${MAJOR})`, rate, 'rows/s', base?.rate, 'pgbench -i -s 10 (dtgvp)', 'ratio ≥ 1'));
-    results.push(cmp('seed payments, table data written', mb, 'MB/s', base?.mb, 'pgbench -i -s 10 (dtgvp)', 'ratio ≥ 0.8'));
-    results.push(cmp('seed payments, COPY phase only', copyRate, 'rows/s', base?.copyRate, 'pgbench -i -I dtg'));
-    results.push(cmp('seed payments, COPY text streamed', median(ours.map((o) => o.copyMb)), 'MB/s', base?.copyMb, 'pgbench -i -I dtg'));
+    results.push(cmp(`seed payments ${ROWS / 1e6}M rows, whole (PG ${MAJOR})`, med(ours, 'rate'), 'rows/s', base?.rate, 'pgbench -i -s 10 (dtgvp)', 'ratio ≥ 1'));
+    results.push(cmp('seed payments, table data written', med(ours, 'mb'), 'MB/s', base?.mb, 'pgbench -i -s 10 (dtgvp)', 'ratio ≥ 0.8'));
+    results.push({ name: 'seed payments, table data written, COPY binary', value: med(ours, 'mb'), unit: 'MB/s', baseline: { name: 'same seed, COPY text', value: med(text, 'mb') }, ratio: med(ours, 'mb') / med(text, 'mb') });
+    results.push(cmp('seed payments, COPY phase only', med(ours, 'copyRate'), 'rows/s', base?.copyRate, 'pgbench -i -I dtg'));
+    results.push(cmp('seed payments, COPY phase only, table data written', med(ours, 'loadMb'), 'MB/s', base?.loadMb, 'pgbench -i -I dtg'));
+    results.push(cmp('seed payments, COPY data streamed (binary)', med(ours, 'copyMb'), 'MB/s', base?.copyMb, 'pgbench -i -I dtg (COPY text)'));
+    // What bounds it: CPU seconds per seed (NaN: not measured, no /proc). On 2 cores the whole seed
+    // cannot take less wall time than (server + client CPU) / 2.
+    results.push(cmp('seed payments, server CPU (all backends)', med(ours, 'serverMs') / 1000, 's', base && base.serverMs / 1000, 'pgbench -i -s 10 (dtgvp) server CPU'));
+    results.push(cmp('seed payments, client CPU (Node)', med(ours, 'clientMs') / 1000, 's', base && base.clientMs / 1000, 'pgbench -i -s 10 client CPU'));
+    results.push({ name: 'seed payments, server CPU with COPY binary', value: med(ours, 'serverMs') / 1000, unit: 's', baseline: { name: 'same seed, COPY text', value: med(text, 'serverMs') / 1000 }, ratio: med(ours, 'serverMs') / med(text, 'serverMs') });
 
     results.push(cmp(`seed production-shaped (86 tables) ${ROWS / 1e6}M rows, whole`, median(wide.map((w) => w.rate)), 'rows/s', base?.rate, 'pgbench -i -s 10 (dtgvp)'));
     results.push(cmp('seed production-shaped, table data written', median(wide.map((w) => w.mb)), 'MB/s', base?.mb, 'pgbench -i -s 10 (dtgvp)', 'ratio ≥ 0.8'));

@@ -1,14 +1,14 @@
 /**
- * Seed generator threads, main side. Profiling a preset seed showed the main thread busy 100 % of
- * the time building COPY text (custom schemas are the other way round: the server is the bottleneck
- * and the main thread idles); so rows can be generated in worker threads (lab/seed-worker.ts) and the
+ * Seed generator threads, main side. Profiling a preset seed showed the main thread busy for the
+ * whole load building COPY data (custom schemas: the server's share is larger); so rows can be generated in worker threads (lab/seed-worker.ts) and the
  * main thread only moves buffers into the COPY streams. Which seeds use them: see `threads` in seed(). Each chunk is
- * streamed with credits (at most CREDITS batches of ~128 KB in flight), so memory stays bounded
+ * streamed with credits (at most CREDITS batches of 128–256 KB in flight), so memory stays bounded
  * however far generation runs ahead of the server.
  */
 import { Worker } from 'node:worker_threads';
 import type { SeedChunk } from './seed.ts';
 import type { Dataset } from '../scenarios/datasets/gen.ts';
+import { EncodeError } from './seed-copy.ts';
 import type { FromWorker, ToWorker, WorkerInit } from './seed-worker.ts';
 
 const CREDITS = 16;
@@ -47,7 +47,7 @@ export class GeneratorPool {
         if (!sink) return;
         if ('buf' in m) sink.push({ buf: Buffer.from(m.buf), rows: m.rows });
         else if ('done' in m) sink.end();
-        else sink.fail(new Error(`seed generator thread: ${m.error}`));
+        else sink.fail(m.encode ? new EncodeError(m.error) : new Error(`seed generator thread: ${m.error}`));
       });
       w.on('error', (e) => {
         for (const s of this.sinks.values()) s.fail(e);
@@ -71,8 +71,8 @@ export class GeneratorPool {
     }
   }
 
-  /** The chunk's COPY batches, in order. */
-  async *stream(chunk: SeedChunk): AsyncGenerator<{ buf: Buffer; rows: number }> {
+  /** The chunk's COPY batches, in order (binary for these column types when they allow, see copyBatches). */
+  async *stream(chunk: SeedChunk, types?: string[]): AsyncGenerator<{ buf: Buffer; rows: number }> {
     const id = this.nextChunk++;
     const worker = this.workers[this.nextWorker++ % this.workers.length];
     const queue: { buf: Buffer; rows: number }[] = [];
@@ -84,7 +84,7 @@ export class GeneratorPool {
       end: () => ((done = true), wake?.()),
       fail: (e) => ((error = e), wake?.()),
     });
-    worker.postMessage({ chunk: id, table: this.ds.tables.indexOf(chunk.table), from: chunk.from, to: chunk.to, credits: CREDITS } satisfies ToWorker);
+    worker.postMessage({ chunk: id, table: this.ds.tables.indexOf(chunk.table), from: chunk.from, to: chunk.to, types, credits: CREDITS } satisfies ToWorker);
     try {
       for (;;) {
         if (error) throw error;

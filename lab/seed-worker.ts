@@ -7,7 +7,7 @@
 import { parentPort, workerData } from 'node:worker_threads';
 import { applyOverrides, getPreset, type Dataset, type DatasetContext } from '../scenarios/datasets/index.ts';
 import { planCustom, type TableInfo } from '../scenarios/datasets/custom.ts';
-import { copyBatches } from './seed-copy.ts';
+import { EncodeError, copyBatches } from './seed-copy.ts';
 
 export interface WorkerInit {
   preset: string;
@@ -17,8 +17,8 @@ export interface WorkerInit {
   schema?: TableInfo[];
 }
 
-export type ToWorker = { chunk: number; table: number; from: number; to: number; credits: number } | { chunk: number; credit: number };
-export type FromWorker = { chunk: number; buf: ArrayBuffer; rows: number } | { chunk: number; done: true } | { chunk: number; error: string } | { ready: true; chunk?: undefined };
+export type ToWorker = { chunk: number; table: number; from: number; to: number; types?: string[]; credits: number } | { chunk: number; credit: number };
+export type FromWorker = { chunk: number; buf: ArrayBuffer; rows: number } | { chunk: number; done: true } | { chunk: number; error: string; encode?: boolean } | { ready: true; chunk?: undefined };
 
 function build(init: WorkerInit): Dataset {
   const ds = init.schema ? planCustom(init.schema, init.ctx, { generators: init.generators }) : getPreset(init.preset).build(init.ctx);
@@ -40,7 +40,7 @@ if (parentPort) {
     }
     credit.set(m.chunk, m.credits);
     try {
-      for (const { buf, rows } of copyBatches(ds.tables[m.table], m.from, m.to)) {
+      for (const { buf, rows } of copyBatches(ds.tables[m.table], m.from, m.to, m.types)) {
         while ((credit.get(m.chunk) ?? 0) <= 0) await new Promise<void>((r) => waiting.set(m.chunk, r));
         credit.set(m.chunk, credit.get(m.chunk)! - 1);
         const ab = buf.buffer.slice(buf.byteOffset, buf.byteOffset + buf.length) as ArrayBuffer;
@@ -48,7 +48,8 @@ if (parentPort) {
       }
       port.postMessage({ chunk: m.chunk, done: true } satisfies FromWorker);
     } catch (e: any) {
-      port.postMessage({ chunk: m.chunk, error: String(e?.stack ?? e) } satisfies FromWorker);
+      // A value with no exact binary form: the main thread loads the chunk again as text.
+      port.postMessage({ chunk: m.chunk, error: e instanceof EncodeError ? e.message : String(e?.stack ?? e), encode: e instanceof EncodeError } satisfies FromWorker);
     } finally {
       credit.delete(m.chunk);
       waiting.delete(m.chunk);

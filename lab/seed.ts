@@ -3,8 +3,10 @@
  *
  * Plan, then apply: `planSeed` decides the tables, their row counts and how they are cut into
  * chunks (pure); `seed` runs it. Speed comes from doing what pg_restore and pgbench -i do:
- * create bare tables, COPY into them on several connections at once (a large table is cut into
- * row ranges loaded in parallel), then build keys, FKs and indexes once over the loaded data.
+ * create bare tables, COPY into them on several connections at once (COPY binary where the column
+ * types allow, see lab/seed-copy.ts; a table the seed created in one COPY FREEZE; a table it did not
+ * create cut into row ranges loaded in parallel), then build keys and indexes once over the loaded
+ * data — each table's own right after its load, while the others still load — then the FKs.
  * When the DDL already carries FKs (a user's own schema), tables load in dependency waves,
  * parents before children.
  *
@@ -21,7 +23,7 @@ import { connect, describeTarget, qualified, quoteIdent, sqlError, withClient, t
 import { dumpSchema, splitSql } from '../migration/schema-copy.ts';
 import { lexSql } from '../migration/sql-lexer.ts';
 import { poolEach } from '../migration/concurrency.ts';
-import { copyBatches, copyLine } from './seed-copy.ts';
+import { EncodeError, copyBatches, copyFormat, copyLine } from './seed-copy.ts';
 import { GeneratorPool } from './seed-pool.ts';
 import type { Scenario } from '../scenarios/schema.ts';
 import { Progress, defaultProgressMode, type ProgressMode } from '../migration/progress.ts';
@@ -45,6 +47,8 @@ export interface SeedOptions {
   parallel?: number;
   /** Generator threads (default: presets from 200k rows on more than 2 cores: cores − 1, at most 4; 0 = on the main thread). */
   threads?: number;
+  /** COPY format: binary (default) for every table whose column types all have a binary encoder, text for the others; `text`: every table as text. */
+  copyFormat?: 'binary' | 'text';
   /** Progress output: tty line, JSON lines, or nothing (default: by terminal / json flag). */
   progress?: ProgressMode;
   json?: boolean;
@@ -53,8 +57,10 @@ export interface SeedOptions {
 export interface TableResult {
   table: string;
   rows: number;
-  /** Bytes of COPY text sent for this table. */
+  /** Bytes of COPY data sent for this table. */
   bytes: number;
+  /** The COPY format the rows went in (binary unless a column type or a value has no binary encoding). */
+  format: 'binary' | 'text';
 }
 
 export interface SeedResult {
@@ -68,7 +74,7 @@ export interface SeedResult {
   elapsedMs: number;
   /** Just the COPY phase. */
   loadMs: number;
-  /** Where the time went: schema, COPY, keys/FKs/indexes, sequences + ANALYZE. */
+  /** Where the time went: schema, COPY (each table's own keys, indexes and ANALYZE run during it, right after its load), the keys/FKs left after the last COPY, sequences + the ANALYZE left. */
   phases: { schemaMs: number; loadMs: number; keysMs: number; analyzeMs: number };
   rowsPerSec: number;
   mbPerSec: number;
@@ -112,14 +118,18 @@ export function dependencyWaves(tables: TableLoad[]): TableLoad[][] {
   return waves;
 }
 
-export function planSeed(ds: Dataset, opts: { parallel: number; fkDuringLoad: boolean }): SeedPlan {
+/**
+ * `frozen`: tables loaded by one COPY … (FREEZE) each (see copyChunk), so they are not cut into row
+ * ranges: a frozen COPY needs the table truncated in its own transaction, which one connection holds.
+ */
+export function planSeed(ds: Dataset, opts: { parallel: number; fkDuringLoad: boolean; frozen?: ReadonlySet<TableLoad> }): SeedPlan {
   const waves = opts.fkDuringLoad ? dependencyWaves(ds.tables) : [ds.tables];
   const out: SeedChunk[][] = waves.map((tables) => {
     const chunks: SeedChunk[] = [];
     for (const t of tables) {
       // A self-referencing table with its FK in place loads in one COPY: the FK is checked at the end
       // of the statement, which then sees every row it references.
-      const whole = opts.fkDuringLoad && t.selfReferencing;
+      const whole = (opts.fkDuringLoad && t.selfReferencing) || opts.frozen?.has(t);
       const parts = !whole && t.rows >= 2 * CHUNK_MIN_ROWS ? Math.min(opts.parallel, Math.floor(t.rows / CHUNK_MIN_ROWS)) : 1;
       const size = Math.ceil(t.rows / parts);
       for (let from = 0; from < t.rows; from += size) chunks.push({ table: t, from, to: Math.min(t.rows, from + size) });
@@ -132,20 +142,49 @@ export function planSeed(ds: Dataset, opts: { parallel: number; fkDuringLoad: bo
 
 export { copyLine, copyValue } from './seed-copy.ts';
 
-async function copyChunk(client: Client, chunk: SeedChunk, onBatch: (rows: number, bytes: number) => void, gen?: GeneratorPool): Promise<void> {
+/**
+ * One chunk, one COPY, in binary when the table's column types allow (`types`), else text. A value
+ * the binary encoder cannot write exactly loads the chunk again as text (the failed COPY left no
+ * row). `freeze` (a whole table the seed created and nobody else sees yet): in one transaction,
+ * TRUNCATE the empty table then COPY … (FREEZE), the way `pgbench -i` loads: the rows are written
+ * frozen, with their hint bits set and the pages all-visible, so the index builds, FK checks and
+ * ANALYZE that read them next do not dirty and write every page of the table again.
+ */
+async function copyChunk(client: Client, chunk: SeedChunk, onBatch: (rows: number, bytes: number) => void, opts: { gen?: GeneratorPool; freeze: boolean; types?: string[] }): Promise<'binary' | 'text'> {
+  const format = copyFormat(opts.types);
+  try {
+    await copyOnce(client, chunk, onBatch, opts);
+    return format;
+  } catch (e) {
+    if (!(e instanceof EncodeError)) throw e;
+    await copyOnce(client, chunk, onBatch, { ...opts, types: undefined });
+    return 'text';
+  }
+}
+
+async function copyOnce(client: Client, chunk: SeedChunk, onBatch: (rows: number, bytes: number) => void, opts: { gen?: GeneratorPool; freeze: boolean; types?: string[] }): Promise<void> {
   const t = chunk.table;
-  const sql = `copy ${qualified(t.schema, t.name)} (${t.columns.map(quoteIdent).join(', ')}) from stdin`;
-  const stream = client.query(copyFrom(sql));
+  const options = [copyFormat(opts.types) === 'binary' ? 'format binary' : '', opts.freeze ? 'freeze' : ''].filter(Boolean);
+  const sql = `copy ${qualified(t.schema, t.name)} (${t.columns.map(quoteIdent).join(', ')}) from stdin${options.length ? ` (${options.join(', ')})` : ''}`;
+  const sent = { rows: 0, bytes: 0 };
   async function* batches() {
-    const source = gen ? gen.stream(chunk) : copyBatches(t, chunk.from, chunk.to);
+    const source = opts.gen ? opts.gen.stream(chunk, opts.types) : copyBatches(t, chunk.from, chunk.to, opts.types);
     for await (const { buf, rows } of source) {
+      sent.rows += rows;
+      sent.bytes += buf.length;
       onBatch(rows, buf.length);
       yield buf;
     }
   }
   try {
-    await pipeline(Readable.from(batches(), { objectMode: false }), stream);
+    if (opts.freeze) await client.query(`begin; truncate only ${qualified(t.schema, t.name)}`);
+    await pipeline(Readable.from(batches(), { objectMode: false }), client.query(copyFrom(sql)));
+    if (opts.freeze) await client.query('commit');
   } catch (e: any) {
+    if (opts.freeze) await client.query('rollback').catch(() => {});
+    // What this attempt counted is not loaded.
+    onBatch(-sent.rows, -sent.bytes);
+    if (e instanceof EncodeError) throw e;
     const err = sqlError(e, `loading ${t.schema}.${t.name}`);
     throw new CutoverError(err.code, err.message, {
       detail: err.detail,
@@ -225,6 +264,34 @@ async function dropCreated(c: Client, before: Snapshot): Promise<void> {
   }
 }
 
+/** The tables that are plain heaps (relkind r: not partitioned parents, not foreign tables). */
+async function plainTables(c: Client, tables: TableLoad[]): Promise<Set<TableLoad>> {
+  const r = await c.query<{ k: string }>(`select relkind as k from unnest($1::text[]) with ordinality u(n, i) join pg_class c on c.oid = u.n::regclass order by i`, [tables.map((t) => qualified(t.schema, t.name))]);
+  return new Set(tables.filter((_, i) => r.rows[i]?.k === 'r'));
+}
+
+/**
+ * The base type of every loaded column, in COPY order: domains resolved to the type under them,
+ * enums as `enum`, anything else by its name (arrays `_int4`, ranges, composites: no binary encoder).
+ */
+async function columnTypes(c: Client, tables: TableLoad[]): Promise<Map<TableLoad, string[]>> {
+  const r = await c.query<{ i: string; col: string; base: string }>(
+    `with recursive cols as (
+       select u.i, a.attname, a.atttypid from unnest($1::text[]) with ordinality u(n, i)
+         join pg_attribute a on a.attrelid = u.n::regclass and a.attnum > 0 and not a.attisdropped),
+     d(oid, cur) as (
+       select distinct atttypid, atttypid from cols
+       union all
+       select d.oid, t.typbasetype from d join pg_type t on t.oid = d.cur where t.typtype = 'd')
+     select cols.i, cols.attname as col, case b.typtype when 'e' then 'enum' else b.typname end as base
+       from cols join d on d.oid = cols.atttypid join pg_type b on b.oid = d.cur and b.typtype <> 'd'`,
+    [tables.map((t) => qualified(t.schema, t.name))],
+  );
+  const byTable = new Map<number, Map<string, string>>();
+  for (const row of r.rows) byTable.set(Number(row.i), (byTable.get(Number(row.i)) ?? new Map()).set(row.col, row.base));
+  return new Map(tables.map((t, k) => [t, t.columns.map((col) => byTable.get(k + 1)?.get(col) ?? '?')]));
+}
+
 /** Move every sequence behind a loaded column past the loaded values. */
 async function syncSequences(c: Client, tables: TableLoad[]): Promise<void> {
   for (const t of tables) {
@@ -245,12 +312,27 @@ const QNAME = `(${IDENT}(?:\\.${IDENT})?)`;
 const unquote = (q: string) => (q.match(new RegExp(IDENT, 'g')) ?? []).map((p) => (p.startsWith('"') ? p.slice(1, -1).replace(/""/g, '"') : p.toLowerCase()));
 
 /**
+ * What to build after the data: each table's own keys and indexes (`own`, by "schema.name": built as
+ * soon as that table is loaded, while the others still load), then the waves of `later` in order.
+ */
+export interface KeyPlan {
+  own: Map<string, string[]>;
+  later: string[][][];
+}
+
+/**
  * Cut a post-load DDL script into waves of groups that may run in parallel: first each table's own
  * keys and indexes (one group per table), then foreign keys (one group per child table; a foreign
  * key locks its child, then its parent, so an acyclic FK graph cannot deadlock), then everything
  * else in order (materialized views, sequences).
  */
 export function postLoadWaves(postDdl: string, tables: { schema: string; name: string }[]): string[][][] {
+  const { own, later } = postLoadPlan(postDdl, tables);
+  return [[...own.values()], ...later].filter((w) => w.length);
+}
+
+/** The same cut as postLoadWaves, with the own keys and indexes by table. */
+export function postLoadPlan(postDdl: string, tables: { schema: string; name: string }[]): KeyPlan {
   const known = new Set(tables.map((t) => `${t.schema}.${t.name}`));
   const tableOf = (stmt: string): string | undefined => {
     const m = new RegExp(`^alter\\s+table\\s+(?:only\\s+)?${QNAME}`, 'i').exec(stmt) ?? new RegExp(`^create\\s+(?:unique\\s+)?index\\s+(?:${IDENT}\\s+)?on\\s+(?:only\\s+)?${QNAME}`, 'i').exec(stmt);
@@ -271,37 +353,39 @@ export function postLoadWaves(postDdl: string, tables: { schema: string; name: s
     else if (/\bforeign\s+key\b/i.test(stmt)) fks.set(t, [...(fks.get(t) ?? []), stmt]);
     else own.set(t, [...(own.get(t) ?? []), stmt]);
   }
-  return [[...own.values()], [...fks.values()], rest.length ? [rest] : []].filter((w) => w.length);
+  return { own, later: [[...fks.values()], rest.length ? [rest] : []].filter((w) => w.length) };
+}
+
+/** A connection for building keys: index builds sort in memory instead of spilling to disk. */
+async function keysConnection(url: string): Promise<Client> {
+  const c = await connect(url, { role: 'seed target', applicationName: 'cutover-seed' });
+  await c.query(`set maintenance_work_mem = '256MB'`).catch(async (e) => (await c.end().catch(() => {}), Promise.reject(e)));
+  return c;
+}
+
+/** The statements of one group, in order, on one connection. */
+async function runGroup(c: Client, group: string[], context: string): Promise<void> {
+  for (const stmt of group) {
+    // Foreign keys of a cycle (a → b, b → a) built at once lock both tables in opposite orders:
+    // Postgres aborts one as a deadlock; it succeeds once the other is done.
+    for (let attempt = 1; ; attempt++) {
+      try {
+        await c.query(stmt);
+        break;
+      } catch (e: any) {
+        if (e?.code === '40P01' && attempt < 5) {
+          await new Promise((r) => setTimeout(r, 50 * attempt + Math.random() * 100));
+          continue;
+        }
+        throw sqlError(e, `${context} (${stmt.split('\n')[0].slice(0, 100)})`);
+      }
+    }
+  }
 }
 
 /** Run waves of statement groups: groups of a wave in parallel (one connection each), statements of a group in order. */
 async function runWaves(url: string, waves: string[][][], parallel: number, context: string): Promise<void> {
-  for (const wave of waves) {
-    const open = async () => {
-      const c = await connect(url, { role: 'seed target', applicationName: 'cutover-seed' });
-      // Index builds sort in memory instead of spilling to disk.
-      await c.query(`set maintenance_work_mem = '256MB'`).catch(async (e) => (await c.end().catch(() => {}), Promise.reject(e)));
-      return c;
-    };
-    await poolEach(wave, parallel, { open, close: (c) => c.end() }, async (c, group) => {
-      for (const stmt of group) {
-        // Foreign keys of a cycle (a → b, b → a) built at once lock both tables in opposite orders:
-        // Postgres aborts one as a deadlock; it succeeds once the other is done.
-        for (let attempt = 1; ; attempt++) {
-          try {
-            await c.query(stmt);
-            break;
-          } catch (e: any) {
-            if (e?.code === '40P01' && attempt < 5) {
-              await new Promise((r) => setTimeout(r, 50 * attempt + Math.random() * 100));
-              continue;
-            }
-            throw sqlError(e, `${context} (${stmt.split('\n')[0].slice(0, 100)})`);
-          }
-        }
-      }
-    });
-  }
+  for (const wave of waves) await poolEach(wave, parallel, { open: () => keysConnection(url), close: (c) => c.end() }, (c, group) => runGroup(c, group, context));
 }
 
 export function defaultParallel(): number {
@@ -378,29 +462,44 @@ export async function seed(opts: SeedOptions): Promise<SeedResult> {
     const mode = opts.progress ?? defaultProgressMode(opts.json);
     if (mode !== 'silent') for (const n of notes) process.stderr.write(mode === 'json' ? JSON.stringify({ note: `seed: ${n}` }) + '\n' : `seed: ${n}\n`);
 
-    const plan = planSeed(ds, { parallel, fkDuringLoad: preset === 'custom' && !deferred && !opts.fromUrl });
+    // Tables this seed created (preset, DDL, copied schema) load frozen; plain tables only (a
+    // partitioned parent cannot be COPY FREEZE'd). Existing tables of a custom seed never are.
+    const created = preset !== 'custom' || !!opts.ddl || !!opts.fromUrl;
+    const frozen = created ? await plainTables(admin, ds.tables) : new Set<TableLoad>();
+    const plan = planSeed(ds, { parallel, fkDuringLoad: preset === 'custom' && !deferred && !opts.fromUrl, frozen });
     const progress = new Progress(`seed ${preset}`, plan.totalRows, { mode });
-    const perTable = new Map<TableLoad, TableResult>(ds.tables.map((t) => [t, { table: t.schema === 'public' ? t.name : `${t.schema}.${t.name}`, rows: 0, bytes: 0 }]));
+    const perTable = new Map<TableLoad, TableResult>(ds.tables.map((t) => [t, { table: t.schema === 'public' ? t.name : `${t.schema}.${t.name}`, rows: 0, bytes: 0, format: 'binary' }]));
+    const types = opts.copyFormat === 'text' ? new Map<TableLoad, string[]>() : await columnTypes(admin, ds.tables);
     const loadStart = Date.now();
-    // Generation threads: only where the main thread is the bottleneck — presets (profiled: the main
-    // thread 100 % busy building COPY text), not custom schemas (server-bound, the main thread ~⅔ idle;
-    // threads measured slower there) — from a few hundred thousand rows (a thread starts in ~0.5 s), and
-    // with a core to spare for them: on 2 cores, threads and server backends only trade places (measured
-    // neutral), so the default there is none.
+    // Generation threads: only where the main thread is the bottleneck — presets (profiled: with COPY
+    // binary the server's share of the load halved and the main thread is the load's bound), not custom
+    // schemas (threads measured slower there) — from a few hundred thousand rows (a thread starts in
+    // ~0.5 s), and with a core to spare for them: on 2 cores, threads and server backends only trade
+    // places (measured: 1 or 2 threads added 0.8–1.4 s of CPU to a 1M-row payments seed and no speed),
+    // so the default there is none.
     const cores = availableParallelism();
     const threads = opts.threads ?? (!custom && plan.totalRows >= 200_000 && cores > 2 ? Math.min(4, cores - 1) : 0);
     const gen = threads > 0 ? await GeneratorPool.create(ds, { preset, ctx, generators: opts.generators ?? {}, schema: custom?.schema }, threads) : undefined;
+    // Each table's own keys and indexes are built by the connection that loaded its last chunk, right
+    // after it, while the other connections still load: the load is bound by the generating thread,
+    // so a backend building an index uses a core that would otherwise wait.
+    const keys = mergeKeyPlans(deferred, postLoadPlan(ds.postDdl, ds.tables));
+    const context = preset === 'custom' ? 'building the indexes and foreign keys of the custom schema' : `building keys, foreign keys and indexes of preset ${preset}`;
+    const chunksLeft = new Map<TableLoad, number>();
+    for (const chunk of plan.waves.flat()) chunksLeft.set(chunk.table, (chunksLeft.get(chunk.table) ?? 0) + 1);
+    let copyEnd = loadStart;
+    const analyzed = new Set<TableLoad>();
     try {
       for (const wave of plan.waves) {
         const open = async () => {
-          const c = await connect(opts.url, { role: 'seed target', applicationName: 'cutover-seed' });
+          const c = await keysConnection(opts.url);
           // Loaded data is recreated on demand; skip the WAL flush wait per commit.
           await c.query('set synchronous_commit = off').catch(async (e) => (await c.end().catch(() => {}), Promise.reject(e)));
           return c;
         };
         await poolEach(wave, parallel, { open, close: (c) => c.end() }, async (c, chunk) => {
           const res = perTable.get(chunk.table)!;
-          await copyChunk(
+          const format = await copyChunk(
             c,
             chunk,
             (rows, bytes) => {
@@ -408,22 +507,35 @@ export async function seed(opts: SeedOptions): Promise<SeedResult> {
               res.bytes += bytes;
               progress.tick(rows, chunk.table.name);
             },
-            gen,
+            { gen, freeze: frozen.has(chunk.table), types: types.get(chunk.table) },
           );
+          if (format === 'text') res.format = 'text';
+          copyEnd = Math.max(copyEnd, Date.now());
+          const left = chunksLeft.get(chunk.table)! - 1;
+          chunksLeft.set(chunk.table, left);
+          if (left > 0) return;
+          const key = `${chunk.table.schema}.${chunk.table.name}`;
+          const own = keys.own.get(key);
+          if (own) {
+            keys.own.delete(key);
+            await runGroup(c, own, context);
+          }
+          // Its statistics too, while the load still leaves a core free (the FKs built later only read).
+          await runGroup(c, [`analyze ${qualified(chunk.table.schema, chunk.table.name)}`], 'analyze');
+          analyzed.add(chunk.table);
         });
       }
       await gen?.close();
-      const loadMs = Date.now() - loadStart;
-      const keysStart = Date.now();
+      const loadMs = copyEnd - loadStart;
+      const keysStart = copyEnd;
       progress.finish('building keys and indexes');
-      if (deferred) {
-        await runWaves(opts.url, deferred.restore, parallel, 'building the indexes and foreign keys of the custom schema');
-        deferred = undefined;
-      }
-      await runWaves(opts.url, postLoadWaves(ds.postDdl, ds.tables), parallel, `building keys, foreign keys and indexes of preset ${preset}`);
+      // What is left: own keys of tables no chunk loaded (none, or a DDL's other tables), FKs, the rest.
+      await runWaves(opts.url, [[...keys.own.values()], ...keys.later].filter((w) => w.length), parallel, context);
+      deferred = undefined;
       const keysMs = Date.now() - keysStart;
       await syncSequences(admin, ds.tables);
-      await runWaves(opts.url, [ds.tables.map((t) => [`analyze ${qualified(t.schema, t.name)}`])], parallel, 'analyze');
+      const unanalyzed = ds.tables.filter((t) => !analyzed.has(t));
+      if (unanalyzed.length) await runWaves(opts.url, [unanalyzed.map((t) => [`analyze ${qualified(t.schema, t.name)}`])], parallel, 'analyze');
       const analyzeMs = Date.now() - keysStart - keysMs;
       const tables = [...perTable.values()];
       const rows = tables.reduce((n, t) => n + t.rows, 0);
@@ -451,7 +563,7 @@ export async function seed(opts: SeedOptions): Promise<SeedResult> {
       // Tables that existed before (custom without DDL): empty them again and give them back their constraints.
       if (preset === 'custom' && !opts.ddl && !opts.fromUrl) {
         await admin.query(`truncate ${ds.tables.map((t) => qualified(t.schema, t.name)).join(', ')} cascade`).catch(() => {});
-        if (deferred) for (const group of deferred.restore.flat()) for (const stmt of group) await admin.query(stmt).catch(() => {});
+        if (deferred) for (const group of [...deferred.own.values(), ...deferred.later.flat()]) for (const stmt of group) await admin.query(stmt).catch(() => {});
       }
       throw e;
     }
@@ -503,9 +615,15 @@ async function copyInto(c: Client, sql: string, text: string): Promise<void> {
   await pipeline(Readable.from([Buffer.from(text)]), stream);
 }
 
-interface Deferred {
-  /** Waves of statement groups that put everything back: indexes per table, then FKs per child table. */
-  restore: string[][][];
+/** What puts everything back: keys and indexes per table (own), then FKs per child table (later). */
+type Deferred = KeyPlan;
+
+/** Two key plans as one: own keys of a table together, the later waves one after the other. */
+function mergeKeyPlans(a: KeyPlan | undefined, b: KeyPlan): KeyPlan {
+  if (!a) return b;
+  const own = new Map(a.own);
+  for (const [t, stmts] of b.own) own.set(t, [...(own.get(t) ?? []), ...stmts]);
+  return { own, later: [...a.later, ...b.later] };
 }
 
 /**
@@ -548,19 +666,18 @@ async function deferConstraints(c: Client, ds: CustomDataset): Promise<Deferred>
     await c.query('rollback').catch(() => {});
     throw sqlError(e, 'taking the foreign keys and indexes off the tables to load');
   }
-  const group = (rows: { rel: string; def: string }[], stmt: (r: { rel: string; def: string; name?: string }) => string) => {
-    const m = new Map<string, string[]>();
-    for (const r of rows) m.set(r.rel, [...(m.get(r.rel) ?? []), stmt(r)]);
-    return [...m.values()];
-  };
-  return {
-    restore: [
-      group([...keys.rows.map((k) => ({ ...k, def: `alter table ${k.rel} add constraint ${quoteIdent(k.name)} ${k.def}` })), ...idx.rows], (r) => r.def),
-      group(fks.rows, (r: any) => `alter table ${r.rel} add constraint ${quoteIdent(r.name)} ${r.def}`),
-    ].filter((w) => w.length),
-  };
+  // Keyed the way the loader names its tables (schema.name), whatever search_path renders in regclass.
+  const names = await c.query<{ rel: string; key: string }>(`select c.oid::regclass::text as rel, n.nspname || '.' || c.relname as key from pg_class c join pg_namespace n on n.oid = c.relnamespace where c.oid = any($1)`, [oids]);
+  const keyOf = new Map(names.rows.map((r) => [r.rel, r.key]));
+  const own = new Map<string, string[]>();
+  for (const r of [...keys.rows.map((k) => ({ rel: k.rel, def: `alter table ${k.rel} add constraint ${quoteIdent(k.name)} ${k.def}` })), ...idx.rows]) {
+    const key = keyOf.get(r.rel) ?? r.rel;
+    own.set(key, [...(own.get(key) ?? []), r.def]);
+  }
+  const fkGroups = new Map<string, string[]>();
+  for (const f of fks.rows) fkGroups.set(f.rel, [...(fkGroups.get(f.rel) ?? []), `alter table ${f.rel} add constraint ${quoteIdent(f.name)} ${f.def}`]);
+  return { own, later: fkGroups.size ? [[...fkGroups.values()]] : [] };
 }
-
 
 /** Seed options for a scenario's dataset (the seed step of a rehearsal). */
 export function seedOptionsFor(s: Pick<Scenario, 'dataset' | 'seed'>, url: string, extra: Partial<SeedOptions> = {}): SeedOptions {

@@ -20,7 +20,7 @@ export const seedSchema = {
 
 export function formatSeed(r: SeedResult, url: string): string {
   const w = Math.max(5, ...r.tables.map((t) => t.table.length));
-  const lines = r.tables.map((t) => `  ${t.table.padEnd(w)}  ${String(t.rows).padStart(10)} rows  ${(t.bytes / 1048576).toFixed(1).padStart(8)} MB`);
+  const lines = r.tables.map((t) => `  ${t.table.padEnd(w)}  ${String(t.rows).padStart(10)} rows  ${(t.bytes / 1048576).toFixed(1).padStart(8)} MB  COPY ${t.format}`);
   return [
     `seeded ${describeTarget(url)} with preset ${r.preset} (scale ${r.scale}, seed ${r.seed})`,
     ...lines,

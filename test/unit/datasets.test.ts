@@ -1,6 +1,6 @@
 /** Pure parts of seeding: COPY escaping, load planning, post-load waves, generator determinism. */
 import { describe, expect, it } from 'vitest';
-import { copyLine, copyValue, dependencyWaves, lineCol, planSeed, postLoadWaves } from '../../lab/seed.ts';
+import { copyLine, copyValue, dependencyWaves, lineCol, planSeed, postLoadPlan, postLoadWaves } from '../../lab/seed.ts';
 import { applyOverrides, arrayLiteral, getPreset, hashString, isoAt, money, Rng, type TableLoad } from '../../scenarios/datasets/index.ts';
 import { stringsFor, TRICKY_STRINGS } from '../../scenarios/datasets/edge.ts';
 import { dropSpareWal, hashInputs } from '../../lab/golden.ts';
@@ -114,6 +114,12 @@ describe('planning', () => {
     expect(waves.map((w) => w.map((x) => x.name))).toEqual([['a', 'self'], ['b'], ['c']]);
     expect(() => dependencyWaves([t('x', 1, ['public.y']), t('y', 1, ['public.x'])])).toThrow('foreign keys form a cycle between public.x, public.y; cannot order the load');
   });
+  it('a table loaded frozen is one COPY, never cut', () => {
+    const big = t('big', 100_000);
+    const plan = planSeed({ name: 'x', preDdl: '', postDdl: '', tables: [big, t('other', 100_000)] }, { parallel: 4, fkDuringLoad: false, frozen: new Set([big]) });
+    expect(plan.waves[0].filter((c) => c.table === big).map((c) => [c.from, c.to])).toEqual([[0, 100_000]]);
+    expect(plan.waves[0].filter((c) => c.table !== big)).toHaveLength(4);
+  });
   it('big tables are cut into row ranges, biggest first', () => {
     const plan = planSeed({ name: 'x', preDdl: '', postDdl: '', tables: [t('small', 100), t('big', 100_000)] }, { parallel: 4, fkDuringLoad: false });
     expect(plan.totalRows).toBe(100_100);
@@ -133,6 +139,8 @@ describe('planning', () => {
       [['alter table only public.b add constraint b_a_fk foreign key (a_id) references a (id)']],
       [['create materialized view mv as select 1', 'create unique index mv_i on mv (x)']],
     ]);
+    // The own keys by table, so each is built as soon as its table is loaded.
+    expect([...postLoadPlan(ddl, [{ schema: 'public', name: 'a' }, { schema: 'Odd Schema', name: 'B t' }, { schema: 'public', name: 'b' }]).own.keys()]).toEqual(['public.a', 'Odd Schema.B t']);
   });
   it('DDL error positions become line and column', () => {
     expect(lineCol('select 1;\ncreate tabel x;\n', 18)).toEqual({ line: 2, col: 8, text: 'create tabel x;' });
