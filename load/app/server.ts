@@ -12,8 +12,9 @@
  *   record's TTL; when the answer changes new connections go to the new address and the old pool is
  *   drained (idle connections closed at once, busy ones when released) — a DNS-style switch as a
  *   real client experiences it;
+ * - each write is one statement (domain row + request-id row, one round trip, its own transaction);
  * - retry policy is a setting: 'none', or 'bounded' (N retries with exponential backoff on connection-
- *   level errors, same request id, INSERT … ON CONFLICT (request_id) DO NOTHING, so retries are idempotent).
+ *   level errors, same request id; a request id seen before writes nothing, so retries are idempotent).
  *
  * In process: `const app = await startApp(opts); … await app.close()`.
  * As a process (so the lab can kill -9 it):
@@ -264,10 +265,14 @@ export function isRetryable(e: any): boolean {
   return /Connection terminated|timeout exceeded when trying to connect|Cannot use a pool after calling end|Client has encountered a connection error|connection timeout|Query read timeout/i.test(m);
 }
 
-/** A server error answer to COMMIT means rolled back; anything else (no answer) leaves it unknown. */
-function commitOutcomeKnown(e: any): boolean {
-  const code: string = e?.code ?? '';
-  return /^(40|23|25|22)/.test(code);
+/**
+ * A write statement commits on its own (autocommit): a server error answer means rolled back; no
+ * answer after it was sent (the connection died while it ran) leaves the outcome unknown.
+ */
+function sentUnanswered(e: any): boolean {
+  if (/^[0-9A-Z]{5}$/.test(String(e?.code ?? ''))) return false;
+  // refused before anything went on the wire
+  return !/not queryable|Cannot use a pool after calling end|timeout exceeded when trying to connect/i.test(String(e?.message ?? ''));
 }
 
 class HttpError extends Error {
@@ -350,10 +355,17 @@ export async function startApp(opts: AppOptions): Promise<RunningApp> {
   }
 
   /**
-   * One write transaction: the domain statement, then the request-id row. A request id seen before
-   * rolls back and returns the earlier result (idempotent retries, client or app side).
+   * One write in one statement, so one round trip and its own transaction: the domain row and the
+   * request-id row together, or neither. `domain` is an INSERT … SELECT or UPDATE whose WHERE has
+   * `not exists (select 1 from prior)` (params from $4 on): a request id seen before writes nothing
+   * and returns the earlier result (idempotent retries, client or app side); two attempts racing
+   * on one id end in a unique violation on the request-id row, which rolls the statement back.
    */
-  async function write(kind: string, requestId: string, payload: unknown, domain: (c: pg.PoolClient) => Promise<number | null>): Promise<{ resultId: number | null; replay: boolean }> {
+  async function write(kind: string, requestId: string, payload: unknown, domain: string, params: unknown[], notFound?: () => HttpError): Promise<{ resultId: number | null; replay: boolean }> {
+    const sql = `with prior as (select result_id from ${t(APP_WRITES_TABLE)} where request_id = $1::text),
+      d as (${domain} returning id),
+      w as (insert into ${t(APP_WRITES_TABLE)} (request_id, kind, result_id, payload) select $1::text, $2::text, d.id, $3::jsonb from d)
+      select (select id from d) as id, (select result_id from prior) as prior_id, exists (select 1 from prior) as seen`;
     return withRetry(async (pool) => {
       let c: pg.PoolClient;
       try {
@@ -361,33 +373,29 @@ export async function startApp(opts: AppOptions): Promise<RunningApp> {
       } catch (e) {
         throw new WriteError(false, e);
       }
-      let commitSent = false;
+      let row: { id: string | null; prior_id: string | null; seen: boolean };
       try {
-        await c.query('begin');
-        const resultId = await domain(c);
-        const ins = await c.query(`insert into ${t(APP_WRITES_TABLE)} (request_id, kind, result_id, payload) values ($1, $2, $3, $4) on conflict (request_id) do nothing returning request_id`, [
-          requestId,
-          kind,
-          resultId,
-          JSON.stringify(payload ?? null),
-        ]);
-        if (ins.rowCount === 0) {
-          await c.query('rollback');
-          const prev = await c.query<{ result_id: number | null }>(`select result_id from ${t(APP_WRITES_TABLE)} where request_id = $1`, [requestId]);
-          c.release();
-          stats.replays++;
-          return { resultId: prev.rows[0]?.result_id ?? null, replay: true };
-        }
-        commitSent = true;
-        await c.query('commit');
-        c.release();
-        return { resultId, replay: false };
+        row = (await c.query(sql, [requestId, kind, JSON.stringify(payload ?? null), ...params])).rows[0];
       } catch (e: any) {
         c.release(true);
-        if (e instanceof HttpError) throw e;
-        throw new WriteError(commitSent && !commitOutcomeKnown(e) ? 'unknown' : false, e);
+        if (e?.code === '23505' && e?.table === APP_WRITES_TABLE) return replayOf(pool, requestId);
+        throw new WriteError(sentUnanswered(e) ? 'unknown' : false, e);
       }
+      c.release();
+      if (row.seen) {
+        stats.replays++;
+        return { resultId: row.prior_id === null ? null : Number(row.prior_id), replay: true };
+      }
+      if (row.id === null) throw notFound?.() ?? new Error(`the ${kind} write wrote no row`);
+      return { resultId: Number(row.id), replay: false };
     });
+  }
+
+  async function replayOf(pool: pg.Pool, requestId: string): Promise<{ resultId: number | null; replay: boolean }> {
+    const prev = await pool.query<{ result_id: string | null }>(`select result_id from ${t(APP_WRITES_TABLE)} where request_id = $1`, [requestId]);
+    stats.replays++;
+    const id = prev.rows[0]?.result_id;
+    return { resultId: id === null || id === undefined ? null : Number(id), replay: true };
   }
 
   async function read<T>(fn: (pool: pg.Pool) => Promise<T>): Promise<T> {
@@ -413,37 +421,24 @@ export async function startApp(opts: AppOptions): Promise<RunningApp> {
       const account = int(body?.account_id, 1);
       const amount = int(body?.amount_cents, 100);
       const currency = String(body?.currency ?? 'EUR').slice(0, 3);
-      const r = await write('payment', id, body, async (c) => {
-        const q = await c.query<{ id: number }>(`insert into ${t('app_payments')} (request_id, account_id, amount_cents, currency) values ($1, $2, $3, $4) returning id`, [id, account, amount, currency]);
-        return q.rows[0].id;
-      });
+      const r = await write('payment', id, body, `insert into ${t('app_payments')} (request_id, account_id, amount_cents, currency) select $1::text, $4::int, $5::bigint, $6::text where not exists (select 1 from prior)`, [account, amount, currency]);
       return [201, { id, kind: 'payment', resultId: r.resultId, replay: r.replay }];
     }
     if (m === 'POST' && p.length === 1 && p[0] === 'ledger') {
       const id = requestIdOf(req, body);
-      const r = await write('ledger', id, body, async (c) => {
-        const q = await c.query<{ id: number }>(`insert into ${t('app_ledger_entries')} (request_id, account_id, amount_cents) values ($1, $2, $3) returning id`, [id, int(body?.account_id, 1), int(body?.amount_cents, 100)]);
-        return q.rows[0].id;
-      });
+      const r = await write('ledger', id, body, `insert into ${t('app_ledger_entries')} (request_id, account_id, amount_cents) select $1::text, $4::int, $5::bigint where not exists (select 1 from prior)`, [int(body?.account_id, 1), int(body?.amount_cents, 100)]);
       return [201, { id, kind: 'ledger', resultId: r.resultId, replay: r.replay }];
     }
     if (m === 'POST' && p.length === 1 && p[0] === 'notifications') {
       const id = requestIdOf(req, body);
-      const r = await write('notification', id, body, async (c) => {
-        const q = await c.query<{ id: number }>(`insert into ${t('app_notifications')} (request_id, channel, body) values ($1, $2, $3) returning id`, [id, String(body?.channel ?? 'email').slice(0, 32), JSON.stringify(body?.body ?? null)]);
-        return q.rows[0].id;
-      });
+      const r = await write('notification', id, body, `insert into ${t('app_notifications')} (request_id, channel, body) select $1::text, $4::text, $5::jsonb where not exists (select 1 from prior)`, [String(body?.channel ?? 'email').slice(0, 32), JSON.stringify(body?.body ?? null)]);
       return [201, { id, kind: 'notification', resultId: r.resultId, replay: r.replay }];
     }
     if (m === 'POST' && p.length === 3 && p[0] === 'payments' && p[2] === 'status') {
       const id = requestIdOf(req, body);
       const payment = p[1];
       const status = String(body?.status ?? 'settled').slice(0, 32);
-      const r = await write('status', id, { payment, status }, async (c) => {
-        const q = await c.query<{ id: number }>(`update ${t('app_payments')} set status = $2, updated_at = now() where request_id = $1 returning id`, [payment, status]);
-        if (q.rowCount === 0) throw new HttpError(404, `no payment with request id ${payment}`);
-        return q.rows[0].id;
-      });
+      const r = await write('status', id, { payment, status }, `update ${t('app_payments')} set status = $5::text, updated_at = now() where request_id = $4::text and not exists (select 1 from prior)`, [payment, status], () => new HttpError(404, `no payment with request id ${payment}`));
       return [200, { id, kind: 'status', resultId: r.resultId, replay: r.replay }];
     }
     if (m === 'GET' && p.length === 2 && p[0] === 'payments') {
