@@ -18,6 +18,7 @@ import { FaultInjector, detectConflict, conflictRecovery, type FaultSpec, type A
 import { LabAsyncDisposableStack } from '../disposable.ts';
 import { paths, PROJECT_ROOT } from '../paths.ts';
 import { sleep, freePort, freeLoopbackAddress } from '../net.ts';
+import { isIPv4 } from 'node:net';
 import { startUserApp, type StartedUserApp } from '../app.ts';
 import { copySchema } from '../../migration/schema-copy.ts';
 import { startReplication, stopReplication, waitForSync, lag, objectNames } from '../../migration/replication.ts';
@@ -240,7 +241,7 @@ export async function replicate(r: RunState, lab: Lab, underLoad: boolean): Prom
   // what the acknowledged-write check reads on the new primary.
   const tables = r.s.migration.tables ? [...r.s.migration.tables, ...(isUserApp(r.s) ? [] : [APP_WRITES_TABLE, ...APP_DOMAIN_TABLES])] : undefined;
   const t0 = Date.now();
-  await startReplication({ source: lab.old.url, target: lab.new.url, sourceConninfoUrl: lab.proxiedUrl('replication'), mode: r.s.migration.publication, tables, log: r.log });
+  await startReplication({ source: lab.old.url, target: lab.new.url, sourceConninfoUrl: viaProxy(r.s, 'replication') ? lab.proxiedUrl('replication') : undefined, mode: r.s.migration.publication, tables, log: r.log });
   await waitForSync({ source: lab.old.url, target: lab.new.url, timeoutMs: SYNC_TIMEOUT_MS, progress: false });
   const t1 = Date.now();
   enter(r, underLoad ? 'post-data (under load)' : 'post-data');
@@ -302,7 +303,27 @@ export interface Front {
   front: { host: string; port: number };
 }
 
-/** Lab DNS (db.lab.internal → old's proxy, or pgbouncer in front of it). */
+/**
+ * Toxiproxy on a hop costs CPU on every byte (at 1000 writes/s a quarter of a core on the app
+ * path): the app and the replication go through it only when the scenario needs it there — a
+ * fault on that hop, or the proxy switch (or a switch command, which may drive Toxiproxy).
+ */
+export function viaProxy(s: Scenario, hop: 'app' | 'replication'): boolean {
+  const hops = hop === 'app' ? ['app-old', 'app-new'] : ['replication'];
+  if (s.faults.some((f) => f.hop !== null && hops.includes(f.hop))) return true;
+  return hop === 'app' && (s.migration.switch === 'proxy' || s.migration.switch === 'command');
+}
+
+/** Where the app's traffic to old and new goes: the clusters themselves, or their proxies (viaProxy). */
+export function appEndpoints(s: Scenario, lab: Lab): { oldFront: { host: string; port: number }; newFront: { host: string; port: number } } {
+  const proxies = { oldFront: lab.record.proxies['app-old' as never] as { host: string; port: number }, newFront: lab.record.proxies['app-new' as never] as { host: string; port: number } };
+  const { old, new: neu } = lab.record;
+  // the switches move an address, never a port: straight to the clusters only when they share one
+  if (viaProxy(s, 'app') || old.port !== neu.port || !isIPv4(old.host) || !isIPv4(neu.host)) return proxies;
+  return { oldFront: { host: old.host, port: old.port }, newFront: { host: neu.host, port: neu.port } };
+}
+
+/** Lab DNS (db.lab.internal → old, or its proxy, or pgbouncer in front of it). */
 export async function startFront(r: RunState, lab: Lab, labDir: string): Promise<Front> {
   enter(r, 'app');
   // A user app resolves db.lab.internal with its own resolver (libc, the JVM's), which only asks
@@ -313,8 +334,7 @@ export async function startFront(r: RunState, lab: Lab, labDir: string): Promise
       hint: 'run as root, or use migration.switch: proxy or pgbouncer (the app then connects to an address, no name to resolve)',
     });
   const dns = await own(r, await startDnsServer(userDns ? { host: await freeLoopbackAddress(53), port: 53 } : { host: '127.0.0.1' }), (d) => d.close());
-  const oldFront = lab.record.proxies['app-old' as never] as { host: string; port: number };
-  const newFront = lab.record.proxies['app-new' as never] as { host: string; port: number };
+  const { oldFront, newFront } = appEndpoints(r.s, lab);
   let front = oldFront;
   let pgb: StartedPgbouncer | undefined;
   if (r.s.migration.switch === 'pgbouncer') {
