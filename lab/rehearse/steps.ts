@@ -363,6 +363,8 @@ export interface App {
   /** processes killed by a kill-app fault (their exit is not a finding) */
   killed: Set<AppProcess['child']>;
   restart(): Promise<void>;
+  /** Epoch ms of each move to a new database address, over every process of the run; undefined: a user app (it does not say). */
+  addressChangesMs(): number[] | undefined;
 }
 
 export async function startApp(r: RunState, f: Front): Promise<App> {
@@ -370,10 +372,12 @@ export async function startApp(r: RunState, f: Front): Promise<App> {
   if (r.s.app !== 'sample') return startOwnApp(r, f, port, r.s.app);
   const args = ['--host', '127.0.0.1', '--port', String(port), '--db-host', DB_NAME, '--db-port', String(f.front.port), '--user', APP_ROLE, '--database', 'app', '--dns', `127.0.0.1:${f.dns.dnsPort}`, '--retry', r.s.load.retry, '--retries', String(r.s.load.retries), '--no-create-tables'];
   const env = { CUTOVER_APP_DB_PASSWORD: r.appPassword };
+  const started: AppProcess[] = [await startAppProcess(args, env, join(r.runDir, 'app.log'))];
   const app: App = {
-    current: await startAppProcess(args, env, join(r.runDir, 'app.log')),
+    current: started[0],
     killed: new Set(),
-    restart: async () => void (app.current = await startAppProcess(args, env, join(r.runDir, 'app-restarted.log'))),
+    restart: async () => void started.push((app.current = await startAppProcess(args, env, join(r.runDir, 'app-restarted.log')))),
+    addressChangesMs: () => started.flatMap((p) => p.events.filter((e) => e.event === 'db-address-changed' && typeof e.at === 'number').map((e) => e.at as number)).sort((a, b) => a - b),
   };
   // registered on the app handle, not the process: a restarted app is the one stopped
   await own(r, app, (a) => stopApp(a.current));
@@ -489,7 +493,7 @@ async function startOwnApp(r: RunState, f: Front, port: number, spec: Exclude<Sc
       logFile: join(r.runDir, log),
       log: r.log,
     });
-  const app: App = { current: await start('app.log'), killed: new Set(), restart: async () => void (app.current = await start('app-restarted.log')) };
+  const app: App = { current: await start('app.log'), killed: new Set(), restart: async () => void (app.current = await start('app-restarted.log')), addressChangesMs: () => undefined };
   await own(r, app, (a) => stopApp(a.current));
   return app;
 }

@@ -20,7 +20,7 @@
  * As a process (so the lab can kill -9 it):
  *   node bin/run-ts.mjs load/app/server.ts --port 0 --db-url postgres://u@db.lab.internal:5432/app --dns 127.0.0.1:5353
  * prints one JSON line {"event":"listening","url":…,"pid":…} on stdout when ready (later lines:
- * {"event":"db-address-changed",from,to}). Exit 2 on bad flags or when the database is unreachable at
+ * {"event":"db-address-changed",from,to,at}, at = epoch ms). Exit 2 on bad flags or when the database is unreachable at
  * start (table creation); --no-create-tables starts without touching the database. Every flag has an
  * env var (CUTOVER_APP_*), see `optionsFromEnv`; pass the password in the URL via CUTOVER_APP_DB_URL
  * or CUTOVER_APP_DB_PASSWORD rather than on the command line, where `ps` shows it.
@@ -236,7 +236,7 @@ class DnsPool {
     this.address = address;
     if (old) {
       this.addressChanges++;
-      this.log({ event: 'db-address-changed', from, to: address });
+      this.log({ event: 'db-address-changed', from, to: address, at: Date.now() });
       // Idle connections to the old address close now, busy ones as they are released. pg-pool
       // never serves requests already queued on a pool once end() is called (they would sit until
       // the connect timeout), so end it only when its queue is empty.
