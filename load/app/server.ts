@@ -11,7 +11,9 @@
  * - the pg pool connects to a host *name* resolved through a configurable DNS server, cached for the
  *   record's TTL; when the answer changes new connections go to the new address and the old pool is
  *   drained (idle connections closed at once, busy ones when released) — a DNS-style switch as a
- *   real client experiences it;
+ *   real client experiences it; an error that says the server went away or refuses us cuts the
+ *   cached answer's life to 100 ms (CUTOVER_APP_RERESOLVE_ON_ERROR_MS, 0 = obey the TTL only), so
+ *   a moved record is seen at once rather than up to a TTL later;
  * - each write is one statement (domain row + request-id row, one round trip, its own transaction);
  * - retry policy is a setting: 'none', or 'bounded' (N retries with exponential backoff on connection-
  *   level errors, same request id; a request id seen before writes nothing, so retries are idempotent).
@@ -65,6 +67,12 @@ export interface AppOptions {
   createTables?: boolean;
   /** Lower bound on the DNS cache time, ms (default 0: the record's TTL is obeyed as is). */
   minTtlMs?: number;
+  /**
+   * After an error that says the server went away or refuses us (connection lost, terminated,
+   * read-only, login denied), keep the cached DNS answer at most this much longer, so a moved
+   * record is seen in this time instead of up to a TTL (default 100 ms; 0: obey the TTL only).
+   */
+  reResolveOnErrorMs?: number;
   log?: (event: Record<string, unknown>) => void;
 }
 
@@ -175,6 +183,11 @@ export class TtlResolver {
     }
   }
 
+  /** Let the cached answer live at most `ms` more (the server behind it just failed us). */
+  expireWithin(ms: number): void {
+    if (this.answer) this.answer.expiresAt = Math.min(this.answer.expiresAt, this.now() + ms);
+  }
+
   async address(): Promise<string> {
     if (isIP(this.name)) return this.name;
     if (this.answer && this.now() < this.answer.expiresAt) return this.answer.address;
@@ -265,6 +278,11 @@ export function isRetryable(e: any): boolean {
   return /Connection terminated|timeout exceeded when trying to connect|Cannot use a pool after calling end|Client has encountered a connection error|connection timeout|Query read timeout/i.test(m);
 }
 
+/** An error after which the name may point elsewhere by now: the server went away, is fenced, or refuses our login. */
+export function suggestsMove(e: any): boolean {
+  return isRetryable(e) || e?.code === '28000' || e?.code === '28P01';
+}
+
 /**
  * A write statement commits on its own (autocommit): a server error answer means rolled back; no
  * answer after it was sent (the connection died while it ran) leaves the outcome unknown.
@@ -319,6 +337,7 @@ export async function startApp(opts: AppOptions): Promise<RunningApp> {
   const schema = opts.schema ?? 'public';
   const t = (n: string) => `${quoteIdent(schema)}.${quoteIdent(n)}`;
   const resolver = new TtlResolver(dbHost, opts.dnsServer, opts.minTtlMs ?? 0);
+  const reResolveMs = opts.reResolveOnErrorMs ?? 100;
   const pools = new DnsPool(resolver, base, log);
   const retry = opts.retry ?? 'none';
   const maxAttempts = retry === 'bounded' ? 1 + (opts.retries ?? 3) : 1;
@@ -344,6 +363,7 @@ export async function startApp(opts: AppOptions): Promise<RunningApp> {
       } catch (e: any) {
         const inner = e instanceof WriteError ? e.cause : e;
         if (e instanceof WriteError && e.committed === 'unknown') unknown = true;
+        if (reResolveMs > 0 && suggestsMove(inner)) resolver.expireWithin(reResolveMs);
         if (attempt >= maxAttempts || !isRetryable(inner)) {
           // One attempt that may have committed makes the whole request indeterminate.
           throw e instanceof WriteError ? new WriteError(unknown ? 'unknown' : e.committed, inner) : new WriteError(unknown ? 'unknown' : false, e);
@@ -548,6 +568,7 @@ export function optionsFromEnv(env: NodeJS.ProcessEnv = process.env): AppOptions
     retries: num('CUTOVER_APP_RETRIES'),
     retryBackoffMs: num('CUTOVER_APP_RETRY_BACKOFF_MS'),
     poolSize: num('CUTOVER_APP_POOL_SIZE'),
+    reResolveOnErrorMs: num('CUTOVER_APP_RERESOLVE_ON_ERROR_MS'),
     schema: env.CUTOVER_APP_SCHEMA,
     createTables: env.CUTOVER_APP_CREATE_TABLES === undefined ? undefined : !/^(0|false|no)$/i.test(env.CUTOVER_APP_CREATE_TABLES),
   };
