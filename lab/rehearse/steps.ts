@@ -370,7 +370,9 @@ export interface App {
 export async function startApp(r: RunState, f: Front): Promise<App> {
   const port = await freePort('127.0.0.1');
   if (r.s.app !== 'sample') return startOwnApp(r, f, port, r.s.app);
-  const args = ['--host', '127.0.0.1', '--port', String(port), '--db-host', DB_NAME, '--db-port', String(f.front.port), '--user', APP_ROLE, '--database', 'app', '--dns', `127.0.0.1:${f.dns.dnsPort}`, '--retry', r.s.load.retry, '--retries', String(r.s.load.retries), '--no-create-tables'];
+  const args = ['--host', '127.0.0.1', '--port', String(port), '--db-host', DB_NAME, '--db-port', String(f.front.port), '--user', APP_ROLE, '--database', 'app', '--dns', `127.0.0.1:${f.dns.dnsPort}`, '--retry', r.s.load.retry, '--retries', String(r.s.load.retries), '--no-create-tables',
+    // pgbouncer (transaction mode, 1.18) hands the next write another server: no prepared statements there
+    ...(r.s.migration.switch === 'pgbouncer' ? ['--no-prepared-statements'] : [])];
   const env = { CUTOVER_APP_DB_PASSWORD: r.appPassword };
   const started: AppProcess[] = [await startAppProcess(args, env, join(r.runDir, 'app.log'))];
   const app: App = {

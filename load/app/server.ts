@@ -23,7 +23,8 @@
  *   node bin/run-ts.mjs load/app/server.ts --port 0 --db-url postgres://u@db.lab.internal:5432/app --dns 127.0.0.1:5353
  * prints one JSON line {"event":"listening","url":…,"pid":…} on stdout when ready (later lines:
  * {"event":"db-address-changed",from,to,at}, at = epoch ms). Exit 2 on bad flags or when the database is unreachable at
- * start (table creation); --no-create-tables starts without touching the database. Every flag has an
+ * start (table creation); --no-create-tables starts without touching the database;
+ * --no-prepared-statements behind a transaction-mode pooler. Every flag has an
  * env var (CUTOVER_APP_*), see `optionsFromEnv`; pass the password in the URL via CUTOVER_APP_DB_URL
  * or CUTOVER_APP_DB_PASSWORD rather than on the command line, where `ps` shows it.
  */
@@ -73,6 +74,12 @@ export interface AppOptions {
    * record is seen in this time instead of up to a TTL (default 100 ms; 0: obey the TTL only).
    */
   reResolveOnErrorMs?: number;
+  /**
+   * Named (server-side prepared) write statements: parsed and planned once per connection, about
+   * half the server's CPU per write (default true). Off behind a pooler in transaction mode that
+   * does not track prepared statements (PgBouncer < 1.21): the next write may get another server.
+   */
+  preparedStatements?: boolean;
   log?: (event: Record<string, unknown>) => void;
 }
 
@@ -338,6 +345,7 @@ export async function startApp(opts: AppOptions): Promise<RunningApp> {
   const t = (n: string) => `${quoteIdent(schema)}.${quoteIdent(n)}`;
   const resolver = new TtlResolver(dbHost, opts.dnsServer, opts.minTtlMs ?? 0);
   const reResolveMs = opts.reResolveOnErrorMs ?? 100;
+  const prepared = opts.preparedStatements ?? true;
   const pools = new DnsPool(resolver, base, log);
   const retry = opts.retry ?? 'none';
   const maxAttempts = retry === 'bounded' ? 1 + (opts.retries ?? 3) : 1;
@@ -395,7 +403,8 @@ export async function startApp(opts: AppOptions): Promise<RunningApp> {
       }
       let row: { id: string | null; prior_id: string | null; seen: boolean };
       try {
-        row = (await c.query(sql, [requestId, kind, JSON.stringify(payload ?? null), ...params])).rows[0];
+        const values = [requestId, kind, JSON.stringify(payload ?? null), ...params];
+        row = (await c.query(prepared ? { name: `cutover-write-${kind}`, text: sql, values } : { text: sql, values })).rows[0];
       } catch (e: any) {
         c.release(true);
         if (e?.code === '23505' && e?.table === APP_WRITES_TABLE) return replayOf(pool, requestId);
@@ -569,6 +578,7 @@ export function optionsFromEnv(env: NodeJS.ProcessEnv = process.env): AppOptions
     retryBackoffMs: num('CUTOVER_APP_RETRY_BACKOFF_MS'),
     poolSize: num('CUTOVER_APP_POOL_SIZE'),
     reResolveOnErrorMs: num('CUTOVER_APP_RERESOLVE_ON_ERROR_MS'),
+    preparedStatements: env.CUTOVER_APP_PREPARED_STATEMENTS === undefined ? undefined : !/^(0|false|no)$/i.test(env.CUTOVER_APP_PREPARED_STATEMENTS),
     schema: env.CUTOVER_APP_SCHEMA,
     createTables: env.CUTOVER_APP_CREATE_TABLES === undefined ? undefined : !/^(0|false|no)$/i.test(env.CUTOVER_APP_CREATE_TABLES),
   };
@@ -592,6 +602,7 @@ export function optionsFromArgs(argv: string[], env: NodeJS.ProcessEnv = process
       'pool-size': { type: 'string' },
       schema: { type: 'string' },
       'no-create-tables': { type: 'boolean' },
+      'no-prepared-statements': { type: 'boolean' },
     },
     strict: true,
   });
@@ -616,6 +627,7 @@ export function optionsFromArgs(argv: string[], env: NodeJS.ProcessEnv = process
     poolSize: pick(n(values['pool-size']), o.poolSize),
     schema: pick(values.schema, o.schema),
     createTables: values['no-create-tables'] ? false : o.createTables,
+    preparedStatements: values['no-prepared-statements'] ? false : o.preparedStatements,
   };
 }
 
