@@ -27,7 +27,7 @@ function scenario(name: string, migration: string): ReturnType<typeof parseScena
 runs: ${RUNS}
 clusters: { old: { major: 13 }, new: { major: 17 } }
 dataset: { preset: payments, scale: 2000 }
-load: { rate: 1000, duration: 15s, switchAt: 6s, readRatio: 0, maxVus: 600 }
+load: { rate: 1000, duration: 20s, switchAt: 8s, readRatio: 0, maxVus: 600 }
 migration: ${migration}
 budgets: { maxErrorWindow: 60s, maxStall: 60s, maxLostWrites: 0, allowedDrift: error }
 `,
