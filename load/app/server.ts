@@ -291,11 +291,14 @@ export function suggestsMove(e: any): boolean {
 }
 
 /**
- * A write statement commits on its own (autocommit): a server error answer means rolled back; no
- * answer after it was sent (the connection died while it ran) leaves the outcome unknown.
+ * A write statement commits on its own (autocommit): an error answer that says it was rolled back
+ * or never ran (serialization, integrity, read-only, bad data, bad SQL, statement timeout) means not
+ * committed. Anything else after it was sent — the connection died, the session was terminated
+ * (a fence ends sessions mid-statement, possibly right after the commit) — leaves it unknown.
  */
 function sentUnanswered(e: any): boolean {
-  if (/^[0-9A-Z]{5}$/.test(String(e?.code ?? ''))) return false;
+  const code = String(e?.code ?? '');
+  if (/^(40|23|25|22|42)/.test(code) || code === '57014') return false;
   // refused before anything went on the wire
   return !/not queryable|Cannot use a pool after calling end|timeout exceeded when trying to connect/i.test(String(e?.message ?? ''));
 }
