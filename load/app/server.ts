@@ -228,6 +228,8 @@ export class TtlResolver {
 class DnsPool {
   private pool?: pg.Pool;
   private address?: string;
+  /** Settles when the app moves away from that pool's address. */
+  private readonly left = new WeakMap<pg.Pool, { promise: Promise<undefined>; resolve: () => void; gone: boolean }>();
   addressChanges = 0;
 
   constructor(
@@ -252,9 +254,13 @@ class DnsPool {
     // client that is checked out, or already removed from an ending pool, would otherwise emit an
     // unhandled 'error' and take the whole app down (the query in flight still rejects as usual).
     pool.on('connect', (client) => client.on('error', () => {}));
+    const leaving = { gone: false } as { promise: Promise<undefined>; resolve: () => void; gone: boolean };
+    leaving.promise = new Promise<undefined>((r) => (leaving.resolve = () => ((leaving.gone = true), r(undefined))));
+    this.left.set(pool, leaving);
     this.pool = pool;
     this.address = address;
     if (old) {
+      this.left.get(old)?.resolve();
       this.addressChanges++;
       this.log({ event: 'db-address-changed', from, to: address, at: Date.now() });
       // Idle connections to the old address close now, busy ones as they are released. pg-pool
@@ -264,6 +270,26 @@ class DnsPool {
       drain();
     }
     return pool;
+  }
+
+  /**
+   * A client of the pool at the current address. A request waiting for a connection on a pool the
+   * app has moved away from (the old server fenced, its connects failing or slow) does not wait
+   * there for the connect timeout: it goes to the new address's pool — nothing was sent yet.
+   */
+  async connect(pool: pg.Pool): Promise<pg.PoolClient> {
+    for (let moves = 0; ; moves++) {
+      const left = moves < 3 ? this.left.get(pool) : undefined;
+      if (left?.gone) {
+        pool = await this.get();
+        continue;
+      }
+      const pending = pool.connect();
+      const c = left ? await Promise.race([pending, left.promise]) : await pending;
+      if (c) return c;
+      pending.then((x) => x.release(), () => {});
+      pool = await this.get();
+    }
   }
 
   async end(): Promise<void> {
@@ -400,7 +426,7 @@ export async function startApp(opts: AppOptions): Promise<RunningApp> {
     return withRetry(async (pool) => {
       let c: pg.PoolClient;
       try {
-        c = await pool.connect();
+        c = await pools.connect(pool);
       } catch (e) {
         throw new WriteError(false, e);
       }
