@@ -2,7 +2,7 @@
  * `npm run bench`: every bench/<topic>.ts that exports `bench()`, run one after another (they share
  * two cores; running them together would measure each other). Figures are medians; each is printed
  * beside a baseline measured in the same run, with the ratio. `--json` prints the results as JSON;
- * `--only lab,seed` runs a subset.
+ * `--only lab,seed` runs a subset; `--runs N` sets the rehearsal bench's runs per strategy.
  */
 import { readdirSync } from 'node:fs';
 import { dirname, join } from 'node:path';
@@ -14,6 +14,9 @@ const args = process.argv.slice(2);
 const json = args.includes('--json');
 const onlyIdx = args.indexOf('--only');
 const only = onlyIdx >= 0 ? args[onlyIdx + 1].split(',') : undefined;
+// `--runs N`: fewer rehearsal runs per strategy while developing (the full bench: ≥ 10)
+const runsIdx = args.indexOf('--runs');
+if (runsIdx >= 0) process.env.BENCH_REHEARSE_RUNS = args[runsIdx + 1];
 
 const topics = readdirSync(here)
   .filter((f) => f.endsWith('.ts') && !['main.ts', 'types.ts'].includes(f))

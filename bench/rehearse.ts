@@ -1,8 +1,10 @@
 /**
  * Downtime the lab measures at 1000 writes/s for the DNS switch (TTL 1 s) and for the pause-style
  * switch (PgBouncer PAUSE/RESUME with the pause fence), over BENCH_REHEARSE_RUNS runs each
- * (default 10): median and p95 side by side, lost writes in every run. Then rehearsal throughput:
- * runs per minute for the quickstart scenario.
+ * (default 10; `npm run bench -- --runs 3` for development): median and p95 side by side, lost
+ * writes in every run, and where the DNS switch's write-blocked window went (median per part,
+ * reports/model.ts BlockedWindow). Then rehearsal throughput: runs per minute for the quickstart
+ * scenario.
  */
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -10,7 +12,8 @@ import { join } from 'node:path';
 import { rehearse } from '../lab/rehearse/run.ts';
 import { parseScenario } from '../scenarios/load.ts';
 import { median, type BenchResult } from './types.ts';
-import { valueOf, type Measured } from '../reports/model.ts';
+import { valueOf, BLOCKED_PARTS, type Measured, type Report } from '../reports/model.ts';
+import { BLOCKED_LABELS } from '../reports/format.ts';
 
 /** A Stat's figure; NaN when no run could measure it (a bench line then shows NaN, not a fake 0). */
 const fig = (v: Measured<{ median: number; p95: number }>, k: 'median' | 'p95') => valueOf(v)?.[k] ?? NaN;
@@ -24,12 +27,18 @@ function scenario(name: string, migration: string): ReturnType<typeof parseScena
 runs: ${RUNS}
 clusters: { old: { major: 13 }, new: { major: 17 } }
 dataset: { preset: payments, scale: 2000 }
-load: { rate: 1000, duration: 15s, switchAt: 6s, readRatio: 0, maxVus: 600 }
+load: { rate: 1000, duration: 20s, switchAt: 8s, readRatio: 0, maxVus: 600 }
 migration: ${migration}
 budgets: { maxErrorWindow: 60s, maxStall: 60s, maxLostWrites: 0, allowedDrift: error }
 `,
     `${name}.yaml`,
   );
+}
+
+/** The write-blocked window's median per part over the trustworthy runs (NaN: no run measured it). */
+function blockedLines(what: string, report: Report): BenchResult[] {
+  const parts = report.aggregate.blockedWindowMs ?? {};
+  return BLOCKED_PARTS.map((k) => ({ name: `${what}: blocked window, ${BLOCKED_LABELS[k]} (median)`, value: parts[k]?.median ?? NaN, unit: 'ms' }));
 }
 
 export async function bench(): Promise<BenchResult[]> {
@@ -50,6 +59,7 @@ export async function bench(): Promise<BenchResult[]> {
       { name: 'pause switch: failed requests, all runs', value: pause.report.runs.reduce((s, r) => s + failedOf(r), 0), unit: 'requests', goal: '0' },
       { name: 'lost writes, all runs of both strategies', value: dns.lostWrites.total + pause.lostWrites.total, unit: 'writes', goal: '0 in every run' },
     );
+    out.push(...blockedLines('dns switch', dns.report), ...blockedLines('pause switch', pause.report));
     const t0 = performance.now();
     const q = await rehearse('scenarios/quickstart.yaml', { runs: 3, outDir: join(root, 'quickstart'), formats: ['json'] });
     const minutes = (performance.now() - t0) / 60_000;

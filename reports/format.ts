@@ -2,7 +2,7 @@
  * Number and text formatting shared by the renderers, so that HTML, Markdown and JUnit say the same
  * "1.51 s" for the same model value (and tests can compute the expected text from the model).
  */
-import { isNotMeasured, valueOf, type AfterSwitch, type DriftFinding, type DriftStage, type InjectedFault, type Measured, type Report, type Saturation, type Severity } from './model.ts';
+import { BLOCKED_PARTS, isNotMeasured, valueOf, type AfterSwitch, type DriftFinding, type DriftStage, type InjectedFault, type Measured, type Report, type Saturation, type Severity } from './model.ts';
 
 /** 850 → "850 ms", 1510 → "1.51 s", 93_000 → "93.0 s", 0 → "0 ms". */
 export function formatMs(ms: number): string {
@@ -247,4 +247,36 @@ export function afterSwitchCells(a: AfterSwitch): { window: string; first: strin
 export function afterSwitchText(a: AfterSwitch): string {
   const c = afterSwitchCells(a);
   return `first ${c.window}: p50/p95/p99 ${c.first} vs calm ${c.calm}: ${c.ratio} (readiness ${c.readiness})`;
+}
+
+/** What each part of the write-blocked window is called in the reports (BlockedWindow in model.ts). */
+export const BLOCKED_LABELS: Record<(typeof BLOCKED_PARTS)[number], string> = {
+  fenceMs: 'fence',
+  sentinelMs: 'sentinel',
+  sequencesMs: 'sequences',
+  switchMs: 'switch: the change',
+  switchWaitMs: "switch: its own wait (dns: the TTL)",
+  resumeMs: 'resume',
+  reResolveMs: 'client re-resolve (cache, TTL)',
+  reconnectMs: 'pool re-connect → first ack',
+  afterResumeMs: 'failures after resume',
+};
+
+/**
+ * The write-blocked window part by part, for the renderers: each part's median over the trustworthy
+ * runs and its value (or why it is missing) in every run. Empty when no run has the breakdown.
+ */
+export function blockedWindowRows(report: Report): { label: string; median?: number; p95?: number; runs: Array<{ index: number; value?: number; why?: string }> }[] {
+  if (!report.runs.some((r) => r.blockedWindow)) return [];
+  return BLOCKED_PARTS.map((k) => {
+    const st = report.aggregate.blockedWindowMs?.[k];
+    return {
+      label: BLOCKED_LABELS[k],
+      ...(st ? { median: st.median, p95: st.p95 } : {}),
+      runs: report.runs.map((r) => {
+        const v = r.blockedWindow?.[k];
+        return { index: r.index, ...(v === undefined ? { why: 'no breakdown (the run crashed)' } : isNotMeasured(v) ? { why: v.notMeasured } : { value: v }) };
+      }),
+    };
+  });
 }

@@ -17,6 +17,7 @@ import { unmeasured, valueOf, isNotMeasured, type Measured, type Report, type Ru
 import {
   afterSwitchCells,
   formatRatio,
+  blockedWindowRows,
   cellMeasured,
   describeInjected,
   driftStageNote,
@@ -139,6 +140,7 @@ ${afterSwitchSection(report)}
   <div class="chart" id="downtime-chart" role="img" aria-label="downtime per run"></div>
 </section>
 ${phaseTable(report, colors)}
+${blockedTable(report)}
 ${driftSection(report)}
 ${faultsSection(report)}
 ${scenarioSection(report)}
@@ -350,6 +352,29 @@ function phaseTable(report: Report, colors: Record<string, string>): string {
     </tbody>
   </table>
   <p class="note">✓ ok · ✗ failed · – skipped · ⚠ aborted. Times are durations; hover a cell for the phase's detail.</p>
+</section>`;
+}
+
+/** Where the write-blocked window went (format.ts blockedWindowRows); nothing when no run has it. */
+function blockedTable(report: Report): string {
+  const rows = blockedWindowRows(report);
+  if (!rows.length) return '';
+  const perRun = report.runs.length <= 10;
+  const head = perRun ? report.runs.map((r) => `<th>run ${r.index}</th>`).join('') : '';
+  const stat = (v: number | undefined) => (v === undefined ? '<td class="dim">not measured</td>' : `<td>${esc(formatMs(v))}</td>`);
+  const body = rows.map(
+    (b) =>
+      `<tr><td>${esc(b.label)}</td>${stat(b.median)}${stat(b.p95)}${perRun ? b.runs.map((x) => (x.value === undefined ? `<td class="dim" title="${esc(x.why ?? '')}">not measured</td>` : `<td>${esc(formatMs(x.value))}</td>`)).join('') : ''}</tr>`,
+  );
+  return `<section id="blocked-window">
+  <h2>Write-blocked window, part by part</h2>
+  <table class="wide">
+    <thead><tr><th>part</th><th>median</th><th>p95</th>${head}</tr></thead>
+    <tbody>
+    ${body.join('\n    ')}
+    </tbody>
+  </table>
+  <p class="note">From the switchover's phases (fence → resume) and the client log: when the app moved to the new address, its first acknowledged write there, and how long failures went on after resume. Medians over the runs whose lab kept up; hover "not measured" for why.</p>
 </section>`;
 }
 

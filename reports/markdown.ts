@@ -3,7 +3,7 @@
  * is report.generatedAt), so `cutover report <dir> --format md` reproduces it byte for byte.
  */
 import { unmeasured, valueOf, type Report } from './model.ts';
-import { afterSwitchCells, formatRatio, budgetLabel, clusterSummaryText, faultNotes, budgetSummary, cellMeasured, describeInjected, driftStageNote, formatBudgetValue, formatCount, formatMs, groupFindings, findingValue, lostWritesUnmeasured, saturatedRuns, statText, totalLostWrites, severityCounts } from './format.ts';
+import { afterSwitchCells, blockedWindowRows, formatRatio, budgetLabel, clusterSummaryText, faultNotes, budgetSummary, cellMeasured, describeInjected, driftStageNote, formatBudgetValue, formatCount, formatMs, groupFindings, findingValue, lostWritesUnmeasured, saturatedRuns, statText, totalLostWrites, severityCounts } from './format.ts';
 
 /** Text safe inside a Markdown table cell: no pipes, no line breaks, no HTML. */
 export function mdCell(v: unknown): string {
@@ -122,6 +122,19 @@ export function renderMarkdown(report: Report): string {
     out.push('### Phase timings');
     out.push('');
     out.push(...table(['phase', 'median', 'p95', 'max'], phases.map(([n, st]) => [mdCell(n), formatMs(st.median), formatMs(st.p95), formatMs(st.max)])));
+    out.push('');
+  }
+  const blocked = blockedWindowRows(report);
+  if (blocked.length) {
+    out.push('### Write-blocked window, part by part');
+    out.push('');
+    const perRun = report.runs.length <= 10;
+    out.push(
+      ...table(
+        ['part', 'median', 'p95', ...(perRun ? report.runs.map((r) => `run ${r.index}`) : [])],
+        blocked.map((b) => [mdCell(b.label), b.median === undefined ? 'not measured' : formatMs(b.median), b.p95 === undefined ? 'not measured' : formatMs(b.p95), ...(perRun ? b.runs.map((x) => (x.value === undefined ? mdCell(`not measured: ${x.why}`) : formatMs(x.value))) : [])]),
+      ),
+    );
     out.push('');
   }
   const legs = report.runs.filter((r) => r.rollback);

@@ -20,7 +20,8 @@ import { summarise } from './stats.ts';
 export const SCHEMA_VERSION = 2 as const;
 // Added within version 2 (optional, so no bump — reports/README.md "Schema and validation"): runs'
 // `clusterTimeline` and `cleanup`, injected faults' `effect`, `recovery`, `outcome`, `detection`,
-// scenario budgets `maxWalRetainedBytes` and `maxXminAge`.
+// scenario budgets `maxWalRetainedBytes` and `maxXminAge`; runs' `blockedWindow` and the aggregate's
+// `blockedWindowMs`.
 
 const ms = z.number().finite().nonnegative();
 const count = z.number().int().nonnegative();
@@ -245,6 +246,36 @@ export const AfterSwitch = z.strictObject({
   readiness: z.boolean(),
 });
 
+/**
+ * Where the write-blocked window went, part by part (reports/README.md "Write-blocked window"): the
+ * switchover's phases between fence and resume, then what the client did after the switch. Each
+ * part is a duration in ms, or why it could not be had (the phase did not run, the app does not
+ * say when it re-resolved, the switch has no name to re-resolve).
+ */
+export const BlockedWindow = z.strictObject({
+  /** the fence phase: the app roles locked out, their sessions ended (or the pooler paused) */
+  fenceMs: measured(ms),
+  /** the sentinel round trip through the replication (the last write before the fence has arrived) */
+  sentinelMs: measured(ms),
+  /** the sequences phase */
+  sequencesMs: measured(ms),
+  /** switch phase start → the switch moved traffic (dns: the record changed) */
+  switchMs: measured(ms),
+  /** the switch phase's own wait after the change (dns: one TTL, so resolvers drop the old answer) */
+  switchWaitMs: measured(ms),
+  /** the resume phase */
+  resumeMs: measured(ms),
+  /** the change → the app's first connection to the new address (its resolver's cache, the TTL) */
+  reResolveMs: measured(ms),
+  /** the app's move to the new address → its first acknowledged write there (pool re-connect) */
+  reconnectMs: measured(ms),
+  /** resume's end → the first success after the last failure (0: clients stopped failing before resume ended) */
+  afterResumeMs: measured(ms),
+});
+
+/** The parts of BlockedWindow, in the order they happen. */
+export const BLOCKED_PARTS = ['fenceMs', 'sentinelMs', 'sequencesMs', 'switchMs', 'switchWaitMs', 'resumeMs', 'reResolveMs', 'reconnectMs', 'afterResumeMs'] as const;
+
 /** k6 iterations that could not start, split by whether they cluster in the cutover (reports/README.md). */
 export const Dropped = z.strictObject({ total: count, cutover: count, background: count });
 
@@ -358,6 +389,8 @@ export const Run = z.strictObject({
   afterSwitch: measured(AfterSwitch).optional(),
   replication: Replication.optional(),
   phases: z.array(Phase),
+  /** the write-blocked window part by part (absent: a crashed run, or a report older than the field) */
+  blockedWindow: BlockedWindow.optional(),
   timeline: z.array(TimelinePoint),
   faults: z.array(InjectedFault),
   budgets: z.array(BudgetResult),
@@ -430,6 +463,8 @@ export const Aggregate = z.strictObject({
   postDataMs: AggStat,
   /** duration (endMs − startMs) of each phase name across the runs that had it */
   phaseMs: z.record(z.string(), Stat),
+  /** each part of the write-blocked window (BlockedWindow) over the trustworthy runs that measured it */
+  blockedWindowMs: z.record(z.string(), Stat).optional(),
 });
 
 /** Drift findings of one stage, why they could not be had, or that they were not asked for. */
@@ -468,6 +503,7 @@ export type ApplyState = z.infer<typeof ApplyState>;
 export type Saturation = z.infer<typeof Saturation>;
 export type AfterSwitch = z.infer<typeof AfterSwitch>;
 export type Dropped = z.infer<typeof Dropped>;
+export type BlockedWindow = z.infer<typeof BlockedWindow>;
 export type Replication = z.infer<typeof Replication>;
 export type Skipped = z.infer<typeof Skipped>;
 export type DriftStage = z.infer<typeof DriftStage>;
@@ -648,6 +684,11 @@ export function aggregateRuns(runs: readonly Run[]): Aggregate {
     const st = summarise(runs.flatMap((r) => r.phases.filter((p) => p.name === n).map((p) => p.endMs - p.startMs)));
     if (st) phaseMs[n] = st;
   }
+  const blockedWindowMs: Record<string, Stat> = {};
+  for (const k of BLOCKED_PARTS) {
+    const st = summarise(good.flatMap((r) => (typeof r.blockedWindow?.[k] === 'number' ? [r.blockedWindow[k] as number] : [])));
+    if (st) blockedWindowMs[k] = st;
+  }
   return {
     runs: runs.length,
     passedRuns: runs.filter((r) => r.pass).length,
@@ -669,6 +710,7 @@ export function aggregateRuns(runs: readonly Run[]): Aggregate {
     syncMs: of(alive, (r) => r.replication?.syncMs),
     postDataMs: of(alive, (r) => r.replication?.postDataMs),
     phaseMs,
+    ...(Object.keys(blockedWindowMs).length ? { blockedWindowMs } : {}),
   };
 }
 

@@ -10,6 +10,8 @@ import { sleep } from '../net.ts';
 export interface AppProcess {
   child: ChildProcess;
   url: string;
+  /** The JSON events the app printed so far ({"event":"db-address-changed","at":…}, …). */
+  events: Array<Record<string, unknown>>;
 }
 
 export async function startAppProcess(args: string[], env: NodeJS.ProcessEnv, logFile: string): Promise<AppProcess> {
@@ -19,6 +21,7 @@ export async function startAppProcess(args: string[], env: NodeJS.ProcessEnv, lo
   });
   killWithUs(child);
   const lines: string[] = [];
+  const events: Array<Record<string, unknown>> = [];
   const url = await new Promise<string>((res, rej) => {
     const t = setTimeout(() => rej(new CutoverError('TIMEOUT', 'the sample app did not start within 30 s', { detail: lines.slice(-10).join('\n') })), 30_000);
     let buf = '';
@@ -31,6 +34,7 @@ export async function startAppProcess(args: string[], env: NodeJS.ProcessEnv, lo
         lines.push(line);
         try {
           const e = JSON.parse(line);
+          events.push(e);
           if (e.event === 'listening') {
             clearTimeout(t);
             res(e.url);
@@ -44,10 +48,9 @@ export async function startAppProcess(args: string[], env: NodeJS.ProcessEnv, lo
       rej(new CutoverError('INTERNAL', `the sample app exited during start (code ${code})`, { detail: redactSecrets(lines.slice(-10).join('\n')) }));
     });
   });
-  // Keep the app's event log beside the run's other artefacts.
-  child.stdout!.on('data', (d: Buffer) => lines.push(d.toString()));
+  // Keep the app's event log beside the run's other artefacts (the reader above goes on collecting).
   child.once('exit', () => writeFileSync(logFile, redactSecrets(lines.join('\n'))));
-  return { child, url };
+  return { child, url, events };
 }
 
 /** SIGTERM, then SIGKILL if it is still there 200 ms later. */

@@ -8,7 +8,7 @@
  */
 import { errorWindow, stallWindow, downtimeMs, switchVsCalm, checkAcknowledged, timeline, attributeDrops, saturation, DEFAULT_MARGIN_BEFORE_MS, DEFAULT_QUIET_MS, type OpOutcome, type AckCheck } from '../../load/measure.ts';
 import { percentile } from '../../reports/stats.ts';
-import { notMeasured, isNotMeasured, valueOf, unmeasured, type AfterSwitch, type ClusterTimelinePoint, type Run, type BudgetResult, type DriftFinding, type Phase, type InjectedFault, type Measured, type NotMeasured, type Saturation, type Replication, type DriftStage } from '../../reports/model.ts';
+import { notMeasured, isNotMeasured, valueOf, unmeasured, type AfterSwitch, type BlockedWindow, type ClusterTimelinePoint, type Run, type BudgetResult, type DriftFinding, type Phase, type InjectedFault, type Measured, type NotMeasured, type Saturation, type Replication, type DriftStage } from '../../reports/model.ts';
 import type { Scenario } from '../../scenarios/schema.ts';
 import { saturationText, describeInjected } from '../../reports/format.ts';
 
@@ -55,6 +55,10 @@ export interface RunObservation {
   cleanup?: Run['cleanup'];
   /** Shadow reads of the scenario's queries file, or why they could not run (undefined: none asked). */
   shadow?: Run['shadow'];
+  /** Epoch ms when the switch moved traffic (dns: the record changed; before the switch phase's own wait). */
+  switchChangedAtMs?: number;
+  /** Epoch ms of each move of the app to a new database address (the sample app reports them); undefined: the app does not say. */
+  appAddressChangesMs?: number[];
   /** The rollback leg (migration.rollbackAfter): its phases, its acknowledged-write check (on the old primary, split-brain on the new), its error. */
   rollback?: { phases: PhaseTiming[]; ack?: AckObservation | NotMeasured; error?: string };
 }
@@ -228,6 +232,54 @@ function timelineOf(o: RunObservation) {
   }));
 }
 
+/**
+ * The write-blocked window part by part (reports/model.ts BlockedWindow): phase durations from the
+ * switchover, the switch's change inside its phase, then the client side — when the app moved to
+ * the new address, its first acknowledged write there, and how long failures went on after resume.
+ * `errorWindowEndMs`: epoch end of the error window (undefined: no failure), or why it is unknown.
+ */
+export function blockedWindow(o: Pick<RunObservation, 'phases' | 'ops' | 'switchChangedAtMs' | 'appAddressChangesMs'>, sw: Scenario['migration']['switch'], errorWindowEndMs: number | undefined | NotMeasured): BlockedWindow {
+  const phase = (n: string) => o.phases.find((p) => p.name === n && p.outcome === 'ok');
+  const dur = (n: string): Measured<number> => {
+    const p = phase(n);
+    return p ? Math.round(p.endMs - p.startMs) : notMeasured(`the switchover did not complete its ${n} phase`);
+  };
+  const swp = phase('switch');
+  const changed = swp ? Math.min(swp.endMs, Math.max(swp.startMs, o.switchChangedAtMs ?? swp.endMs)) : undefined;
+  const noSwitch = notMeasured('the switchover did not complete its switch phase');
+  // the side the app writes to moved: dns when its resolver let go of the old answer, else with the switch
+  let moved: number | undefined | NotMeasured = changed;
+  let reResolveMs: Measured<number> = notMeasured(`no name to re-resolve: the ${sw} switch moves traffic behind the address the app keeps`);
+  if (sw === 'dns' && changed !== undefined) {
+    const at = o.appAddressChangesMs?.find((t) => t >= changed - 50);
+    moved = o.appAddressChangesMs === undefined ? notMeasured('the app does not report when it moved to the new address (the sample app prints a db-address-changed event)') : at ?? notMeasured('the app never moved to the new address');
+    reResolveMs = typeof moved === 'number' ? Math.round(Math.max(0, moved - changed)) : moved;
+  }
+  let reconnectMs: Measured<number> = isNotMeasured(moved) ? moved : noSwitch;
+  if (typeof moved === 'number') {
+    const from = moved;
+    const first = o.ops.reduce((m, x) => (x.kind === 'write' && x.status === 'ok' && x.startMs >= from ? Math.min(m, x.endMs) : m), Infinity);
+    reconnectMs = Number.isFinite(first) ? Math.round(first - from) : notMeasured('no write was acknowledged after the app moved to the new side');
+  }
+  const resume = phase('resume');
+  const afterResumeMs: Measured<number> = !resume
+    ? notMeasured('the switchover did not complete its resume phase')
+    : isNotMeasured(errorWindowEndMs)
+      ? errorWindowEndMs
+      : Math.round(Math.max(0, (errorWindowEndMs ?? resume.endMs) - resume.endMs));
+  return {
+    fenceMs: dur('fence'),
+    sentinelMs: dur('sentinel'),
+    sequencesMs: dur('sequences'),
+    switchMs: swp && changed !== undefined ? Math.round(changed - swp.startMs) : noSwitch,
+    switchWaitMs: swp && changed !== undefined ? Math.round(swp.endMs - changed) : noSwitch,
+    resumeMs: dur('resume'),
+    reResolveMs,
+    reconnectMs,
+    afterResumeMs,
+  };
+}
+
 export function measureRun(o: RunObservation, scenario: Scenario): Run {
   const rel = (t: number) => t - o.loadStartMs;
   const cut = cutoverInterval(o.phases);
@@ -293,6 +345,7 @@ export function measureRun(o: RunObservation, scenario: Scenario): Run {
     afterSwitch,
     ...(o.replication ? { replication: o.replication } : {}),
     phases: o.phases.map((p) => ({ name: p.name, startMs: rel(p.startMs), endMs: rel(p.endMs), outcome: p.outcome, ...(p.detail ? { detail: p.detail } : {}) })),
+    ...(cut ? { blockedWindow: blockedWindow(fwd, scenario.migration.switch, unwatched ?? (ew.ms > 0 ? ew.endMs : undefined)) } : {}),
     timeline: timelineOf(o),
     faults: o.faults,
     budgets,

@@ -367,6 +367,8 @@ async function measureStep(
       droppedAt: parsed.droppedIterations.timesMs,
       ack,
       phases: so.phases,
+      ...(so.switchChangedAtMs !== undefined ? { switchChangedAtMs: so.switchChangedAtMs } : {}),
+      appAddressChangesMs: load.app.addressChangesMs(),
       faults: faultsAsInjected(r.s, load.faults.applied, finished.endMs - load.startMs),
       lagSamples: load.lagSamples,
       switchover: so.info,

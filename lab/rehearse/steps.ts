@@ -19,6 +19,7 @@ import { FaultInjector, detectConflict, conflictRecovery, type FaultSpec, type A
 import { LabAsyncDisposableStack } from '../disposable.ts';
 import { paths, PROJECT_ROOT } from '../paths.ts';
 import { sleep, freePort, freeLoopbackAddress } from '../net.ts';
+import { isIPv4 } from 'node:net';
 import { startUserApp, type StartedUserApp } from '../app.ts';
 import { copyRoles, copySchema } from '../../migration/schema-copy.ts';
 import { describePrivilegeCopy } from '../../migration/privileges.ts';
@@ -313,7 +314,7 @@ export async function replicate(r: RunState, lab: Lab, underLoad: boolean): Prom
   let t0 = 0;
   const rowFilters = Object.entries(r.s.migration.rowFilters).map(([table, where]) => ({ ...parseTableName(table), where }));
   const backfill = r.s.migration.skipCopy.map((t) => parseTableName(t));
-  const started = await labMade(r, () => ((t0 = Date.now()), startReplication({ source: lab.old.url, target: lab.new.url, sourceConninfoUrl: lab.proxiedUrl('replication'), mode: r.s.migration.publication, tables: replicatedTables(r.s), rowFilters, backfill, log: r.log, signal })));
+  const started = await labMade(r, () => ((t0 = Date.now()), startReplication({ source: lab.old.url, target: lab.new.url, sourceConninfoUrl: viaProxy(r.s, 'replication') ? lab.proxiedUrl('replication') : undefined, mode: r.s.migration.publication, tables: replicatedTables(r.s), rowFilters, backfill, log: r.log, signal })));
   if (started.backfill && !started.backfill.ok) throw new CutoverError('STATE', `back-fill count check failed: ${started.backfill.tables.filter((b) => !b.ok).map((b) => `${b.table} ${b.read}/${b.snapshotRows} read, ${b.presentOnTarget} on the target`).join('; ')}`);
   await waitForSync({ source: lab.old.url, target: lab.new.url, timeoutMs: SYNC_TIMEOUT_MS, progress: false, signal });
   const t1 = Date.now();
@@ -332,7 +333,7 @@ export async function replicate(r: RunState, lab: Lab, underLoad: boolean): Prom
 async function cloneAndFollow(r: RunState, lab: Lab, underLoad: boolean): Promise<Replication & { doneAtMs: number }> {
   const t0 = Date.now();
   const clone = labCloneBuilder({ old: lab.old, target: lab.new, slot: objectNames().slot, log: r.log });
-  const res = await startCloneReplication({ source: lab.old.url, target: lab.new.url, sourceConninfoUrl: lab.proxiedUrl('replication'), tables: replicatedTables(r.s), clone, log: r.log, signal: r.ctx.signal });
+  const res = await startCloneReplication({ source: lab.old.url, target: lab.new.url, sourceConninfoUrl: viaProxy(r.s, 'replication') ? lab.proxiedUrl('replication') : undefined, tables: replicatedTables(r.s), clone, log: r.log, signal: r.ctx.signal });
   await waitForSync({ source: lab.old.url, target: lab.new.url, timeoutMs: SYNC_TIMEOUT_MS, progress: false });
   const t1 = Date.now();
   const t = res.clone!.timings;
@@ -399,7 +400,27 @@ export interface Front {
   front: { host: string; port: number };
 }
 
-/** Lab DNS (db.lab.internal → old's proxy, or pgbouncer in front of it). */
+/**
+ * Toxiproxy on a hop costs CPU on every byte (at 1000 writes/s a quarter of a core on the app
+ * path): the app and the replication go through it only when the scenario needs it there — a
+ * fault on that hop, or the proxy switch (or a switch command, which may drive Toxiproxy).
+ */
+export function viaProxy(s: Scenario, hop: 'app' | 'replication'): boolean {
+  const hops = hop === 'app' ? ['app-old', 'app-new'] : ['replication'];
+  if (s.faults.some((f) => f.hop !== null && hops.includes(f.hop))) return true;
+  return hop === 'app' && (s.migration.switch === 'proxy' || s.migration.switch === 'command');
+}
+
+/** Where the app's traffic to old and new goes: the clusters themselves, or their proxies (viaProxy). */
+export function appEndpoints(s: Scenario, lab: Lab): { oldFront: { host: string; port: number }; newFront: { host: string; port: number } } {
+  const proxies = { oldFront: lab.record.proxies['app-old' as never] as { host: string; port: number }, newFront: lab.record.proxies['app-new' as never] as { host: string; port: number } };
+  const { old, new: neu } = lab.record;
+  // the switches move an address, never a port: straight to the clusters only when they share one
+  if (viaProxy(s, 'app') || old.port !== neu.port || !isIPv4(old.host) || !isIPv4(neu.host)) return proxies;
+  return { oldFront: { host: old.host, port: old.port }, newFront: { host: neu.host, port: neu.port } };
+}
+
+/** Lab DNS (db.lab.internal → old, or its proxy, or pgbouncer in front of it). */
 export async function startFront(r: RunState, lab: Lab, labDir: string): Promise<Front> {
   enter(r, 'app');
   // A user app resolves db.lab.internal with its own resolver (libc, the JVM's), which only asks
@@ -410,8 +431,7 @@ export async function startFront(r: RunState, lab: Lab, labDir: string): Promise
       hint: 'run as root, or use migration.switch: proxy or pgbouncer (the app then connects to an address, no name to resolve)',
     });
   const dns = await own(r, await startDnsServer(userDns ? { host: await freeLoopbackAddress(53), port: 53 } : { host: '127.0.0.1' }), (d) => d.close());
-  const oldFront = lab.record.proxies['app-old' as never] as { host: string; port: number };
-  const newFront = lab.record.proxies['app-new' as never] as { host: string; port: number };
+  const { oldFront, newFront } = appEndpoints(r.s, lab);
   let front = oldFront;
   let pgb: StartedPgbouncer | undefined;
   if (r.s.migration.switch === 'pgbouncer') {
@@ -441,17 +461,23 @@ export interface App {
   /** processes killed by a kill-app fault (their exit is not a finding) */
   killed: Set<AppProcess['child']>;
   restart(): Promise<void>;
+  /** Epoch ms of each move to a new database address, over every process of the run; undefined: a user app (it does not say). */
+  addressChangesMs(): number[] | undefined;
 }
 
 export async function startApp(r: RunState, f: Front, database: string): Promise<App> {
   const port = await freePort('127.0.0.1');
   if (r.s.app !== 'sample') return startOwnApp(r, f, port, r.s.app, database);
-  const args = ['--host', '127.0.0.1', '--port', String(port), '--db-host', DB_NAME, '--db-port', String(f.front.port), '--user', APP_ROLE, '--database', database, '--dns', `127.0.0.1:${f.dns.dnsPort}`, '--retry', r.s.load.retry, '--retries', String(r.s.load.retries), '--no-create-tables'];
+  const args = ['--host', '127.0.0.1', '--port', String(port), '--db-host', DB_NAME, '--db-port', String(f.front.port), '--user', APP_ROLE, '--database', database, '--dns', `127.0.0.1:${f.dns.dnsPort}`, '--retry', r.s.load.retry, '--retries', String(r.s.load.retries), '--no-create-tables',
+    // pgbouncer (transaction mode, 1.18) hands the next write another server: no prepared statements there
+    ...(r.s.migration.switch === 'pgbouncer' ? ['--no-prepared-statements'] : [])];
   const env = { CUTOVER_APP_DB_PASSWORD: r.appPassword };
+  const started: AppProcess[] = [await startAppProcess(args, env, join(r.runDir, 'app.log'))];
   const app: App = {
-    current: await startAppProcess(args, env, join(r.runDir, 'app.log')),
+    current: started[0],
     killed: new Set(),
-    restart: async () => void (app.current = await startAppProcess(args, env, join(r.runDir, 'app-restarted.log'))),
+    restart: async () => void started.push((app.current = await startAppProcess(args, env, join(r.runDir, 'app-restarted.log')))),
+    addressChangesMs: () => started.flatMap((p) => p.events.filter((e) => e.event === 'db-address-changed' && typeof e.at === 'number').map((e) => e.at as number)).sort((a, b) => a - b),
   };
   // registered on the app handle, not the process: a restarted app is the one stopped
   await own(r, app, (a) => stopApp(a.current));
@@ -567,7 +593,7 @@ async function startOwnApp(r: RunState, f: Front, port: number, spec: Exclude<Sc
       logFile: join(r.runDir, log),
       log: r.log,
     });
-  const app: App = { current: await start('app.log'), killed: new Set(), restart: async () => void (app.current = await start('app-restarted.log')) };
+  const app: App = { current: await start('app.log'), killed: new Set(), restart: async () => void (app.current = await start('app-restarted.log')), addressChangesMs: () => undefined };
   await own(r, app, (a) => stopApp(a.current));
   return app;
 }

@@ -22,6 +22,8 @@ export interface SwitchoverRun {
   result?: any;
   phases: PhaseTiming[];
   fenceAtMs?: number;
+  /** Epoch ms when the switch moved traffic: the switch phase's end less its own wait (dns: the TTL). */
+  switchChangedAtMs?: number;
   attempts: number;
   /** Every event the child sent, in order, across attempts. */
   events: PhaseEvent[];
@@ -140,8 +142,11 @@ export async function runSwitchoverChild(o: SwitchoverChildOptions): Promise<Swi
       ...(p.error ? { detail: redactSecrets(String(p.error)) } : {}),
     }));
   const fence = (st?.phases ?? []).find((p: any) => p.name === 'fence' && p.endedAt);
+  const sw = (st?.phases ?? []).find((p: any) => p.name === 'switch' && p.endedAt && p.outcome === 'ok');
+  const waited = Number(sw?.detail?.switched?.waitedMs);
+  const switchChangedAtMs = sw ? Date.parse(sw.endedAt) - (Number.isFinite(waited) ? waited : 0) : undefined;
   if (result && !result.ok && !error) error = `switchover ${result.outcome ?? 'failed'}: ${result.error?.message ?? result.next ?? ''}`;
-  return { result, phases, fenceAtMs: fence ? Date.parse(fence.endedAt) : undefined, attempts, events, ...(error ? { error } : {}) };
+  return { result, phases, fenceAtMs: fence ? Date.parse(fence.endedAt) : undefined, switchChangedAtMs, attempts, events, ...(error ? { error } : {}) };
 }
 
 /** The state file, read once at the end (phase timings and errors as the engine recorded them). */

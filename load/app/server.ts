@@ -11,16 +11,20 @@
  * - the pg pool connects to a host *name* resolved through a configurable DNS server, cached for the
  *   record's TTL; when the answer changes new connections go to the new address and the old pool is
  *   drained (idle connections closed at once, busy ones when released) — a DNS-style switch as a
- *   real client experiences it;
+ *   real client experiences it; an error that says the server went away or refuses us cuts the
+ *   cached answer's life to 100 ms (CUTOVER_APP_RERESOLVE_ON_ERROR_MS, 0 = obey the TTL only), so
+ *   a moved record is seen at once rather than up to a TTL later;
+ * - each write is one statement (domain row + request-id row, one round trip, its own transaction);
  * - retry policy is a setting: 'none', or 'bounded' (N retries with exponential backoff on connection-
- *   level errors, same request id, INSERT … ON CONFLICT (request_id) DO NOTHING, so retries are idempotent).
+ *   level errors, same request id; a request id seen before writes nothing, so retries are idempotent).
  *
  * In process: `const app = await startApp(opts); … await app.close()`.
  * As a process (so the lab can kill -9 it):
  *   node bin/run-ts.mjs load/app/server.ts --port 0 --db-url postgres://u@db.lab.internal:5432/app --dns 127.0.0.1:5353
  * prints one JSON line {"event":"listening","url":…,"pid":…} on stdout when ready (later lines:
- * {"event":"db-address-changed",from,to}). Exit 2 on bad flags or when the database is unreachable at
- * start (table creation); --no-create-tables starts without touching the database. Every flag has an
+ * {"event":"db-address-changed",from,to,at}, at = epoch ms). Exit 2 on bad flags or when the database is unreachable at
+ * start (table creation); --no-create-tables starts without touching the database;
+ * --no-prepared-statements behind a transaction-mode pooler. Every flag has an
  * env var (CUTOVER_APP_*), see `optionsFromEnv`; pass the password in the URL via CUTOVER_APP_DB_URL
  * or CUTOVER_APP_DB_PASSWORD rather than on the command line, where `ps` shows it.
  */
@@ -64,6 +68,18 @@ export interface AppOptions {
   createTables?: boolean;
   /** Lower bound on the DNS cache time, ms (default 0: the record's TTL is obeyed as is). */
   minTtlMs?: number;
+  /**
+   * After an error that says the server went away or refuses us (connection lost, terminated,
+   * read-only, login denied), keep the cached DNS answer at most this much longer, so a moved
+   * record is seen in this time instead of up to a TTL (default 100 ms; 0: obey the TTL only).
+   */
+  reResolveOnErrorMs?: number;
+  /**
+   * Named (server-side prepared) write statements: parsed and planned once per connection, about
+   * half the server's CPU per write (default true). Off behind a pooler in transaction mode that
+   * does not track prepared statements (PgBouncer < 1.21): the next write may get another server.
+   */
+  preparedStatements?: boolean;
   log?: (event: Record<string, unknown>) => void;
 }
 
@@ -174,6 +190,11 @@ export class TtlResolver {
     }
   }
 
+  /** Let the cached answer live at most `ms` more (the server behind it just failed us). */
+  expireWithin(ms: number): void {
+    if (this.answer) this.answer.expiresAt = Math.min(this.answer.expiresAt, this.now() + ms);
+  }
+
   async address(): Promise<string> {
     if (isIP(this.name)) return this.name;
     if (this.answer && this.now() < this.answer.expiresAt) return this.answer.address;
@@ -207,6 +228,8 @@ export class TtlResolver {
 class DnsPool {
   private pool?: pg.Pool;
   private address?: string;
+  /** Settles when the app moves away from that pool's address. */
+  private readonly left = new WeakMap<pg.Pool, { promise: Promise<undefined>; resolve: () => void; gone: boolean }>();
   addressChanges = 0;
 
   constructor(
@@ -231,11 +254,15 @@ class DnsPool {
     // client that is checked out, or already removed from an ending pool, would otherwise emit an
     // unhandled 'error' and take the whole app down (the query in flight still rejects as usual).
     pool.on('connect', (client) => client.on('error', () => {}));
+    const leaving = { gone: false } as { promise: Promise<undefined>; resolve: () => void; gone: boolean };
+    leaving.promise = new Promise<undefined>((r) => (leaving.resolve = () => ((leaving.gone = true), r(undefined))));
+    this.left.set(pool, leaving);
     this.pool = pool;
     this.address = address;
     if (old) {
+      this.left.get(old)?.resolve();
       this.addressChanges++;
-      this.log({ event: 'db-address-changed', from, to: address });
+      this.log({ event: 'db-address-changed', from, to: address, at: Date.now() });
       // Idle connections to the old address close now, busy ones as they are released. pg-pool
       // never serves requests already queued on a pool once end() is called (they would sit until
       // the connect timeout), so end it only when its queue is empty.
@@ -243,6 +270,26 @@ class DnsPool {
       drain();
     }
     return pool;
+  }
+
+  /**
+   * A client of the pool at the current address. A request waiting for a connection on a pool the
+   * app has moved away from (the old server fenced, its connects failing or slow) does not wait
+   * there for the connect timeout: it goes to the new address's pool — nothing was sent yet.
+   */
+  async connect(pool: pg.Pool): Promise<pg.PoolClient> {
+    for (let moves = 0; ; moves++) {
+      const left = moves < 3 ? this.left.get(pool) : undefined;
+      if (left?.gone) {
+        pool = await this.get();
+        continue;
+      }
+      const pending = pool.connect();
+      const c = left ? await Promise.race([pending, left.promise]) : await pending;
+      if (c) return c;
+      pending.then((x) => x.release(), () => {});
+      pool = await this.get();
+    }
   }
 
   async end(): Promise<void> {
@@ -264,10 +311,22 @@ export function isRetryable(e: any): boolean {
   return /Connection terminated|timeout exceeded when trying to connect|Cannot use a pool after calling end|Client has encountered a connection error|connection timeout|Query read timeout/i.test(m);
 }
 
-/** A server error answer to COMMIT means rolled back; anything else (no answer) leaves it unknown. */
-function commitOutcomeKnown(e: any): boolean {
-  const code: string = e?.code ?? '';
-  return /^(40|23|25|22)/.test(code);
+/** An error after which the name may point elsewhere by now: the server went away, is fenced, or refuses our login. */
+export function suggestsMove(e: any): boolean {
+  return isRetryable(e) || e?.code === '28000' || e?.code === '28P01';
+}
+
+/**
+ * A write statement commits on its own (autocommit): an error answer that says it was rolled back
+ * or never ran (serialization, integrity, read-only, bad data, bad SQL, statement timeout) means not
+ * committed. Anything else after it was sent — the connection died, the session was terminated
+ * (a fence ends sessions mid-statement, possibly right after the commit) — leaves it unknown.
+ */
+function sentUnanswered(e: any): boolean {
+  const code = String(e?.code ?? '');
+  if (/^(40|23|25|22|42)/.test(code) || code === '57014') return false;
+  // refused before anything went on the wire
+  return !/not queryable|Cannot use a pool after calling end|timeout exceeded when trying to connect/i.test(String(e?.message ?? ''));
 }
 
 class HttpError extends Error {
@@ -314,6 +373,8 @@ export async function startApp(opts: AppOptions): Promise<RunningApp> {
   const schema = opts.schema ?? 'public';
   const t = (n: string) => `${quoteIdent(schema)}.${quoteIdent(n)}`;
   const resolver = new TtlResolver(dbHost, opts.dnsServer, opts.minTtlMs ?? 0);
+  const reResolveMs = opts.reResolveOnErrorMs ?? 100;
+  const prepared = opts.preparedStatements ?? true;
   const pools = new DnsPool(resolver, base, log);
   const retry = opts.retry ?? 'none';
   const maxAttempts = retry === 'bounded' ? 1 + (opts.retries ?? 3) : 1;
@@ -339,6 +400,7 @@ export async function startApp(opts: AppOptions): Promise<RunningApp> {
       } catch (e: any) {
         const inner = e instanceof WriteError ? e.cause : e;
         if (e instanceof WriteError && e.committed === 'unknown') unknown = true;
+        if (reResolveMs > 0 && suggestsMove(inner)) resolver.expireWithin(reResolveMs);
         if (attempt >= maxAttempts || !isRetryable(inner)) {
           // One attempt that may have committed makes the whole request indeterminate.
           throw e instanceof WriteError ? new WriteError(unknown ? 'unknown' : e.committed, inner) : new WriteError(unknown ? 'unknown' : false, e);
@@ -350,44 +412,48 @@ export async function startApp(opts: AppOptions): Promise<RunningApp> {
   }
 
   /**
-   * One write transaction: the domain statement, then the request-id row. A request id seen before
-   * rolls back and returns the earlier result (idempotent retries, client or app side).
+   * One write in one statement, so one round trip and its own transaction: the domain row and the
+   * request-id row together, or neither. `domain` is an INSERT … SELECT or UPDATE whose WHERE has
+   * `not exists (select 1 from prior)` (params from $4 on): a request id seen before writes nothing
+   * and returns the earlier result (idempotent retries, client or app side); two attempts racing
+   * on one id end in a unique violation on the request-id row, which rolls the statement back.
    */
-  async function write(kind: string, requestId: string, payload: unknown, domain: (c: pg.PoolClient) => Promise<number | null>): Promise<{ resultId: number | null; replay: boolean }> {
+  async function write(kind: string, requestId: string, payload: unknown, domain: string, params: unknown[], notFound?: () => HttpError): Promise<{ resultId: number | null; replay: boolean }> {
+    const sql = `with prior as (select result_id from ${t(APP_WRITES_TABLE)} where request_id = $1::text),
+      d as (${domain} returning id),
+      w as (insert into ${t(APP_WRITES_TABLE)} (request_id, kind, result_id, payload) select $1::text, $2::text, d.id, $3::jsonb from d)
+      select (select id from d) as id, (select result_id from prior) as prior_id, exists (select 1 from prior) as seen`;
     return withRetry(async (pool) => {
       let c: pg.PoolClient;
       try {
-        c = await pool.connect();
+        c = await pools.connect(pool);
       } catch (e) {
         throw new WriteError(false, e);
       }
-      let commitSent = false;
+      let row: { id: string | null; prior_id: string | null; seen: boolean };
       try {
-        await c.query('begin');
-        const resultId = await domain(c);
-        const ins = await c.query(`insert into ${t(APP_WRITES_TABLE)} (request_id, kind, result_id, payload) values ($1, $2, $3, $4) on conflict (request_id) do nothing returning request_id`, [
-          requestId,
-          kind,
-          resultId,
-          JSON.stringify(payload ?? null),
-        ]);
-        if (ins.rowCount === 0) {
-          await c.query('rollback');
-          const prev = await c.query<{ result_id: number | null }>(`select result_id from ${t(APP_WRITES_TABLE)} where request_id = $1`, [requestId]);
-          c.release();
-          stats.replays++;
-          return { resultId: prev.rows[0]?.result_id ?? null, replay: true };
-        }
-        commitSent = true;
-        await c.query('commit');
-        c.release();
-        return { resultId, replay: false };
+        const values = [requestId, kind, JSON.stringify(payload ?? null), ...params];
+        row = (await c.query(prepared ? { name: `cutover-write-${kind}`, text: sql, values } : { text: sql, values })).rows[0];
       } catch (e: any) {
         c.release(true);
-        if (e instanceof HttpError) throw e;
-        throw new WriteError(commitSent && !commitOutcomeKnown(e) ? 'unknown' : false, e);
+        if (e?.code === '23505' && e?.table === APP_WRITES_TABLE) return replayOf(pool, requestId);
+        throw new WriteError(sentUnanswered(e) ? 'unknown' : false, e);
       }
+      c.release();
+      if (row.seen) {
+        stats.replays++;
+        return { resultId: row.prior_id === null ? null : Number(row.prior_id), replay: true };
+      }
+      if (row.id === null) throw notFound?.() ?? new Error(`the ${kind} write wrote no row`);
+      return { resultId: Number(row.id), replay: false };
     });
+  }
+
+  async function replayOf(pool: pg.Pool, requestId: string): Promise<{ resultId: number | null; replay: boolean }> {
+    const prev = await pool.query<{ result_id: string | null }>(`select result_id from ${t(APP_WRITES_TABLE)} where request_id = $1`, [requestId]);
+    stats.replays++;
+    const id = prev.rows[0]?.result_id;
+    return { resultId: id === null || id === undefined ? null : Number(id), replay: true };
   }
 
   async function read<T>(fn: (pool: pg.Pool) => Promise<T>): Promise<T> {
@@ -413,37 +479,24 @@ export async function startApp(opts: AppOptions): Promise<RunningApp> {
       const account = int(body?.account_id, 1);
       const amount = int(body?.amount_cents, 100);
       const currency = String(body?.currency ?? 'EUR').slice(0, 3);
-      const r = await write('payment', id, body, async (c) => {
-        const q = await c.query<{ id: number }>(`insert into ${t('app_payments')} (request_id, account_id, amount_cents, currency) values ($1, $2, $3, $4) returning id`, [id, account, amount, currency]);
-        return q.rows[0].id;
-      });
+      const r = await write('payment', id, body, `insert into ${t('app_payments')} (request_id, account_id, amount_cents, currency) select $1::text, $4::int, $5::bigint, $6::text where not exists (select 1 from prior)`, [account, amount, currency]);
       return [201, { id, kind: 'payment', resultId: r.resultId, replay: r.replay }];
     }
     if (m === 'POST' && p.length === 1 && p[0] === 'ledger') {
       const id = requestIdOf(req, body);
-      const r = await write('ledger', id, body, async (c) => {
-        const q = await c.query<{ id: number }>(`insert into ${t('app_ledger_entries')} (request_id, account_id, amount_cents) values ($1, $2, $3) returning id`, [id, int(body?.account_id, 1), int(body?.amount_cents, 100)]);
-        return q.rows[0].id;
-      });
+      const r = await write('ledger', id, body, `insert into ${t('app_ledger_entries')} (request_id, account_id, amount_cents) select $1::text, $4::int, $5::bigint where not exists (select 1 from prior)`, [int(body?.account_id, 1), int(body?.amount_cents, 100)]);
       return [201, { id, kind: 'ledger', resultId: r.resultId, replay: r.replay }];
     }
     if (m === 'POST' && p.length === 1 && p[0] === 'notifications') {
       const id = requestIdOf(req, body);
-      const r = await write('notification', id, body, async (c) => {
-        const q = await c.query<{ id: number }>(`insert into ${t('app_notifications')} (request_id, channel, body) values ($1, $2, $3) returning id`, [id, String(body?.channel ?? 'email').slice(0, 32), JSON.stringify(body?.body ?? null)]);
-        return q.rows[0].id;
-      });
+      const r = await write('notification', id, body, `insert into ${t('app_notifications')} (request_id, channel, body) select $1::text, $4::text, $5::jsonb where not exists (select 1 from prior)`, [String(body?.channel ?? 'email').slice(0, 32), JSON.stringify(body?.body ?? null)]);
       return [201, { id, kind: 'notification', resultId: r.resultId, replay: r.replay }];
     }
     if (m === 'POST' && p.length === 3 && p[0] === 'payments' && p[2] === 'status') {
       const id = requestIdOf(req, body);
       const payment = p[1];
       const status = String(body?.status ?? 'settled').slice(0, 32);
-      const r = await write('status', id, { payment, status }, async (c) => {
-        const q = await c.query<{ id: number }>(`update ${t('app_payments')} set status = $2, updated_at = now() where request_id = $1 returning id`, [payment, status]);
-        if (q.rowCount === 0) throw new HttpError(404, `no payment with request id ${payment}`);
-        return q.rows[0].id;
-      });
+      const r = await write('status', id, { payment, status }, `update ${t('app_payments')} set status = $5::text, updated_at = now() where request_id = $4::text and not exists (select 1 from prior)`, [payment, status], () => new HttpError(404, `no payment with request id ${payment}`));
       return [200, { id, kind: 'status', resultId: r.resultId, replay: r.replay }];
     }
     if (m === 'GET' && p.length === 2 && p[0] === 'payments') {
@@ -561,6 +614,8 @@ export function optionsFromEnv(env: NodeJS.ProcessEnv = process.env): AppOptions
     retries: num('CUTOVER_APP_RETRIES'),
     retryBackoffMs: num('CUTOVER_APP_RETRY_BACKOFF_MS'),
     poolSize: num('CUTOVER_APP_POOL_SIZE'),
+    reResolveOnErrorMs: num('CUTOVER_APP_RERESOLVE_ON_ERROR_MS'),
+    preparedStatements: env.CUTOVER_APP_PREPARED_STATEMENTS === undefined ? undefined : !/^(0|false|no)$/i.test(env.CUTOVER_APP_PREPARED_STATEMENTS),
     schema: env.CUTOVER_APP_SCHEMA,
     createTables: env.CUTOVER_APP_CREATE_TABLES === undefined ? undefined : !/^(0|false|no)$/i.test(env.CUTOVER_APP_CREATE_TABLES),
   };
@@ -584,6 +639,7 @@ export function optionsFromArgs(argv: string[], env: NodeJS.ProcessEnv = process
       'pool-size': { type: 'string' },
       schema: { type: 'string' },
       'no-create-tables': { type: 'boolean' },
+      'no-prepared-statements': { type: 'boolean' },
     },
     strict: true,
   });
@@ -608,6 +664,7 @@ export function optionsFromArgs(argv: string[], env: NodeJS.ProcessEnv = process
     poolSize: pick(n(values['pool-size']), o.poolSize),
     schema: pick(values.schema, o.schema),
     createTables: values['no-create-tables'] ? false : o.createTables,
+    preparedStatements: values['no-prepared-statements'] ? false : o.preparedStatements,
   };
 }
 

@@ -160,4 +160,43 @@ describe('sample app under k6 load through the lab DNS', () => {
       await bounded.close();
     }
   });
+
+  it('after an error from a fenced server it re-resolves within 100 ms instead of waiting out the TTL (and not with reResolveOnErrorMs 0)', async () => {
+    const name = 'reresolve.lab.internal';
+    dns.setRecord(name, { targets: [{ address: pair.old.record.host, weight: 100 }], ttl: 5 });
+    const u = new URL(pair.old.url);
+    u.hostname = name;
+    const quick = await startApp({ dbUrl: u.toString(), dnsServer: `127.0.0.1:${dns.dnsPort}`, retry: 'none' });
+    const ttlOnly = await startApp({ dbUrl: u.toString(), dnsServer: `127.0.0.1:${dns.dnsPort}`, retry: 'none', reResolveOnErrorMs: 0 });
+    const fence = (on: boolean) => withClient(pair.old.url, async (c) => {
+      await c.query('set default_transaction_read_only = off');
+      await c.query(`alter database app set default_transaction_read_only = ${on ? 'on' : 'off'}`);
+      await c.query(`select pg_terminate_backend(pid) from pg_stat_activity where application_name = 'cutover-sample-app' and pid <> pg_backend_pid()`);
+    });
+    const post = (a: RunningApp, id: string) => fetch(a.url + '/ledger', { method: 'POST', headers: { 'x-request-id': id }, body: '{}' });
+    try {
+      for (const a of [quick, ttlOnly]) expect((await post(a, `rr-warm-${a.port}`)).status).toBe(201);
+      await fence(true);
+      dns.setRecord(name, { targets: [{ address: pair.old.record.host, weight: 0 }, { address: pair.new.record.host, weight: 100 }], ttl: 5 });
+      const t0 = Date.now();
+      const firstOk = async (a: RunningApp) => {
+        for (let i = 0; Date.now() - t0 < 2000; i++) {
+          if ((await post(a, `rr-${a.port}-${i}`)).status === 201) return Date.now() - t0;
+          await new Promise((r) => setTimeout(r, 20));
+        }
+        return undefined;
+      };
+      const [q, t] = await Promise.all([firstOk(quick), firstOk(ttlOnly)]);
+      expect(q).toBeDefined();
+      expect(q!).toBeLessThan(1000);
+      expect(quick.currentAddress()).toBe(pair.new.record.host);
+      // the TTL-only app still holds the 5 s answer: every write in those 2 s hit the fenced server
+      expect(t).toBeUndefined();
+      expect(ttlOnly.currentAddress()).toBe(pair.old.record.host);
+    } finally {
+      await fence(false).catch(() => {});
+      await quick.close();
+      await ttlOnly.close();
+    }
+  });
 });
