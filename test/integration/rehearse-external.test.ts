@@ -65,6 +65,13 @@ describe('rehearsing on external servers (provider external, 13 → 17)', () => 
   let env: Record<string, string>;
   let before: { old: Record<string, string[]>; new: Record<string, string[]>; oldAdmin: Record<string, string[]>; data: string[] };
   const snapshot = async () => ({ old: await catalog(env.STAGING_OLD_URL), new: await catalog(env.STAGING_NEW_URL), oldAdmin: await catalog(pair.old.url), data: await data(env.STAGING_OLD_URL) });
+  /** Both servers' catalogs and the user's rows are exactly as before the rehearsal. */
+  const expectUntouched = async () => {
+    const after = await snapshot();
+    expect(after.old).toEqual(before.old);
+    expect(after.new).toEqual(before.new);
+    expect(after.data).toEqual(before.data);
+  };
 
   beforeAll(async () => {
     pair = await startPair(13, 17);
@@ -144,10 +151,7 @@ describe('rehearsing on external servers (provider external, 13 → 17)', () => 
     const ledger = JSON.parse(readFileSync(join(out, 'run-1', 'external-ledger.json'), 'utf8'));
     expect(ledger.removed).toEqual(expect.arrayContaining(['role cutover_app on old', 'publication cutover_main on the source', 'table public.customers on new']));
     expect(ledger.remaining).toEqual([]);
-    const after = await snapshot();
-    expect(after.old).toEqual(before.old);
-    expect(after.new).toEqual(before.new);
-    expect(after.data).toEqual(before.data);
+    await expectUntouched();
   }, 300_000);
 
   it('SIGTERM under load (CLI): exit 143, and nothing of the lab left on the servers', async () => {
@@ -163,10 +167,7 @@ describe('rehearsing on external servers (provider external, 13 → 17)', () => 
     const { code } = await run.done;
     expect(code, err.slice(-1500)).toBe(143);
     expect(err).toMatch(/interrupted \(SIGTERM\): tearing the lab down/);
-    const after = await snapshot();
-    expect(after.old).toEqual(before.old);
-    expect(after.new).toEqual(before.new);
-    expect(after.data).toEqual(before.data);
+    await expectUntouched();
   }, 300_000);
 
   /** The shipped scenario, once, with a dataset asked for (and other URLs when given). */
@@ -180,10 +181,7 @@ describe('rehearsing on external servers (provider external, 13 → 17)', () => 
     const r = await rehearse(withDataset(), { runs: 1, outDir: mkdtempSync(join(tmpdir(), 'staging-seed-')), formats: ['json'], drift: false });
     expect(r.report.runs[0]!.error).toMatch(/asks to seed dataset payments into the old server, whose database already holds 2 table\(s\) \(public\.customers, public\.orders\)/);
     expect(r.pass).toBe(false);
-    const after = await snapshot();
-    expect(after.old).toEqual(before.old);
-    expect(after.new).toEqual(before.new);
-    expect(after.data).toEqual(before.data);
+    await expectUntouched();
   }, 120_000);
 
   it('asked for, a dataset is seeded into an empty database — and removed with the rest of what the lab made', async () => {
