@@ -173,6 +173,17 @@ describe('database faults 13 → 16', () => {
     expect(o.error).toBeUndefined();
     expect(o.rowsWritten).toBeGreaterThan(10_000);
     await until(async () => (await count(tgt, 'orders')) === (await count(src, 'orders')), 90_000, 'burst applied');
+    // the rows being there is not the slot having heard so: the subscriber reports its flush position
+    // on its own schedule (wal_receiver_status_interval), so lag drains a sample or more after the rows land
+    await until(
+      async () => {
+        const snap = sampler.snapshot();
+        const worst = summariseTimeline(snap, 200).maxLagBytes ?? 0;
+        return worst > 1024 * 1024 && (snap.at(-1)?.lagBytes ?? worst) < worst;
+      },
+      30_000,
+      'lag drained after the burst',
+    );
     const pts = await sampler.stop();
     const sum = summariseTimeline(pts, 200);
     expect(sum.maxLagBytes).toBeGreaterThan(1024 * 1024);
