@@ -500,8 +500,47 @@ async function planOnSource(src: Client, sourceMajor: number, targetMajor: numbe
     if (opts.allTables) throw new CutoverError('USAGE', 'row filters need a table list: a FOR ALL TABLES publication cannot filter rows', { hint: 'drop --all-tables, or drop --row-filter' });
     if (targetMajor !== undefined) assertRowFilterMajors(sourceMajor, targetMajor);
     await checkRowFilters(src, filtered);
+    for (const w of await rowFilterFkWarnings(src, filtered, plan.tables)) opts.log?.(`warning: ${w}`);
   }
   return { specs, catalog, plan, backfill };
+}
+
+/**
+ * A filtered table that other replicated tables reference by foreign key: the children's rows whose
+ * parent is outside the filter arrive on the target without it (the apply worker does not check
+ * foreign keys), and the post-data step's ADD CONSTRAINT … FOREIGN KEY then fails to validate —
+ * unless another shard (subscription) brings the missing parents first. Said before anything is
+ * created, once per constraint; a child filtered the same way is still named (the tool cannot prove
+ * two filters agree).
+ */
+export async function rowFilterFkWarnings(src: Client, filtered: Array<TableName & { rowFilter?: string }>, published: TableName[]): Promise<string[]> {
+  if (!filtered.length) return [];
+  const key = (t: TableName) => `${t.schema}\u0000${t.name}`;
+  const pub = new Map(published.map((t) => [key(t), t]));
+  const rows = await q<{ ps: string; pn: string; cs: string; cn: string; con: string }>(
+    src,
+    `select pn.nspname as ps, p.relname as pn, cn.nspname as cs, c.relname as cn, k.conname as con
+       from pg_constraint k
+       join pg_class p on p.oid = k.confrelid join pg_namespace pn on pn.oid = p.relnamespace
+       join pg_class c on c.oid = k.conrelid join pg_namespace cn on cn.oid = c.relnamespace
+      where k.contype = 'f' and k.conparentid = 0 and (pn.nspname, p.relname) in (select * from unnest($1::text[], $2::text[]))
+      order by 1, 2, 3, 4, 5`,
+    [filtered.map((t) => t.schema), filtered.map((t) => t.name)],
+  );
+  const out: string[] = [];
+  for (const r of rows) {
+    const child = { schema: r.cs, name: r.cn };
+    if (!pub.has(key(child))) continue;
+    const parent = { schema: r.ps, name: r.pn };
+    const childFilter = filtered.find((f) => key(f) === key(child))?.rowFilter;
+    out.push(
+      `${displayName(parent)} is published with a row filter (${filtered.find((f) => key(f) === key(parent))?.rowFilter}) and ${displayName(child)} references it (${quoteIdent(r.con)}): ` +
+        `rows of ${displayName(child)} whose parent is outside the filter reach the target without it, and the foreign key added after the copy fails to validate` +
+        (childFilter ? ` unless ${displayName(child)}'s own filter (${childFilter}) keeps exactly those rows out` : '') +
+        ` — filter ${displayName(child)} the same way, or replicate the parents' other rows in another shard first`,
+    );
+  }
+  return out;
 }
 
 /** CREATE PUBLICATION with `tables` (or FOR ALL TABLES). */

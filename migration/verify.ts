@@ -552,6 +552,17 @@ export async function verify(opts: VerifyOptions): Promise<VerifyResult> {
   const parallel = Math.max(1, opts.parallel ?? 2);
   const srcs: Client[] = [];
   const tgts: Client[] = [];
+  if (opts.signal?.aborted) throw new CutoverError('STATE', 'verification aborted');
+  // An abort cancels the statements in flight on both servers (a whole-table checksum of a big table
+  // runs for minutes; closing the socket alone leaves it running until it tries to send its result).
+  let cancelling: Promise<void> | undefined;
+  const onAbort = () => {
+    cancelling = Promise.all([
+      cancelBackends(opts.source, 'source', srcs),
+      cancelBackends(opts.target, 'target', tgts),
+    ]).then(() => undefined);
+  };
+  opts.signal?.addEventListener('abort', onAbort, { once: true });
   try {
     srcs.push(await openSide(opts.source, 'source'));
     tgts.push(await openSide(opts.target, 'target'));
@@ -677,8 +688,30 @@ export async function verify(opts: VerifyOptions): Promise<VerifyResult> {
     const sequences = await compareSequences(src, tgt);
     const seqOk = !opts.checkSequences || sequences.every((s) => s.targetAheadOfMaxKey !== false);
     return { ok: tables.every((t) => t.ok) && seqOk, tables, sequences, olderThanCutoff: cutoff, elapsedMs: Date.now() - t0 };
+  } catch (e) {
+    if (opts.signal?.aborted) {
+      await cancelling;
+      throw new CutoverError('STATE', 'verification aborted: the statements in flight were cancelled on both servers', { cause: e });
+    }
+    throw e;
   } finally {
+    opts.signal?.removeEventListener('abort', onAbort);
     await Promise.all([...srcs, ...tgts].map((c) => c.end().catch(() => {})));
+  }
+}
+
+/** pg_cancel_backend for each session, from a fresh connection (the sessions themselves are busy). */
+export async function cancelBackends(url: string, role: string, clients: readonly Client[]): Promise<void> {
+  const pids = clients.map((c) => (c as unknown as { processID?: number }).processID).filter((p): p is number => typeof p === 'number' && p > 0);
+  if (!pids.length) return;
+  let c: Client | undefined;
+  try {
+    c = await connect(url, { role, applicationName: 'cutover-verify-cancel' });
+    await c.query(`select pg_cancel_backend(p) from unnest($1::int[]) p`, [pids]);
+  } catch {
+    // best effort: a server that cannot be reached now will end the statement when the socket closes
+  } finally {
+    await c?.end().catch(() => {});
   }
 }
 

@@ -89,18 +89,31 @@ export function register(program: Command): void {
         if (!r.ok) throw new ExitCode(1);
         return;
       }
-      const r = await verify({
-        source: opts.source,
-        target: opts.target,
-        tables: opts.tables,
-        olderThan: opts.olderThan,
-        chunkRows: opts.chunkRows,
-        parallel: opts.parallel,
-        sampleRows: opts.sample,
-        checkSequences: opts.checkSequences,
-        name: opts.name,
-        progress: true,
-      });
+      // Ctrl-C / SIGTERM cancels the checksums in flight on both servers before exiting (a whole-table
+      // checksum would otherwise keep reading the production table after the client is gone)
+      const ac = new AbortController();
+      const onSig = () => ac.abort();
+      process.once('SIGINT', onSig);
+      process.once('SIGTERM', onSig);
+      let r: VerifyResult;
+      try {
+        r = await verify({
+          source: opts.source,
+          target: opts.target,
+          tables: opts.tables,
+          olderThan: opts.olderThan,
+          chunkRows: opts.chunkRows,
+          parallel: opts.parallel,
+          sampleRows: opts.sample,
+          checkSequences: opts.checkSequences,
+          name: opts.name,
+          progress: true,
+          signal: ac.signal,
+        });
+      } finally {
+        process.off('SIGINT', onSig);
+        process.off('SIGTERM', onSig);
+      }
       emit(opts.json, r, () => formatVerify(r));
       if (!r.ok) throw new ExitCode(1);
     });

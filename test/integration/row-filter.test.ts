@@ -8,7 +8,8 @@
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { cli, sql, startPair, type Pair } from '../helpers/clusters.ts';
-import { replicationStatus, startReplication, stopReplication } from '../../migration/replication.ts';
+import { replicationStatus, rowFilterFkWarnings, startReplication, stopReplication } from '../../migration/replication.ts';
+import { withClient } from '../../migration/pg.ts';
 import { verify } from '../../migration/verify.ts';
 import { quickVerify } from '../../migration/verify-quick.ts';
 
@@ -108,6 +109,25 @@ describe('row-filter shards (16 → 18)', () => {
       expect(out.stdout).toMatch(/MISMATCH public\.orders: 500 \/ 500 rows WHERE \(region = 'eu'::text\)/);
     } finally {
       await stopReplication({ source: pair.old.url, target: pair.new.url });
+    }
+  });
+
+  it('warns, before anything exists, when a filtered table is referenced by a replicated table', async () => {
+    await sql(pair.old.url, `create table order_lines (id int primary key, order_id bigint references orders (id)); create table "Audit" (id int primary key, order_id bigint references orders (id))`);
+    try {
+      const orders = { schema: 'public', name: 'orders', rowFilter: `id % 4 = 0` };
+      const lines = { schema: 'public', name: 'order_lines' };
+      const ws = await withClient(pair.old.url, (c) => rowFilterFkWarnings(c, [orders], [orders, lines, { schema: 'public', name: 'notes' }]));
+      // "Audit" is not replicated: no warning for it; order_lines is, with every row
+      expect(ws).toHaveLength(1);
+      expect(ws[0]).toContain('public.orders is published with a row filter (id % 4 = 0) and public.order_lines references it ("order_lines_order_id_fkey")');
+      expect(ws[0]).toContain('fails to validate');
+      // filtered the same way: still named (two filters cannot be proved to agree), with the child's filter
+      const same = await withClient(pair.old.url, (c) => rowFilterFkWarnings(c, [orders, { ...lines, rowFilter: `order_id % 4 = 0` }], [orders, lines]));
+      expect(same[0]).toContain(`unless public.order_lines's own filter (order_id % 4 = 0)`);
+      expect(await withClient(pair.old.url, (c) => rowFilterFkWarnings(c, [{ schema: 'public', name: 'notes', rowFilter: 'id > 1' }], [orders, lines]))).toEqual([]);
+    } finally {
+      await sql(pair.old.url, `drop table order_lines; drop table "Audit"`);
     }
   });
 

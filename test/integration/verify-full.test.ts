@@ -9,7 +9,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { sql, startPair, type Pair } from '../helpers/clusters.ts';
 import { verify, type DifferingRow } from '../../migration/verify.ts';
-import { quoteIdent } from '../../migration/pg.ts';
+import { connect, quoteIdent } from '../../migration/pg.ts';
 
 let pair: Pair;
 const DDL = `
@@ -134,5 +134,28 @@ describe('full verify: one checksum per table, chunks only on a mismatch (11 →
       ['extra_on_target', '(-1,new)'],
       ['missing_on_target', '(42,"dup 42")'],
     ]);
+  });
+  it('an abort cancels the statements in flight on both servers instead of leaving them running', async () => {
+    // a checksum that cannot finish: the target's table is locked by another session
+    const holder = await connect(pair.new.url);
+    await holder.query(`begin; lock table wide in access exclusive mode`);
+    const active = async () =>
+      (await sql(pair.new.url, `select count(*)::int as n from pg_stat_activity where application_name = 'cutover-verify' and state = 'active'`))[0].n as number;
+    try {
+      const ac = new AbortController();
+      const run = verify({ source: pair.old.url, target: pair.new.url, sampleRows: 0, tables: ['public.wide'], signal: ac.signal }).catch((e) => e);
+      const t0 = Date.now();
+      while ((await active()) === 0 && Date.now() - t0 < 30_000) await new Promise((r) => setTimeout(r, 100));
+      expect(await active()).toBe(1); // waiting for the lock
+      ac.abort();
+      const e = await run;
+      expect(e.message).toContain('verification aborted: the statements in flight were cancelled on both servers');
+      // gone while the lock is still held: cancelled, not ended by the lock's release
+      expect(await active()).toBe(0);
+      expect((await sql(pair.new.url, `select count(*)::int as n from pg_locks where relation = 'wide'::regclass and mode = 'AccessExclusiveLock' and granted`))[0].n).toBe(1);
+    } finally {
+      await holder.query('rollback').catch(() => {});
+      await holder.end();
+    }
   });
 });
