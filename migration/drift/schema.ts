@@ -17,6 +17,7 @@
  * server_version_num. Names are rendered with format('%I') so keys are stable and unambiguous.
  */
 import type { Client } from '../pg.ts';
+import { icuLanguageTag } from './collation.ts';
 import { finding, rows, type DriftContext, type DriftFinding, type Severity } from './types.ts';
 
 export type Props = Record<string, string | number | boolean | null>;
@@ -487,8 +488,9 @@ function lastPart(key: string): string {
 }
 
 /** Severity and words for a property that differs on an object present on both sides. */
-export function explainChange(kind: SchemaKind, key: string, prop: string, va: unknown, vb: unknown, o: DiffOptions): Said {
+export function explainChange(kind: SchemaKind, key: string, prop: string, va: unknown, vb: unknown, o: DiffOptions, objects: { source?: Props; target?: Props } = {}): Said {
   const crossMajor = o.sourceMajor !== o.targetMajor;
+  const unique = kind === 'index' && !!(objects.source?.unique || objects.target?.unique);
   const diff = both(va, vb);
   const gen = (severity: Severity, what: string, hint = DUMP_HINT): Said => ({ severity, message: what, hint });
   if (prop === 'owner') {
@@ -613,9 +615,14 @@ export function explainChange(kind: SchemaKind, key: string, prop: string, va: u
         case 'method':
           return gen('error', `index ${key} uses ${diff}: it supports other operators (and ordering), so the queries it served may not use it`, 'recreate it on the target USING the source\'s method');
         case 'keys':
+          // A unique index over other keys enforces another rule: rows the source accepts can be refused (replication stops), or duplicates it refuses accepted.
+          if (unique)
+            return gen('error', `unique index ${key} has other keys, operator classes or collations (${diff}): it enforces uniqueness of something else, so replicated rows the source accepted can be refused (stopping replication) and duplicates the source refuses are accepted after the cutover`, `DROP INDEX ${key} and CREATE UNIQUE INDEX it on the target exactly as on the source`);
           return gen('warning', `index ${key} has other keys, operator classes or collations (${diff}): queries that used it on the source (LIKE 'x%' with text_pattern_ops, a COLLATE, an expression) may not use it on the target`, 'recreate it on the target exactly as on the source');
         case 'predicate':
-          return gen('warning', `index ${key} is partial with ${both(va ?? 'no WHERE', vb ?? 'no WHERE')}: it covers other rows${' '}(and, if unique, enforces uniqueness over other rows)`, 'recreate it on the target with the source\'s WHERE');
+          if (unique)
+            return gen('error', `unique index ${key} is partial with ${both(va ?? 'no WHERE', vb ?? 'no WHERE')}: it enforces uniqueness over other rows, so replicated rows the source accepted can be refused (stopping replication) and duplicates the source refuses are accepted after the cutover`, `DROP INDEX ${key} and CREATE UNIQUE INDEX it on the target with the source's WHERE`);
+          return gen('warning', `index ${key} is partial with ${both(va ?? 'no WHERE', vb ?? 'no WHERE')}: it covers other rows, so queries that used it on the source may scan instead`, 'recreate it on the target with the source\'s WHERE');
         case 'table':
           return gen('error', `index ${key} is on ${diff}`, DUMP_HINT);
         case 'clustered':
@@ -832,6 +839,9 @@ export function explainMissing(kind: SchemaKind, key: string, props: Props): Sai
         ? m('warning', 'a diagnostic extension; the application does not need it, your runbooks may', `CREATE EXTENSION ${key} on the target if you use it`)
         : m('error', `functions, types and operators it provides are missing, so objects and queries using them fail`, `CREATE EXTENSION ${key}${props.schema ? ` WITH SCHEMA ${props.schema}` : ''} on the target`);
     case 'table':
+      if (typeof props.partition_of === 'string')
+        return m('error', `it is a partition of ${props.partition_of}: replicated rows in those bounds land in the parent's DEFAULT partition if the target has one (and then block attaching the partition later), or stop replication with "no partition of relation … found for row"`,
+          `CREATE TABLE ${key} PARTITION OF ${props.partition_of} on the target (before rows of that range arrive), or replay it from pg_dump --schema-only`);
       return m('error', `its rows are not replicated and every query on it fails after the cutover`, 'run the schema copy again (cutover replicate start copies pre-data) or replay it from pg_dump --schema-only');
     case 'column':
       return m('error', 'replication of the table stops on the first change (the target lacks the column), and queries naming it fail', `ALTER TABLE ${tableOf(key)} ADD COLUMN ${lastPart(key)} ${props.type ?? ''} on the target`);
@@ -1015,6 +1025,8 @@ export function diffSchema(src: SchemaSnapshot, tgt: SchemaSnapshot, o: DiffOpti
         const va = pa[prop] ?? null;
         const vb = pb[prop] ?? null;
         if (va === vb) continue;
+        // An ICU locale written language_REGION on an old major, canonicalised to language-REGION by 16+.
+        if (kind === 'collation' && prop === 'locale' && pa.provider === 'i' && pb.provider === 'i' && typeof va === 'string' && typeof vb === 'string' && icuLanguageTag(va) === icuLanguageTag(vb)) continue;
         if (typeof va === 'string' && typeof vb === 'string' && EXPRESSION_PROPS.has(prop)) {
           // Same expression, printed by two majors' deparsers.
           if (o.sourceMajor !== o.targetMajor && normaliseDeparse(va) === normaliseDeparse(vb)) continue;
@@ -1031,7 +1043,7 @@ export function diffSchema(src: SchemaSnapshot, tgt: SchemaSnapshot, o: DiffOpti
         }
         // Bodies can be long: show the first line that differs, not the whole text.
         const [ea, eb] = prop === 'body' && typeof va === 'string' && typeof vb === 'string' ? firstDifferingLine(va, vb) : [va, vb];
-        const s = explainChange(kind, key, prop, ea, eb, o);
+        const s = explainChange(kind, key, prop, ea, eb, o, { source: pa, target: pb });
         out.push(finding('schema', s.severity, object, { [prop]: ea }, { [prop]: eb }, s.message, s.hint));
       }
     }
@@ -1220,10 +1232,11 @@ export async function redeparseOnTarget(c: Client, bodies: Record<string, string
 }
 
 interface ReprintItem {
-  kind: 'column' | 'constraint' | 'index' | 'policy';
+  kind: 'column' | 'constraint' | 'index' | 'policy' | 'domain constraint' | 'function';
   key: string;
   prop: string;
-  table: string;
+  /** The table copied to the temporary table `t` first (none for domains and functions). */
+  table: string | null;
   /** Statements that put the source's expression on the temporary copy `t` of the table. */
   apply: (t: string) => string[];
   /** A query returning the expression as the target prints it, in column `v`. */
@@ -1244,6 +1257,39 @@ export function reprintItems(a: SchemaSnapshot, b: SchemaSnapshot): ReprintItem[
     const col = lastPart(key);
     out.push({ kind: 'column', key, prop: 'default', table: tableOf(key), apply: (t) => [`alter table ${t} alter column ${col} set default ${v}`],
       read: (t) => `select pg_get_expr(d.adbin, d.adrelid) as v from pg_attrdef d join pg_attribute a on a.attrelid = d.adrelid and a.attnum = d.adnum where d.adrelid = '${t}'::regclass and format('%I', a.attname) = '${col.replace(/'/g, "''")}'` });
+  }
+  for (const key of Object.keys(a.column ?? {})) {
+    // A stored generated column: the LIKE copy has a plain column; replace it by one generated with the source's expression.
+    const v = differs('column', key, 'generated');
+    const type = a.column![key].type;
+    if (!v || typeof type !== 'string') continue;
+    const col = lastPart(key);
+    out.push({ kind: 'column', key, prop: 'generated', table: tableOf(key),
+      apply: (t) => [`alter table ${t} drop column ${col}`, `alter table ${t} add column ${col} ${type} generated always as (${v}) stored`],
+      read: (t) => `select pg_get_expr(d.adbin, d.adrelid) as v from pg_attrdef d join pg_attribute a on a.attrelid = d.adrelid and a.attnum = d.adnum where d.adrelid = '${t}'::regclass and format('%I', a.attname) = '${col.replace(/'/g, "''")}'` });
+  }
+  for (const key of Object.keys(a['domain constraint'] ?? {})) {
+    // A domain constraint: on a temporary domain over the same base type.
+    const v = differs('domain constraint', key, 'definition');
+    const base = a.type?.[tableOf(key)]?.base_type;
+    if (!v || !v.startsWith('CHECK ') || typeof base !== 'string') continue;
+    out.push({ kind: 'domain constraint', key, prop: 'definition', table: null,
+      apply: () => [`create domain pg_temp.cutover_drift_d as ${base} constraint cutover_drift_c ${v}`],
+      read: () => `select regexp_replace(pg_get_constraintdef(k.oid), ' NOT VALID$', '') as v from pg_constraint k where k.contypid = 'pg_temp.cutover_drift_d'::regtype and k.conname = 'cutover_drift_c'` });
+  }
+  for (const key of Object.keys(a.function ?? {})) {
+    // An SQL-standard body (BEGIN ATOMIC … END / RETURN …, 14+) is stored parsed and printed by each server's deparser:
+    // re-create it as a temporary function on the target and read it back.
+    const v = differs('function', key, 'body');
+    const fa = a.function![key];
+    const fb = b.function?.[key];
+    const args = /^(?:"(?:[^"]|"")*"|[^."(]+)\.(?:"(?:[^"]|"")*"|[^."(]+)\((.*)\)$/s.exec(key)?.[1];
+    const standard = (x: unknown) => typeof x === 'string' && /^(BEGIN ATOMIC\b|RETURN\b)/.test(x);
+    if (!v || !fb || fa.language !== 'sql' || !standard(v) || !standard(fb.body) || args === undefined) continue;
+    const head = fa.kind === 'procedure' ? `create procedure pg_temp.cutover_drift_f(${args})` : `create function pg_temp.cutover_drift_f(${args}) returns ${fa.result}`;
+    out.push({ kind: 'function', key, prop: 'body', table: null,
+      apply: () => [`${head} language sql ${v}`],
+      read: () => `select pg_get_function_sqlbody(p.oid) as v from pg_proc p where p.proname = 'cutover_drift_f' and p.pronamespace = pg_my_temp_schema()` });
   }
   for (const key of Object.keys(a.constraint ?? {})) {
     const v = differs('constraint', key, 'definition');
@@ -1291,7 +1337,7 @@ export async function reprintExpressionsOnTarget(c: Client, items: ReprintItem[]
       await c.query('savepoint drift_expr');
       try {
         const t = 'pg_temp.cutover_drift_t';
-        await c.query(`create temporary table cutover_drift_t (like ${item.table})`);
+        if (item.table) await c.query(`create temporary table cutover_drift_t (like ${item.table})`);
         for (const stmt of item.apply(t)) await c.query(stmt);
         const r = await c.query(item.read(t));
         if (r.rows[0] && typeof r.rows[0].v === 'string') out.set(item, r.rows[0].v);
