@@ -74,7 +74,38 @@ export function diffTzFingerprints(a: TzFingerprint, b: TzFingerprint, zonesInUs
 export const ZONE_DEPENDENT = /\b(localtimestamp|localtime|current_date|current_time)\b|::timestamp without time zone|::date\b|\bdate_trunc\s*\(|\bto_char\s*\(|\bdate_part\s*\(|\bextract\s*\(|::time without time zone|\btimezone\s*\(/i;
 
 export function dependsOnZone(expr: string | null | undefined): boolean {
-  return !!expr && ZONE_DEPENDENT.test(expr);
+  if (!expr) return false;
+  // A date/time constant ('2000-01-01'::date) is the same everywhere; 'now'/'today'… are not constants.
+  let e = expr.replace(/'(?!(?:now|today|tomorrow|yesterday)')(?:[^']|'')*'::(?:date|timestamp without time zone|time without time zone)\b/gi, "''");
+  // date_trunc / date_part / to_char / EXTRACT over an explicitly zoned value (… AT TIME ZONE 'UTC') do not read the session's zone.
+  e = withoutZonedCalls(e);
+  return ZONE_DEPENDENT.test(e);
+}
+
+function withoutZonedCalls(expr: string): string {
+  const re = /\b(date_trunc|date_part|to_char|extract)\s*\(/gi;
+  let out = '';
+  let from = 0;
+  for (let m = re.exec(expr); m; m = re.exec(expr)) {
+    if (m.index < from) continue;
+    let depth = 0;
+    let end = -1;
+    for (let i = m.index + m[0].length - 1; i < expr.length; i++) {
+      if (expr[i] === '(') depth++;
+      else if (expr[i] === ')' && --depth === 0) {
+        end = i;
+        break;
+      }
+    }
+    if (end < 0) break;
+    const call = expr.slice(m.index, end + 1);
+    if (/ AT TIME ZONE /i.test(call) && !ZONE_DEPENDENT.test(call.slice(m[0].length).replace(/\bAT TIME ZONE\b/gi, ''))) {
+      out += expr.slice(from, m.index) + 'zoned()';
+      from = end + 1;
+      re.lastIndex = end + 1;
+    }
+  }
+  return out + expr.slice(from);
 }
 
 export interface ZoneObjects {

@@ -45,8 +45,9 @@ const line = (f: DriftFinding) => `${f.category} ${f.severity} ${f.object}: ${f.
 beforeAll(async () => {
   // Two at a time: the machine has two cores.
   for (let i = 0; i < MAJORS.length; i += 2) {
-    const started = await Promise.all(MAJORS.slice(i, i + 2).map((m) => startCluster({ major: m, name: `pg${m}`, timezone: 'UTC' }, tmp)));
-    for (const c of started) clusters.set(Number(/pg(\d+)/.exec(c.name)![1]), c);
+    const majors = MAJORS.slice(i, i + 2);
+    const started = await Promise.all(majors.map((m) => startCluster({ major: m, name: `pg${m}`, timezone: 'UTC' }, tmp)));
+    majors.forEach((m, k) => clusters.set(m, started[k]));
   }
   for (const m of MAJORS) await sql(clusters.get(m)!.url, GLOBALS);
   for (const m of SOURCES) {
@@ -151,9 +152,9 @@ const PLANTS: Plant[] = [
       { object: 'sequence shop.order_no_seq', severity: 'error', message: /increments by 7 on the source, 1 on the target/ },
       { object: 'sequence shop.down_seq', severity: 'error', message: /NO CYCLE on the source and CYCLE on the target/ },
     ] },
-  { what: 'a column type and a column collation changed', sql: () => `alter table audit.changes alter column tbl type varchar(100); alter table shop.customers alter column name_at type text collate "C"`,
+  { what: 'a column type and a column collation changed', sql: () => `alter table audit.changes alter column row_data type json; alter table shop.customers alter column name_at type text collate "C"`,
     expect: [
-      { object: 'column audit.changes.tbl', severity: 'error', message: /text on the source, character varying\(100\) on the target/ },
+      { object: 'column audit.changes.row_data', severity: 'error', message: /jsonb on the source, json on the target/ },
       { object: 'column shop.customers.name_at', severity: 'error', message: /collation/ },
       { object: 'column shop.customers.name_at', category: 'collation', severity: 'error', message: /sorts differently/ },
     ] },
@@ -186,7 +187,8 @@ const PLANTS: Plant[] = [
       { object: 'setting IntervalStyle', category: 'timezone', severity: 'warning' },
       { object: 'setting TimeZone', category: 'timezone', severity: 'error', message: /UTC → Asia\/Tokyo/ },
       // One cause (TimeZone) across every zone-dependent expression: one finding listing them.
-      { object: 'view shop.daily_revenue', category: 'timezone', severity: 'error', group: ['view shop.daily_revenue', 'index shop.orders_month_idx', 'default of column shop.customers.created_day'] },
+      // (date_trunc over placed_at AT TIME ZONE 'UTC' in shop.daily_revenue and shop.orders_month_idx does not depend on it.)
+      { object: 'view shop.today_orders', category: 'timezone', severity: 'error', group: ['view shop.today_orders', 'view shop.customer_stats', 'default of column shop.customers.created_day'] },
     ] },
   { what: 'a role missing grants (one cause: every table of a schema) and a function grant', sql: () => `revoke select on all tables in schema shop from shapes_ro; revoke execute on function shop.guarded_lookup(text) from shapes_rw`,
     expect: [

@@ -106,3 +106,13 @@ describe('re-printing by the target: generated columns, domain CHECKs, SQL-stand
     expect(items[3].apply('')[0]).toMatch(/^create procedure pg_temp\.cutover_drift_f\(IN x integer\) language sql BEGIN ATOMIC/);
   });
 });
+
+describe('zone-dependent expressions', () => {
+  it('constants and explicitly zoned values do not depend on the server TimeZone; local-time casts and now() words do', async () => {
+    const { dependsOnZone } = await import('../../migration/drift/timezone.ts');
+    for (const e of ["(created_day >= '2000-01-01'::date)", "date_trunc('day'::text, (placed_at AT TIME ZONE 'UTC'::text))", "date_trunc('month'::text, (placed_at AT TIME ZONE 'UTC'::text)), ((total)::integer)"])
+      expect(dependsOnZone(e), e).toBe(false);
+    for (const e of ["('now'::text)::date", '((placed_at)::date = CURRENT_DATE)', "date_trunc('day'::text, placed_at)", "date_trunc('day'::text, (a AT TIME ZONE 'UTC'::text)) + (b)::date", "'today'::date"])
+      expect(dependsOnZone(e), e).toBe(true);
+  });
+});
