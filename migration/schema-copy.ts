@@ -236,10 +236,27 @@ export function splitSql(text: string): DumpStatement[] {
   let buf = '';
   let atLineStart = true;
   let metaCommand = false;
+  // A SQL-standard body (CREATE FUNCTION/PROCEDURE … BEGIN ATOMIC stmt; stmt; END) holds semicolons:
+  // like psql, count BEGIN ATOMIC / CASE … END and split only outside them.
+  let atomic = 0;
+  let word = '';
+  let prevWord = '';
+  const endWord = () => {
+    if (!word) return;
+    const w = word.toUpperCase();
+    word = '';
+    if (atomic === 0) {
+      if (w === 'ATOMIC' && prevWord === 'BEGIN' && /^\s*CREATE\s+(OR\s+REPLACE\s+)?(FUNCTION|PROCEDURE)\b/i.test(buf)) atomic = 1;
+    } else if (w === 'CASE') atomic++;
+    else if (w === 'END') atomic--;
+    prevWord = w;
+  };
   const flush = () => {
     const sql = buf.trim();
     if (sql && sql !== ';') out.push(entry ? { sql, object, entry } : { sql, object });
     buf = '';
+    atomic = 0;
+    word = prevWord = '';
   };
   for (const seg of lexSql(text)) {
     if (metaCommand && seg.kind !== 'code') continue;
@@ -253,6 +270,7 @@ export function splitSql(text: string): DumpStatement[] {
       continue;
     }
     if (seg.kind !== 'code') {
+      endWord();
       buf += seg.text;
       atLineStart = false;
       continue;
@@ -268,10 +286,13 @@ export function splitSql(text: string): DumpStatement[] {
         continue;
       }
       atLineStart = ch === '\n';
+      if (/[A-Za-z0-9_$]/.test(ch)) word += ch;
+      else endWord();
       buf += ch;
-      if (ch === ';') flush();
+      if (ch === ';' && atomic <= 0) flush();
     }
   }
+  endWord();
   flush();
   return out;
 }

@@ -44,7 +44,7 @@ describe('partitions', () => {
   it('a missing partition names its parent and bounds, and what happens to its rows', () => {
     const s = explainMissing('table', 'shop.events_2025', { kind: 'table', partition_of: "shop.events FOR VALUES FROM ('2025-01-01') TO ('2026-01-01')" });
     expect(s.severity).toBe('error');
-    expect(s.message).toMatch(/partition of shop\.events FOR VALUES FROM .* DEFAULT partition .* no partition of relation/);
+    expect(s.message).toMatch(/partition of shop\.events FOR VALUES FROM .*DEFAULT partition .*no partition of relation/);
     expect(s.hint).toMatch(/^CREATE TABLE shop\.events_2025 PARTITION OF shop\.events FOR VALUES/);
   });
 });
@@ -114,5 +114,26 @@ describe('zone-dependent expressions', () => {
       expect(dependsOnZone(e), e).toBe(false);
     for (const e of ["('now'::text)::date", '((placed_at)::date = CURRENT_DATE)', "date_trunc('day'::text, placed_at)", "date_trunc('day'::text, (a AT TIME ZONE 'UTC'::text)) + (b)::date", "'today'::date"])
       expect(dependsOnZone(e), e).toBe(true);
+  });
+});
+
+describe('the schema copy splits SQL-standard bodies whole', () => {
+  it('keeps BEGIN ATOMIC … END (with CASE … END and semicolons inside) as one statement', async () => {
+    const { splitSql } = await import('../../migration/schema-copy.ts');
+    const text = `CREATE FUNCTION shop.classify(p numeric) RETURNS text
+    LANGUAGE sql IMMUTABLE
+    BEGIN ATOMIC
+ SELECT CASE WHEN (p > (100)::numeric) THEN 'big'::text ELSE 'end;'::text END AS "case";
+ SELECT 1;
+END;
+CREATE PROCEDURE shop.p() LANGUAGE sql BEGIN ATOMIC INSERT INTO "END" VALUES (1); END;
+CREATE TABLE t (atomic int, "begin" int);
+SELECT 'BEGIN ATOMIC';
+SELECT 2;`;
+    const st = splitSql(text).map((s) => s.sql);
+    expect(st).toHaveLength(5);
+    expect(st[0]).toMatch(/^CREATE FUNCTION shop\.classify[\s\S]*SELECT 1;\nEND;$/);
+    expect(st[1]).toMatch(/^CREATE PROCEDURE shop\.p\(\)[\s\S]*; END;$/);
+    expect(st.slice(2)).toEqual(['CREATE TABLE t (atomic int, "begin" int);', "SELECT 'BEGIN ATOMIC';", 'SELECT 2;']);
   });
 });
