@@ -43,6 +43,14 @@ const FNARGS = `regexp_replace(pg_get_function_identity_arguments(p.oid), '(^|, 
 const SORTED = (arr: string) => `(select string_agg(x, ', ' order by x) from unnest(${arr}) x)`;
 /** The grantee of an aclexplode row: PUBLIC, "(owner)" for the owner's own rights (so a changed owner shows once), or the role. */
 const GRANTEE = (owner: string) => `case when x.grantee = 0 then 'PUBLIC' when x.grantee = ${owner} then '(owner)' else format('%I', pg_get_userbyid(x.grantee)) end`;
+/**
+ * Every snapshot and re-print runs under the same output settings on both sides: an empty
+ * search_path (names qualified the same way), and the date/time output a constant is printed with
+ * (a timestamptz partition bound or default prints in the session's DateStyle and TimeZone: the same
+ * bound reads '2024-01-01 00:00:00+00' or '01/01/2024 09:00:00 JST' by the connecting session alone).
+ */
+const SPELLING_SETTINGS = `set local search_path = ''; set local datestyle = 'ISO, YMD'; set local timezone = 'UTC'; set local intervalstyle = 'postgres'`;
+
 /** The cutover's own replication objects (migration/replication.ts objectNames) are not the application's schema. */
 const OWN_PUBLICATION = `p.pubname !~ '^cutover_'`;
 
@@ -283,7 +291,8 @@ export function snapshotQueries(versionNum: number): Record<SchemaKind, string> 
     'schema grant': `select format('%I', n.nspname) || ' to ' || ${GRANTEE('n.nspowner')} || ': ' || x.privilege_type as key, x.is_grantable as grantable
             from pg_namespace n, aclexplode(coalesce(n.nspacl, acldefault('n', n.nspowner))) x
             where ${USER_NS} and ${NOT_EXT('pg_namespace', 'n.oid')}`,
-    'database grant': `select format('%I', d.datname) || ' to ' || ${GRANTEE('d.datdba')} || ': ' || x.privilege_type as key, x.is_grantable as grantable
+    // The two databases may have other names (a copy into another database): the current one is "(this database)".
+    'database grant': `select '(this database)' || ' to ' || ${GRANTEE('d.datdba')} || ': ' || x.privilege_type as key, x.is_grantable as grantable
             from pg_database d, aclexplode(coalesce(d.datacl, acldefault('d', d.datdba))) x where d.datname = current_database()`,
     'foreign server grant': `select format('%I', s.srvname) || ' to ' || ${GRANTEE('s.srvowner')} || ': ' || x.privilege_type as key, x.is_grantable as grantable
                              from pg_foreign_server s, aclexplode(s.srvacl) x where s.srvacl is not null`,
@@ -337,7 +346,7 @@ export async function schemaSide(c: Client, versionNum: number): Promise<SchemaS
   const notes: string[] = [];
   await c.query('begin isolation level repeatable read read only');
   try {
-    await c.query(`set local search_path = ''`);
+    await c.query(SPELLING_SETTINGS);
     const snapshot: SchemaSnapshot = {};
     for (const [kind, sql] of Object.entries(snapshotQueries(versionNum)) as [SchemaKind, string][]) {
       const out: Record<string, Props> = {};
@@ -879,7 +888,8 @@ export function explainMissing(kind: SchemaKind, key: string, props: Props): Sai
     case 'default privileges':
       return m('error', 'objects created after the cutover do not get this grant, so the grantee cannot use new tables/sequences', 'ALTER DEFAULT PRIVILEGES … GRANT … on the target as on the source');
     case 'publication':
-      return m('error', 'consumers subscribed to it (CDC, replicas) have nothing to follow after the cutover', 'CREATE PUBLICATION on the target as on the source, then re-point the consumers (with a new slot)');
+      // The schema copy leaves publications out on purpose (a slot cannot move: consumers re-subscribe to the new primary anyway).
+      return m('warning', 'consumers subscribed to it (CDC, replicas) have nothing to follow on the new primary until it is created there; the schema copy leaves publications out on purpose, since their slots cannot move', 'CREATE PUBLICATION on the target as on the source when you re-point the consumers (each with a new slot), after the switchover');
     case 'tablespace':
       return m('error', 'objects placed in it cannot be created on the target', 'CREATE TABLESPACE on the target (its location is the target host\'s)');
     case 'comment':
@@ -1211,7 +1221,7 @@ export async function redeparseOnTarget(c: Client, bodies: Record<string, string
   if (!keys.length) return { rendered, failed };
   await c.query('begin');
   try {
-    await c.query(`set local search_path = ''`);
+    await c.query(SPELLING_SETTINGS);
     for (const [i, key] of keys.entries()) {
       await c.query('savepoint drift_view');
       try {
@@ -1332,7 +1342,7 @@ export async function reprintExpressionsOnTarget(c: Client, items: ReprintItem[]
   if (!items.length) return out;
   await c.query('begin');
   try {
-    await c.query(`set local search_path = ''`);
+    await c.query(SPELLING_SETTINGS);
     for (const item of items) {
       await c.query('savepoint drift_expr');
       try {
