@@ -236,10 +236,27 @@ export function splitSql(text: string): DumpStatement[] {
   let buf = '';
   let atLineStart = true;
   let metaCommand = false;
+  // A SQL-standard body (CREATE FUNCTION/PROCEDURE … BEGIN ATOMIC stmt; stmt; END) holds semicolons:
+  // like psql, count BEGIN ATOMIC / CASE … END and split only outside them.
+  let atomic = 0;
+  let word = '';
+  let prevWord = '';
+  const endWord = () => {
+    if (!word) return;
+    const w = word.toUpperCase();
+    word = '';
+    if (atomic === 0) {
+      if (w === 'ATOMIC' && prevWord === 'BEGIN' && /^\s*CREATE\s+(OR\s+REPLACE\s+)?(FUNCTION|PROCEDURE)\b/i.test(buf)) atomic = 1;
+    } else if (w === 'CASE') atomic++;
+    else if (w === 'END') atomic--;
+    prevWord = w;
+  };
   const flush = () => {
     const sql = buf.trim();
     if (sql && sql !== ';') out.push(entry ? { sql, object, entry } : { sql, object });
     buf = '';
+    atomic = 0;
+    word = prevWord = '';
   };
   for (const seg of lexSql(text)) {
     if (metaCommand && seg.kind !== 'code') continue;
@@ -253,6 +270,7 @@ export function splitSql(text: string): DumpStatement[] {
       continue;
     }
     if (seg.kind !== 'code') {
+      endWord();
       buf += seg.text;
       atLineStart = false;
       continue;
@@ -268,10 +286,13 @@ export function splitSql(text: string): DumpStatement[] {
         continue;
       }
       atLineStart = ch === '\n';
+      if (/[A-Za-z0-9_$]/.test(ch)) word += ch;
+      else endWord();
       buf += ch;
-      if (ch === ';') flush();
+      if (ch === ';' && atomic <= 0) flush();
     }
   }
+  endWord();
   flush();
   return out;
 }
@@ -410,10 +431,45 @@ export async function copySchema(opts: SchemaCopyOptions): Promise<SchemaCopyRes
     const present = new Set([...sourceKeys].filter((k) => targetKeys.has(k)));
     const { rest } = splitKeys(statements, present);
     const r = await applyStatements(c, rest, 'post-data', { progress: opts.progress });
+    if (!opts.tables) await refreshMaterializedViews(opts.source, c, r, opts.schemas);
     return { ...r, ...done };
   } finally {
     await c.end().catch(() => {});
   }
+}
+
+const MATVIEWS = (populated: boolean) => `select format('%I.%I', n.nspname, c.relname) as name from pg_class c join pg_namespace n on n.oid = c.relnamespace
+  where c.relkind = 'm' and ${populated ? '' : 'not '}c.relispopulated and n.nspname not in ('pg_catalog', 'information_schema') and ($1::text[] is null or n.nspname = any($1))`;
+
+/**
+ * pg_dump --schema-only creates materialized views WITH NO DATA (their REFRESH belongs to the data
+ * section), so every SELECT on one fails on the target until it is refreshed. After post-data the
+ * target's tables hold the copied rows: populate the materialized views the source has populated,
+ * as pg_restore of a whole dump does (a view over another view waits for it: passes until no
+ * progress). One that cannot be refreshed is listed as skipped, with the reason; drift then
+ * reports it unpopulated.
+ */
+async function refreshMaterializedViews(source: string, c: Client, res: ApplyResult, schemas?: string[]): Promise<void> {
+  const wanted = await withClient(source, async (s) => (await s.query<{ name: string }>(MATVIEWS(true), [schemas ?? null])).rows.map((r) => r.name), { role: 'source' });
+  if (!wanted.length) return;
+  const have = new Set((await c.query<{ name: string }>(MATVIEWS(false), [schemas ?? null])).rows.map((r) => r.name));
+  let pending = wanted.filter((n) => have.has(n));
+  const failed = new Map<string, string>();
+  while (pending.length) {
+    const next: string[] = [];
+    for (const name of pending) {
+      try {
+        // name is format('%I.%I'), already quoted.
+        await c.query(`refresh materialized view ${name}`);
+      } catch (e: any) {
+        failed.set(name, redactSecrets(e?.message ?? String(e)));
+        next.push(name);
+      }
+    }
+    if (next.length === pending.length) break;
+    pending = next;
+  }
+  for (const name of pending) res.skipped.push({ object: `MATERIALIZED VIEW DATA ${name}`, reason: `not refreshed: ${failed.get(name)}` });
 }
 
 /** Owners and grants stay when every role they name exists on the target ('auto'); otherwise they all go, and the missing roles are named. */

@@ -87,6 +87,19 @@ export interface CollationSnapshot {
 
 const PROVIDER: Record<string, string> = { c: 'libc', i: 'icu', b: 'builtin', d: 'default' };
 
+/**
+ * An ICU locale as a BCP 47 language tag, the way PostgreSQL 16+ stores it (it canonicalises
+ * CREATE COLLATION … locale = 'de_AT' to 'de-AT'; 11–15 keep what was written): the same locale,
+ * spelled by two majors. Only the plain language_REGION[_variant] form is rewritten; names with
+ * ICU keywords (@collation=…) are left as written rather than guessed.
+ */
+export function icuLanguageTag(locale: string | null | undefined): string | null {
+  if (locale === null || locale === undefined) return null;
+  if (locale === 'root' || locale === '') return 'und';
+  if (!/^[A-Za-z]{2,8}(_[A-Za-z0-9]{2,8})*$/.test(locale)) return locale;
+  return locale.replace(/_/g, '-');
+}
+
 export async function collationSnapshot(side: Side): Promise<CollationSnapshot> {
   const v = side.versionNum;
   const c = side.client;
@@ -97,7 +110,7 @@ export async function collationSnapshot(side: Side): Promise<CollationSnapshot> 
   let dbActual: string | null = null;
   if (v >= 150000) dbActual = (await rows(c, `select pg_database_collation_actual_version(oid) as v from pg_database where datname = current_database()`).catch(() => [{ v: null }]))[0].v;
   const provider = PROVIDER[db.provider] ?? db.provider;
-  const dbDescriptor = provider === 'libc' ? `libc:${db.collate}` : `${provider}:${db.locale}`;
+  const dbDescriptor = provider === 'libc' ? `libc:${db.collate}` : `${provider}:${provider === 'icu' ? icuLanguageTag(db.locale) : db.locale}`;
 
   const collLocale = v >= 170000 ? 'coalesce(co.colllocale, co.collcollate)' : v >= 150000 ? 'coalesce(co.colliculocale, co.collcollate)' : 'co.collcollate';
   const cols = await rows(
@@ -123,7 +136,7 @@ export async function collationSnapshot(side: Side): Promise<CollationSnapshot> 
       if (col.provider === 'i' || (v >= 130000 && col.provider === 'c')) {
         actual = (await rows(c, `select pg_collation_actual_version($1::oid) as v`, [col.colloid]).catch(() => [{ v: null }]))[0].v;
       }
-      collations[name] = { descriptor: `${p}:${col.locale}`, collname: name, version: vr?.version ?? null, actualVersion: actual };
+      collations[name] = { descriptor: `${p}:${p === 'icu' ? icuLanguageTag(col.locale) : col.locale}`, collname: name, version: vr?.version ?? null, actualVersion: actual };
     }
     columns[col.key] = { collname: name, descriptor: collations[name].descriptor, indexed: col.indexed };
   }

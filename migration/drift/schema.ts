@@ -17,6 +17,7 @@
  * server_version_num. Names are rendered with format('%I') so keys are stable and unambiguous.
  */
 import type { Client } from '../pg.ts';
+import { icuLanguageTag } from './collation.ts';
 import { finding, rows, type DriftContext, type DriftFinding, type Severity } from './types.ts';
 
 export type Props = Record<string, string | number | boolean | null>;
@@ -42,6 +43,14 @@ const FNARGS = `regexp_replace(pg_get_function_identity_arguments(p.oid), '(^|, 
 const SORTED = (arr: string) => `(select string_agg(x, ', ' order by x) from unnest(${arr}) x)`;
 /** The grantee of an aclexplode row: PUBLIC, "(owner)" for the owner's own rights (so a changed owner shows once), or the role. */
 const GRANTEE = (owner: string) => `case when x.grantee = 0 then 'PUBLIC' when x.grantee = ${owner} then '(owner)' else format('%I', pg_get_userbyid(x.grantee)) end`;
+/**
+ * Every snapshot and re-print runs under the same output settings on both sides: an empty
+ * search_path (names qualified the same way), and the date/time output a constant is printed with
+ * (a timestamptz partition bound or default prints in the session's DateStyle and TimeZone: the same
+ * bound reads '2024-01-01 00:00:00+00' or '01/01/2024 09:00:00 JST' by the connecting session alone).
+ */
+const SPELLING_SETTINGS = `set local search_path = ''; set local datestyle = 'ISO, YMD'; set local timezone = 'UTC'; set local intervalstyle = 'postgres'`;
+
 /** The cutover's own replication objects (migration/replication.ts objectNames) are not the application's schema. */
 const OWN_PUBLICATION = `p.pubname !~ '^cutover_'`;
 
@@ -282,7 +291,8 @@ export function snapshotQueries(versionNum: number): Record<SchemaKind, string> 
     'schema grant': `select format('%I', n.nspname) || ' to ' || ${GRANTEE('n.nspowner')} || ': ' || x.privilege_type as key, x.is_grantable as grantable
             from pg_namespace n, aclexplode(coalesce(n.nspacl, acldefault('n', n.nspowner))) x
             where ${USER_NS} and ${NOT_EXT('pg_namespace', 'n.oid')}`,
-    'database grant': `select format('%I', d.datname) || ' to ' || ${GRANTEE('d.datdba')} || ': ' || x.privilege_type as key, x.is_grantable as grantable
+    // The two databases may have other names (a copy into another database): the current one is "(this database)".
+    'database grant': `select '(this database)' || ' to ' || ${GRANTEE('d.datdba')} || ': ' || x.privilege_type as key, x.is_grantable as grantable
             from pg_database d, aclexplode(coalesce(d.datacl, acldefault('d', d.datdba))) x where d.datname = current_database()`,
     'foreign server grant': `select format('%I', s.srvname) || ' to ' || ${GRANTEE('s.srvowner')} || ': ' || x.privilege_type as key, x.is_grantable as grantable
                              from pg_foreign_server s, aclexplode(s.srvacl) x where s.srvacl is not null`,
@@ -336,7 +346,7 @@ export async function schemaSide(c: Client, versionNum: number): Promise<SchemaS
   const notes: string[] = [];
   await c.query('begin isolation level repeatable read read only');
   try {
-    await c.query(`set local search_path = ''`);
+    await c.query(SPELLING_SETTINGS);
     const snapshot: SchemaSnapshot = {};
     for (const [kind, sql] of Object.entries(snapshotQueries(versionNum)) as [SchemaKind, string][]) {
       const out: Record<string, Props> = {};
@@ -487,8 +497,9 @@ function lastPart(key: string): string {
 }
 
 /** Severity and words for a property that differs on an object present on both sides. */
-export function explainChange(kind: SchemaKind, key: string, prop: string, va: unknown, vb: unknown, o: DiffOptions): Said {
+export function explainChange(kind: SchemaKind, key: string, prop: string, va: unknown, vb: unknown, o: DiffOptions, objects: { source?: Props; target?: Props } = {}): Said {
   const crossMajor = o.sourceMajor !== o.targetMajor;
+  const unique = kind === 'index' && !!(objects.source?.unique || objects.target?.unique);
   const diff = both(va, vb);
   const gen = (severity: Severity, what: string, hint = DUMP_HINT): Said => ({ severity, message: what, hint });
   if (prop === 'owner') {
@@ -613,9 +624,14 @@ export function explainChange(kind: SchemaKind, key: string, prop: string, va: u
         case 'method':
           return gen('error', `index ${key} uses ${diff}: it supports other operators (and ordering), so the queries it served may not use it`, 'recreate it on the target USING the source\'s method');
         case 'keys':
+          // A unique index over other keys enforces another rule: rows the source accepts can be refused (replication stops), or duplicates it refuses accepted.
+          if (unique)
+            return gen('error', `unique index ${key} has other keys, operator classes or collations (${diff}): it enforces uniqueness of something else, so replicated rows the source accepted can be refused (stopping replication) and duplicates the source refuses are accepted after the cutover`, `DROP INDEX ${key} and CREATE UNIQUE INDEX it on the target exactly as on the source`);
           return gen('warning', `index ${key} has other keys, operator classes or collations (${diff}): queries that used it on the source (LIKE 'x%' with text_pattern_ops, a COLLATE, an expression) may not use it on the target`, 'recreate it on the target exactly as on the source');
         case 'predicate':
-          return gen('warning', `index ${key} is partial with ${both(va ?? 'no WHERE', vb ?? 'no WHERE')}: it covers other rows${' '}(and, if unique, enforces uniqueness over other rows)`, 'recreate it on the target with the source\'s WHERE');
+          if (unique)
+            return gen('error', `unique index ${key} is partial with ${both(va ?? 'no WHERE', vb ?? 'no WHERE')}: it enforces uniqueness over other rows, so replicated rows the source accepted can be refused (stopping replication) and duplicates the source refuses are accepted after the cutover`, `DROP INDEX ${key} and CREATE UNIQUE INDEX it on the target with the source's WHERE`);
+          return gen('warning', `index ${key} is partial with ${both(va ?? 'no WHERE', vb ?? 'no WHERE')}: it covers other rows, so queries that used it on the source may scan instead`, 'recreate it on the target with the source\'s WHERE');
         case 'table':
           return gen('error', `index ${key} is on ${diff}`, DUMP_HINT);
         case 'clustered':
@@ -832,6 +848,9 @@ export function explainMissing(kind: SchemaKind, key: string, props: Props): Sai
         ? m('warning', 'a diagnostic extension; the application does not need it, your runbooks may', `CREATE EXTENSION ${key} on the target if you use it`)
         : m('error', `functions, types and operators it provides are missing, so objects and queries using them fail`, `CREATE EXTENSION ${key}${props.schema ? ` WITH SCHEMA ${props.schema}` : ''} on the target`);
     case 'table':
+      if (typeof props.partition_of === 'string')
+        return m('error', `it is a partition of ${props.partition_of}: replicated rows in those bounds land in the parent's DEFAULT partition if the target has one (and then block attaching the partition later), or stop replication with "no partition of relation … found for row"`,
+          `CREATE TABLE ${key} PARTITION OF ${props.partition_of} on the target (before rows of that range arrive), or replay it from pg_dump --schema-only`);
       return m('error', `its rows are not replicated and every query on it fails after the cutover`, 'run the schema copy again (cutover replicate start copies pre-data) or replay it from pg_dump --schema-only');
     case 'column':
       return m('error', 'replication of the table stops on the first change (the target lacks the column), and queries naming it fail', `ALTER TABLE ${tableOf(key)} ADD COLUMN ${lastPart(key)} ${props.type ?? ''} on the target`);
@@ -869,7 +888,8 @@ export function explainMissing(kind: SchemaKind, key: string, props: Props): Sai
     case 'default privileges':
       return m('error', 'objects created after the cutover do not get this grant, so the grantee cannot use new tables/sequences', 'ALTER DEFAULT PRIVILEGES … GRANT … on the target as on the source');
     case 'publication':
-      return m('error', 'consumers subscribed to it (CDC, replicas) have nothing to follow after the cutover', 'CREATE PUBLICATION on the target as on the source, then re-point the consumers (with a new slot)');
+      // The schema copy leaves publications out on purpose (a slot cannot move: consumers re-subscribe to the new primary anyway).
+      return m('warning', 'consumers subscribed to it (CDC, replicas) have nothing to follow on the new primary until it is created there; the schema copy leaves publications out on purpose, since their slots cannot move', 'CREATE PUBLICATION on the target as on the source when you re-point the consumers (each with a new slot), after the switchover');
     case 'tablespace':
       return m('error', 'objects placed in it cannot be created on the target', 'CREATE TABLESPACE on the target (its location is the target host\'s)');
     case 'comment':
@@ -1015,6 +1035,8 @@ export function diffSchema(src: SchemaSnapshot, tgt: SchemaSnapshot, o: DiffOpti
         const va = pa[prop] ?? null;
         const vb = pb[prop] ?? null;
         if (va === vb) continue;
+        // An ICU locale written language_REGION on an old major, canonicalised to language-REGION by 16+.
+        if (kind === 'collation' && prop === 'locale' && pa.provider === 'i' && pb.provider === 'i' && typeof va === 'string' && typeof vb === 'string' && icuLanguageTag(va) === icuLanguageTag(vb)) continue;
         if (typeof va === 'string' && typeof vb === 'string' && EXPRESSION_PROPS.has(prop)) {
           // Same expression, printed by two majors' deparsers.
           if (o.sourceMajor !== o.targetMajor && normaliseDeparse(va) === normaliseDeparse(vb)) continue;
@@ -1031,7 +1053,7 @@ export function diffSchema(src: SchemaSnapshot, tgt: SchemaSnapshot, o: DiffOpti
         }
         // Bodies can be long: show the first line that differs, not the whole text.
         const [ea, eb] = prop === 'body' && typeof va === 'string' && typeof vb === 'string' ? firstDifferingLine(va, vb) : [va, vb];
-        const s = explainChange(kind, key, prop, ea, eb, o);
+        const s = explainChange(kind, key, prop, ea, eb, o, { source: pa, target: pb });
         out.push(finding('schema', s.severity, object, { [prop]: ea }, { [prop]: eb }, s.message, s.hint));
       }
     }
@@ -1199,7 +1221,7 @@ export async function redeparseOnTarget(c: Client, bodies: Record<string, string
   if (!keys.length) return { rendered, failed };
   await c.query('begin');
   try {
-    await c.query(`set local search_path = ''`);
+    await c.query(SPELLING_SETTINGS);
     for (const [i, key] of keys.entries()) {
       await c.query('savepoint drift_view');
       try {
@@ -1220,10 +1242,11 @@ export async function redeparseOnTarget(c: Client, bodies: Record<string, string
 }
 
 interface ReprintItem {
-  kind: 'column' | 'constraint' | 'index' | 'policy';
+  kind: 'column' | 'constraint' | 'index' | 'policy' | 'domain constraint' | 'function';
   key: string;
   prop: string;
-  table: string;
+  /** The table copied to the temporary table `t` first (none for domains and functions). */
+  table: string | null;
   /** Statements that put the source's expression on the temporary copy `t` of the table. */
   apply: (t: string) => string[];
   /** A query returning the expression as the target prints it, in column `v`. */
@@ -1244,6 +1267,39 @@ export function reprintItems(a: SchemaSnapshot, b: SchemaSnapshot): ReprintItem[
     const col = lastPart(key);
     out.push({ kind: 'column', key, prop: 'default', table: tableOf(key), apply: (t) => [`alter table ${t} alter column ${col} set default ${v}`],
       read: (t) => `select pg_get_expr(d.adbin, d.adrelid) as v from pg_attrdef d join pg_attribute a on a.attrelid = d.adrelid and a.attnum = d.adnum where d.adrelid = '${t}'::regclass and format('%I', a.attname) = '${col.replace(/'/g, "''")}'` });
+  }
+  for (const key of Object.keys(a.column ?? {})) {
+    // A stored generated column: the LIKE copy has a plain column; replace it by one generated with the source's expression.
+    const v = differs('column', key, 'generated');
+    const type = a.column![key].type;
+    if (!v || typeof type !== 'string') continue;
+    const col = lastPart(key);
+    out.push({ kind: 'column', key, prop: 'generated', table: tableOf(key),
+      apply: (t) => [`alter table ${t} drop column ${col}`, `alter table ${t} add column ${col} ${type} generated always as (${v}) stored`],
+      read: (t) => `select pg_get_expr(d.adbin, d.adrelid) as v from pg_attrdef d join pg_attribute a on a.attrelid = d.adrelid and a.attnum = d.adnum where d.adrelid = '${t}'::regclass and format('%I', a.attname) = '${col.replace(/'/g, "''")}'` });
+  }
+  for (const key of Object.keys(a['domain constraint'] ?? {})) {
+    // A domain constraint: on a temporary domain over the same base type.
+    const v = differs('domain constraint', key, 'definition');
+    const base = a.type?.[tableOf(key)]?.base_type;
+    if (!v || !v.startsWith('CHECK ') || typeof base !== 'string') continue;
+    out.push({ kind: 'domain constraint', key, prop: 'definition', table: null,
+      apply: () => [`create domain pg_temp.cutover_drift_d as ${base} constraint cutover_drift_c ${v}`],
+      read: () => `select regexp_replace(pg_get_constraintdef(k.oid), ' NOT VALID$', '') as v from pg_constraint k where k.contypid = 'pg_temp.cutover_drift_d'::regtype and k.conname = 'cutover_drift_c'` });
+  }
+  for (const key of Object.keys(a.function ?? {})) {
+    // An SQL-standard body (BEGIN ATOMIC … END / RETURN …, 14+) is stored parsed and printed by each server's deparser:
+    // re-create it as a temporary function on the target and read it back.
+    const v = differs('function', key, 'body');
+    const fa = a.function![key];
+    const fb = b.function?.[key];
+    const args = /^(?:"(?:[^"]|"")*"|[^."(]+)\.(?:"(?:[^"]|"")*"|[^."(]+)\((.*)\)$/s.exec(key)?.[1];
+    const standard = (x: unknown) => typeof x === 'string' && /^(BEGIN ATOMIC\b|RETURN\b)/.test(x);
+    if (!v || !fb || fa.language !== 'sql' || !standard(v) || !standard(fb.body) || args === undefined) continue;
+    const head = fa.kind === 'procedure' ? `create procedure pg_temp.cutover_drift_f(${args})` : `create function pg_temp.cutover_drift_f(${args}) returns ${fa.result}`;
+    out.push({ kind: 'function', key, prop: 'body', table: null,
+      apply: () => [`${head} language sql ${v}`],
+      read: () => `select pg_get_function_sqlbody(p.oid) as v from pg_proc p where p.proname = 'cutover_drift_f' and p.pronamespace = pg_my_temp_schema()` });
   }
   for (const key of Object.keys(a.constraint ?? {})) {
     const v = differs('constraint', key, 'definition');
@@ -1286,12 +1342,12 @@ export async function reprintExpressionsOnTarget(c: Client, items: ReprintItem[]
   if (!items.length) return out;
   await c.query('begin');
   try {
-    await c.query(`set local search_path = ''`);
+    await c.query(SPELLING_SETTINGS);
     for (const item of items) {
       await c.query('savepoint drift_expr');
       try {
         const t = 'pg_temp.cutover_drift_t';
-        await c.query(`create temporary table cutover_drift_t (like ${item.table})`);
+        if (item.table) await c.query(`create temporary table cutover_drift_t (like ${item.table})`);
         for (const stmt of item.apply(t)) await c.query(stmt);
         const r = await c.query(item.read(t));
         if (r.rows[0] && typeof r.rows[0].v === 'string') out.set(item, r.rows[0].v);

@@ -13,7 +13,8 @@ export const SERVER_SETTINGS: Record<string, Severity> = {
   bytea_output: 'warning',
   xmloption: 'warning',
   xmlbinary: 'warning',
-  default_text_search_config: 'warning',
+  // to_tsvector/to_tsquery/plainto_tsquery without a configuration (queries, triggers filling tsvector columns) use it: other lexemes, other rows found.
+  default_text_search_config: 'error',
   lc_messages: 'info',
   lc_monetary: 'warning',
   lc_numeric: 'warning',

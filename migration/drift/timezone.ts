@@ -74,7 +74,38 @@ export function diffTzFingerprints(a: TzFingerprint, b: TzFingerprint, zonesInUs
 export const ZONE_DEPENDENT = /\b(localtimestamp|localtime|current_date|current_time)\b|::timestamp without time zone|::date\b|\bdate_trunc\s*\(|\bto_char\s*\(|\bdate_part\s*\(|\bextract\s*\(|::time without time zone|\btimezone\s*\(/i;
 
 export function dependsOnZone(expr: string | null | undefined): boolean {
-  return !!expr && ZONE_DEPENDENT.test(expr);
+  if (!expr) return false;
+  // A date/time constant ('2000-01-01'::date) is the same everywhere; 'now'/'today'… are not constants.
+  let e = expr.replace(/'(?!(?:now|today|tomorrow|yesterday)')(?:[^']|'')*'::(?:date|timestamp without time zone|time without time zone)\b/gi, "''");
+  // date_trunc / date_part / to_char / EXTRACT over an explicitly zoned value (… AT TIME ZONE 'UTC') do not read the session's zone.
+  e = withoutZonedCalls(e);
+  return ZONE_DEPENDENT.test(e);
+}
+
+function withoutZonedCalls(expr: string): string {
+  const re = /\b(date_trunc|date_part|to_char|extract)\s*\(/gi;
+  let out = '';
+  let from = 0;
+  for (let m = re.exec(expr); m; m = re.exec(expr)) {
+    if (m.index < from) continue;
+    let depth = 0;
+    let end = -1;
+    for (let i = m.index + m[0].length - 1; i < expr.length; i++) {
+      if (expr[i] === '(') depth++;
+      else if (expr[i] === ')' && --depth === 0) {
+        end = i;
+        break;
+      }
+    }
+    if (end < 0) break;
+    const call = expr.slice(m.index, end + 1);
+    if (/ AT TIME ZONE /i.test(call) && !ZONE_DEPENDENT.test(call.slice(m[0].length).replace(/\bAT TIME ZONE\b/gi, ''))) {
+      out += expr.slice(from, m.index) + 'zoned()';
+      from = end + 1;
+      re.lastIndex = end + 1;
+    }
+  }
+  return out + expr.slice(from);
 }
 
 export interface ZoneObjects {
@@ -128,6 +159,9 @@ export function diffTimezone(a: Record<string, string>, b: Record<string, string
     // 12 changed what the default means (shortest-exact); 0/1 defaults of 11/12+ are the same intent.
     if (name === 'extra_float_digits' && (sourceMajor < 12) !== (targetMajor < 12)) severity = 'info';
     if (name === 'TimeZone' && sameZone(va, vb)) severity = 'info';
+    // DateStyle is two settings in one: the output format (a warning: text output changes) and the
+    // field order used to read ambiguous input such as 01/02/2024 (an error: the same text stores another date).
+    if (name === 'DateStyle') severity = dateOrder(va) !== dateOrder(vb) ? 'error' : 'warning';
     out.push(finding('timezone', severity, `setting ${name}`, va, vb, messageFor(name, va, vb), hintFor(name)));
   }
   if (a.TimeZone !== b.TimeZone && !sameZone(a.TimeZone, b.TimeZone)) {
@@ -136,13 +170,27 @@ export function diffTimezone(a: Record<string, string>, b: Record<string, string
         `column ${col} is timestamp without time zone: values copied as written, but new values computed from now() or local time will be in ${b.TimeZone} instead of ${a.TimeZone}`,
         `set TimeZone = '${a.TimeZone}' on the target (ALTER DATABASE … SET TimeZone, or postgresql.conf), or migrate the column to timestamptz`));
     }
-    for (const e of objs.expressions) {
-      out.push(finding('timezone', 'error', e.object, a.TimeZone, b.TimeZone,
-        `${e.object} depends on the server TimeZone (${truncate(e.expr)}) and will compute other values on the target`,
-        `set TimeZone = '${a.TimeZone}' on the target, or write the expression with an explicit zone (now() AT TIME ZONE '${a.TimeZone}')`));
+    const hint = `set TimeZone = '${a.TimeZone}' on the target (ALTER DATABASE … SET TimeZone, or postgresql.conf), or write the expressions with an explicit zone (now() AT TIME ZONE '${a.TimeZone}')`;
+    if (objs.expressions.length < 3) {
+      for (const e of objs.expressions)
+        out.push(finding('timezone', 'error', e.object, a.TimeZone, b.TimeZone, `${e.object} depends on the server TimeZone (${truncate(e.expr)}) and will compute other values on the target`, hint));
+    } else {
+      // One cause (the TimeZone differs), many objects: one finding listing them all.
+      const list = objs.expressions.slice(0, 5).map((e) => `${e.object} (${truncate(e.expr, 60)})`).join(', ');
+      const f = finding('timezone', 'error', `${objs.expressions[0].object} (+${objs.expressions.length - 1} more)`, a.TimeZone, b.TimeZone,
+        `${objs.expressions.length} objects depend on the server TimeZone (${a.TimeZone} → ${b.TimeZone}) and will compute other values on the target: ${list}${objs.expressions.length > 5 ? `, … (${objs.expressions.length} in all)` : ''}`, hint);
+      f.objects = objs.expressions.map((e) => e.object);
+      out.push(f);
     }
   }
   return out;
+}
+
+/** The field order DateStyle reads ambiguous dates in (MDY, DMY or YMD; the default is MDY). */
+function dateOrder(v: string | null): string {
+  const m = /\b(MDY|DMY|YMD|US|NONEURO|NONEUROPEAN|EURO|EUROPEAN)\b/i.exec(v ?? '');
+  const w = (m?.[1] ?? 'MDY').toUpperCase();
+  return w === 'US' || w.startsWith('NONEURO') ? 'MDY' : w.startsWith('EURO') ? 'DMY' : w;
 }
 
 function sameZone(a: string | null, b: string | null): boolean {
@@ -160,7 +208,9 @@ function messageFor(name: string, a: string | null, b: string | null): string {
     case 'TimeZone':
       return `server TimeZone differs (${a} → ${b}): timestamptz values print with other offsets, and now()::timestamp, ::date, date_trunc and defaults compute other local times`;
     case 'DateStyle':
-      return `DateStyle differs (${a} → ${b}): dates print and parse differently (ambiguous input like 01/02/2024 changes meaning)`;
+      return dateOrder(a) !== dateOrder(b)
+        ? `DateStyle differs (${a} → ${b}): ambiguous date input like 01/02/2024 is read in another field order (${dateOrder(a)} → ${dateOrder(b)}), so the same text stores another date, and dates print differently`
+        : `DateStyle differs (${a} → ${b}): dates print differently (input is read in the same field order)`;
     case 'IntervalStyle':
       return `IntervalStyle differs (${a} → ${b}): intervals print differently`;
     case 'extra_float_digits':

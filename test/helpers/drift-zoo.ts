@@ -177,7 +177,7 @@ export const PLANTS: Plant[] = [
 /** Planted differences that need a source of 12+ (generated columns, SQL-standard bodies on 14+, NULLS NOT DISTINCT on 15+). */
 export const PLANTS_NEW: Plant[] = [
   { sql: `alter table app.gen drop column b; alter table app.gen add column b int generated always as (a * 3) stored`, expect: [{ object: 'column app.gen.b', severity: 'error', message: /generated/ }] },
-  { sql: `drop index app.gen_a_uq; create unique index gen_a_uq on app.gen (a)`, expect: [{ object: 'index app.gen_a_uq', severity: 'warning', message: /keys/ }] },
+  { sql: `drop index app.gen_a_uq; create unique index gen_a_uq on app.gen (a)`, expect: [{ object: 'index app.gen_a_uq', severity: 'error', message: /unique index app.gen_a_uq has other keys/ }] },
   { sql: `create or replace function app.std(x int) returns int language sql immutable begin atomic select x + 2; end`, expect: [{ object: 'function app.std(x integer)', severity: 'error', message: /runs other code/ }] },
 ];
 export const BASE_NEW = `
