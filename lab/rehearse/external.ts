@@ -374,3 +374,55 @@ export async function checkExternalServers(s: Scenario, appRole: string): Promis
   if (problems.length)
     throw new CutoverError('CONFIG', `scenario ${s.name}: the external servers are not ready for a rehearsal; nothing was changed on either:\n  - ${problems.map((p) => redactSecrets(p)).join('\n  - ')}`, { hint: [...hints].join('; '), exitCode: 2 });
 }
+
+/** Where a server's log stood when the run started (provider external), or why it cannot be read. */
+export type LogMark = { file: string; size: number } | { reason: string };
+
+const LOG_LIMIT = 20 * 2 ** 20;
+
+/**
+ * The server's current log file and its size, when the URL's role may read it through SQL
+ * (pg_current_logfile() + pg_stat_file/pg_read_binary_file: superuser, or pg_read_server_files
+ * with EXECUTE on those functions); otherwise the reason and the grant that would allow it.
+ */
+export async function markServerLog(url: string): Promise<LogMark> {
+  return withClient(url, async (c) => {
+    const r = (await c.query(`select current_user as u, current_setting('logging_collector') as lc, (select rolsuper from pg_roles where rolname = current_user) as su,
+        exists (select 1 from pg_roles x where x.rolname = 'pg_read_server_files' and pg_has_role(current_user, x.oid, 'member')) as rf`)).rows[0];
+    const grant = `GRANT pg_read_server_files TO ${quoteIdent(r.u)}; GRANT EXECUTE ON FUNCTION pg_current_logfile(), pg_stat_file(text), pg_read_binary_file(text, bigint, bigint) TO ${quoteIdent(r.u)}`;
+    if (!r.su && !r.rf) return { reason: `role "${r.u}" is neither a superuser nor a member of pg_read_server_files (${grant} would allow it)` };
+    if (r.lc !== 'on') return { reason: `logging_collector is off: the server writes its log to stderr or syslog, which SQL cannot read (set logging_collector = on, or take the log from the host for the run's window)` };
+    try {
+      const f = (await c.query<{ f: string | null }>(`select pg_current_logfile() as f`)).rows[0].f;
+      if (!f) return { reason: 'pg_current_logfile() names no file (log_destination has no stderr/csvlog/jsonlog under the collector)' };
+      const size = Number((await c.query(`select (pg_stat_file($1)).size as s`, [f])).rows[0].s);
+      return { file: f, size };
+    } catch (e: any) {
+      return { reason: `the log could not be read: ${e?.message ?? e} (${grant} would allow it)` };
+    }
+  }, { applicationName: 'cutover-ledger', connectTimeoutMs: 5000 }).catch((e) => ({ reason: `the server did not answer: ${describeError(e).split('\n')[0].replace(/^error(\[\w+\])?: /, '')}` }));
+}
+
+/**
+ * The run's window of the server's log (from the mark to now; a rotation reads the new file from
+ * its start), passwords masked, written to `dest`. Returns the line for the report.
+ */
+export async function collectServerLog(side: Side, url: string, mark: LogMark, dest: string, secrets: string[]): Promise<string> {
+  if ('reason' in mark) return `${side}: server log not collected: ${mark.reason}`;
+  try {
+    const parts = await withClient(url, async (c) => {
+      const now = (await c.query<{ f: string | null }>(`select pg_current_logfile() as f`)).rows[0].f ?? mark.file;
+      const read = async (f: string, from: number) => {
+        const size = Number((await c.query(`select (pg_stat_file($1)).size as s`, [f])).rows[0].s);
+        const start = Math.max(from, size - LOG_LIMIT);
+        return size > start ? ((await c.query(`select pg_read_binary_file($1, $2, $3) as b`, [f, start, size - start])).rows[0].b as Buffer).toString('utf8') : '';
+      };
+      return now === mark.file ? [{ f: now, text: await read(now, mark.size) }] : [{ f: mark.file, text: await read(mark.file, mark.size) }, { f: now, text: await read(now, 0) }];
+    }, { applicationName: 'cutover-ledger', connectTimeoutMs: 5000 });
+    const text = redactValues(parts.map((p) => p.text).join(''), secrets);
+    writeFileSync(dest, text);
+    return `${side}: server log collected: ${dest.split('/').pop()} (${Buffer.byteLength(text)} bytes of ${parts.map((p) => p.f).join(' and ')}, the run's window, passwords masked)`;
+  } catch (e) {
+    return `${side}: server log not collected: ${describeError(e).split('\n')[0].replace(/^error(\[\w+\])?: /, '')}`;
+  }
+}

@@ -241,6 +241,7 @@ async function runOnce(s: Scenario, golden: Golden | undefined, index: number, r
       r.ledger.write(join(r.runDir, 'external-ledger.json'), r.externalCleanup);
     }
     if (r.externalCleanup) addCleanup(out.run, r.externalCleanup);
+    if (r.serverLogs) out.run.serverLogs = r.serverLogs;
     return out;
   } finally {
     ctx.signal?.removeEventListener('abort', onAbort);

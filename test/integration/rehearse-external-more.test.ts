@@ -151,7 +151,8 @@ describe('external servers: the proxy and pgbouncer switches, and your own app (
 
   beforeAll(async () => {
     tmp = mkdtempSync(join(tmpdir(), 'ext-switch-'));
-    pair = await startPair(13, 17);
+    // old logs through the collector (its log readable through SQL), new to stderr (not readable so)
+    pair = await startPair(13, 17, { old: { gucs: { logging_collector: true, log_min_messages: 'info', log_connections: true } } });
     await sql(pair.old.url, `create database shop`);
     await sql(withDb(pair.old.url, 'shop'), readFileSync(join(REPO, 'examples', 'apps', 'schema.sql'), 'utf8'));
     await sql(withDb(pair.old.url, 'shop'), `insert into customers (email) select 'c' || g || '@example.com' from generate_series(1, 100) g`);
@@ -196,6 +197,14 @@ describe('external servers: the proxy and pgbouncer switches, and your own app (
       // a saturated shared machine may fail a budget; a crash or a loss never passes
       expect([0, 1]).toContain(p.code);
       expect(await snapshot()).toEqual(before);
+      // server logs: old's window collected through SQL (superuser), new's reason given — never silently nothing
+      expect(run.serverLogs).toHaveLength(2);
+      expect(run.serverLogs[0]).toMatch(/^old: server log collected: old-server\.log \(\d+ bytes of log\/postgresql-[^ ]+\.log, the run's window, passwords masked\)/);
+      expect(run.serverLogs[1]).toBe("new: server log not collected: logging_collector is off: the server writes its log to stderr or syslog, which SQL cannot read (set logging_collector = on, or take the log from the host for the run's window)");
+      const oldLog = readFileSync(join(out, 'run-1', 'old-server.log'), 'utf8');
+      expect(oldLog).toMatch(/connection authorized: user=cutover_app/);
+      expect(oldLog).not.toContain(decodeURIComponent(new URL(env.T_OLD_URL).password));
+      expect(existsSync(join(out, 'run-1', 'new-server.log'))).toBe(false);
       expect(await customers()).toBe(customersBefore);
       // the sample app writes only its own tables (removed); your own app's rows on old stay (README: what stays changed)
       if (c.ownApp) expect(await orders()).toBeGreaterThan(ordersBefore);
