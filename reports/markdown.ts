@@ -166,6 +166,12 @@ export function renderMarkdown(report: Report): string {
     for (const c of clusters) out.push(`- ${mdCell(c)}`);
     out.push('');
   }
+  const logs = report.runs.flatMap((r) => (r.serverLogs ?? []).map((l) => `run ${r.index}: ${l}`));
+  if (logs.length) {
+    out.push('### Server logs', '');
+    for (const l of logs) out.push(`- ${mdCell(l)}`);
+    out.push('');
+  }
   const leftovers = report.runs.flatMap((r) => (r.cleanup?.remaining.length ? [`run ${r.index}: ${r.cleanup.remaining.join(', ')}`] : []));
   if (leftovers.length) {
     out.push('### Replication objects left behind', '');

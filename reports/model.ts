@@ -426,6 +426,8 @@ export const Run = z.strictObject({
     ])
     .optional(),
   /** replication objects (slots, publications, subscriptions) removed after the run; `remaining` could not be */
+  /** provider external: per server, where its log for the run went, or why it was not collected */
+  serverLogs: z.array(z.string()).optional(),
   cleanup: z.strictObject({ dropped: z.array(z.string()), remaining: z.array(z.string()), notes: z.array(z.string()).optional() }).optional(),
   switchover: z
     .strictObject({

@@ -15,9 +15,9 @@ import { writeFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import type { Scenario } from '../../scenarios/schema.ts';
 import { resolveClusterUrl } from '../../scenarios/rules.ts';
-import { withClient, quoteIdent } from '../../migration/pg.ts';
-import { CutoverError, describeError, redactValues } from '../../migration/errors.ts';
-import { stopReplication } from '../../migration/replication.ts';
+import { withClient, quoteIdent, redactUrl, serverIdentity, type ServerIdentity } from '../../migration/pg.ts';
+import { CutoverError, describeError, redactValues, redactSecrets } from '../../migration/errors.ts';
+import { stopReplication, parseTableName } from '../../migration/replication.ts';
 import { SENTINEL_TABLE } from '../../migration/sentinel.ts';
 import { runCommand } from '../../migration/switch/command.ts';
 import { APP_WRITES_TABLE, APP_DOMAIN_TABLES } from '../../load/app/server.ts';
@@ -254,4 +254,175 @@ export async function assertEmptyForSeed(s: Scenario, url: string): Promise<void
     throw new CutoverError('CONFIG', `scenario ${s.name} asks to seed dataset ${s.dataset.preset} into the old server, whose database already holds ${tables.length} table(s) (${tables.slice(0, 5).map((t) => t.slice(6)).join(', ')}${tables.length > 5 ? ', …' : ''})`, {
       hint: 'the lab never seeds into a database with data: remove the dataset block (the server\'s own data is the dataset), or point clusters.old.url at an empty database',
     });
+}
+
+/** What the user wrote for a side's URL, for messages: the field, the variable it came from, the URL with its password masked. */
+function describeSide(s: Scenario, side: Side, url: string): string {
+  const raw = s.clusters[side].url ?? '';
+  const env = /^\$\{([A-Za-z_][A-Za-z0-9_]*)\}$/.exec(raw);
+  return `clusters.${side}.url (${env ? `\${${env[1]}} = ` : ''}${redactUrl(url)})`;
+}
+
+/** Every user table of the database without a primary key or replica identity (UPDATE/DELETE on it would fail once published). */
+const NO_KEY_SQL = `select format('%I.%I', n.nspname, c.relname) as t, n.nspname as s, c.relname as r from pg_class c join pg_namespace n on n.oid = c.relnamespace
+  where c.relkind = 'r' and c.relpersistence = 'p' and not c.relispartition and n.nspname !~ '^pg_' and n.nspname <> 'information_schema'
+    and not exists (select 1 from pg_depend d where d.classid = 'pg_class'::regclass and d.objid = c.oid and d.deptype = 'e')
+    and (c.relreplident = 'n' or (c.relreplident = 'd' and not exists (select 1 from pg_constraint k where k.conrelid = c.oid and k.contype = 'p'))
+         or (c.relreplident = 'i' and not exists (select 1 from pg_index i where i.indrelid = c.oid and i.indisreplident)))
+  order by 1`;
+
+/** The kinds the schema copy creates on new, by name: one there already is a collision. */
+const COPIED_KINDS = /^(table|view|materialized view|sequence|foreign table|function|procedure|aggregate|type|domain|schema) /;
+
+interface SideFacts {
+  id: ServerIdentity;
+  user: string;
+  superuser: boolean;
+  replication: boolean;
+  createSubscription: boolean;
+  walLevel: string;
+  rds: string | null;
+  inventory: Set<string>;
+  noKey: Array<{ t: string; s: string; r: string }>;
+}
+
+async function sideFacts(url: string, role: string): Promise<SideFacts> {
+  return withClient(url, async (c) => {
+    const id = await serverIdentity(c);
+    const major = Math.floor(id.versionNum / 10000);
+    const r = (await c.query(`select current_user as u, r.rolsuper as su, r.rolreplication as repl, current_setting('wal_level') as wal, current_setting('rds.logical_replication', true) as rds,
+        ${major >= 16 ? `exists (select 1 from pg_roles x where x.rolname = 'pg_create_subscription' and pg_has_role(current_user, x.oid, 'member'))` : 'false'} as sub
+      from pg_roles r where r.rolname = current_user`)).rows[0];
+    const noKey = (await c.query<{ t: string; s: string; r: string }>(NO_KEY_SQL)).rows;
+    return { id, user: r.u, superuser: r.su, replication: r.repl, createSubscription: r.sub, walLevel: r.wal, rds: r.rds, inventory: new Set((await c.query<{ o: string }>(INVENTORY_SQL)).rows.map((x) => x.o)), noKey };
+  }, { role, applicationName: 'cutover-preflight', connectTimeoutMs: 5000 });
+}
+
+/**
+ * provider external, before anything touches the servers: both answer (host, port, login,
+ * database), they are two servers, of the majors the scenario names, old can decode (wal_level),
+ * the roles may do what the rehearsal does, every table to replicate has a key, no lab name is
+ * taken and the schema copy collides with nothing on new. Every problem found is listed in one
+ * error (exit 2), each with where (the field and URL, password masked, or the table) and the fix.
+ * Nothing is created, so nothing needs undoing.
+ */
+export async function checkExternalServers(s: Scenario, appRole: string): Promise<void> {
+  const urls = externalUrls(s);
+  const problems: string[] = [];
+  const hints = new Set<string>();
+  const facts: Partial<Record<Side, SideFacts>> = {};
+  for (const side of ['old', 'new'] as const) {
+    try {
+      facts[side] = await sideFacts(urls[side], `${side} server`);
+    } catch (e) {
+      const ce = e instanceof CutoverError ? e : undefined;
+      problems.push(`${describeSide(s, side, urls[side])}: ${(ce?.message ?? describeError(e)).replace(/^error(\[\w+\])?: /, '')}`);
+      hints.add(ce?.code === 'AUTH' ? `check the user and password in ${describeSide(s, side, urls[side]).split(' ')[0]} (and pg_hba.conf on that server)` : ce?.hint ?? 'check the URL');
+    }
+  }
+  const { old: o, new: n } = facts;
+  const same = o && n && (o.id.systemIdentifier && n.id.systemIdentifier ? o.id.systemIdentifier === n.id.systemIdentifier && o.id.instance === n.id.instance : o.id.instance === n.id.instance);
+  if (same) {
+    problems.push(`clusters.old.url and clusters.new.url reach the same server (${o!.id.systemIdentifier ? `system_identifier ${o!.id.systemIdentifier}, ` : ''}started ${o!.id.instance}), database "${o!.id.database}"${o!.id.database === n!.id.database ? ' on both' : ` and "${n!.id.database}"`}: ${redactUrl(urls.old)} and ${redactUrl(urls.new)}`);
+    hints.add('point clusters.new.url at the new server (another host or port; a DNS name, a proxy or a pooler can hide that two URLs reach one server)');
+  }
+  for (const side of ['old', 'new'] as const) {
+    const f = facts[side];
+    if (!f || same) continue;
+    const major = Math.floor(f.id.versionNum / 10000);
+    if (major !== s.clusters[side].major) {
+      problems.push(`${describeSide(s, side, urls[side])} runs PostgreSQL ${f.id.version}, the scenario says clusters.${side}.major: ${s.clusters[side].major}`);
+      hints.add(`fix clusters.${side}.major or the URL`);
+    }
+    const taken = [...f.inventory].filter((x) => labNamed(x, s, appRole));
+    if (taken.length) {
+      problems.push(`the ${side} server already has object(s) with the names the lab gives its own: ${taken.join(', ')}`);
+      hints.add('drop them if an interrupted rehearsal left them (cutover replicate stop removes cutover_* replication objects), or reset the server with clusters.reset');
+    }
+    if (!f.superuser) {
+      const needs =
+        side === 'old'
+          ? `creates its app role ${appRole} and keeps its password out of the server log, publishes your tables and fences the app role (superuser), and the subscription connects as this role (REPLICATION${f.replication ? ', which it has' : ', which it lacks'})`
+          : `creates the subscription (superuser${major >= 16 ? `, or on PostgreSQL 16+ pg_create_subscription${f.createSubscription ? ', which it has,' : ', which it lacks,'} with CREATE on the database` : ''}), the app role and the schema copy with your owners and grants (superuser)`;
+      problems.push(`${describeSide(s, side, urls[side])} connects as role "${f.user}", which is not a superuser: on the ${side} server the rehearsal ${needs}`);
+      hints.add(`connect as a superuser of the staging server, or ALTER ROLE ${quoteIdent(f.user)} SUPERUSER there${side === 'old' ? ' (a real cutover needs at least REPLICATION on old)' : major >= 16 ? ` (a real cutover needs at least GRANT pg_create_subscription TO ${quoteIdent(f.user)} on new)` : ''}`);
+    }
+  }
+  if (o && !same) {
+    if (o.rds !== null && o.rds !== undefined ? !['on', '1', 'true'].includes(String(o.rds).toLowerCase()) : o.walLevel !== 'logical') {
+      problems.push(`${describeSide(s, 'old', urls.old)}: wal_level is ${o.walLevel}${o.rds !== null ? ` (rds.logical_replication ${o.rds})` : ''}; logical replication needs logical`);
+      hints.add(o.rds !== null ? 'set rds.logical_replication = 1 in the parameter group and reboot the instance' : 'ALTER SYSTEM SET wal_level = logical on the old server, then restart it');
+    }
+    if (s.migration.reverseReplication && n && n.walLevel !== 'logical') {
+      problems.push(`${describeSide(s, 'new', urls.new)}: wal_level is ${n.walLevel}; migration.reverseReplication publishes from new, which needs logical`);
+      hints.add('ALTER SYSTEM SET wal_level = logical on the new server and restart it, or turn reverseReplication off');
+    }
+    const listed = s.migration.tables ? new Set(s.migration.tables.map((x) => { const p = parseTableName(x); return `${p.schema}\u0000${p.name}`; })) : undefined;
+    const noKey = o.noKey.filter((x) => !listed || listed.has(`${x.s}\u0000${x.r}`)).map((x) => x.t);
+    if (noKey.length) {
+      problems.push(`${noKey.length} table(s) on the old server have neither a primary key nor a replica identity: ${noKey.slice(0, 20).join(', ')}${noKey.length > 20 ? ', …' : ''} — once published, an UPDATE or DELETE on them fails on old, and the new server could not apply one`);
+      hints.add(`add a primary key, or ALTER TABLE ${noKey[0]} REPLICA IDENTITY FULL (or USING INDEX <unique index>)${s.migration.tables ? '' : ', or leave them out with migration.tables'}`);
+    }
+    if (n) {
+      const collide = [...o.inventory].filter((x) => COPIED_KINDS.test(x) && x !== 'schema public' && n.inventory.has(x) && !labNamed(x, s, appRole)).sort();
+      if (collide.length) {
+        problems.push(`the new server's database already holds ${collide.length} object(s) the schema copy would create: ${collide.slice(0, 20).join(', ')}${collide.length > 20 ? ', …' : ''}`);
+        hints.add('point clusters.new.url at an empty database (or drop them there, or have clusters.reset re-create it empty)');
+      }
+    }
+  }
+  if (problems.length)
+    throw new CutoverError('CONFIG', `scenario ${s.name}: the external servers are not ready for a rehearsal; nothing was changed on either:\n  - ${problems.map((p) => redactSecrets(p)).join('\n  - ')}`, { hint: [...hints].join('; '), exitCode: 2 });
+}
+
+/** Where a server's log stood when the run started (provider external), or why it cannot be read. */
+export type LogMark = { file: string; size: number } | { reason: string };
+
+const LOG_LIMIT = 20 * 2 ** 20;
+
+/**
+ * The server's current log file and its size, when the URL's role may read it through SQL
+ * (pg_current_logfile() + pg_stat_file/pg_read_binary_file: superuser, or pg_read_server_files
+ * with EXECUTE on those functions); otherwise the reason and the grant that would allow it.
+ */
+export async function markServerLog(url: string): Promise<LogMark> {
+  return withClient(url, async (c) => {
+    const r = (await c.query(`select current_user as u, current_setting('logging_collector') as lc, (select rolsuper from pg_roles where rolname = current_user) as su,
+        exists (select 1 from pg_roles x where x.rolname = 'pg_read_server_files' and pg_has_role(current_user, x.oid, 'member')) as rf`)).rows[0];
+    const grant = `GRANT pg_read_server_files TO ${quoteIdent(r.u)}; GRANT EXECUTE ON FUNCTION pg_current_logfile(), pg_stat_file(text), pg_read_binary_file(text, bigint, bigint) TO ${quoteIdent(r.u)}`;
+    if (!r.su && !r.rf) return { reason: `role "${r.u}" is neither a superuser nor a member of pg_read_server_files (${grant} would allow it)` };
+    if (r.lc !== 'on') return { reason: `logging_collector is off: the server writes its log to stderr or syslog, which SQL cannot read (set logging_collector = on, or take the log from the host for the run's window)` };
+    try {
+      const f = (await c.query<{ f: string | null }>(`select pg_current_logfile() as f`)).rows[0].f;
+      if (!f) return { reason: 'pg_current_logfile() names no file (log_destination has no stderr/csvlog/jsonlog under the collector)' };
+      const size = Number((await c.query(`select (pg_stat_file($1)).size as s`, [f])).rows[0].s);
+      return { file: f, size };
+    } catch (e: any) {
+      return { reason: `the log could not be read: ${e?.message ?? e} (${grant} would allow it)` };
+    }
+  }, { applicationName: 'cutover-ledger', connectTimeoutMs: 5000 }).catch((e) => ({ reason: `the server did not answer: ${describeError(e).split('\n')[0].replace(/^error(\[\w+\])?: /, '')}` }));
+}
+
+/**
+ * The run's window of the server's log (from the mark to now; a rotation reads the new file from
+ * its start), passwords masked, written to `dest`. Returns the line for the report.
+ */
+export async function collectServerLog(side: Side, url: string, mark: LogMark, dest: string, secrets: string[]): Promise<string> {
+  if ('reason' in mark) return `${side}: server log not collected: ${mark.reason}`;
+  try {
+    const parts = await withClient(url, async (c) => {
+      const now = (await c.query<{ f: string | null }>(`select pg_current_logfile() as f`)).rows[0].f ?? mark.file;
+      const read = async (f: string, from: number) => {
+        const size = Number((await c.query(`select (pg_stat_file($1)).size as s`, [f])).rows[0].s);
+        const start = Math.max(from, size - LOG_LIMIT);
+        return size > start ? ((await c.query(`select pg_read_binary_file($1, $2, $3) as b`, [f, start, size - start])).rows[0].b as Buffer).toString('utf8') : '';
+      };
+      return now === mark.file ? [{ f: now, text: await read(now, mark.size) }] : [{ f: mark.file, text: await read(mark.file, mark.size) }, { f: now, text: await read(now, 0) }];
+    }, { applicationName: 'cutover-ledger', connectTimeoutMs: 5000 });
+    const text = redactValues(parts.map((p) => p.text).join(''), secrets);
+    writeFileSync(dest, text);
+    return `${side}: server log collected: ${dest.split('/').pop()} (${Buffer.byteLength(text)} bytes of ${parts.map((p) => p.f).join(' and ')}, the run's window, passwords masked)`;
+  } catch (e) {
+    return `${side}: server log not collected: ${describeError(e).split('\n')[0].replace(/^error(\[\w+\])?: /, '')}`;
+  }
 }

@@ -31,10 +31,11 @@ import { notMeasured, valueOf, SCHEMA_VERSION, type Report, type Run, type Drift
 import { writeReports } from '../../reports/index.ts';
 import { LabAsyncDisposableStack } from '../disposable.ts';
 import { sleep } from '../net.ts';
-import { resetServers } from './external.ts';
+import { resetServers, checkExternalServers } from './external.ts';
 import {
   newRunState, enter, startRunLab, shadowStep, prepareOld, replicate, driftStep, startLoad, switchoverStep, finishLoad, toFaultSpecs, toInjected, faultsAsInjected, detectFaultConflicts, cleanupReplication, followReverse,
   type RunContext, type RunState, type ProgressEvent, type Load, type SwitchoverStep,
+  APP_ROLE as APP_ROLE_NAME,
 } from './steps.ts';
 
 export { DB_NAME, APP_ROLE, type ProgressEvent } from './steps.ts';
@@ -72,6 +73,8 @@ export async function rehearse(scenarioOrFile: string | Scenario, opts: Rehearse
     throw new CutoverError('CONFIG', `scenario ${scenario.name}: ${runs} runs on external servers need a way back to the starting point between runs (the first run changes their data: the load's writes, the fence, the sequences)`, {
       hint: 'add clusters.reset: { command: … } (restore a snapshot, re-create the databases from a template, truncate…), or rehearse with --runs 1',
     });
+  // external servers: every bad URL, privilege, table or collision named before anything is touched
+  if (scenario.clusters.provider === 'external') await checkExternalServers(scenario, APP_ROLE_NAME);
   // clone-then-follow: refuse a pair without its pg_upgrade / old control tools before anything starts
   if (scenario.migration.initialSync === 'clone') cloneSupport(scenario.clusters.old.major, scenario.clusters.new.major);
   const log = opts.log ?? (() => {});
@@ -238,6 +241,7 @@ async function runOnce(s: Scenario, golden: Golden | undefined, index: number, r
       r.ledger.write(join(r.runDir, 'external-ledger.json'), r.externalCleanup);
     }
     if (r.externalCleanup) addCleanup(out.run, r.externalCleanup);
+    if (r.serverLogs) out.run.serverLogs = r.serverLogs;
     return out;
   } finally {
     ctx.signal?.removeEventListener('abort', onAbort);

@@ -36,7 +36,7 @@ import { notMeasured, type ClusterTimelinePoint, type DriftFinding, type Injecte
 import { startAppProcess, stopAppProcess, type AppProcess } from './app-process.ts';
 import { runSwitchoverChild, type SwitchoverRun } from './switchover-child.ts';
 import type { PhaseTiming } from './measure-run.ts';
-import { ExternalLedger, externalUrls, assertEmptyForSeed, type LedgerResult } from './external.ts';
+import { ExternalLedger, externalUrls, assertEmptyForSeed, markServerLog, collectServerLog, type LedgerResult } from './external.ts';
 
 export const DB_NAME = 'db.lab.internal';
 export const APP_ROLE = 'cutover_app';
@@ -86,6 +86,8 @@ export interface RunState {
   loadStartMs?: number;
   /** provider external: what the servers held at the start and what the lab created on them. */
   ledger?: ExternalLedger;
+  /** provider external: where each server's log went, or why it was not collected (run.serverLogs). */
+  serverLogs?: string[];
   /** provider external: what the teardown removed of it, and what it could not. */
   externalCleanup?: LedgerResult;
   log: (line: string) => void;
@@ -179,7 +181,15 @@ export async function startRunLab(r: RunState): Promise<{ lab: Lab; labDir: stri
     oldFromDataDir: r.golden?.dataDir,
     log: r.log,
   });
+  // external servers: their logs as far as the URL's role may read them, only the run's window
+  const marks = urls ? { old: await markServerLog(urls.old), new: await markServerLog(urls.new) } : undefined;
   await own(r, lab, async (l) => {
+    if (urls && marks) {
+      const secrets = [...Object.values(urls).map((u) => decodeURIComponent(new URL(u).password)), r.appPassword];
+      r.serverLogs = [];
+      for (const side of ['old', 'new'] as const) r.serverLogs.push(await collectServerLog(side, urls[side], marks[side], join(r.runDir, `${side}-server.log`), secrets));
+      for (const line of r.serverLogs) r.log(line);
+    }
     for (const side of ['old', 'new'] as const) {
       await l[side].collectLog?.().catch(() => {});
       const f = l[side].record.logFile;
