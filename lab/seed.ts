@@ -615,13 +615,16 @@ export function extensionsNeeded(ddl: string, major: number): string[] {
 
 async function provideExtensionFunctions(c: Client, ddl: string, major: number): Promise<string[]> {
   const notes: string[] = [];
+  // A pg_dump file empties search_path (set_config('search_path', '', false)) and calls a built-in
+  // gen_random_uuid() unqualified: on 11/12 it only resolves when pgcrypto lives in pg_catalog.
+  const emptiesPath = /set_config\s*\(\s*'search_path'\s*,\s*''/i.test(ddl);
   for (const ext of extensionsNeeded(ddl, major)) {
     try {
-      await c.query(`create extension if not exists ${quoteIdent(ext)}`);
+      await c.query(`create extension if not exists ${quoteIdent(ext)}${emptiesPath ? ' schema pg_catalog' : ''}`);
     } catch (e) {
       throw sqlError(e, `creating extension ${ext}, which the DDL's ${ext === 'pgcrypto' ? 'gen_random_uuid()' : 'uuid_generate_v*()'} needs on PostgreSQL ${major}`);
     }
-    notes.push(`created extension ${ext}: the DDL calls ${ext === 'pgcrypto' ? 'gen_random_uuid(), built in only from PostgreSQL 13' : 'uuid_generate_v*()'} and does not create it`);
+    notes.push(`created extension ${ext}${emptiesPath ? ' in schema pg_catalog (the DDL empties search_path)' : ''}: the DDL calls ${ext === 'pgcrypto' ? 'gen_random_uuid(), built in only from PostgreSQL 13' : 'uuid_generate_v*()'} and does not create it`);
   }
   return notes;
 }
