@@ -135,3 +135,19 @@ describe.each([11, 17])('real-world shapes on PostgreSQL %i', (major) => {
     });
   });
 });
+
+describe('a CHECK that fails only now and then', () => {
+  it('is named before a row is loaded (the plan checks many rows and hands the failing ones to the server), not by a COPY error', async () => {
+    const url = await freshDb(17, 'rare_check');
+    const ddl = join(tmp, 'rare.sql');
+    // id is a serial (never re-drawn): one row in 997 fails, none of them among the server's first or spread samples.
+    writeFileSync(ddl, `create table tickets (id serial primary key, note text, check (id % 997 <> 0));\n`);
+    const e = await seed({ url, preset: 'custom', ddl, scale: 5000, progress: 'silent' }).catch((x) => x);
+    expect(e, String(e?.message)).toBeInstanceOf(SeedPlanError);
+    expect(e.problems).toHaveLength(1);
+    expect(e.problems[0]).toMatchObject({ table: 'public.tickets', column: 'id', fix: 'dataset.generators: { "public.tickets.id": "const:<a value that passes tickets_id_check>" }' });
+    expect(e.problems[0].constraint).toMatch(/^CHECK tickets_id_check /);
+    expect(e.problems[0].why).toMatch(/^5 of \d+ sample rows fail it$/);
+    expect((await q1(url, `select count(*)::int as n from pg_class where relname = 'tickets'`)).n).toBe(0);
+  });
+});
