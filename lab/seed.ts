@@ -292,19 +292,34 @@ async function columnTypes(c: Client, tables: TableLoad[]): Promise<Map<TableLoa
   return new Map(tables.map((t, k) => [t, t.columns.map((col) => byTable.get(k + 1)?.get(col) ?? '?')]));
 }
 
-/** Move every sequence behind a loaded column past the loaded values. */
+/**
+ * Move every sequence behind a loaded column past the loaded values: identity and OWNED BY sequences,
+ * and any sequence a column default calls (a sequence shared by two tables, owned by neither, is moved
+ * past the largest value of all of them).
+ */
 async function syncSequences(c: Client, tables: TableLoad[]): Promise<void> {
+  const maxOf = new Map<string, bigint>();
   for (const t of tables) {
-    const r = await c.query<{ attname: string; seq: string | null }>(
+    const r = await c.query<{ attname: string; seq: string }>(
       `select a.attname, pg_get_serial_sequence($1, a.attname) as seq from pg_attribute a
-        where a.attrelid = $1::regclass and a.attnum > 0 and not a.attisdropped`,
+        where a.attrelid = $1::regclass and a.attnum > 0 and not a.attisdropped and pg_get_serial_sequence($1, a.attname) is not null
+       union
+       select a.attname, s.oid::regclass::text from pg_attrdef d
+         join pg_attribute a on a.attrelid = d.adrelid and a.attnum = d.adnum
+         join pg_depend dep on dep.classid = 'pg_attrdef'::regclass and dep.objid = d.oid and dep.refclassid = 'pg_class'::regclass
+         join pg_class s on s.oid = dep.refobjid and s.relkind = 'S'
+        where d.adrelid = $1::regclass and a.attnum > 0 and not a.attisdropped`,
       [qualified(t.schema, t.name)],
     );
     for (const { attname, seq } of r.rows) {
-      if (!seq) continue;
-      await c.query(`select setval($1, m) from (select max(${quoteIdent(attname)})::bigint as m from ${qualified(t.schema, t.name)}) x where m is not null`, [seq]);
+      if (!t.columns.includes(attname)) continue;
+      const m = (await c.query<{ m: string | null }>(`select max(${quoteIdent(attname)})::bigint::text as m from ${qualified(t.schema, t.name)}`).catch(() => ({ rows: [{ m: null }] }))).rows[0].m;
+      if (m === null) continue;
+      const prev = maxOf.get(seq);
+      if (prev === undefined || BigInt(m) > prev) maxOf.set(seq, BigInt(m));
     }
   }
+  for (const [seq, m] of maxOf) await c.query(`select setval($1, $2::bigint)`, [seq, m.toString()]);
 }
 
 const IDENT = String.raw`(?:"(?:[^"]|"")*"|[A-Za-z_][\w$]*)`;
@@ -414,6 +429,8 @@ export async function seed(opts: SeedOptions): Promise<SeedResult> {
     // Constraints and indexes the loader takes off the seeded tables and puts back after the data
     // (custom schemas: FKs in any order — cycles, self references — and indexes built once).
     let deferred: Deferred | undefined;
+    // User triggers of the tables the DDL created: off during the load, back on after it.
+    let triggers: { enable: string[]; notes: string[] } | undefined;
     if (preset === 'custom' && opts.fromUrl) {
       if (opts.ddl) throw new CutoverError('USAGE', 'give either a DDL file or a database to copy the schema from, not both', { exitCode: 2 });
       // The user's schema, the way pg_restore would build it: tables first, keys and indexes after the data.
@@ -439,6 +456,10 @@ export async function seed(opts: SeedOptions): Promise<SeedResult> {
         } catch (e: any) {
           throw new CutoverError('USAGE', `cannot read DDL file ${opts.ddl}: ${e.code === 'ENOENT' ? 'no such file' : e.message}`, { exitCode: 2, cause: e });
         }
+        const known = new Set((await admin.query<{ name: string }>(`select name from pg_settings`)).rows.map((r) => r.name));
+        const cleaned = dropUnknownSettings(ddlText, known);
+        ddlText = cleaned.ddl;
+        if (cleaned.dropped.length) extensionNotes.push(`left out ${cleaned.dropped.map((x) => `SET ${x}`).join(', ')}: PostgreSQL ${major} has no such setting (a dump by a newer pg_dump)`);
         extensionNotes.push(...(await provideExtensionFunctions(admin, ddlText, major)));
         await applyDdl(admin, ddlText, opts.ddl);
         await admin.query('reset all');
@@ -449,6 +470,7 @@ export async function seed(opts: SeedOptions): Promise<SeedResult> {
         // Only on tables this seed created: an existing schema's constraints are never taken off
         // (a crash half-way would lose them); its tables load parent first instead.
         if (opts.ddl) deferred = await deferConstraints(admin, custom);
+        if (opts.ddl) triggers = await disableTriggers(admin, custom);
       } catch (e) {
         if (opts.ddl) await dropCreated(admin, before);
         throw e;
@@ -458,7 +480,7 @@ export async function seed(opts: SeedOptions): Promise<SeedResult> {
     }
     if (!custom) applyOverrides(ds, opts.generators ?? {}, seedValue);
     if (preset !== 'custom') await applyDdl(admin, ds.preDdl, `preset ${preset}`);
-    const notes = [...extensionNotes, ...(custom?.notes ?? [])];
+    const notes = [...extensionNotes, ...(custom?.notes ?? []), ...(triggers?.notes ?? [])];
     const mode = opts.progress ?? defaultProgressMode(opts.json);
     if (mode !== 'silent') for (const n of notes) process.stderr.write(mode === 'json' ? JSON.stringify({ note: `seed: ${n}` }) + '\n' : `seed: ${n}\n`);
 
@@ -533,6 +555,7 @@ export async function seed(opts: SeedOptions): Promise<SeedResult> {
       await runWaves(opts.url, [[...keys.own.values()], ...keys.later].filter((w) => w.length), parallel, context);
       deferred = undefined;
       const keysMs = Date.now() - keysStart;
+      for (const stmt of triggers?.enable ?? []) await admin.query(stmt);
       await syncSequences(admin, ds.tables);
       const unanalyzed = ds.tables.filter((t) => !analyzed.has(t));
       if (unanalyzed.length) await runWaves(opts.url, [unanalyzed.map((t) => [`analyze ${qualified(t.schema, t.name)}`])], parallel, 'analyze');
@@ -592,15 +615,60 @@ export function extensionsNeeded(ddl: string, major: number): string[] {
 
 async function provideExtensionFunctions(c: Client, ddl: string, major: number): Promise<string[]> {
   const notes: string[] = [];
+  // A pg_dump file empties search_path (set_config('search_path', '', false)) and calls a built-in
+  // gen_random_uuid() unqualified: on 11/12 it only resolves when pgcrypto lives in pg_catalog.
+  const emptiesPath = /set_config\s*\(\s*'search_path'\s*,\s*''/i.test(ddl);
   for (const ext of extensionsNeeded(ddl, major)) {
     try {
-      await c.query(`create extension if not exists ${quoteIdent(ext)}`);
+      await c.query(`create extension if not exists ${quoteIdent(ext)}${emptiesPath ? ' schema pg_catalog' : ''}`);
     } catch (e) {
       throw sqlError(e, `creating extension ${ext}, which the DDL's ${ext === 'pgcrypto' ? 'gen_random_uuid()' : 'uuid_generate_v*()'} needs on PostgreSQL ${major}`);
     }
-    notes.push(`created extension ${ext}: the DDL calls ${ext === 'pgcrypto' ? 'gen_random_uuid(), built in only from PostgreSQL 13' : 'uuid_generate_v*()'} and does not create it`);
+    notes.push(`created extension ${ext}${emptiesPath ? ' in schema pg_catalog (the DDL empties search_path)' : ''}: the DDL calls ${ext === 'pgcrypto' ? 'gen_random_uuid(), built in only from PostgreSQL 13' : 'uuid_generate_v*()'} and does not create it`);
   }
   return notes;
+}
+
+/**
+ * `SET name = …` statements for settings this server does not have (a dump by a newer pg_dump:
+ * `SET transaction_timeout` from 17, `SET default_table_access_method` from 12) and psql
+ * meta-commands (`\\restrict …`) blanked out, in place, so error positions still point into the file.
+ */
+export function dropUnknownSettings(ddl: string, known: ReadonlySet<string>): { ddl: string; dropped: string[] } {
+  const dropped: string[] = [];
+  const blank = (t: string) => t.replace(/[^\n]/g, ' ');
+  const out = lexSql(ddl)
+    .map((seg) =>
+      seg.kind !== 'code'
+        ? seg.text
+        : seg.text
+            .replace(/^[ \t]*SET[ \t]+(?:SESSION[ \t]+)?([A-Za-z_][\w]*)[ \t]*(?:=|TO)[^;]*;/gim, (m, name: string) => (known.has(name.toLowerCase()) ? m : (dropped.push(name), blank(m))))
+            .replace(/^\\[a-z]+\b.*$/gm, (m) => blank(m)),
+    )
+    .join('');
+  return { ddl: out, dropped };
+}
+
+/**
+ * Turn off the user triggers of the tables about to be loaded (pg_restore --disable-triggers): a trigger
+ * that writes to another table would add rows behind the plan (duplicate keys once they are rebuilt), one
+ * that refuses rows would stop the load. Returns the statements that turn them back on, as they were.
+ */
+async function disableTriggers(c: Client, ds: CustomDataset): Promise<{ enable: string[]; notes: string[] }> {
+  const r = await c.query<{ rel: string; key: string; name: string; state: string }>(
+    `select t.tgrelid::regclass::text as rel, n.nspname || '.' || c.relname as key, t.tgname as name, t.tgenabled as state
+       from pg_trigger t join pg_class c on c.oid = t.tgrelid join pg_namespace n on n.oid = c.relnamespace
+      where t.tgrelid = any($1) and not t.tgisinternal and t.tgenabled <> 'D' order by 1, 3`,
+    [ds.schema.map((t) => t.oid)],
+  );
+  const enable: string[] = [];
+  const notes: string[] = [];
+  for (const t of r.rows) {
+    await c.query(`alter table ${t.rel} disable trigger ${quoteIdent(t.name)}`);
+    enable.push(`alter table ${t.rel} enable ${t.state === 'A' ? 'always ' : t.state === 'R' ? 'replica ' : ''}trigger ${quoteIdent(t.name)}`);
+    notes.push(`${t.key}: trigger ${t.name} did not fire during the load (what it writes was not written); it is enabled again after it`);
+  }
+  return { enable, notes };
 }
 
 /** COPY text of rows (the probe's sample). */
@@ -670,7 +738,10 @@ async function deferConstraints(c: Client, ds: CustomDataset): Promise<Deferred>
   const names = await c.query<{ rel: string; key: string }>(`select c.oid::regclass::text as rel, n.nspname || '.' || c.relname as key from pg_class c join pg_namespace n on n.oid = c.relnamespace where c.oid = any($1)`, [oids]);
   const keyOf = new Map(names.rows.map((r) => [r.rel, r.key]));
   const own = new Map<string, string[]>();
-  for (const r of [...keys.rows.map((k) => ({ rel: k.rel, def: `alter table ${k.rel} add constraint ${quoteIdent(k.name)} ${k.def}` })), ...idx.rows]) {
+  // An index of a partitioned table renders as CREATE INDEX … ON ONLY …: built that way it would cover no
+  // partition and stay invalid; built without ONLY it is built on every partition again.
+  const idxDefs = idx.rows.map((x) => ({ rel: x.rel, def: x.def.replace(/^(CREATE (?:UNIQUE )?INDEX \S+ ON )ONLY /, '$1') }));
+  for (const r of [...keys.rows.map((k) => ({ rel: k.rel, def: `alter table ${k.rel} add constraint ${quoteIdent(k.name)} ${k.def}` })), ...idxDefs]) {
     const key = keyOf.get(r.rel) ?? r.rel;
     own.set(key, [...(own.get(key) ?? []), r.def]);
   }

@@ -672,7 +672,8 @@ export function deriveBounds(body: string, valueName?: string): { bounds: Map<st
     if (lit === undefined || Array.isArray(lit)) continue;
     if (ls.k === 'col') {
       const x = b(ls.name);
-      if (op === '~') (x.patterns ??= []).push(String(lit));
+      // ~* too: a string matching the pattern as written matches it ignoring case.
+      if (op === '~' || op === '~*') (x.patterns ??= []).push(String(lit));
       else if (op === '=') x.values = [lit];
       else if (op === '<>') {
         if (lit === '') x.notEmpty = true;
