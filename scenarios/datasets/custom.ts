@@ -362,6 +362,14 @@ interface FkPlan {
   keyed?: string;
   /** A self reference sharing columns with a narrower FK: root rows take those columns from it. */
   rootFrom?: { fk: ForeignKey; parent: TablePlan; cols: string[] };
+  /** A follower: it shares `shared` (child columns) with `lead` and picks its parent row among those agreeing with the lead's. */
+  align?: { lead: FkPlan; shared: string[] };
+  /** On a lead: the FKs that follow it. */
+  followers?: FkPlan[];
+  /** On a lead: a unique key spans it and these followers — rows enumerate distinct combinations (lead row × follower rows that agree). */
+  combo?: { key: UniqueKey; members: FkPlan[] };
+  /** On a lead with followers: row → parent row indexes, built before the load (see prepareGroup). */
+  group?: { leadIdx: (i: number) => number; followerIdx: (f: FkPlan, i: number) => number };
 }
 
 interface TablePlan {
@@ -840,7 +848,8 @@ export function planCustom(infos: TableInfo[], ctx: DatasetContext, opts: { rows
   for (const tp of byName.values()) {
     const claimed = new Map<string, FkPlan>();
     // Wider FKs first: when two FKs share a column (tenant_id), the composite one drives it.
-    for (const fk of [...tp.info.fks].sort((a, b) => b.cols.length - a.cols.length)) {
+    // Of equal width, a reference to another table leads before a self reference (a tree follows its owner's tenant).
+    for (const fk of [...tp.info.fks].sort((a, b) => b.cols.length - a.cols.length || Number(a.parent === tp.key) - Number(b.parent === tp.key))) {
       const parent = byName.get(fk.parent);
       const nullable = fk.cols.every((cn) => !tp.cols.get(cn)?.col.notNull);
       if (!parent) {
@@ -851,6 +860,17 @@ export function planCustom(infos: TableInfo[], ctx: DatasetContext, opts: { rows
       }
       const plan: FkPlan = { fk, parent, nullable };
       const shared = fk.cols.filter((cn) => claimed.has(cn));
+      const owners = [...new Set(shared.map((cn) => claimed.get(cn)!))];
+      if (owners.length > 1) {
+        problems.push({
+          table: tp.key,
+          column: shared.join(', '),
+          constraint: `FOREIGN KEY ${fk.name}`,
+          why: `shares ${shared.join(', ')} with several FOREIGN KEYs (${owners.map((o) => o.fk.name).join(', ')}): a row would need one parent row agreeing with two others on different columns, which the seeder does not plan (unsupported shape)`,
+          fix: `seed without ${fk.name} (leave it out of the DDL you seed from, add it back after the seed once the rows agree), or ${fixLine(tp.info, fk.cols.find((c) => !tp.cols.get(c)!.col.notNull) ?? fk.cols[0], 'null')} when one of its columns is nullable`,
+        });
+        continue;
+      }
       if (shared.length === fk.cols.length) {
         // Every column is driven by a wider FK: holds when that FK's parent references this FK's parent.
         const wider = claimed.get(shared[0])!;
@@ -862,14 +882,32 @@ export function planCustom(infos: TableInfo[], ctx: DatasetContext, opts: { rows
         continue;
       }
       if (shared.length) {
-        const other = claimed.get(shared[0])!.fk;
-        problems.push({
-          table: tp.key,
-          column: shared.join(', '),
-          constraint: `FOREIGN KEY ${fk.name}`,
-          why: `shares ${shared.join(', ')} with FOREIGN KEY ${other.name} but not all of its columns: a row needs a ${fk.parent} row and a ${other.parent} row that agree on ${shared.join(', ')}, which the seeder does not plan yet (unsupported shape)`,
-          fix: `seed without one of the two (leave ${fk.name} or ${other.name} out of the DDL you seed from, add it back after the seed once the rows agree), or ${fixLine(tp.info, fk.cols.find((c) => !shared.includes(c)) ?? fk.cols[0], 'null')} when that column is nullable`,
-        });
+        // Overlapping FKs ((tenant_id, team_id) → teams and (tenant_id, user_id) → users): the FK that
+        // claimed the shared columns leads; this one follows, taking a parent row among those of
+        // ${fk.parent} whose shared values are the lead parent row's (index lists built before the load).
+        const lead = claimed.get(shared[0])!;
+        if (lead.align) {
+          problems.push({
+            table: tp.key,
+            column: shared.join(', '),
+            constraint: `FOREIGN KEY ${fk.name}`,
+            why: `shares ${shared.join(', ')} with FOREIGN KEY ${lead.fk.name}, which itself follows FOREIGN KEY ${lead.align!.lead.fk.name} on other shared columns (a chain of overlaps, unsupported shape)`,
+            fix: `seed without ${fk.name} (leave it out of the DDL you seed from, add it back after the seed once the rows agree), or ${fixLine(tp.info, fk.cols.find((c) => !shared.includes(c)) ?? fk.cols[0], 'null')} when that column is nullable`,
+          });
+        } else {
+          plan.align = { lead, shared };
+          (lead.followers ??= []).push(plan);
+          plan.nullable = fk.cols.some((cn) => !shared.includes(cn) && !tp.cols.get(cn)!.col.notNull);
+          for (const cn of fk.cols) {
+            if (shared.includes(cn)) continue;
+            claimed.set(cn, plan);
+            const cp = tp.cols.get(cn)!;
+            cp.fk = plan;
+            cp.redraw = false;
+          }
+          tp.fks.push(plan);
+        }
+        continue;
       }
       for (const cn of fk.cols) {
         claimed.set(cn, plan);
@@ -899,6 +937,32 @@ export function planCustom(infos: TableInfo[], ctx: DatasetContext, opts: { rows
       const dimName = (cn: string) => (tp.cols.get(cn)?.fk ? `fk:${tp.cols.get(cn)!.fk!.fk.name}` : cn);
       const dims = [...new Set(u.cols.map(dimName))];
       if (dims.some((d) => injective.has(d))) continue;
+      // A key over overlapping FKs (team_members (tenant_id, team_id, user_id)): distinct combinations of a
+      // lead parent row and follower parent rows that agree with it; the row cap is known once the parents'
+      // values are (prepareGroup, before the load).
+      const fkOfDim = (d: string) => (d.startsWith('fk:') ? tp.fks.find((x) => `fk:${x.fk.name}` === d) : undefined);
+      const fol = dims.map(fkOfDim).filter((f): f is FkPlan => !!f?.align);
+      if (fol.length) {
+        const lead = fol[0].align!.lead;
+        const why = !dims.includes(`fk:${lead.fk.name}`)
+          ? `the key holds ${fol.map((f) => f.fk.name).join(', ')} but not ${lead.fk.name}, whose columns they share`
+          : fol.some((f) => f.align!.lead !== lead)
+            ? 'the key spans followers of different overlapping FOREIGN KEYs'
+            : lead.parent === tp || fol.some((f) => f.parent === tp)
+              ? 'one of the overlapping FOREIGN KEYs is a self reference'
+              : lead.combo || lead.parentIndex
+                ? `${lead.fk.name} is already made distinct by another unique key`
+                : '';
+        if (why) {
+          problems.push({ table: tp.key, column: u.cols.join(', '), constraint: `${u.kind.toUpperCase()} ${u.name}`, why: `${why}: distinct combinations of agreeing parent rows are not planned for this shape (unsupported shape)`, fix: fixLine(t, u.cols[0], 'faker.string.uuid') });
+          continue;
+        }
+        lead.combo = { key: u, members: fol };
+        lead.keyed = u.name;
+        for (const f of fol) f.keyed = u.name;
+        for (const d of dims) injective.add(d);
+        continue;
+      }
       const free = dims.filter((d) => !digits.has(d) && (!gatedDims.has(d) || u.partial));
       const capOf = (d: string) => {
         if (d.startsWith('fk:')) {
@@ -1064,14 +1128,16 @@ export function planCustom(infos: TableInfo[], ctx: DatasetContext, opts: { rows
       const self = f.parent === tp && !f.parentIndex;
       const rootable = self && f.fk.cols.some((cn) => !tp.cols.get(cn)!.col.notNull);
       const tree = (i: number) => (i === 0 || (rootable && new Rng(seed, nsalt, i).chance(NULL_SHARE)) ? -1 : new Rng(seed, hashString(salt), i).int(i));
-      const pIdx = f.parentIndex ?? (self ? tree : (i: number) => new Rng(seed, hashString(salt), i).int(Math.max(1, f.parent.rows)));
+      const basePIdx = f.parentIndex ?? (self ? tree : (i: number) => new Rng(seed, hashString(salt), i).int(Math.max(1, f.parent.rows)));
+      // Overlapping FKs: the lead's and the followers' parent rows come from the group (prepareGroup).
+      const pIdx = f.align ? (i: number) => f.align!.lead.group!.followerIdx(f, i) : f.followers ? (i: number) => (f.group ? f.group.leadIdx(i) : basePIdx(i)) : basePIdx;
       const keyed = !!f.keyed;
       const root = f.rootFrom;
       const rootGens: (Gen | undefined)[] = [];
       const rootIdx = (i: number) => new Rng(seed, hashString(salt + ':root'), i).int(Math.max(1, root!.parent.rows));
       f.fk.cols.forEach((cn, j) => {
         const cp = tp.cols.get(cn)!;
-        if (cp.override) return;
+        if (cp.override || f.align?.shared.includes(cn)) return; // a follower's shared columns are its lead's
         const viaRoot = root ? root.fk.cols.indexOf(cn) : -1;
         // A root's value of a column the reference maps onto itself (tenant_id → tenant_id) with no FK to take it from: its own type's.
         const own = self && f.fk.parentCols[j] === cn && viaRoot < 0 ? typeGen(seed, hashString(`${tp.key}.${cn}#root`), { ...cp, keyIndex: undefined }) : undefined;
@@ -1081,8 +1147,15 @@ export function planCustom(infos: TableInfo[], ctx: DatasetContext, opts: { rows
             if (root) for (const pc of root.fk.parentCols) rootGens.push(root.parent.cols.get(pc)?.gen);
             resolved = true;
           }
-          if (f.nullable && !keyed && !self && new Rng(seed, nsalt, i).chance(NULL_SHARE)) return null;
           const pg = parentGens[j];
+          if (f.align) {
+            // A follower: MATCH SIMPLE, a NULL in its own (non-shared) column needs no parent.
+            if (!cp.col.notNull && f.nullable && !keyed && new Rng(seed, nsalt, i).chance(NULL_SHARE)) return null;
+            const p = pIdx(i);
+            if (p < 0) return cp.col.notNull && pg ? pg(0, 0) : null;
+            return pg ? pg(p, 0) : null;
+          }
+          if (f.nullable && !keyed && !self && new Rng(seed, nsalt, i).chance(NULL_SHARE)) return null;
           let p = pIdx(i);
           if (p < 0) {
             if (viaRoot >= 0) return rootGens[viaRoot] ? rootGens[viaRoot]!(rootIdx(i), 0) : null;
@@ -1101,6 +1174,12 @@ export function planCustom(infos: TableInfo[], ctx: DatasetContext, opts: { rows
         problems.push({ table: tp.key, column: f.fk.cols.join(', '), constraint: `FOREIGN KEY ${f.fk.name}`, why: `the referenced column(s) ${f.parent.key}.${missing.join(', ')} have no generator, so child rows cannot name a parent`, fix: fixLine(f.parent.info, missing[0], 'const:<a literal>') });
     }
   }
+  // Overlapping FKs: index lists of the parents' rows by shared values, and row caps of keys over them (parents first).
+  if (!problems.length)
+    for (const key of done) {
+      const tp = byName.get(key)!;
+      for (const f of tp.fks) if (f.followers?.length) prepareGroup(seed, tp, f, problems);
+    }
   if (problems.length) throw new SeedPlanError(problems, 'before loading');
 
   // 4. Rows: generate, then honour column orders and re-draw what a CHECK rejects.
@@ -1164,6 +1243,141 @@ export function planCustom(infos: TableInfo[], ctx: DatasetContext, opts: { rows
     });
   }
   return { name: 'custom', preDdl: '', postDdl: '', tables, notes, schema: infos, plans };
+}
+
+/**
+ * A lead FK and the FKs that share some of its columns (team_members: (tenant_id, team_id) → teams leads,
+ * (tenant_id, user_id) → users follows). Parent values are pure functions of the parent row index, so the
+ * rows of each follower's parent are listed by their shared values once; a child row takes its lead parent
+ * row first, then each follower's parent row among those agreeing with it. With a unique key over them,
+ * rows enumerate distinct combinations (Σ over lead rows of Π matching follower rows), capped there.
+ */
+function prepareGroup(seed: number, tp: TablePlan, lead: FkPlan, problems: PlanProblem[]): void {
+  const fols = lead.followers!;
+  const valsAt = (plan: TablePlan, cols: string[], p: number) =>
+    JSON.stringify(
+      cols.map((c) => {
+        const g = plan.cols.get(c)?.gen;
+        return g ? g(p, 0) : null;
+      }),
+    );
+  const spec = fols.map((f) => {
+    const sh = f.align!.shared;
+    return { f, leadCols: sh.map((cn) => lead.fk.parentCols[lead.fk.cols.indexOf(cn)]), folCols: sh.map((cn) => f.fk.parentCols[f.fk.cols.indexOf(cn)]), lists: undefined as Map<string, number[]> | undefined };
+  });
+  type Spec = (typeof spec)[number];
+  const listsOf = (s: Spec) => {
+    if (s.lists) return s.lists;
+    const m = new Map<string, number[]>();
+    for (let q = 0; q < s.f.parent.rows; q++) {
+      const k = valsAt(s.f.parent, s.folCols, q);
+      const l = m.get(k);
+      if (l) l.push(q);
+      else m.set(k, [q]);
+    }
+    return (s.lists = m);
+  };
+  const listAt = (s: Spec, p: number) => listsOf(s).get(valsAt(lead.parent, s.leadCols, p)) ?? [];
+  const what = (s: Spec) => `${s.f.parent.key} row with the same ${s.f.align!.shared.join(', ')}`;
+  const salt = hashString(`fk:${tp.key}.${lead.fk.name}:group`);
+  if (lead.parent === tp) {
+    problems.push({ table: tp.key, column: lead.fk.cols.join(', '), constraint: `FOREIGN KEY ${lead.fk.name}`, why: `a self reference leads FOREIGN KEY(s) ${fols.map((f) => f.fk.name).join(', ')} that share its columns: not planned (unsupported shape)`, fix: `seed without ${fols[0].fk.name} (add it back after the seed)` });
+    return;
+  }
+  const P = lead.parent.rows;
+  const members = lead.combo?.members ?? [];
+  const hard = spec.filter((s) => s.f.parent !== tp && (members.includes(s.f) || !s.f.nullable));
+  const mspec = members.map((m) => spec.find((s) => s.f === m)!);
+  const valid: number[] = [];
+  const prefix: number[] = [];
+  let total = 0;
+  for (let p = 0; p < P; p++) {
+    if (!hard.every((s) => listAt(s, p).length)) continue;
+    valid.push(p);
+    if (lead.combo) {
+      prefix.push(total);
+      total = Math.min(Number.MAX_SAFE_INTEGER, total + mspec.reduce((a, s) => a * listAt(s, p).length, 1));
+    }
+  }
+  if (lead.parentIndex && valid.length < P) {
+    const s = hard.find((x) => [...Array(P).keys()].some((p) => !listAt(x, p).length))!;
+    problems.push({ table: tp.key, column: s.f.fk.cols.join(', '), constraint: `FOREIGN KEY ${s.f.fk.name}`, why: `${lead.fk.name} takes every ${lead.parent.key} row (${lead.keyed}), but ${P - valid.length} of them have no ${what(s)}`, fix: `seed ${s.f.parent.key} with more rows, or ${fixLine(tp.info, s.f.fk.cols.find((c) => !s.f.align!.shared.includes(c))!, 'null')} when that column is nullable` });
+    return;
+  }
+  if (!valid.length || (lead.combo && !total)) {
+    const s = hard[0] ?? spec[0];
+    problems.push({ table: tp.key, column: s.f.fk.cols.join(', '), constraint: `FOREIGN KEY ${s.f.fk.name}`, why: `no ${lead.parent.key} row (through ${lead.fk.name}) has a ${what(s)}, so no row honours both`, fix: `seed ${s.f.parent.key} so that its ${s.folCols.join(', ')} values meet ${lead.parent.key}'s, or ${fixLine(tp.info, s.f.fk.cols.find((c) => !s.f.align!.shared.includes(c))!, 'null')} when that column is nullable` });
+    return;
+  }
+  // One decoded row at a time (every column of the row asks for it).
+  let memo: { i: number; p: number; picks: number[] } | undefined;
+  const decode = (i: number) => {
+    if (memo?.i === i) return memo;
+    let p: number;
+    const picks: number[] = [];
+    if (lead.combo) {
+      const mul = total < 9e7 ? coprime(total, Math.floor(total * 0.618)) : 1;
+      const r = ((i % total) * mul) % total;
+      let lo = 0;
+      let hi = prefix.length - 1;
+      while (lo < hi) {
+        const mid = (lo + hi + 1) >> 1;
+        if (prefix[mid] <= r) lo = mid;
+        else hi = mid - 1;
+      }
+      p = valid[lo];
+      let rem = r - prefix[lo];
+      for (const s of mspec) {
+        const l = listAt(s, p);
+        picks.push(l[rem % l.length]);
+        rem = Math.floor(rem / l.length);
+      }
+    } else p = lead.parentIndex ? lead.parentIndex(i) : valid[new Rng(seed, salt, i).int(valid.length)];
+    return (memo = { i, p, picks });
+  };
+  if (lead.combo && tp.rows > total) {
+    tp.notes.push(
+      `${tp.key}: ${tp.rows} rows asked, ${total} loaded — ${lead.combo.key.kind} ${lead.combo.key.name} (${lead.combo.key.cols.join(', ')}) allows at most that many distinct combinations of a ${lead.parent.key} row and ${mspec.map((s) => `a ${what(s)}`).join(' and ')}`,
+    );
+    tp.rows = total;
+  }
+  let selfLists: Map<Spec, { map: Map<string, number[]> }> | undefined;
+  lead.group = {
+    leadIdx: (i) => decode(i).p,
+    followerIdx: (f, i) => {
+      const s = spec.find((x) => x.f === f)!;
+      const d = decode(i);
+      const mi = mspec.indexOf(s);
+      if (mi >= 0) return d.picks[mi];
+      const r = new Rng(seed, salt ^ hashString(f.fk.name), i);
+      if (f.parent === tp) {
+        // A tree inside the shared values (folders in a tenant): an earlier row with the same values, else a root.
+        selfLists ??= new Map();
+        let sl = selfLists.get(s);
+        if (!sl) {
+          const map = new Map<string, number[]>();
+          for (let q = 0; q < tp.rows; q++) {
+            const k = valsAt(tp, s.folCols, q);
+            const l = map.get(k);
+            if (l) l.push(q);
+            else map.set(k, [q]);
+          }
+          selfLists.set(s, (sl = { map }));
+        }
+        const l = sl.map.get(valsAt(lead.parent, s.leadCols, d.p)) ?? [];
+        let n = 0; // rows of l before i (l is ascending)
+        for (let hi = l.length; n < hi; ) {
+          const mid = (n + hi) >> 1;
+          if (l[mid] < i) n = mid + 1;
+          else hi = mid;
+        }
+        if (!n || (f.nullable && r.chance(NULL_SHARE))) return f.nullable ? -1 : i;
+        return l[r.int(n)];
+      }
+      const l = listAt(s, d.p);
+      return l.length ? l[r.int(l.length)] : -1;
+    },
+  };
 }
 
 /** The column and value that make a partial index's WHERE false, for WHERE flag / NOT flag / col IS [NOT] NULL / flag = true|false. */

@@ -270,6 +270,101 @@ describe('planCustom: keys, one-to-one, join tables, caps', () => {
   });
 });
 
+describe('planCustom: FOREIGN KEYs overlapping in some columns (multi-tenant)', () => {
+  const tenants = table('tenants', [col('id', 'integer', { serial: true })], { uniques: [pk('tenants_pkey', ['id'])] });
+  const scoped = (name: string) =>
+    table(name, [col('tenant_id', 'integer'), col('id', 'integer')], { uniques: [pk(`${name}_pkey`, ['tenant_id', 'id'])], fks: [fk(`${name}_tenant`, ['tenant_id'], 'tenants', ['id'])] });
+  const users = scoped('users');
+  const teams = scoped('teams');
+  const members = table('team_members', [col('tenant_id', 'integer'), col('team_id', 'integer'), col('user_id', 'integer')], {
+    uniques: [pk('team_members_pkey', ['tenant_id', 'team_id', 'user_id'])],
+    fks: [fk('tm_tenant', ['tenant_id'], 'tenants', ['id']), fk('tm_team', ['tenant_id', 'team_id'], 'teams', ['tenant_id', 'id']), fk('tm_user', ['user_id', 'tenant_id'], 'users', ['id', 'tenant_id'])],
+  });
+  const docs = table('documents', [col('tenant_id', 'integer'), col('id', 'integer'), col('owner_id', 'integer'), col('folder_id', 'integer', { notNull: false }), col('reviewer_id', 'integer', { notNull: false })], {
+    uniques: [pk('documents_pkey', ['tenant_id', 'id'])],
+    fks: [fk('doc_folder', ['tenant_id', 'folder_id'], 'documents', ['tenant_id', 'id']), fk('doc_owner', ['tenant_id', 'owner_id'], 'users', ['tenant_id', 'id']), fk('doc_reviewer', ['tenant_id', 'reviewer_id'], 'users', ['tenant_id', 'id'])],
+  });
+  const rowsOf = (ds: ReturnType<typeof planCustom>, name: string) => {
+    const t = ds.tables.find((x) => x.name === name)!;
+    return Array.from({ length: t.rows }, (_, i) => Object.fromEntries(t.columns.map((c, j) => [c, t.row(i)[j]])));
+  };
+  for (const rowsPerTable of [12, 60]) {
+    it(`every parent of a row agrees on tenant_id; the join table holds distinct combinations, capped at what the parents allow (${rowsPerTable} rows asked)`, () => {
+      const ds = planCustom([tenants, users, teams, members, docs], ctx, { rowsPerTable });
+      const u = new Set(rowsOf(ds, 'users').map((r) => `${r.tenant_id}/${r.id}`));
+      const tm = rowsOf(ds, 'teams');
+      const tset = new Set(tm.map((r) => `${r.tenant_id}/${r.id}`));
+      const m = rowsOf(ds, 'team_members');
+      for (const r of m) {
+        expect(tset.has(`${r.tenant_id}/${r.team_id}`), JSON.stringify(r)).toBe(true);
+        expect(u.has(`${r.tenant_id}/${r.user_id}`), JSON.stringify(r)).toBe(true);
+      }
+      expect(new Set(m.map((r) => `${r.tenant_id}/${r.team_id}/${r.user_id}`)).size).toBe(m.length);
+      // What the parents allow, counted from their rows: Σ over tenants of teams × users.
+      const per = (rows: Record<string, any>[]) => {
+        const a = new Map<any, number>();
+        for (const r of rows) a.set(r.tenant_id, (a.get(r.tenant_id) ?? 0) + 1);
+        return a;
+      };
+      const ut = per(rowsOf(ds, 'users'));
+      const allowed = [...per(tm)].reduce((a, [t, n]) => a + n * (ut.get(t) ?? 0), 0);
+      expect(m.length).toBe(Math.min(rowsPerTable, allowed));
+      if (allowed < rowsPerTable) expect(ds.notes.some((n) => n.startsWith(`public.team_members: ${rowsPerTable} rows asked, ${allowed} loaded — primary key team_members_pkey`))).toBe(true);
+      // Documents: the owner in the document's tenant; a folder is an earlier document of the tenant or NULL; a reviewer (nullable) likewise or NULL.
+      const d = rowsOf(ds, 'documents');
+      const dset = new Set(d.map((r) => `${r.tenant_id}/${r.id}`));
+      for (const r of d) {
+        expect(u.has(`${r.tenant_id}/${r.owner_id}`), JSON.stringify(r)).toBe(true);
+        if (r.folder_id !== null) expect(dset.has(`${r.tenant_id}/${r.folder_id}`), JSON.stringify(r)).toBe(true);
+        if (r.reviewer_id !== null) expect(u.has(`${r.tenant_id}/${r.reviewer_id}`), JSON.stringify(r)).toBe(true);
+      }
+      expect(d.some((r) => r.folder_id !== null)).toBe(true);
+      expect(d.some((r) => r.reviewer_id !== null)).toBe(true);
+      expect(d.some((r) => r.folder_id === null)).toBe(true);
+      expect(new Set(d.map((r) => r.tenant_id)).size).toBeGreaterThan(1);
+    });
+  }
+  it('a NOT NULL follower whose parent has no row with the shared value is a planned error; a nullable one is NULL there', () => {
+    // projects are only in tenant 1 (const), tasks' lead (users) spans all tenants.
+    const projects = table('projects', [col('tenant_id', 'integer'), col('id', 'integer')], { uniques: [pk('projects_pkey', ['tenant_id', 'id'])] });
+    const tasks = (notNull: boolean) =>
+      table('tasks', [col('id', 'integer', { serial: true }), col('tenant_id', 'integer'), col('owner_id', 'integer'), col('project_id', 'integer', { notNull })], {
+        uniques: [pk('tasks_pkey', ['id'])],
+        fks: [fk('task_owner', ['tenant_id', 'owner_id'], 'users', ['tenant_id', 'id']), fk('task_project', ['tenant_id', 'project_id'], 'projects', ['tenant_id', 'id'])],
+      });
+    const generators = { 'projects.tenant_id': 'const:999' };
+    const e = (() => {
+      try {
+        planCustom([tenants, users, projects, tasks(true)], ctx, { rowsPerTable: 20, generators });
+      } catch (x) {
+        return x;
+      }
+    })() as SeedPlanError;
+    expect(e).toBeInstanceOf(SeedPlanError);
+    expect(e.problems.map((p) => `${p.table}.${p.column} ${p.constraint}`)).toEqual(['public.tasks.tenant_id, project_id FOREIGN KEY task_project']);
+    expect(e.problems[0].why).toMatch(/no public\.users row \(through task_owner\) has a public\.projects row with the same tenant_id/);
+    const ds = planCustom([tenants, users, projects, tasks(false)], ctx, { rowsPerTable: 20, generators });
+    expect(rowsOf(ds, 'tasks').every((r) => r.project_id === null)).toBe(true);
+  });
+  it('still unsupported, said before a row is loaded: shared columns spread over two FKs, and chains of overlaps', () => {
+    const p = (name: string, cols: string[]) => table(name, cols.map((c) => col(c, 'integer')), { uniques: [pk(`${name}_pkey`, cols)] });
+    const spread = table('t', [col('a', 'integer'), col('b', 'integer'), col('c', 'integer')], { fks: [fk('t_ab', ['a', 'b'], 'p1', ['a', 'b']), fk('t_bc', ['b', 'c'], 'p2', ['b', 'c']), fk('t_ac', ['a', 'c'], 'p3', ['a', 'c'])] });
+    const chain = table('u', [col('a', 'integer'), col('b', 'integer'), col('c', 'integer'), col('d', 'integer')], { fks: [fk('u_ab', ['a', 'b'], 'p1', ['a', 'b']), fk('u_bc', ['b', 'c'], 'p2', ['b', 'c']), fk('u_cd', ['c', 'd'], 'p4', ['c', 'd'])] });
+    const e = (() => {
+      try {
+        planCustom([p('p1', ['a', 'b']), p('p2', ['b', 'c']), p('p3', ['a', 'c']), p('p4', ['c', 'd']), spread, chain], ctx, { rowsPerTable: 10 });
+      } catch (x) {
+        return x;
+      }
+    })() as SeedPlanError;
+    expect(e).toBeInstanceOf(SeedPlanError);
+    expect(e.problems.map((x) => `${x.table}.${x.column} ${x.constraint}`)).toEqual(['public.t.a, c FOREIGN KEY t_ac', 'public.u.c FOREIGN KEY u_cd']);
+    expect(e.problems[0].why).toMatch(/several FOREIGN KEYs \(t_ab, t_bc\).*unsupported shape/);
+    expect(e.problems[1].why).toMatch(/chain of overlaps/);
+    expect(e.problems[0].fix).toMatch(/seed without t_ac/);
+  });
+});
+
 describe('the production-shaped scenario', () => {
   const ddl = productionShapedDdl();
   it('the committed DDL is the generator output', () => {
