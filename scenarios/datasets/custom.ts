@@ -370,6 +370,7 @@ interface FkPlan {
   combo?: { key: UniqueKey; members: FkPlan[] };
   /** On a lead with followers: row → parent row indexes, built before the load (see prepareGroup). */
   group?: { leadIdx: (i: number) => number; followerIdx: (f: FkPlan, i: number) => number };
+  preparing?: boolean;
 }
 
 interface TablePlan {
@@ -1130,7 +1131,19 @@ export function planCustom(infos: TableInfo[], ctx: DatasetContext, opts: { rows
       const tree = (i: number) => (i === 0 || (rootable && new Rng(seed, nsalt, i).chance(NULL_SHARE)) ? -1 : new Rng(seed, hashString(salt), i).int(i));
       const basePIdx = f.parentIndex ?? (self ? tree : (i: number) => new Rng(seed, hashString(salt), i).int(Math.max(1, f.parent.rows)));
       // Overlapping FKs: the lead's and the followers' parent rows come from the group (prepareGroup).
-      const pIdx = f.align ? (i: number) => f.align!.lead.group!.followerIdx(f, i) : f.followers ? (i: number) => (f.group ? f.group.leadIdx(i) : basePIdx(i)) : basePIdx;
+      // Prepared on first use (a parent's group before its children's, whatever the order of the tables).
+      const groupOf = (lead: FkPlan) => {
+        if (!lead.group && !lead.preparing) {
+          lead.preparing = true;
+          prepareGroup(seed, tp, lead, problems); // a follower's lead is an FK of the same table
+        }
+        return lead.group;
+      };
+      const pIdx = f.align
+        ? (i: number) => groupOf(f.align!.lead)?.followerIdx(f, i) ?? -1
+        : f.followers
+          ? (i: number) => groupOf(f)?.leadIdx(i) ?? basePIdx(i)
+          : basePIdx;
       const keyed = !!f.keyed;
       const root = f.rootFrom;
       const rootGens: (Gen | undefined)[] = [];
@@ -1178,7 +1191,7 @@ export function planCustom(infos: TableInfo[], ctx: DatasetContext, opts: { rows
   if (!problems.length)
     for (const key of done) {
       const tp = byName.get(key)!;
-      for (const f of tp.fks) if (f.followers?.length) prepareGroup(seed, tp, f, problems);
+      for (const f of tp.fks) if (f.followers?.length && !f.preparing) (f.preparing = true), prepareGroup(seed, tp, f, problems);
     }
   if (problems.length) throw new SeedPlanError(problems, 'before loading');
 

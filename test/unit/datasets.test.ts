@@ -324,6 +324,21 @@ describe('planCustom: FOREIGN KEYs overlapping in some columns (multi-tenant)', 
       expect(new Set(d.map((r) => r.tenant_id)).size).toBeGreaterThan(1);
     });
   }
+  it('groups over groups: a comment agrees with its document (itself a group) and its author, whatever the order of the tables', () => {
+    const comments = table('comments', [col('id', 'integer', { serial: true }), col('tenant_id', 'integer'), col('doc_id', 'integer'), col('author_id', 'integer')], {
+      uniques: [pk('comments_pkey', ['id'])],
+      fks: [fk('c_doc', ['tenant_id', 'doc_id'], 'documents', ['tenant_id', 'id']), fk('c_author', ['author_id', 'tenant_id'], 'users', ['id', 'tenant_id'])],
+    });
+    const ds = planCustom([comments, docs, members, teams, users, tenants], ctx, { rowsPerTable: 50 });
+    const u = new Set(rowsOf(ds, 'users').map((r) => `${r.tenant_id}/${r.id}`));
+    const d = new Set(rowsOf(ds, 'documents').map((r) => `${r.tenant_id}/${r.id}`));
+    const c = rowsOf(ds, 'comments');
+    expect(c).toHaveLength(50);
+    for (const r of c) {
+      expect(d.has(`${r.tenant_id}/${r.doc_id}`), JSON.stringify(r)).toBe(true);
+      expect(u.has(`${r.tenant_id}/${r.author_id}`), JSON.stringify(r)).toBe(true);
+    }
+  });
   it('a NOT NULL follower whose parent has no row with the shared value is a planned error; a nullable one is NULL there', () => {
     // projects are only in tenant 1 (const), tasks' lead (users) spans all tenants.
     const projects = table('projects', [col('tenant_id', 'integer'), col('id', 'integer')], { uniques: [pk('projects_pkey', ['tenant_id', 'id'])] });
