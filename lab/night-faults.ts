@@ -276,8 +276,6 @@ export async function fillConnections(opts: { adminUrl: string; side: 'old' | 'n
         const major = await serverMajor(c);
         const r = (await c.query(`select current_setting('max_connections')::int as max, current_setting('superuser_reserved_connections')::int as su, ${major >= 16 ? `current_setting('reserved_connections')::int` : '0'} as res`)).rows[0];
         await c.query(`create role ${quoteIdent(roleName)} login password ${quoteLiteral(password)}`);
-        const db = (await c.query(`select current_database() as d`)).rows[0].d;
-        await c.query(`grant connect on database ${quoteIdent(db)} to ${quoteIdent(roleName)}`);
         return { max: r.max, su: r.su, res: r.res };
       },
       { role: where, applicationName: 'cutover-fault-connections' },
