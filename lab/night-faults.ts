@@ -122,6 +122,9 @@ export function pauseProcess(what: string, root: number | undefined, tree = true
     }
     throw new FaultNotApplied('pause', `could not stop ${what} (pid ${root}): ${e?.message ?? e}`);
   }
+  // SIGSTOP is delivered asynchronously: wait (briefly, bounded) until each one shows as stopped
+  const until = Date.now() + 2000;
+  while (Date.now() < until && pids.some((p) => { const st = processState(p); return st !== null && st !== 'T' && st !== 't'; })) Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, 5);
   let resumed = false;
   return {
     pids,

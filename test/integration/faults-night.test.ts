@@ -58,17 +58,21 @@ describe('night faults 13 → 17: injectors', () => {
     pair = await startReplicatedItemsPair(13, 17);
   }, 180_000);
   afterAll(async () => {
-    if (pair) {
-      await stopReplication({ source: pair.old.url, target: pair.new.url }).catch(() => {});
-      await expectNothingLeft(pair);
+    try {
+      if (pair) {
+        await stopReplication({ source: pair.old.url, target: pair.new.url }).catch(() => {});
+        await expectNothingLeft(pair);
+      }
+    } finally {
+      await pair?.destroy();
     }
-    await pair?.destroy();
     if (dir) rmSync(dir, { recursive: true, force: true });
   });
 
   it('pause: the new server hangs (every process stopped, connections get no answer) and is resumed by clear()', async () => {
     const { inj, rec } = await fire(asLab(pair), { kind: 'pause', target: 'new', durationMs: 600_000 });
     expect(rec.error).toBeUndefined();
+    try {
     const tree = processTree(pair.new.record.pid!);
     expect(tree.length).toBeGreaterThan(2);
     for (const pid of tree) expect(processState(pid)).toBe('T');
@@ -80,6 +84,9 @@ describe('night faults 13 → 17: injectors', () => {
     await c.end().catch(() => {});
     await inj.clear();
     for (const pid of tree) expect(processState(pid)).not.toBe('T');
+    } finally {
+      await inj.clear();
+    }
     expect(rec.outcome).toMatchObject({ resumed: true });
     expect(await sql(pair.new.url, `select 1 as one`)).toEqual([{ one: 1 }]);
   }, 60_000);
@@ -196,12 +203,15 @@ describe('night faults 13 → 17: slot-loss', () => {
     keepBefore = (await sql(pair.old.url, `select current_setting('max_slot_wal_keep_size') as v`))[0].v;
   }, 180_000);
   afterAll(async () => {
-    if (pair) {
-      const stop = await stopReplication({ source: pair.old.url, target: pair.new.url }).catch((e) => ({ complete: false, e }));
-      expect((stop as any).complete).toBe(true);
-      await expectNothingLeft(pair);
+    try {
+      if (pair) {
+        const stop = await stopReplication({ source: pair.old.url, target: pair.new.url }).catch((e) => ({ complete: false, e }));
+        expect((stop as any).complete).toBe(true);
+        await expectNothingLeft(pair);
+      }
+    } finally {
+      await pair?.destroy();
     }
-    await pair?.destroy();
     if (dir) rmSync(dir, { recursive: true, force: true });
   });
 
