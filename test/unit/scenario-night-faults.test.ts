@@ -3,6 +3,7 @@ import { describe, expect, it } from 'vitest';
 import { parseScenario, loadScenario } from '../../scenarios/load.ts';
 import { describeFault } from '../../lab/faults.ts';
 import { normaliseLockMode, describeWaiters } from '../../lab/night-faults.ts';
+import { faultsAsInjected } from '../../lab/rehearse/steps.ts';
 
 const base = (old = 13) => `name: t
 clusters: { old: { major: ${old} }, new: { major: 17 } }
@@ -78,5 +79,16 @@ describe('night faults in scenarios', () => {
       const s = await loadScenario(`scenarios/faults-${k}.yaml`);
       expect(s.faults[0].kind).toBe(k);
     }
+  });
+
+  it('a night fault that never fired is recorded with the reason (the run is a NO-GO, like every kind)', () => {
+    const s = parseScenario(
+      base() +
+        `  - { kind: pause, target: old, phase: reverse, duration: 5s }
+  - { kind: slot-loss, phase: postverify }
+`,
+    );
+    const inj = faultsAsInjected(s, [], 20_000);
+    expect(inj.map((f) => f.error)).toEqual(['never fired: the switchover never started phase reverse', 'never fired: the switchover never started phase postverify']);
   });
 });
