@@ -16,10 +16,14 @@ import { connect, qualified, quoteIdent, quoteLiteral, serverMajor, withClient, 
 import { displayName, objectNames, parseTableName } from '../migration/replication.ts';
 import { applyCompat, type ApplyCompatFinding } from '../migration/apply-compat.ts';
 import { WatchSession } from '../migration/watch.ts';
+import { describeWaiters, fillConnections, holdLock, loseSlot, pauseProcess, SLOT_LOST_RECOVERY } from './night-faults.ts';
 
 export type DbFaultKind = 'ddl' | 'conflict' | 'long-transaction' | 'burst';
 export const DB_FAULT_KINDS: readonly DbFaultKind[] = ['ddl', 'conflict', 'long-transaction', 'burst'];
-export type FaultKind = ToxicKind | 'kill' | DbFaultKind;
+/** The faults of a real night (lab/night-faults.ts): a hung process, a held lock, full slots, a lost slot. */
+export type NightFaultKind = 'pause' | 'lock' | 'connections' | 'slot-loss';
+export const NIGHT_FAULT_KINDS: readonly NightFaultKind[] = ['pause', 'lock', 'connections', 'slot-loss'];
+export type FaultKind = ToxicKind | 'kill' | DbFaultKind | NightFaultKind;
 export type Hop = 'app-old' | 'app-new' | 'replication';
 export type KillTarget = 'old' | 'new' | 'app' | 'switchover';
 
@@ -70,6 +74,8 @@ export interface FaultHandlers {
   oldAppUrl?: string;
   /** burst with attributes.multiplier: the load's rate in writes/s. */
   loadRate?: number;
+  /** pause target app: the pid of the app's process now (its whole process tree is stopped). */
+  appPid?: () => number | undefined;
 }
 
 export class FaultInjector {
@@ -138,6 +144,7 @@ export class FaultInjector {
 
   private async apply(f: FaultSpec, rec: AppliedFault): Promise<(() => Promise<void>) | undefined> {
     if ((DB_FAULT_KINDS as readonly string[]).includes(f.kind)) return this.applyDb(f, rec);
+    if ((NIGHT_FAULT_KINDS as readonly string[]).includes(f.kind)) return this.applyNight(f, rec);
     if (f.kind === 'kill') {
       switch (f.target) {
         case 'old':
@@ -225,6 +232,82 @@ export class FaultInjector {
     }
   }
 
+  private async applyNight(f: FaultSpec, rec: AppliedFault): Promise<(() => Promise<void>) | undefined> {
+    const a = f.attributes ?? {};
+    const side = (): 'old' | 'new' => {
+      if (a.side !== 'old' && a.side !== 'new') throw new FaultNotApplied(f.kind, `attributes.side must be old or new (got ${JSON.stringify(a.side)})`, 'attributes: { side: old }');
+      return a.side;
+    };
+    const needDuration = () => {
+      if (!(f.durationMs && f.durationMs > 0)) throw new FaultNotApplied(f.kind, 'needs a duration', 'e.g. duration: 10s');
+    };
+    switch (f.kind as NightFaultKind) {
+      case 'pause': {
+        needDuration();
+        let what: string;
+        let pid: number | undefined;
+        if (f.target === 'old' || f.target === 'new') {
+          const c = f.target === 'old' ? this.lab.old : this.lab.new;
+          if (this.lab.record.provider !== 'embedded') throw new FaultNotApplied('pause', `the ${this.lab.record.provider} provider does not run the ${f.target} server as a process of the lab`, 'pause servers on embedded clusters, or pause target app');
+          what = `the ${f.target} server's postmaster`;
+          pid = c.record.pid;
+        } else if (f.target === 'app') {
+          if (!this.handlers.appPid) throw new FaultNotApplied('pause', 'no app process to pause in this run');
+          what = 'the app';
+          pid = this.handlers.appPid();
+        } else throw new FaultNotApplied('pause', `target must be old, new or app (got ${JSON.stringify(f.target)})`);
+        const p = pauseProcess(what, pid);
+        const t0 = this.clock.now();
+        rec.effect = `${what} (pid ${pid}) and ${p.pids.length - 1} child process(es) stopped (SIGSTOP) for ${f.durationMs} ms: connections open, nothing answers`;
+        rec.outcome = { pids: p.pids.length, resumed: false };
+        return async () => {
+          await p.resume();
+          const ms = this.clock.now() - t0;
+          rec.outcome = { pids: p.pids.length, resumed: true, stoppedMs: ms };
+          rec.effect = `${what} (pid ${pid}) and ${p.pids.length - 1} child process(es) stopped (SIGSTOP) for ${ms} ms, then resumed (SIGCONT)`;
+        };
+      }
+      case 'lock': {
+        needDuration();
+        const sd = side();
+        const table = a.table === undefined ? undefined : String(a.table);
+        if (!table) throw new FaultNotApplied('lock', 'needs attributes.table', 'e.g. attributes: { side: new, table: orders }');
+        const l = await holdLock({ url: sd === 'old' ? this.lab.old.url : this.lab.new.url, side: sd, table, mode: a.mode });
+        rec.effect = `LOCK TABLE ${l.table} IN ${l.mode} MODE held on the ${sd} side (pid ${l.pid})`;
+        rec.outcome = { side: sd, table: l.table, mode: l.mode, released: false };
+        return async () => {
+          const ms = await l.release();
+          rec.outcome = { side: sd, table: l.table, mode: l.mode, released: true, heldMs: ms, maxWaiting: l.maxWaiting, waiters: l.waiters.map((w) => ({ backendType: w.backendType, role: w.role, application: w.application, waitEvent: w.waitEvent })) };
+          rec.effect = `LOCK TABLE ${l.table} IN ${l.mode} MODE held on the ${sd} side for ${ms} ms: ${describeWaiters(l.waiters)} (at most ${l.maxWaiting} at once)`;
+        };
+      }
+      case 'connections': {
+        needDuration();
+        const sd = side();
+        const r = await fillConnections({ adminUrl: sd === 'old' ? this.lab.old.url : this.lab.new.url, side: sd, reserved: a.reserved === undefined ? 0 : Number(a.reserved) });
+        const base = `${r.taken} free connection slot(s) of the ${sd} side taken by idle sessions of ${r.role} (max_connections ${r.maxConnections}, ${r.superuserReserved} reserved for superusers${r.reservedConnections ? `, ${r.reservedConnections} for pg_use_reserved_connections` : ''}, ${Number(a.reserved ?? 0)} left free)`;
+        rec.effect = `${base}; the server then refused: ${r.refusal}`;
+        rec.outcome = { side: sd, taken: r.taken, maxConnections: r.maxConnections, reserved: Number(a.reserved ?? 0), released: false };
+        return async () => {
+          await r.release();
+          rec.outcome = { ...rec.outcome, released: true };
+        };
+      }
+      case 'slot-loss': {
+        const size = a.size === undefined ? 1 : Number(a.size);
+        const r = await loseSlot({ oldUrl: this.lab.old.url, newUrl: this.lab.new.url, sizeMb: size });
+        rec.effect = `replication slot ${r.slot} on the old side: wal_status ${r.walStatus} (max_slot_wal_keep_size ${size}MB, was ${r.previous}; ${r.switches} WAL segment(s) forced with the subscription disabled)`;
+        rec.recovery = SLOT_LOST_RECOVERY;
+        rec.outcome = { slot: r.slot, walStatus: r.walStatus, previous: r.previous, restored: false };
+        // restored at the duration, or at teardown: the setting must not outlive the run
+        return async () => {
+          await r.restore();
+          rec.outcome = { ...rec.outcome, restored: true };
+        };
+      }
+    }
+  }
+
   /**
    * Fire nothing more (the load is over), but leave the active faults as they are: a fault that
    * lasts "until the end of the run" (a killed server not restarted) must still hold while the
@@ -271,7 +354,15 @@ export function describeFault(f: FaultSpec): string {
       ? `kill -9 ${f.target}`
       : f.kind === 'ddl'
         ? `ddl "${short(a.sql ?? '')}" on old`
-        : (DB_FAULT_KINDS as readonly string[]).includes(f.kind)
+        : f.kind === 'pause'
+          ? `pause (SIGSTOP) ${f.target}`
+          : f.kind === 'slot-loss'
+            ? 'slot-loss on old'
+            : f.kind === 'connections'
+              ? `connections on ${a.side ?? '?'}`
+              : f.kind === 'lock'
+                ? `lock ${a.mode ?? 'ACCESS EXCLUSIVE'} on ${a.table ?? '?'} (${a.side ?? '?'})`
+                : (DB_FAULT_KINDS as readonly string[]).includes(f.kind)
           ? `${f.kind} on ${a.table ?? '?'}`
           : `${f.kind} on ${f.hop}`;
   const when = f.phase ? `at phase ${f.phase}` : `at ${f.atMs ?? 0} ms`;

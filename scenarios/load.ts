@@ -153,7 +153,7 @@ function requiredHint(path: string): string | undefined {
   if (path === 'clusters') return 'add clusters: { old: { major: 13 }, new: { major: 17 } }';
   if (/^clusters\.(old|new)$/.test(path)) return `add ${path.split('.')[1]}: { major: 15 } under clusters`;
   if (/major$/.test(path)) return `add major: <${MIN_MAJOR}–${MAX_MAJOR}>`;
-  if (/^faults\.\d+\.kind$/.test(path)) return 'kind: latency | bandwidth | timeout | reset_peer | slicer | limit_data | partition | kill | ddl | conflict | long-transaction | burst';
+  if (/^faults\.\d+\.kind$/.test(path)) return 'kind: latency | bandwidth | timeout | reset_peer | slicer | limit_data | partition | kill | ddl | conflict | long-transaction | burst | pause | lock | connections | slot-loss';
   return undefined;
 }
 

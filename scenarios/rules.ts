@@ -4,7 +4,7 @@
  * one pass instead of fixing them one at a time.
  */
 import { faker } from '@faker-js/faker';
-import { clusterSchema, conflictModes, datasetSchema, dbFaultKinds, faultAttributes, faultSchema, loadSchema, migrationSchema, providerKinds, type ClusterSettings } from './schema.ts';
+import { clusterSchema, conflictModes, datasetSchema, dbFaultKinds, faultAttributes, lockModes, nightFaultKinds, pauseTargets, faultSchema, loadSchema, migrationSchema, providerKinds, type ClusterSettings } from './schema.ts';
 
 export interface Problem {
   /** Dotted path into the file, e.g. `clusters.new.major` or `faults.0.hop`. */
@@ -141,6 +141,40 @@ function dbFaultRules(p: Problem[], at: (k: string) => string, f: ParsedFault): 
   }
 }
 
+/** The faults of a real night (pause, lock, connections, slot-loss): what each needs. */
+function nightFaultRules(p: Problem[], at: (k: string) => string, f: ParsedFault, oldMajor: number | undefined, provider: string | undefined): void {
+  const a = f.attributes as Record<string, unknown>;
+  if (f.hop !== null) p.push({ path: at('hop'), message: `a ${f.kind} fault happens inside the lab's processes and has no hop`, hint: 'remove hop' });
+  if (f.kind === 'pause') {
+    if (f.target === null) p.push({ path: at('target'), message: 'a pause fault needs a target', hint: 'target: old | new | app' });
+    else if (!(pauseTargets as readonly string[]).includes(f.target)) p.push({ path: at('target'), message: `a pause stops a process of the lab: ${f.target} cannot be paused`, hint: 'target: old | new | app' });
+    if (!(f.durationMs > 0)) p.push({ path: at('duration'), message: 'a pause fault needs a duration (how long the process stays stopped)', hint: 'e.g. duration: 10s — it is always resumed, at the latest when the run ends' });
+    if (provider !== undefined && provider !== 'embedded' && (f.target === 'old' || f.target === 'new'))
+      p.push({ path: at('target'), message: `pausing the ${f.target} server stops its Postgres processes: only provider embedded runs them as processes of the lab (provider is ${provider})`, hint: 'use provider embedded, or target: app' });
+    return;
+  }
+  if (f.target !== null) p.push({ path: at('target'), message: 'target is only for kinds kill and pause', hint: f.kind === 'slot-loss' ? 'remove target (slot-loss is always on the old side)' : 'remove target; use attributes: { side: old | new }' });
+  if (f.kind === 'lock' || f.kind === 'connections') {
+    if (a.side === undefined) p.push({ path: at('attributes.side'), message: `a ${f.kind} fault needs attributes.side`, hint: 'attributes: { side: old } (the app\'s writes wait) or { side: new } (apply waits / the new pool cannot connect)' });
+    else if (a.side !== 'old' && a.side !== 'new') p.push({ path: at('attributes.side'), message: `${JSON.stringify(a.side)} is not a side`, hint: 'side: old | new' });
+    if (!(f.durationMs > 0)) p.push({ path: at('duration'), message: `a ${f.kind} fault needs a duration`, hint: f.kind === 'lock' ? 'how long the lock is held, e.g. duration: 10s' : 'how long the slots stay taken, e.g. duration: 10s' });
+  }
+  if (f.kind === 'lock') {
+    if (a.table === undefined) p.push({ path: at('attributes.table'), message: 'a lock fault needs attributes.table', hint: 'e.g. attributes: { side: new, table: orders }' });
+    else if (typeof a.table !== 'string' || !a.table.trim()) p.push({ path: at('attributes.table'), message: 'must be a non-empty string', hint: 'e.g. table: orders' });
+    if (a.mode !== undefined && !(typeof a.mode === 'string' && (lockModes as readonly string[]).includes(a.mode.trim().toUpperCase().replace(/\s+/g, ' '))))
+      p.push({ path: at('attributes.mode'), message: `${JSON.stringify(a.mode)} is not a lock mode`, hint: `mode: ${lockModes.join(' | ')} (default ACCESS EXCLUSIVE)` });
+  }
+  if (f.kind === 'connections' && a.reserved !== undefined && !(Number.isInteger(a.reserved) && (a.reserved as number) >= 0))
+    p.push({ path: at('attributes.reserved'), message: 'must be a whole number of connections, 0 or more', hint: 'e.g. reserved: 2 (slots left free)' });
+  if (f.kind === 'slot-loss') {
+    if (oldMajor !== undefined && oldMajor < 13)
+      p.push({ path: at('kind'), message: `slot-loss needs PostgreSQL 13 or newer on the old side (old is ${oldMajor}): before 13 there is no max_slot_wal_keep_size, a slot keeps all WAL and is never lost`, hint: 'raise clusters.old.major to 13+, or rehearse a full disk another way' });
+    if (provider === 'external') p.push({ path: at('kind'), message: 'slot-loss changes max_slot_wal_keep_size on the old server and forces WAL: the lab does not do that to external servers', hint: 'rehearse slot-loss on embedded or docker clusters' });
+    if (a.size !== undefined && !(Number.isInteger(a.size) && (a.size as number) >= 1)) p.push({ path: at('attributes.size'), message: 'must be a whole number of megabytes, 1 or more', hint: 'e.g. size: 1 (max_slot_wal_keep_size = 1MB while the fault holds)' });
+  }
+}
+
 /** initialSync: clone builds the new cluster from old's data directory and pg_upgrade 18 (lab/clone.ts). */
 function cloneRules(p: Problem[], mig: { publication: string; tables: string[] | null }, oldC: ClusterSettings | undefined, newC: ClusterSettings | undefined, provider: string | undefined): void {
   const at = 'migration.initialSync';
@@ -216,14 +250,16 @@ export function crossFieldProblems(raw: unknown): Problem[] {
       const at = (k: string) => `faults.${i}.${k}`;
       if (fault.atMs === null && fault.phase === null) p.push({ path: at('at'), message: 'a fault needs a time (at) or a cutover phase (phase)', hint: 'add at: 5s, or phase: switch' });
       if (fault.atMs !== null && fault.phase !== null) p.push({ path: at('phase'), message: 'give either at or phase, not both', hint: 'at is a time after the load starts; phase fires when that cutover phase begins' });
-      const isDb = (dbFaultKinds as readonly string[]).includes(fault.kind);
-      if (isDb) dbFaultRules(p, at, fault);
+      const isNight = (nightFaultKinds as readonly string[]).includes(fault.kind);
+      const isDb = isNight || (dbFaultKinds as readonly string[]).includes(fault.kind);
+      if (isNight) nightFaultRules(p, at, fault, oldC?.major, provider);
+      else if (isDb) dbFaultRules(p, at, fault);
       else if (fault.kind === 'kill') {
         if (fault.target === null) p.push({ path: at('target'), message: 'a kill fault needs a target', hint: 'target: old | new | app | switchover' });
         if (fault.hop !== null) p.push({ path: at('hop'), message: 'a kill fault has a target, not a hop', hint: 'remove hop; use target: old | new | app | switchover' });
       } else {
         if (fault.hop === null) p.push({ path: at('hop'), message: `a ${fault.kind} fault needs a hop`, hint: 'hop: app-old | app-new | replication' });
-        if (fault.target !== null) p.push({ path: at('target'), message: 'target is only for kind kill', hint: 'remove target, or set kind: kill' });
+        if (fault.target !== null) p.push({ path: at('target'), message: 'target is only for kinds kill and pause', hint: 'remove target, or set kind: kill' });
       }
       const allowed = isDb ? [...faultAttributes[fault.kind]] : [...faultAttributes[fault.kind], 'stream', 'toxicity'];
       for (const k of Object.keys(fault.attributes))

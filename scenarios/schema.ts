@@ -70,7 +70,13 @@ export const serverEncodings = [
 export const presets = ['payments', 'notifications', 'edge', 'custom', 'none'] as const;
 /** Database faults (lab/faults.ts): inside the clusters rather than on the network; no hop, no target. */
 export const dbFaultKinds = ['ddl', 'conflict', 'long-transaction', 'burst'] as const;
-export const faultKinds = ['latency', 'bandwidth', 'timeout', 'reset_peer', 'slicer', 'limit_data', 'partition', 'kill', ...dbFaultKinds] as const;
+/** Faults of a real night (lab/faults.ts): a hung process, a held lock, full connection slots, a lost slot. */
+export const nightFaultKinds = ['pause', 'lock', 'connections', 'slot-loss'] as const;
+export const faultKinds = ['latency', 'bandwidth', 'timeout', 'reset_peer', 'slicer', 'limit_data', 'partition', 'kill', ...dbFaultKinds, ...nightFaultKinds] as const;
+/** pause: what is SIGSTOPped. */
+export const pauseTargets = ['old', 'new', 'app'] as const;
+/** lock: the modes of LOCK TABLE … IN <mode> MODE (attributes.mode, lower or upper case). */
+export const lockModes = ['ACCESS SHARE', 'ROW SHARE', 'ROW EXCLUSIVE', 'SHARE UPDATE EXCLUSIVE', 'SHARE', 'SHARE ROW EXCLUSIVE', 'EXCLUSIVE', 'ACCESS EXCLUSIVE'] as const;
 /** conflict: `now` collides at once (same row made on both sides), `ahead` with the load's next inserts. */
 export const conflictModes = ['now', 'ahead'] as const;
 export const hops = ['app-old', 'app-new', 'replication'] as const;
@@ -106,6 +112,14 @@ export const faultAttributes: Record<(typeof faultKinds)[number], readonly strin
   'long-transaction': ['table', 'rows'],
   /** table; rows (total over the duration) | rate (rows/s) | multiplier (× load.rate) */
   burst: ['table', 'rows', 'rate', 'multiplier'],
+  /** no attributes: target old | new | app is stopped for the duration */
+  pause: [],
+  /** side: old | new; table; mode (default ACCESS EXCLUSIVE) */
+  lock: ['side', 'table', 'mode'],
+  /** side: old | new; reserved: slots left free (default 0) */
+  connections: ['side', 'reserved'],
+  /** size: max_slot_wal_keep_size in MB while the fault holds (default 1) */
+  'slot-loss': ['size'],
 };
 
 const gucValue = z.union([z.string(), z.number(), z.boolean()], { error: 'a setting value must be a string, number or boolean' });

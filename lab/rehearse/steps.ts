@@ -582,6 +582,7 @@ export async function armFaults(r: RunState, lab: Lab, app: App, sw: SwitchoverH
       },
       oldAppUrl: oldAppUrl(r, lab),
       loadRate: r.s.load.rate,
+      appPid: () => app.current.child.pid,
     },
     undefined,
     r.log,

@@ -115,6 +115,8 @@ const preflight: P = {
     if (!st.subscriptionExists) problems.push(`subscription ${st.subscription} does not exist on the target`);
     else if (!st.enabled) problems.push(st.problems[0] ?? `subscription ${st.subscription} is disabled`);
     if (!st.slotHealth.exists) problems.push(`replication slot ${st.slot} is missing on the source`);
+    // a lost slot (max_slot_wal_keep_size) can never serve the subscription again: refuse here, not at a sentinel timeout
+    else if (st.slotHealth.walStatus === 'lost') problems.push(`replication slot ${st.slot} lost WAL the target had not applied (wal_status lost): the new side can never catch up — do not switch; stop replication (cutover replicate stop) and set it up again from scratch`);
     if (st.subscriptionExists && !st.allReady) problems.push(`not every table is synchronized yet: ${st.tables.filter((t) => t.state !== 'r').slice(0, 5).map((t) => `${t.table} (${t.stateName})`).join(', ')}`);
     if (c.fence === 'pause' && !c.sw.pausable) problems.push(`the pause fence needs a switch that can hold queries (pgbouncer), not ${c.sw.name}`);
     if (c.fenceGrace && c.fence !== 'terminate') problems.push(`--fence-grace applies to the terminate fence, not ${c.fence}`);

@@ -241,7 +241,7 @@ describe('cross-field rules', () => {
     expect(f({ kind: 'latency', hop: 'app-old' })).toEqual(['faults.0.at: a fault needs a time (at) or a cutover phase (phase)']);
     expect(f({ kind: 'latency', hop: 'app-old', at: '1s', phase: 'switch' })).toEqual(['faults.0.phase: give either at or phase, not both']);
     expect(f({ kind: 'kill', hop: 'app-old', at: '1s' })).toEqual(['faults.0.target: a kill fault needs a target', 'faults.0.hop: a kill fault has a target, not a hop']);
-    expect(f({ kind: 'reset_peer', target: 'old', at: '1s' })).toEqual(['faults.0.hop: a reset_peer fault needs a hop', 'faults.0.target: target is only for kind kill']);
+    expect(f({ kind: 'reset_peer', target: 'old', at: '1s' })).toEqual(['faults.0.hop: a reset_peer fault needs a hop', 'faults.0.target: target is only for kinds kill and pause']);
     expect(f({ kind: 'latency', hop: 'replication', at: '1s', attributes: { latncy: 5 } })).toEqual(['faults.0.attributes.latncy: unknown attribute for a latency fault']);
     expect(f({ kind: 'partition', hop: 'app-new', at: '30s' })).toEqual(['faults.0.at: the fault starts at 30000 ms, after the load ends (20000 ms)']);
     expect(f({ kind: 'flood', hop: 'app-new', at: '1s' })).toEqual(['faults.0.kind: "flood" is not one of the allowed values']);
