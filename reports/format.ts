@@ -72,8 +72,19 @@ export function describeInjected(f: Pick<InjectedFault, 'kind' | 'hop' | 'target
     return t.length > 60 ? t.slice(0, 57) + '…' : t;
   };
   // database faults have no hop: name the statement or the table
+  const side = a.side !== undefined ? ` (${a.side})` : '';
   const what =
-    f.kind === 'kill' ? `kill -9 ${f.target ?? '?'}` : f.kind === 'ddl' ? `ddl "${short(a.sql ?? '')}" on old` : !f.hop && a.table !== undefined ? `${f.kind} on ${a.table}` : `${f.kind} on ${f.hop ?? '?'}`;
+    f.kind === 'kill'
+      ? `kill -9 ${f.target ?? '?'}`
+      : f.kind === 'pause'
+        ? `pause (SIGSTOP) of ${f.target ?? '?'}${a.duration !== undefined ? ` for ${short(a.duration)}` : ''}`
+        : f.kind === 'ddl'
+          ? `ddl "${short(a.sql ?? '')}" on old`
+          : !f.hop && a.table !== undefined
+            ? `${f.kind} on ${a.table}${side}`
+            : !f.hop
+              ? `${f.kind}${a.side !== undefined ? ` on ${a.side}` : ' on old'}`
+              : `${f.kind} on ${f.hop}`;
   return `${what} ${f.phase ? `at phase ${f.phase}` : `at ${formatMs(f.atMs)}`}`;
 }
 
