@@ -675,15 +675,19 @@ export async function startReplication(opts: StartOptions): Promise<StartResult>
     created = true;
     // With a back-fill, the back-filled tables alone are in the publication when the slot is made
     // (their rows after its snapshot must stream), and the others are added after it, copied.
-    const first = opts.allTables ? plan.tables : backfill.length ? backfill : mode === 'all' ? plan.tables.filter((t) => t.copyData) : [];
-    const later = opts.allTables ? [] : backfill.length ? plan.tables.filter((t) => !t.backfill) : mode === 'all' ? plan.tables.filter((t) => !t.copyData) : plan.tables;
+    // No table copied (the reverse replication the switch phase starts inside the write-blocked
+    // window, copy_data = false): every table goes into CREATE PUBLICATION / SUBSCRIPTION at once —
+    // not one ALTER PUBLICATION + REFRESH PUBLICATION round trip pair per table.
+    const noneCopied = !opts.allTables && !backfill.length && mode === 'all' && plan.tables.every((t) => !t.copyData);
+    const first = opts.allTables ? plan.tables : backfill.length ? backfill : mode === 'all' ? (noneCopied ? plan.tables : plan.tables.filter((t) => t.copyData)) : [];
+    const later = opts.allTables ? [] : backfill.length ? plan.tables.filter((t) => !t.backfill) : mode === 'all' ? (noneCopied ? [] : plan.tables.filter((t) => !t.copyData)) : plan.tables;
     await createPublication(src, names, opts, first, sourceMajor, publishViaPartitionRoot);
     log(`created publication ${names.publication} on the source (${first.length} table(s))`);
     if (backfill.length) {
       snapshotSlot = await createSlotWithSnapshot(opts.source, names.slot);
       log(`created slot ${names.slot} at ${snapshotSlot.consistentPoint} with its snapshot, for the back-fill of ${backfill.map(displayName).join(', ')}`);
     }
-    const withOpts = [`slot_name = ${quoteLiteral(names.slot)}`, `create_slot = ${!snapshotSlot}`, `copy_data = ${first.length > 0 && !snapshotSlot}`, 'enabled = true'];
+    const withOpts = [`slot_name = ${quoteLiteral(names.slot)}`, `create_slot = ${!snapshotSlot}`, `copy_data = ${first.length > 0 && !snapshotSlot && !noneCopied}`, 'enabled = true'];
     if (disableOnError) withOpts.push('disable_on_error = true');
     if (streaming) withOpts.push('streaming = on');
     await createSubscription(tgt, names, opts, withOpts);
@@ -705,7 +709,18 @@ export async function startReplication(opts: StartOptions): Promise<StartResult>
     if (mode === 'incremental') await runBackfill();
     const total = later.length;
     let done = 0;
-    for (const t of later) {
+    if (mode !== 'incremental') {
+      // the rest in one ALTER PUBLICATION and one REFRESH per copy_data value, not a round trip pair per table
+      for (const copyData of [true, false]) {
+        const group = later.filter((t) => t.copyData === copyData);
+        if (!group.length) continue;
+        if (opts.signal?.aborted) throw abortError(opts.signal);
+        await q(src, `ALTER PUBLICATION ${quoteIdent(names.publication)} ADD TABLE ${group.map(pubTableSql).join(', ')}`, [], `adding ${group.length} table(s) to the publication`);
+        await q(tgt, `ALTER SUBSCRIPTION ${quoteIdent(names.subscription)} REFRESH PUBLICATION WITH (copy_data = ${copyData})`, [], `refreshing the subscription for ${group.length} table(s)`);
+        log(`added ${group.length} table(s) (copy_data=${copyData}): ${group.slice(0, 5).map(displayName).join(', ')}${group.length > 5 ? ', …' : ''}`);
+      }
+    }
+    for (const t of mode === 'incremental' ? later : []) {
       if (opts.signal?.aborted) throw abortError(opts.signal);
       await q(src, `ALTER PUBLICATION ${quoteIdent(names.publication)} ADD TABLE ${pubTableSql(t)}`, [], `adding ${displayName(t)} to the publication`);
       await q(tgt, `ALTER SUBSCRIPTION ${quoteIdent(names.subscription)} REFRESH PUBLICATION WITH (copy_data = ${t.copyData})`, [], `refreshing the subscription for ${displayName(t)}`);
