@@ -175,6 +175,28 @@ export async function withClient<T>(url: string, fn: (c: pg.Client) => Promise<T
   }
 }
 
+/**
+ * pg_cancel_backend / pg_terminate_backend for the backends of `clients`, from a fresh connection
+ * (the sessions themselves are busy). A terminate waits (up to 5 s) until the backends are gone, so
+ * no statement of theirs can still commit after it returns. Best effort: a server that cannot be
+ * reached now ends the statements when their sockets close.
+ */
+export async function signalBackends(url: string, clients: readonly pg.Client[], fn: 'pg_cancel_backend' | 'pg_terminate_backend', opts: ConnectOptions = {}): Promise<void> {
+  const pids = clients.map((c) => (c as unknown as { processID?: number }).processID).filter((p): p is number => typeof p === 'number' && p > 0);
+  if (!pids.length) return;
+  await withClient(
+    url,
+    async (q) => {
+      await q.query(`select ${fn}(p) from unnest($1::int[]) p`, [pids]);
+      for (let i = 0; fn === 'pg_terminate_backend' && i < 100; i++) {
+        if (!(await q.query(`select 1 from pg_stat_activity where pid = any($1::int[])`, [pids])).rowCount) return;
+        await new Promise((res) => setTimeout(res, 50));
+      }
+    },
+    opts,
+  ).catch(() => {});
+}
+
 /** server_version_num, e.g. 110022 or 170004. */
 export async function serverVersionNum(c: pg.Client): Promise<number> {
   const r = await c.query<{ v: string }>(`select current_setting('server_version_num') as v`);

@@ -516,7 +516,8 @@ async function planOnSource(src: Client, sourceMajor: number, targetMajor: numbe
 export async function rowFilterFkWarnings(src: Client, filtered: Array<TableName & { rowFilter?: string }>, published: TableName[]): Promise<string[]> {
   if (!filtered.length) return [];
   const key = (t: TableName) => `${t.schema}\u0000${t.name}`;
-  const pub = new Map(published.map((t) => [key(t), t]));
+  const pub = new Set(published.map(key));
+  const filterOf = new Map(filtered.map((t) => [key(t), t.rowFilter]));
   const rows = await q<{ ps: string; pn: string; cs: string; cn: string; con: string }>(
     src,
     `select pn.nspname as ps, p.relname as pn, cn.nspname as cs, c.relname as cn, k.conname as con
@@ -532,9 +533,9 @@ export async function rowFilterFkWarnings(src: Client, filtered: Array<TableName
     const child = { schema: r.cs, name: r.cn };
     if (!pub.has(key(child))) continue;
     const parent = { schema: r.ps, name: r.pn };
-    const childFilter = filtered.find((f) => key(f) === key(child))?.rowFilter;
+    const childFilter = filterOf.get(key(child));
     out.push(
-      `${displayName(parent)} is published with a row filter (${filtered.find((f) => key(f) === key(parent))?.rowFilter}) and ${displayName(child)} references it (${quoteIdent(r.con)}): ` +
+      `${displayName(parent)} is published with a row filter (${filterOf.get(key(parent))}) and ${displayName(child)} references it (${quoteIdent(r.con)}): ` +
         `rows of ${displayName(child)} whose parent is outside the filter reach the target without it, and the foreign key added after the copy fails to validate` +
         (childFilter ? ` unless ${displayName(child)}'s own filter (${childFilter}) keeps exactly those rows out` : '') +
         ` — filter ${displayName(child)} the same way, or replicate the parents' other rows in another shard first`,
@@ -709,23 +710,17 @@ export async function startReplication(opts: StartOptions): Promise<StartResult>
     if (mode === 'incremental') await runBackfill();
     const total = later.length;
     let done = 0;
-    if (mode !== 'incremental') {
-      // the rest in one ALTER PUBLICATION and one REFRESH per copy_data value, not a round trip pair per table
-      for (const copyData of [true, false]) {
-        const group = later.filter((t) => t.copyData === copyData);
-        if (!group.length) continue;
-        if (opts.signal?.aborted) throw abortError(opts.signal);
-        await q(src, `ALTER PUBLICATION ${quoteIdent(names.publication)} ADD TABLE ${group.map(pubTableSql).join(', ')}`, [], `adding ${group.length} table(s) to the publication`);
-        await q(tgt, `ALTER SUBSCRIPTION ${quoteIdent(names.subscription)} REFRESH PUBLICATION WITH (copy_data = ${copyData})`, [], `refreshing the subscription for ${group.length} table(s)`);
-        log(`added ${group.length} table(s) (copy_data=${copyData}): ${group.slice(0, 5).map(displayName).join(', ')}${group.length > 5 ? ', …' : ''}`);
-      }
-    }
-    for (const t of mode === 'incremental' ? later : []) {
+    // incremental: one table at a time, each waited on; otherwise the rest in one ALTER PUBLICATION
+    // and one REFRESH per copy_data value, not a round trip pair per table
+    const batches = mode === 'incremental' ? later.map((t) => [t]) : [true, false].map((copyData) => later.filter((t) => t.copyData === copyData)).filter((g) => g.length);
+    for (const group of batches) {
       if (opts.signal?.aborted) throw abortError(opts.signal);
-      await q(src, `ALTER PUBLICATION ${quoteIdent(names.publication)} ADD TABLE ${pubTableSql(t)}`, [], `adding ${displayName(t)} to the publication`);
-      await q(tgt, `ALTER SUBSCRIPTION ${quoteIdent(names.subscription)} REFRESH PUBLICATION WITH (copy_data = ${t.copyData})`, [], `refreshing the subscription for ${displayName(t)}`);
-      log(`added ${displayName(t)} (copy_data=${t.copyData})`);
+      const what = group.length === 1 ? displayName(group[0]) : `${group.length} table(s)`;
+      await q(src, `ALTER PUBLICATION ${quoteIdent(names.publication)} ADD TABLE ${group.map(pubTableSql).join(', ')}`, [], `adding ${what} to the publication`);
+      await q(tgt, `ALTER SUBSCRIPTION ${quoteIdent(names.subscription)} REFRESH PUBLICATION WITH (copy_data = ${group[0].copyData})`, [], `refreshing the subscription for ${what}`);
+      log(`added ${group.length === 1 ? what : `${what}: ${group.slice(0, 5).map(displayName).join(', ')}${group.length > 5 ? ', …' : ''}`} (copy_data=${group[0].copyData})`);
       if (mode === 'incremental') {
+        const t = group[0];
         await waitForSync({ source: opts.source, target: opts.target, name: names.name, tables: [t], timeoutMs: opts.tableTimeoutMs, signal: opts.signal, progress: opts.progress, label: `sync ${displayName(t)} (${++done}/${total})` });
       }
     }

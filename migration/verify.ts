@@ -28,7 +28,7 @@
  *   (as a multiset) and sampled by row text.
  */
 import { CutoverError } from './errors.ts';
-import { connect, qualified, quoteIdent, quoteLiteral, sameServerReason, serverIdentity, serverMajor, sqlError, type Client } from './pg.ts';
+import { connect, qualified, quoteIdent, quoteLiteral, sameServerReason, serverIdentity, serverMajor, signalBackends, sqlError, type Client } from './pg.ts';
 import { Progress, defaultProgressMode } from './progress.ts';
 import { poolEach } from './concurrency.ts';
 import { displayName, listTables, objectNames, parseTableName, publicationRowFilters, type RowFilter, type TableName } from './replication.ts';
@@ -558,8 +558,8 @@ export async function verify(opts: VerifyOptions): Promise<VerifyResult> {
   let cancelling: Promise<void> | undefined;
   const onAbort = () => {
     cancelling = Promise.all([
-      cancelBackends(opts.source, 'source', srcs),
-      cancelBackends(opts.target, 'target', tgts),
+      signalBackends(opts.source, srcs, 'pg_cancel_backend', { role: 'source', applicationName: 'cutover-verify-cancel' }),
+      signalBackends(opts.target, tgts, 'pg_cancel_backend', { role: 'target', applicationName: 'cutover-verify-cancel' }),
     ]).then(() => undefined);
   };
   opts.signal?.addEventListener('abort', onAbort, { once: true });
@@ -697,21 +697,6 @@ export async function verify(opts: VerifyOptions): Promise<VerifyResult> {
   } finally {
     opts.signal?.removeEventListener('abort', onAbort);
     await Promise.all([...srcs, ...tgts].map((c) => c.end().catch(() => {})));
-  }
-}
-
-/** pg_cancel_backend for each session, from a fresh connection (the sessions themselves are busy). */
-export async function cancelBackends(url: string, role: string, clients: readonly Client[]): Promise<void> {
-  const pids = clients.map((c) => (c as unknown as { processID?: number }).processID).filter((p): p is number => typeof p === 'number' && p > 0);
-  if (!pids.length) return;
-  let c: Client | undefined;
-  try {
-    c = await connect(url, { role, applicationName: 'cutover-verify-cancel' });
-    await c.query(`select pg_cancel_backend(p) from unnest($1::int[]) p`, [pids]);
-  } catch {
-    // best effort: a server that cannot be reached now will end the statement when the socket closes
-  } finally {
-    await c?.end().catch(() => {});
   }
 }
 

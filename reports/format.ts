@@ -71,21 +71,16 @@ export function describeInjected(f: Pick<InjectedFault, 'kind' | 'hop' | 'target
     const t = String(v).replace(/\s+/g, ' ').trim();
     return t.length > 60 ? t.slice(0, 57) + '…' : t;
   };
-  // database faults have no hop: name the statement or the table
-  const side = a.side !== undefined ? ` (${a.side})` : '';
-  const what =
-    f.kind === 'kill'
-      ? `kill -9 ${f.target ?? '?'}`
-      : f.kind === 'pause'
-        ? `pause (SIGSTOP) of ${f.target ?? '?'}${a.duration !== undefined ? ` for ${short(a.duration)}` : ''}`
-        : f.kind === 'ddl'
-          ? `ddl "${short(a.sql ?? '')}" on old`
-          : !f.hop && a.table !== undefined
-            ? `${f.kind} on ${a.table}${side}`
-            : !f.hop
-              ? `${f.kind}${a.side !== undefined ? ` on ${a.side}` : ' on old'}`
-              : `${f.kind} on ${f.hop}`;
-  return `${what} ${f.phase ? `at phase ${f.phase}` : `at ${formatMs(f.atMs)}`}`;
+  // database faults have no hop: name the statement, the table or the side
+  const what = (): string => {
+    if (f.kind === 'kill') return `kill -9 ${f.target ?? '?'}`;
+    if (f.kind === 'pause') return `pause (SIGSTOP) of ${f.target ?? '?'}${a.duration !== undefined ? ` for ${short(a.duration)}` : ''}`;
+    if (f.kind === 'ddl') return `ddl "${short(a.sql ?? '')}" on old`;
+    if (f.hop) return `${f.kind} on ${f.hop}`;
+    if (a.table !== undefined) return `${f.kind} on ${a.table}${a.side !== undefined ? ` (${a.side})` : ''}`;
+    return `${f.kind} on ${a.side ?? 'old'}`;
+  };
+  return `${what()} ${f.phase ? `at phase ${f.phase}` : `at ${formatMs(f.atMs)}`}`;
 }
 
 /** The findings of a drift stage (none when it was skipped or not measured). */

@@ -540,7 +540,7 @@ export function faultsAsInjected(s: Scenario, applied: readonly AppliedFault[], 
   const out = applied.map(toInjected);
   for (const f of toFaultSpecs(s)) {
     // side/table tell two faults of one kind at one phase apart (a lock on old and one on new)
-    const same = (a: AppliedFault, k: 'side' | 'table') => String((a as { attributes?: Record<string, unknown> }).attributes?.[k] ?? '') === String(f.attributes?.[k] ?? '');
+    const same = (a: AppliedFault, k: 'side' | 'table') => String(a.attributes?.[k] ?? '') === String(f.attributes?.[k] ?? '');
     const i = left.findIndex((a) => a.kind === f.kind && a.hop === f.hop && a.target === f.target && a.phase === f.phase && same(a, 'side') && same(a, 'table'));
     if (i >= 0) {
       left.splice(i, 1);

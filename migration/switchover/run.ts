@@ -11,7 +11,7 @@
 import { randomUUID } from 'node:crypto';
 import type pg from 'pg';
 import { CutoverError, redactSecrets } from '../errors.ts';
-import { assertDistinctServers, connect, redactUrl, withClient } from '../pg.ts';
+import { assertDistinctServers, connect, redactUrl, signalBackends } from '../pg.ts';
 import { lag as replicationLag, objectNames } from '../replication.ts';
 import { syncSequences, type SequenceMove } from '../sequences.ts';
 import { endpointOf, type Side, type SwitchStrategy } from '../switch/types.ts';
@@ -311,19 +311,7 @@ class Sessions {
   }
 
   private async signalBackend(side: 'source' | 'target', c: pg.Client, fn: 'pg_cancel_backend' | 'pg_terminate_backend'): Promise<void> {
-    const pid = (c as unknown as { processID?: number }).processID;
-    if (!pid) return;
-    await withClient(
-      this.url[side],
-      async (q) => {
-        await q.query(`select ${fn}($1)`, [pid]);
-        for (let i = 0; fn === 'pg_terminate_backend' && i < 100; i++) {
-          if (!(await q.query(`select 1 from pg_stat_activity where pid = $1`, [pid])).rowCount) return;
-          await new Promise((res) => setTimeout(res, 50));
-        }
-      },
-      { role: side, applicationName: 'cutover-switchover-stop' },
-    ).catch(() => {});
+    await signalBackends(this.url[side], [c], fn, { role: side, applicationName: 'cutover-switchover-stop' });
   }
 
   async terminate(): Promise<void> {
