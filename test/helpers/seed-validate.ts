@@ -4,7 +4,34 @@
  * constraints likewise, every table REINDEXed (a duplicate in a unique index fails it), and no index
  * left invalid (a partitioned index re-created ON ONLY would be).
  */
-import { quoteIdent, type Client } from '../../migration/pg.ts';
+import { afterAll, beforeAll } from 'vitest';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { quoteIdent, withClient, withDatabase, type Client } from '../../migration/pg.ts';
+import { startCluster } from './clusters.ts';
+
+/**
+ * One cluster per major for a seeder test file, started in beforeAll and removed in afterAll, with a
+ * scratch folder: `freshDb` creates a database on the major's cluster and returns its URL.
+ */
+export function seedClusters(majors: number[], prefix: string): { tmp: string; freshDb: (major: number, name: string) => Promise<string> } {
+  const tmp = mkdtempSync(join(tmpdir(), prefix));
+  const clusters: Record<number, Awaited<ReturnType<typeof startCluster>>> = {};
+  beforeAll(async () => {
+    const started = await Promise.all(majors.map((m) => startCluster({ major: m }, join(tmp, `pg${m}`))));
+    majors.forEach((m, i) => (clusters[m] = started[i]));
+  }, 240_000);
+  afterAll(async () => {
+    await Promise.allSettled(Object.values(clusters).map((c) => c.destroy()));
+    rmSync(tmp, { recursive: true, force: true });
+  });
+  const freshDb = async (major: number, name: string): Promise<string> => {
+    await withClient(clusters[major].url, (c) => c.query(`create database ${quoteIdent(name)}`));
+    return withDatabase(clusters[major].url, name);
+  };
+  return { tmp, freshDb };
+}
 
 export async function validateEverything(c: Client, schemas: string[] = ['public']): Promise<{ checks: number; fks: number; domains: number; reindexed: number; invalidIndexes: string[] }> {
   const cons = await c.query<{ rel: string; name: string; def: string; type: string; partitioned: boolean }>(

@@ -5,34 +5,16 @@
  * (every CHECK/FK re-added NOT VALID and VALIDATEd, domains likewise, every table REINDEXed, no index
  * left invalid), with rows in every table.
  */
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { describe, expect, it } from 'vitest';
+import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { startCluster } from '../helpers/clusters.ts';
-import { ddlFor, tableCounts, validateEverything } from '../helpers/seed-validate.ts';
+import { ddlFor, seedClusters, tableCounts, validateEverything } from '../helpers/seed-validate.ts';
 import { seed } from '../../lab/seed.ts';
-import { quoteIdent, withClient, withDatabase } from '../../migration/pg.ts';
+import { withClient } from '../../migration/pg.ts';
 import { SeedPlanError } from '../../scenarios/datasets/custom.ts';
 
-const tmp = mkdtempSync(join(tmpdir(), 'cutover-zoo2-'));
+const { tmp, freshDb } = seedClusters([11, 17], 'cutover-zoo2-');
 const fixture = (name: string) => readFileSync(new URL(`../fixtures/zoo2/${name}.sql`, import.meta.url), 'utf8');
-
-const clusters: Record<number, Awaited<ReturnType<typeof startCluster>>> = {};
-beforeAll(async () => {
-  const [a, b] = await Promise.all([startCluster({ major: 11 }, join(tmp, 'pg11')), startCluster({ major: 17 }, join(tmp, 'pg17'))]);
-  clusters[11] = a;
-  clusters[17] = b;
-}, 240_000);
-afterAll(async () => {
-  await Promise.allSettled(Object.values(clusters).map((c) => c.destroy()));
-  rmSync(tmp, { recursive: true, force: true });
-});
-
-async function freshDb(major: number, name: string): Promise<string> {
-  await withClient(clusters[major].url, (c) => c.query(`create database ${quoteIdent(name)}`));
-  return withDatabase(clusters[major].url, name);
-}
 
 function ddlFile(name: string, major: number): string {
   const f = join(tmp, `${name}${major}.sql`);

@@ -6,36 +6,18 @@
  * And a schema the plan cannot satisfy: the planned error names table, column and fix, before a row
  * is loaded, and nothing is left behind.
  */
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { beforeAll, describe, expect, it } from 'vitest';
+import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { startCluster } from '../helpers/clusters.ts';
 import { seed } from '../../lab/seed.ts';
-import { quoteIdent, withClient, withDatabase } from '../../migration/pg.ts';
+import { quoteIdent, withClient } from '../../migration/pg.ts';
 import { SeedPlanError } from '../../scenarios/datasets/custom.ts';
-import { validateEverything } from '../helpers/seed-validate.ts';
+import { seedClusters, validateEverything } from '../helpers/seed-validate.ts';
 
-const tmp = mkdtempSync(join(tmpdir(), 'cutover-zoo-'));
+const { tmp, freshDb } = seedClusters([11, 17], 'cutover-zoo-');
 const ZOO = readFileSync(new URL('../fixtures/zoo/zoo.sql', import.meta.url), 'utf8');
 // Generated columns exist from 12 on.
 const ZOO_12 = `${ZOO}\ncreate table priced (id serial primary key, price numeric(8, 2) not null check (price > 0), qty int not null check (qty between 1 and 9), total numeric(12, 2) generated always as (price * qty) stored);\n`;
-
-const clusters: Record<number, Awaited<ReturnType<typeof startCluster>>> = {};
-beforeAll(async () => {
-  const [a, b] = await Promise.all([startCluster({ major: 11 }, join(tmp, 'pg11')), startCluster({ major: 17 }, join(tmp, 'pg17'))]);
-  clusters[11] = a;
-  clusters[17] = b;
-});
-afterAll(async () => {
-  await Promise.allSettled(Object.values(clusters).map((c) => c.destroy()));
-  rmSync(tmp, { recursive: true, force: true });
-});
-
-async function freshDb(major: number, name: string): Promise<string> {
-  await withClient(clusters[major].url, (c) => c.query(`create database ${quoteIdent(name)}`));
-  return withDatabase(clusters[major].url, name);
-}
 
 describe.each([11, 17])('the schema zoo on PostgreSQL %i', (major) => {
   let url: string;
