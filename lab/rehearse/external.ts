@@ -15,7 +15,7 @@ import { writeFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import type { Scenario } from '../../scenarios/schema.ts';
 import { resolveClusterUrl } from '../../scenarios/rules.ts';
-import { withClient, quoteIdent, redactUrl, serverIdentity, type ServerIdentity } from '../../migration/pg.ts';
+import { withClient, quoteIdent, redactUrl, sameServerReason, serverIdentity, type Client, type ServerIdentity } from '../../migration/pg.ts';
 import { CutoverError, describeError, redactValues, redactSecrets } from '../../migration/errors.ts';
 import { stopReplication, parseTableName } from '../../migration/replication.ts';
 import { SENTINEL_TABLE } from '../../migration/sentinel.ts';
@@ -51,8 +51,22 @@ union all select case t.typtype when 'd' then 'domain ' else 'type ' end || form
     and n.nspname !~ '^pg_' and n.nspname <> 'information_schema'
     and not exists (select 1 from ext where ext.objid = t.oid and ext.classid = 'pg_type'::regclass)`;
 
+async function inventoryOf(c: Client): Promise<Set<string>> {
+  return new Set((await c.query<{ o: string }>(INVENTORY_SQL)).rows.map((r) => r.o));
+}
+
 export async function inventory(url: string): Promise<Set<string>> {
-  return withClient(url, async (c) => new Set((await c.query<{ o: string }>(INVENTORY_SQL)).rows.map((r) => r.o)), { applicationName: 'cutover-ledger', connectTimeoutMs: 5000 });
+  return withClient(url, inventoryOf, { applicationName: 'cutover-ledger', connectTimeoutMs: 5000 });
+}
+
+/** A lab name already taken on a side: its problem and hint (the up-front check and each ledger's open). */
+function takenLabNames(inv: Set<string>, side: Side, s: Scenario, appRole: string): { problem: string; hint: string } | undefined {
+  const taken = [...inv].filter((o) => labNamed(o, s, appRole));
+  if (!taken.length) return undefined;
+  return {
+    problem: `the ${side} server already has object(s) with the names the lab gives its own: ${taken.join(', ')}`,
+    hint: 'the lab would use and then remove them; if an interrupted rehearsal left them (kill -9), drop them (cutover replicate stop removes cutover_* replication objects), or reset the server with clusters.reset',
+  };
 }
 
 /** The names the lab (and the switchover it runs) give their own objects. */
@@ -138,11 +152,8 @@ export class ExternalLedger {
     const sides = {} as Record<Side, SideLedger>;
     for (const side of ['old', 'new'] as const) {
       const inv = await inventory(urls[side]);
-      const taken = [...inv].filter((o) => labNamed(o, s, appRole));
-      if (taken.length)
-        throw new CutoverError('CONFIG', `the ${side} server already has object(s) with the names the lab gives its own: ${taken.join(', ')}`, {
-          hint: `the lab would use and then remove them; if an interrupted rehearsal left them (kill -9), drop them (cutover replicate stop removes cutover_* replication objects), or reset the server with clusters.reset`,
-        });
+      const taken = takenLabNames(inv, side, s, appRole);
+      if (taken) throw new CutoverError('CONFIG', taken.problem, { hint: taken.hint });
       sides[side] = new SideLedger(side, urls[side], inv);
     }
     return new ExternalLedger(s, appRole, sides);
@@ -294,7 +305,7 @@ async function sideFacts(url: string, role: string): Promise<SideFacts> {
         ${major >= 16 ? `exists (select 1 from pg_roles x where x.rolname = 'pg_create_subscription' and pg_has_role(current_user, x.oid, 'member'))` : 'false'} as sub
       from pg_roles r where r.rolname = current_user`)).rows[0];
     const noKey = (await c.query<{ t: string; s: string; r: string }>(NO_KEY_SQL)).rows;
-    return { id, user: r.u, superuser: r.su, replication: r.repl, createSubscription: r.sub, walLevel: r.wal, rds: r.rds, inventory: new Set((await c.query<{ o: string }>(INVENTORY_SQL)).rows.map((x) => x.o)), noKey };
+    return { id, user: r.u, superuser: r.su, replication: r.repl, createSubscription: r.sub, walLevel: r.wal, rds: r.rds, inventory: await inventoryOf(c), noKey };
   }, { role, applicationName: 'cutover-preflight', connectTimeoutMs: 5000 });
 }
 
@@ -321,9 +332,14 @@ export async function checkExternalServers(s: Scenario, appRole: string): Promis
     }
   }
   const { old: o, new: n } = facts;
-  const same = o && n && (o.id.systemIdentifier && n.id.systemIdentifier ? o.id.systemIdentifier === n.id.systemIdentifier && o.id.instance === n.id.instance : o.id.instance === n.id.instance);
+  // the decision every command makes (migration/pg.ts), worded for the scenario's fields
+  const same = !!(o && n && sameServerReason(o.id, n.id));
   if (same) {
-    problems.push(`clusters.old.url and clusters.new.url reach the same server (${o!.id.systemIdentifier ? `system_identifier ${o!.id.systemIdentifier}, ` : ''}started ${o!.id.instance}), database "${o!.id.database}"${o!.id.database === n!.id.database ? ' on both' : ` and "${n!.id.database}"`}: ${redactUrl(urls.old)} and ${redactUrl(urls.new)}`);
+    problems.push(
+      o!.id.instance !== n!.id.instance
+        ? `clusters.old.url and clusters.new.url share system_identifier ${o!.id.systemIdentifier} and one of them is in recovery: a physical standby of the other cannot be the new server: ${redactUrl(urls.old)} and ${redactUrl(urls.new)}`
+        : `clusters.old.url and clusters.new.url reach the same server (${o!.id.systemIdentifier ? `system_identifier ${o!.id.systemIdentifier}, ` : ''}started ${o!.id.instance}), database "${o!.id.database}"${o!.id.database === n!.id.database ? ' on both' : ` and "${n!.id.database}"`}: ${redactUrl(urls.old)} and ${redactUrl(urls.new)}`,
+    );
     hints.add('point clusters.new.url at the new server (another host or port; a DNS name, a proxy or a pooler can hide that two URLs reach one server)');
   }
   for (const side of ['old', 'new'] as const) {
@@ -334,10 +350,10 @@ export async function checkExternalServers(s: Scenario, appRole: string): Promis
       problems.push(`${describeSide(s, side, urls[side])} runs PostgreSQL ${f.id.version}, the scenario says clusters.${side}.major: ${s.clusters[side].major}`);
       hints.add(`fix clusters.${side}.major or the URL`);
     }
-    const taken = [...f.inventory].filter((x) => labNamed(x, s, appRole));
-    if (taken.length) {
-      problems.push(`the ${side} server already has object(s) with the names the lab gives its own: ${taken.join(', ')}`);
-      hints.add('drop them if an interrupted rehearsal left them (cutover replicate stop removes cutover_* replication objects), or reset the server with clusters.reset');
+    const taken = takenLabNames(f.inventory, side, s, appRole);
+    if (taken) {
+      problems.push(taken.problem);
+      hints.add(taken.hint);
     }
     if (!f.superuser) {
       const needs =

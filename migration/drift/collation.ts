@@ -100,6 +100,11 @@ export function icuLanguageTag(locale: string | null | undefined): string | null
   return locale.replace(/_/g, '-');
 }
 
+/** "provider:locale", an ICU locale in its language-tag spelling (the same locale on every major). */
+function descriptor(provider: string, locale: string | null): string {
+  return `${provider}:${provider === 'icu' ? icuLanguageTag(locale) : locale}`;
+}
+
 export async function collationSnapshot(side: Side): Promise<CollationSnapshot> {
   const v = side.versionNum;
   const c = side.client;
@@ -110,7 +115,7 @@ export async function collationSnapshot(side: Side): Promise<CollationSnapshot> 
   let dbActual: string | null = null;
   if (v >= 150000) dbActual = (await rows(c, `select pg_database_collation_actual_version(oid) as v from pg_database where datname = current_database()`).catch(() => [{ v: null }]))[0].v;
   const provider = PROVIDER[db.provider] ?? db.provider;
-  const dbDescriptor = provider === 'libc' ? `libc:${db.collate}` : `${provider}:${provider === 'icu' ? icuLanguageTag(db.locale) : db.locale}`;
+  const dbDescriptor = provider === 'libc' ? `libc:${db.collate}` : descriptor(provider, db.locale);
 
   const collLocale = v >= 170000 ? 'coalesce(co.colllocale, co.collcollate)' : v >= 150000 ? 'coalesce(co.colliculocale, co.collcollate)' : 'co.collcollate';
   const cols = await rows(
@@ -136,7 +141,7 @@ export async function collationSnapshot(side: Side): Promise<CollationSnapshot> 
       if (col.provider === 'i' || (v >= 130000 && col.provider === 'c')) {
         actual = (await rows(c, `select pg_collation_actual_version($1::oid) as v`, [col.colloid]).catch(() => [{ v: null }]))[0].v;
       }
-      collations[name] = { descriptor: `${p}:${p === 'icu' ? icuLanguageTag(col.locale) : col.locale}`, collname: name, version: vr?.version ?? null, actualVersion: actual };
+      collations[name] = { descriptor: descriptor(p, col.locale), collname: name, version: vr?.version ?? null, actualVersion: actual };
     }
     columns[col.key] = { collname: name, descriptor: collations[name].descriptor, indexed: col.indexed };
   }

@@ -1261,12 +1261,15 @@ export function reprintItems(a: SchemaSnapshot, b: SchemaSnapshot): ReprintItem[
     const vb = b[kind]?.[key]?.[prop];
     return typeof va === 'string' && typeof vb === 'string' && va !== vb ? va : null;
   };
+  // a column's default or generation expression, as the target prints it
+  const attrdefRead = (col: string) => (t: string) =>
+    `select pg_get_expr(d.adbin, d.adrelid) as v from pg_attrdef d join pg_attribute a on a.attrelid = d.adrelid and a.attnum = d.adnum where d.adrelid = '${t}'::regclass and format('%I', a.attname) = '${col.replace(/'/g, "''")}'`;
   for (const key of Object.keys(a.column ?? {})) {
     const v = differs('column', key, 'default');
     if (!v) continue;
     const col = lastPart(key);
     out.push({ kind: 'column', key, prop: 'default', table: tableOf(key), apply: (t) => [`alter table ${t} alter column ${col} set default ${v}`],
-      read: (t) => `select pg_get_expr(d.adbin, d.adrelid) as v from pg_attrdef d join pg_attribute a on a.attrelid = d.adrelid and a.attnum = d.adnum where d.adrelid = '${t}'::regclass and format('%I', a.attname) = '${col.replace(/'/g, "''")}'` });
+      read: attrdefRead(col) });
   }
   for (const key of Object.keys(a.column ?? {})) {
     // A stored generated column: the LIKE copy has a plain column; replace it by one generated with the source's expression.
@@ -1276,7 +1279,7 @@ export function reprintItems(a: SchemaSnapshot, b: SchemaSnapshot): ReprintItem[
     const col = lastPart(key);
     out.push({ kind: 'column', key, prop: 'generated', table: tableOf(key),
       apply: (t) => [`alter table ${t} drop column ${col}`, `alter table ${t} add column ${col} ${type} generated always as (${v}) stored`],
-      read: (t) => `select pg_get_expr(d.adbin, d.adrelid) as v from pg_attrdef d join pg_attribute a on a.attrelid = d.adrelid and a.attnum = d.adnum where d.adrelid = '${t}'::regclass and format('%I', a.attname) = '${col.replace(/'/g, "''")}'` });
+      read: attrdefRead(col) });
   }
   for (const key of Object.keys(a['domain constraint'] ?? {})) {
     // A domain constraint: on a temporary domain over the same base type.
