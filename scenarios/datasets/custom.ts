@@ -1322,14 +1322,14 @@ function prepareGroup(seed: number, tp: TablePlan, lead: FkPlan, problems: PlanP
     problems.push({ table: tp.key, column: s.f.fk.cols.join(', '), constraint: `FOREIGN KEY ${s.f.fk.name}`, why: `no ${lead.parent.key} row (through ${lead.fk.name}) has a ${what(s)}, so no row honours both`, fix: `seed ${s.f.parent.key} so that its ${s.folCols.join(', ')} values meet ${lead.parent.key}'s, or ${fixLine(tp.info, s.f.fk.cols.find((c) => !s.f.align!.shared.includes(c))!, 'null')} when that column is nullable` });
     return;
   }
-  // One decoded row at a time (every column of the row asks for it).
+  // One decoded row at a time (every column of the row asks for it); the stride is fixed once total is.
+  const mul = lead.combo && total < 9e7 ? coprime(total, Math.floor(total * 0.618)) : 1;
   let memo: { i: number; p: number; picks: number[] } | undefined;
   const decode = (i: number) => {
     if (memo?.i === i) return memo;
     let p: number;
     const picks: number[] = [];
     if (lead.combo) {
-      const mul = total < 9e7 ? coprime(total, Math.floor(total * 0.618)) : 1;
       const r = ((i % total) * mul) % total;
       let lo = 0;
       let hi = prefix.length - 1;
@@ -1355,10 +1355,12 @@ function prepareGroup(seed: number, tp: TablePlan, lead: FkPlan, problems: PlanP
     tp.rows = total;
   }
   let selfLists: Map<Spec, { map: Map<string, number[]> }> | undefined;
+  const specOf = new Map<Spec['f'], Spec>();
+  for (const x of spec) if (!specOf.has(x.f)) specOf.set(x.f, x); // the first spec of an FK, as a find() would
   lead.group = {
     leadIdx: (i) => decode(i).p,
     followerIdx: (f, i) => {
-      const s = spec.find((x) => x.f === f)!;
+      const s = specOf.get(f)!;
       const d = decode(i);
       const mi = mspec.indexOf(s);
       if (mi >= 0) return d.picks[mi];
