@@ -256,7 +256,7 @@ export class FaultInjector {
           what = 'the app';
           pid = this.handlers.appPid();
         } else throw new FaultNotApplied('pause', `target must be old, new or app (got ${JSON.stringify(f.target)})`);
-        const p = pauseProcess(what, pid);
+        const p = await pauseProcess(what, pid);
         const t0 = this.clock.now();
         rec.effect = `${what} (pid ${pid}) and ${p.pids.length - 1} child process(es) stopped (SIGSTOP) for ${f.durationMs} ms: connections open, nothing answers`;
         rec.outcome = { pids: p.pids.length, resumed: false };

@@ -14,6 +14,7 @@
 import { readdirSync, readFileSync } from 'node:fs';
 import { randomBytes } from 'node:crypto';
 import { FaultNotApplied } from './faults.ts';
+import { sleep } from './net.ts';
 import { redactSecrets } from '../migration/errors.ts';
 import { connect, qualified, quoteIdent, quoteLiteral, serverMajor, withClient, type Client } from '../migration/pg.ts';
 import { displayName, objectNames, parseTableName } from '../migration/replication.ts';
@@ -94,7 +95,7 @@ export interface Paused {
  * SIGSTOP `root` and (with `tree`) its descendants: a postmaster first, so it forks no new
  * backend, then every backend, walsender, apply worker. resume() sends SIGCONT children first.
  */
-export function pauseProcess(what: string, root: number | undefined, tree = true): Paused {
+export async function pauseProcess(what: string, root: number | undefined, tree = true): Promise<Paused> {
   if (!root) throw new FaultNotApplied('pause', `no process id for ${what}`, 'pause needs a process the lab runs (embedded clusters, the sample app or your own app)');
   if (processState(root) === null) throw new FaultNotApplied('pause', `${what} (pid ${root}) is not running`, 'schedule the pause while it runs');
   hookExit();
@@ -124,7 +125,7 @@ export function pauseProcess(what: string, root: number | undefined, tree = true
   }
   // SIGSTOP is delivered asynchronously: wait (briefly, bounded) until each one shows as stopped
   const until = Date.now() + 2000;
-  while (Date.now() < until && pids.some((p) => { const st = processState(p); return st !== null && st !== 'T' && st !== 't'; })) Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, 5);
+  while (Date.now() < until && pids.some((p) => { const st = processState(p); return st !== null && st !== 'T' && st !== 't'; })) await sleep(5);
   let resumed = false;
   return {
     pids,
@@ -295,6 +296,13 @@ export async function fillConnections(opts: { adminUrl: string; side: 'old' | 'n
   const dropRole = async () => {
     await withClient(opts.adminUrl, async (c) => {
       await c.query(`select pg_terminate_backend(pid) from pg_stat_activity where usename = $1`, [roleName]).catch(() => {});
+      // a terminated backend keeps its slot until it has exited: wait (bounded) so that the slots are
+      // really free again when the fault is cleared, not a moment later
+      for (let i = 0; i < 50; i++) {
+        const left = (await c.query(`select count(*)::int as n from pg_stat_activity where usename = $1`, [roleName])).rows[0].n;
+        if (left === 0) break;
+        await new Promise((r) => setTimeout(r, 100));
+      }
       for (let i = 0; i < 50; i++) {
         try {
           await c.query(`drop role if exists ${quoteIdent(roleName)}`);

@@ -158,8 +158,16 @@ describe('night faults 13 → 17: injectors', () => {
     expect(await sql(pair.new.url, `select rolname from pg_roles where rolname like 'lab_fault_conn_%'`)).toEqual([]);
     // reserved: that many are left free
     const { inj: inj2, rec: rec2 } = await fire(asLab(pair), { kind: 'connections', durationMs: 600_000, attributes: { side: 'new', reserved: 2 } });
-    expect((rec2.outcome as any).taken).toBe(taken - 2);
-    expect(await sql(appUrl(pair.new.url), `select 1 as one`)).toEqual([{ one: 1 }]);
+    // a backend of the app's last check may still be exiting when the second fill counts: one slot of slack
+    const taken2 = (rec2.outcome as any).taken as number;
+    expect(taken2).toBeLessThanOrEqual(taken - 2);
+    expect(taken2).toBeGreaterThanOrEqual(taken - 3);
+    // the two reserved slots are really free: the app holds both at once
+    const two = [new pg.Client({ connectionString: appUrl(pair.new.url) }), new pg.Client({ connectionString: appUrl(pair.new.url) })];
+    for (const c of two) c.on('error', () => {});
+    await Promise.all(two.map((c) => c.connect()));
+    expect((await Promise.all(two.map((c) => c.query(`select 1 as one`)))).map((r) => r.rows)).toEqual([[{ one: 1 }], [{ one: 1 }]]);
+    await Promise.all(two.map((c) => c.end()));
     await inj2.clear();
   }, 120_000);
 
