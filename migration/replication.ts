@@ -213,6 +213,13 @@ export interface StartOptions {
   allowMissingTargetKeys?: boolean;
   /** Allow a source newer than the target. */
   allowDowngrade?: boolean;
+  /**
+   * Only prepare (no table copied): the publication, the slot (made here, not by the subscription)
+   * and a DISABLED subscription; `enablePrepared` later starts it from the source's WAL position at
+   * that moment. The switchover prepares its reverse replication this way before the fence, so that
+   * only an origin advance and an ENABLE are left inside the window in which clients cannot write.
+   */
+  prepareOnly?: boolean;
   /** Incremental mode: how long to wait for each table to reach `r`. */
   tableTimeoutMs?: number;
   signal?: AbortSignal;
@@ -680,6 +687,7 @@ export async function startReplication(opts: StartOptions): Promise<StartResult>
     // window, copy_data = false): every table goes into CREATE PUBLICATION / SUBSCRIPTION at once —
     // not one ALTER PUBLICATION + REFRESH PUBLICATION round trip pair per table.
     const noneCopied = !opts.allTables && !backfill.length && mode === 'all' && plan.tables.every((t) => !t.copyData);
+    if (opts.prepareOnly && !noneCopied) throw new CutoverError('USAGE', 'a prepared replication copies no table: every table needs copyData = false, no back-fill, no FOR ALL TABLES, mode all');
     const first = opts.allTables ? plan.tables : backfill.length ? backfill : mode === 'all' ? (noneCopied ? plan.tables : plan.tables.filter((t) => t.copyData)) : [];
     const later = opts.allTables ? [] : backfill.length ? plan.tables.filter((t) => !t.backfill) : mode === 'all' ? (noneCopied ? [] : plan.tables.filter((t) => !t.copyData)) : plan.tables;
     await createPublication(src, names, opts, first, sourceMajor, publishViaPartitionRoot);
@@ -688,13 +696,19 @@ export async function startReplication(opts: StartOptions): Promise<StartResult>
       snapshotSlot = await createSlotWithSnapshot(opts.source, names.slot);
       log(`created slot ${names.slot} at ${snapshotSlot.consistentPoint} with its snapshot, for the back-fill of ${backfill.map(displayName).join(', ')}`);
     }
-    const withOpts = [`slot_name = ${quoteLiteral(names.slot)}`, `create_slot = ${!snapshotSlot}`, `copy_data = ${first.length > 0 && !snapshotSlot && !noneCopied}`, 'enabled = true'];
+    if (opts.prepareOnly) {
+      // the slot first, here: a disabled subscription cannot create it
+      await q(src, `select lsn::text from pg_create_logical_replication_slot($1, 'pgoutput')`, [names.slot], 'creating the logical replication slot on the source');
+    }
+    const withOpts = opts.prepareOnly
+      ? [`slot_name = ${quoteLiteral(names.slot)}`, 'create_slot = false', 'copy_data = false', 'enabled = false']
+      : [`slot_name = ${quoteLiteral(names.slot)}`, `create_slot = ${!snapshotSlot}`, `copy_data = ${first.length > 0 && !snapshotSlot && !noneCopied}`, 'enabled = true'];
     if (disableOnError) withOpts.push('disable_on_error = true');
     if (streaming) withOpts.push('streaming = on');
     await createSubscription(tgt, names, opts, withOpts);
     const sub = await subscriptionRow(tgt, names.subscription, targetMajor);
     await recordMeta(src, tgt, names, sub.oid, opts, specs?.length ? excludedTables(catalog, plan.tables, sourceMajor) : []);
-    log(`created subscription ${names.subscription} (oid ${sub.oid}) and slot ${names.slot}`);
+    log(`created ${opts.prepareOnly ? 'disabled (prepared) ' : ''}subscription ${names.subscription} (oid ${sub.oid}) and slot ${names.slot}`);
 
     // all at once: the other tables' copies run while the back-fill does; one by one: back-fill first
     // (its snapshot holds back the source's xmin for as long as it is open)
@@ -745,6 +759,39 @@ export async function startReplication(opts: StartOptions): Promise<StartResult>
       throw await cleanedUp(e, opts, names);
     }
     throw e;
+  } finally {
+    await src.end().catch(() => {});
+    await tgt?.end().catch(() => {});
+  }
+}
+
+/**
+ * Start a replication made with `prepareOnly`: everything the source commits from now on is
+ * applied, nothing before. The source's current WAL position is read, the disabled subscription's
+ * replication origin advanced to it, then the subscription enabled. The walsender decodes the slot
+ * from where it was made but skips every transaction that committed before that position (the
+ * mechanism clone-then-follow uses). The caller makes sure nothing it wants carried over commits
+ * before this call, and nothing it must not carry (e.g. rows the forward replication applied)
+ * commits after it.
+ */
+export async function enablePrepared(opts: { source: string; target: string; name?: string; log?: (line: string) => void; signal?: AbortSignal }): Promise<{ lsn: string; subscriptionOid: number }> {
+  const names = objectNames(opts.name);
+  const src = await connect(opts.source, { role: 'source' });
+  let tgt: Client | undefined;
+  try {
+    tgt = await connect(opts.target, { role: 'target' });
+    const targetMajor = await serverMajor(tgt);
+    const sub = await subscriptionRow(tgt, names.subscription, targetMajor);
+    if (!sub) throw new CutoverError('STATE', `prepared replication "${names.name}": subscription ${names.subscription} does not exist on the target`);
+    if (sub.enabled) throw new CutoverError('STATE', `prepared replication "${names.name}": subscription ${names.subscription} is already enabled`);
+    const [slot] = await q<{ active: boolean }>(src, `select active from pg_replication_slots where slot_name = $1 and database = current_database()`, [names.slot], 'reading the prepared slot on the source');
+    if (!slot) throw new CutoverError('STATE', `prepared replication "${names.name}": slot ${names.slot} is missing on the source`);
+    opts.signal?.throwIfAborted();
+    const [{ lsn }] = await q<{ lsn: string }>(src, `select pg_current_wal_lsn()::text as lsn`, [], "reading the source's WAL position");
+    await q(tgt, `select pg_replication_origin_advance($1, $2::pg_lsn)`, [`pg_${sub.oid}`, lsn], "advancing the subscription's replication origin to the source's current position");
+    await q(tgt, `ALTER SUBSCRIPTION ${quoteIdent(names.subscription)} ENABLE`, [], 'enabling the subscription');
+    opts.log?.(`enabled prepared subscription ${names.subscription}: origin pg_${sub.oid} advanced to ${lsn}`);
+    return { lsn, subscriptionOid: sub.oid };
   } finally {
     await src.end().catch(() => {});
     await tgt?.end().catch(() => {});
@@ -1229,12 +1276,13 @@ export async function stopReplication(opts: StopOptions): Promise<StopResult> {
       if (sub) {
         subOid = sub.oid;
         if (sub.enabled) await q(t.c, `ALTER SUBSCRIPTION ${quoteIdent(names.subscription)} DISABLE`);
-        // wait for the apply and sync workers to exit so the slot is released
+        // wait for the apply and sync workers to exit so the slot is released (polled fast at first:
+        // the switchover stops the forward replication inside the write-blocked window)
         const deadline = Date.now() + 10_000;
-        while (Date.now() < deadline) {
+        for (let i = 0; Date.now() < deadline; i++) {
           const w = await q(t.c, `select 1 from pg_stat_subscription where subid = $1 and pid is not null`, [sub.oid]);
           if (!w.length) break;
-          await sleep(200);
+          await sleep(backoff(i));
         }
         if (sub.slot !== null) await q(t.c, `ALTER SUBSCRIPTION ${quoteIdent(names.subscription)} SET (slot_name = NONE)`);
         await q(t.c, `DROP SUBSCRIPTION ${quoteIdent(names.subscription)}`);
@@ -1297,9 +1345,12 @@ export async function stopReplication(opts: StopOptions): Promise<StopResult> {
   return res;
 }
 
+/** Poll interval: 10, 20, 40 … ms, at most 200 ms. */
+const backoff = (attempt: number) => Math.min(200, 10 * 2 ** attempt);
+
 async function dropSlot(c: Client, slot: string, releaseTimeoutMs: number): Promise<void> {
   const deadline = Date.now() + releaseTimeoutMs;
-  for (;;) {
+  for (let i = 0; ; i++) {
     const r = await q<{ active: boolean; pid: number | null }>(c, `select active, active_pid as pid from pg_replication_slots where slot_name = $1`, [slot]);
     if (!r.length) return; // temporary slot went away on its own
     if (!r[0].active) {
@@ -1315,7 +1366,7 @@ async function dropSlot(c: Client, slot: string, releaseTimeoutMs: number): Prom
       await c.query(`select pg_terminate_backend($1)`, [r[0].pid]).catch(() => {});
     }
     if (Date.now() > deadline + 15_000) throw new CutoverError('TIMEOUT', `replication slot ${slot} stays in use (walsender pid ${r[0].pid})`, { hint: 'disable the subscription on the target, then run stop again' });
-    await sleep(200);
+    await sleep(backoff(i));
   }
 }
 

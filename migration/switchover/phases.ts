@@ -12,7 +12,7 @@ import { qualified, quoteIdent, serverMajor } from '../pg.ts';
 import { describeCoverage, missingFromPublication } from '../replication.ts';
 import { applyCompat } from '../apply-compat.ts';
 import { checkGrace, describeGrace } from '../grace.ts';
-import { displayName, lag as replicationLag, objectNames, publicationRowFilters, replicationStatus, startReplication, stopReplication } from '../replication.ts';
+import { displayName, enablePrepared, lag as replicationLag, objectNames, publicationRowFilters, replicationStatus, startReplication, stopReplication } from '../replication.ts';
 import { ensureSentinel, sentinelRoundTrip } from '../sentinel.ts';
 import { syncSequences, verifySequences } from '../sequences.ts';
 import { prepareTarget, describeReadiness } from '../readiness.ts';
@@ -193,9 +193,24 @@ export async function resolveAppRoles(src: pg.Client, c: { appRoles?: string[]; 
 
 const catchup: P = {
   name: 'catchup',
-  plan: (p) => ({ action: `wait until replication lag is ≤ ${p.lag.maxBytes} bytes and ≤ ${p.lag.maxSeconds} s (give up after ${p.lag.timeoutMs} ms)`, undo: 'nothing to undo' }),
+  plan: (p) => ({
+    action: `wait until replication lag is ≤ ${p.lag.maxBytes} bytes and ≤ ${p.lag.maxSeconds} s (give up after ${p.lag.timeoutMs} ms)${p.reverse ? `; then prepare the reverse replication while writes still flow: publication and slot on the ${sideWords(p).tgt}, subscription ${p.reverseSubscription} on the ${sideWords(p).src} created DISABLED (copy_data = false) — the switch only enables it` : ''}`,
+    undo: p.reverse ? `drop the prepared reverse replication ${p.reverseSubscription} (subscription, publication, slot)` : 'nothing to undo',
+  }),
   timeoutMs: (c) => Math.max(c.timeouts.catchup, c.lag.timeoutMs + 5000),
-  async run(c, signal) {
+  async undo(c, changes) {
+    const out: UndoStep[] = [];
+    for (const ch of changes)
+      if (ch.kind === 'reverse-subscription')
+        out.push(
+          await step(ch, async () => {
+            const s = await stopReplication({ source: c.target, target: readWriteUrl(c.source, c.fenceScope), name: c.reverseName, log: c.log });
+            if (!s.complete) throw new Error(s.remaining.join('; '));
+          }),
+        );
+    return out;
+  },
+  async run(c, signal, io) {
     const started = c.clock.now();
     const subscription = names(c).fwd.subscription;
     for (;;) {
@@ -209,7 +224,7 @@ const catchup: P = {
         });
       const l = await replicationLag({ source: c.source, name: c.name });
       const last = { bytes: l.bytes, seconds: l.seconds };
-      if (l.bytes !== null && l.bytes <= c.lag.maxBytes && (l.seconds ?? 0) <= c.lag.maxSeconds) return { lag: last, waitedMs: c.clock.now() - started };
+      if (l.bytes !== null && l.bytes <= c.lag.maxBytes && (l.seconds ?? 0) <= c.lag.maxSeconds) return { lag: last, waitedMs: c.clock.now() - started, ...(c.reverse ? await prepareReverse(c, signal, io) : {}) };
       if (c.clock.now() - started > c.lag.timeoutMs || signal.aborted)
         throw new CutoverError('TIMEOUT', `replication lag stayed above ${c.lag.maxBytes} bytes / ${c.lag.maxSeconds} s for ${c.lag.timeoutMs} ms (last: ${last.bytes} bytes, ${last.seconds} s)`, {
           hint: 'apply cannot keep up or the slot is inactive: see `cutover replicate status`; nothing was changed',
@@ -377,6 +392,40 @@ export function readWriteUrl(url: string, scope: RunCtx['fenceScope']): string {
   }
 }
 
+/**
+ * The reverse replication made before the fence, while writes still flow: its publication and
+ * slot on the target, and its subscription on the source DISABLED. Creating a slot waits for the
+ * transactions running on the target, and a subscription needs a round trip to it: inside the
+ * write-blocked window that took 1.5 s on the production-shaped dataset. What is left for the
+ * switch is an origin advance to the target's WAL position once the forward replication stopped,
+ * and an ENABLE (enablePrepared). If it cannot be prepared, the switch phase creates it as before.
+ */
+async function prepareReverse(c: RunCtx, signal: AbortSignal, io: Parameters<P['run']>[2]): Promise<Row> {
+  const { rev } = names(c);
+  const rs = await replicationStatus({ source: c.target, target: c.source, name: c.reverseName, diagnose: false });
+  if (rs.subscriptionExists || rs.publicationExists || rs.slotHealth.exists) {
+    // made by an earlier attempt of this phase (killed, resumed): keep it when whole, else start over
+    const ours = phaseRecord(io.state(), 'catchup')?.changes.some((x) => x.kind === 'reverse-subscription');
+    // …or by someone else (an earlier run): the switch phase decides what to do with it
+    if (!ours) return { reversePrepared: false, reversePreparedWhy: `objects of ${c.reverseName} exist already` };
+    if (rs.subscriptionExists && rs.enabled === false && rs.publicationExists && rs.slotHealth.exists) return { reversePrepared: true };
+    const s = await stopReplication({ source: c.target, target: readWriteUrl(c.source, c.fenceScope), name: c.reverseName, log: c.log });
+    if (!s.complete) return { reversePrepared: false, reversePreparedWhy: `an earlier attempt's ${c.reverseName} could not be removed: ${s.remaining.join('; ')}` };
+  }
+  await io.record({ kind: 'reverse-subscription', subscription: rev.subscription });
+  const t0 = c.clock.now();
+  try {
+    await startReplication({ source: c.target, target: readWriteUrl(c.source, c.fenceScope), name: c.reverseName, tables: forwardTables(io.state()), copyData: false, allowNonEmptyTarget: true, allowDowngrade: true, prepareOnly: true, log: c.log, signal });
+  } catch (e: any) {
+    if (signal.aborted) throw e;
+    // startReplication cleaned up after itself; the switch phase will make it inside the window
+    const why = e?.message ?? String(e);
+    c.log(`catchup: could not prepare the reverse replication ahead (${why}); the switch phase creates it instead`);
+    return { reversePrepared: false, reversePreparedWhy: why };
+  }
+  return { reversePrepared: true, reversePrepareMs: c.clock.now() - t0 };
+}
+
 /** Swap the replication direction before any traffic reaches the target (see the switch phase). */
 async function swapReplication(c: RunCtx, signal: AbortSignal, io: Parameters<P['run']>[2]): Promise<Row> {
   const { fwd, rev } = names(c);
@@ -389,7 +438,21 @@ async function swapReplication(c: RunCtx, signal: AbortSignal, io: Parameters<P[
     if (!stop.complete) throw new CutoverError('STATE', `could not remove the forward replication: ${stop.remaining.join('; ')}`, { exitCode: 1 });
   }
   signal.throwIfAborted();
-  const rs = await replicationStatus({ source: c.target, target: c.source, name: c.reverseName });
+  const rs = await replicationStatus({ source: c.target, target: c.source, name: c.reverseName, diagnose: false });
+  // Prepared in catch-up by this run, and never enabled by an attempt of this phase (an enabled one
+  // that stopped later must not be advanced past writes it did not apply): start it from now.
+  const preparedHere = phaseRecord(io.state(), 'catchup')?.detail?.reversePrepared === true;
+  const enabledBefore = phaseRecord(io.state(), 'switch')?.changes.some((x) => x.kind === 'reverse-subscription');
+  if (preparedHere && !enabledBefore && rs.subscriptionExists && rs.enabled === false && rs.publicationExists && rs.slotHealth.exists) {
+    await io.record({ kind: 'reverse-subscription', subscription: rev.subscription });
+    try {
+      const e = await enablePrepared({ source: c.target, target: readWriteUrl(c.source, c.fenceScope), name: c.reverseName, log: c.log, signal });
+      return { reverse: rev, reversePrepared: true, reverseFrom: e.lsn };
+    } catch (e: any) {
+      if (signal.aborted) throw e;
+      c.log(`switch: the prepared reverse replication could not be enabled (${e?.message ?? e}); making it again`);
+    }
+  }
   if (!(rs.subscriptionExists && rs.enabled && rs.slotHealth.exists)) {
     if (rs.subscriptionExists || rs.publicationExists || rs.slotHealth.exists) await stopReplication({ source: c.target, target: readWriteUrl(c.source, c.fenceScope), name: c.reverseName, log: c.log });
     await io.record({ kind: 'reverse-subscription', subscription: rev.subscription });
@@ -407,7 +470,7 @@ const switchPhase: P = {
     const w = sideWords(p);
     const to = (p.direction ?? 'forward') === 'forward' ? 'new' : 'old';
     return {
-      action: `${p.reverse ? `swap the replication direction before any traffic reaches the ${w.tgt}: drop subscription ${p.subscription} (and its slot), start ${p.reverseSubscription} (${w.tgt} → ${w.src}, copy_data = false); then ` : ''}give the app roles LOGIN on the ${w.tgt} where an earlier run fenced them (recorded); move traffic to the ${to} side with the ${p.switch} switch. If it times out it is stopped, and its probe decides: traffic on the ${to} side → go on; proven not moved → undo; else past the point of no return`,
+      action: `${p.reverse ? `swap the replication direction before any traffic reaches the ${w.tgt}: drop subscription ${p.subscription} (and its slot), then enable ${p.reverseSubscription} (${w.tgt} → ${w.src}), prepared in the catch-up, from the ${w.tgt}'s WAL position at that moment (origin advance; made here with copy_data = false if it could not be prepared); then ` : ''}give the app roles LOGIN on the ${w.tgt} where an earlier run fenced them (recorded); move traffic to the ${to} side with the ${p.switch} switch. If it times out it is stopped, and its probe decides: traffic on the ${to} side → go on; proven not moved → undo; else past the point of no return`,
       undo: `before traffic may have moved: switch back${p.reverse ? `, drop ${p.reverseSubscription} and start ${p.subscription} again with copy_data = false` : ''}, fence again the app roles opened on the target. After: fence the ${w.tgt} first and drain the reverse replication (needs --reverse), else stop`,
     };
   },

@@ -240,6 +240,34 @@ describe('switchover 11 → 17 with the dns strategy', () => {
     expect(await sql(appUrl(oldHost()), `select 1 as ok`)).toEqual([{ ok: 1 }]);
   });
 
+  it('with --reverse the reverse replication is prepared before the fence, and a failure before the switch drops it from both sides', async () => {
+    const r = await switchover({
+      source: pair.old.url,
+      target: pair.new.url,
+      switch: new DnsSwitch({ adminUrl: dns.adminUrl, name: NAME }),
+      stateFile: join(dir, 'prepared-reverse-fault.json'),
+      reverse: true,
+      hooks: {
+        onPhase: async (name, event) => {
+          if (name !== 'fence' || event !== 'start') return;
+          // prepared: publication and slot on new, the subscription on old, disabled
+          expect(await sql(pair.old.url, `select subname, subenabled from pg_subscription`)).toEqual([{ subname: 'cutover_main_reverse', subenabled: false }]);
+          expect((await sql(pair.new.url, `select slot_name from pg_replication_slots`)).map((x) => x.slot_name)).toEqual(['cutover_main_reverse']);
+          throw new Error('injected: the fence fails');
+        },
+      },
+    });
+    expect(r.outcome, JSON.stringify(r.undo)).toBe('rolled-back');
+    expect(r.error?.phase).toBe('fence');
+    expect(readState(join(dir, 'prepared-reverse-fault.json'))!.phases.find((p) => p.name === 'catchup')!.detail).toMatchObject({ reversePrepared: true });
+    expect(await sql(pair.old.url, `select subname from pg_subscription`)).toEqual([]);
+    expect(await sql(pair.old.url, `select pubname from pg_publication where pubname like '%reverse%'`)).toEqual([]);
+    expect(await sql(pair.new.url, `select slot_name from pg_replication_slots`)).toEqual([]);
+    expect(await sql(pair.new.url, `select pubname from pg_publication`)).toEqual([]);
+    expect(await sql(pair.new.url, `select subname, subenabled from pg_subscription`)).toEqual([{ subname: 'cutover_main', subenabled: true }]);
+    expect(await sql(appUrl(oldHost()), `select 1 as ok`)).toEqual([{ ok: 1 }]);
+  });
+
   it('the target fails right after the switch (fault at resume, with --reverse): traffic back on old, forward replication restored, no orphan slot', async () => {
     const r = await switchover({
       source: pair.old.url,
@@ -314,6 +342,8 @@ describe('switchover 11 → 17 with the dns strategy', () => {
       ]);
       expect(final.phases.find((p) => p.name === 'switch')!.attempts).toBe(2);
       expect(final.phases.find((p) => p.name === 'fence')!.attempts).toBe(1); // not repeated
+      // the reverse replication was prepared (disabled) before the fence; the switch only enabled it
+      expect(final.phases.find((p) => p.name === 'catchup')!.detail).toMatchObject({ reversePrepared: true });
       expect(res.sentinelLatencyMs).toBeGreaterThan(0);
       expect(res.sequences.length).toBeGreaterThanOrEqual(3);
 
