@@ -774,12 +774,21 @@ export async function startReplication(opts: StartOptions): Promise<StartResult>
  * before this call, and nothing it must not carry (e.g. rows the forward replication applied)
  * commits after it.
  */
-export async function enablePrepared(opts: { source: string; target: string; name?: string; log?: (line: string) => void; signal?: AbortSignal }): Promise<{ lsn: string; subscriptionOid: number }> {
+export async function enablePrepared(opts: {
+  source: string;
+  target: string;
+  name?: string;
+  log?: (line: string) => void;
+  signal?: AbortSignal;
+  /** Sessions to use instead of new connections (the target's must be able to write); left open. */
+  clients?: { source: Client; target: Client };
+}): Promise<{ lsn: string; subscriptionOid: number }> {
   const names = objectNames(opts.name);
-  const src = await connect(opts.source, { role: 'source' });
-  let tgt: Client | undefined;
+  const own = !opts.clients;
+  const src = opts.clients?.source ?? (await connect(opts.source, { role: 'source' }));
+  let tgt: Client | undefined = opts.clients?.target;
   try {
-    tgt = await connect(opts.target, { role: 'target' });
+    tgt ??= await connect(opts.target, { role: 'target' });
     const targetMajor = await serverMajor(tgt);
     const sub = await subscriptionRow(tgt, names.subscription, targetMajor);
     if (!sub) throw new CutoverError('STATE', `prepared replication "${names.name}": subscription ${names.subscription} does not exist on the target`);
@@ -793,8 +802,10 @@ export async function enablePrepared(opts: { source: string; target: string; nam
     opts.log?.(`enabled prepared subscription ${names.subscription}: origin pg_${sub.oid} advanced to ${lsn}`);
     return { lsn, subscriptionOid: sub.oid };
   } finally {
-    await src.end().catch(() => {});
-    await tgt?.end().catch(() => {});
+    if (own) {
+      await src.end().catch(() => {});
+      await tgt?.end().catch(() => {});
+    }
   }
 }
 
@@ -1278,11 +1289,16 @@ export async function stopReplication(opts: StopOptions): Promise<StopResult> {
         if (sub.enabled) await q(t.c, `ALTER SUBSCRIPTION ${quoteIdent(names.subscription)} DISABLE`);
         // wait for the apply and sync workers to exit so the slot is released (polled fast at first:
         // the switchover stops the forward replication inside the write-blocked window)
+        // An idle apply worker notices DISABLE only at its next wake-up (up to a second, measured
+        // 740 ms with 100 tables); the subscription is being removed, so its workers are terminated
+        // at once: a transaction in progress aborts and is not half-applied (the origin moves on
+        // commit). A non-superuser may not signal a superuser's worker: then it is waited for.
+        await t.c.query(`select pg_terminate_backend(pid) from pg_stat_subscription where subid = $1 and pid is not null`, [sub.oid]).catch(() => {});
         const deadline = Date.now() + 10_000;
         for (let i = 0; Date.now() < deadline; i++) {
           const w = await q(t.c, `select 1 from pg_stat_subscription where subid = $1 and pid is not null`, [sub.oid]);
           if (!w.length) break;
-          await sleep(backoff(i));
+          await sleep(i < 50 ? 10 : 200);
         }
         if (sub.slot !== null) await q(t.c, `ALTER SUBSCRIPTION ${quoteIdent(names.subscription)} SET (slot_name = NONE)`);
         await q(t.c, `DROP SUBSCRIPTION ${quoteIdent(names.subscription)}`);
@@ -1465,6 +1481,22 @@ export async function lag(opts: { source: string; name?: string }): Promise<{ by
   } finally {
     await src.end().catch(() => {});
   }
+}
+
+/**
+ * Which of a replication's objects exist, over the caller's own sessions (three catalog lookups):
+ * what the switch phase needs inside the write-blocked window, where replicationStatus (new
+ * connections, per-table states, coverage) is too slow.
+ */
+export async function replicationObjects(src: Client, tgt: Client, name?: string): Promise<{ publication: boolean; subscription: boolean; enabled: boolean | null; slot: boolean }> {
+  const names = objectNames(name);
+  const sub = await subscriptionRow(tgt, names.subscription, await serverMajor(tgt));
+  const [r] = await q<{ pub: boolean; slot: boolean }>(
+    src,
+    `select exists (select 1 from pg_publication where pubname = $1) as pub, exists (select 1 from pg_replication_slots where slot_name = $2 and database = current_database()) as slot`,
+    [names.publication, names.slot],
+  );
+  return { publication: r.pub, subscription: !!sub, enabled: sub ? sub.enabled : null, slot: r.slot };
 }
 
 export async function replicationStatus(opts: { source: string; target: string; name?: string; /** read the target's log when something is wrong (default true; 'always': also when nothing looks wrong) */ diagnose?: boolean | 'always' }): Promise<ReplicationStatus> {

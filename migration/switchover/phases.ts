@@ -12,7 +12,7 @@ import { qualified, quoteIdent, serverMajor } from '../pg.ts';
 import { describeCoverage, missingFromPublication } from '../replication.ts';
 import { applyCompat } from '../apply-compat.ts';
 import { checkGrace, describeGrace } from '../grace.ts';
-import { displayName, enablePrepared, lag as replicationLag, objectNames, publicationRowFilters, replicationStatus, startReplication, stopReplication } from '../replication.ts';
+import { displayName, enablePrepared, lag as replicationLag, objectNames, publicationRowFilters, replicationObjects, replicationStatus, startReplication, stopReplication } from '../replication.ts';
 import { ensureSentinel, sentinelRoundTrip } from '../sentinel.ts';
 import { syncSequences, verifySequences } from '../sequences.ts';
 import { prepareTarget, describeReadiness } from '../readiness.ts';
@@ -431,14 +431,19 @@ async function swapReplication(c: RunCtx, signal: AbortSignal, io: Parameters<P[
   const { fwd, rev } = names(c);
   // the forward subscription goes first (else reverse-applied rows would loop back), then reverse
   // replication starts from now on with copy_data = false
-  const forward = await replicationStatus({ source: c.source, target: c.target, name: c.name });
-  if (forward.subscriptionExists || forward.publicationExists || forward.slotHealth.exists) {
+  // inside the write-blocked window: the run's own sessions and catalog lookups only, timed
+  const t0 = c.clock.now();
+  const [src, tgt] = [await c.db('source', signal), await c.db('target', signal)];
+  const forward = await replicationObjects(src, tgt, c.name);
+  if (forward.subscription || forward.publication || forward.slot) {
     await io.record({ kind: 'forward-subscription-dropped', subscription: fwd.subscription, publication: fwd.publication, slot: fwd.slot });
     const stop = await stopReplication({ source: readWriteUrl(c.source, c.fenceScope), target: c.target, name: c.name, log: c.log });
     if (!stop.complete) throw new CutoverError('STATE', `could not remove the forward replication: ${stop.remaining.join('; ')}`, { exitCode: 1 });
   }
+  const forwardStopMs = c.clock.now() - t0;
   signal.throwIfAborted();
-  const rs = await replicationStatus({ source: c.target, target: c.source, name: c.reverseName, diagnose: false });
+  const ro = await replicationObjects(tgt, src, c.reverseName);
+  const rs = { subscriptionExists: ro.subscription, enabled: ro.enabled, publicationExists: ro.publication, slotHealth: { exists: ro.slot } };
   // Prepared in catch-up by this run, and never enabled by an attempt of this phase (an enabled one
   // that stopped later must not be advanced past writes it did not apply): start it from now.
   const preparedHere = phaseRecord(io.state(), 'catchup')?.detail?.reversePrepared === true;
@@ -446,8 +451,9 @@ async function swapReplication(c: RunCtx, signal: AbortSignal, io: Parameters<P[
   if (preparedHere && !enabledBefore && rs.subscriptionExists && rs.enabled === false && rs.publicationExists && rs.slotHealth.exists) {
     await io.record({ kind: 'reverse-subscription', subscription: rev.subscription });
     try {
-      const e = await enablePrepared({ source: c.target, target: readWriteUrl(c.source, c.fenceScope), name: c.reverseName, log: c.log, signal });
-      return { reverse: rev, reversePrepared: true, reverseFrom: e.lsn };
+      // the run's admin sessions (read-write whatever the fence scope): no new connection in the window
+      const e = await enablePrepared({ source: c.target, target: c.source, name: c.reverseName, log: c.log, signal, clients: { source: tgt, target: src } });
+      return { reverse: rev, reversePrepared: true, reverseFrom: e.lsn, swapMs: { forwardStop: forwardStopMs, reverseStart: c.clock.now() - t0 - forwardStopMs } };
     } catch (e: any) {
       if (signal.aborted) throw e;
       c.log(`switch: the prepared reverse replication could not be enabled (${e?.message ?? e}); making it again`);
@@ -461,7 +467,7 @@ async function swapReplication(c: RunCtx, signal: AbortSignal, io: Parameters<P[
     // tables that were never replicated forward must not start flowing backward.
     await startReplication({ source: c.target, target: readWriteUrl(c.source, c.fenceScope), name: c.reverseName, tables: forwardTables(io.state()), copyData: false, allowNonEmptyTarget: true, allowDowngrade: true, log: c.log, signal });
   }
-  return { reverse: rev };
+  return { reverse: rev, swapMs: { forwardStop: forwardStopMs, reverseStart: c.clock.now() - t0 - forwardStopMs } };
 }
 
 const switchPhase: P = {

@@ -282,6 +282,7 @@ function runCtx(o: SwitchoverOptions, r: Resolved, sessions: Sessions, log: (l: 
 class Sessions {
   private open = new Map<'source' | 'target', pg.Client>();
   private pending = new Set<Promise<void>>();
+  private armed = new WeakMap<AbortSignal, Set<'source' | 'target'>>();
   constructor(private readonly url: Record<'source' | 'target', string>) {}
 
   async get(side: 'source' | 'target', signal?: AbortSignal): Promise<pg.Client> {
@@ -294,14 +295,20 @@ class Sessions {
       this.open.set(side, c);
     }
     const client = c;
-    signal?.addEventListener(
-      'abort',
-      () => {
-        const p = this.signalBackend(side, client, 'pg_cancel_backend').finally(() => this.pending.delete(p));
-        this.pending.add(p);
-      },
-      { once: true },
-    );
+    // one cancel per session and signal, however often a phase asks for the session
+    const armed = signal && (this.armed.get(signal) ?? new Set<'source' | 'target'>());
+    if (signal && armed && !armed.has(side)) {
+      armed.add(side);
+      this.armed.set(signal, armed);
+      signal.addEventListener(
+        'abort',
+        () => {
+          const p = this.signalBackend(side, client, 'pg_cancel_backend').finally(() => this.pending.delete(p));
+          this.pending.add(p);
+        },
+        { once: true },
+      );
+    }
     return c;
   }
 
