@@ -238,11 +238,24 @@ export function externalUrls(s: Scenario): Record<Side, string> {
  * CUTOVER_OLD_URL and CUTOVER_NEW_URL in its environment. Its output (passwords masked) is kept in
  * the run folder; a command that fails stops the rehearsal before anything else touches the servers.
  */
+/** The passwords in the servers' URLs, to mask in whatever the lab keeps (logs, command output). */
+export function urlPasswords(urls: Record<string, string>): string[] {
+  return Object.values(urls)
+    .map((u) => {
+      try {
+        return decodeURIComponent(new URL(u).password);
+      } catch {
+        return '';
+      }
+    })
+    .filter(Boolean);
+}
+
 export async function resetServers(s: Scenario, runDir: string, log: (l: string) => void, signal?: AbortSignal): Promise<void> {
   const reset = s.clusters.reset;
   if (!reset) throw new CutoverError('CONFIG', `scenario ${s.name}: more than one run on external servers needs clusters.reset`, { hint: 'add clusters.reset: { command: … } that brings both servers back to where the first run started, or run once' });
   const urls = externalUrls(s);
-  const passwords = Object.values(urls).map((u) => decodeURIComponent(new URL(u).password)).filter(Boolean);
+  const passwords = urlPasswords(urls);
   const run = await runCommand(reset.command, { CUTOVER_OLD_URL: urls.old, CUTOVER_NEW_URL: urls.new }, reset.timeoutMs, { signal, cwd: s.file ? dirname(s.file) : undefined });
   const mask = (t: string) => redactValues(t, passwords);
   const output = mask(run.stdout + run.stderr).trimEnd();

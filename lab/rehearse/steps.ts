@@ -36,7 +36,7 @@ import { notMeasured, type ClusterTimelinePoint, type DriftFinding, type Injecte
 import { startAppProcess, stopAppProcess, type AppProcess } from './app-process.ts';
 import { runSwitchoverChild, type SwitchoverRun } from './switchover-child.ts';
 import type { PhaseTiming } from './measure-run.ts';
-import { ExternalLedger, externalUrls, assertEmptyForSeed, markServerLog, collectServerLog, type LedgerResult } from './external.ts';
+import { ExternalLedger, externalUrls, assertEmptyForSeed, markServerLog, collectServerLog, urlPasswords, type LedgerResult } from './external.ts';
 
 export const DB_NAME = 'db.lab.internal';
 export const APP_ROLE = 'cutover_app';
@@ -185,7 +185,7 @@ export async function startRunLab(r: RunState): Promise<{ lab: Lab; labDir: stri
   const marks = urls ? { old: await markServerLog(urls.old), new: await markServerLog(urls.new) } : undefined;
   await own(r, lab, async (l) => {
     if (urls && marks) {
-      const secrets = [...Object.values(urls).map((u) => decodeURIComponent(new URL(u).password)), r.appPassword];
+      const secrets = [...urlPasswords(urls), r.appPassword];
       r.serverLogs = [];
       for (const side of ['old', 'new'] as const) r.serverLogs.push(await collectServerLog(side, urls[side], marks[side], join(r.runDir, `${side}-server.log`), secrets));
       for (const line of r.serverLogs) r.log(line);
