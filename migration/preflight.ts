@@ -90,7 +90,8 @@ async function one<T = any>(c: Client, sql: string, params: unknown[] = []): Pro
   return (await rows<T>(c, sql, params))[0];
 }
 
-async function sideFacts(c: Client): Promise<SideFacts> {
+/** What the preflight knows of one server: version, settings, the connecting role's privileges, encoding, extensions. */
+export async function sideFacts(c: Client): Promise<SideFacts> {
   const versionNum = await serverVersionNum(c);
   const major = Math.floor(versionNum / 10000);
   const s = await one<any>(
@@ -135,19 +136,27 @@ const REL_COLS = `n.nspname as schema, c.relname as name`;
 const USER_REL = `from pg_class c join pg_namespace n on n.oid = c.relnamespace where ${SYSTEM_SCHEMA_FILTER}
   and not exists (select 1 from pg_depend d where d.classid = 'pg_class'::regclass and d.objid = c.oid and d.deptype = 'e')`;
 
+/**
+ * User tables (not extension members, not unlogged) that have neither a primary key nor a usable
+ * replica identity: once published, an UPDATE or DELETE on them fails on the source.
+ */
+export async function tablesWithoutKey(c: Client): Promise<Array<Rel & { identity: string }>> {
+  return rows(
+    c,
+    `select ${REL_COLS}, c.relreplident::text as identity ${USER_REL} and c.relkind = 'r' and c.relpersistence = 'p'
+       and (c.relreplident = 'n'
+            or (not exists (select 1 from pg_constraint k where k.conrelid = c.oid and k.contype = 'p')
+                and (c.relreplident = 'd' or (c.relreplident = 'i' and not exists (select 1 from pg_index i where i.indrelid = c.oid and i.indisreplident)))))
+     order by 1, 2`,
+  );
+}
+
 export async function gatherFacts(source: Client, target: Client, opts: { sourceUrl?: string } = {}): Promise<Facts> {
   const base = await sideFacts(source);
   const major = base.major;
   const src: SourceFacts = {
     ...base,
-    noKey: await rows(
-      source,
-      `select ${REL_COLS}, c.relreplident::text as identity ${USER_REL} and c.relkind = 'r' and c.relpersistence = 'p'
-         and (c.relreplident = 'n'
-              or (not exists (select 1 from pg_constraint k where k.conrelid = c.oid and k.contype = 'p')
-                  and (c.relreplident = 'd' or (c.relreplident = 'i' and not exists (select 1 from pg_index i where i.indrelid = c.oid and i.indisreplident)))))
-       order by 1, 2`,
-    ),
+    noKey: await tablesWithoutKey(source),
     identityFull: await rows(source, `select ${REL_COLS} ${USER_REL} and c.relkind = 'r' and c.relreplident = 'f' and not exists (select 1 from pg_constraint k where k.conrelid = c.oid and k.contype = 'p') order by 1, 2`),
     unlogged: await rows(source, `select ${REL_COLS} ${USER_REL} and c.relkind in ('r','p') and c.relpersistence = 'u' order by 1, 2`),
     matviews: await rows(source, `select ${REL_COLS} ${USER_REL} and c.relkind = 'm' order by 1, 2`),

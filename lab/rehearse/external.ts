@@ -17,7 +17,8 @@ import type { Scenario } from '../../scenarios/schema.ts';
 import { resolveClusterUrl } from '../../scenarios/rules.ts';
 import { withClient, quoteIdent, redactUrl, sameServerReason, serverIdentity, type Client, type ServerIdentity } from '../../migration/pg.ts';
 import { CutoverError, describeError, redactValues, redactSecrets } from '../../migration/errors.ts';
-import { stopReplication, parseTableName } from '../../migration/replication.ts';
+import { stopReplication, parseTableName, displayName } from '../../migration/replication.ts';
+import { sideFacts as serverFacts, tablesWithoutKey } from '../../migration/preflight.ts';
 import { SENTINEL_TABLE } from '../../migration/sentinel.ts';
 import { runCommand } from '../../migration/switch/command.ts';
 import { APP_WRITES_TABLE, APP_DOMAIN_TABLES } from '../../load/app/server.ts';
@@ -287,14 +288,6 @@ function describeSide(s: Scenario, side: Side, url: string): string {
   return `clusters.${side}.url (${env ? `\${${env[1]}} = ` : ''}${redactUrl(url)})`;
 }
 
-/** Every user table of the database without a primary key or replica identity (UPDATE/DELETE on it would fail once published). */
-const NO_KEY_SQL = `select format('%I.%I', n.nspname, c.relname) as t, n.nspname as s, c.relname as r from pg_class c join pg_namespace n on n.oid = c.relnamespace
-  where c.relkind = 'r' and c.relpersistence = 'p' and not c.relispartition and n.nspname !~ '^pg_' and n.nspname <> 'information_schema'
-    and not exists (select 1 from pg_depend d where d.classid = 'pg_class'::regclass and d.objid = c.oid and d.deptype = 'e')
-    and (c.relreplident = 'n' or (c.relreplident = 'd' and not exists (select 1 from pg_constraint k where k.conrelid = c.oid and k.contype = 'p'))
-         or (c.relreplident = 'i' and not exists (select 1 from pg_index i where i.indrelid = c.oid and i.indisreplident)))
-  order by 1`;
-
 /** The kinds the schema copy creates on new, by name: one there already is a collision. */
 const COPIED_KINDS = /^(table|view|materialized view|sequence|foreign table|function|procedure|aggregate|type|domain|schema) /;
 
@@ -313,12 +306,11 @@ interface SideFacts {
 async function sideFacts(url: string, role: string): Promise<SideFacts> {
   return withClient(url, async (c) => {
     const id = await serverIdentity(c);
-    const major = Math.floor(id.versionNum / 10000);
-    const r = (await c.query(`select current_user as u, r.rolsuper as su, r.rolreplication as repl, current_setting('wal_level') as wal, current_setting('rds.logical_replication', true) as rds,
-        ${major >= 16 ? `exists (select 1 from pg_roles x where x.rolname = 'pg_create_subscription' and pg_has_role(current_user, x.oid, 'member'))` : 'false'} as sub
-      from pg_roles r where r.rolname = current_user`)).rows[0];
-    const noKey = (await c.query<{ t: string; s: string; r: string }>(NO_KEY_SQL)).rows;
-    return { id, user: r.u, superuser: r.su, replication: r.repl, createSubscription: r.sub, walLevel: r.wal, rds: r.rds, inventory: await inventoryOf(c), noKey };
+    // the migration preflight's own reading of the role and settings, and of tables without a key
+    const f = await serverFacts(c);
+    const [{ u }] = (await c.query<{ u: string }>(`select current_user as u`)).rows;
+    const noKey = (await tablesWithoutKey(c)).map((t) => ({ t: displayName(t), s: t.schema, r: t.name }));
+    return { id, user: u, superuser: f.isSuperuser, replication: f.canReplicate, createSubscription: f.canSubscribe, walLevel: f.walLevel, rds: f.rdsLogicalReplication, inventory: await inventoryOf(c), noKey };
   }, { role, applicationName: 'cutover-preflight', connectTimeoutMs: 5000 });
 }
 
