@@ -683,7 +683,8 @@ export function aggregateRuns(runs: readonly Run[]): Aggregate {
   for (const r of runs) for (const p of r.phases) if (!phaseNames.includes(p.name)) phaseNames.push(p.name);
   const phaseMs: Record<string, Stat> = {};
   for (const n of phaseNames) {
-    const st = summarise(runs.flatMap((r) => r.phases.filter((p) => p.name === n).map((p) => p.endMs - p.startMs)));
+    // a skipped phase did not run: its 0 ms is not a timing (reverse without reverse replication)
+    const st = summarise(runs.flatMap((r) => r.phases.filter((p) => p.name === n && p.outcome !== 'skipped').map((p) => p.endMs - p.startMs)));
     if (st) phaseMs[n] = st;
   }
   const blockedWindowMs: Record<string, Stat> = {};
