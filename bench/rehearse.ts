@@ -38,7 +38,8 @@ budgets: { maxErrorWindow: 60s, maxStall: 60s, maxLostWrites: 0, allowedDrift: e
 /** The write-blocked window's median per part over the trustworthy runs (NaN: no run measured it). */
 function blockedLines(what: string, report: Report): BenchResult[] {
   const parts = report.aggregate.blockedWindowMs ?? {};
-  return BLOCKED_PARTS.map((k) => ({ name: `${what}: blocked window, ${BLOCKED_LABELS[k]} (median)`, value: parts[k]?.median ?? NaN, unit: 'ms' }));
+  // the swap exists only with reverse replication: no line rather than a NaN one without it
+  return BLOCKED_PARTS.filter((k) => k !== 'swapMs' || parts[k]).map((k) => ({ name: `${what}: blocked window, ${BLOCKED_LABELS[k]} (median)`, value: parts[k]?.median ?? NaN, unit: 'ms' }));
 }
 
 export async function bench(): Promise<BenchResult[]> {

@@ -261,6 +261,7 @@ export const BLOCKED_LABELS: Record<(typeof BLOCKED_PARTS)[number], string> = {
   sentinelMs: 'sentinel',
   sequencesMs: 'sequences',
   switchMs: 'switch: the change',
+  swapMs: '… of which the replication swap',
   switchWaitMs: "switch: its own wait (dns: the TTL)",
   resumeMs: 'resume',
   reResolveMs: 'client re-resolve (cache, TTL)',
@@ -281,7 +282,7 @@ export function blockedWindowRows(report: Report): { label: string; median?: num
       ...(st ? { median: st.median, p95: st.p95 } : {}),
       runs: report.runs.map((r) => {
         const v = r.blockedWindow?.[k];
-        return { index: r.index, ...(v === undefined ? { why: 'no breakdown (the run crashed)' } : isNotMeasured(v) ? { why: v.notMeasured } : { value: v }) };
+        return { index: r.index, ...(v === undefined ? { why: r.blockedWindow ? 'not recorded by this version' : 'no breakdown (the run crashed)' } : isNotMeasured(v) ? { why: v.notMeasured } : { value: v }) };
       }),
     };
   });

@@ -261,6 +261,11 @@ export const BlockedWindow = z.strictObject({
   sequencesMs: measured(ms),
   /** switch phase start → the switch moved traffic (dns: the record changed) */
   switchMs: measured(ms),
+  /**
+   * Of switchMs: swapping the replication direction (forward subscription stopped and dropped, the
+   * reverse one prepared in the catch-up enabled); absent in reports written before it existed.
+   */
+  swapMs: measured(ms).optional(),
   /** the switch phase's own wait after the change (dns: one TTL, so resolvers drop the old answer) */
   switchWaitMs: measured(ms),
   /** the resume phase */
@@ -274,7 +279,7 @@ export const BlockedWindow = z.strictObject({
 });
 
 /** The parts of BlockedWindow, in the order they happen. */
-export const BLOCKED_PARTS = ['fenceMs', 'sentinelMs', 'sequencesMs', 'switchMs', 'switchWaitMs', 'resumeMs', 'reResolveMs', 'reconnectMs', 'afterResumeMs'] as const;
+export const BLOCKED_PARTS = ['fenceMs', 'sentinelMs', 'sequencesMs', 'switchMs', 'swapMs', 'switchWaitMs', 'resumeMs', 'reResolveMs', 'reconnectMs', 'afterResumeMs'] as const;
 
 /** k6 iterations that could not start, split by whether they cluster in the cutover (reports/README.md). */
 export const Dropped = z.strictObject({ total: count, cutover: count, background: count });

@@ -57,6 +57,8 @@ export interface RunObservation {
   shadow?: Run['shadow'];
   /** Epoch ms when the switch moved traffic (dns: the record changed; before the switch phase's own wait). */
   switchChangedAtMs?: number;
+  /** The switch phase's replication swap, ms (only with reverse replication). */
+  switchSwapMs?: number;
   /** Epoch ms of each move of the app to a new database address (the sample app reports them); undefined: the app does not say. */
   appAddressChangesMs?: number[];
   /** The rollback leg (migration.rollbackAfter): its phases, its acknowledged-write check (on the old primary, split-brain on the new), its error. */
@@ -238,7 +240,7 @@ function timelineOf(o: RunObservation) {
  * the new address, its first acknowledged write there, and how long failures went on after resume.
  * `errorWindowEndMs`: epoch end of the error window (undefined: no failure), or why it is unknown.
  */
-export function blockedWindow(o: Pick<RunObservation, 'phases' | 'ops' | 'switchChangedAtMs' | 'appAddressChangesMs'>, sw: Scenario['migration']['switch'], errorWindowEndMs: number | undefined | NotMeasured): BlockedWindow {
+export function blockedWindow(o: Pick<RunObservation, 'phases' | 'ops' | 'switchChangedAtMs' | 'switchSwapMs' | 'appAddressChangesMs'>, sw: Scenario['migration']['switch'], errorWindowEndMs: number | undefined | NotMeasured): BlockedWindow {
   const phase = (n: string) => o.phases.find((p) => p.name === n && p.outcome === 'ok');
   const dur = (n: string): Measured<number> => {
     const p = phase(n);
@@ -272,6 +274,7 @@ export function blockedWindow(o: Pick<RunObservation, 'phases' | 'ops' | 'switch
     sentinelMs: dur('sentinel'),
     sequencesMs: dur('sequences'),
     switchMs: swp && changed !== undefined ? Math.round(changed - swp.startMs) : noSwitch,
+    swapMs: !swp ? noSwitch : o.switchSwapMs !== undefined ? Math.round(o.switchSwapMs) : notMeasured('no reverse replication: the switch had no direction to swap'),
     switchWaitMs: swp && changed !== undefined ? Math.round(swp.endMs - changed) : noSwitch,
     resumeMs: dur('resume'),
     reResolveMs,

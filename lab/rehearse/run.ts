@@ -372,6 +372,7 @@ async function measureStep(
       ack,
       phases: so.phases,
       ...(so.switchChangedAtMs !== undefined ? { switchChangedAtMs: so.switchChangedAtMs } : {}),
+      ...(so.swapMs !== undefined ? { switchSwapMs: so.swapMs } : {}),
       appAddressChangesMs: load.app.addressChangesMs(),
       faults: faultsAsInjected(r.s, load.faults.applied, finished.endMs - load.startMs),
       lagSamples: load.lagSamples,

@@ -24,6 +24,8 @@ export interface SwitchoverRun {
   fenceAtMs?: number;
   /** Epoch ms when the switch moved traffic: the switch phase's end less its own wait (dns: the TTL). */
   switchChangedAtMs?: number;
+  /** The switch phase's replication swap (with reverse replication): forward stop + reverse start, ms. */
+  swapMs?: number;
   attempts: number;
   /** Every event the child sent, in order, across attempts. */
   events: PhaseEvent[];
@@ -145,8 +147,10 @@ export async function runSwitchoverChild(o: SwitchoverChildOptions): Promise<Swi
   const sw = (st?.phases ?? []).find((p: any) => p.name === 'switch' && p.endedAt && p.outcome === 'ok');
   const waited = Number(sw?.detail?.switched?.waitedMs);
   const switchChangedAtMs = sw ? Date.parse(sw.endedAt) - (Number.isFinite(waited) ? waited : 0) : undefined;
+  const swap = sw?.detail?.swapMs;
+  const swapMs = swap && Number.isFinite(swap.forwardStop + swap.reverseStart) ? Number(swap.forwardStop) + Number(swap.reverseStart) : undefined;
   if (result && !result.ok && !error) error = `switchover ${result.outcome ?? 'failed'}: ${result.error?.message ?? result.next ?? ''}`;
-  return { result, phases, fenceAtMs: fence ? Date.parse(fence.endedAt) : undefined, switchChangedAtMs, attempts, events, ...(error ? { error } : {}) };
+  return { result, phases, fenceAtMs: fence ? Date.parse(fence.endedAt) : undefined, switchChangedAtMs, ...(swapMs !== undefined ? { swapMs } : {}), attempts, events, ...(error ? { error } : {}) };
 }
 
 /** The state file, read once at the end (phase timings and errors as the engine recorded them). */

@@ -27,7 +27,9 @@ describe('blockedWindow', () => {
   it('splits a dns cutover into the phases, the change, the re-resolve, the re-connect and the failures after resume', () => {
     // the record changed 20 ms into the switch (then its 1 s TTL wait); the app moved 600 ms later, first ack 40 ms after that
     const b = blockedWindow({ phases, ops: ops(4_000, 4_940), switchChangedAtMs: T0 + 4_320, appAddressChangesMs: [T0 + 4_920] }, 'dns', T0 + 4_943);
-    expect(b).toEqual({ fenceMs: 150, sentinelMs: 100, sequencesMs: 50, switchMs: 20, switchWaitMs: 1000, resumeMs: 20, reResolveMs: 600, reconnectMs: 23, afterResumeMs: 0 });
+    expect(b).toEqual({ fenceMs: 150, sentinelMs: 100, sequencesMs: 50, switchMs: 20, swapMs: { notMeasured: expect.stringContaining('no reverse replication') }, switchWaitMs: 1000, resumeMs: 20, reResolveMs: 600, reconnectMs: 23, afterResumeMs: 0 });
+    // with reverse replication, the swap's share of the change is its own part
+    expect(blockedWindow({ phases, ops: ops(4_000, 4_940), switchChangedAtMs: T0 + 4_320, switchSwapMs: 12.4, appAddressChangesMs: [T0 + 4_920] }, 'dns', T0 + 4_943).swapMs).toBe(12);
   });
 
   it('failures going on after resume are counted from its end', () => {
