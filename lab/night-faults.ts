@@ -339,14 +339,41 @@ export async function fillConnections(opts: { adminUrl: string; side: 'old' | 'n
     await dropRole().catch(() => {});
     throw new FaultNotApplied('connections', `could not fill the ${where}'s connection slots: ${redactSecrets(e?.message ?? String(e))}`, 'check max_connections and that the lab can log in with a new password role');
   }
+  // Held full for the whole fault: a slot that frees up later (a backend that was still exiting
+  // while the slots were counted, a client that leaves) is taken again, as a connection storm would.
+  // Only when none is to be left free: topping up around `reserved` free slots would take them for a
+  // moment and refuse the app there.
+  const taken = held.length;
+  let releasing = false;
+  let topping: Promise<void> = Promise.resolve();
+  const topUp =
+    reserved === 0
+      ? setInterval(() => {
+          topping = topping.then(async () => {
+            if (releasing || held.length >= FILL_LIMIT) return;
+            try {
+              const c = await connect(url, { role: where, applicationName: 'cutover-fault-connections', connectTimeoutMs: 2000 });
+              c.on('error', () => {});
+              if (releasing) await c.end().catch(() => {});
+              else held.push(c);
+            } catch {
+              /* refused: still full */
+            }
+          });
+        }, 200)
+      : undefined;
+  topUp?.unref();
   return {
     role: roleName,
-    taken: held.length,
+    taken,
     maxConnections: settings.max,
     superuserReserved: settings.su,
     reservedConnections: settings.res,
     refusal,
     release: async () => {
+      releasing = true;
+      if (topUp) clearInterval(topUp);
+      await topping;
       await Promise.allSettled(held.splice(0).map((c) => c.end()));
       await dropRole();
     },

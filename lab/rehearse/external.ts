@@ -274,7 +274,7 @@ export async function resetServers(s: Scenario, runDir: string, log: (l: string)
  * database that holds no tables of its own: the user's data is never written over.
  */
 export async function assertEmptyForSeed(s: Scenario, url: string): Promise<void> {
-  const tables = [...(await inventory(url))].filter((o) => o.startsWith('table '));
+  const tables = [...(await inventory(url))].filter((o) => o.startsWith('table ')).sort();
   if (tables.length)
     throw new CutoverError('CONFIG', `scenario ${s.name} asks to seed dataset ${s.dataset.preset} into the old server, whose database already holds ${tables.length} table(s) (${tables.slice(0, 5).map((t) => t.slice(6)).join(', ')}${tables.length > 5 ? ', …' : ''})`, {
       hint: 'the lab never seeds into a database with data: remove the dataset block (the server\'s own data is the dataset), or point clusters.old.url at an empty database',

@@ -151,8 +151,12 @@ describe('night faults 13 → 17: injectors', () => {
     expect(rec.effect).toMatch(new RegExp(`^${taken} free connection slot\\(s\\) of the new side taken`));
     const role = (await sql(pair.new.url, `select rolname from pg_roles where rolname like 'lab_fault_conn_%'`))[0].rolname;
     const held = (await sql(pair.new.url, `select count(*)::int as n from pg_stat_activity where usename = $1`, [role]))[0].n;
-    expect(held).toBe(taken);
-    await expect(sql(appUrl(pair.new.url), `select 1`)).rejects.toThrow(/too many clients|remaining connection slots/);
+    // a slot freed after the count (a backend of an earlier test still exiting) is taken again
+    expect(held).toBeGreaterThanOrEqual(taken);
+    // the app is refused: at once, or after the top-up took a slot that was freed meanwhile
+    let refused = '';
+    await until(async () => (refused = await sql(appUrl(pair.new.url), `select 1`).then(() => '', (e) => String(e?.message ?? e))) || undefined, 10_000, 'the app refused');
+    expect(refused).toMatch(/too many clients|remaining connection slots/);
     await inj.clear();
     expect(await sql(appUrl(pair.new.url), `select 1 as one`)).toEqual([{ one: 1 }]);
     expect(await sql(pair.new.url, `select rolname from pg_roles where rolname like 'lab_fault_conn_%'`)).toEqual([]);
