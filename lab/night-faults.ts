@@ -18,7 +18,7 @@ import { sleep } from './net.ts';
 import { redactSecrets } from '../migration/errors.ts';
 import { connect, qualified, quoteIdent, quoteLiteral, serverMajor, withClient, type Client } from '../migration/pg.ts';
 import { displayName, objectNames, parseTableName } from '../migration/replication.ts';
-import { lockModes } from '../scenarios/schema.ts';
+import { lockModeOf, lockModes } from '../scenarios/schema.ts';
 
 // --- pause -------------------------------------------------------------------------------------
 
@@ -167,8 +167,8 @@ export interface HeldLock {
 }
 
 export function normaliseLockMode(mode: unknown): string {
-  const m = mode === undefined ? 'ACCESS EXCLUSIVE' : String(mode).trim().toUpperCase().replace(/\s+/g, ' ');
-  if (!(lockModes as readonly string[]).includes(m)) throw new FaultNotApplied('lock', `${JSON.stringify(mode)} is not a lock mode`, `mode: ${lockModes.join(' | ')}`);
+  const m = lockModeOf(mode);
+  if (!m) throw new FaultNotApplied('lock', `${JSON.stringify(mode)} is not a lock mode`, `mode: ${lockModes.join(' | ')}`);
   return m;
 }
 

@@ -4,7 +4,7 @@
  * one pass instead of fixing them one at a time.
  */
 import { faker } from '@faker-js/faker';
-import { clusterSchema, conflictModes, datasetSchema, dbFaultKinds, faultAttributes, lockModes, nightFaultKinds, pauseTargets, faultSchema, loadSchema, migrationSchema, providerKinds, type ClusterSettings } from './schema.ts';
+import { clusterSchema, conflictModes, datasetSchema, dbFaultKinds, faultAttributes, lockModeOf, lockModes, nightFaultKinds, pauseTargets, faultSchema, loadSchema, migrationSchema, providerKinds, type ClusterSettings } from './schema.ts';
 
 export interface Problem {
   /** Dotted path into the file, e.g. `clusters.new.major` or `faults.0.hop`. */
@@ -162,7 +162,7 @@ function nightFaultRules(p: Problem[], at: (k: string) => string, f: ParsedFault
   if (f.kind === 'lock') {
     if (a.table === undefined) p.push({ path: at('attributes.table'), message: 'a lock fault needs attributes.table', hint: 'e.g. attributes: { side: new, table: orders }' });
     else if (typeof a.table !== 'string' || !a.table.trim()) p.push({ path: at('attributes.table'), message: 'must be a non-empty string', hint: 'e.g. table: orders' });
-    if (a.mode !== undefined && !(typeof a.mode === 'string' && (lockModes as readonly string[]).includes(a.mode.trim().toUpperCase().replace(/\s+/g, ' '))))
+    if (!lockModeOf(a.mode))
       p.push({ path: at('attributes.mode'), message: `${JSON.stringify(a.mode)} is not a lock mode`, hint: `mode: ${lockModes.join(' | ')} (default ACCESS EXCLUSIVE)` });
   }
   if (f.kind === 'connections' && a.reserved !== undefined && !(Number.isInteger(a.reserved) && (a.reserved as number) >= 0))

@@ -77,6 +77,13 @@ export const faultKinds = ['latency', 'bandwidth', 'timeout', 'reset_peer', 'sli
 export const pauseTargets = ['old', 'new', 'app'] as const;
 /** lock: the modes of LOCK TABLE … IN <mode> MODE (attributes.mode, lower or upper case). */
 export const lockModes = ['ACCESS SHARE', 'ROW SHARE', 'ROW EXCLUSIVE', 'SHARE UPDATE EXCLUSIVE', 'SHARE', 'SHARE ROW EXCLUSIVE', 'EXCLUSIVE', 'ACCESS EXCLUSIVE'] as const;
+/** A lock mode as written (any case, any spacing; absent: ACCESS EXCLUSIVE), or undefined when it is none. */
+export function lockModeOf(mode: unknown): (typeof lockModes)[number] | undefined {
+  if (mode === undefined) return 'ACCESS EXCLUSIVE';
+  if (typeof mode !== 'string') return undefined;
+  const m = mode.trim().toUpperCase().replace(/\s+/g, ' ');
+  return (lockModes as readonly string[]).includes(m) ? (m as (typeof lockModes)[number]) : undefined;
+}
 /** conflict: `now` collides at once (same row made on both sides), `ahead` with the load's next inserts. */
 export const conflictModes = ['now', 'ahead'] as const;
 export const hops = ['app-old', 'app-new', 'replication'] as const;
