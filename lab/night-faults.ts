@@ -16,6 +16,7 @@ import { randomBytes } from 'node:crypto';
 import { FaultNotApplied } from './faults.ts';
 import { sleep } from './net.ts';
 import { redactSecrets } from '../migration/errors.ts';
+import { parseProcStat } from '../migration/cpu.ts';
 import { connect, qualified, quoteIdent, quoteLiteral, serverMajor, withClient, type Client } from '../migration/pg.ts';
 import { displayName, objectNames, parseTableName } from '../migration/replication.ts';
 import { lockModeOf, lockModes } from '../scenarios/schema.ts';
@@ -57,9 +58,9 @@ export function processTree(root: number): number[] {
   for (const e of readdirSync('/proc')) {
     if (!/^\d+$/.test(e)) continue;
     try {
-      const stat = readFileSync(`/proc/${e}/stat`, 'utf8');
-      // pid (comm) state ppid … — comm may hold spaces and parentheses
-      const ppid = Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[1]);
+      const st = parseProcStat(readFileSync(`/proc/${e}/stat`, 'utf8'));
+      if (!st) continue;
+      const ppid = st.ppid;
       const list = children.get(ppid) ?? [];
       list.push(Number(e));
       children.set(ppid, list);
@@ -79,8 +80,7 @@ export function processTree(root: number): number[] {
 /** The process state letter from /proc (T = stopped), or null when it is gone. */
 export function processState(pid: number): string | null {
   try {
-    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
-    return stat.slice(stat.lastIndexOf(')') + 2).split(' ')[0];
+    return parseProcStat(readFileSync(`/proc/${pid}/stat`, 'utf8'))?.state ?? null;
   } catch {
     return null;
   }

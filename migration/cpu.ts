@@ -15,6 +15,8 @@ export const CLK_TCK = 100;
 export interface ProcStat {
   pid: number;
   comm: string;
+  /** R running, S sleeping, T stopped, Z zombie, … */
+  state: string;
   ppid: number;
   /** utime + stime, ticks. */
   own: number;
@@ -30,7 +32,7 @@ export function parseProcStat(text: string): ProcStat | undefined {
   const f = text.slice(close + 2).trim().split(/\s+/);
   // after ")": state ppid pgrp session tty tpgid flags minflt cminflt majflt cmajflt utime stime cutime cstime
   if (f.length < 15) return undefined;
-  return { pid: Number(text.slice(0, open).trim()), comm: text.slice(open + 1, close), ppid: Number(f[1]), own: Number(f[11]) + Number(f[12]), reaped: Number(f[13]) + Number(f[14]) };
+  return { pid: Number(text.slice(0, open).trim()), comm: text.slice(open + 1, close), state: f[0], ppid: Number(f[1]), own: Number(f[11]) + Number(f[12]), reaped: Number(f[13]) + Number(f[14]) };
 }
 
 function readStat(pid: number, procRoot: string): ProcStat | undefined {

@@ -102,7 +102,7 @@ describe('CPU from /proc', () => {
   const stat = (pid: number, comm: string, ppid: number, ut: number, st: number, cut = 0, cst = 0) =>
     `${pid} (${comm}) S ${ppid} 1 1 0 -1 4194560 100 0 0 0 ${ut} ${st} ${cut} ${cst} 20 0 1 0 100 1000 10`;
   it('parses a stat line whose command holds spaces and parentheses', () => {
-    expect(parseProcStat(stat(42, 'postgres: walsender (x) 1', 7, 30, 12, 5, 1))).toEqual({ pid: 42, comm: 'postgres: walsender (x) 1', ppid: 7, own: 42, reaped: 6 });
+    expect(parseProcStat(stat(42, 'postgres: walsender (x) 1', 7, 30, 12, 5, 1))).toEqual({ pid: 42, comm: 'postgres: walsender (x) 1', state: 'S', ppid: 7, own: 42, reaped: 6 });
   });
   it('sums a process tree, and a reaped child keeps its time in its parent', () => {
     const root = mkdtempSync(join(tmpdir(), 'proc-'));
