@@ -27,8 +27,9 @@ import { lockModeOf, lockModes } from '../scenarios/schema.ts';
 const stopped = new Set<number>();
 let exitHooked = false;
 
-function resumeAllSync(): void {
-  for (const pid of [...stopped].reverse()) {
+/** SIGCONT, newest first (children before the parent that stopped first), and forget them. */
+function resume(pids: number[]): void {
+  for (const pid of [...pids].reverse()) {
     try {
       process.kill(pid, 'SIGCONT');
     } catch {
@@ -36,6 +37,10 @@ function resumeAllSync(): void {
     }
     stopped.delete(pid);
   }
+}
+
+function resumeAllSync(): void {
+  resume([...stopped]);
 }
 
 function hookExit(): void {
@@ -115,12 +120,7 @@ export async function pauseProcess(what: string, root: number | undefined, tree 
         }
       }
   } catch (e: any) {
-    for (const p of pids.reverse()) {
-      try {
-        process.kill(p, 'SIGCONT');
-      } catch {}
-      stopped.delete(p);
-    }
+    resume(pids);
     throw new FaultNotApplied('pause', `could not stop ${what} (pid ${root}): ${e?.message ?? e}`);
   }
   // SIGSTOP is delivered asynchronously: wait (briefly, bounded) until each one shows as stopped
@@ -132,14 +132,7 @@ export async function pauseProcess(what: string, root: number | undefined, tree 
     resume: async () => {
       if (resumed) return;
       resumed = true;
-      for (const p of [...pids].reverse()) {
-        try {
-          process.kill(p, 'SIGCONT');
-        } catch {
-          /* gone */
-        }
-        stopped.delete(p);
-      }
+      resume(pids);
     },
   };
 }
