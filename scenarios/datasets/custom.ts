@@ -650,6 +650,53 @@ function typeGen(seed: number, salt: number, p: ColPlan, base = p.col.base, cate
     }
     case 'char':
       return (i, k, a) => 'abcdefghijklmnopqrstuvwxyz'[k !== undefined ? k % 26 : rng(i, a).int(26)];
+    // Contrib and geometric types: a literal of the type's input syntax; distinct per key when k is given.
+    case 'ltree':
+      return (i, k, a) => {
+        const r = rng(i, a);
+        const label = () => r.pick(pl.words).replace(/[^A-Za-z0-9_]/g, '_') || 'n';
+        const path = Array.from({ length: 1 + r.int(3) }, label);
+        if (k !== undefined) path.push(`k${BASE36(k)}`);
+        return path.join('.');
+      };
+    case 'hstore':
+      return (i, k, a) => {
+        const r = rng(i, a);
+        return `"${r.pick(pl.words).replace(/["\\]/g, '')}"=>"${r.int(1000)}"${k !== undefined ? `, "k"=>"${BASE36(k)}"` : ''}`;
+      };
+    case 'cube':
+    case 'point':
+      return (i, k, a) => {
+        const r = rng(i, a);
+        const [x, y] = k !== undefined ? [k, r.int(1000)] : [r.int(100000) / 100, r.int(100000) / 100];
+        return `(${x},${y})`;
+      };
+    case 'seg':
+      return (i, k, a) => {
+        const from = k !== undefined ? k * 2 : rng(i, a).int(10000);
+        return `${from} .. ${from + 1}`;
+      };
+    case 'box':
+    case 'lseg':
+    case 'path':
+    case 'polygon':
+    case 'circle':
+    case 'line':
+      return (i, k, a) => {
+        const r = rng(i, a);
+        const x = k ?? r.int(1000);
+        const y = r.int(1000);
+        const d = 1 + r.int(50);
+        return base === 'box' ? `(${x + d},${y + d}),(${x},${y})` : base === 'lseg' ? `[(${x},${y}),(${x + d},${y + d})]` : base === 'path' ? `[(${x},${y}),(${x + d},${y}),(${x + d},${y + d})]` : base === 'polygon' ? `((${x},${y}),(${x + d},${y}),(${x},${y + d}))` : base === 'circle' ? `<(${x},${y}),${d}>` : `{1,-1,${x}}`;
+      };
+    case 'tsquery':
+      return (i, k, a) => {
+        const r = rng(i, a);
+        const w = () => r.pick(pl.words).replace(/[^A-Za-z0-9]/g, '') || 'a';
+        return k !== undefined ? `${w()} & k${BASE36(k)}` : `${w()} & ${w()}`;
+      };
+    case 'pg_lsn':
+      return (i, k, a) => `${(k ?? rng(i, a).int(256)).toString(16).toUpperCase()}/${rng(i, a).hex(4).toUpperCase()}`;
   }
   if (category === 'R' && col.rangeSub) {
     const sub = col.rangeSub;
