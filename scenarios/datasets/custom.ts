@@ -42,6 +42,8 @@ interface TypeInfo {
   elemCategory: string | null;
   enumLabels: string[] | null;
   rangeSub: string | null;
+  /** A multirange (14+): its values are `{range, …}` of rangeSub. */
+  multirange?: boolean;
   typmod: number;
   domain: string | null;
   domainNotNull: boolean;
@@ -56,6 +58,8 @@ export interface ColumnInfo extends TypeInfo {
   notNull: boolean;
   identity: boolean;
   generated: boolean;
+  /** A generated column's expression (pg_get_expr), for the probe to compute it as the server will. */
+  generatedExpr?: string;
   serial: boolean;
   hasDefault: boolean;
 }
@@ -68,6 +72,8 @@ export interface UniqueKey {
   /** The index's key expressions and WHERE clause as SQL (for the probe: exactly what the index compares). */
   keyExprs?: string[];
   predicate?: string | null;
+  /** Generated columns of the key, planned through the columns they are computed from (cols). */
+  via?: string[];
 }
 
 export interface ForeignKey {
@@ -146,13 +152,15 @@ async function typeInfo(c: Client, oid: number, cache: Map<number, TypeInfo>): P
       `select bt.typname as base, bt.typcategory as category, et.typname as elem_base, et.typcategory as elem_category,
               case when bt.typtype = 'e' then (select array_agg(enumlabel order by enumsortorder)::text[] from pg_enum where enumtypid = bt.oid)
                    when et.typtype = 'e' then (select array_agg(enumlabel order by enumsortorder)::text[] from pg_enum where enumtypid = et.oid) end as enum_labels,
-              (select st.typname from pg_range r join pg_type st on st.oid = r.rngsubtype where r.rngtypid = bt.oid) as range_sub,
+              (select st.typname from pg_range r join pg_type st on st.oid = r.rngsubtype
+                 where r.rngtypid = bt.oid or (bt.typtype = 'm' and to_jsonb(r) ->> 'rngmultitypid' = bt.oid::text)) as range_sub,
+              bt.typtype = 'm' as multirange,
               format_type(bt.oid, $2) as base_type
          from pg_type bt left join pg_type et on et.oid = bt.typelem and bt.typcategory = 'A' where bt.oid = $1`,
       [cur, typmod >= 0 ? typmod : null],
     )
   ).rows[0];
-  const info: TypeInfo = { base: t.base, category: t.category, elemBase: t.elem_base, elemCategory: t.elem_category, enumLabels: t.enum_labels, rangeSub: t.range_sub, typmod, domain, domainNotNull, domainChecks, baseType: t.base_type };
+  const info: TypeInfo = { base: t.base, category: t.category, elemBase: t.elem_base, elemCategory: t.elem_category, enumLabels: t.enum_labels, rangeSub: t.range_sub, multirange: t.multirange || undefined, typmod, domain, domainNotNull, domainChecks, baseType: t.base_type };
   cache.set(oid, info);
   return info;
 }
@@ -191,7 +199,7 @@ async function introspect(c: Client, major: number, onlyNewSince?: Set<number>, 
       await c.query<any>(
         `select a.attrelid::int as rel, a.attname as name, format_type(a.atttypid, a.atttypmod) as type, a.atttypid::int as typid, a.atttypmod as typmod,
                 a.attnotnull as not_null, a.attidentity <> '' as identity, ${generatedExpr} as generated,
-                d.adbin is not null as has_default,
+                d.adbin is not null as has_default, case when ${generatedExpr} then pg_get_expr(d.adbin, d.adrelid) end as generated_expr,
                 coalesce(pg_get_expr(d.adbin, d.adrelid) like 'nextval(%', false) as serial
            from pg_attribute a left join pg_attrdef d on d.adrelid = a.attrelid and d.adnum = a.attnum
           where a.attrelid = any($1) and a.attnum > 0 and not a.attisdropped order by a.attrelid, a.attnum`,
@@ -255,6 +263,7 @@ async function introspect(c: Client, major: number, onlyNewSince?: Set<number>, 
         notNull: x.not_null || ti.domainNotNull,
         identity: x.identity,
         generated: x.generated,
+        generatedExpr: x.generated_expr ?? undefined,
         serial: x.serial,
         hasDefault: x.has_default,
       });
@@ -268,6 +277,23 @@ async function introspect(c: Client, major: number, onlyNewSince?: Set<number>, 
       else if (seg.kind === 'code') for (const w of seg.text.match(/[A-Za-z_][\w$]*/g) ?? []) if (colNames.has(w)) cs.add(w);
       return { name: u.name, cols: [...cs].filter((x) => colNames.has(x)), partial: u.partial, kind: u.primary ? 'primary key' : 'unique', keyExprs: u.key_exprs ?? undefined, predicate: u.predicate };
     });
+    // A key over a generated column (slug_lower text generated always as (lower(slug))) is planned over the
+    // columns it is computed from, as an expression key is; the probe checks the computed values.
+    const genSources = new Map<string, string[]>();
+    for (const col of columns)
+      if (col.generated && col.generatedExpr) {
+        const src = new Set<string>();
+        for (const seg of lexSql(col.generatedExpr))
+          if (seg.kind === 'ident') src.add(seg.text.slice(1, -1).replace(/""/g, '"'));
+          else if (seg.kind === 'code') for (const w of seg.text.match(/[A-Za-z_][\w$]*/g) ?? []) src.add(w);
+        genSources.set(col.name, [...src].filter((x) => colNames.has(x) && x !== col.name && !columns.find((y) => y.name === x)?.generated));
+      }
+    if (genSources.size)
+      for (const u of uniques)
+        if (u.cols.some((cn) => genSources.has(cn))) {
+          u.via = u.cols.filter((cn) => genSources.has(cn));
+          u.cols = [...new Set(u.cols.flatMap((cn) => genSources.get(cn) ?? [cn]))];
+        }
     const overlaps: TableInfo['overlaps'] = [];
     for (const x of exclRows.get(kOid) ?? []) {
       const cs: string[] = x.cols ?? [];
@@ -708,7 +734,9 @@ function typeGen(seed: number, salt: number, p: ColPlan, base = p.col.base, cate
       const key = p.disjoint ? i : k;
       const from = key !== undefined ? key * 2 : rng(i, a).int(10000);
       const len = key !== undefined ? 1 : 1 + rng(i, a).int(48);
-      return `[${quote(bound(from))},${quote(bound(from + len))})`;
+      const r = `[${quote(bound(from))},${quote(bound(from + len))})`;
+      // A multirange: the range and a second one after it (one only when rows must be disjoint).
+      return col.multirange && p.disjoint ? `{${r}}` : col.multirange ? `{${r},[${quote(bound(from + len + 1))},${quote(bound(from + len + 2))})}` : r;
     };
   }
   if (category === 'A' && col.elemBase) {
@@ -1556,9 +1584,9 @@ export async function probeDataset(c: Client, ds: CustomDataset, copyText: (rows
       // Domains are checked below, one constraint at a time, so the table holds their base type.
       const fmt = (col: ColumnInfo) => (col.domain ? col.baseType : col.type);
       await c.query(`savepoint p`);
-      await c.query(`create temp table _seed_probe (_i int, ${tl.columns.map((cn) => `${q(cn)} ${fmt(colInfo.get(cn)!)}`).join(', ')}) on commit drop`);
+      await c.query(`create temp table _seed_probe (${['_i int', ...tl.columns.map((cn) => `${q(cn)} ${fmt(colInfo.get(cn)!)}`)].join(', ')}) on commit drop`);
       try {
-        await copyInto(c, `copy _seed_probe (_i, ${tl.columns.map(q).join(', ')}) from stdin`, copyText(rows));
+        await copyInto(c, `copy _seed_probe (${['_i', ...tl.columns.map(q)].join(', ')}) from stdin`, copyText(rows));
       } catch (e: any) {
         const m = /COPY _seed_probe, line (\d+), column (\S+?): "?(.*?)"?$/m.exec(String(e?.where ?? ''));
         const column = m?.[2] ?? '?';
@@ -1567,13 +1595,44 @@ export async function probeDataset(c: Client, ds: CustomDataset, copyText: (rows
         await c.query(`rollback to savepoint p`);
         continue;
       }
+      // Generated columns as the server will compute them, so CHECKs and unique keys over them are judged too.
+      const present = new Set(tl.columns);
+      const sources = new Map<string, string[]>();
+      const mentions = (names: Iterable<string>, body: string) => [...names].filter((cn) => new RegExp(`(^|[^\\w"])("${cn.replace(/"/g, '""')}"|${cn.replace(/[^\w]/g, '')})([^\\w"]|$)`).test(body));
+      for (const col of t.columns) {
+        if (!col.generated || !col.generatedExpr) continue;
+        await c.query('savepoint g');
+        try {
+          await c.query(`alter table _seed_probe add column ${q(col.name)} ${fmt(col)} generated always as (${col.generatedExpr}) stored`);
+          present.add(col.name);
+          sources.set(col.name, mentions(tl.columns, col.generatedExpr));
+        } catch (e: any) {
+          await c.query('rollback to savepoint g');
+          const src = mentions(tl.columns, col.generatedExpr);
+          // A data error computing it (overflow, division by zero, a bad cast) is what the load would hit.
+          if (/^2[23]/.test(String(e?.code ?? '')))
+            problems.push({
+              table: key,
+              column: col.name,
+              constraint: `GENERATED ALWAYS AS (${col.generatedExpr}) STORED, type ${col.type}`,
+              why: `the server cannot compute it from the sample rows: ${e?.message ?? e}`,
+              fix: src.length ? `${src.map((x) => fixLine(t, x, t.columns.find((y) => y.name === x)?.category === 'N' ? 'regex:[1-9][0-9]?' : `regex:<values for which ${col.name} fits>`)).join(' or ')} (${col.name} is generated from ${src.join(', ')})` : `seed without ${col.name}'s table, or change the expression`,
+            });
+          else ds.notes.push(`${key}.${col.name}: generated column not computed before the load (${e?.message ?? e}); its CHECKs and keys are left to the load`);
+        }
+      }
+      // A problem in a generated column is fixed at the columns it is computed from.
+      const fixAt = (cn: string, value: string) => {
+        const src = sources.get(cn);
+        return src ? (src.length ? `${src.map((x) => fixLine(t, x, value)).join(' or ')} (${cn} is generated from ${src.join(', ')})` : `${cn} is generated from no column the seed writes: seed without the constraint or change the expression`) : fixLine(t, cn, value);
+      };
       // Every condition of the table in one scan; one by one only when the scan itself fails.
       const conds: { cond: string; what: PlanProblem }[] = [];
       for (const ch of ds.plans.get(key)?.checks ?? []) {
-        const cols = ch.domainOf ? [ch.domainOf] : tl.columns.filter((cn) => new RegExp(`(^|[^\\w"])("${cn.replace(/"/g, '""')}"|${cn.replace(/[^\w]/g, '')})([^\\w"]|$)`).test(checkBody(ch.def)));
+        const cols = ch.domainOf ? [ch.domainOf] : mentions(present, checkBody(ch.def));
         conds.push({
           cond: ch.domainOf ? domainBody(ch.def, ch.domainOf) : checkBody(ch.def),
-          what: { table: key, column: cols.join(', ') || '?', constraint: `CHECK ${ch.name} ${ch.def}`, why: '', fix: fixLine(t, cols[0] ?? '?', `const:<a value that passes ${ch.name.split(' ')[0]}>`) },
+          what: { table: key, column: cols.join(', ') || '?', constraint: `CHECK ${ch.name} ${ch.def}`, why: '', fix: fixAt(cols.find((x) => !sources.has(x)) ?? cols[0] ?? '?', `const:<a value that passes ${ch.name.split(' ')[0]}>`) },
         });
       }
       for (const col of t.columns)
@@ -1587,14 +1646,16 @@ export async function probeDataset(c: Client, ds: CustomDataset, copyText: (rows
       }
       // Unique keys over the sample (the plan makes them distinct by construction; this checks the plan).
       const serialCols = new Set(t.columns.filter((x) => x.identity || x.serial).map((x) => x.name));
-      const keys = t.uniques.filter((u) => u.kind !== 'exclusion' && u.cols.length && u.cols.every((cn) => tl.columns.includes(cn)) && !u.cols.some((cn) => serialCols.has(cn)));
+      const keys = t.uniques.filter((u) => u.kind !== 'exclusion' && u.cols.length && u.cols.every((cn) => present.has(cn)) && !u.cols.some((cn) => serialCols.has(cn)));
       const dupSql = (u: UniqueKey) => {
         const ks = u.keyExprs?.length ? u.keyExprs.map((e) => `(${e})`) : u.cols.map(q);
         const where = [...ks.map((e) => `${e} is not null`), ...(u.predicate ? [`(${u.predicate})`] : [])].join(' and ');
         return `(select count(*)::int from (select 1 from _seed_probe where ${where} group by ${ks.join(', ')} having count(*) > 1) d)`;
       };
       const report = (what: PlanProblem, n: number) => problems.push({ ...what, why: `${n} of ${rows.length} sample rows fail it${what.why ? '; ' + what.why : ''}` });
-      const reportDup = (u: UniqueKey, n: number) => problems.push({ table: key, column: u.cols.join(', '), constraint: `${u.kind.toUpperCase()} ${u.name}`, why: `${n} duplicate value(s) among ${rows.length} sample rows`, fix: fixLine(t, u.cols[0], 'faker.string.uuid') });
+      const reportDup = (u: UniqueKey, n: number) => problems.push({ table: key, column: u.cols.join(', '), constraint: `${u.kind.toUpperCase()} ${u.name}`, why: `${n} duplicate value(s) among ${rows.length} sample rows`, fix: u.via?.length
+          ? `${u.via.join(', ')} ${u.via.length > 1 ? 'are' : 'is'} generated from ${u.cols.join(', ')}: the seed makes those distinct, not what the expression computes from them (an unsupported shape) — seed without ${u.name}, or give ${fixLine(t, u.cols[u.cols.length - 1], 'regex:<values whose computed key is distinct>')}`
+          : fixAt(u.cols.find((x) => !sources.has(x)) ?? u.cols[0], 'faker.string.uuid') });
       const exprs = [...conds.map((x) => `count(*) filter (where not coalesce((${x.cond}), true))::int`), ...keys.map(dupSql)];
       if (!exprs.length) {
         await c.query(`drop table _seed_probe`);
