@@ -255,7 +255,7 @@ describe('planCustom: keys, one-to-one, join tables, caps', () => {
     expect(ds.notes[0]).toBe('public.tiny: 10 rows asked, 2 loaded — primary key tiny_pkey (flag) allows at most flag values = 2');
   });
   it('a NOT NULL column of an unknown type without default is a planned error with the fix line', () => {
-    const t = table('shapes', [col('id', 'integer', { serial: true }), col('at', 'point', { category: 'G' })]);
+    const t = table('shapes', [col('id', 'integer', { serial: true }), col('at', 'txid_snapshot', { category: 'U' })]);
     const e = (() => {
       try {
         planCustom([t], ctx, {});
@@ -264,9 +264,19 @@ describe('planCustom: keys, one-to-one, join tables, caps', () => {
       }
     })() as SeedPlanError;
     expect(e).toBeInstanceOf(SeedPlanError);
-    expect(e.problems[0].fix).toBe('dataset.generators: { "public.shapes.at": "const:(0,0)" }');
+    expect(e.problems[0].fix).toBe('dataset.generators: { "public.shapes.at": "const:10:20:" }');
     // The fix, applied, plans.
-    expect(planCustom([t], ctx, { generators: { 'shapes.at': 'const:(0,0)' } }).tables[0].row(0)).toEqual([1, '(0,0)']);
+    expect(planCustom([t], ctx, { generators: { 'shapes.at': 'const:10:20:' } }).tables[0].row(0)).toEqual([1, '10:20:']);
+  });
+  it('contrib and geometric types have generators, distinct per row in a unique key', () => {
+    const types = ['ltree', 'hstore', 'point', 'cube', 'seg', 'box', 'circle', 'tsquery', 'pg_lsn'];
+    const t = table('shapes', [col('id', 'integer', { serial: true }), ...types.map((x) => col(x, x, { category: x === 'point' || x === 'box' || x === 'circle' ? 'G' : 'U' }))], {
+      uniques: [pk('shapes_pkey', ['id']), ...types.map((x) => ({ name: `shapes_${x}_key`, cols: [x], partial: false, kind: 'unique' as const }))],
+    });
+    const ds = planCustom([t], ctx, { rowsPerTable: 200 });
+    const rows = Array.from({ length: 200 }, (_, i) => ds.tables[0].row(i));
+    types.forEach((x, j) => expect(new Set(rows.map((r) => r[j + 1])).size, x).toBe(200));
+    expect(String(rows[0][1])).toMatch(/^[A-Za-z0-9_]+(\.[A-Za-z0-9_]+)*$/);
   });
 });
 
