@@ -362,6 +362,8 @@ type Gen = (i: number, attempt: number) => Value;
 interface ColPlan {
   col: ColumnInfo;
   bounds: Bounds;
+  /** One of an exclusive arc (CHECK num_nonnulls(a, b) = 1): non-NULL exactly in the rows i % n = j. */
+  arc?: { j: number; n: number };
   /** Set when the column carries (a digit of) a unique key: value = injective(keyIndex(i)). */
   keyIndex?: (i: number) => number;
   /** How many distinct values the injective generator has (Infinity: enough for any table). */
@@ -915,6 +917,11 @@ export function planCustom(infos: TableInfo[], ctx: DatasetContext, opts: { rows
       }
       cols.set(col.name, { col, bounds: bounds.get(col.name) ?? {}, capacity: Infinity, redraw: !col.identity && !col.serial, override: overrides.get(`${key}.${col.name}`) });
     }
+    for (const ch of t.checks) {
+      const arc = exclusiveArc(checkBody(ch.def));
+      const cps = arc?.map((cn) => cols.get(cn));
+      if (cps && cps.every((cp) => cp && !cp.col.notNull && !cp.arc && !cp.override)) cps.forEach((cp, j) => (cp!.arc = { j, n: cps.length }));
+    }
     for (const cp of cols.values()) {
       cp.pool = regexPool(seed, hashString(`${key}.${cp.col.name}`), cp, wanted);
       cp.capacity = cp.pool ? cp.pool.length : capacityOf(cp);
@@ -1136,7 +1143,9 @@ export function planCustom(infos: TableInfo[], ctx: DatasetContext, opts: { rows
       }
       if (cp.fk) continue; // resolved lazily below (parents may not have generators yet)
       if (col.identity || col.serial) {
-        cp.gen = (i) => i + 1;
+        // 1..n, or from the lower bound of a CHECK (id >= 1000) up.
+        const lo = cp.bounds.min !== undefined ? Math.max(1, Math.ceil(numericRange(col.base, col, cp.bounds).lo)) : 1;
+        cp.gen = lo === 1 ? (i) => i + 1 : (i) => i + lo;
         continue;
       }
       // A sub-partition key (the months of a range, each cut by list on region): drawn inside the union
@@ -1173,10 +1182,13 @@ export function planCustom(infos: TableInfo[], ctx: DatasetContext, opts: { rows
         continue;
       }
       const kIdx = cp.keyIndex;
-      if (kIdx) cp.gen = (i, a) => g(i, kIdx(i), a);
+      const arc = cp.arc;
+      if (arc) cp.gen = (i, a) => (i % arc.n === arc.j ? g(i, kIdx?.(i), a) : null);
+      else if (kIdx) cp.gen = (i, a) => g(i, kIdx(i), a);
       else if (!col.notNull && !cp.bounds.notNull) {
         // Nullable, non-key columns get some NULLs, as real data does.
-        cp.gen = (i, a) => (new Rng(seed, (salt ^ 0x7f) + a * 0x3c6ef372, i).chance(NULL_SHARE) ? null : g(i, undefined, a));
+        // Later re-draws make NULL as likely as not, so a CHECK that wants some of them NULL (num_nonnulls(a, b) = 1) is met.
+        cp.gen = (i, a) => (new Rng(seed, (salt ^ 0x7f) + a * 0x3c6ef372, i).chance(a < 8 ? NULL_SHARE : 0.5) ? null : g(i, undefined, a));
       } else cp.gen = (i, a) => g(i, undefined, a);
     }
   }
@@ -1238,12 +1250,12 @@ export function planCustom(infos: TableInfo[], ctx: DatasetContext, opts: { rows
           const pg = parentGens[j];
           if (f.align) {
             // A follower: MATCH SIMPLE, a NULL in its own (non-shared) column needs no parent.
-            if (!cp.col.notNull && f.nullable && !keyed && new Rng(seed, nsalt, i).chance(NULL_SHARE)) return null;
+            if (cp.arc ? i % cp.arc.n !== cp.arc.j : !cp.col.notNull && f.nullable && !keyed && new Rng(seed, nsalt, i).chance(NULL_SHARE)) return null;
             const p = pIdx(i);
             if (p < 0) return cp.col.notNull && pg ? pg(0, 0) : null;
             return pg ? pg(p, 0) : null;
           }
-          if (f.nullable && !keyed && !self && new Rng(seed, nsalt, i).chance(NULL_SHARE)) return null;
+          if (cp.arc ? i % cp.arc.n !== cp.arc.j : f.nullable && !keyed && !self && new Rng(seed, nsalt, i).chance(NULL_SHARE)) return null;
           let p = pIdx(i);
           if (p < 0) {
             if (viaRoot >= 0) return rootGens[viaRoot] ? rootGens[viaRoot]!(rootIdx(i), 0) : null;
@@ -1491,6 +1503,30 @@ function predicateGate(tp: TablePlan, u: UniqueKey): { col: string; value: 'fals
   if ((value === 'false' || value === 'true') && cp.col.base !== 'bool') return undefined;
   if (value === 'null' && (cp.col.notNull || cp.bounds.notNull)) return undefined;
   return { col, value };
+}
+
+/**
+ * The columns of an "exactly one of them is set" CHECK (an exclusive arc, as Rails/Django polymorphic
+ * FKs are written): num_nonnulls(a, b, …) = 1, num_nulls(a, b, …) = n - 1, (a IS NULL) <> (b IS NULL).
+ */
+export function exclusiveArc(body: string): string[] | undefined {
+  const ident = String.raw`(?:"(?:[^"]|"")+"|[A-Za-z_][\w$]*)`;
+  const un = (x: string) => (x.startsWith('"') ? x.slice(1, -1).replace(/""/g, '"') : x.toLowerCase());
+  const b = body.trim().replace(/^\((.*)\)$/s, '$1').trim();
+  const list = (x: string) => {
+    const parts = x.split(',').map((p) => p.trim().replace(/^\((.*)\)$/, '$1'));
+    return parts.every((p) => new RegExp(`^${ident}$`).test(p)) ? parts.map(un) : undefined;
+  };
+  let m = /^\(?num_nonnulls\((.+)\)\)?\s*=\s*1$/i.exec(b);
+  if (m) return list(m[1]);
+  m = /^\(?num_nulls\((.+)\)\)?\s*=\s*(\d+)$/i.exec(b);
+  if (m) {
+    const cs = list(m[1]);
+    return cs && cs.length - 1 === Number(m[2]) ? cs : undefined;
+  }
+  m = new RegExp(`^\\(\\(?(${ident})\\)? IS (NOT )?NULL\\) <> \\(\\(?(${ident})\\)? IS (NOT )?NULL\\)$`, 'i').exec(b);
+  if (m && !!m[2] === !!m[4]) return [un(m[1]), un(m[3])];
+  return undefined;
 }
 
 function gcd(a: number, b: number): number {

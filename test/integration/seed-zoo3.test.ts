@@ -36,11 +36,14 @@ describe.each([11, 17])('zoo3 shapes on PostgreSQL %i', (major) => {
     const r = await seed({ url, preset: 'custom', ddl: ddlFile('webapp', major), scale: 6000, seed: 11, progress: 'silent' });
     const counts = await withClient(url, (c) => tableCounts(c, ['public']));
     for (const [t, n] of Object.entries(counts)) expect(n, `rows in ${t}`).toBeGreaterThan(0);
-    expect(Object.keys(counts)).toHaveLength(17);
+    expect(Object.keys(counts)).toHaveLength(19);
     const v = await withClient(url, (c) => validateEverything(c, ['public']));
     expect(v.invalidIndexes).toEqual([]);
-    expect(v.fks).toBe(13);
-    expect(v.checks).toBe(9);
+    expect(v.fks).toBe(19);
+    expect(v.checks).toBe(11);
+    // Exclusive arcs (exactly one of two FKs set): both targets used.
+    expect(await q1(url, `select count(post_id)::int > 0 and count(comment_id)::int > 0 as ok from abuse_reports`)).toEqual({ ok: true });
+    expect(await q1(url, `select count(post_id)::int > 0 and count(category_id)::int > 0 as ok from bookmarks`)).toEqual({ ok: true });
     expect(r.rows).toBe(Object.values(counts).reduce((a, b) => a + b, 0));
     // Keys over tiny domains cap their tables, and a join table over two capped parents is capped at their pairs; each cap is said.
     expect(counts.plans).toBe(4);
@@ -94,7 +97,10 @@ describe.each([11, 17])('zoo3 shapes on PostgreSQL %i', (major) => {
     // The fact's 4-FK primary key spreads over every dimension.
     expect(await q1(url, `select count(distinct date_key)::int > 1 and count(distinct product_key)::int > 1 and count(distinct customer_key)::int > 1 and count(distinct channel_key)::int > 1 as ok from dw.fact_sales`)).toEqual({ ok: true });
     expect(await q1(url, `select bool_and(rating > 0 and rating < 10) and bool_and(weight_kg > 0 and weight_kg < 10) as ok from dw.dim_product`)).toEqual({ ok: true });
+    // An identity with a CHECK on its lower bound starts there.
+    expect((await q1(url, `select min(promotion_key)::int as m from dw.dim_promotion`)).m).toBe(1000);
     await withClient(url, async (c) => {
+      await c.query(`insert into dw.dim_promotion (code, discount, starts_on, ends_on) values ('NEW', 5, current_date, current_date)`);
       await c.query(`insert into dw.dim_customer (customer_id, name, segment, valid_from) values ('NEW', 'n', 'B', current_date)`);
       await c.query(`insert into dw.dim_product (sku, name, list_price) values ('NEW-SKU', 'n', 1)`);
     });

@@ -168,7 +168,7 @@ describe('golden copies', () => {
 
 import { checkBody, compileCheck, deriveBounds, parseExpr } from '../../scenarios/datasets/check-expr.ts';
 import { compileRegexGen } from '../../scenarios/datasets/regex-gen.ts';
-import { planCustom, SeedPlanError, type ColumnInfo, type TableInfo } from '../../scenarios/datasets/custom.ts';
+import { exclusiveArc, planCustom, SeedPlanError, type ColumnInfo, type TableInfo } from '../../scenarios/datasets/custom.ts';
 import { productionShapedDdl } from '../../scenarios/datasets/production-shaped.ts';
 import { readFileSync } from 'node:fs';
 
@@ -267,6 +267,24 @@ describe('planCustom: keys, one-to-one, join tables, caps', () => {
     expect(e.problems[0].fix).toBe('dataset.generators: { "public.shapes.at": "const:10:20:" }');
     // The fix, applied, plans.
     expect(planCustom([t], ctx, { generators: { 'shapes.at': 'const:10:20:' } }).tables[0].row(0)).toEqual([1, '10:20:']);
+  });
+  it('an exclusive arc (exactly one of the columns set) is planned: each row sets one, in turn', () => {
+    expect(exclusiveArc('num_nonnulls(post_id, "Comment Id") = 1')).toEqual(['post_id', 'Comment Id']);
+    expect(exclusiveArc('((a IS NULL) <> (b IS NULL))')).toEqual(['a', 'b']);
+    expect(exclusiveArc('num_nulls(a, b, c) = 2')).toEqual(['a', 'b', 'c']);
+    expect(exclusiveArc('num_nonnulls(a, b) = 2')).toBeUndefined();
+    expect(exclusiveArc('((a IS NULL) <> (b IS NOT NULL))')).toBeUndefined();
+    const t = table('reports', [col('id', 'integer', { serial: true }), col('a', 'integer', { notNull: false }), col('b', 'text', { notNull: false }), col('c', 'integer', { notNull: false })], {
+      uniques: [pk('reports_pkey', ['id'])],
+      checks: [{ name: 'reports_one', def: 'CHECK ((num_nonnulls(a, b, c) = 1))' }],
+    });
+    const ds = planCustom([t], ctx, { rowsPerTable: 60 });
+    for (let i = 0; i < 60; i++) expect(ds.tables[0].row(i).slice(1).filter((v) => v !== null), `row ${i}`).toHaveLength(1);
+  });
+  it('an identity or serial column with a CHECK on its lower bound starts there', () => {
+    const t = table('promos', [col('id', 'integer', { identity: true })], { uniques: [pk('promos_pkey', ['id'])], checks: [{ name: 'promos_id_check', def: 'CHECK ((id >= 1000))' }] });
+    const ds = planCustom([t], ctx, { rowsPerTable: 5 });
+    expect(Array.from({ length: 5 }, (_, i) => ds.tables[0].row(i)[0])).toEqual([1000, 1001, 1002, 1003, 1004]);
   });
   it('contrib and geometric types have generators, distinct per row in a unique key', () => {
     const types = ['ltree', 'hstore', 'point', 'cube', 'seg', 'box', 'circle', 'tsquery', 'pg_lsn'];
