@@ -1544,15 +1544,28 @@ function coprime(n: number, hint: number): number {
 /** "table.column" / "schema.table.column" override keys → "schema.table.column", with a clear error for unknown names. */
 function resolveOverrides(infos: TableInfo[], generators: Record<string, string>): Map<string, string> {
   const out = new Map<string, string>();
+  // Names may hold dots ("user.group", a column "line.no"): a key is matched against every table's and column's
+  // full name, not cut at the dots; a part may also be double-quoted (auth."user.group"."granted by").
+  const unquoted = (key: string) => (key.includes('"') ? (key.match(/"(?:[^"]|"")*"|[^."]+/g) ?? []).map((p) => (p.startsWith('"') ? p.slice(1, -1).replace(/""/g, '"') : p)) : undefined);
   for (const [key, spec] of Object.entries(generators)) {
-    const parts = key.split('.');
-    const col = parts.pop()!;
-    const tableName = parts.pop()!;
-    const schema = parts.pop();
-    const t = infos.find((t) => t.name === tableName && (schema === undefined || t.schema === schema));
-    if (!t) throw new CutoverError('CONFIG', `generator override ${key}: no table ${schema ? schema + '.' : ''}${tableName} in dataset custom`, { hint: `tables: ${infos.map((t) => t.name).join(', ')}`, exitCode: 2 });
-    if (!t.columns.some((c) => c.name === col)) throw new CutoverError('CONFIG', `generator override ${key}: table ${t.name} has no column ${col}`, { hint: `columns: ${t.columns.map((c) => c.name).join(', ')}`, exitCode: 2 });
-    out.set(`${t.schema}.${t.name}.${col}`, spec);
+    const q = unquoted(key);
+    const hits: { t: TableInfo; col: string }[] = [];
+    for (const t of infos)
+      for (const c of t.columns) {
+        const full = q ? q.length === 3 && q[0] === t.schema && q[1] === t.name && q[2] === c.name : key === `${t.schema}.${t.name}.${c.name}`;
+        const short = q ? q.length === 2 && q[0] === t.name && q[1] === c.name : key === `${t.name}.${c.name}`;
+        if (full || short) hits.push({ t, col: c.name });
+      }
+    if (hits.length > 1)
+      throw new CutoverError('CONFIG', `generator override ${key}: matches ${hits.map((h) => `${h.t.schema}.${h.t.name}.${h.col}`).join(' and ')}`, { hint: `name the schema: "${hits[0].t.schema}.${hits[0].t.name}.${hits[0].col}"`, exitCode: 2 });
+    if (!hits.length) {
+      const parts = q ?? key.split('.');
+      const tableName = parts.length >= 2 ? parts[parts.length - 2] : key;
+      const t = infos.find((x) => x.name === tableName || key.startsWith(`${x.schema}.${x.name}.`) || key.startsWith(`${x.name}.`));
+      if (!t) throw new CutoverError('CONFIG', `generator override ${key}: no table ${parts.slice(0, -1).join('.') || key} in dataset custom`, { hint: `tables: ${infos.map((x) => `${x.schema}.${x.name}`).join(', ')}`, exitCode: 2 });
+      throw new CutoverError('CONFIG', `generator override ${key}: table ${t.schema}.${t.name} has no column ${key.startsWith(`${t.schema}.${t.name}.`) ? key.slice(t.schema.length + t.name.length + 2) : parts[parts.length - 1]}`, { hint: `columns: ${t.columns.map((c) => c.name).join(', ')}`, exitCode: 2 });
+    }
+    out.set(`${hits[0].t.schema}.${hits[0].t.name}.${hits[0].col}`, spec);
   }
   return out;
 }

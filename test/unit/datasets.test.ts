@@ -281,6 +281,17 @@ describe('planCustom: keys, one-to-one, join tables, caps', () => {
     const ds = planCustom([t], ctx, { rowsPerTable: 60 });
     for (let i = 0; i < 60; i++) expect(ds.tables[0].row(i).slice(1).filter((v) => v !== null), `row ${i}`).toHaveLength(1);
   });
+  it('generator keys match names holding dots, quoted or not, and a table name in two schemas needs its schema', () => {
+    const a = { ...table('user.group', [col('id', 'integer', { serial: true }), col('granted by', 'text', { notNull: false })]), schema: 'auth' };
+    const b = { ...table('orders', [col('id', 'integer', { serial: true }), col('line.no', 'integer')]), schema: 'billing' };
+    const c = { ...table('orders', [col('id', 'integer', { serial: true }), col('line.no', 'integer')]), schema: 'audit' };
+    const plan = (g: Record<string, string>) => planCustom([a, b, c], ctx, { rowsPerTable: 3, generators: g });
+    expect(plan({ 'auth.user.group.granted by': 'const:x' }).tables.find((t) => t.name === 'user.group')!.row(0)).toEqual([1, 'x']);
+    expect(plan({ 'auth."user.group"."granted by"': 'const:y' }).tables.find((t) => t.name === 'user.group')!.row(1)).toEqual([2, 'y']);
+    expect(plan({ 'billing.orders.line.no': 'const:7' }).tables.find((t) => t.schema === 'billing')!.row(0)).toEqual([1, '7']);
+    expect(() => plan({ 'orders.line.no': 'const:7' })).toThrow('generator override orders.line.no: matches billing.orders.line.no and audit.orders.line.no');
+    expect(() => plan({ 'billing.orders.nope': 'const:7' })).toThrow('generator override billing.orders.nope: table billing.orders has no column nope');
+  });
   it('an identity or serial column with a CHECK on its lower bound starts there', () => {
     const t = table('promos', [col('id', 'integer', { identity: true })], { uniques: [pk('promos_pkey', ['id'])], checks: [{ name: 'promos_id_check', def: 'CHECK ((id >= 1000))' }] });
     const ds = planCustom([t], ctx, { rowsPerTable: 5 });
