@@ -164,6 +164,16 @@ async function copyChunk(client: Client, chunk: SeedChunk, onBatch: (rows: numbe
 
 async function copyOnce(client: Client, chunk: SeedChunk, onBatch: (rows: number, bytes: number) => void, opts: { gen?: GeneratorPool; freeze: boolean; types?: string[] }): Promise<void> {
   const t = chunk.table;
+  if (!t.columns.length) {
+    // Every column is left to its default (or the table has none): COPY needs a column, INSERT does not.
+    const n = chunk.to - chunk.from;
+    await client.query(`insert into ${qualified(t.schema, t.name)} select from generate_series(1, ${n})`).catch((e: any) => {
+      const err = sqlError(e, `loading ${t.schema}.${t.name}`);
+      throw new CutoverError(err.code, err.message, { detail: err.detail, hint: err.hint, cause: e });
+    });
+    onBatch(n, 0);
+    return;
+  }
   const options = [copyFormat(opts.types) === 'binary' ? 'format binary' : '', opts.freeze ? 'freeze' : ''].filter(Boolean);
   const sql = `copy ${qualified(t.schema, t.name)} (${t.columns.map(quoteIdent).join(', ')}) from stdin${options.length ? ` (${options.join(', ')})` : ''}`;
   const sent = { rows: 0, bytes: 0 };

@@ -390,6 +390,9 @@ const FUNCS: Record<string, (args: Val[]) => Val> = {
   btrim: ([s]) => (s === null ? null : String(s).trim()),
   abs: ([n]) => (toNum(n) === null ? null : Math.abs(toNum(n)!)),
   coalesce: (a) => a.find((x) => x !== null) ?? null,
+  // "Exactly one of" (an exclusive arc: num_nonnulls(post_id, comment_id) = 1).
+  num_nonnulls: (a) => a.filter((x) => x !== null).length,
+  num_nulls: (a) => a.filter((x) => x === null).length,
   cardinality: ([a]) => (Array.isArray(a) ? a.length : a === null ? null : parseArray(String(a)).length),
   array_length: ([a]) => {
     const n = Array.isArray(a) ? a.length : a === null ? 0 : parseArray(String(a)).length;

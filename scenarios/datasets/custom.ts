@@ -42,6 +42,8 @@ interface TypeInfo {
   elemCategory: string | null;
   enumLabels: string[] | null;
   rangeSub: string | null;
+  /** A multirange (14+): its values are `{range, …}` of rangeSub. */
+  multirange?: boolean;
   typmod: number;
   domain: string | null;
   domainNotNull: boolean;
@@ -56,6 +58,8 @@ export interface ColumnInfo extends TypeInfo {
   notNull: boolean;
   identity: boolean;
   generated: boolean;
+  /** A generated column's expression (pg_get_expr), for the probe to compute it as the server will. */
+  generatedExpr?: string;
   serial: boolean;
   hasDefault: boolean;
 }
@@ -68,6 +72,8 @@ export interface UniqueKey {
   /** The index's key expressions and WHERE clause as SQL (for the probe: exactly what the index compares). */
   keyExprs?: string[];
   predicate?: string | null;
+  /** Generated columns of the key, planned through the columns they are computed from (cols). */
+  via?: string[];
 }
 
 export interface ForeignKey {
@@ -146,13 +152,15 @@ async function typeInfo(c: Client, oid: number, cache: Map<number, TypeInfo>): P
       `select bt.typname as base, bt.typcategory as category, et.typname as elem_base, et.typcategory as elem_category,
               case when bt.typtype = 'e' then (select array_agg(enumlabel order by enumsortorder)::text[] from pg_enum where enumtypid = bt.oid)
                    when et.typtype = 'e' then (select array_agg(enumlabel order by enumsortorder)::text[] from pg_enum where enumtypid = et.oid) end as enum_labels,
-              (select st.typname from pg_range r join pg_type st on st.oid = r.rngsubtype where r.rngtypid = bt.oid) as range_sub,
+              (select st.typname from pg_range r join pg_type st on st.oid = r.rngsubtype
+                 where r.rngtypid = bt.oid or (bt.typtype = 'm' and to_jsonb(r) ->> 'rngmultitypid' = bt.oid::text)) as range_sub,
+              bt.typtype = 'm' as multirange,
               format_type(bt.oid, $2) as base_type
          from pg_type bt left join pg_type et on et.oid = bt.typelem and bt.typcategory = 'A' where bt.oid = $1`,
       [cur, typmod >= 0 ? typmod : null],
     )
   ).rows[0];
-  const info: TypeInfo = { base: t.base, category: t.category, elemBase: t.elem_base, elemCategory: t.elem_category, enumLabels: t.enum_labels, rangeSub: t.range_sub, typmod, domain, domainNotNull, domainChecks, baseType: t.base_type };
+  const info: TypeInfo = { base: t.base, category: t.category, elemBase: t.elem_base, elemCategory: t.elem_category, enumLabels: t.enum_labels, rangeSub: t.range_sub, multirange: t.multirange || undefined, typmod, domain, domainNotNull, domainChecks, baseType: t.base_type };
   cache.set(oid, info);
   return info;
 }
@@ -191,7 +199,7 @@ async function introspect(c: Client, major: number, onlyNewSince?: Set<number>, 
       await c.query<any>(
         `select a.attrelid::int as rel, a.attname as name, format_type(a.atttypid, a.atttypmod) as type, a.atttypid::int as typid, a.atttypmod as typmod,
                 a.attnotnull as not_null, a.attidentity <> '' as identity, ${generatedExpr} as generated,
-                d.adbin is not null as has_default,
+                d.adbin is not null as has_default, case when ${generatedExpr} then pg_get_expr(d.adbin, d.adrelid) end as generated_expr,
                 coalesce(pg_get_expr(d.adbin, d.adrelid) like 'nextval(%', false) as serial
            from pg_attribute a left join pg_attrdef d on d.adrelid = a.attrelid and d.adnum = a.attnum
           where a.attrelid = any($1) and a.attnum > 0 and not a.attisdropped order by a.attrelid, a.attnum`,
@@ -255,6 +263,7 @@ async function introspect(c: Client, major: number, onlyNewSince?: Set<number>, 
         notNull: x.not_null || ti.domainNotNull,
         identity: x.identity,
         generated: x.generated,
+        generatedExpr: x.generated_expr ?? undefined,
         serial: x.serial,
         hasDefault: x.has_default,
       });
@@ -268,6 +277,23 @@ async function introspect(c: Client, major: number, onlyNewSince?: Set<number>, 
       else if (seg.kind === 'code') for (const w of seg.text.match(/[A-Za-z_][\w$]*/g) ?? []) if (colNames.has(w)) cs.add(w);
       return { name: u.name, cols: [...cs].filter((x) => colNames.has(x)), partial: u.partial, kind: u.primary ? 'primary key' : 'unique', keyExprs: u.key_exprs ?? undefined, predicate: u.predicate };
     });
+    // A key over a generated column (slug_lower text generated always as (lower(slug))) is planned over the
+    // columns it is computed from, as an expression key is; the probe checks the computed values.
+    const genSources = new Map<string, string[]>();
+    for (const col of columns)
+      if (col.generated && col.generatedExpr) {
+        const src = new Set<string>();
+        for (const seg of lexSql(col.generatedExpr))
+          if (seg.kind === 'ident') src.add(seg.text.slice(1, -1).replace(/""/g, '"'));
+          else if (seg.kind === 'code') for (const w of seg.text.match(/[A-Za-z_][\w$]*/g) ?? []) src.add(w);
+        genSources.set(col.name, [...src].filter((x) => colNames.has(x) && x !== col.name && !columns.find((y) => y.name === x)?.generated));
+      }
+    if (genSources.size)
+      for (const u of uniques)
+        if (u.cols.some((cn) => genSources.has(cn))) {
+          u.via = u.cols.filter((cn) => genSources.has(cn));
+          u.cols = [...new Set(u.cols.flatMap((cn) => genSources.get(cn) ?? [cn]))];
+        }
     const overlaps: TableInfo['overlaps'] = [];
     for (const x of exclRows.get(kOid) ?? []) {
       const cs: string[] = x.cols ?? [];
@@ -336,6 +362,8 @@ type Gen = (i: number, attempt: number) => Value;
 interface ColPlan {
   col: ColumnInfo;
   bounds: Bounds;
+  /** One of an exclusive arc (CHECK num_nonnulls(a, b) = 1): non-NULL exactly in the rows i % n = j. */
+  arc?: { j: number; n: number };
   /** Set when the column carries (a digit of) a unique key: value = injective(keyIndex(i)). */
   keyIndex?: (i: number) => number;
   /** How many distinct values the injective generator has (Infinity: enough for any table). */
@@ -650,6 +678,53 @@ function typeGen(seed: number, salt: number, p: ColPlan, base = p.col.base, cate
     }
     case 'char':
       return (i, k, a) => 'abcdefghijklmnopqrstuvwxyz'[k !== undefined ? k % 26 : rng(i, a).int(26)];
+    // Contrib and geometric types: a literal of the type's input syntax; distinct per key when k is given.
+    case 'ltree':
+      return (i, k, a) => {
+        const r = rng(i, a);
+        const label = () => r.pick(pl.words).replace(/[^A-Za-z0-9_]/g, '_') || 'n';
+        const path = Array.from({ length: 1 + r.int(3) }, label);
+        if (k !== undefined) path.push(`k${BASE36(k)}`);
+        return path.join('.');
+      };
+    case 'hstore':
+      return (i, k, a) => {
+        const r = rng(i, a);
+        return `"${r.pick(pl.words).replace(/["\\]/g, '')}"=>"${r.int(1000)}"${k !== undefined ? `, "k"=>"${BASE36(k)}"` : ''}`;
+      };
+    case 'cube':
+    case 'point':
+      return (i, k, a) => {
+        const r = rng(i, a);
+        const [x, y] = k !== undefined ? [k, r.int(1000)] : [r.int(100000) / 100, r.int(100000) / 100];
+        return `(${x},${y})`;
+      };
+    case 'seg':
+      return (i, k, a) => {
+        const from = k !== undefined ? k * 2 : rng(i, a).int(10000);
+        return `${from} .. ${from + 1}`;
+      };
+    case 'box':
+    case 'lseg':
+    case 'path':
+    case 'polygon':
+    case 'circle':
+    case 'line':
+      return (i, k, a) => {
+        const r = rng(i, a);
+        const x = k ?? r.int(1000);
+        const y = r.int(1000);
+        const d = 1 + r.int(50);
+        return base === 'box' ? `(${x + d},${y + d}),(${x},${y})` : base === 'lseg' ? `[(${x},${y}),(${x + d},${y + d})]` : base === 'path' ? `[(${x},${y}),(${x + d},${y}),(${x + d},${y + d})]` : base === 'polygon' ? `((${x},${y}),(${x + d},${y}),(${x},${y + d}))` : base === 'circle' ? `<(${x},${y}),${d}>` : `{1,-1,${x}}`;
+      };
+    case 'tsquery':
+      return (i, k, a) => {
+        const r = rng(i, a);
+        const w = () => r.pick(pl.words).replace(/[^A-Za-z0-9]/g, '') || 'a';
+        return k !== undefined ? `${w()} & k${BASE36(k)}` : `${w()} & ${w()}`;
+      };
+    case 'pg_lsn':
+      return (i, k, a) => `${(k ?? rng(i, a).int(256)).toString(16).toUpperCase()}/${rng(i, a).hex(4).toUpperCase()}`;
   }
   if (category === 'R' && col.rangeSub) {
     const sub = col.rangeSub;
@@ -661,7 +736,9 @@ function typeGen(seed: number, salt: number, p: ColPlan, base = p.col.base, cate
       const key = p.disjoint ? i : k;
       const from = key !== undefined ? key * 2 : rng(i, a).int(10000);
       const len = key !== undefined ? 1 : 1 + rng(i, a).int(48);
-      return `[${quote(bound(from))},${quote(bound(from + len))})`;
+      const r = `[${quote(bound(from))},${quote(bound(from + len))})`;
+      // A multirange: the range and a second one after it (one only when rows must be disjoint).
+      return col.multirange && p.disjoint ? `{${r}}` : col.multirange ? `{${r},[${quote(bound(from + len + 1))},${quote(bound(from + len + 2))})}` : r;
     };
   }
   if (category === 'A' && col.elemBase) {
@@ -839,6 +916,11 @@ export function planCustom(infos: TableInfo[], ctx: DatasetContext, opts: { rows
         });
       }
       cols.set(col.name, { col, bounds: bounds.get(col.name) ?? {}, capacity: Infinity, redraw: !col.identity && !col.serial, override: overrides.get(`${key}.${col.name}`) });
+    }
+    for (const ch of t.checks) {
+      const arc = exclusiveArc(checkBody(ch.def));
+      const cps = arc?.map((cn) => cols.get(cn));
+      if (cps && cps.every((cp) => cp && !cp.col.notNull && !cp.arc && !cp.override)) cps.forEach((cp, j) => (cp!.arc = { j, n: cps.length }));
     }
     for (const cp of cols.values()) {
       cp.pool = regexPool(seed, hashString(`${key}.${cp.col.name}`), cp, wanted);
@@ -1061,7 +1143,9 @@ export function planCustom(infos: TableInfo[], ctx: DatasetContext, opts: { rows
       }
       if (cp.fk) continue; // resolved lazily below (parents may not have generators yet)
       if (col.identity || col.serial) {
-        cp.gen = (i) => i + 1;
+        // 1..n, or from the lower bound of a CHECK (id >= 1000) up.
+        const lo = cp.bounds.min !== undefined ? Math.max(1, Math.ceil(numericRange(col.base, col, cp.bounds).lo)) : 1;
+        cp.gen = lo === 1 ? (i) => i + 1 : (i) => i + lo;
         continue;
       }
       // A sub-partition key (the months of a range, each cut by list on region): drawn inside the union
@@ -1098,10 +1182,13 @@ export function planCustom(infos: TableInfo[], ctx: DatasetContext, opts: { rows
         continue;
       }
       const kIdx = cp.keyIndex;
-      if (kIdx) cp.gen = (i, a) => g(i, kIdx(i), a);
+      const arc = cp.arc;
+      if (arc) cp.gen = (i, a) => (i % arc.n === arc.j ? g(i, kIdx?.(i), a) : null);
+      else if (kIdx) cp.gen = (i, a) => g(i, kIdx(i), a);
       else if (!col.notNull && !cp.bounds.notNull) {
         // Nullable, non-key columns get some NULLs, as real data does.
-        cp.gen = (i, a) => (new Rng(seed, (salt ^ 0x7f) + a * 0x3c6ef372, i).chance(NULL_SHARE) ? null : g(i, undefined, a));
+        // Later re-draws make NULL as likely as not, so a CHECK that wants some of them NULL (num_nonnulls(a, b) = 1) is met.
+        cp.gen = (i, a) => (new Rng(seed, (salt ^ 0x7f) + a * 0x3c6ef372, i).chance(a < 8 ? NULL_SHARE : 0.5) ? null : g(i, undefined, a));
       } else cp.gen = (i, a) => g(i, undefined, a);
     }
   }
@@ -1163,12 +1250,12 @@ export function planCustom(infos: TableInfo[], ctx: DatasetContext, opts: { rows
           const pg = parentGens[j];
           if (f.align) {
             // A follower: MATCH SIMPLE, a NULL in its own (non-shared) column needs no parent.
-            if (!cp.col.notNull && f.nullable && !keyed && new Rng(seed, nsalt, i).chance(NULL_SHARE)) return null;
+            if (cp.arc ? i % cp.arc.n !== cp.arc.j : !cp.col.notNull && f.nullable && !keyed && new Rng(seed, nsalt, i).chance(NULL_SHARE)) return null;
             const p = pIdx(i);
             if (p < 0) return cp.col.notNull && pg ? pg(0, 0) : null;
             return pg ? pg(p, 0) : null;
           }
-          if (f.nullable && !keyed && !self && new Rng(seed, nsalt, i).chance(NULL_SHARE)) return null;
+          if (cp.arc ? i % cp.arc.n !== cp.arc.j : f.nullable && !keyed && !self && new Rng(seed, nsalt, i).chance(NULL_SHARE)) return null;
           let p = pIdx(i);
           if (p < 0) {
             if (viaRoot >= 0) return rootGens[viaRoot] ? rootGens[viaRoot]!(rootIdx(i), 0) : null;
@@ -1418,6 +1505,30 @@ function predicateGate(tp: TablePlan, u: UniqueKey): { col: string; value: 'fals
   return { col, value };
 }
 
+/**
+ * The columns of an "exactly one of them is set" CHECK (an exclusive arc, as Rails/Django polymorphic
+ * FKs are written): num_nonnulls(a, b, …) = 1, num_nulls(a, b, …) = n - 1, (a IS NULL) <> (b IS NULL).
+ */
+export function exclusiveArc(body: string): string[] | undefined {
+  const ident = String.raw`(?:"(?:[^"]|"")+"|[A-Za-z_][\w$]*)`;
+  const un = (x: string) => (x.startsWith('"') ? x.slice(1, -1).replace(/""/g, '"') : x.toLowerCase());
+  const b = body.trim().replace(/^\((.*)\)$/s, '$1').trim();
+  const list = (x: string) => {
+    const parts = x.split(',').map((p) => p.trim().replace(/^\((.*)\)$/, '$1'));
+    return parts.every((p) => new RegExp(`^${ident}$`).test(p)) ? parts.map(un) : undefined;
+  };
+  let m = /^\(?num_nonnulls\((.+)\)\)?\s*=\s*1$/i.exec(b);
+  if (m) return list(m[1]);
+  m = /^\(?num_nulls\((.+)\)\)?\s*=\s*(\d+)$/i.exec(b);
+  if (m) {
+    const cs = list(m[1]);
+    return cs && cs.length - 1 === Number(m[2]) ? cs : undefined;
+  }
+  m = new RegExp(`^\\(\\(?(${ident})\\)? IS (NOT )?NULL\\) <> \\(\\(?(${ident})\\)? IS (NOT )?NULL\\)$`, 'i').exec(b);
+  if (m && !!m[2] === !!m[4]) return [un(m[1]), un(m[3])];
+  return undefined;
+}
+
 function gcd(a: number, b: number): number {
   while (b) [a, b] = [b, a % b];
   return a;
@@ -1433,15 +1544,28 @@ function coprime(n: number, hint: number): number {
 /** "table.column" / "schema.table.column" override keys → "schema.table.column", with a clear error for unknown names. */
 function resolveOverrides(infos: TableInfo[], generators: Record<string, string>): Map<string, string> {
   const out = new Map<string, string>();
+  // Names may hold dots ("user.group", a column "line.no"): a key is matched against every table's and column's
+  // full name, not cut at the dots; a part may also be double-quoted (auth."user.group"."granted by").
+  const unquoted = (key: string) => (key.includes('"') ? (key.match(/"(?:[^"]|"")*"|[^."]+/g) ?? []).map((p) => (p.startsWith('"') ? p.slice(1, -1).replace(/""/g, '"') : p)) : undefined);
   for (const [key, spec] of Object.entries(generators)) {
-    const parts = key.split('.');
-    const col = parts.pop()!;
-    const tableName = parts.pop()!;
-    const schema = parts.pop();
-    const t = infos.find((t) => t.name === tableName && (schema === undefined || t.schema === schema));
-    if (!t) throw new CutoverError('CONFIG', `generator override ${key}: no table ${schema ? schema + '.' : ''}${tableName} in dataset custom`, { hint: `tables: ${infos.map((t) => t.name).join(', ')}`, exitCode: 2 });
-    if (!t.columns.some((c) => c.name === col)) throw new CutoverError('CONFIG', `generator override ${key}: table ${t.name} has no column ${col}`, { hint: `columns: ${t.columns.map((c) => c.name).join(', ')}`, exitCode: 2 });
-    out.set(`${t.schema}.${t.name}.${col}`, spec);
+    const q = unquoted(key);
+    const hits: { t: TableInfo; col: string }[] = [];
+    for (const t of infos)
+      for (const c of t.columns) {
+        const full = q ? q.length === 3 && q[0] === t.schema && q[1] === t.name && q[2] === c.name : key === `${t.schema}.${t.name}.${c.name}`;
+        const short = q ? q.length === 2 && q[0] === t.name && q[1] === c.name : key === `${t.name}.${c.name}`;
+        if (full || short) hits.push({ t, col: c.name });
+      }
+    if (hits.length > 1)
+      throw new CutoverError('CONFIG', `generator override ${key}: matches ${hits.map((h) => `${h.t.schema}.${h.t.name}.${h.col}`).join(' and ')}`, { hint: `name the schema: "${hits[0].t.schema}.${hits[0].t.name}.${hits[0].col}"`, exitCode: 2 });
+    if (!hits.length) {
+      const parts = q ?? key.split('.');
+      const tableName = parts.length >= 2 ? parts[parts.length - 2] : key;
+      const t = infos.find((x) => x.name === tableName || key.startsWith(`${x.schema}.${x.name}.`) || key.startsWith(`${x.name}.`));
+      if (!t) throw new CutoverError('CONFIG', `generator override ${key}: no table ${parts.slice(0, -1).join('.') || key} in dataset custom`, { hint: `tables: ${infos.map((x) => `${x.schema}.${x.name}`).join(', ')}`, exitCode: 2 });
+      throw new CutoverError('CONFIG', `generator override ${key}: table ${t.schema}.${t.name} has no column ${key.startsWith(`${t.schema}.${t.name}.`) ? key.slice(t.schema.length + t.name.length + 2) : parts[parts.length - 1]}`, { hint: `columns: ${t.columns.map((c) => c.name).join(', ')}`, exitCode: 2 });
+    }
+    out.set(`${hits[0].t.schema}.${hits[0].t.name}.${hits[0].col}`, spec);
   }
   return out;
 }
@@ -1509,9 +1633,9 @@ export async function probeDataset(c: Client, ds: CustomDataset, copyText: (rows
       // Domains are checked below, one constraint at a time, so the table holds their base type.
       const fmt = (col: ColumnInfo) => (col.domain ? col.baseType : col.type);
       await c.query(`savepoint p`);
-      await c.query(`create temp table _seed_probe (_i int, ${tl.columns.map((cn) => `${q(cn)} ${fmt(colInfo.get(cn)!)}`).join(', ')}) on commit drop`);
+      await c.query(`create temp table _seed_probe (${['_i int', ...tl.columns.map((cn) => `${q(cn)} ${fmt(colInfo.get(cn)!)}`)].join(', ')}) on commit drop`);
       try {
-        await copyInto(c, `copy _seed_probe (_i, ${tl.columns.map(q).join(', ')}) from stdin`, copyText(rows));
+        await copyInto(c, `copy _seed_probe (${['_i', ...tl.columns.map(q)].join(', ')}) from stdin`, copyText(rows));
       } catch (e: any) {
         const m = /COPY _seed_probe, line (\d+), column (\S+?): "?(.*?)"?$/m.exec(String(e?.where ?? ''));
         const column = m?.[2] ?? '?';
@@ -1520,13 +1644,44 @@ export async function probeDataset(c: Client, ds: CustomDataset, copyText: (rows
         await c.query(`rollback to savepoint p`);
         continue;
       }
+      // Generated columns as the server will compute them, so CHECKs and unique keys over them are judged too.
+      const present = new Set(tl.columns);
+      const sources = new Map<string, string[]>();
+      const mentions = (names: Iterable<string>, body: string) => [...names].filter((cn) => new RegExp(`(^|[^\\w"])("${cn.replace(/"/g, '""')}"|${cn.replace(/[^\w]/g, '')})([^\\w"]|$)`).test(body));
+      for (const col of t.columns) {
+        if (!col.generated || !col.generatedExpr) continue;
+        await c.query('savepoint g');
+        try {
+          await c.query(`alter table _seed_probe add column ${q(col.name)} ${fmt(col)} generated always as (${col.generatedExpr}) stored`);
+          present.add(col.name);
+          sources.set(col.name, mentions(tl.columns, col.generatedExpr));
+        } catch (e: any) {
+          await c.query('rollback to savepoint g');
+          const src = mentions(tl.columns, col.generatedExpr);
+          // A data error computing it (overflow, division by zero, a bad cast) is what the load would hit.
+          if (/^2[23]/.test(String(e?.code ?? '')))
+            problems.push({
+              table: key,
+              column: col.name,
+              constraint: `GENERATED ALWAYS AS (${col.generatedExpr}) STORED, type ${col.type}`,
+              why: `the server cannot compute it from the sample rows: ${e?.message ?? e}`,
+              fix: src.length ? `${src.map((x) => fixLine(t, x, t.columns.find((y) => y.name === x)?.category === 'N' ? 'regex:[1-9][0-9]?' : `regex:<values for which ${col.name} fits>`)).join(' or ')} (${col.name} is generated from ${src.join(', ')})` : `seed without ${col.name}'s table, or change the expression`,
+            });
+          else ds.notes.push(`${key}.${col.name}: generated column not computed before the load (${e?.message ?? e}); its CHECKs and keys are left to the load`);
+        }
+      }
+      // A problem in a generated column is fixed at the columns it is computed from.
+      const fixAt = (cn: string, value: string) => {
+        const src = sources.get(cn);
+        return src ? (src.length ? `${src.map((x) => fixLine(t, x, value)).join(' or ')} (${cn} is generated from ${src.join(', ')})` : `${cn} is generated from no column the seed writes: seed without the constraint or change the expression`) : fixLine(t, cn, value);
+      };
       // Every condition of the table in one scan; one by one only when the scan itself fails.
       const conds: { cond: string; what: PlanProblem }[] = [];
       for (const ch of ds.plans.get(key)?.checks ?? []) {
-        const cols = ch.domainOf ? [ch.domainOf] : tl.columns.filter((cn) => new RegExp(`(^|[^\\w"])("${cn.replace(/"/g, '""')}"|${cn.replace(/[^\w]/g, '')})([^\\w"]|$)`).test(checkBody(ch.def)));
+        const cols = ch.domainOf ? [ch.domainOf] : mentions(present, checkBody(ch.def));
         conds.push({
           cond: ch.domainOf ? domainBody(ch.def, ch.domainOf) : checkBody(ch.def),
-          what: { table: key, column: cols.join(', ') || '?', constraint: `CHECK ${ch.name} ${ch.def}`, why: '', fix: fixLine(t, cols[0] ?? '?', `const:<a value that passes ${ch.name.split(' ')[0]}>`) },
+          what: { table: key, column: cols.join(', ') || '?', constraint: `CHECK ${ch.name} ${ch.def}`, why: '', fix: fixAt(cols.find((x) => !sources.has(x)) ?? cols[0] ?? '?', `const:<a value that passes ${ch.name.split(' ')[0]}>`) },
         });
       }
       for (const col of t.columns)
@@ -1540,14 +1695,16 @@ export async function probeDataset(c: Client, ds: CustomDataset, copyText: (rows
       }
       // Unique keys over the sample (the plan makes them distinct by construction; this checks the plan).
       const serialCols = new Set(t.columns.filter((x) => x.identity || x.serial).map((x) => x.name));
-      const keys = t.uniques.filter((u) => u.kind !== 'exclusion' && u.cols.length && u.cols.every((cn) => tl.columns.includes(cn)) && !u.cols.some((cn) => serialCols.has(cn)));
+      const keys = t.uniques.filter((u) => u.kind !== 'exclusion' && u.cols.length && u.cols.every((cn) => present.has(cn)) && !u.cols.some((cn) => serialCols.has(cn)));
       const dupSql = (u: UniqueKey) => {
         const ks = u.keyExprs?.length ? u.keyExprs.map((e) => `(${e})`) : u.cols.map(q);
         const where = [...ks.map((e) => `${e} is not null`), ...(u.predicate ? [`(${u.predicate})`] : [])].join(' and ');
         return `(select count(*)::int from (select 1 from _seed_probe where ${where} group by ${ks.join(', ')} having count(*) > 1) d)`;
       };
       const report = (what: PlanProblem, n: number) => problems.push({ ...what, why: `${n} of ${rows.length} sample rows fail it${what.why ? '; ' + what.why : ''}` });
-      const reportDup = (u: UniqueKey, n: number) => problems.push({ table: key, column: u.cols.join(', '), constraint: `${u.kind.toUpperCase()} ${u.name}`, why: `${n} duplicate value(s) among ${rows.length} sample rows`, fix: fixLine(t, u.cols[0], 'faker.string.uuid') });
+      const reportDup = (u: UniqueKey, n: number) => problems.push({ table: key, column: u.cols.join(', '), constraint: `${u.kind.toUpperCase()} ${u.name}`, why: `${n} duplicate value(s) among ${rows.length} sample rows`, fix: u.via?.length
+          ? `${u.via.join(', ')} ${u.via.length > 1 ? 'are' : 'is'} generated from ${u.cols.join(', ')}: the seed makes those distinct, not what the expression computes from them (an unsupported shape) — seed without ${u.name}, or give ${fixLine(t, u.cols[u.cols.length - 1], 'regex:<values whose computed key is distinct>')}`
+          : fixAt(u.cols.find((x) => !sources.has(x)) ?? u.cols[0], 'faker.string.uuid') });
       const exprs = [...conds.map((x) => `count(*) filter (where not coalesce((${x.cond}), true))::int`), ...keys.map(dupSql)];
       if (!exprs.length) {
         await c.query(`drop table _seed_probe`);

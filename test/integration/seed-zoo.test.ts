@@ -88,7 +88,7 @@ describe.each([11, 17])('the schema zoo on PostgreSQL %i', (major) => {
 describe('a schema the plan cannot satisfy', () => {
   const DDL = `create function code_ok(text) returns boolean language sql immutable as $$ select $1 like 'V-%' $$;
 create table vouchers (id serial primary key, code text not null check (code_ok(code)));
-create table shapes (id serial primary key, at point not null);
+create table shapes (id serial primary key, at txid_snapshot not null);
 `;
   async function tablesIn(url: string) {
     return withClient(url, async (c) => (await c.query(`select relname from pg_class where relnamespace = 'public'::regnamespace and relkind in ('r','p')`)).rows.length);
@@ -102,12 +102,12 @@ create table shapes (id serial primary key, at point not null);
     expect(e1).toBeInstanceOf(SeedPlanError);
     expect(e1.exitCode).toBe(2);
     expect(e1.problems).toEqual([
-      { table: 'public.shapes', column: 'at', constraint: 'NOT NULL, type point', why: 'the seeder has no generator for this type and the column has no default', fix: 'dataset.generators: { "public.shapes.at": "const:(0,0)" }' },
+      { table: 'public.shapes', column: 'at', constraint: 'NOT NULL, type txid_snapshot', why: 'the seeder has no generator for this type and the column has no default', fix: 'dataset.generators: { "public.shapes.at": "const:10:20:" }' },
     ]);
-    expect(e1.message).toContain('public.shapes.at: NOT NULL, type point');
+    expect(e1.message).toContain('public.shapes.at: NOT NULL, type txid_snapshot');
     expect(await tablesIn(url)).toBe(0);
     // 2. With that fixed, a CHECK the seeder cannot read: the server rejects the sample rows, still before loading.
-    const e2 = await seed({ url, preset: 'custom', ddl, scale: 100, progress: 'silent', generators: { 'shapes.at': 'const:(0,0)' } }).catch((e) => e);
+    const e2 = await seed({ url, preset: 'custom', ddl, scale: 100, progress: 'silent', generators: { 'shapes.at': 'const:10:20:' } }).catch((e) => e);
     expect(e2).toBeInstanceOf(SeedPlanError);
     expect(e2.problems).toHaveLength(1);
     expect(e2.problems[0]).toMatchObject({ table: 'public.vouchers', column: 'code', constraint: 'CHECK vouchers_code_check CHECK (code_ok(code))', fix: 'dataset.generators: { "public.vouchers.code": "const:<a value that passes vouchers_code_check>" }' });
@@ -115,7 +115,7 @@ create table shapes (id serial primary key, at point not null);
     expect(e2.message).toMatch(/nothing was loaded/);
     expect(await tablesIn(url)).toBe(0);
     // 3. Both fixed: it seeds.
-    const r = await seed({ url, preset: 'custom', ddl, scale: 100, progress: 'silent', generators: { 'shapes.at': 'const:(0,0)', 'public.vouchers.code': 'regex:V-[0-9]{6}' } });
+    const r = await seed({ url, preset: 'custom', ddl, scale: 100, progress: 'silent', generators: { 'shapes.at': 'const:10:20:', 'public.vouchers.code': 'regex:V-[0-9]{6}' } });
     expect(r.rows).toBe(100);
     expect(await withClient(url, async (c) => (await c.query(`select bool_and(code ~ '^V-[0-9]{6}$') as ok from vouchers`)).rows[0])).toEqual({ ok: true });
   });

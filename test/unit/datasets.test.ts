@@ -168,7 +168,7 @@ describe('golden copies', () => {
 
 import { checkBody, compileCheck, deriveBounds, parseExpr } from '../../scenarios/datasets/check-expr.ts';
 import { compileRegexGen } from '../../scenarios/datasets/regex-gen.ts';
-import { planCustom, SeedPlanError, type ColumnInfo, type TableInfo } from '../../scenarios/datasets/custom.ts';
+import { exclusiveArc, planCustom, SeedPlanError, type ColumnInfo, type TableInfo } from '../../scenarios/datasets/custom.ts';
 import { productionShapedDdl } from '../../scenarios/datasets/production-shaped.ts';
 import { readFileSync } from 'node:fs';
 
@@ -255,7 +255,7 @@ describe('planCustom: keys, one-to-one, join tables, caps', () => {
     expect(ds.notes[0]).toBe('public.tiny: 10 rows asked, 2 loaded — primary key tiny_pkey (flag) allows at most flag values = 2');
   });
   it('a NOT NULL column of an unknown type without default is a planned error with the fix line', () => {
-    const t = table('shapes', [col('id', 'integer', { serial: true }), col('at', 'point', { category: 'G' })]);
+    const t = table('shapes', [col('id', 'integer', { serial: true }), col('at', 'txid_snapshot', { category: 'U' })]);
     const e = (() => {
       try {
         planCustom([t], ctx, {});
@@ -264,9 +264,48 @@ describe('planCustom: keys, one-to-one, join tables, caps', () => {
       }
     })() as SeedPlanError;
     expect(e).toBeInstanceOf(SeedPlanError);
-    expect(e.problems[0].fix).toBe('dataset.generators: { "public.shapes.at": "const:(0,0)" }');
+    expect(e.problems[0].fix).toBe('dataset.generators: { "public.shapes.at": "const:10:20:" }');
     // The fix, applied, plans.
-    expect(planCustom([t], ctx, { generators: { 'shapes.at': 'const:(0,0)' } }).tables[0].row(0)).toEqual([1, '(0,0)']);
+    expect(planCustom([t], ctx, { generators: { 'shapes.at': 'const:10:20:' } }).tables[0].row(0)).toEqual([1, '10:20:']);
+  });
+  it('an exclusive arc (exactly one of the columns set) is planned: each row sets one, in turn', () => {
+    expect(exclusiveArc('num_nonnulls(post_id, "Comment Id") = 1')).toEqual(['post_id', 'Comment Id']);
+    expect(exclusiveArc('((a IS NULL) <> (b IS NULL))')).toEqual(['a', 'b']);
+    expect(exclusiveArc('num_nulls(a, b, c) = 2')).toEqual(['a', 'b', 'c']);
+    expect(exclusiveArc('num_nonnulls(a, b) = 2')).toBeUndefined();
+    expect(exclusiveArc('((a IS NULL) <> (b IS NOT NULL))')).toBeUndefined();
+    const t = table('reports', [col('id', 'integer', { serial: true }), col('a', 'integer', { notNull: false }), col('b', 'text', { notNull: false }), col('c', 'integer', { notNull: false })], {
+      uniques: [pk('reports_pkey', ['id'])],
+      checks: [{ name: 'reports_one', def: 'CHECK ((num_nonnulls(a, b, c) = 1))' }],
+    });
+    const ds = planCustom([t], ctx, { rowsPerTable: 60 });
+    for (let i = 0; i < 60; i++) expect(ds.tables[0].row(i).slice(1).filter((v) => v !== null), `row ${i}`).toHaveLength(1);
+  });
+  it('generator keys match names holding dots, quoted or not, and a table name in two schemas needs its schema', () => {
+    const a = { ...table('user.group', [col('id', 'integer', { serial: true }), col('granted by', 'text', { notNull: false })]), schema: 'auth' };
+    const b = { ...table('orders', [col('id', 'integer', { serial: true }), col('line.no', 'integer')]), schema: 'billing' };
+    const c = { ...table('orders', [col('id', 'integer', { serial: true }), col('line.no', 'integer')]), schema: 'audit' };
+    const plan = (g: Record<string, string>) => planCustom([a, b, c], ctx, { rowsPerTable: 3, generators: g });
+    expect(plan({ 'auth.user.group.granted by': 'const:x' }).tables.find((t) => t.name === 'user.group')!.row(0)).toEqual([1, 'x']);
+    expect(plan({ 'auth."user.group"."granted by"': 'const:y' }).tables.find((t) => t.name === 'user.group')!.row(1)).toEqual([2, 'y']);
+    expect(plan({ 'billing.orders.line.no': 'const:7' }).tables.find((t) => t.schema === 'billing')!.row(0)).toEqual([1, '7']);
+    expect(() => plan({ 'orders.line.no': 'const:7' })).toThrow('generator override orders.line.no: matches billing.orders.line.no and audit.orders.line.no');
+    expect(() => plan({ 'billing.orders.nope': 'const:7' })).toThrow('generator override billing.orders.nope: table billing.orders has no column nope');
+  });
+  it('an identity or serial column with a CHECK on its lower bound starts there', () => {
+    const t = table('promos', [col('id', 'integer', { identity: true })], { uniques: [pk('promos_pkey', ['id'])], checks: [{ name: 'promos_id_check', def: 'CHECK ((id >= 1000))' }] });
+    const ds = planCustom([t], ctx, { rowsPerTable: 5 });
+    expect(Array.from({ length: 5 }, (_, i) => ds.tables[0].row(i)[0])).toEqual([1000, 1001, 1002, 1003, 1004]);
+  });
+  it('contrib and geometric types have generators, distinct per row in a unique key', () => {
+    const types = ['ltree', 'hstore', 'point', 'cube', 'seg', 'box', 'circle', 'tsquery', 'pg_lsn'];
+    const t = table('shapes', [col('id', 'integer', { serial: true }), ...types.map((x) => col(x, x, { category: x === 'point' || x === 'box' || x === 'circle' ? 'G' : 'U' }))], {
+      uniques: [pk('shapes_pkey', ['id']), ...types.map((x) => ({ name: `shapes_${x}_key`, cols: [x], partial: false, kind: 'unique' as const }))],
+    });
+    const ds = planCustom([t], ctx, { rowsPerTable: 200 });
+    const rows = Array.from({ length: 200 }, (_, i) => ds.tables[0].row(i));
+    types.forEach((x, j) => expect(new Set(rows.map((r) => r[j + 1])).size, x).toBe(200));
+    expect(String(rows[0][1])).toMatch(/^[A-Za-z0-9_]+(\.[A-Za-z0-9_]+)*$/);
   });
 });
 
