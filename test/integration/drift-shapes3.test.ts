@@ -60,8 +60,9 @@ beforeAll(async () => {
     await sql(at(m, 'shapes3'), shapesFor(m));
   }
   for (const [src, tgt] of PAIRS)
-    for (const db of [`clean_from${src}`, `plant_from${src}`]) {
-      await sql(clusters.get(tgt)!.url, `create database ${db}`);
+    for (const db of [`clean_from${src}`, `plant_from${src}`, `latin1_from${src}`]) {
+      // latin1_from<N>: the same copy into a database of another encoding and locale (C, LATIN1) on the target.
+      await sql(clusters.get(tgt)!.url, db.startsWith('latin1') ? `create database ${db} template template0 encoding 'LATIN1' lc_collate 'C' lc_ctype 'C'` : `create database ${db}`);
       await copySchema({ source: at(src, 'shapes3'), target: at(tgt, db), section: 'pre-data' });
       await copySchema({ source: at(src, 'shapes3'), target: at(tgt, db), section: 'post-data' });
     }
@@ -97,6 +98,29 @@ describe('drift shapes 3: an untouched copy has no error finding', () => {
       const counts = r.fingerprints.schemaObjects as { source: Record<string, number>; target: Record<string, number> };
       for (const k of ['table', 'column', 'constraint', 'trigger', 'rule', 'event trigger', 'statistics', 'cast', 'operator', 'column grant', 'default privileges'])
         expect(counts.target[k], k).toBe(counts.source[k]);
+    }, 120_000);
+});
+
+describe('drift shapes 3: the target database has another encoding and locale', () => {
+  // Runs before the plants: they change cluster-wide roles.
+  for (const [src, tgt] of PAIRS)
+    it(`${src} → ${tgt}: UTF8/C.UTF-8 on the source, LATIN1/C on the target`, async () => {
+      const r = await drift({ source: at(src, 'shapes3'), target: at(tgt, `latin1_from${src}`), categories: [...CATEGORIES] });
+      const enc = r.findings.filter((f) => f.category === 'encoding' && f.severity === 'error' && /encoding/.test(f.object));
+      expect(enc.map(line), r.findings.map(line).join('\n')).toHaveLength(1);
+      expect(enc[0].message).toMatch(/LATIN1 cannot represent every character the source \(UTF8\) can/);
+      expect(enc[0].hint).toMatch(/ENCODING 'UTF8'/);
+      // C.UTF-8 → C: the corpus sorts the same (both code-point order), so warnings, not errors: upper()/lower(),
+      // ILIKE and regex classes still differ for non-ASCII text. The database's and every text column's — grouped.
+      const db = r.findings.filter((f) => f.category === 'collation' && f.object === `database latin1_from${src} default collation`);
+      expect(db.map((f) => f.severity), r.findings.map(line).join('\n')).toEqual(['warning']);
+      expect(db[0].message).toMatch(/libc:C\.UTF-8 → libc:C/);
+      const cols = r.findings.filter((f) => f.category === 'collation' && (f.objects ?? []).includes('column s3.accounts.email'));
+      expect(cols.map((f) => f.severity)).toEqual(['warning']);
+      expect(cols[0].objects).toEqual(expect.arrayContaining(['column s3.accounts.note', 'column s3.archive.body', 'column s3.order_notes.body']));
+      // No column of an explicit collation (s3.people.name is COLLATE s3.de_icu) is in that group.
+      expect(cols[0].objects).not.toContain('column s3.people.name');
+      expect(r.findings.filter((f) => f.severity === 'error' && f.category !== 'encoding').map(line)).toEqual([]);
     }, 120_000);
 });
 
@@ -215,3 +239,4 @@ describe('drift shapes 3: planted drift of every class is caught', () => {
       expect(r.ok).toBe(false);
     }, 120_000);
 });
+
