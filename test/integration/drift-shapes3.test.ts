@@ -240,3 +240,29 @@ describe('drift shapes 3: planted drift of every class is caught', () => {
     }, 120_000);
 });
 
+
+describe('drift shapes 3: release-note incompatibilities of 18 (run last: they add a cluster-wide role)', () => {
+  for (const [src, tgt] of PAIRS.filter(([, t]) => t === 18))
+    it(`${src} → ${tgt}: an UNLOGGED partitioned table and an MD5 password on the source`, async () => {
+      await sql(clusters.get(src)!.url, `create database incompat18`);
+      // Before 18 UNLOGGED was accepted on a partitioned table; 18 refuses it (pg_dump prints it: the copy would stop).
+      await sql(at(src, 'incompat18'), `create schema s3x; create unlogged table s3x.events (at date not null, v int) partition by range (at);
+        create table s3x.events_2025 partition of s3x.events for values from ('2025-01-01') to ('2026-01-01')`);
+      await sql(clusters.get(src)!.url, `set password_encryption = 'md5'; create role s3_md5_from${src} login password 'not-a-real-secret-x7'`);
+      await sql(clusters.get(tgt)!.url, `create database incompat_from${src}`);
+      const r = await drift({ source: at(src, 'incompat18'), target: at(tgt, `incompat_from${src}`), categories: ['incompatibility'] });
+      const unlogged = r.findings.filter((f) => f.object === 'table s3x.events');
+      expect(unlogged.map((f) => `${f.category} ${f.severity}`), r.findings.map(line).join('\n')).toEqual(['incompatibility error']);
+      expect(unlogged[0].message).toMatch(/PostgreSQL 18: UNLOGGED partitioned tables are refused/);
+      expect(unlogged[0].hint).toMatch(/SET LOGGED/);
+      // …and the target really refuses it.
+      await expect(sql(at(tgt, `incompat_from${src}`), `create unlogged table s3x_events (at date) partition by range (at)`)).rejects.toThrow(/unlogged|partitioned/i);
+      // Only the parent: its (logged) partition is fine.
+      expect(r.findings.filter((f) => f.object === 'table s3x.events_2025')).toEqual([]);
+      const md5 = r.findings.filter((f) => f.object === `role s3_md5_from${src}`);
+      expect(md5.map((f) => `${f.category} ${f.severity}`), r.findings.map(line).join('\n')).toEqual(['incompatibility warning']);
+      expect(md5[0].message).toMatch(/MD5 passwords are deprecated/);
+      // The secret itself is never read, so never reported.
+      expect(JSON.stringify(r)).not.toMatch(/not-a-real-secret|md5[0-9a-f]{32}/);
+    }, 120_000);
+});
