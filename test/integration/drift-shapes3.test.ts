@@ -150,6 +150,14 @@ const PLANTS: Plant[] = [
     expect: [{ object: 'table s3.people', severity: 'warning', message: /owned by/ }] },
   { what: 'a role setting in this database', sql: (db) => `alter role s3_app in database ${db} set statement_timeout = '5s'`,
     expect: [{ object: 'role s3_app in database {db} setting statement_timeout', category: 'settings', severity: 'warning', message: /on the target only/ }] },
+  { what: 'role settings (cluster-wide): search_path and TimeZone set on the target only', sql: (db) => `alter role s3_conn_${db.replace(/^plant_/, '')} set search_path = public, s3;
+      alter role s3_conn_${db.replace(/^plant_/, '')} set timezone = 'Asia/Tokyo'`,
+    // errors: that role's sessions resolve names / print timestamps differently on the target (statement_timeout in
+    // the plant above stays a warning: it stops statements, it does not change results).
+    expect: [
+      { object: 'role s3_conn_{from} setting search_path', category: 'settings', severity: 'error', message: /public, s3 is set for role s3_conn_from\d+ on the target only: its sessions resolve names/ },
+      { object: 'role s3_conn_{from} setting TimeZone', category: 'settings', severity: 'error', message: /Asia\/Tokyo/ },
+    ] },
   { what: 'role attributes: no LOGIN, a CONNECTION LIMIT', sql: (db) => `alter role s3_conn_${db.replace(/^plant_/, '')} nologin connection limit 3`,
     expect: [{ object: 'role s3_conn_{from}', severity: 'error', message: /cannot log in \(LOGIN\) on the target/ }, { object: 'role s3_conn_{from}', severity: 'warning', message: /connection limit of none on the source, 3 on the target/ }] },
   { what: 'FORCE ROW LEVEL SECURITY off', sql: () => `alter table s3.accounts no force row level security`,
