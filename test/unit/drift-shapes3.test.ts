@@ -4,6 +4,7 @@
  * tokens that differ, trigger enabled states.
  */
 import { describe, expect, it } from 'vitest';
+import { diffCollation, orderHash, type CollationSnapshot } from '../../migration/drift/collation.ts';
 import { differingMappings, diffSchema, explainChange, sameColumnSet, type SchemaSnapshot } from '../../migration/drift/schema.ts';
 
 const o = { sourceMajor: 13, targetMajor: 17 };
@@ -65,5 +66,19 @@ describe('drift shapes 3 (pure)', () => {
     const s = explainChange('column', 'app.t.c', 'compression', 'l', null, o);
     expect(s.message).toMatch(/with lz4 on the source, the default \(default_toast_compression\) on the target/);
     expect(s.hint).toMatch(/SET COMPRESSION lz4/);
+  });
+
+  it('a recorded collation version the library no longer reports is a warning; unasked (old majors) is silent', () => {
+    const snap = (version: string | null, actualAsked: boolean): CollationSnapshot => ({
+      database: { name: 'app', provider: 'libc', collate: 'C.UTF-8', ctype: 'C.UTF-8', locale: 'C.UTF-8', descriptor: 'libc:C.UTF-8', version, actualVersion: null },
+      columns: {},
+      collations: { default: { descriptor: 'libc:C.UTF-8', collname: 'default', version, actualVersion: null, actualAsked } },
+    });
+    const fp = { corpusSize: 2, hashes: { default: orderHash(['A', 'a']) }, orders: { default: ['A', 'a'] } };
+    const f = diffCollation(snap(null, true), fp, snap('2.36', true), fp).filter((x) => x.object === 'collation default on the target');
+    expect(f.map((x) => x.severity)).toEqual(['warning']);
+    expect(f[0].message).toMatch(/recorded with version 2\.36 but the target's library reports no version for libc:C\.UTF-8/);
+    expect(f[0].hint).toMatch(/REFRESH COLLATION VERSION/);
+    expect(diffCollation(snap(null, true), fp, snap('2.36', false), fp).filter((x) => x.object === 'collation default on the target')).toEqual([]);
   });
 });
