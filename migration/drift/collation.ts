@@ -76,6 +76,8 @@ export interface CollationInfo {
   collname: string;
   version: string | null;
   actualVersion: string | null;
+  /** The library was asked for its version and answered (null included): a recorded version it does not report is drift. */
+  actualAsked?: boolean;
 }
 
 export interface CollationSnapshot {
@@ -113,7 +115,12 @@ export async function collationSnapshot(side: Side): Promise<CollationSnapshot> 
   const dbVersion = v >= 150000 ? 'd.datcollversion' : 'null::text';
   const [db] = await rows<any>(c, `select d.datname as name, ${dbProvider} as provider, d.datcollate as collate, d.datctype as ctype, ${dbLocale} as locale, ${dbVersion} as version from pg_database d where d.datname = current_database()`);
   let dbActual: string | null = null;
-  if (v >= 150000) dbActual = (await rows(c, `select pg_database_collation_actual_version(oid) as v from pg_database where datname = current_database()`).catch(() => [{ v: null }]))[0].v;
+  let dbAsked = false;
+  if (v >= 150000) {
+    const r = await rows(c, `select pg_database_collation_actual_version(oid) as v from pg_database where datname = current_database()`).catch(() => null);
+    dbAsked = r !== null;
+    dbActual = r?.[0]?.v ?? null;
+  }
   const provider = PROVIDER[db.provider] ?? db.provider;
   const dbDescriptor = provider === 'libc' ? `libc:${db.collate}` : descriptor(provider, db.locale);
 
@@ -128,7 +135,7 @@ export async function collationSnapshot(side: Side): Promise<CollationSnapshot> 
        and n.nspname not in ('pg_catalog','information_schema') and n.nspname !~ '^pg_(toast|temp)'`,
   );
   const collations: Record<string, CollationInfo> = {
-    default: { descriptor: dbDescriptor, collname: 'default', version: db.version, actualVersion: dbActual },
+    default: { descriptor: dbDescriptor, collname: 'default', version: db.version, actualVersion: dbActual, actualAsked: dbAsked },
   };
   const columns: CollationSnapshot['columns'] = {};
   for (const col of cols) {
@@ -138,10 +145,13 @@ export async function collationSnapshot(side: Side): Promise<CollationSnapshot> 
       const p = PROVIDER[col.provider] ?? col.provider;
       const [vr] = await rows(c, `select collversion as version from pg_collation where oid = $1`, [col.colloid]);
       let actual: string | null = null;
+      let asked = false;
       if (col.provider === 'i' || (v >= 130000 && col.provider === 'c')) {
-        actual = (await rows(c, `select pg_collation_actual_version($1::oid) as v`, [col.colloid]).catch(() => [{ v: null }]))[0].v;
+        const r = await rows(c, `select pg_collation_actual_version($1::oid) as v`, [col.colloid]).catch(() => null);
+        asked = r !== null;
+        actual = r?.[0]?.v ?? null;
       }
-      collations[name] = { descriptor: descriptor(p, col.locale), collname: name, version: vr?.version ?? null, actualVersion: actual };
+      collations[name] = { descriptor: descriptor(p, col.locale), collname: name, version: vr?.version ?? null, actualVersion: actual, actualAsked: asked };
     }
     columns[col.key] = { collname: name, descriptor: collations[name].descriptor, indexed: col.indexed };
   }
@@ -213,6 +223,13 @@ export function diffCollation(
       if (info.version && info.actualVersion && info.version !== info.actualVersion) {
         out.push(finding('collation', 'warning', `collation ${name} on the ${side}`, side === 'source' ? info.version : null, side === 'target' ? info.actualVersion : null,
           `collation ${name} was recorded with version ${info.version} but the ${side}'s library now reports ${info.actualVersion}: indexes built under the old order may be corrupt`,
+          name === 'default'
+            ? `REINDEX the text indexes, then ALTER DATABASE ${snap.database.name} REFRESH COLLATION VERSION`
+            : `REINDEX the indexes that use it, then ALTER COLLATION "${name}" REFRESH VERSION`));
+      } else if (info.version && info.actualAsked && info.actualVersion === null) {
+        // PostgreSQL itself warns on connect (database) or refuses the collation ("has no actual version, but a version was recorded").
+        out.push(finding('collation', 'warning', `collation ${name} on the ${side}`, info.version, null,
+          `collation ${name} was recorded with version ${info.version} but the ${side}'s library reports no version for ${info.descriptor}: the locale changed under it (another OS or library), so indexes built under the old order may be corrupt${name === 'default' ? ', and every connection warns' : ', and PostgreSQL refuses to use the collation'}`,
           name === 'default'
             ? `REINDEX the text indexes, then ALTER DATABASE ${snap.database.name} REFRESH COLLATION VERSION`
             : `REINDEX the indexes that use it, then ALTER COLLATION "${name}" REFRESH VERSION`));

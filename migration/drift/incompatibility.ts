@@ -176,6 +176,30 @@ export const INCOMPATIBILITY_CHECKS: IncompatibilityCheck[] = [
     ],
   },
   {
+    // 18 release notes: "Disallow UNLOGGED specification for partitioned tables". Before 18 it was accepted on the
+    // parent (and did nothing for its partitions); pg_dump prints it, and the target refuses CREATE UNLOGGED TABLE … PARTITION BY.
+    from: 18, id: 'unlogged-partitioned', change: 'UNLOGGED partitioned tables are refused', severity: 'error',
+    hint: 'ALTER TABLE … SET LOGGED on the partitioned table on the source (it holds no rows itself), or drop UNLOGGED from the schema before copying it',
+    run: async (src) => (await rows(src.client, `select format('%I.%I', n.nspname, c.relname) as t from pg_class c join pg_namespace n on n.oid = c.relnamespace
+        where c.relkind = 'p' and c.relpersistence = 'u' and ${USER_NS} order by 1`)).map((r) => ({ object: `table ${r.t}`, old: 'UNLOGGED partitioned table',
+        message: 'the schema copy stops at its CREATE UNLOGGED TABLE … PARTITION BY' })),
+  },
+  {
+    // 18 release notes: "Deprecate MD5 password authentication" (md5_password_warnings): a role with an MD5 password
+    // still logs in on 18 but every login and password change warns, and a later major removes it. Only whether the
+    // stored secret starts with md5 is read, never the secret.
+    from: 18, id: 'md5-deprecated', change: 'MD5 passwords are deprecated', severity: 'warning',
+    hint: 're-set these passwords under scram-sha-256 (SET password_encryption = \'scram-sha-256\'; ALTER ROLE … PASSWORD …) and use scram-sha-256 in pg_hba.conf',
+    run: async (src, _tgt, ctx) => {
+      try {
+        return (await rows(src.client, `select format('%I', rolname) as r from pg_authid where rolpassword like 'md5%' order by 1`)).map((r) => ({ object: `role ${r.r}`, old: 'md5' }));
+      } catch {
+        ctx.note('incompatibility: pg_authid is not readable by this role; md5 passwords were not checked');
+        return [];
+      }
+    },
+  },
+  {
     from: 18, id: 'data-checksums', change: 'initdb enables data checksums by default', severity: 'info',
     hint: 'nothing to do for logical replication; physical tools (pg_upgrade) need both sides to match',
     run: async (src, tgt) => {

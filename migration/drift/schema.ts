@@ -497,6 +497,9 @@ function lastPart(key: string): string {
 }
 
 /** Severity and words for a property that differs on an object present on both sides. */
+/** pg_attribute.attcompression letters. */
+const COMPRESSION: Record<string, string> = { p: 'pglz', l: 'lz4' };
+
 export function explainChange(kind: SchemaKind, key: string, prop: string, va: unknown, vb: unknown, o: DiffOptions, objects: { source?: Props; target?: Props } = {}): Said {
   const crossMajor = o.sourceMajor !== o.targetMajor;
   const unique = kind === 'index' && !!(objects.source?.unique || objects.target?.unique);
@@ -584,7 +587,8 @@ export function explainChange(kind: SchemaKind, key: string, prop: string, va: u
         case 'storage':
           return gen('info', `${key} has storage ${both(va ?? 'of its type', vb ?? 'of its type', STORAGE)}: only TOAST behaviour (size, speed) differs`, `ALTER TABLE ${t} ALTER COLUMN ${col} SET STORAGE … on the target`);
         case 'compression':
-          return gen('info', `${key} compresses TOAST values with ${both(va ?? 'the default', vb ?? 'the default')}: size and speed only`, `ALTER TABLE ${t} ALTER COLUMN ${col} SET COMPRESSION … on the target`);
+          return gen('info', `${key} compresses TOAST values with ${both(va ?? 'the default (default_toast_compression)', vb ?? 'the default (default_toast_compression)', COMPRESSION)}: size and speed only`,
+            `ALTER TABLE ${t} ALTER COLUMN ${col} SET COMPRESSION ${va ? COMPRESSION[String(va)] ?? va : 'DEFAULT'} on the target`);
         case 'statistics':
           return gen('warning', `${key} has a statistics target of ${both(va ?? 'the default', vb ?? 'the default')}: the planner's estimates (and plans) for it differ`, `ALTER TABLE ${t} ALTER COLUMN ${col} SET STATISTICS ${q(va ?? -1)} on the target, then ANALYZE`);
         case 'options':
@@ -605,7 +609,7 @@ export function explainChange(kind: SchemaKind, key: string, prop: string, va: u
             ? gen('warning', `constraint ${key} is NOT VALID on the target: rows that break it may exist there and the planner cannot rely on it`, `ALTER TABLE ${t} VALIDATE CONSTRAINT ${name} on the target`)
             : gen('info', `constraint ${key} is NOT VALID on the source and validated on the target`, 'nothing to do: the target is stricter, and every replicated row passed it');
         case 'deferrable':
-          return gen('error', `constraint ${key} is ${va ? 'DEFERRABLE on the source but not on the target: transactions that rely on checking it at commit fail at the statement' : 'DEFERRABLE only on the target'}`, `ALTER TABLE ${t} ALTER CONSTRAINT ${name} ${va ? 'DEFERRABLE' : 'NOT DEFERRABLE'} on the target`);
+          return gen('error', `constraint ${key} is ${va ? 'DEFERRABLE on the source but not on the target: transactions that rely on checking it at commit fail at the statement' : `DEFERRABLE${objects.target?.deferred ? ' INITIALLY DEFERRED' : ''} only on the target: ${objects.target?.deferred ? 'a violation is reported at COMMIT instead of at the statement, so the application sees its errors elsewhere' : 'a transaction may SET CONSTRAINTS … DEFERRED there and commit what the source refuses at the statement'}`}`, `ALTER TABLE ${t} ALTER CONSTRAINT ${name} ${va ? `DEFERRABLE INITIALLY ${objects.source?.deferred ? 'DEFERRED' : 'IMMEDIATE'}` : 'NOT DEFERRABLE'} on the target`);
         case 'deferred':
           return gen('error', `constraint ${key} is INITIALLY ${va ? 'DEFERRED' : 'IMMEDIATE'} on the source and ${vb ? 'DEFERRED' : 'IMMEDIATE'} on the target: the application's transactions see violations at another moment`, `ALTER TABLE ${t} ALTER CONSTRAINT ${name} INITIALLY ${va ? 'DEFERRED' : 'IMMEDIATE'} on the target`);
       }
@@ -699,7 +703,9 @@ export function explainChange(kind: SchemaKind, key: string, prop: string, va: u
         if (vb === 'D') return gen('error', `${what}: after the cutover it does not fire for the application's writes (audit rows, derived columns, notifications are lost)`, fix);
         if (vb === 'R') return gen('error', `${what}: after the cutover it does not fire for the application's writes, only for replicated ones`, fix);
         if (vb === 'A') return gen('error', `${what}: during replication it fires again on the target for every replicated row, so its effects are applied twice (once on the source, once on the target)`, fix);
-        return gen('warning', `${what}: after the cutover it fires ${va === 'D' ? 'where the source never fires it' : 'for the application\'s writes'}`, fix);
+        if (va === 'A' || va === 'R')
+          return gen('warning', `${what}: the target fires it for local writes only, so wherever the target applies replicated rows (a subscription of its own, a fallback that replicates back into it) it no longer fires for them as the source's ENABLE ${va === 'A' ? 'ALWAYS' : 'REPLICA'} does`, fix);
+        return gen('warning', `${what}: after the cutover it fires where the source never fires it`, fix);
       }
       return gen('error', `trigger ${key} is defined differently (${diff}): it fires at another time, for other rows, or calls another function`, `DROP TRIGGER and CREATE TRIGGER on the target as on the source`);
     case 'event trigger':
@@ -1051,8 +1057,13 @@ export function diffSchema(src: SchemaSnapshot, tgt: SchemaSnapshot, o: DiffOpti
             continue;
           }
         }
-        // Bodies can be long: show the first line that differs, not the whole text.
-        const [ea, eb] = prop === 'body' && typeof va === 'string' && typeof vb === 'string' ? firstDifferingLine(va, vb) : [va, vb];
+        // One cause, one finding: DEFERRABLE changed explains INITIALLY DEFERRED changing with it; a missing or extra
+        // column (its own finding) explains the column order changing.
+        if (kind === 'constraint' && prop === 'deferred' && (pa.deferrable ?? null) !== (pb.deferrable ?? null)) continue;
+        if (kind === 'table' && prop === 'column_order' && typeof va === 'string' && typeof vb === 'string' && !sameColumnSet(va, vb)) continue;
+        // Bodies can be long: show the first line that differs, not the whole text; a text search mapping: the tokens that differ.
+        const [ea, eb] = prop === 'body' && typeof va === 'string' && typeof vb === 'string' ? firstDifferingLine(va, vb)
+          : kind === 'text search configuration' && prop === 'mapping' ? differingMappings(va, vb) : [va, vb];
         const s = explainChange(kind, key, prop, ea, eb, o, { source: pa, target: pb });
         out.push(finding('schema', s.severity, object, { [prop]: ea }, { [prop]: eb }, s.message, s.hint));
       }
@@ -1071,6 +1082,30 @@ export function diffSchema(src: SchemaSnapshot, tgt: SchemaSnapshot, o: DiffOpti
 }
 
 /** Pure: the first line where two texts differ, as `line N: …` on each side (trimmed to 120 characters). */
+/** Two column lists (`a, b, c`) naming the same columns, perhaps in another order. */
+export function sameColumnSet(a: string, b: string): boolean {
+  const set = (x: string) => x.split(', ').sort().join(', ');
+  return set(a) === set(b);
+}
+
+/** A text search configuration's mapping (`token:dict, …`), reduced to the tokens mapped differently on the two sides. */
+export function differingMappings(a: unknown, b: unknown): [string | null, string | null] {
+  const parse = (v: unknown) => {
+    const m = new Map<string, string[]>();
+    for (const e of typeof v === 'string' && v ? v.split(', ') : []) {
+      const i = e.indexOf(':');
+      const token = e.slice(0, i);
+      m.set(token, [...(m.get(token) ?? []), e.slice(i + 1)]);
+    }
+    return m;
+  };
+  const ma = parse(a);
+  const mb = parse(b);
+  const tokens = [...new Set([...ma.keys(), ...mb.keys()])].filter((t) => (ma.get(t) ?? []).join(' ') !== (mb.get(t) ?? []).join(' '));
+  const show = (m: Map<string, string[]>) => tokens.map((t) => `${t}:${m.has(t) ? m.get(t)!.join(' ') : '(unmapped)'}`).join(', ') || null;
+  return tokens.length ? [show(ma), show(mb)] : [a as string | null, b as string | null];
+}
+
 export function firstDifferingLine(a: string, b: string): [string, string] {
   const la = a.split('\n');
   const lb = b.split('\n');

@@ -45,6 +45,10 @@ export const SERVER_SETTINGS: Record<string, Severity> = {
   default_toast_compression: 'info',
 };
 
+/** Session settings that change what a query resolves to or returns (names lower-cased, as pg_db_role_setting may spell them either way). */
+const RESULT_SETTINGS = new Set(['search_path', 'timezone', 'datestyle', 'intervalstyle', 'default_text_search_config', 'default_transaction_isolation',
+  'default_transaction_read_only', 'standard_conforming_strings', 'bytea_output', 'extra_float_digits', 'lc_monetary', 'lc_numeric', 'lc_time', 'row_security', 'transform_null_equals', 'xmloption']);
+
 export type ScopedSettings = Record<string, Record<string, string>>; // scope → name → value
 
 export async function dbRoleSettings(side: Side): Promise<ScopedSettings> {
@@ -90,11 +94,13 @@ export function diffScopedSettings(a: ScopedSettings, b: ScopedSettings, sourceD
       const vb = sb[name] ?? null;
       if (va === vb) continue;
       const missing = vb === null;
-      out.push(finding('settings', va === null ? 'warning' : 'error', `${shown} setting ${name}`, va, vb,
+      // Set on the target only: a warning, unless the setting changes what the sessions' queries mean or return.
+      const changesResults = RESULT_SETTINGS.has(name.toLowerCase());
+      out.push(finding('settings', va === null && !changesResults ? 'warning' : 'error', `${shown} setting ${name}`, va, vb,
         missing
           ? `${name} = ${va} is set for ${shown} on the source but not on the target (pg_dump --schema-only does not carry ALTER DATABASE/ROLE … SET)`
           : va === null
-            ? `${name} = ${vb} is set for ${shown} on the target only`
+            ? `${name} = ${vb} is set for ${shown} on the target only${changesResults ? `: its sessions resolve names, print or compute values differently there than on the source` : ''}`
             : `${name} for ${shown} differs (${va} → ${vb})`,
         `ALTER ${scope.startsWith('role') ? 'ROLE' : 'DATABASE'} … SET ${name} = ${va ?? 'DEFAULT'} on the target (pg_dumpall --globals-only carries role settings)`));
     }

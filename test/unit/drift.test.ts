@@ -285,6 +285,7 @@ describe('encoding and incompatibility', () => {
     expect(ids(11, 17)).not.toContain('data-checksums');
     expect(ids(15, 16)).toEqual(['lc-collate', 'removed-settings', 'createrole']);
     expect(ids(17, 17)).toEqual([]);
+    expect(ids(17, 18)).toEqual(['unlogged-partitioned', 'md5-deprecated', 'data-checksums']);
     expect(stripStrings(`select 'pg_start_backup' -- pg_stop_backup\n`)).not.toMatch(/backup/);
   });
 });
