@@ -445,29 +445,12 @@ function bytesText(n: number): string {
 export function verdict(runs: Run[], driftBefore: DriftStage, allowed: Scenario['budgets']['allowedDrift']): { pass: boolean; reasons: string[] } {
   const reasons: string[] = [];
   for (const r of runs) {
-    if (r.error) {
-      reasons.push(`run ${r.index} ${r.error}`);
-      continue; // its figures all say the same thing
-    }
-    const sat = valueOf(r.saturation);
-    if (sat?.saturated) reasons.push(`run ${r.index}: ${saturationText(sat)}`);
-    if (r.rollback?.error) reasons.push(`run ${r.index}: the rollback ${r.rollback.error}`);
-    if (r.cleanup?.remaining.length) reasons.push(`run ${r.index}: replication objects left behind after the run: ${r.cleanup.remaining.join(', ')}`);
-    for (const f of r.faults) if (f.error) reasons.push(`run ${r.index}: fault ${describeInjected(f)} could not be applied: ${f.error} — the run did not rehearse what the scenario asks`);
-    const figures = new Set<string>();
-    for (const u of unmeasured(r)) {
-      if (u.figure.startsWith('budget ') || figures.has(u.reason)) continue;
-      figures.add(u.reason);
-      reasons.push(`run ${r.index}: ${u.figure} not measured, because ${u.reason}`);
-    }
-    for (const b of r.budgets) {
-      if (b.pass || b.name === 'driftAfterSwitch') continue;
-      if (isNotMeasured(b.actual)) continue; // said above with its reason
-      reasons.push(`run ${r.index}: ${b.name} ${unit(b, b.actual)} > ${unit(b, b.limit)}`);
-    }
-    const after = r.budgets.find((b) => b.name === 'driftAfterSwitch');
-    if (after && !after.pass)
-      reasons.push(isNotMeasured(after.actual) ? `run ${r.index}: drift after the switch not measured, because ${after.actual.notMeasured}` : `run ${r.index}: ${after.actual} drift finding(s) after the switch above the allowed severity "${allowed}"`);
+    const from = reasons.length;
+    runReasons(r, reasons, allowed);
+    // a NO-GO under faults names them: which fault the night had is half of what the reason means
+    const fired = r.faults.filter((f) => !f.error);
+    const i = reasons.findIndex((x, k) => k >= from && !/^run \d+: fault /.test(x));
+    if (fired.length && i >= 0) reasons[i] += ` — under fault${fired.length > 1 ? 's' : ''}: ${fired.map(describeInjected).join('; ')}`;
   }
   if (isNotMeasured(driftBefore)) reasons.push(`drift before the switch not measured, because ${driftBefore.notMeasured}`);
   else if (Array.isArray(driftBefore)) {
@@ -475,4 +458,34 @@ export function verdict(runs: Run[], driftBefore: DriftStage, allowed: Scenario[
     if (!d.pass) reasons.push(`${d.actual} drift finding(s) before the switch above the allowed severity "${allowed}"`);
   }
   return { pass: reasons.length === 0, reasons };
+}
+
+/** The reasons one run is a NO-GO (none when it passed). */
+function runReasons(r: Run, reasons: string[], allowed: Scenario['budgets']['allowedDrift']): void {
+  if (r.error) {
+    reasons.push(`run ${r.index} ${r.error}`);
+    // its figures all say the same thing; what it left behind and the faults it did not rehearse do not
+    if (r.cleanup?.remaining.length) reasons.push(`run ${r.index}: replication objects left behind after the run: ${r.cleanup.remaining.join(', ')}`);
+    for (const f of r.faults) if (f.error) reasons.push(`run ${r.index}: fault ${describeInjected(f)} could not be applied: ${f.error} — the run did not rehearse what the scenario asks`);
+    return;
+  }
+  const sat = valueOf(r.saturation);
+  if (sat?.saturated) reasons.push(`run ${r.index}: ${saturationText(sat)}`);
+  if (r.rollback?.error) reasons.push(`run ${r.index}: the rollback ${r.rollback.error}`);
+  if (r.cleanup?.remaining.length) reasons.push(`run ${r.index}: replication objects left behind after the run: ${r.cleanup.remaining.join(', ')}`);
+  for (const f of r.faults) if (f.error) reasons.push(`run ${r.index}: fault ${describeInjected(f)} could not be applied: ${f.error} — the run did not rehearse what the scenario asks`);
+  const figures = new Set<string>();
+  for (const u of unmeasured(r)) {
+    if (u.figure.startsWith('budget ') || figures.has(u.reason)) continue;
+    figures.add(u.reason);
+    reasons.push(`run ${r.index}: ${u.figure} not measured, because ${u.reason}`);
+  }
+  for (const b of r.budgets) {
+    if (b.pass || b.name === 'driftAfterSwitch') continue;
+    if (isNotMeasured(b.actual)) continue; // said above with its reason
+    reasons.push(`run ${r.index}: ${b.name} ${unit(b, b.actual)} > ${unit(b, b.limit)}`);
+  }
+  const after = r.budgets.find((b) => b.name === 'driftAfterSwitch');
+  if (after && !after.pass)
+    reasons.push(isNotMeasured(after.actual) ? `run ${r.index}: drift after the switch not measured, because ${after.actual.notMeasured}` : `run ${r.index}: ${after.actual} drift finding(s) after the switch above the allowed severity "${allowed}"`);
 }

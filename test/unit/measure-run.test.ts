@@ -114,6 +114,18 @@ describe('nothing unknown is a pass', () => {
     expect(reasons([r])).toContain('run 1: split-brain writes not measured, because the old primary could not be read for the split-brain check: connect ECONNREFUSED');
   });
 
+  it('a NO-GO under faults names them; an errored run still lists what it left behind and the faults it did not rehearse', () => {
+    const pause = { kind: 'pause' as const, target: 'old', phase: 'catchup', atMs: 4_000, durationMs: 3_000 };
+    const never = { kind: 'latency' as const, hop: 'app-new', phase: 'reverse', atMs: 9_000, error: 'never fired: the switchover never started phase reverse' };
+    const r = measureRun(observation({ error: 'switchover rolled-back: phase catchup did not finish within 15000 ms', faults: [pause, never] as any, cleanup: { dropped: [], remaining: ['slot cutover_main on old'] } }), scenario);
+    const v = verdict([r], [], 'warning').reasons;
+    expect(v[0]).toBe('run 1 switchover rolled-back: phase catchup did not finish within 15000 ms — under fault: pause (SIGSTOP) of old at phase catchup');
+    expect(v).toContain('run 1: replication objects left behind after the run: slot cutover_main on old');
+    expect(v.join('\n')).toContain('run 1: fault latency on app-new at phase reverse could not be applied: never fired');
+    // a run without faults reads as before
+    expect(verdict([measureRun(observation({ error: 'switchover failed' }), scenario)], [], 'warning').reasons).toEqual(['run 1 switchover failed']);
+  });
+
   it('a drift check that failed is not zero findings', () => {
     const r = measureRun(observation({ driftAfter: { notMeasured: 'the drift check failed: connection refused' } }), scenario);
     expect(r.pass).toBe(false);
