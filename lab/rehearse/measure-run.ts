@@ -197,9 +197,9 @@ function ackFigures(o: RunObservation) {
 }
 
 /** Stall: the longest gap between acks, the edges of the load included. */
-function stallOf(o: RunObservation) {
+function stallOf(o: RunObservation, quietMs = DEFAULT_QUIET_MS): ReturnType<typeof stallWindow> & { open?: boolean } {
   const writes = o.ops.filter((x) => x.kind === 'write');
-  const sw = stallWindow(writes, { startMs: o.loadStartMs, endMs: o.loadEndMs });
+  const sw: ReturnType<typeof stallWindow> & { open?: boolean } = stallWindow(writes, { startMs: o.loadStartMs, endMs: o.loadEndMs });
   // The gaps at the edges count too: a load whose writes never succeed again after the switch
   // stalled from its last ack to the end of the load (the last request issued), not for 0 ms.
   const acks = writes.filter((x) => x.status === 'ok').map((x) => x.endMs);
@@ -208,7 +208,9 @@ function stallOf(o: RunObservation) {
   const lastAck = acks.length ? Math.max(...acks) : undefined;
   if (writes.length > 0) {
     const tail = lastAck === undefined ? lastIssued - o.loadStartMs : lastIssued - lastAck;
-    if (tail > sw.ms) Object.assign(sw, { ms: tail, startMs: lastAck ?? o.loadStartMs, endMs: lastIssued });
+    // … and that stall had not ended when the load did (writes were still being issued, none
+    // succeeded for a quiet second or more): its length is a lower bound, not a measurement
+    if (tail > sw.ms) Object.assign(sw, { ms: tail, startMs: lastAck ?? o.loadStartMs, endMs: lastIssued, open: tail >= quietMs });
     const firstIssued = writes.reduce((m, x) => Math.min(m, x.startMs), Infinity);
     const head = firstAck === undefined ? 0 : firstAck - firstIssued;
     if (head > sw.ms) Object.assign(sw, { ms: head, startMs: firstIssued, endMs: firstAck });
@@ -289,7 +291,7 @@ export function measureRun(o: RunObservation, scenario: Scenario): Run {
   const split = o.rollback ? rollbackSplitMs(o.phases, o.rollback.phases) : undefined;
   const fwd = split === undefined ? o : { ...o, ops: o.ops.filter((x) => x.startMs < split), loadEndMs: Math.min(o.loadEndMs, split) };
   const ew = errorWindow(fwd.ops, { cutoverStart: cut?.startMs, cutoverEnd: cut?.endMs, quietMs });
-  const sw = stallOf(fwd);
+  const sw = stallOf(fwd, quietMs);
   const ack = ackFigures(o);
   const lat = cut ? switchVsCalm(o.ops, cut) : undefined;
   const empty = { p50: 0, p99: 0, max: 0, count: 0 };
@@ -300,8 +302,13 @@ export function measureRun(o: RunObservation, scenario: Scenario): Run {
     cut && lastIssued < cut.endMs + MIN_TAIL_MS
       ? notMeasured(`the load stopped issuing requests ${Math.round(Math.max(0, cut.endMs - lastIssued) / 100) / 10} s before the cutover ended (needs ≥ ${MIN_TAIL_MS} ms of load after resume): lengthen load.duration, or start the switch earlier (load.switchAt)`)
       : undefined;
-  const errMs = unwatched ?? Math.round(ew.ms);
-  const stallMs = unwatched ?? Math.round(sw.ms);
+  // an outage still going on when the load ended (no write succeeded after it: a partition, a dead
+  // server, a fault that outlasted the run) has no length yet: what was seen is a lower bound, and a
+  // lower bound under the budget must not pass as if it were the figure
+  const unended = (ms: number, what: string) =>
+    notMeasured(`the ${what} had not ended when the load did: no write succeeded in the last ${Math.round(ms / 100) / 10} s of the load (at least ${Math.round(ms)} ms) — lengthen load.duration to see it end, or look at what the faults left behind`);
+  const errMs = unwatched ?? (ew.openEnd && ew.ms > 0 ? unended(ew.ms, 'error window') : Math.round(ew.ms));
+  const stallMs = unwatched ?? (sw.open ? unended(sw.ms, 'stall') : Math.round(sw.ms));
   const b = scenario.budgets;
   const budgets: BudgetResult[] = [
     budget('maxErrorWindowMs', b.maxErrorWindowMs, errMs, 'ms'),
@@ -329,7 +336,7 @@ export function measureRun(o: RunObservation, scenario: Scenario): Run {
     durationMs: Math.round(o.durationMs),
     pass: false,
     ...(o.error ? { error: o.error } : {}),
-    downtimeMs: typeof errMs === 'number' && typeof stallMs === 'number' ? downtimeMs(errMs, stallMs) : errMs,
+    downtimeMs: typeof errMs === 'number' && typeof stallMs === 'number' ? downtimeMs(errMs, stallMs) : typeof errMs === 'number' ? stallMs : errMs,
     errorWindowMs: errMs,
     stallWindowMs: stallMs,
     ...(!unwatched && ew.startMs !== undefined && ew.endMs !== undefined && ew.ms > 0 ? { errorWindow: { startMs: rel(ew.startMs), endMs: rel(ew.endMs) } } : {}),
@@ -377,7 +384,7 @@ function rollbackLeg(o: RunObservation, leg: NonNullable<RunObservation['rollbac
   const lost: Measured<number> = isNotMeasured(a) ? a : a.lost.length;
   const splitBrain: Measured<number> = isNotMeasured(a) ? a : a.oldError ? notMeasured(`the new primary could not be read for the rollback's split-brain check: ${a.oldError}`) : a.splitBrain.length;
   return {
-    downtimeMs: typeof errMs === 'number' && typeof stallMs === 'number' ? downtimeMs(errMs, stallMs) : errMs,
+    downtimeMs: typeof errMs === 'number' && typeof stallMs === 'number' ? downtimeMs(errMs, stallMs) : typeof errMs === 'number' ? stallMs : errMs,
     errorWindowMs: errMs,
     stallWindowMs: stallMs,
     ...(!unwatched && ew.startMs !== undefined && ew.endMs !== undefined && ew.ms > 0 ? { errorWindow: { startMs: rel(ew.startMs), endMs: rel(ew.endMs) } } : {}),
