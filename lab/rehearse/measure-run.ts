@@ -10,7 +10,7 @@ import { errorWindow, stallWindow, downtimeMs, switchVsCalm, checkAcknowledged, 
 import { percentile } from '../../reports/stats.ts';
 import { notMeasured, isNotMeasured, valueOf, unmeasured, type AfterSwitch, type BlockedWindow, type ClusterTimelinePoint, type Run, type BudgetResult, type DriftFinding, type Phase, type InjectedFault, type Measured, type NotMeasured, type Saturation, type Replication, type DriftStage } from '../../reports/model.ts';
 import type { Scenario } from '../../scenarios/schema.ts';
-import { saturationText, describeInjected } from '../../reports/format.ts';
+import { saturationText, describeInjected, leftBehind } from '../../reports/format.ts';
 
 export interface PhaseTiming {
   name: string;
@@ -472,14 +472,14 @@ function runReasons(r: Run, reasons: string[], allowed: Scenario['budgets']['all
   if (r.error) {
     reasons.push(`run ${r.index} ${r.error}`);
     // its figures all say the same thing; what it left behind and the faults it did not rehearse do not
-    if (r.cleanup?.remaining.length) reasons.push(`run ${r.index}: replication objects left behind after the run: ${r.cleanup.remaining.join(', ')}`);
+    if (r.cleanup?.remaining.length) reasons.push(`run ${r.index}: ${leftBehind(r.cleanup.remaining)}`);
     for (const f of r.faults) if (f.error) reasons.push(`run ${r.index}: fault ${describeInjected(f)} could not be applied: ${f.error} — the run did not rehearse what the scenario asks`);
     return;
   }
   const sat = valueOf(r.saturation);
   if (sat?.saturated) reasons.push(`run ${r.index}: ${saturationText(sat)}`);
   if (r.rollback?.error) reasons.push(`run ${r.index}: the rollback ${r.rollback.error}`);
-  if (r.cleanup?.remaining.length) reasons.push(`run ${r.index}: replication objects left behind after the run: ${r.cleanup.remaining.join(', ')}`);
+  if (r.cleanup?.remaining.length) reasons.push(`run ${r.index}: ${leftBehind(r.cleanup.remaining)}`);
   for (const f of r.faults) if (f.error) reasons.push(`run ${r.index}: fault ${describeInjected(f)} could not be applied: ${f.error} — the run did not rehearse what the scenario asks`);
   const figures = new Set<string>();
   for (const u of unmeasured(r)) {
