@@ -34,6 +34,12 @@ describe('night faults in scenarios', () => {
     expect(describeFault({ kind: 'pause', target: 'old', phase: 'catchup', durationMs: 5000 })).toBe('pause (SIGSTOP) old at phase catchup for 5000 ms');
   });
 
+  it('a fault may fire at any switchover phase, readiness included; a phase that does not exist is named', () => {
+    const s = parseScenario(base() + `  - { kind: pause, target: new, phase: readiness, duration: 2s }\n  - { kind: latency, hop: app-new, phase: readiness, duration: 2s }\n`);
+    expect(s.faults.map((f) => f.phase)).toEqual(['readiness', 'readiness']);
+    expect(problems(`  - { kind: pause, target: new, phase: warmup, duration: 2s }\n`)).toEqual([expect.objectContaining({ path: 'faults.0.phase' })]);
+  });
+
   it('names every missing or wrong piece with its path and line', () => {
     const p = problems(`  - { kind: pause, at: 2s }
   - { kind: pause, at: 2s, duration: 1s, target: switchover }
