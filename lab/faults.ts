@@ -86,6 +86,8 @@ export class FaultInjector {
   private timedUndo = new Set<() => Promise<void>>();
   private t0 = 0;
   private stopped = false;
+  /** The switchover phases that have started (a refusal by the fence is only one once the fence began). */
+  private readonly phasesSeen = new Set<string>();
 
   constructor(
     private readonly lab: Lab,
@@ -107,6 +109,7 @@ export class FaultInjector {
 
   /** Called by the switchover's phase hook. */
   async onPhase(phase: string): Promise<void> {
+    this.phasesSeen.add(phase);
     await Promise.all(this.faults.filter((f) => f.phase === phase).map((f) => this.fire(f)));
   }
 
@@ -208,7 +211,8 @@ export class FaultInjector {
         };
       }
       case 'long-transaction': {
-        const lt = await startLongTransaction({ url: this.handlers.oldAppUrl ?? oldUrl, table: table(), rows: num('rows'), durationMs: f.durationMs ?? 0, clock: this.clock });
+        const lt = await this.unlessFenced(rec, () => startLongTransaction({ url: this.handlers.oldAppUrl ?? oldUrl, table: table(), rows: num('rows'), durationMs: f.durationMs ?? 0, clock: this.clock }));
+        if (!lt) return undefined;
         rec.effect = `transaction (pid ${lt.pid}) holding ${num('rows') ?? 10} written row(s) in ${lt.table} open for ${f.durationMs} ms`;
         rec.outcome = { pid: lt.pid, outcome: 'open' };
         void lt.done.then((o) => {
@@ -221,7 +225,8 @@ export class FaultInjector {
         const mult = num('multiplier');
         if (mult !== undefined && !this.handlers.loadRate) throw new FaultNotApplied('burst', 'attributes.multiplier needs the load rate, which this run did not pass', 'give attributes.rate (rows per second) instead');
         const rate = num('rate') ?? (mult !== undefined ? mult * this.handlers.loadRate! : undefined);
-        const b = await startBurst({ url: this.handlers.oldAppUrl ?? oldUrl, table: table(), durationMs: f.durationMs ?? 0, rows: num('rows'), rate, clock: this.clock });
+        const b = await this.unlessFenced(rec, () => startBurst({ url: this.handlers.oldAppUrl ?? oldUrl, table: table(), durationMs: f.durationMs ?? 0, rows: num('rows'), rate, clock: this.clock }));
+        if (!b) return undefined;
         rec.effect = `write burst on ${b.table}: ${num('rows') !== undefined ? `${num('rows')} rows` : `${rate} rows/s`} for ${f.durationMs} ms`;
         void b.done.then((o) => {
           rec.outcome = { ...o };
@@ -229,6 +234,28 @@ export class FaultInjector {
         });
         return async () => void (await b.stop());
       }
+    }
+  }
+
+  /**
+   * long-transaction and burst run as the application role: after the switchover's fence the old
+   * primary refuses that role's login (terminate fence: NOLOGIN) or its writes (read-only fence).
+   * That is the fence doing its job, not a fault that could not be applied — recorded as the
+   * fault's effect (nothing written), and the run is judged on what it measured.
+   */
+  private async unlessFenced<T>(rec: AppliedFault, start: () => Promise<T>): Promise<T | undefined> {
+    try {
+      return await start();
+    } catch (e: any) {
+      const cause = e?.cause ?? e;
+      const code = cause?.code ?? cause?.cause?.code;
+      const text = `${e?.message ?? ''} ${cause?.message ?? ''}`;
+      const fenced = this.handlers.oldAppUrl && this.phasesSeen.has('fence') && (code === '28000' && /not permitted to log in/.test(text) ? 'login' : code === '25006' || /read-only transaction/.test(text) ? 'write' : undefined);
+      if (!fenced) throw e;
+      const why = redactSecrets(String(cause?.message ?? e?.message ?? e)).replace(/^.*?rejected the login: /, '');
+      rec.effect = `refused by the switchover's fence on the old primary (${fenced === 'login' ? 'the app role cannot log in' : 'the app role cannot write'}: ${why}): nothing written`;
+      rec.outcome = { refusedByFence: fenced, rowsWritten: 0 };
+      return undefined;
     }
   }
 
