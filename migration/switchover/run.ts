@@ -282,16 +282,27 @@ function runCtx(o: SwitchoverOptions, r: Resolved, sessions: Sessions, log: (l: 
 class Sessions {
   private open = new Map<'source' | 'target', pg.Client>();
   private pending = new Set<Promise<void>>();
+  private broken = new WeakSet<pg.Client>();
   constructor(private readonly url: Record<'source' | 'target', string>) {}
 
   async get(side: 'source' | 'target', signal?: AbortSignal): Promise<pg.Client> {
     signal?.throwIfAborted();
     let c = this.open.get(side);
+    // a session whose server went away (killed and restarted, a reset link) is never queryable
+    // again: the next phase opens a new one — and, if the server is still gone, fails naming the side
+    if (c && this.broken.has(c)) {
+      this.open.delete(side);
+      await c.end().catch(() => {});
+      c = undefined;
+    }
     if (!c) {
-      c = await connect(this.url[side], { role: side, applicationName: 'cutover-switchover' });
+      const fresh = await connect(this.url[side], { role: side, applicationName: 'cutover-switchover' });
+      fresh.on('error', () => this.broken.add(fresh));
+      fresh.on('end', () => this.broken.add(fresh));
       // an admin session whose writes are never blocked by a database-level read-only fence
-      await c.query(`set default_transaction_read_only = off`);
-      this.open.set(side, c);
+      await fresh.query(`set default_transaction_read_only = off`);
+      this.open.set(side, fresh);
+      c = fresh;
     }
     const client = c;
     signal?.addEventListener(
