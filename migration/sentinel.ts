@@ -6,7 +6,8 @@
  */
 import type pg from 'pg';
 import { CutoverError } from './errors.ts';
-import { quoteIdent, sqlError } from './pg.ts';
+import { quoteIdent, serverMajor, sqlError } from './pg.ts';
+import { diagnoseSubscription } from './apply-errors.ts';
 import type { Change } from './switchover/state.ts';
 
 export const SENTINEL_TABLE = 'cutover_sentinel';
@@ -114,7 +115,18 @@ async function applyStopped(target: pg.Client): Promise<string | undefined> {
     )
     .catch(() => ({ rows: [] as Array<{ subname: string; subenabled: boolean }> }));
   if (!r.rows.length || r.rows.some((x) => x.subenabled)) return undefined;
-  return `subscription ${r.rows.map((x) => x.subname).join(', ')} is disabled on the new primary (apply stopped)`;
+  // the target's log says why (an apply error, or on 15+ a reset replication link: disable_on_error)
+  const why = await lastLoggedError(target, r.rows[0].subname).catch(() => undefined);
+  return `subscription ${r.rows.map((x) => x.subname).join(', ')} is disabled on the new primary (apply stopped${why ? `: ${why}` : ''})`;
+}
+
+async function lastLoggedError(target: pg.Client, subscription: string): Promise<string | undefined> {
+  const oid = (await target.query<{ oid: number }>(`select oid from pg_subscription where subname = $1`, [subscription])).rows[0]?.oid;
+  if (oid === undefined) return undefined;
+  const d = await diagnoseSubscription(target, subscription, oid, await serverMajor(target));
+  const e = d.errors.at(-1);
+  if (!e) return undefined;
+  return `${e.message}${e.kind === 'publisher' ? ' — the worker lost its connection to the old primary, not an apply error: ALTER SUBSCRIPTION … ENABLE resumes it losslessly' : ''}`;
 }
 
 /** The slots (on the source) of the subscriptions that carry the sentinel, if every one is lost or gone: why the marker cannot come. */

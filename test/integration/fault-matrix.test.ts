@@ -26,7 +26,13 @@ const DEFAULT_MATRIX: MatrixCase[] = [
     verdict: 'either',
   },
   // the replication link reset between the fence and the sentinel (17 subscriber: disable_on_error)
-  { name: 'reset_peer on replication at fence', faults: ['{ kind: reset_peer, hop: replication, phase: fence, duration: 2s }'], verdict: 'no-go', reason: /sentinel|disabled|rolled-back/ },
+  // the reason says what the subscriber's log says: the link was lost, not an apply error
+  {
+    name: 'reset_peer on replication at fence',
+    faults: ['{ kind: reset_peer, hop: replication, phase: fence, duration: 2s }'],
+    verdict: 'no-go',
+    reason: /disabled on the new primary \(apply stopped: .*(could not receive data from WAL stream|lost its connection to the old primary)/,
+  },
   // a partition that outlasts the run: the outage never ends while the load runs — not measured, never a pass
   { name: 'partition app-new at switch, longer than the run', faults: ['{ kind: partition, hop: app-new, phase: switch, duration: 10m }'], verdict: 'no-go', reason: /had not ended when the load did|no request succeeded/ },
   // a phase the run never reaches (no reverse replication): the fault never fired, so the run did not rehearse it
