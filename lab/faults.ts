@@ -124,6 +124,11 @@ export class FaultInjector {
   private async fire(f: FaultSpec): Promise<void> {
     const rec: AppliedFault = { kind: f.kind, hop: f.hop, target: f.target, atMs: this.clock.now() - this.t0, durationMs: f.durationMs, attributes: f.attributes, phase: f.phase };
     this.applied.push(rec);
+    // after the load (cancelPending) nothing fires: its removal timer would never run, and nothing measures it
+    if (this.stopped) {
+      rec.error = `never fired: ${f.phase ? `phase ${f.phase} started` : 'its time came'} after the load had ended`;
+      return;
+    }
     try {
       const remove = await this.apply(f, rec);
       this.log(`fault: ${describeFault(f)} at +${rec.atMs} ms`);

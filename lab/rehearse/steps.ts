@@ -701,6 +701,9 @@ export async function startLoad(r: RunState, lab: Lab, labDir: string, open: boo
     await v.k6.catch(() => {});
   });
   faults.start(startMs);
+  // faults with a duration end with the load at the latest, even while the switchover still runs (a
+  // server paused for longer than the load must not hold a switchover, and the run, until it resumes)
+  if (!open) await own(r, setTimeout(() => void faults.cancelPending(), durationMs + 500), (t) => clearTimeout(t));
   const timeline = new ClusterTimelineSampler({
     source: lab.old.url,
     target: lab.new.url,
