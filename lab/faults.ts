@@ -86,6 +86,8 @@ export class FaultInjector {
   private timedUndo = new Set<() => Promise<void>>();
   private t0 = 0;
   private stopped = false;
+  /** Processes this injector stopped (pause), for resumePaused. */
+  private readonly pauses = new Set<{ resume(): Promise<void> }>();
   /** The switchover phases that have started (a refusal by the fence is only one once the fence began). */
   private readonly phasesSeen = new Set<string>();
 
@@ -289,6 +291,7 @@ export class FaultInjector {
           pid = this.handlers.appPid();
         } else throw new FaultNotApplied('pause', `target must be old, new or app (got ${JSON.stringify(f.target)})`);
         const p = await pauseProcess(what, pid);
+        this.pauses.add(p);
         const t0 = this.clock.now();
         rec.effect = `${what} (pid ${pid}) and ${p.pids.length - 1} child process(es) stopped (SIGSTOP) for ${f.durationMs} ms: connections open, nothing answers`;
         rec.outcome = { pids: p.pids.length, resumed: false };
@@ -353,6 +356,17 @@ export class FaultInjector {
     const timed = [...this.timedUndo];
     this.timedUndo.clear();
     await Promise.allSettled(timed.map((u) => u()));
+  }
+
+  /**
+   * SIGCONT every process a pause fault stopped, now (their records are completed by clear()). The
+   * teardown does this first: anything else it stops (the timeline's sampler, a switchover's
+   * session) may be waiting for an answer from the stopped server.
+   */
+  async resumePaused(): Promise<void> {
+    const p = [...this.pauses];
+    this.pauses.clear();
+    await Promise.allSettled(p.map((x) => x.resume()));
   }
 
   /** Cancel pending faults and remove the active ones (servers restarted, proxies re-enabled). */

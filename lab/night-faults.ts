@@ -46,6 +46,11 @@ function hookExit(): void {
     process.prependListener(sig, resumeAllSync);
 }
 
+/** SIGCONT every process this process stopped and has not resumed (an interrupted run, a test cleaning up). */
+export function resumeAllStopped(): void {
+  resumeAllSync();
+}
+
 /** The pids stopped by this process that are still stopped (for tests and the runner's checks). */
 export function stoppedPids(): number[] {
   return [...stopped];

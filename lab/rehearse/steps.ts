@@ -717,6 +717,9 @@ export async function startLoad(r: RunState, lab: Lab, labDir: string, open: boo
   const load: Load = { k6, stop: () => stopper.abort(), startMs, lagSamples: [], front, app, faults, sw, timeline };
   const timer = setInterval(() => void sampleLag(r, lab, load), 1000);
   await own(r, timer, (t) => clearInterval(t));
+  // torn down before the samplers and k6 (the stack runs in reverse): they may be waiting for an
+  // answer from a server a pause fault stopped, and would wait for ever (an interrupted run hung so)
+  await own(r, faults, (f) => f.resumePaused());
   return load;
 }
 

@@ -19,7 +19,7 @@ import { join } from 'node:path';
 import { expect } from 'vitest';
 import { parseScenario } from '../../scenarios/load.ts';
 import { rehearse, type RehearsalResult } from '../../lab/rehearse/run.ts';
-import { processTree, stoppedPids } from '../../lab/night-faults.ts';
+import { processTree, resumeAllStopped, stoppedPids } from '../../lab/night-faults.ts';
 import { paths } from '../../lab/paths.ts';
 import { describeInjected } from '../../reports/format.ts';
 import type { Run } from '../../reports/model.ts';
@@ -89,6 +89,8 @@ export async function runCase(c: MatrixCase, boundMs = 180_000): Promise<{ r: Re
   } catch (e) {
     abort.abort();
     await Promise.race([p.catch(() => {}), new Promise((res) => setTimeout(res, 60_000))]);
+    // the case failed already; do not let what it left stopped fail the next ones too
+    resumeAllStopped();
     throw e;
   } finally {
     clearTimeout(timer);
