@@ -86,6 +86,10 @@ export class FaultInjector {
   private timedUndo = new Set<() => Promise<void>>();
   private t0 = 0;
   private stopped = false;
+  /** Processes this injector stopped (pause), for resumePaused. */
+  private readonly pauses = new Set<{ resume(): Promise<void> }>();
+  /** The switchover phases that have started (a refusal by the fence is only one once the fence began). */
+  private readonly phasesSeen = new Set<string>();
 
   constructor(
     private readonly lab: Lab,
@@ -107,6 +111,7 @@ export class FaultInjector {
 
   /** Called by the switchover's phase hook. */
   async onPhase(phase: string): Promise<void> {
+    this.phasesSeen.add(phase);
     await Promise.all(this.faults.filter((f) => f.phase === phase).map((f) => this.fire(f)));
   }
 
@@ -121,6 +126,11 @@ export class FaultInjector {
   private async fire(f: FaultSpec): Promise<void> {
     const rec: AppliedFault = { kind: f.kind, hop: f.hop, target: f.target, atMs: this.clock.now() - this.t0, durationMs: f.durationMs, attributes: f.attributes, phase: f.phase };
     this.applied.push(rec);
+    // after the load (cancelPending) nothing fires: its removal timer would never run, and nothing measures it
+    if (this.stopped) {
+      rec.error = `never fired: ${f.phase ? `phase ${f.phase} started` : 'its time came'} after the load had ended`;
+      return;
+    }
     try {
       const remove = await this.apply(f, rec);
       this.log(`fault: ${describeFault(f)} at +${rec.atMs} ms`);
@@ -208,7 +218,8 @@ export class FaultInjector {
         };
       }
       case 'long-transaction': {
-        const lt = await startLongTransaction({ url: this.handlers.oldAppUrl ?? oldUrl, table: table(), rows: num('rows'), durationMs: f.durationMs ?? 0, clock: this.clock });
+        const lt = await this.unlessFenced(rec, () => startLongTransaction({ url: this.handlers.oldAppUrl ?? oldUrl, table: table(), rows: num('rows'), durationMs: f.durationMs ?? 0, clock: this.clock }));
+        if (!lt) return undefined;
         rec.effect = `transaction (pid ${lt.pid}) holding ${num('rows') ?? 10} written row(s) in ${lt.table} open for ${f.durationMs} ms`;
         rec.outcome = { pid: lt.pid, outcome: 'open' };
         void lt.done.then((o) => {
@@ -221,7 +232,8 @@ export class FaultInjector {
         const mult = num('multiplier');
         if (mult !== undefined && !this.handlers.loadRate) throw new FaultNotApplied('burst', 'attributes.multiplier needs the load rate, which this run did not pass', 'give attributes.rate (rows per second) instead');
         const rate = num('rate') ?? (mult !== undefined ? mult * this.handlers.loadRate! : undefined);
-        const b = await startBurst({ url: this.handlers.oldAppUrl ?? oldUrl, table: table(), durationMs: f.durationMs ?? 0, rows: num('rows'), rate, clock: this.clock });
+        const b = await this.unlessFenced(rec, () => startBurst({ url: this.handlers.oldAppUrl ?? oldUrl, table: table(), durationMs: f.durationMs ?? 0, rows: num('rows'), rate, clock: this.clock }));
+        if (!b) return undefined;
         rec.effect = `write burst on ${b.table}: ${num('rows') !== undefined ? `${num('rows')} rows` : `${rate} rows/s`} for ${f.durationMs} ms`;
         void b.done.then((o) => {
           rec.outcome = { ...o };
@@ -229,6 +241,28 @@ export class FaultInjector {
         });
         return async () => void (await b.stop());
       }
+    }
+  }
+
+  /**
+   * long-transaction and burst run as the application role: after the switchover's fence the old
+   * primary refuses that role's login (terminate fence: NOLOGIN) or its writes (read-only fence).
+   * That is the fence doing its job, not a fault that could not be applied — recorded as the
+   * fault's effect (nothing written), and the run is judged on what it measured.
+   */
+  private async unlessFenced<T>(rec: AppliedFault, start: () => Promise<T>): Promise<T | undefined> {
+    try {
+      return await start();
+    } catch (e: any) {
+      const cause = e?.cause ?? e;
+      const code = cause?.code ?? cause?.cause?.code;
+      const text = `${e?.message ?? ''} ${cause?.message ?? ''}`;
+      const fenced = this.handlers.oldAppUrl && this.phasesSeen.has('fence') && (code === '28000' && /not permitted to log in/.test(text) ? 'login' : code === '25006' || /read-only transaction/.test(text) ? 'write' : undefined);
+      if (!fenced) throw e;
+      const why = redactSecrets(String(cause?.message ?? e?.message ?? e)).replace(/^.*?rejected the login: /, '');
+      rec.effect = `refused by the switchover's fence on the old primary (${fenced === 'login' ? 'the app role cannot log in' : 'the app role cannot write'}: ${why}): nothing written`;
+      rec.outcome = { refusedByFence: fenced, rowsWritten: 0 };
+      return undefined;
     }
   }
 
@@ -257,6 +291,7 @@ export class FaultInjector {
           pid = this.handlers.appPid();
         } else throw new FaultNotApplied('pause', `target must be old, new or app (got ${JSON.stringify(f.target)})`);
         const p = await pauseProcess(what, pid);
+        this.pauses.add(p);
         const t0 = this.clock.now();
         rec.effect = `${what} (pid ${pid}) and ${p.pids.length - 1} child process(es) stopped (SIGSTOP) for ${f.durationMs} ms: connections open, nothing answers`;
         rec.outcome = { pids: p.pids.length, resumed: false };
@@ -321,6 +356,17 @@ export class FaultInjector {
     const timed = [...this.timedUndo];
     this.timedUndo.clear();
     await Promise.allSettled(timed.map((u) => u()));
+  }
+
+  /**
+   * SIGCONT every process a pause fault stopped, now (their records are completed by clear()). The
+   * teardown does this first: anything else it stops (the timeline's sampler, a switchover's
+   * session) may be waiting for an answer from the stopped server.
+   */
+  async resumePaused(): Promise<void> {
+    const p = [...this.pauses];
+    this.pauses.clear();
+    await Promise.allSettled(p.map((x) => x.resume()));
   }
 
   /** Cancel pending faults and remove the active ones (servers restarted, proxies re-enabled). */

@@ -52,6 +52,11 @@ function hookExit(): void {
     process.prependListener(sig, resumeAllSync);
 }
 
+/** SIGCONT every process this process stopped and has not resumed (an interrupted run, a test cleaning up). */
+export function resumeAllStopped(): void {
+  resumeAllSync();
+}
+
 /** The pids stopped by this process that are still stopped (for tests and the runner's checks). */
 export function stoppedPids(): number[] {
   return [...stopped];
@@ -125,7 +130,8 @@ export async function pauseProcess(what: string, root: number | undefined, tree 
   }
   // SIGSTOP is delivered asynchronously: wait (briefly, bounded) until each one shows as stopped
   const until = Date.now() + 2000;
-  while (Date.now() < until && pids.some((p) => { const st = processState(p); return st !== null && st !== 'T' && st !== 't'; })) await sleep(5);
+  // (a backend that had just exited is a zombie its stopped postmaster cannot reap: it is done, not running)
+  while (Date.now() < until && pids.some((p) => { const st = processState(p); return st !== null && st !== 'T' && st !== 't' && st !== 'Z' && st !== 'X'; })) await sleep(5);
   let resumed = false;
   return {
     pids,

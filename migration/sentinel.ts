@@ -6,7 +6,8 @@
  */
 import type pg from 'pg';
 import { CutoverError } from './errors.ts';
-import { quoteIdent, sqlError } from './pg.ts';
+import { quoteIdent, serverMajor, sqlError } from './pg.ts';
+import { diagnoseSubscription } from './apply-errors.ts';
 import type { Change } from './switchover/state.ts';
 
 export const SENTINEL_TABLE = 'cutover_sentinel';
@@ -82,13 +83,19 @@ export async function sentinelRoundTrip(source: pg.Client, target: pg.Client, to
     const r = await target.query(`select 1 from public.${SENTINEL_TABLE} where token = $1`, [token]).catch(() => ({ rowCount: 0 }));
     if (r.rowCount) return { token, latencyMs: Math.round((performance.now() - written) * 10) / 10 };
     // A stopped apply (disable_on_error after DDL on the old side or a conflicting row) can never
-    // bring the marker: say so now instead of holding the fence until the timeout.
+    // bring the marker: say so now instead of holding the fence until the timeout. Nor can a slot
+    // that lost the WAL it needed (or is gone): the subscription is enabled, its worker only fails.
     if (Date.now() - lastApplyCheck >= 500) {
       lastApplyCheck = Date.now();
       const stopped = await applyStopped(target);
       if (stopped)
         throw new CutoverError('PRECONDITION', `the sentinel row cannot arrive: ${stopped}`, {
-          hint: 'apply stopped on an error (DDL on the old primary, a conflicting row on the new one): the target\'s server log names it; fix it, ALTER SUBSCRIPTION … ENABLE, then run the switchover again. The old primary is left serving',
+          hint: 'apply stopped on an error (DDL on the old primary, a conflicting row on the new one, or a reset replication link on 15+ with disable_on_error): the target\'s server log names it; fix it, ALTER SUBSCRIPTION … ENABLE, then run the switchover again. The old primary is left serving',
+        });
+      const lost = await slotsLost(source, target);
+      if (lost)
+        throw new CutoverError('PRECONDITION', `the sentinel row cannot arrive: ${lost}`, {
+          hint: 'the subscription can never catch up from this slot: do not switch. Stop replication (cutover replicate stop) and set it up again from scratch; raise max_slot_wal_keep_size (or give the old side more disk) so it cannot happen on the night. The old primary is left serving',
         });
     }
     if (Date.now() > deadline || opts.signal?.aborted)
@@ -108,5 +115,39 @@ async function applyStopped(target: pg.Client): Promise<string | undefined> {
     )
     .catch(() => ({ rows: [] as Array<{ subname: string; subenabled: boolean }> }));
   if (!r.rows.length || r.rows.some((x) => x.subenabled)) return undefined;
-  return `subscription ${r.rows.map((x) => x.subname).join(', ')} is disabled on the new primary (apply stopped)`;
+  // the target's log says why (an apply error, or on 15+ a reset replication link: disable_on_error)
+  const why = await lastLoggedError(target, r.rows[0].subname).catch(() => undefined);
+  return `subscription ${r.rows.map((x) => x.subname).join(', ')} is disabled on the new primary (apply stopped${why ? `: ${why}` : ''})`;
+}
+
+async function lastLoggedError(target: pg.Client, subscription: string): Promise<string | undefined> {
+  const oid = (await target.query<{ oid: number }>(`select oid from pg_subscription where subname = $1`, [subscription])).rows[0]?.oid;
+  if (oid === undefined) return undefined;
+  const d = await diagnoseSubscription(target, subscription, oid, await serverMajor(target));
+  const e = d.errors.at(-1);
+  if (!e) return undefined;
+  return `${e.message}${e.kind === 'publisher' ? ' — the worker lost its connection to the old primary, not an apply error: ALTER SUBSCRIPTION … ENABLE resumes it losslessly' : ''}`;
+}
+
+/** The slots (on the source) of the subscriptions that carry the sentinel, if every one is lost or gone: why the marker cannot come. */
+async function slotsLost(source: pg.Client, target: pg.Client): Promise<string | undefined> {
+  const subs = (
+    await target
+      .query<{ slot: string | null }>(`select s.subslotname as slot from pg_subscription s join pg_subscription_rel sr on sr.srsubid = s.oid where sr.srrelid = to_regclass($1)`, [`public.${SENTINEL_TABLE}`])
+      .catch(() => ({ rows: [] as Array<{ slot: string | null }> }))
+  ).rows.map((x) => x.slot);
+  if (!subs.length || subs.some((x) => x === null)) return undefined;
+  // wal_status exists from 13 on; before, a slot keeps all WAL and can only be missing
+  const rows = await source
+    .query<{ slot_name: string; wal_status: string | null }>(`select slot_name, wal_status from pg_replication_slots where slot_name = any($1)`, [subs])
+    .catch(() => source.query<{ slot_name: string; wal_status: string | null }>(`select slot_name, null::text as wal_status from pg_replication_slots where slot_name = any($1)`, [subs]))
+    .catch(() => undefined);
+  if (!rows) return undefined;
+  const status = new Map(rows.rows.map((x) => [x.slot_name, x.wal_status]));
+  const dead = subs.filter((x) => !status.has(x!) || status.get(x!) === 'lost');
+  if (dead.length < subs.length) return undefined;
+  const gone = dead.filter((x) => !status.has(x!));
+  return gone.length
+    ? `replication slot ${gone.join(', ')} does not exist on the old primary (dropped, or the server was replaced): the subscription can never catch up`
+    : `replication slot ${dead.join(', ')} on the old primary lost WAL the new side had not applied (wal_status lost): the subscription can never catch up`;
 }

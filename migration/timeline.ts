@@ -156,12 +156,17 @@ export class ClusterTimelineSampler {
     return [...this.points];
   }
 
-  /** Stop sampling (waits for a sample in flight) and return the points. */
-  async stop(): Promise<ClusterTimelinePoint[]> {
+  /**
+   * Stop sampling (waits for a sample in flight, at most `waitMs`: a server that stopped answering
+   * — SIGSTOPped, a dead link — must not hold whoever stops the sampler) and return the points.
+   */
+  async stop(waitMs = 10_000): Promise<ClusterTimelinePoint[]> {
     this.stopped = true;
     if (this.timer) clearTimeout(this.timer);
-    await this.running;
-    await this.session.close();
+    let t: NodeJS.Timeout | undefined;
+    const bounded = (p: Promise<unknown> | undefined) => Promise.race([p, new Promise<void>((res) => (t = setTimeout(res, waitMs)))]).finally(() => clearTimeout(t));
+    await bounded(this.running);
+    await bounded(this.session.close().catch(() => {}));
     return [...this.points];
   }
 }

@@ -287,3 +287,9 @@ export function blockedWindowRows(report: Report): { label: string; median?: num
     };
   });
 }
+
+/** "replication objects left behind after the run: …", or "left behind after the run: …" when a fault or the switch left something too. */
+export function leftBehind(remaining: readonly string[]): string {
+  const other = remaining.some((x) => /^(fault leftover|traffic half-switched):/.test(x));
+  return `${other ? 'left behind' : 'replication objects left behind'} after the run: ${remaining.join(', ')}`;
+}

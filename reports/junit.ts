@@ -3,7 +3,7 @@
  * runs), failures carrying the reason. Every value is XML-escaped.
  */
 import { unmeasured, valueOf, isNotMeasured, type Report } from './model.ts';
-import { afterSwitchText, budgetLabel, budgetSummary, cellMeasured, describeInjected, driftStageNote, formatBudgetValue, formatCount, formatMs, driftOverBudget, saturationText } from './format.ts';
+import { afterSwitchText, budgetLabel, budgetSummary, cellMeasured, describeInjected, driftStageNote, leftBehind, formatBudgetValue, formatCount, formatMs, driftOverBudget, saturationText } from './format.ts';
 
 export function xmlEscape(v: unknown): string {
   return String(v ?? '')
@@ -35,7 +35,7 @@ export function renderJunit(report: Report): string {
       if (sat?.saturated) why.push(saturationText(sat));
       for (const f of r.faults) if (f.error) why.push(`fault ${describeInjected(f)} could not be applied: ${f.error}`);
       if (r.rollback?.error) why.push(`the rollback ${r.rollback.error}`);
-      if (r.cleanup?.remaining.length) why.push(`replication objects left behind after the run: ${r.cleanup.remaining.join(', ')}`);
+      if (r.cleanup?.remaining.length) why.push(leftBehind(r.cleanup.remaining));
       const seen = new Set<string>();
       for (const u of unmeasured(r)) if (!u.figure.startsWith('budget ') && !seen.has(u.reason)) (seen.add(u.reason), why.push(`${u.figure} not measured, because ${u.reason}`));
       for (const b of r.budgets) {

@@ -12,6 +12,7 @@
  */
 import { z } from 'zod';
 import { shadowBlockSchema } from '../migration/drift/shadow-compare.ts';
+import { PHASES } from '../migration/switchover/state.ts';
 
 export const MIN_MAJOR = 11;
 export const MAX_MAJOR = 18;
@@ -88,8 +89,8 @@ export function lockModeOf(mode: unknown): (typeof lockModes)[number] | undefine
 export const conflictModes = ['now', 'ahead'] as const;
 export const hops = ['app-old', 'app-new', 'replication'] as const;
 export const killTargets = ['old', 'new', 'app', 'switchover'] as const;
-/** The switchover's phases (migration/switchover/state.ts PHASES): a fault can fire when one starts. */
-export const phases = ['preflight', 'catchup', 'fence', 'sentinel', 'sequences', 'switch', 'resume', 'postverify', 'reverse'] as const;
+/** The switchover's phases, readiness included (migration/switchover/state.ts PHASES): a fault can fire when one starts. */
+export const phases = PHASES;
 export const publicationModes = ['all', 'incremental'] as const;
 /** How the new side gets its rows: the logical initial copy, or clone-then-follow (a physical copy at the slot's LSN, pg_upgraded; lab/clone.ts). */
 export const initialSyncModes = ['copy', 'clone'] as const;

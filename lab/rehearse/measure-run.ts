@@ -10,7 +10,7 @@ import { errorWindow, stallWindow, downtimeMs, switchVsCalm, checkAcknowledged, 
 import { percentile } from '../../reports/stats.ts';
 import { notMeasured, isNotMeasured, valueOf, unmeasured, type AfterSwitch, type BlockedWindow, type ClusterTimelinePoint, type Run, type BudgetResult, type DriftFinding, type Phase, type InjectedFault, type Measured, type NotMeasured, type Saturation, type Replication, type DriftStage } from '../../reports/model.ts';
 import type { Scenario } from '../../scenarios/schema.ts';
-import { saturationText, describeInjected } from '../../reports/format.ts';
+import { saturationText, describeInjected, leftBehind } from '../../reports/format.ts';
 
 export interface PhaseTiming {
   name: string;
@@ -199,9 +199,9 @@ function ackFigures(o: RunObservation) {
 }
 
 /** Stall: the longest gap between acks, the edges of the load included. */
-function stallOf(o: RunObservation) {
+function stallOf(o: RunObservation, quietMs = DEFAULT_QUIET_MS): ReturnType<typeof stallWindow> & { open?: boolean } {
   const writes = o.ops.filter((x) => x.kind === 'write');
-  const sw = stallWindow(writes, { startMs: o.loadStartMs, endMs: o.loadEndMs });
+  const sw: ReturnType<typeof stallWindow> & { open?: boolean } = stallWindow(writes, { startMs: o.loadStartMs, endMs: o.loadEndMs });
   // The gaps at the edges count too: a load whose writes never succeed again after the switch
   // stalled from its last ack to the end of the load (the last request issued), not for 0 ms.
   const acks = writes.filter((x) => x.status === 'ok').map((x) => x.endMs);
@@ -210,7 +210,9 @@ function stallOf(o: RunObservation) {
   const lastAck = acks.length ? Math.max(...acks) : undefined;
   if (writes.length > 0) {
     const tail = lastAck === undefined ? lastIssued - o.loadStartMs : lastIssued - lastAck;
-    if (tail > sw.ms) Object.assign(sw, { ms: tail, startMs: lastAck ?? o.loadStartMs, endMs: lastIssued });
+    // … and that stall had not ended when the load did (writes were still being issued, none
+    // succeeded for a quiet second or more): its length is a lower bound, not a measurement
+    if (tail > sw.ms) Object.assign(sw, { ms: tail, startMs: lastAck ?? o.loadStartMs, endMs: lastIssued, open: tail >= quietMs });
     const firstIssued = writes.reduce((m, x) => Math.min(m, x.startMs), Infinity);
     const head = firstAck === undefined ? 0 : firstAck - firstIssued;
     if (head > sw.ms) Object.assign(sw, { ms: head, startMs: firstIssued, endMs: firstAck });
@@ -292,7 +294,7 @@ export function measureRun(o: RunObservation, scenario: Scenario): Run {
   const split = o.rollback ? rollbackSplitMs(o.phases, o.rollback.phases) : undefined;
   const fwd = split === undefined ? o : { ...o, ops: o.ops.filter((x) => x.startMs < split), loadEndMs: Math.min(o.loadEndMs, split) };
   const ew = errorWindow(fwd.ops, { cutoverStart: cut?.startMs, cutoverEnd: cut?.endMs, quietMs });
-  const sw = stallOf(fwd);
+  const sw = stallOf(fwd, quietMs);
   const ack = ackFigures(o);
   const lat = cut ? switchVsCalm(o.ops, cut) : undefined;
   const empty = { p50: 0, p99: 0, max: 0, count: 0 };
@@ -303,8 +305,13 @@ export function measureRun(o: RunObservation, scenario: Scenario): Run {
     cut && lastIssued < cut.endMs + MIN_TAIL_MS
       ? notMeasured(`the load stopped issuing requests ${Math.round(Math.max(0, cut.endMs - lastIssued) / 100) / 10} s before the cutover ended (needs ≥ ${MIN_TAIL_MS} ms of load after resume): lengthen load.duration, or start the switch earlier (load.switchAt)`)
       : undefined;
-  const errMs = unwatched ?? Math.round(ew.ms);
-  const stallMs = unwatched ?? Math.round(sw.ms);
+  // an outage still going on when the load ended (no write succeeded after it: a partition, a dead
+  // server, a fault that outlasted the run) has no length yet: what was seen is a lower bound, and a
+  // lower bound under the budget must not pass as if it were the figure
+  const unended = (ms: number, what: string) =>
+    notMeasured(`the ${what} had not ended when the load did: no write succeeded in the last ${Math.round(ms / 100) / 10} s of the load (at least ${Math.round(ms)} ms) — lengthen load.duration to see it end, or look at what the faults left behind`);
+  const errMs = unwatched ?? (ew.openEnd && ew.ms > 0 ? unended(ew.ms, 'error window') : Math.round(ew.ms));
+  const stallMs = unwatched ?? (sw.open ? unended(sw.ms, 'stall') : Math.round(sw.ms));
   const b = scenario.budgets;
   const budgets: BudgetResult[] = [
     budget('maxErrorWindowMs', b.maxErrorWindowMs, errMs, 'ms'),
@@ -332,7 +339,7 @@ export function measureRun(o: RunObservation, scenario: Scenario): Run {
     durationMs: Math.round(o.durationMs),
     pass: false,
     ...(o.error ? { error: o.error } : {}),
-    downtimeMs: typeof errMs === 'number' && typeof stallMs === 'number' ? downtimeMs(errMs, stallMs) : errMs,
+    downtimeMs: typeof errMs === 'number' && typeof stallMs === 'number' ? downtimeMs(errMs, stallMs) : typeof errMs === 'number' ? stallMs : errMs,
     errorWindowMs: errMs,
     stallWindowMs: stallMs,
     ...(!unwatched && ew.startMs !== undefined && ew.endMs !== undefined && ew.ms > 0 ? { errorWindow: { startMs: rel(ew.startMs), endMs: rel(ew.endMs) } } : {}),
@@ -380,7 +387,7 @@ function rollbackLeg(o: RunObservation, leg: NonNullable<RunObservation['rollbac
   const lost: Measured<number> = isNotMeasured(a) ? a : a.lost.length;
   const splitBrain: Measured<number> = isNotMeasured(a) ? a : a.oldError ? notMeasured(`the new primary could not be read for the rollback's split-brain check: ${a.oldError}`) : a.splitBrain.length;
   return {
-    downtimeMs: typeof errMs === 'number' && typeof stallMs === 'number' ? downtimeMs(errMs, stallMs) : errMs,
+    downtimeMs: typeof errMs === 'number' && typeof stallMs === 'number' ? downtimeMs(errMs, stallMs) : typeof errMs === 'number' ? stallMs : errMs,
     errorWindowMs: errMs,
     stallWindowMs: stallMs,
     ...(!unwatched && ew.startMs !== undefined && ew.endMs !== undefined && ew.ms > 0 ? { errorWindow: { startMs: rel(ew.startMs), endMs: rel(ew.endMs) } } : {}),
@@ -448,29 +455,12 @@ function bytesText(n: number): string {
 export function verdict(runs: Run[], driftBefore: DriftStage, allowed: Scenario['budgets']['allowedDrift']): { pass: boolean; reasons: string[] } {
   const reasons: string[] = [];
   for (const r of runs) {
-    if (r.error) {
-      reasons.push(`run ${r.index} ${r.error}`);
-      continue; // its figures all say the same thing
-    }
-    const sat = valueOf(r.saturation);
-    if (sat?.saturated) reasons.push(`run ${r.index}: ${saturationText(sat)}`);
-    if (r.rollback?.error) reasons.push(`run ${r.index}: the rollback ${r.rollback.error}`);
-    if (r.cleanup?.remaining.length) reasons.push(`run ${r.index}: replication objects left behind after the run: ${r.cleanup.remaining.join(', ')}`);
-    for (const f of r.faults) if (f.error) reasons.push(`run ${r.index}: fault ${describeInjected(f)} could not be applied: ${f.error} — the run did not rehearse what the scenario asks`);
-    const figures = new Set<string>();
-    for (const u of unmeasured(r)) {
-      if (u.figure.startsWith('budget ') || figures.has(u.reason)) continue;
-      figures.add(u.reason);
-      reasons.push(`run ${r.index}: ${u.figure} not measured, because ${u.reason}`);
-    }
-    for (const b of r.budgets) {
-      if (b.pass || b.name === 'driftAfterSwitch') continue;
-      if (isNotMeasured(b.actual)) continue; // said above with its reason
-      reasons.push(`run ${r.index}: ${b.name} ${unit(b, b.actual)} > ${unit(b, b.limit)}`);
-    }
-    const after = r.budgets.find((b) => b.name === 'driftAfterSwitch');
-    if (after && !after.pass)
-      reasons.push(isNotMeasured(after.actual) ? `run ${r.index}: drift after the switch not measured, because ${after.actual.notMeasured}` : `run ${r.index}: ${after.actual} drift finding(s) after the switch above the allowed severity "${allowed}"`);
+    const from = reasons.length;
+    runReasons(r, reasons, allowed);
+    // a NO-GO under faults names them: which fault the night had is half of what the reason means
+    const fired = r.faults.filter((f) => !f.error);
+    const i = reasons.findIndex((x, k) => k >= from && !/^run \d+: fault /.test(x));
+    if (fired.length && i >= 0) reasons[i] += ` — under fault${fired.length > 1 ? 's' : ''}: ${fired.map(describeInjected).join('; ')}`;
   }
   if (isNotMeasured(driftBefore)) reasons.push(`drift before the switch not measured, because ${driftBefore.notMeasured}`);
   else if (Array.isArray(driftBefore)) {
@@ -478,4 +468,34 @@ export function verdict(runs: Run[], driftBefore: DriftStage, allowed: Scenario[
     if (!d.pass) reasons.push(`${d.actual} drift finding(s) before the switch above the allowed severity "${allowed}"`);
   }
   return { pass: reasons.length === 0, reasons };
+}
+
+/** The reasons one run is a NO-GO (none when it passed). */
+function runReasons(r: Run, reasons: string[], allowed: Scenario['budgets']['allowedDrift']): void {
+  if (r.error) {
+    reasons.push(`run ${r.index} ${r.error}`);
+    // its figures all say the same thing; what it left behind and the faults it did not rehearse do not
+    if (r.cleanup?.remaining.length) reasons.push(`run ${r.index}: ${leftBehind(r.cleanup.remaining)}`);
+    for (const f of r.faults) if (f.error) reasons.push(`run ${r.index}: fault ${describeInjected(f)} could not be applied: ${f.error} — the run did not rehearse what the scenario asks`);
+    return;
+  }
+  const sat = valueOf(r.saturation);
+  if (sat?.saturated) reasons.push(`run ${r.index}: ${saturationText(sat)}`);
+  if (r.rollback?.error) reasons.push(`run ${r.index}: the rollback ${r.rollback.error}`);
+  if (r.cleanup?.remaining.length) reasons.push(`run ${r.index}: ${leftBehind(r.cleanup.remaining)}`);
+  for (const f of r.faults) if (f.error) reasons.push(`run ${r.index}: fault ${describeInjected(f)} could not be applied: ${f.error} — the run did not rehearse what the scenario asks`);
+  const figures = new Set<string>();
+  for (const u of unmeasured(r)) {
+    if (u.figure.startsWith('budget ') || figures.has(u.reason)) continue;
+    figures.add(u.reason);
+    reasons.push(`run ${r.index}: ${u.figure} not measured, because ${u.reason}`);
+  }
+  for (const b of r.budgets) {
+    if (b.pass || b.name === 'driftAfterSwitch') continue;
+    if (isNotMeasured(b.actual)) continue; // said above with its reason
+    reasons.push(`run ${r.index}: ${b.name} ${unit(b, b.actual)} > ${unit(b, b.limit)}`);
+  }
+  const after = r.budgets.find((b) => b.name === 'driftAfterSwitch');
+  if (after && !after.pass)
+    reasons.push(isNotMeasured(after.actual) ? `run ${r.index}: drift after the switch not measured, because ${after.actual.notMeasured}` : `run ${r.index}: ${after.actual} drift finding(s) after the switch above the allowed severity "${allowed}"`);
 }

@@ -33,7 +33,7 @@ import { LabAsyncDisposableStack } from '../disposable.ts';
 import { sleep } from '../net.ts';
 import { resetServers, checkExternalServers } from './external.ts';
 import {
-  newRunState, enter, startRunLab, shadowStep, prepareOld, replicate, driftStep, startLoad, switchoverStep, finishLoad, toFaultSpecs, toInjected, faultsAsInjected, detectFaultConflicts, cleanupReplication, followReverse,
+  newRunState, enter, startRunLab, shadowStep, prepareOld, replicate, driftStep, startLoad, switchoverStep, finishLoad, toFaultSpecs, toInjected, faultsAsInjected, detectFaultConflicts, cleanupReplication, faultLeftovers, followReverse,
   type RunContext, type RunState, type ProgressEvent, type Load, type SwitchoverStep,
   APP_ROLE as APP_ROLE_NAME,
 } from './steps.ts';
@@ -358,8 +358,14 @@ async function measureStep(
   // split-brain = rows the new primary itself accepted after the rollback's fence
   const rbAck = rb ? await check(parsed.ops, { newUrl: lab.old.url, oldUrl: lab.new.url, fenceAtMs: rb.fenceAtMs, oldServerAddr: await serverAddress(r, lab, 'new') }).catch((e) => ackError(e, 'old')) : undefined;
   const error = so.error ?? finished.error;
-  // after the acknowledged-write check (dropping the subscription stops what is still in flight)
+  // after the acknowledged-write check (dropping the subscription stops what is still in flight),
+  // and once every fault is removed: a server killed for good is back, so both sides can be
+  // cleaned and checked; then what the faults and the switchover left is looked for too
+  await load.faults.clear();
   const cleanup = await cleanupReplication(r, lab);
+  // where traffic should be: a completed rollback leg took it back to the old side
+  const serving = rb ? (rb.result?.outcome === 'completed' ? 'rolled-back' : undefined) : so.result?.outcome;
+  cleanup.remaining.push(...(await faultLeftovers(r, lab, load, serving)));
   return measureRun(
     {
       index: r.index,

@@ -16,6 +16,7 @@ import { startDnsServer, type StartedDnsServer } from '../dns.ts';
 import { startPgbouncer, type StartedPgbouncer } from '../pgbouncer.ts';
 import { runK6, type K6Result } from '../k6.ts';
 import { FaultInjector, detectConflict, conflictRecovery, type FaultSpec, type AppliedFault } from '../faults.ts';
+import { stoppedPids } from '../night-faults.ts';
 import { LabAsyncDisposableStack } from '../disposable.ts';
 import { paths, PROJECT_ROOT } from '../paths.ts';
 import { sleep, freePort, freeLoopbackAddress } from '../net.ts';
@@ -700,6 +701,9 @@ export async function startLoad(r: RunState, lab: Lab, labDir: string, open: boo
     await v.k6.catch(() => {});
   });
   faults.start(startMs);
+  // faults with a duration end with the load at the latest, even while the switchover still runs (a
+  // server paused for longer than the load must not hold a switchover, and the run, until it resumes)
+  if (!open) await own(r, setTimeout(() => void faults.cancelPending(), durationMs + 500), (t) => clearTimeout(t));
   const timeline = new ClusterTimelineSampler({
     source: lab.old.url,
     target: lab.new.url,
@@ -713,6 +717,9 @@ export async function startLoad(r: RunState, lab: Lab, labDir: string, open: boo
   const load: Load = { k6, stop: () => stopper.abort(), startMs, lagSamples: [], front, app, faults, sw, timeline };
   const timer = setInterval(() => void sampleLag(r, lab, load), 1000);
   await own(r, timer, (t) => clearInterval(t));
+  // torn down before the samplers and k6 (the stack runs in reverse): they may be waiting for an
+  // answer from a server a pause fault stopped, and would wait for ever (an interrupted run hung so)
+  await own(r, faults, (f) => f.resumePaused());
   return load;
 }
 
@@ -905,4 +912,71 @@ export async function cleanupReplication(r: RunState, lab: Lab): Promise<NonNull
   }
   if (remaining.length) r.log(`cleanup: left behind: ${remaining.join(', ')}`);
   return { dropped, remaining, ...(notes.length ? { notes } : {}) };
+}
+
+/**
+ * What the faults and the switchover left, once every fault has been removed (FaultInjector.clear:
+ * servers restarted, processes resumed, locks, slots and connections released, toxics deleted): a
+ * process still stopped, a toxic still on a proxy or a proxy still disabled, a fault's role or
+ * session still on a server, max_slot_wal_keep_size still the fault's, and traffic half-switched
+ * (the record or the app role's login not where the switchover's outcome says traffic is). Each is
+ * a line for the run's cleanup.remaining — it fails the run, named.
+ */
+export async function faultLeftovers(r: RunState, lab: Lab, load: Load, outcome: string | undefined): Promise<string[]> {
+  const left: string[] = [];
+  const why = (e: unknown) => describeError(e).replace(/^error(\[\w+\])?: /, '').split('\n')[0];
+  const stopped = stoppedPids();
+  if (stopped.length) left.push(`fault leftover: process(es) ${stopped.join(', ')} still stopped (SIGSTOP)`);
+  if (lab.toxiproxy) {
+    try {
+      const res = await fetch(`${lab.toxiproxy.record.apiUrl}/proxies`, { signal: AbortSignal.timeout(5000) });
+      const proxies = (await res.json()) as Record<string, { enabled: boolean; toxics?: Array<{ name: string; type: string }> }>;
+      for (const [name, p] of Object.entries(proxies)) {
+        if (!p.enabled) left.push(`fault leftover: proxy ${name} still disabled`);
+        for (const t of p.toxics ?? []) left.push(`fault leftover: toxic ${t.name} (${t.type}) still on proxy ${name}`);
+      }
+    } catch (e) {
+      left.push(`fault leftover: Toxiproxy could not be checked: ${why(e)}`);
+    }
+  }
+  const slotLoss = load.faults.applied.filter((f) => f.kind === 'slot-loss' && !f.error);
+  for (const [side, url] of [['old', lab.old.url], ['new', lab.new.url]] as const) {
+    try {
+      await withClient(url, async (c) => {
+        for (const x of (await c.query<{ n: string }>(`select rolname as n from pg_roles where rolname like 'lab\_fault\_conn\_%'`)).rows) left.push(`fault leftover: role ${x.n} on ${side}`);
+        // a session the fault closed a moment ago may still be exiting: give it a few seconds
+        let sessions: Array<{ pid: number; a: string }> = [];
+        for (let i = 0; i < 20; i++) {
+          sessions = (await c.query<{ pid: number; a: string }>(`select pid, application_name as a from pg_stat_activity where application_name like 'cutover-fault-%' and pid <> pg_backend_pid()`)).rows;
+          if (!sessions.length) break;
+          await sleep(150);
+        }
+        for (const x of sessions) left.push(`fault leftover: session ${x.pid} (${x.a}) on ${side}`);
+        if (side === 'old' && slotLoss.length) {
+          const sizes = slotLoss.map((f) => `${f.attributes?.size ?? 1}MB`);
+          const auto = (await c.query<{ v: string }>(`select setting as v from pg_file_settings where name = 'max_slot_wal_keep_size' and sourcefile like '%postgresql.auto.conf' and applied`).catch(() => ({ rows: [] as { v: string }[] }))).rows[0]?.v;
+          if (auto !== undefined && sizes.includes(auto)) left.push(`fault leftover: max_slot_wal_keep_size is still the slot-loss fault's ${auto} on old`);
+        }
+        // traffic not half-switched: the app role can log in where traffic is, and only there
+        if (outcome === 'completed' || outcome === 'rolled-back') {
+          const serving = outcome === 'completed' ? 'new' : 'old';
+          const role = (await c.query<{ login: boolean; ro: boolean }>(
+            `select r.rolcanlogin as login, exists (select 1 from pg_db_role_setting s where s.setrole = r.oid and 'default_transaction_read_only=on' = any(s.setconfig))
+                    or exists (select 1 from pg_db_role_setting s join pg_database d on d.oid = s.setdatabase where s.setrole = 0 and d.datname = current_database() and 'default_transaction_read_only=on' = any(s.setconfig)) as ro
+               from pg_roles r where r.rolname = $1`, [APP_ROLE])).rows[0];
+          if (side === serving && role && (!role.login || role.ro)) left.push(`traffic half-switched: the switchover ended ${outcome}, but the app role cannot write on ${side} (${!role.login ? 'NOLOGIN' : 'read-only'})`);
+        }
+      }, { role: `${side} primary`, connectTimeoutMs: 5000 });
+    } catch (e) {
+      left.push(`fault leftover: the ${side} primary could not be checked for what the faults left: ${why(e)}`);
+    }
+  }
+  if ((outcome === 'completed' || outcome === 'rolled-back') && r.s.migration.switch === 'dns') {
+    const rec = load.front.dns.getRecord(DB_NAME);
+    const want = outcome === 'completed' ? load.front.newFront.host : load.front.oldFront.host;
+    const top = rec?.targets.filter((t) => t.weight > 0).map((t) => t.address) ?? [];
+    if (top.length !== 1 || top[0] !== want) left.push(`traffic half-switched: the switchover ended ${outcome}, but ${DB_NAME} answers ${top.join(', ') || 'nothing'} (expected ${want} only)`);
+  }
+  if (left.length) r.log(`left behind: ${left.join('; ')}`);
+  return left;
 }

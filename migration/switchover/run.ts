@@ -283,19 +283,30 @@ class Sessions {
   private open = new Map<'source' | 'target', pg.Client>();
   private pending = new Set<Promise<void>>();
   private armed = new WeakMap<AbortSignal, Set<'source' | 'target'>>();
+  private broken = new WeakSet<pg.Client>();
   constructor(private readonly url: Record<'source' | 'target', string>) {}
 
   async get(side: 'source' | 'target', signal?: AbortSignal): Promise<pg.Client> {
     signal?.throwIfAborted();
     let c = this.open.get(side);
-    if (!c) {
-      c = await connect(this.url[side], { role: side, applicationName: 'cutover-switchover' });
-      // an admin session whose writes are never blocked by a database-level read-only fence
-      await c.query(`set default_transaction_read_only = off`);
-      this.open.set(side, c);
+    // a session whose server went away (killed and restarted, a reset link) is never queryable
+    // again: the next phase opens a new one — and, if the server is still gone, fails naming the side
+    if (c && this.broken.has(c)) {
+      this.open.delete(side);
+      await c.end().catch(() => {});
+      c = undefined;
     }
-    const client = c;
-    // one cancel per session and signal, however often a phase asks for the session
+    if (!c) {
+      const fresh = await connect(this.url[side], { role: side, applicationName: 'cutover-switchover' });
+      fresh.on('error', () => this.broken.add(fresh));
+      fresh.on('end', () => this.broken.add(fresh));
+      // an admin session whose writes are never blocked by a database-level read-only fence
+      await fresh.query(`set default_transaction_read_only = off`);
+      this.open.set(side, fresh);
+      c = fresh;
+    }
+    // one cancel per side and signal, however often a phase asks for the session; it cancels the
+    // session open at abort time (a broken one may have been replaced since the listener was armed)
     const armed = signal && (this.armed.get(signal) ?? new Set<'source' | 'target'>());
     if (signal && armed && !armed.has(side)) {
       armed.add(side);
@@ -303,6 +314,8 @@ class Sessions {
       signal.addEventListener(
         'abort',
         () => {
+          const client = this.open.get(side);
+          if (!client || this.broken.has(client)) return;
           const p = this.signalBackend(side, client, 'pg_cancel_backend').finally(() => this.pending.delete(p));
           this.pending.add(p);
         },

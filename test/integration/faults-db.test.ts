@@ -11,7 +11,7 @@ import { copySchema } from '../../migration/schema-copy.ts';
 import { startReplication, stopReplication, waitForSync } from '../../migration/replication.ts';
 import { WatchSession, evaluate, type WatchSample } from '../../migration/watch.ts';
 import { ClusterTimelineSampler, summariseTimeline } from '../../migration/timeline.ts';
-import { FaultInjector, FaultNotApplied, applyConflictFault, applyDdlFault, detectConflict, startBurst, startLongTransaction } from '../../lab/faults.ts';
+import { FaultInjector, FaultNotApplied, applyConflictFault, applyDdlFault, detectConflict, startBurst, startLongTransaction, type FaultSpec } from '../../lab/faults.ts';
 import type { Lab } from '../../lab/lab.ts';
 
 async function until<T>(fn: () => Promise<T | undefined | false>, timeoutMs = 60_000, what = 'condition'): Promise<T> {
@@ -203,5 +203,33 @@ describe('database faults 13 → 16', () => {
     const refused = inj.applied.find((f) => f.kind === 'conflict')!;
     expect(refused.error).toContain('conflict fault could not be applied');
     await until(async () => (await count(tgt, 'orders')) === (await count(src, 'orders')), 60_000, 'caught up');
+  });
+
+  it('burst and long-transaction of the app role after the fence: refused by the fence, recorded as the effect (not "could not be applied")', async () => {
+    const appUrl = Object.assign(new URL(src), { username: 'app', password: 'app-pw' }).toString();
+    const lab = { old: pair.old, new: pair.new, record: { provider: 'embedded' } } as unknown as Lab;
+    const faults: FaultSpec[] = [
+      { kind: 'burst', phase: 'sentinel', durationMs: 800, attributes: { table: 'orders', rate: 200 } },
+      { kind: 'long-transaction', phase: 'sentinel', durationMs: 800, attributes: { table: 'orders' } },
+    ];
+    // before the fence began, a NOLOGIN app role is not the fence's doing: not applied, with the reason
+    await sql(src, `alter role app nologin`);
+    try {
+      const early = new FaultInjector(lab, faults, { oldAppUrl: appUrl });
+      await early.onPhase('sentinel');
+      await early.clear();
+      expect(early.applied.map((f) => f.error)).toEqual([expect.stringMatching(/not permitted to log in/), expect.stringMatching(/not permitted to log in/)]);
+      const inj = new FaultInjector(lab, faults, { oldAppUrl: appUrl });
+      await inj.onPhase('fence');
+      await inj.onPhase('sentinel');
+      await inj.clear();
+      for (const f of inj.applied) {
+        expect(f.error).toBeUndefined();
+        expect(f.effect).toMatch(/^refused by the switchover's fence on the old primary \(the app role cannot log in: .*not permitted to log in.*\): nothing written$/);
+        expect(f.outcome).toEqual({ refusedByFence: 'login', rowsWritten: 0 });
+      }
+    } finally {
+      await sql(src, `alter role app login`);
+    }
   });
 });

@@ -1,7 +1,7 @@
 /** The faults of a real night in the scenario file: pause, lock, connections, slot-loss. */
 import { describe, expect, it } from 'vitest';
 import { parseScenario, loadScenario } from '../../scenarios/load.ts';
-import { describeFault } from '../../lab/faults.ts';
+import { describeFault, FaultInjector } from '../../lab/faults.ts';
 import { normaliseLockMode, describeWaiters } from '../../lab/night-faults.ts';
 import { faultsAsInjected } from '../../lab/rehearse/steps.ts';
 
@@ -32,6 +32,22 @@ describe('night faults in scenarios', () => {
     );
     expect(s.faults.map((f) => f.kind)).toEqual(['pause', 'lock', 'connections', 'slot-loss']);
     expect(describeFault({ kind: 'pause', target: 'old', phase: 'catchup', durationMs: 5000 })).toBe('pause (SIGSTOP) old at phase catchup for 5000 ms');
+  });
+
+  it('after the load ended nothing fires: a phase fault then is recorded as never fired, not applied without its removal', async () => {
+    let killed = 0;
+    const inj = new FaultInjector({} as never, [{ kind: 'kill', target: 'switchover', phase: 'postverify' }], { killSwitchover: async () => void killed++ });
+    inj.start();
+    await inj.cancelPending();
+    await inj.onPhase('postverify');
+    expect(killed).toBe(0);
+    expect(inj.applied.map((f) => f.error)).toEqual(['never fired: phase postverify started after the load had ended']);
+  });
+
+  it('a fault may fire at any switchover phase, readiness included; a phase that does not exist is named', () => {
+    const s = parseScenario(base() + `  - { kind: pause, target: new, phase: readiness, duration: 2s }\n  - { kind: latency, hop: app-new, phase: readiness, duration: 2s }\n`);
+    expect(s.faults.map((f) => f.phase)).toEqual(['readiness', 'readiness']);
+    expect(problems(`  - { kind: pause, target: new, phase: warmup, duration: 2s }\n`)).toEqual([expect.objectContaining({ path: 'faults.0.phase' })]);
   });
 
   it('names every missing or wrong piece with its path and line', () => {
