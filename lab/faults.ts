@@ -355,8 +355,16 @@ export class FaultInjector {
     // a fault with a duration would have been removed by its timer: remove it now
     const timed = [...this.timedUndo];
     this.timedUndo.clear();
+    if (timed.length && this.liftedAtMs === undefined) this.liftedAtMs = this.clock.now();
     await Promise.allSettled(timed.map((u) => u()));
   }
+
+  /**
+   * Epoch ms when the load's end lifted faults still in force (their durations outlasted the load);
+   * undefined when none was. What a client saw succeed after it was the lab's doing, not the
+   * system recovering: measurement treats the load as ending there.
+   */
+  liftedAtMs?: number;
 
   /**
    * SIGCONT every process a pause fault stopped, now (their records are completed by clear()). The

@@ -65,10 +65,12 @@ export interface RoundTrip {
   token: string;
   /** From the commit on the old primary to the row being visible on the new one. */
   latencyMs: number;
+  /** Times a subscription that lost its link was enabled again during the wait (resumeAfterLostLink). */
+  linkReenables?: number;
 }
 
 /** Write `token` on the source (idempotent) and wait until the target shows it. */
-export async function sentinelRoundTrip(source: pg.Client, target: pg.Client, token: string, opts: { timeoutMs: number; pollMs?: number; signal?: AbortSignal }): Promise<RoundTrip> {
+export async function sentinelRoundTrip(source: pg.Client, target: pg.Client, token: string, opts: { timeoutMs: number; pollMs?: number; signal?: AbortSignal; log?: (m: string) => void }): Promise<RoundTrip> {
   const t0 = Date.now();
   try {
     await source.query(`insert into public.${SENTINEL_TABLE} (token) values ($1) on conflict (token) do nothing`, [token]);
@@ -79,17 +81,22 @@ export async function sentinelRoundTrip(source: pg.Client, target: pg.Client, to
   const written = performance.now();
   const deadline = t0 + opts.timeoutMs;
   let lastApplyCheck = 0;
+  const reenabled = new Map<string, number>();
   for (;;) {
     const r = await target.query(`select 1 from public.${SENTINEL_TABLE} where token = $1`, [token]).catch(() => ({ rowCount: 0 }));
-    if (r.rowCount) return { token, latencyMs: Math.round((performance.now() - written) * 10) / 10 };
+    if (r.rowCount) {
+      const n = [...reenabled.values()].reduce((a, b) => a + b, 0);
+      return { token, latencyMs: Math.round((performance.now() - written) * 10) / 10, ...(n ? { linkReenables: n } : {}) };
+    }
     // A stopped apply (disable_on_error after DDL on the old side or a conflicting row) can never
     // bring the marker: say so now instead of holding the fence until the timeout. Nor can a slot
     // that lost the WAL it needed (or is gone): the subscription is enabled, its worker only fails.
     if (Date.now() - lastApplyCheck >= 500) {
       lastApplyCheck = Date.now();
       const stopped = await applyStopped(target);
+      if (stopped && (await resumeAfterLostLink(target, stopped, reenabled, opts.log))) continue;
       if (stopped)
-        throw new CutoverError('PRECONDITION', `the sentinel row cannot arrive: ${stopped}`, {
+        throw new CutoverError('PRECONDITION', `the sentinel row cannot arrive: ${stopped.message}`, {
           hint: 'apply stopped on an error (DDL on the old primary, a conflicting row on the new one, or a reset replication link on 15+ with disable_on_error): the target\'s server log names it; fix it, ALTER SUBSCRIPTION … ENABLE, then run the switchover again. The old primary is left serving',
         });
       const lost = await slotsLost(source, target);
@@ -106,8 +113,16 @@ export async function sentinelRoundTrip(source: pg.Client, target: pg.Client, to
   }
 }
 
+/** A disabled subscription, and why (from the target's log when it can be read). */
+export interface StoppedApply {
+  subscriptions: string[];
+  message: string;
+  /** The last logged error was the worker losing its link to the publisher, not an apply error. */
+  lostLink: boolean;
+}
+
 /** The subscriptions that carry the sentinel table, if every one of them is disabled: why apply stopped. */
-async function applyStopped(target: pg.Client): Promise<string | undefined> {
+async function applyStopped(target: pg.Client): Promise<StoppedApply | undefined> {
   const r = await target
     .query<{ subname: string; subenabled: boolean }>(
       `select s.subname, s.subenabled from pg_subscription s join pg_subscription_rel sr on sr.srsubid = s.oid where sr.srrelid = to_regclass($1)`,
@@ -115,18 +130,49 @@ async function applyStopped(target: pg.Client): Promise<string | undefined> {
     )
     .catch(() => ({ rows: [] as Array<{ subname: string; subenabled: boolean }> }));
   if (!r.rows.length || r.rows.some((x) => x.subenabled)) return undefined;
-  // the target's log says why (an apply error, or on 15+ a reset replication link: disable_on_error)
-  const why = await lastLoggedError(target, r.rows[0].subname).catch(() => undefined);
-  return `subscription ${r.rows.map((x) => x.subname).join(', ')} is disabled on the new primary (apply stopped${why ? `: ${why}` : ''})`;
+  return disabledBecause(target, r.rows.map((x) => x.subname));
 }
 
-async function lastLoggedError(target: pg.Client, subscription: string): Promise<string | undefined> {
+/** Why `subscriptions` (all disabled) stopped: the last error their workers logged on the target. */
+export async function disabledBecause(target: pg.Client, subscriptions: string[]): Promise<StoppedApply> {
+  // the target's log says why (an apply error, or on 15+ a reset replication link: disable_on_error)
+  const e = await lastLoggedError(target, subscriptions[0]).catch(() => undefined);
+  // the worker's stream broke (a reset or dropped connection), not a missing slot or publication
+  const lostLink = e?.kind === 'publisher' && /could not (?:receive|send) data (?:from|to) WAL stream|could not connect to the publisher/i.test(e.message);
+  const why = e ? `${e.message}${lostLink ? ' — the worker lost its connection to the old primary, not an apply error: ALTER SUBSCRIPTION … ENABLE resumes it losslessly' : ''}` : undefined;
+  return { subscriptions, lostLink, message: `subscription ${subscriptions.join(', ')} is disabled on the new primary (apply stopped${why ? `: ${why}` : ''})` };
+}
+
+async function lastLoggedError(target: pg.Client, subscription: string) {
   const oid = (await target.query<{ oid: number }>(`select oid from pg_subscription where subname = $1`, [subscription])).rows[0]?.oid;
   if (oid === undefined) return undefined;
   const d = await diagnoseSubscription(target, subscription, oid, await serverMajor(target));
-  const e = d.errors.at(-1);
-  if (!e) return undefined;
-  return `${e.message}${e.kind === 'publisher' ? ' — the worker lost its connection to the old primary, not an apply error: ALTER SUBSCRIPTION … ENABLE resumes it losslessly' : ''}`;
+  return d.errors.at(-1);
+}
+
+/** How many times one wait re-enables a subscription that lost its link: a link that keeps failing is reported, not hidden. */
+export const MAX_LINK_REENABLES = 3;
+
+/**
+ * disable_on_error (15+) stops a subscription on any error of its apply worker — a reset replication
+ * link included, which is no apply error at all. When the target's log shows that was the cause,
+ * enable it again: apply resumes from its replication origin's progress, so nothing is lost or
+ * applied twice (and if the link is still down the worker only retries its connection, which does not
+ * disable it). At most MAX_LINK_REENABLES times per wait (`counts`); true when it enabled something.
+ * Without a readable log nothing is re-enabled: the cause is unknown, and the error says so.
+ */
+export async function resumeAfterLostLink(target: pg.Client, stopped: StoppedApply, counts: Map<string, number>, log?: (m: string) => void): Promise<boolean> {
+  if (!stopped.lostLink) return false;
+  let done = false;
+  for (const sub of stopped.subscriptions) {
+    const n = counts.get(sub) ?? 0;
+    if (n >= MAX_LINK_REENABLES) return false;
+    await target.query(`alter subscription ${quoteIdent(sub)} enable`);
+    counts.set(sub, n + 1);
+    log?.(`subscription ${sub} was disabled by a lost link to the old primary (disable_on_error), not by an apply error: enabled again (${n + 1} of at most ${MAX_LINK_REENABLES}); apply resumes where it stopped`);
+    done = true;
+  }
+  return done;
 }
 
 /** The slots (on the source) of the subscriptions that carry the sentinel, if every one is lost or gone: why the marker cannot come. */

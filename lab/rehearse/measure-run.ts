@@ -61,6 +61,12 @@ export interface RunObservation {
   switchSwapMs?: number;
   /** Epoch ms of each move of the app to a new database address (the sample app reports them); undefined: the app does not say. */
   appAddressChangesMs?: number[];
+  /**
+   * Epoch ms when the load's end lifted faults that were still in force (FaultInjector.liftedAtMs):
+   * the windows are measured from requests that ended before it, so an outage the lab ended by
+   * removing its fault is "had not ended", never a figure.
+   */
+  faultsLiftedAtMs?: number;
   /** The rollback leg (migration.rollbackAfter): its phases, its acknowledged-write check (on the old primary, split-brain on the new), its error. */
   rollback?: { phases: PhaseTiming[]; ack?: AckObservation | NotMeasured; error?: string };
 }
@@ -292,7 +298,9 @@ export function measureRun(o: RunObservation, scenario: Scenario): Run {
   const quietMs = Math.max(DEFAULT_QUIET_MS, rate > 0 ? 5000 / rate : DEFAULT_QUIET_MS);
   // with a rollback leg the forward windows come from the client log before the split
   const split = o.rollback ? rollbackSplitMs(o.phases, o.rollback.phases) : undefined;
-  const fwd = split === undefined ? o : { ...o, ops: o.ops.filter((x) => x.startMs < split), loadEndMs: Math.min(o.loadEndMs, split) };
+  const lifted = o.faultsLiftedAtMs;
+  const watched = lifted === undefined ? o : { ...o, ops: o.ops.filter((x) => x.endMs <= lifted), loadEndMs: Math.min(o.loadEndMs, lifted) };
+  const fwd = split === undefined ? watched : { ...watched, ops: watched.ops.filter((x) => x.startMs < split), loadEndMs: Math.min(watched.loadEndMs, split) };
   const ew = errorWindow(fwd.ops, { cutoverStart: cut?.startMs, cutoverEnd: cut?.endMs, quietMs });
   const sw = stallOf(fwd, quietMs);
   const ack = ackFigures(o);
@@ -321,7 +329,7 @@ export function measureRun(o: RunObservation, scenario: Scenario): Run {
     budget('splitBrainWrites', 0, ack.splitBrain, 'writes'),
   ];
   if (o.driftAfter) budgets.push(driftBudget(o.driftAfter, b.allowedDrift));
-  const rb = o.rollback && split !== undefined ? rollbackLeg(o, o.rollback, split, quietMs) : undefined;
+  const rb = o.rollback && split !== undefined ? rollbackLeg(watched, o.rollback, split, quietMs) : undefined;
   if (rb)
     budgets.push(
       budget('rollbackErrorWindowMs', b.maxErrorWindowMs, rb.errorWindowMs, 'ms'),

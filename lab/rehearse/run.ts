@@ -380,6 +380,7 @@ async function measureStep(
       ...(so.switchChangedAtMs !== undefined ? { switchChangedAtMs: so.switchChangedAtMs } : {}),
       ...(so.swapMs !== undefined ? { switchSwapMs: so.swapMs } : {}),
       appAddressChangesMs: load.app.addressChangesMs(),
+      ...(load.faults.liftedAtMs !== undefined ? { faultsLiftedAtMs: load.faults.liftedAtMs } : {}),
       faults: faultsAsInjected(r.s, load.faults.applied, finished.endMs - load.startMs),
       lagSamples: load.lagSamples,
       switchover: so.info,

@@ -141,7 +141,11 @@ export async function runSwitchoverChild(o: SwitchoverChildOptions): Promise<Swi
       startMs: Date.parse(p.startedAt),
       endMs: Date.parse(p.endedAt ?? p.startedAt),
       outcome: p.outcome === 'ok' || p.outcome === 'failed' || p.outcome === 'skipped' || p.outcome === 'aborted' ? p.outcome : 'aborted',
-      ...(p.error ? { detail: redactSecrets(String(p.error)) } : {}),
+      ...(p.error
+        ? { detail: redactSecrets(String(p.error)) }
+        : Number(p.detail?.linkReenables) > 0
+          ? { detail: `the subscription lost its link to the publisher (disabled by disable_on_error) and was enabled again ${p.detail.linkReenables}× — apply resumed where it stopped` }
+          : {}),
     }));
   const fence = (st?.phases ?? []).find((p: any) => p.name === 'fence' && p.endedAt);
   const sw = (st?.phases ?? []).find((p: any) => p.name === 'switch' && p.endedAt && p.outcome === 'ok');

@@ -13,7 +13,7 @@ import { describeCoverage, missingFromPublication } from '../replication.ts';
 import { applyCompat } from '../apply-compat.ts';
 import { checkGrace, describeGrace } from '../grace.ts';
 import { displayName, enablePrepared, lag as replicationLag, objectNames, publicationRowFilters, replicationObjects, replicationStatus, startReplication, stopReplication } from '../replication.ts';
-import { ensureSentinel, sentinelRoundTrip } from '../sentinel.ts';
+import { disabledBecause, ensureSentinel, resumeAfterLostLink, sentinelRoundTrip } from '../sentinel.ts';
 import { syncSequences, verifySequences } from '../sequences.ts';
 import { prepareTarget, describeReadiness } from '../readiness.ts';
 import { judgePostverifyCounts, tableDeleteCounters, type PostverifyCount } from '../verify.ts';
@@ -213,18 +213,30 @@ const catchup: P = {
   async run(c, signal, io) {
     const started = c.clock.now();
     const subscription = names(c).fwd.subscription;
+    const reenabled = new Map<string, number>();
     for (;;) {
       // Waiting for lag to drain is pointless once apply has stopped (disable_on_error after a
-      // conflict or DDL, a dropped subscription): refuse at once, before anything is fenced.
-      const sub = await (await c.db('target', signal)).query<{ enabled: boolean }>(`select subenabled as enabled from pg_subscription where subname = $1`, [subscription]);
-      if (!sub.rows.length || !sub.rows[0].enabled)
-        throw new CutoverError('PRECONDITION', `subscription ${subscription} is ${sub.rows.length ? 'disabled (apply stopped after an error)' : 'missing'} on the target: its lag can never drain`, {
+      // conflict or DDL, a dropped subscription): refuse at once, before anything is fenced — unless
+      // what stopped it was a lost link, which ENABLE resumes losslessly.
+      const tgt = await c.db('target', signal);
+      const sub = await tgt.query<{ enabled: boolean }>(`select subenabled as enabled from pg_subscription where subname = $1`, [subscription]);
+      if (sub.rows.length && !sub.rows[0].enabled) {
+        const stopped = await disabledBecause(tgt, [subscription]);
+        if (await resumeAfterLostLink(tgt, stopped, reenabled, c.log)) continue;
+        throw new CutoverError('PRECONDITION', `${stopped.message.replace('on the new primary', 'on the target')}: its lag can never drain`, {
+          hint: 'see `cutover replicate status` for the apply error and what to do; nothing was changed',
+          exitCode: 1,
+        });
+      }
+      if (!sub.rows.length)
+        throw new CutoverError('PRECONDITION', `subscription ${subscription} is missing on the target: its lag can never drain`, {
           hint: 'see `cutover replicate status` for the apply error and what to do; nothing was changed',
           exitCode: 1,
         });
       const l = await replicationLag({ source: c.source, name: c.name });
       const last = { bytes: l.bytes, seconds: l.seconds };
-      if (l.bytes !== null && l.bytes <= c.lag.maxBytes && (l.seconds ?? 0) <= c.lag.maxSeconds) return { lag: last, waitedMs: c.clock.now() - started, ...(c.reverse ? await prepareReverse(c, signal, io) : {}) };
+      const n = reenabled.get(subscription);
+      if (l.bytes !== null && l.bytes <= c.lag.maxBytes && (l.seconds ?? 0) <= c.lag.maxSeconds) return { lag: last, waitedMs: c.clock.now() - started, ...(n ? { linkReenables: n } : {}), ...(c.reverse ? await prepareReverse(c, signal, io) : {}) };
       if (c.clock.now() - started > c.lag.timeoutMs || signal.aborted)
         throw new CutoverError('TIMEOUT', `replication lag stayed above ${c.lag.maxBytes} bytes / ${c.lag.maxSeconds} s for ${c.lag.timeoutMs} ms (last: ${last.bytes} bytes, ${last.seconds} s)`, {
           hint: 'apply cannot keep up or the slot is inactive: see `cutover replicate status`; nothing was changed',
@@ -352,8 +364,8 @@ const sentinel: P = {
     }
     const token = `${io.state().runId}:${c.direction}`;
     await io.record({ kind: 'sentinel-row', token });
-    const rt = await sentinelRoundTrip(src, tgt, token, { timeoutMs: c.timeouts.sentinel - 500, signal });
-    return { token, latencyMs: rt.latencyMs };
+    const rt = await sentinelRoundTrip(src, tgt, token, { timeoutMs: c.timeouts.sentinel - 500, signal, log: c.log });
+    return { token, latencyMs: rt.latencyMs, ...(rt.linkReenables ? { linkReenables: rt.linkReenables } : {}) };
   },
 };
 
@@ -596,7 +608,7 @@ const reverse: P = {
   async run(c, signal, io) {
     const [src, tgt] = [await c.db('source', signal), await c.db('target', signal)];
     const token = `${io.state().runId}:${c.direction}:reverse`;
-    const rt = await sentinelRoundTrip(tgt, src, token, { timeoutMs: c.timeouts.reverse - 500, signal });
+    const rt = await sentinelRoundTrip(tgt, src, token, { timeoutMs: c.timeouts.reverse - 500, signal, log: c.log });
     const st = await replicationStatus({ source: c.target, target: c.source, name: c.reverseName });
     return { subscription: st.subscription, slot: st.slot, latencyMs: rt.latencyMs, lagBytes: st.lagBytes };
   },

@@ -25,13 +25,15 @@ const DEFAULT_MATRIX: MatrixCase[] = [
     faults: ['{ kind: lock, phase: fence, duration: 3s, attributes: { side: new, table: orders } }', '{ kind: pause, target: old, phase: fence, duration: 3s }'],
     verdict: 'either',
   },
-  // the replication link reset between the fence and the sentinel (17 subscriber: disable_on_error)
-  // the reason says what the subscriber's log says: the link was lost, not an apply error
+  // the replication link reset between the fence and the sentinel (17 subscriber: disable_on_error
+  // disables it on the broken stream): the sentinel wait sees in the subscriber's log that the link
+  // was lost, not an apply error, and enables it again — the cutover goes on, its fence held longer
+  // (a GO when that fits the budget; a NO-GO names the fault and what stopped it)
   {
     name: 'reset_peer on replication at fence',
     faults: ['{ kind: reset_peer, hop: replication, phase: fence, duration: 2s }'],
-    verdict: 'no-go',
-    reason: /sentinel|disabled|rolled-back/,
+    verdict: 'either',
+    reason: /sentinel|disabled|rolled-back|error window|stall/,
   },
   // a partition that outlasts the run: the outage never ends while the load runs — not measured, never a pass
   { name: 'partition app-new at switch, longer than the run', faults: ['{ kind: partition, hop: app-new, phase: switch, duration: 10m }'], verdict: 'no-go', reason: /had not ended when the load did|no request succeeded/ },
@@ -49,6 +51,8 @@ describe('fault matrix (default suite)', () => {
   for (const c of DEFAULT_MATRIX)
     it(c.name, async () => {
       const res = await runCase(c);
+      const fig = (v: unknown) => (typeof v === 'number' ? `${v} ms` : 'not measured');
+      console.info(`[fault matrix] ${c.name}: ${res.r.pass ? 'GO' : 'NO-GO'}, downtime ${fig(res.run.downtimeMs)}${res.r.pass ? '' : ` — ${res.r.report.verdict.reasons[0] ?? ''}`}${res.run.phases.filter((p) => /enabled again/.test(p.detail ?? '')).map((p) => ` (${p.name}: ${p.detail})`).join('')}`);
       await expectPromiseKept(c, res);
     }, 300_000);
 });

@@ -103,6 +103,26 @@ describe('measureRun', () => {
     expect(ended.pass).toBe(true);
   });
 
+  it('an outage the lab ended by lifting its fault at the end of the load is not an outage that ended', () => {
+    const loose = parseScenario(`name: t\nclusters: { old: { major: 13 }, new: { major: 17 } }\nbudgets: { maxErrorWindow: 60s, maxStall: 60s, maxLostWrites: 0 }`, 't.yaml');
+    // writes fail from 5 s; the partition outlasting the load is lifted at 9.5 s, and the requests
+    // held in it then succeed (one long request issued at 9.4 s ends at 9.6 s)
+    const log = ops(5_000, 9_500).concat({ id: 'held', kind: 'write', startMs: T0 + 9_400, endMs: T0 + 9_600, status: 'ok' }).filter((x) => !(x.startMs >= T0 + 9_400 && x.id !== 'held'));
+    const seen = measureRun(observation({ ops: log }), loose);
+    expect(seen.errorWindowMs).toBe(9_600 - 4_905); // without the lift recorded: a figure, and it passed
+    expect(seen.pass).toBe(true);
+    const r = measureRun(observation({ ops: log, faultsLiftedAtMs: T0 + 9_500 }), loose);
+    expect(r.errorWindowMs).toEqual({ notMeasured: expect.stringMatching(/the error window had not ended when the load did/) });
+    expect(r.stallWindowMs).toEqual({ notMeasured: expect.stringMatching(/the stall had not ended when the load did/) });
+    expect(r.pass).toBe(false);
+    // the acknowledged-write check still counts the request that succeeded after the lift
+    expect(r.lostWrites).toBe(0);
+    // a lift after the outage had ended changes nothing
+    const ended = measureRun(observation({ ops: ops(5_000, 8_000), faultsLiftedAtMs: T0 + 9_950 }), loose);
+    expect(ended.errorWindowMs).toBe(8_005 - 4_905);
+    expect(ended.pass).toBe(true);
+  });
+
   it('a run that errored never passes', () => {
     expect(measureRun(observation({ error: 'switchover failed' }), scenario).pass).toBe(false);
   });
