@@ -9,16 +9,7 @@ import { copySchema } from '../../migration/schema-copy.ts';
 import { startReplication, stopReplication, waitForSync } from '../../migration/replication.ts';
 import { WatchSession, evaluate } from '../../migration/watch.ts';
 import { applyConflictFault, detectConflict } from '../../lab/faults.ts';
-
-async function until<T>(fn: () => Promise<T | undefined | false>, timeoutMs = 60_000, what = 'condition'): Promise<T> {
-  const end = Date.now() + timeoutMs;
-  for (;;) {
-    const v = await fn();
-    if (v) return v;
-    if (Date.now() > end) throw new Error(`${what} not reached in time`);
-    await new Promise((r) => setTimeout(r, 300));
-  }
-}
+import { until } from '../helpers/until.ts';
 
 describe('conflict on a subscriber before 15 (12 → 13): no stats view, no disable_on_error', () => {
   let pair: Pair;

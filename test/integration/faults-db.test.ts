@@ -13,16 +13,7 @@ import { WatchSession, evaluate, type WatchSample } from '../../migration/watch.
 import { ClusterTimelineSampler, summariseTimeline } from '../../migration/timeline.ts';
 import { FaultInjector, FaultNotApplied, applyConflictFault, applyDdlFault, detectConflict, startBurst, startLongTransaction, type FaultSpec } from '../../lab/faults.ts';
 import type { Lab } from '../../lab/lab.ts';
-
-async function until<T>(fn: () => Promise<T | undefined | false>, timeoutMs = 60_000, what = 'condition'): Promise<T> {
-  const end = Date.now() + timeoutMs;
-  for (;;) {
-    const v = await fn();
-    if (v) return v;
-    if (Date.now() > end) throw new Error(`${what} not reached in time`);
-    await new Promise((r) => setTimeout(r, 300));
-  }
-}
+import { until } from '../helpers/until.ts';
 
 describe('database faults 13 → 16', () => {
   let pair: Pair;

@@ -20,19 +20,10 @@ import { allChanges, readState } from '../../migration/switchover/state.ts';
 import { FaultInjector, FaultNotApplied, type FaultSpec } from '../../lab/faults.ts';
 import { processState, processTree, stoppedPids } from '../../lab/night-faults.ts';
 import type { Lab } from '../../lab/lab.ts';
+import { until } from '../helpers/until.ts';
 
 const asLab = (p: Pair) => ({ old: p.old, new: p.new, record: { provider: 'embedded' } }) as unknown as Lab;
 const appUrl = (url: string) => Object.assign(new URL(url), { username: 'app', password: 'app' }).toString();
-
-async function until<T>(fn: () => Promise<T | undefined | false>, timeoutMs = 60_000, what = 'condition'): Promise<T> {
-  const end = Date.now() + timeoutMs;
-  for (;;) {
-    const v = await fn().catch(() => undefined);
-    if (v) return v;
-    if (Date.now() > end) throw new Error(`${what} not reached in time`);
-    await new Promise((r) => setTimeout(r, 200));
-  }
-}
 
 /** Fire one fault now through the injector (as a phase would), return the record and the injector. */
 async function fire(lab: Lab, spec: FaultSpec) {

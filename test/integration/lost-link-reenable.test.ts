@@ -9,16 +9,7 @@ import pg from 'pg';
 import { startPair, type Pair, sql } from '../helpers/clusters.ts';
 import { startReplication, stopReplication, waitForSync } from '../../migration/replication.ts';
 import { ensureSentinel, sentinelRoundTrip } from '../../migration/sentinel.ts';
-
-async function until<T>(fn: () => Promise<T | undefined | false>, timeoutMs = 30_000, what = 'condition'): Promise<T> {
-  const end = Date.now() + timeoutMs;
-  for (;;) {
-    const v = await fn();
-    if (v) return v;
-    if (Date.now() > end) throw new Error(`${what}: not reached in ${timeoutMs} ms`);
-    await new Promise((r) => setTimeout(r, 100));
-  }
-}
+import { until } from '../helpers/until.ts';
 
 const enabled = async (url: string) => (await sql(url, `select subenabled from pg_subscription where subname = 'cutover_main'`))[0]?.subenabled;
 

@@ -9,16 +9,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startPair, type Pair, sql } from '../helpers/clusters.ts';
 import { enablePrepared, startReplication, stopReplication, waitForSync } from '../../migration/replication.ts';
 import { CutoverError } from '../../migration/errors.ts';
-
-async function until<T>(fn: () => Promise<T | undefined | false>, timeoutMs = 30_000, what = 'condition'): Promise<T> {
-  const end = Date.now() + timeoutMs;
-  for (;;) {
-    const v = await fn();
-    if (v) return v;
-    if (Date.now() > end) throw new Error(`${what}: not reached in ${timeoutMs} ms`);
-    await new Promise((r) => setTimeout(r, 100));
-  }
-}
+import { until } from '../helpers/until.ts';
 
 const count = async (url: string) => Number((await sql(url, `select count(*)::int as n from public."Order Items"`))[0].n);
 
