@@ -123,6 +123,15 @@ export function renderMarkdown(report: Report): string {
     out.push('');
     out.push(...table(['phase', 'median', 'p95', 'max'], phases.map(([n, st]) => [mdCell(n), formatMs(st.median), formatMs(st.p95), formatMs(st.max)])));
     out.push('');
+    // what a phase that went through had to do on the way (a subscription enabled again after a lost link)
+    const notes = new Map<string, number[]>();
+    for (const r of report.runs)
+      for (const p of r.phases)
+        if (p.outcome === 'ok' && p.detail) {
+          const k = `${mdCell(p.name)}: ${mdCell(p.detail)}`;
+          notes.set(k, [...(notes.get(k) ?? []), r.index]);
+        }
+    if (notes.size) out.push(...[...notes].map(([k, runs]) => `- ${k} (run${runs.length > 1 ? 's' : ''} ${runs.join(', ')})`), '');
   }
   const blocked = blockedWindowRows(report);
   if (blocked.length) {
