@@ -239,7 +239,11 @@ export function crossFieldProblems(raw: unknown): Problem[] {
     p.push({ path: "migration.fenceGrace", message: `a grace applies to the terminate fence (fence is ${migRaw.fence})`, hint: 'set migration.fence: terminate, or remove fenceGrace' });
 
   const load = section(loadSchema, get(raw, 'load'));
-  if (load && load.switchAtMs >= load.durationMs)
+  // a bare number is milliseconds: `duration: 30` is a 30 ms load, never what was meant
+  const rawDuration = get(raw, 'load', 'duration');
+  if (typeof rawDuration === 'number' && rawDuration < 1000)
+    p.push({ path: 'load.duration', message: `the load would last ${rawDuration} ms: a bare number is milliseconds, and no cutover fits in under a second`, hint: `write the unit: duration: ${rawDuration}s (or 2m)` });
+  else if (load && load.switchAtMs >= load.durationMs)
     p.push({ path: 'load.switchAt', message: `the switch (${load.switchAtMs} ms) would start after the load ends (${load.durationMs} ms)`, hint: 'make load.switchAt smaller than load.duration' });
 
   const faults = get(raw, 'faults');

@@ -190,6 +190,10 @@ describe('schema errors', () => {
     expect(problemsOf({ ...base(), load: { duration: '20 seconds' } })).toEqual(['load.duration: must be a duration such as "500ms", "20s", "2m", "1h" or a number of milliseconds (got "20 seconds")']);
     expect(problemsOf({ ...base(), budgets: { maxStall: -5 } })).toEqual(['budgets.maxStall: must not be negative (got -5)']);
     expect(problemsOf({ ...base(), load: { duration: true } })).toEqual(['load.duration: must be a duration such as "500ms", "20s", "2m", "1h" or a number of milliseconds (got boolean true)']);
+    // a bare number is milliseconds: a load shorter than a second was never meant
+    expect(problemsOf({ ...base(), load: { duration: 30 } })).toEqual(['load.duration: the load would last 30 ms: a bare number is milliseconds, and no cutover fits in under a second']);
+    expect(hintsOf({ ...base(), load: { duration: 30 } })['load.duration']).toBe('write the unit: duration: 30s (or 2m)');
+    expect(problemsOf({ ...base(), load: { duration: 30_000 } })).toEqual([]);
   });
   it('rejects a bad name and readRatio', () => {
     expect(problemsOf({ ...base(), name: 'my scenario' })).toEqual(['name: must be letters, digits, ".", "_" or "-" (it names folders and reports) (got "my scenario")']);
